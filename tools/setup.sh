@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package etc needs to build and test, idempotently.
+# Run as root (or through sudo). Prints what it checks, what it installs and
+# what failed; exits non-zero if anything is still missing afterwards.
+set -euo pipefail
+
+# Build: Bazel and the C++ libraries (see ../shared/docs/build.md).
+BUILD_PACKAGES=(
+  bazel-bootstrap bazel-rules-java default-jdk-headless g++ pkg-config
+  libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libgtest-dev libgmock-dev googletest libbenchmark-dev librapidcheck-dev
+)
+
+missing=()
+for package in "${BUILD_PACKAGES[@]}"; do
+  if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    continue
+  fi
+  missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#BUILD_PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    SUDO=sudo
+  else
+    echo "setup: error: must run as root to install packages (no sudo available)" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get update -q; then
+  echo "setup: error: apt-get update failed; is Debian's archive reachable?" >&2
+  exit 1
+fi
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  echo "setup: error: apt-get install failed for: ${missing[*]}" >&2
+  exit 1
+fi
+
+still_missing=()
+for package in "${missing[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    still_missing+=("$package")
+  fi
+done
+if [ ${#still_missing[@]} -ne 0 ]; then
+  echo "setup: error: still missing after install: ${still_missing[*]}" >&2
+  exit 1
+fi
+echo "setup: done"
