@@ -4,15 +4,13 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include "raft/rafttest/builders.h"
+
 namespace etc::raft {
 namespace {
 
 raftpb::Entry E(Index index, Term term, std::string data = "") {
-  raftpb::Entry entry;
-  entry.set_index(index);
-  entry.set_term(term);
-  entry.set_data(std::move(data));
-  return entry;
+  return rafttest::MakeEntry(index, term, std::move(data));
 }
 
 EntryList L(std::initializer_list<raftpb::Entry> entries) {

@@ -1,5 +1,6 @@
 #include "raft/confchange/confchange.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -128,7 +129,9 @@ absl::Status Changer::ApplyChanges(Changed& changed,
 }
 
 void Changer::InitProgress(Changed& changed, NodeId id, bool is_learner) const {
-  tracker::Progress pr(last_index_ + 1, tracker_.max_inflight_msgs(),
+  // Probing starts at the last entry, so the first append to the new member
+  // carries an entry (and is sent) even when nothing new is proposed.
+  tracker::Progress pr(std::max<Index>(last_index_, 1), tracker_.max_inflight_msgs(),
                        tracker_.max_inflight_bytes(), is_learner);
   // A member added just now has had no chance to answer; without this a
   // CheckQuorum round right after the change could depose the leader.

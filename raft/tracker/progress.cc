@@ -26,7 +26,7 @@ Progress::Progress(Index next_index, size_t max_inflight_msgs, uint64_t max_infl
 }
 
 void Progress::ResetState(ProgressState new_state) {
-  probe_sent = false;
+  paused = false;
   pending_snapshot = 0;
   snapshot_wait_ticks = 0;
   state = new_state;
@@ -44,6 +44,8 @@ void Progress::BecomeProbe() {
     ResetState(ProgressState::kProbe);
     next = match + 1;
   }
+  // Whatever was sent beyond the new `next` may be lost.
+  sent_commit = std::min(sent_commit, next - 1);
 }
 
 void Progress::BecomeReplicate() {
@@ -65,9 +67,10 @@ void Progress::SentEntries(size_t entry_count, uint64_t bytes) {
         inflights.Add(last, bytes);
         next = last + 1;
       }
+      paused = inflights.Full();
       break;
     case ProgressState::kProbe:
-      probe_sent = true;
+      paused = true;
       break;
     case ProgressState::kSnapshot:
       ETC_CHECK(false) << "sending entries to a follower waiting for a snapshot";
@@ -79,7 +82,7 @@ bool Progress::MaybeUpdate(Index index) {
   if (match < index) {
     match = index;
     updated = true;
-    probe_sent = false;
+    paused = false;
   }
   next = std::max(next, index + 1);
   return updated;
@@ -91,31 +94,25 @@ bool Progress::MaybeDecrTo(Index rejected, Index match_hint) {
     if (rejected <= match) return false;
     // In replicate state the logs matched at `match`: restart from there.
     next = match + 1;
+    sent_commit = std::min(sent_commit, next - 1);
     return true;
   }
   // In probe state only the answer to the one append in flight counts.
   if (next - 1 != rejected) return false;
   next = std::max(std::min(rejected, match_hint + 1), match + 1);
-  probe_sent = false;
+  sent_commit = std::min(sent_commit, next - 1);
+  paused = false;
   return true;
 }
 
 bool Progress::IsPaused() const {
-  switch (state) {
-    case ProgressState::kProbe:
-      return probe_sent;
-    case ProgressState::kReplicate:
-      return inflights.Full();
-    case ProgressState::kSnapshot:
-      return true;
-  }
-  return true;
+  return state == ProgressState::kSnapshot || paused;
 }
 
 std::string Progress::Describe() const {
   std::string out = absl::StrCat(ProgressStateName(state), " match=", match, " next=", next);
   if (is_learner) absl::StrAppend(&out, " learner");
-  if (probe_sent) absl::StrAppend(&out, " paused");
+  if (paused) absl::StrAppend(&out, " paused");
   if (state == ProgressState::kSnapshot) absl::StrAppend(&out, " pending_snap=", pending_snapshot);
   if (!recent_active) absl::StrAppend(&out, " inactive");
   if (inflights.count() > 0) {

@@ -36,10 +36,16 @@ class Progress {
   Index pending_snapshot = 0;
   // Heard from since the last CheckQuorum round.
   bool recent_active = false;
-  // kProbe: an append is in flight; wait for its answer before the next.
-  bool probe_sent = false;
+  // Hold back appends: in kProbe, one is in flight and unanswered; in
+  // kReplicate, the in-flight window is full. A heartbeat answer clears it,
+  // so that if every append in flight was lost, an empty append still goes
+  // out, and its answer (acknowledgement or rejection) frees the window.
+  bool paused = false;
   Inflights inflights;
   bool is_learner = false;
+  // The highest commit index sent in an append; the follower's commit can
+  // reach min(sent_commit, next - 1) from what is in flight.
+  Index sent_commit = 0;
   // The latest heartbeat round of this term the follower acknowledged.
   uint64_t acked_heartbeat_round = 0;
   // kSnapshot: ticks spent waiting for the snapshot. A snapshot lost without
@@ -60,6 +66,15 @@ class Progress {
   bool MaybeDecrTo(Index rejected, Index match_hint);
   // Whether the leader should hold back appends (heartbeats still go out).
   bool IsPaused() const;
+  // Whether an append carrying `commit` could advance the follower's commit
+  // index beyond what appends already in flight will.
+  bool CanBumpCommit(Index commit) const {
+    return commit > sent_commit && sent_commit < next - 1;
+  }
+  // Whether an append may carry entries (not just the commit index).
+  bool CanSendEntries() const {
+    return state != ProgressState::kReplicate || !inflights.Full();
+  }
 
   // "StateReplicate match=5 next=6 inflight=1"
   std::string Describe() const;

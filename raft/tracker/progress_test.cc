@@ -31,9 +31,29 @@ TEST(Progress, ReplicateStreamsUntilWindowFull) {
   EXPECT_FALSE(pr.IsPaused());
   pr.SentEntries(1, 10);
   EXPECT_TRUE(pr.IsPaused());
+  EXPECT_FALSE(pr.CanSendEntries());
   pr.MaybeUpdate(6);
   pr.inflights.FreeLE(6);
   EXPECT_FALSE(pr.IsPaused());
+  EXPECT_TRUE(pr.CanSendEntries());
+}
+
+TEST(Progress, HeartbeatUnpausesAFullWindowForAnEmptyAppend) {
+  // Every append in flight may have been lost: the leader must still be
+  // able to send an (empty) append whose answer clears the window.
+  Progress pr = MakeProgress(4, 5);
+  pr.BecomeReplicate();
+  pr.SentEntries(1, 10);
+  pr.SentEntries(1, 10);
+  ASSERT_TRUE(pr.IsPaused());
+  pr.paused = false;  // what a heartbeat response does
+  EXPECT_FALSE(pr.IsPaused());
+  EXPECT_FALSE(pr.CanSendEntries());
+  pr.SentEntries(0, 0);
+  EXPECT_TRUE(pr.IsPaused());
+  // Its rejection restarts replication from match.
+  EXPECT_TRUE(pr.MaybeDecrTo(6, 4));
+  EXPECT_EQ(pr.next, 5u);
 }
 
 TEST(Progress, DecrementInProbeUsesHintAndIgnoresStaleRejections) {

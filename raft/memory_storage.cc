@@ -1,0 +1,42 @@
+#include "raft/memory_storage.h"
+
+#include <algorithm>
+
+namespace etc::raft {
+
+MemoryStorage MemoryStorage::Bootstrap(const std::vector<NodeId>& voters) {
+  MemoryStorage storage;
+  for (NodeId id : voters) storage.snapshot.mutable_metadata()->mutable_conf_state()->add_voters(id);
+  return storage;
+}
+
+DurableState MemoryStorage::ToDurable() const {
+  DurableState durable;
+  durable.hard_state = hard_state;
+  durable.snapshot = snapshot;
+  durable.entries = entries;
+  return durable;
+}
+
+void MemoryStorage::Persist(const Ready& ready) {
+  if (ready.snapshot != nullptr) {
+    snapshot = *ready.snapshot;
+    entries.clear();
+  }
+  if (!ready.entries.empty()) {
+    Index first = ready.entries.front().index();
+    while (!entries.empty() && entries.back().index() >= first) entries.pop_back();
+    entries.insert(entries.end(), ready.entries.begin(), ready.entries.end());
+  }
+  if (ready.hard_state.has_value()) hard_state = *ready.hard_state;
+}
+
+void MemoryStorage::SaveSnapshot(const raftpb::Snapshot& made) {
+  snapshot = made;
+  Index index = made.metadata().index();
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [index](const raftpb::Entry& e) { return e.index() <= index; }),
+                entries.end());
+}
+
+}  // namespace etc::raft

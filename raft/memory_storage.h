@@ -1,0 +1,36 @@
+// An in-memory stand-in for a member's durable storage that follows the
+// Ready persistence rule exactly. Tests, the demo and the simulator use it;
+// the server's WAL implements the same contract on disk.
+//
+//   MemoryStorage storage;               // what "survived"
+//   storage.Persist(ready);              // before sending ready.messages
+//   Node::Start(config, storage.ToDurable());   // after a crash
+#ifndef ETC_RAFT_MEMORY_STORAGE_H_
+#define ETC_RAFT_MEMORY_STORAGE_H_
+
+#include <vector>
+
+#include "raft/node.h"
+
+namespace etc::raft {
+
+struct MemoryStorage {
+  raftpb::HardState hard_state;
+  raftpb::Snapshot snapshot;
+  std::vector<raftpb::Entry> entries;
+
+  // A new cluster's first member state: a snapshot at index 0 whose
+  // configuration lists the initial voters.
+  static MemoryStorage Bootstrap(const std::vector<NodeId>& voters);
+
+  DurableState ToDurable() const;
+  // Applies a Ready's persistence obligations in the documented order:
+  // snapshot, then entries (replacing any persisted suffix), then hard state.
+  void Persist(const Ready& ready);
+  // Records a snapshot the application made and drops the entries it covers.
+  void SaveSnapshot(const raftpb::Snapshot& made);
+};
+
+}  // namespace etc::raft
+
+#endif  // ETC_RAFT_MEMORY_STORAGE_H_

@@ -1,0 +1,236 @@
+// The public Node API at its edges: malformed durable state and messages are
+// errors, not crashes; preconditions are reported as statuses.
+#include "raft/node.h"
+
+#include <gtest/gtest.h>
+
+#include "raft/memory_storage.h"
+#include "raft/rafttest/builders.h"
+
+namespace etc::raft {
+namespace {
+
+Config TestConfig(NodeId id) {
+  Config config;
+  config.id = id;
+  config.random_seed = 7;
+  return config;
+}
+
+raftpb::Entry E(Index index, Term term, std::string data = "") {
+  return rafttest::MakeEntry(index, term, std::move(data));
+}
+
+// A leader of a single-voter cluster with `entries` committed entries.
+Node SingleLeader() {
+  Node node = *Node::Start(TestConfig(1), MemoryStorage::Bootstrap({1}).ToDurable());
+  EXPECT_TRUE(node.Campaign().ok());
+  while (node.HasReady()) node.Advance(node.GetReady());
+  return node;
+}
+
+TEST(NodeStart, RejectsBadConfig) {
+  Config config = TestConfig(0);
+  EXPECT_EQ(Node::Start(config, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  config = TestConfig(1);
+  config.election_timeout_ticks = 1;
+  EXPECT_FALSE(Node::Start(config, {}).ok());
+  config = TestConfig(1);
+  config.read_only = ReadOnlyOption::kLeaseBased;
+  config.check_quorum = false;
+  EXPECT_FALSE(Node::Start(config, {}).ok()) << "lease reads need CheckQuorum";
+}
+
+TEST(NodeStart, RejectsCorruptDurableState) {
+  DurableState gap = MemoryStorage::Bootstrap({1}).ToDurable();
+  gap.entries = {E(1, 1), E(3, 1)};
+  EXPECT_EQ(Node::Start(TestConfig(1), gap).status().code(), absl::StatusCode::kDataLoss);
+
+  DurableState decreasing = MemoryStorage::Bootstrap({1}).ToDurable();
+  decreasing.entries = {E(1, 2), E(2, 1)};
+  decreasing.hard_state.set_term(2);
+  EXPECT_EQ(Node::Start(TestConfig(1), decreasing).status().code(), absl::StatusCode::kDataLoss);
+
+  DurableState commit_past_end = MemoryStorage::Bootstrap({1}).ToDurable();
+  commit_past_end.entries = {E(1, 1)};
+  commit_past_end.hard_state.set_term(1);
+  commit_past_end.hard_state.set_commit(5);
+  EXPECT_EQ(Node::Start(TestConfig(1), commit_past_end).status().code(), absl::StatusCode::kDataLoss);
+
+  DurableState bad_conf = MemoryStorage::Bootstrap({1}).ToDurable();
+  bad_conf.snapshot.mutable_metadata()->mutable_conf_state()->add_learners(1);
+  EXPECT_EQ(Node::Start(TestConfig(1), bad_conf).status().code(), absl::StatusCode::kDataLoss);
+
+  DurableState snapshot_mismatch;
+  snapshot_mismatch.snapshot.mutable_metadata()->set_index(5);
+  snapshot_mismatch.snapshot.mutable_metadata()->set_term(2);
+  snapshot_mismatch.snapshot.mutable_metadata()->mutable_conf_state()->add_voters(1);
+  snapshot_mismatch.hard_state.set_term(2);
+  snapshot_mismatch.entries = {E(5, 1), E(6, 2)};
+  EXPECT_EQ(Node::Start(TestConfig(1), snapshot_mismatch).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+TEST(NodeStart, SkipsEntriesTheSnapshotCovers) {
+  DurableState durable;
+  durable.snapshot.mutable_metadata()->set_index(5);
+  durable.snapshot.mutable_metadata()->set_term(2);
+  durable.snapshot.mutable_metadata()->mutable_conf_state()->add_voters(1);
+  durable.hard_state.set_term(2);
+  durable.hard_state.set_commit(6);
+  durable.entries = {E(4, 2), E(5, 2), E(6, 2, "x")};
+  absl::StatusOr<Node> node = Node::Start(TestConfig(1), durable);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ(node->Status().first_index, 6u);
+  EXPECT_EQ(node->Status().last_index, 6u);
+  Ready ready = node->GetReady();
+  ASSERT_EQ(ready.committed_entries.size(), 1u);
+  EXPECT_EQ(ready.committed_entries[0].data(), "x");
+}
+
+TEST(NodeStep, MalformedMessagesAreErrors) {
+  Node node = SingleLeader();
+  raftpb::Message m;
+  m.set_type(raftpb::MSG_APP_RESP);
+  m.set_to(2);
+  m.set_from(3);
+  EXPECT_EQ(node.Step(m).code(), absl::StatusCode::kInvalidArgument) << "wrong recipient";
+  m.set_to(1);
+  m.set_from(1);
+  EXPECT_FALSE(node.Step(m).ok()) << "from itself";
+  m.set_from(0);
+  EXPECT_FALSE(node.Step(m).ok()) << "from node 0";
+  m.set_from(2);
+  m.set_type(static_cast<raftpb::MessageType>(99));
+  EXPECT_FALSE(node.Step(m).ok()) << "unknown type";
+
+  raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 9);
+  app.set_index(1);
+  *app.add_entries() = E(3, 9);
+  EXPECT_FALSE(node.Step(app).ok()) << "entries out of order";
+
+  raftpb::Message snap = rafttest::MakeMessage(raftpb::MSG_SNAP, 2, 1, 3);
+  EXPECT_FALSE(node.Step(snap).ok()) << "no snapshot in it";
+  snap.mutable_snapshot()->mutable_metadata()->set_index(10);
+  snap.mutable_snapshot()->mutable_metadata()->set_term(5);
+  EXPECT_FALSE(node.Step(snap).ok()) << "snapshot term above the message term";
+
+  raftpb::Message prop = rafttest::MakeMessage(raftpb::MSG_PROP, 2, 1, 0);
+  EXPECT_FALSE(node.Step(prop).ok()) << "empty proposal";
+}
+
+TEST(NodeStep, ProtocolViolationsAreErrorsNotCrashes) {
+  // An acknowledgement for an index the leader never had.
+  Node leader = SingleLeader();
+  raftpb::Message resp = rafttest::MakeMessage(raftpb::MSG_APP_RESP, 2, 1, leader.Status().term);
+  resp.set_index(1000);
+  // Node 2 is not a member, so there is no progress for it: ignored.
+  EXPECT_TRUE(leader.Step(resp).ok());
+
+  // A follower with committed entries receiving a conflicting append.
+  DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
+  durable.entries = {E(1, 1, "a"), E(2, 1, "b")};
+  durable.hard_state.set_term(1);
+  durable.hard_state.set_commit(2);
+  Node follower = *Node::Start(TestConfig(1), durable);
+  raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
+  app.set_index(0);
+  app.set_log_term(0);
+  *app.add_entries() = E(1, 2, "rewritten");
+  // The append starts below the commit index: it is answered with the
+  // commit index and nothing committed is rewritten.
+  EXPECT_TRUE(follower.Step(app).ok());
+  app.set_index(1);
+  app.set_log_term(1);
+  app.clear_entries();
+  *app.add_entries() = E(2, 2, "rewritten");
+  EXPECT_TRUE(follower.Step(app).ok());
+  Ready ready = follower.GetReady();
+  EXPECT_TRUE(ready.entries.empty());
+  ASSERT_EQ(ready.messages.size(), 2u);
+  EXPECT_EQ(ready.messages[1].index(), 2u) << "acknowledges its commit index";
+  follower.Advance(ready);
+
+  raftpb::Message heartbeat = rafttest::MakeMessage(raftpb::MSG_HEARTBEAT, 2, 1, 2);
+  heartbeat.set_commit(99);
+  EXPECT_EQ(follower.Step(heartbeat).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(follower.Status().commit, 2u);
+}
+
+TEST(NodeReady, CommittedEntriesFollowPersistenceForASingleVoter) {
+  Node node = SingleLeader();
+  ASSERT_TRUE(node.Propose("x").ok());
+  Ready first = node.GetReady();
+  ASSERT_EQ(first.entries.size(), 1u);
+  EXPECT_TRUE(first.must_sync);
+  EXPECT_TRUE(first.committed_entries.empty()) << "not durable yet, so not committed";
+  node.Advance(first);
+  Ready second = node.GetReady();
+  ASSERT_EQ(second.committed_entries.size(), 1u);
+  EXPECT_EQ(second.committed_entries[0].data(), "x");
+  EXPECT_FALSE(second.must_sync) << "only the commit index changed";
+  node.Advance(second);
+  EXPECT_FALSE(node.HasReady());
+}
+
+TEST(NodeReady, HasReadyIsFalseWhileAReadyIsOutstanding) {
+  Node node = SingleLeader();
+  ASSERT_TRUE(node.Propose("x").ok());
+  ASSERT_TRUE(node.HasReady());
+  Ready ready = node.GetReady();
+  EXPECT_FALSE(node.HasReady());
+  node.Advance(ready);
+  EXPECT_TRUE(node.HasReady());
+}
+
+TEST(NodeReadyDeathTest, GetReadyTwiceWithoutAdvanceCrashes) {
+  Node node = SingleLeader();
+  ASSERT_TRUE(node.Propose("x").ok());
+  (void)node.GetReady();
+  EXPECT_DEATH((void)node.GetReady(), "GetReady called twice without Advance");
+}
+
+TEST(NodeSnapshot, PreconditionsAreStatuses) {
+  Node node = SingleLeader();
+  ASSERT_TRUE(node.Propose("x").ok());
+  node.Advance(node.GetReady());
+  node.Advance(node.GetReady());
+  Index applied = node.Status().applied;
+  EXPECT_EQ(node.CreateSnapshot(applied + 1, "s").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(node.Compact(applied).code(), absl::StatusCode::kFailedPrecondition)
+      << "compacting without a snapshot";
+  auto snapshot = node.CreateSnapshot(applied, "state");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ((*snapshot)->metadata().index(), applied);
+  EXPECT_EQ((*snapshot)->metadata().conf_state().voters_size(), 1);
+  EXPECT_FALSE(node.CreateSnapshot(applied, "again").ok()) << "not newer";
+  EXPECT_TRUE(node.Compact(applied).ok());
+  EXPECT_EQ(node.Status().first_index, applied + 1);
+}
+
+TEST(NodePropose, StatusesSayWhyAProposalWasDropped) {
+  Node follower = *Node::Start(TestConfig(1), MemoryStorage::Bootstrap({1, 2, 3}).ToDurable());
+  absl::Status status = follower.Propose("x");
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(status.message().find("no leader"), std::string::npos);
+  EXPECT_FALSE(follower.ProposeBatch({}).ok());
+
+  Config limited = TestConfig(1);
+  limited.pre_vote = false;
+  limited.max_uncommitted_payload_bytes = 4;
+  Node leader = *Node::Start(limited, MemoryStorage::Bootstrap({1, 2, 3}).ToDurable());
+  ASSERT_TRUE(leader.Campaign().ok());
+  // Win the election by hand.
+  for (NodeId voter : {2, 3}) {
+    raftpb::Message vote =
+        rafttest::MakeMessage(raftpb::MSG_VOTE_RESP, voter, 1, leader.Status().term);
+    ASSERT_TRUE(leader.Step(vote).ok());
+  }
+  ASSERT_EQ(leader.Status().role, Role::kLeader);
+  EXPECT_TRUE(leader.Propose("abc").ok());
+  EXPECT_EQ(leader.Propose("de").code(), absl::StatusCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace etc::raft

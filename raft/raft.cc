@@ -1,0 +1,839 @@
+// Roles, ticks, elections and message dispatch. Leader-side replication is in
+// raft_leader.cc, follower-side handling in raft_follower.cc.
+#include "raft/raft.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/check.h"
+#include "raft/confchange/confchange.h"
+#include "raft/describe.h"
+
+namespace etc::raft {
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kFollower:
+      return "StateFollower";
+    case Role::kPreCandidate:
+      return "StatePreCandidate";
+    case Role::kCandidate:
+      return "StateCandidate";
+    case Role::kLeader:
+      return "StateLeader";
+  }
+  return "StateUnknown";
+}
+
+absl::Status Config::Validate() const {
+  if (id == kNoNode) return absl::InvalidArgumentError("node id must not be 0");
+  if (heartbeat_interval_ticks <= 0) {
+    return absl::InvalidArgumentError("heartbeat interval must be at least one tick");
+  }
+  if (election_timeout_ticks <= heartbeat_interval_ticks) {
+    return absl::InvalidArgumentError("election timeout must be longer than the heartbeat interval");
+  }
+  if (max_inflight_msgs <= 0) return absl::InvalidArgumentError("max_inflight_msgs must be positive");
+  if (max_append_payload_bytes == 0) {
+    return absl::InvalidArgumentError("max_append_payload_bytes must be positive");
+  }
+  if (max_inflight_payload_bytes != 0 && max_inflight_payload_bytes < max_append_payload_bytes) {
+    return absl::InvalidArgumentError(
+        "max_inflight_payload_bytes must be 0 or at least max_append_payload_bytes");
+  }
+  if (read_only == ReadOnlyOption::kLeaseBased) {
+    if (!check_quorum) {
+      return absl::InvalidArgumentError("lease-based reads need check_quorum");
+    }
+    if (lease_clock_drift_max_percent < 0) {
+      return absl::InvalidArgumentError("the clock drift bound must not be negative");
+    }
+    if (LeaseTicks() <= 0) {
+      return absl::InvalidArgumentError("election timeout too short for a lease under this drift");
+    }
+  }
+  return absl::OkStatus();
+}
+
+int64_t Config::LeaseTicks() const {
+  // A follower that acknowledged a heartbeat sent at leader tick T votes for
+  // nobody else for election_timeout of its own ticks, i.e. at least
+  // (election_timeout - 1) of its tick periods after T. The leader's tick
+  // period may be up to (1 + drift) times a follower's, and its own tick
+  // count lags real time by up to one period.
+  return (election_timeout_ticks - 1) * 100 / (100 + lease_clock_drift_max_percent);
+}
+
+absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
+  if (absl::Status status = config.Validate(); !status.ok()) return status;
+  const raftpb::SnapshotMetadata& meta = durable.snapshot.metadata();
+  Index last = meta.index();
+  Term last_term = meta.term();
+  if (meta.index() > 0 && meta.term() == 0) {
+    return absl::DataLossError("snapshot has an index but no term");
+  }
+  // Entries the snapshot already covers are skipped, never replayed onto it
+  // (raft-traps #12); the one at the snapshot's index must agree with it.
+  auto first_new = durable.entries.begin();
+  while (first_new != durable.entries.end() && first_new->index() <= meta.index()) {
+    if (first_new->index() == meta.index() && first_new->term() != meta.term()) {
+      return absl::DataLossError(absl::StrCat("log entry ", meta.index(), " has term ",
+                                              first_new->term(), " but the snapshot says ",
+                                              meta.term()));
+    }
+    ++first_new;
+  }
+  durable.entries.erase(durable.entries.begin(), first_new);
+  for (const raftpb::Entry& entry : durable.entries) {
+    if (entry.index() != last + 1) {
+      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " follows ", last,
+                                              ": the persisted log has a gap"));
+    }
+    if (entry.term() < last_term) {
+      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " has term ",
+                                              entry.term(), " below its predecessor's"));
+    }
+    if (entry.type() != raftpb::ENTRY_NORMAL && entry.type() != raftpb::ENTRY_CONF_CHANGE) {
+      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " has unknown type"));
+    }
+    last = entry.index();
+    last_term = entry.term();
+  }
+  const raftpb::HardState& hs = durable.hard_state;
+  if (hs.commit() > last) {
+    return absl::DataLossError(absl::StrCat("hard state commits ", hs.commit(),
+                                            " but the log ends at ", last));
+  }
+  if (hs.term() < last_term) {
+    return absl::DataLossError("hard state term is below the last log term");
+  }
+  Index applied = durable.applied_index.value_or(meta.index());
+  if (applied < meta.index() || applied > std::max(hs.commit(), meta.index())) {
+    return absl::InvalidArgumentError(absl::StrCat("applied index ", applied, " outside [",
+                                                   meta.index(), ", ", hs.commit(), "]"));
+  }
+  Raft raft(std::move(config), durable);
+  const raftpb::ConfState& conf =
+      durable.applied_conf_state.has_value() ? *durable.applied_conf_state : meta.conf_state();
+  absl::StatusOr<confchange::Changed> restored =
+      confchange::Restore(conf, tracker::ProgressTracker(raft.tracker_.max_inflight_msgs(),
+                                                         raft.tracker_.max_inflight_bytes()),
+                          raft.log_.last_index());
+  if (!restored.ok()) {
+    return absl::DataLossError(absl::StrCat("persisted configuration: ", restored.status().message()));
+  }
+  raft.tracker_.config = std::move(restored->config);
+  raft.tracker_.progress = std::move(restored->progress);
+  raft.log_.Append(std::move(durable.entries));
+  raft.log_.StableTo(last, last_term);
+  raft.log_.CommitTo(std::max(hs.commit(), meta.index()));
+  raft.log_.AppliedTo(applied);
+  raft.conf_applied_index_ = applied;
+  raft.BecomeFollower(hs.term(), kNoNode);
+  raft.vote_ = hs.vote();
+  raft.checked_term_ = raft.term_;
+  raft.checked_commit_ = raft.log_.committed();
+  raft.Log(absl::StrCat(raft.id(), " started at term ", raft.term_, " with ",
+                        raft.tracker_.config.Describe(), ", commit ", raft.log_.committed(),
+                        ", applied ", applied, ", last ", raft.log_.last_index()));
+  return raft;
+}
+
+Raft::Raft(Config config, const DurableState& durable)
+    : config_(std::move(config)),
+      rng_(config_.random_seed * 0x100000001b3ULL + config_.id),
+      log_(durable.snapshot.metadata().index(), durable.snapshot.metadata().term()),
+      tracker_(static_cast<size_t>(config_.max_inflight_msgs), config_.max_inflight_payload_bytes) {
+  if (durable.snapshot.metadata().index() > 0) {
+    snapshot_ = std::make_shared<const raftpb::Snapshot>(durable.snapshot);
+  }
+}
+
+raftpb::HardState Raft::hard_state() const {
+  raftpb::HardState hs;
+  hs.set_term(term_);
+  hs.set_vote(vote_);
+  hs.set_commit(log_.committed());
+  return hs;
+}
+
+bool Raft::Promotable() const {
+  // A learner that was promoted by a conf change it has applied is a voter
+  // now and must campaign (raft-traps #16): ask the configuration, not a flag.
+  // A node waiting for a snapshot has no trustworthy configuration yet.
+  return tracker_.IsVoter(id()) && unstable_snapshot_ == nullptr;
+}
+
+void Raft::Log(const std::string& line) const {
+  if (config_.log_sink) config_.log_sink(line);
+}
+
+void Raft::Send(raftpb::Message m) {
+  m.set_from(id());
+  ETC_CHECK_NE(m.to(), id()) << "sending a message to self: " << DescribeMessage(m);
+  // Forwarded proposals and reads carry no term: they are not part of the
+  // election protocol and must not move anybody's term.
+  if (m.type() != raftpb::MSG_PROP && m.type() != raftpb::MSG_READ_INDEX &&
+      m.type() != raftpb::MSG_PROP_RESP && m.type() != raftpb::MSG_VOTE &&
+      m.type() != raftpb::MSG_PRE_VOTE && m.type() != raftpb::MSG_VOTE_RESP &&
+      m.type() != raftpb::MSG_PRE_VOTE_RESP) {
+    m.set_term(term_);
+  }
+  messages_.push_back(std::move(m));
+}
+
+// ---------------------------------------------------------------- roles --
+
+void Raft::Reset(Term term) {
+  if (term_ != term) {
+    term_ = term;
+    vote_ = kNoNode;
+  }
+  lead_ = kNoNode;
+  election_elapsed_ticks_ = 0;
+  heartbeat_elapsed_ticks_ = 0;
+  ResetRandomizedElectionTimeout();
+  AbortLeaderTransfer();
+  tracker_.ResetVotes();
+  for (auto& [node, pr] : tracker_.progress) {
+    bool learner = pr.is_learner;
+    pr = tracker::Progress(log_.last_index() + 1, tracker_.max_inflight_msgs(),
+                           tracker_.max_inflight_bytes(), learner);
+    if (node == id()) pr.match = log_.stable();
+  }
+  pending_conf_index_ = 0;
+  uncommitted_payload_bytes_ = 0;
+  appends_pending_ = false;
+  commit_pending_ = false;
+  timeout_now_sent_ = false;
+  // Reads in flight are not answered: the application learns of the role
+  // change from the soft state and retries them.
+  heartbeat_round_ = 0;
+  read_round_pending_ = false;
+  pending_reads_.clear();
+  reads_awaiting_commit_.clear();
+  round_sent_ticks_.clear();
+  lease_start_tick_.reset();
+}
+
+void Raft::ResetRandomizedElectionTimeout() {
+  // Re-drawn on every reset, so two nodes that collided once are unlikely to
+  // collide again (raft-traps #13).
+  randomized_election_timeout_ticks_ =
+      config_.election_timeout_ticks +
+      static_cast<int64_t>(rng_.Uniform(static_cast<uint64_t>(config_.election_timeout_ticks)));
+}
+
+void Raft::BecomeFollower(Term term, NodeId leader) {
+  Reset(term);
+  lead_ = leader;
+  role_ = Role::kFollower;
+  Log(absl::StrCat(id(), " became follower at term ", term_));
+}
+
+void Raft::BecomePreCandidate() {
+  ETC_CHECK(role_ != Role::kLeader) << "leader cannot become pre-candidate";
+  // A pre-candidate changes neither its term nor its vote.
+  tracker_.ResetVotes();
+  lead_ = kNoNode;
+  role_ = Role::kPreCandidate;
+  Log(absl::StrCat(id(), " became pre-candidate at term ", term_));
+}
+
+void Raft::BecomeCandidate() {
+  ETC_CHECK(role_ != Role::kLeader) << "leader cannot become candidate";
+  Reset(term_ + 1);
+  vote_ = id();
+  role_ = Role::kCandidate;
+  Log(absl::StrCat(id(), " became candidate at term ", term_));
+}
+
+void Raft::BecomeLeader() {
+  ETC_CHECK(role_ != Role::kFollower) << "follower cannot become leader directly";
+  Reset(term_);
+  lead_ = id();
+  role_ = Role::kLeader;
+  tracker_.progress.at(id()).BecomeReplicate();
+  tracker_.progress.at(id()).match = log_.stable();
+  tracker_.progress.at(id()).recent_active = true;
+  // An empty entry of the new term: committing it commits every earlier
+  // entry (Figure 8), lets ReadIndex answer, and must be applied before a
+  // configuration change may be proposed (raft-traps #6, #15).
+  raftpb::Entry noop;
+  noop.set_type(raftpb::ENTRY_NORMAL);
+  AppendLeaderEntries({std::move(noop)});
+  pending_conf_index_ = log_.last_index();
+  Log(absl::StrCat(id(), " became leader at term ", term_));
+}
+
+// ------------------------------------------------------------ elections --
+
+bool Raft::HasUnappliedConfChanges() const {
+  if (log_.applied() >= log_.committed()) return false;
+  for (Index index = std::max(log_.applied() + 1, log_.first_index()); index <= log_.committed();
+       ++index) {
+    if (log_.At(index).type() == raftpb::ENTRY_CONF_CHANGE) return true;
+  }
+  return false;
+}
+
+void Raft::Hup(CampaignKind kind) {
+  if (role_ == Role::kLeader) {
+    Log(absl::StrCat(id(), " ignoring campaign: already leader"));
+    return;
+  }
+  if (!Promotable()) {
+    Log(absl::StrCat(id(), " is not a voter and cannot campaign"));
+    return;
+  }
+  if (HasUnappliedConfChanges()) {
+    // Its configuration may be about to change; campaigning now could use
+    // the wrong quorum.
+    Log(absl::StrCat(id(), " cannot campaign at term ", term_,
+                     ": committed configuration changes are not applied yet"));
+    return;
+  }
+  Log(absl::StrCat(id(), " is starting a new election at term ", term_));
+  StartCampaign(kind);
+}
+
+void Raft::StartCampaign(CampaignKind kind) {
+  raftpb::MessageType type;
+  Term term;
+  if (kind == CampaignKind::kPreElection) {
+    BecomePreCandidate();
+    type = raftpb::MSG_PRE_VOTE;
+    // The pre-vote asks about the term this node would campaign in.
+    term = term_ + 1;
+  } else {
+    BecomeCandidate();
+    type = raftpb::MSG_VOTE;
+    term = term_;
+  }
+  for (NodeId voter : tracker_.VoterIds()) {
+    if (voter == id()) {
+      Poll(id(), true);
+      // A single voter wins on its own vote.
+      if (role_ == Role::kLeader || role_ == Role::kFollower) return;
+      continue;
+    }
+    raftpb::Message m;
+    m.set_type(type);
+    m.set_to(voter);
+    m.set_term(term);
+    m.set_index(log_.last_index());
+    m.set_log_term(log_.last_term());
+    m.set_transfer(kind == CampaignKind::kTransfer);
+    Log(absl::StrCat(id(), " [logterm: ", log_.last_term(), ", index: ", log_.last_index(),
+                     "] sent ", MessageTypeName(type), " request to ", voter, " at term ", term_));
+    Send(std::move(m));
+  }
+}
+
+void Raft::Poll(NodeId from, bool granted) {
+  tracker_.RecordVote(from, granted);
+  tracker::ProgressTracker::Tally tally = tracker_.TallyVotes();
+  switch (tally.result) {
+    case quorum::VoteResult::kWon:
+      if (role_ == Role::kPreCandidate) {
+        StartCampaign(CampaignKind::kElection);
+      } else if (role_ == Role::kCandidate) {
+        BecomeLeader();
+        BroadcastAppend();
+      }
+      break;
+    case quorum::VoteResult::kLost:
+      // Go back to follower in the same term; a higher term would have
+      // been adopted already when the rejection arrived.
+      BecomeFollower(term_, kNoNode);
+      break;
+    case quorum::VoteResult::kPending:
+      break;
+  }
+}
+
+int64_t Raft::LeaseRemainingTicks() const {
+  if (!config_.check_quorum) return 0;
+  int64_t remaining = 0;
+  if (lead_ != kNoNode) remaining = config_.election_timeout_ticks - election_elapsed_ticks_;
+  if (config_.read_only == ReadOnlyOption::kLeaseBased) {
+    // A restarted member forgot which leader it heard from and when; with
+    // lease reads it must still not vote for an election timeout, or a
+    // leader holding a lease could be deposed early.
+    remaining = std::max(remaining, config_.election_timeout_ticks - now_ticks_);
+  }
+  return std::max<int64_t>(remaining, 0);
+}
+
+void Raft::HandleVoteRequest(const raftpb::Message& m) {
+  bool pre = m.type() == raftpb::MSG_PRE_VOTE;
+  raftpb::MessageType response = pre ? raftpb::MSG_PRE_VOTE_RESP : raftpb::MSG_VOTE_RESP;
+  // A node may vote again for the same candidate (a retried request), or for
+  // anyone if it has neither voted nor follows a leader in this term; a
+  // pre-vote for a future term promises nothing and is always allowed.
+  bool can_vote = vote_ == m.from() || (vote_ == kNoNode && lead_ == kNoNode) ||
+                  (pre && m.term() > term_);
+  raftpb::Message resp;
+  resp.set_type(response);
+  resp.set_to(m.from());
+  if (can_vote && log_.IsUpToDate(m.index(), m.log_term())) {
+    Log(absl::StrCat(id(), " [logterm: ", log_.last_term(), ", index: ", log_.last_index(),
+                     ", vote: ", vote_, "] cast ", MessageTypeName(m.type()), " for ", m.from(),
+                     " [logterm: ", m.log_term(), ", index: ", m.index(), "] at term ", term_));
+    // The grant answers in the candidate's term (for a pre-vote, the future
+    // term), so the candidate can tell it from stale answers.
+    resp.set_term(m.term());
+    if (!pre) {
+      election_elapsed_ticks_ = 0;
+      vote_ = m.from();
+    }
+  } else {
+    Log(absl::StrCat(id(), " [logterm: ", log_.last_term(), ", index: ", log_.last_index(),
+                     ", vote: ", vote_, "] rejected ", MessageTypeName(m.type()), " from ",
+                     m.from(), " [logterm: ", m.log_term(), ", index: ", m.index(), "] at term ",
+                     term_));
+    resp.set_term(term_);
+    resp.set_reject(true);
+  }
+  Send(std::move(resp));
+}
+
+// ------------------------------------------------------------ dispatch --
+
+namespace {
+
+absl::Status ValidateMessage(const raftpb::Message& m, NodeId self) {
+  if (m.to() != self) {
+    return absl::InvalidArgumentError(absl::StrCat("message for ", m.to(), " delivered to ", self));
+  }
+  if (m.from() == kNoNode || m.from() == self) {
+    return absl::InvalidArgumentError(absl::StrCat("message from invalid sender ", m.from()));
+  }
+  switch (m.type()) {
+    case raftpb::MSG_APP: {
+      Index expected = m.index() + 1;
+      Term previous = m.log_term();
+      for (const raftpb::Entry& entry : m.entries()) {
+        if (entry.index() != expected || entry.term() < previous || entry.term() > m.term()) {
+          return absl::InvalidArgumentError("append carries entries out of order");
+        }
+        if (entry.type() != raftpb::ENTRY_NORMAL && entry.type() != raftpb::ENTRY_CONF_CHANGE) {
+          return absl::InvalidArgumentError("append carries an entry of unknown type");
+        }
+        ++expected;
+        previous = entry.term();
+      }
+      return absl::OkStatus();
+    }
+    case raftpb::MSG_PROP:
+      if (m.entries_size() == 0) return absl::InvalidArgumentError("empty proposal");
+      return absl::OkStatus();
+    case raftpb::MSG_SNAP:
+      if (m.snapshot().metadata().index() == 0 || m.snapshot().metadata().term() == 0) {
+        return absl::InvalidArgumentError("snapshot message without a snapshot");
+      }
+      if (m.snapshot().metadata().term() > m.term()) {
+        return absl::InvalidArgumentError("snapshot from a term after the sender's");
+      }
+      return absl::OkStatus();
+    case raftpb::MSG_APP_RESP:
+    case raftpb::MSG_VOTE:
+    case raftpb::MSG_VOTE_RESP:
+    case raftpb::MSG_PRE_VOTE:
+    case raftpb::MSG_PRE_VOTE_RESP:
+    case raftpb::MSG_HEARTBEAT:
+    case raftpb::MSG_HEARTBEAT_RESP:
+    case raftpb::MSG_PROP_RESP:
+    case raftpb::MSG_READ_INDEX:
+    case raftpb::MSG_READ_INDEX_RESP:
+    case raftpb::MSG_TRANSFER_LEADER:
+    case raftpb::MSG_TIMEOUT_NOW:
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("unknown message type ", m.type()));
+  }
+}
+
+bool IsTermless(raftpb::MessageType type) {
+  return type == raftpb::MSG_PROP || type == raftpb::MSG_PROP_RESP ||
+         type == raftpb::MSG_READ_INDEX;
+}
+
+}  // namespace
+
+absl::Status Raft::Step(const raftpb::Message& m) {
+  if (absl::Status status = ValidateMessage(m, id()); !status.ok()) return status;
+  bool consumed = false;
+  if (absl::Status status = StepTerm(m, &consumed); !status.ok() || consumed) return status;
+
+  switch (m.type()) {
+    case raftpb::MSG_VOTE:
+    case raftpb::MSG_PRE_VOTE:
+      HandleVoteRequest(m);
+      return absl::OkStatus();
+    default:
+      break;
+  }
+  switch (role_) {
+    case Role::kLeader:
+      return StepLeader(m);
+    case Role::kCandidate:
+    case Role::kPreCandidate:
+      return StepCandidate(m);
+    case Role::kFollower:
+      return StepFollower(m);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Raft::StepTerm(const raftpb::Message& m, bool* consumed) {
+  if (IsTermless(m.type())) return absl::OkStatus();
+  if (m.term() > term_) {
+    if (m.type() == raftpb::MSG_VOTE || m.type() == raftpb::MSG_PRE_VOTE) {
+      if (!m.transfer() && LeaseRemainingTicks() > 0) {
+        // Leader stickiness: this node heard from a live leader within an
+        // election timeout, so the candidate is the one out of touch.
+        Log(absl::StrCat(id(), " [logterm: ", log_.last_term(), ", index: ", log_.last_index(),
+                         ", vote: ", vote_, "] ignored ", MessageTypeName(m.type()), " from ",
+                         m.from(), " [logterm: ", m.log_term(), ", index: ", m.index(),
+                         "] at term ", term_, ": lease is not expired (remaining ticks: ",
+                         LeaseRemainingTicks(), ")"));
+        *consumed = true;
+        return absl::OkStatus();
+      }
+    }
+    if (m.type() == raftpb::MSG_PRE_VOTE) {
+      // Never change the term in response to a pre-vote.
+    } else if (m.type() == raftpb::MSG_PRE_VOTE_RESP && !m.reject()) {
+      // A granted pre-vote carries the term we will campaign in.
+    } else {
+      Log(absl::StrCat(id(), " [term: ", term_, "] received a ", MessageTypeName(m.type()),
+                       " message with higher term from ", m.from(), " [term: ", m.term(), "]"));
+      bool from_leader = m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_HEARTBEAT ||
+                         m.type() == raftpb::MSG_SNAP;
+      BecomeFollower(m.term(), from_leader ? m.from() : kNoNode);
+    }
+    return absl::OkStatus();
+  }
+  if (m.term() < term_) {
+    *consumed = true;
+    if ((config_.check_quorum || config_.pre_vote) &&
+        (m.type() == raftpb::MSG_HEARTBEAT || m.type() == raftpb::MSG_APP)) {
+      // A stale leader cut off while we moved on (with CheckQuorum or
+      // PreVote, our term can rise without it ever hearing). Tell it the
+      // term so it steps down instead of lingering.
+      raftpb::Message resp;
+      resp.set_type(raftpb::MSG_APP_RESP);
+      resp.set_to(m.from());
+      Send(std::move(resp));
+    } else if (m.type() == raftpb::MSG_PRE_VOTE) {
+      // Without this the pre-candidate would never learn the newer term.
+      raftpb::Message resp;
+      resp.set_type(raftpb::MSG_PRE_VOTE_RESP);
+      resp.set_to(m.from());
+      resp.set_term(term_);
+      resp.set_reject(true);
+      Send(std::move(resp));
+    } else {
+      Log(absl::StrCat(id(), " [term: ", term_, "] ignored a ", MessageTypeName(m.type()),
+                       " message with lower term from ", m.from(), " [term: ", m.term(), "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Raft::StepCandidate(const raftpb::Message& m) {
+  raftpb::MessageType my_response =
+      role_ == Role::kPreCandidate ? raftpb::MSG_PRE_VOTE_RESP : raftpb::MSG_VOTE_RESP;
+  switch (m.type()) {
+    case raftpb::MSG_PROP:
+      // Forwarded to us while we were a follower; tell the proposer.
+      RefuseForwardedProposal(m, "proposal dropped: no leader (election in progress)");
+      return absl::OkStatus();
+    case raftpb::MSG_APP:
+      BecomeFollower(m.term(), m.from());
+      return HandleAppendEntries(m);
+    case raftpb::MSG_HEARTBEAT:
+      BecomeFollower(m.term(), m.from());
+      return HandleHeartbeat(m);
+    case raftpb::MSG_SNAP:
+      BecomeFollower(m.term(), m.from());
+      return HandleSnapshot(m);
+    case raftpb::MSG_VOTE_RESP:
+    case raftpb::MSG_PRE_VOTE_RESP:
+      if (m.type() != my_response) return absl::OkStatus();
+      Log(absl::StrCat(id(), " received ", MessageTypeName(m.type()),
+                       m.reject() ? " rejection" : "", " from ", m.from(), " at term ", term_));
+      Poll(m.from(), !m.reject());
+      return absl::OkStatus();
+    case raftpb::MSG_TIMEOUT_NOW:
+      Log(absl::StrCat(id(), " ignored TimeoutNow from ", m.from(), ": not a follower"));
+      return absl::OkStatus();
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// -------------------------------------------------------- local inputs --
+
+absl::Status Raft::Campaign() {
+  Hup(config_.pre_vote ? CampaignKind::kPreElection : CampaignKind::kElection);
+  return absl::OkStatus();
+}
+
+absl::Status Raft::Propose(std::vector<std::string> payloads) {
+  if (payloads.empty()) return absl::InvalidArgumentError("empty proposal");
+  std::vector<raftpb::Entry> entries;
+  entries.reserve(payloads.size());
+  for (std::string& payload : payloads) {
+    raftpb::Entry entry;
+    entry.set_type(raftpb::ENTRY_NORMAL);
+    entry.set_data(std::move(payload));
+    entries.push_back(std::move(entry));
+  }
+  return HandleProposal(id(), std::move(entries));
+}
+
+absl::Status Raft::ProposeConfChange(const raftpb::ConfChange& change) {
+  raftpb::Entry entry;
+  entry.set_type(raftpb::ENTRY_CONF_CHANGE);
+  entry.set_data(change.SerializeAsString());
+  return HandleProposal(id(), {std::move(entry)});
+}
+
+absl::Status Raft::ReadIndex(std::string context) { return HandleReadIndex(id(), std::move(context)); }
+
+absl::Status Raft::TransferLeadership(NodeId target) {
+  if (role_ == Role::kLeader) return HandleTransferLeader(target);
+  if (lead_ == kNoNode) return absl::UnavailableError("no leader to transfer leadership from");
+  raftpb::Message m;
+  m.set_type(raftpb::MSG_TRANSFER_LEADER);
+  m.set_to(lead_);
+  m.set_index(target);
+  Send(std::move(m));
+  return absl::OkStatus();
+}
+
+void Raft::ReportUnreachable(NodeId id_unreachable) {
+  if (role_ != Role::kLeader) return;
+  auto it = tracker_.progress.find(id_unreachable);
+  if (it == tracker_.progress.end() || id_unreachable == id()) return;
+  // Optimistic appends to it were probably lost; probe again.
+  if (it->second.state == tracker::ProgressState::kReplicate) it->second.BecomeProbe();
+  Log(absl::StrCat(id(), " failed to send message to ", id_unreachable,
+                   " because it is unreachable [", it->second.Describe(), "]"));
+}
+
+void Raft::ReportSnapshot(NodeId to, bool applied) {
+  if (role_ != Role::kLeader) return;
+  auto it = tracker_.progress.find(to);
+  if (it == tracker_.progress.end() || it->second.state != tracker::ProgressState::kSnapshot) return;
+  tracker::Progress& pr = it->second;
+  if (!applied) pr.pending_snapshot = 0;
+  // Probe after the snapshot (or from match, if it failed). Wait for the
+  // follower's answer before sending more, as after any probe.
+  pr.BecomeProbe();
+  pr.paused = true;
+  Log(absl::StrCat(id(), " snapshot to ", to, applied ? " applied" : " failed", ", now ",
+                   pr.Describe()));
+}
+
+// ------------------------------------------------------------- ticking --
+
+void Raft::Tick() {
+  ++now_ticks_;
+  if (role_ == Role::kLeader) {
+    TickHeartbeat();
+  } else {
+    TickElection();
+  }
+}
+
+void Raft::TickElection() {
+  ++election_elapsed_ticks_;
+  if (Promotable() && election_elapsed_ticks_ >= randomized_election_timeout_ticks_) {
+    election_elapsed_ticks_ = 0;
+    Hup(config_.pre_vote ? CampaignKind::kPreElection : CampaignKind::kElection);
+  }
+}
+
+// --------------------------------------------------------- application --
+
+absl::StatusOr<raftpb::ConfState> Raft::ApplyConfChange(const raftpb::ConfChange& change) {
+  absl::StatusOr<confchange::Changed> changed =
+      confchange::Changer(tracker_, log_.last_index()).Apply(change);
+  if (!changed.ok()) {
+    // Proposals are checked against the configuration they will apply to,
+    // so every member reaches this same refusal for the same entry.
+    Log(absl::StrCat(id(), " refused conf change ", confchange::DescribeChanges(change), ": ",
+                     changed.status().message()));
+    return changed.status();
+  }
+  SwitchToConfig(std::move(changed->config), std::move(changed->progress));
+  return tracker_.config.ToConfState();
+}
+
+absl::Status Raft::CreateSnapshot(Index index, std::string data) {
+  if (index > log_.applied()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot index ", index, " is above the applied index ", log_.applied()));
+  }
+  if (index < conf_applied_index_) {
+    // The current configuration came from a later entry; this node does not
+    // know the configuration as of `index`.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot index ", index, " is below the last applied configuration change at ",
+        conf_applied_index_));
+  }
+  if (snapshot_ != nullptr && index <= snapshot_->metadata().index()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "snapshot index ", index, " is not newer than the current snapshot at ",
+        snapshot_->metadata().index()));
+  }
+  std::optional<Term> term = log_.TermAt(index);
+  if (!term.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat("entry ", index, " is compacted"));
+  }
+  auto snapshot = std::make_shared<raftpb::Snapshot>();
+  snapshot->set_data(std::move(data));
+  snapshot->mutable_metadata()->set_index(index);
+  snapshot->mutable_metadata()->set_term(*term);
+  *snapshot->mutable_metadata()->mutable_conf_state() = tracker_.config.ToConfState();
+  snapshot_ = std::move(snapshot);
+  Log(absl::StrCat(id(), " created snapshot at index ", index, " term ", *term));
+  return absl::OkStatus();
+}
+
+absl::Status Raft::Compact(Index index) {
+  if (snapshot_ == nullptr || index > snapshot_->metadata().index()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("compacting to ", index, " needs a snapshot at or above it"));
+  }
+  if (index <= log_.snapshot_index()) return absl::OkStatus();
+  log_.CompactTo(index);
+  Log(absl::StrCat(id(), " compacted log to index ", index));
+  return absl::OkStatus();
+}
+
+void Raft::SnapshotPersisted(Index index) {
+  // A newer snapshot may have replaced the persisted one meanwhile; then the
+  // newer one is still to be persisted and applied.
+  if (unstable_snapshot_ == nullptr || unstable_snapshot_->metadata().index() != index) return;
+  log_.SnapshotStable();
+  log_.AppliedTo(index);
+  conf_applied_index_ = index;
+  snapshot_ = std::move(unstable_snapshot_);
+  unstable_snapshot_.reset();
+}
+
+void Raft::EntriesPersisted(Index index, Term term) {
+  log_.StableTo(index, term);
+  if (role_ != Role::kLeader) return;
+  // The leader counts itself toward a commit only once its own entries are
+  // durable: a single voter must not commit what a crash could lose
+  // (raft-traps #17).
+  tracker::Progress& self = tracker_.progress.at(id());
+  if (self.MaybeUpdate(log_.stable())) MaybeCommit();
+}
+
+void Raft::EntriesApplied(Index index) {
+  Index old_applied = log_.applied();
+  log_.AppliedTo(index);
+  for (Index i = std::max(old_applied + 1, log_.first_index()); i <= index; ++i) {
+    if (log_.At(i).type() == raftpb::ENTRY_CONF_CHANGE) conf_applied_index_ = i;
+  }
+  MaybeAutoLeaveJoint();
+}
+
+void Raft::MaybeAutoLeaveJoint() {
+  if (role_ != Role::kLeader || !tracker_.config.auto_leave) return;
+  if (log_.applied() < pending_conf_index_) return;
+  // The entry that entered the joint configuration is applied: leave it.
+  Log(absl::StrCat(id(), " initiating automatic transition out of joint configuration ",
+                   tracker_.config.Describe()));
+  absl::Status status = ProposeConfChange(raftpb::ConfChange());
+  if (!status.ok()) {
+    Log(absl::StrCat(id(), " could not leave the joint configuration yet: ", status.message()));
+  }
+}
+
+void Raft::SwitchToConfig(tracker::Config config, tracker::ProgressMap progress) {
+  tracker_.config = std::move(config);
+  tracker_.progress = std::move(progress);
+  Log(absl::StrCat(id(), " switched to configuration ", tracker_.config.Describe()));
+  if (role_ != Role::kLeader) return;
+  if (!tracker_.IsVoter(id())) {
+    // Removed (or demoted): stop leading. Hand off to the most caught-up
+    // voter first so the cluster need not wait out an election timeout.
+    NodeId best = kNoNode;
+    Index best_match = 0;
+    for (NodeId voter : tracker_.VoterIds()) {
+      Index match = tracker_.progress.at(voter).match;
+      if (match > best_match) {
+        best = voter;
+        best_match = match;
+      }
+    }
+    if (best != kNoNode && best_match == log_.last_index()) SendTimeoutNow(best);
+    Log(absl::StrCat(id(), " is no longer a voter and steps down"));
+    BecomeFollower(term_, kNoNode);
+    return;
+  }
+  if (lead_transferee_ != kNoNode && !tracker_.IsVoter(lead_transferee_)) AbortLeaderTransfer();
+  // The quorum changed: entries may now be committed, and new members need
+  // appends.
+  MaybeCommit();
+  appends_pending_ = true;
+}
+
+// ---------------------------------------------------------- invariants --
+
+void Raft::CheckInvariants() {
+  std::string problem = log_.FindInconsistency();
+  ETC_CHECK(problem.empty()) << "node " << id() << ": " << problem;
+  problem = tracker_.FindInconsistency();
+  ETC_CHECK(problem.empty()) << "node " << id() << ": " << problem;
+  ETC_CHECK_GE(term_, checked_term_) << "node " << id() << ": term went backwards";
+  ETC_CHECK_GE(log_.committed(), checked_commit_) << "node " << id() << ": commit went backwards";
+  ETC_CHECK_LE(log_.last_term(), term_) << "node " << id() << ": log has entries from the future";
+  checked_term_ = term_;
+  checked_commit_ = log_.committed();
+  if (lead_ != kNoNode) {
+    // At most one leader per term, as far as this node can tell.
+    if (checked_leader_term_ == term_ && checked_leader_ != kNoNode) {
+      ETC_CHECK_EQ(lead_, checked_leader_) << "node " << id() << " saw two leaders in term " << term_;
+    }
+    checked_leader_ = lead_;
+    checked_leader_term_ = term_;
+  }
+  switch (role_) {
+    case Role::kLeader: {
+      ETC_CHECK_EQ(lead_, id());
+      ETC_CHECK_EQ(vote_, id()) << "a leader voted for itself in its term";
+      const tracker::Progress& self = tracker_.progress.at(id());
+      ETC_CHECK_LE(self.match, log_.stable()) << "leader counts non-durable entries of its own";
+      for (const auto& [node, pr] : tracker_.progress) {
+        ETC_CHECK_LE(pr.match, log_.last_index()) << "follower " << node << " matched past our log";
+        ETC_CHECK_LE(pr.next, log_.last_index() + 1) << "follower " << node << " next past our log";
+      }
+      ETC_CHECK(pending_reads_.empty() || CommittedEntryInCurrentTerm())
+          << "reads pending before the leader committed in its term";
+      break;
+    }
+    case Role::kCandidate:
+      ETC_CHECK_EQ(vote_, id()) << "a candidate voted for itself";
+      ETC_CHECK_EQ(lead_, kNoNode);
+      break;
+    case Role::kPreCandidate:
+      ETC_CHECK_EQ(lead_, kNoNode);
+      break;
+    case Role::kFollower:
+      ETC_CHECK(pending_reads_.empty()) << "follower with pending leader reads";
+      break;
+  }
+  if (unstable_snapshot_ != nullptr) {
+    ETC_CHECK_EQ(unstable_snapshot_->metadata().index(), log_.snapshot_index());
+  }
+}
+
+}  // namespace etc::raft
