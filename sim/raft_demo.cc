@@ -3,8 +3,7 @@
 // one from what it persisted, and check that every member applied the same
 // writes in the same order. Deterministic for a given --seed.
 #include <cstdio>
-#include <deque>
-#include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,8 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "raft/memory_storage.h"
-#include "raft/node.h"
+#include "raft/rafttest/local_cluster.h"
 
 ABSL_FLAG(uint64_t, seed, 1, "seeds the members' election timers");
 ABSL_FLAG(int, writes, 1000, "writes to propose before and after the leader crash (each)");
@@ -21,79 +19,33 @@ ABSL_FLAG(int, writes, 1000, "writes to propose before and after the leader cras
 namespace etc::raft {
 namespace {
 
-struct Member {
-  NodeId id;
-  Config config;
-  std::optional<Node> node;
-  MemoryStorage storage;
-  std::vector<std::string> applied;
-};
+using rafttest::LocalCluster;
 
-class Cluster {
+class Demo {
  public:
-  explicit Cluster(uint64_t seed) {
-    for (NodeId id = 1; id <= 3; ++id) {
-      Member member;
-      member.id = id;
-      member.config.id = id;
-      member.config.random_seed = seed;
-      member.storage = MemoryStorage::Bootstrap({1, 2, 3});
-      member.node.emplace(*Node::Start(member.config, member.storage.ToDurable()));
-      members_.push_back(std::move(member));
-    }
-  }
-
-  // Delivers messages and handles Readys until nothing moves.
-  void Settle() {
-    bool busy = true;
-    while (busy) {
-      busy = false;
-      for (Member& member : members_) {
-        while (member.node.has_value() && member.node->HasReady()) {
-          busy = true;
-          HandleReady(member);
-        }
+  explicit Demo(uint64_t seed) : cluster_({.size = 3, .voters = 3, .seed = seed}) {
+    cluster_.on_apply = [this](NodeId id, const raftpb::Entry& entry) {
+      if (entry.type() == raftpb::ENTRY_NORMAL && !entry.data().empty()) {
+        applied_[id].push_back(entry.data());
       }
-      while (!network_.empty()) {
-        busy = true;
-        raftpb::Message m = std::move(network_.front());
-        network_.pop_front();
-        ++messages_delivered_;
-        Member& to = members_[m.to() - 1];
-        if (to.node.has_value()) (void)to.node->Step(m);
-      }
-    }
+    };
   }
 
-  void Tick() {
-    ++ticks_;
-    for (Member& member : members_) {
-      if (member.node.has_value()) member.node->Tick();
-    }
-    Settle();
-  }
-
-  NodeId Leader() const {
-    for (const Member& member : members_) {
-      if (member.node.has_value() && member.node->Status().role == Role::kLeader) return member.id;
-    }
-    return kNoNode;
-  }
-
-  NodeId WaitForLeader() {
+  NodeId Elect() {
     int64_t start = ticks_;
-    while (Leader() == kNoNode) Tick();
+    NodeId leader = kNoNode;
+    while ((leader = cluster_.Leader()) == kNoNode) Tick();
     std::printf("  leader %llu elected after %lld ticks (term %llu)\n",
-                static_cast<unsigned long long>(Leader()), static_cast<long long>(ticks_ - start),
-                static_cast<unsigned long long>(members_[Leader() - 1].node->Status().term));
-    return Leader();
+                static_cast<unsigned long long>(leader), static_cast<long long>(ticks_ - start),
+                static_cast<unsigned long long>(cluster_.node(leader).Status().term));
+    return leader;
   }
 
   void Write(int count, const std::string& prefix) {
     for (int i = 0; i < count; ++i) {
-      NodeId leader = Leader();
-      while (leader == kNoNode) leader = WaitForLeader();
-      absl::Status status = members_[leader - 1].node->Propose(absl::StrCat(prefix, i));
+      NodeId leader = cluster_.Leader();
+      if (leader == kNoNode) leader = Elect();
+      absl::Status status = cluster_.node(leader).Propose(absl::StrCat(prefix, i));
       if (!status.ok()) std::printf("  proposal refused: %s\n", status.ToString().c_str());
       // Batches of 16 proposals share one append round.
       if (i % 16 == 15) Settle();
@@ -104,52 +56,51 @@ class Cluster {
   }
 
   void Crash(NodeId id) {
-    members_[id - 1].node.reset();
-    members_[id - 1].applied.clear();
+    cluster_.Crash(id);
+    // The state machine is rebuilt from the log after the restart.
+    applied_[id].clear();
   }
 
-  void Restart(NodeId id) {
-    Member& member = members_[id - 1];
-    member.node.emplace(*Node::Start(member.config, member.storage.ToDurable()));
+  bool Restart(NodeId id) {
+    absl::Status status = cluster_.Restart(id);
+    if (!status.ok()) std::printf("  restart failed: %s\n", status.ToString().c_str());
+    return status.ok();
+  }
+
+  void Tick() {
+    ++ticks_;
+    cluster_.TickAll();
+    Settle();
   }
 
   bool Agree() const {
-    for (const Member& member : members_) {
-      if (member.applied != members_[0].applied) return false;
+    for (const auto& [id, writes] : applied_) {
+      if (writes != applied_.begin()->second) return false;
     }
-    return true;
+    return applied_.size() == 3;
   }
 
-  void PrintState() const {
-    for (const Member& member : members_) {
-      NodeStatus status = member.node->Status();
+  void PrintState() {
+    for (NodeId id = 1; id <= 3; ++id) {
+      NodeStatus status = cluster_.node(id).Status();
       std::printf("  member %llu: %-15s term %llu commit %llu applied writes %zu\n",
-                  static_cast<unsigned long long>(member.id), RoleName(status.role),
+                  static_cast<unsigned long long>(id), RoleName(status.role),
                   static_cast<unsigned long long>(status.term),
-                  static_cast<unsigned long long>(status.commit), member.applied.size());
+                  static_cast<unsigned long long>(status.commit), applied_[id].size());
     }
   }
 
   int64_t ticks() const { return ticks_; }
-  int64_t messages_delivered() const { return messages_delivered_; }
 
  private:
-  void HandleReady(Member& member) {
-    Ready ready = member.node->GetReady();
-    member.storage.Persist(ready);  // durable before anything leaves
-    for (raftpb::Message& m : ready.messages) network_.push_back(std::move(m));
-    for (const raftpb::Entry& entry : ready.committed_entries) {
-      if (entry.type() == raftpb::ENTRY_NORMAL && !entry.data().empty()) {
-        member.applied.push_back(entry.data());
-      }
-    }
-    member.node->Advance(ready);
+  void Settle() {
+    absl::Status status = cluster_.Settle();
+    if (!status.ok()) std::printf("  error: %s\n", status.ToString().c_str());
   }
 
-  std::vector<Member> members_;
-  std::deque<raftpb::Message> network_;
+  LocalCluster cluster_;
+  std::map<NodeId, std::vector<std::string>> applied_;
   int64_t ticks_ = 0;
-  int64_t messages_delivered_ = 0;
 };
 
 int Run() {
@@ -157,32 +108,31 @@ int Run() {
   int writes = absl::GetFlag(FLAGS_writes);
   std::printf("etc Raft demo: 3 members, seed %llu, %d writes per phase\n",
               static_cast<unsigned long long>(seed), writes);
-  Cluster cluster(seed);
+  Demo demo(seed);
 
   std::printf("1. election\n");
-  NodeId first = cluster.WaitForLeader();
+  NodeId first = demo.Elect();
   std::printf("2. replicate %d writes through leader %llu\n", writes,
               static_cast<unsigned long long>(first));
-  cluster.Write(writes, "a");
-  cluster.PrintState();
+  demo.Write(writes, "a");
+  demo.PrintState();
 
   std::printf("3. crash leader %llu; the other two elect a new one\n",
               static_cast<unsigned long long>(first));
-  cluster.Crash(first);
-  NodeId second = cluster.WaitForLeader();
-  cluster.Write(writes, "b");
+  demo.Crash(first);
+  NodeId second = demo.Elect();
+  demo.Write(writes, "b");
 
   std::printf("4. restart %llu from its persisted log; it catches up\n",
               static_cast<unsigned long long>(first));
-  cluster.Restart(first);
-  for (int i = 0; i < 30; ++i) cluster.Tick();
-  cluster.PrintState();
+  if (!demo.Restart(first)) return 1;
+  for (int i = 0; i < 30; ++i) demo.Tick();
+  demo.PrintState();
 
-  bool agree = cluster.Agree();
-  std::printf("result: leaders %llu then %llu, %lld ticks, %lld messages, members %s\n",
+  bool agree = demo.Agree();
+  std::printf("result: leaders %llu then %llu, %lld ticks, members %s\n",
               static_cast<unsigned long long>(first), static_cast<unsigned long long>(second),
-              static_cast<long long>(cluster.ticks()),
-              static_cast<long long>(cluster.messages_delivered()),
+              static_cast<long long>(demo.ticks()),
               agree ? "applied identical logs: OK" : "DISAGREE: FAILED");
   return agree ? 0 : 1;
 }
