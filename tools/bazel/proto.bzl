@@ -5,7 +5,7 @@ available offline. This calls Debian's system protoc (and grpc_cpp_plugin)
 from a genrule instead and wraps the output in a cc_library.
 """
 
-def etc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
+def etc_proto_library(name, srcs, deps = [], grpc = False, visibility = None, testonly = False):
     """Generates C++ for `srcs` and makes a cc_library called `name`.
 
     Args:
@@ -15,6 +15,7 @@ def etc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
       deps: other etc_proto_library targets whose protos are imported.
       grpc: whether to also generate gRPC service stubs.
       visibility: the cc_library's visibility.
+      testonly: whether only tests may depend on it.
     """
     outs = []
     for src in srcs:
@@ -28,6 +29,7 @@ def etc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
         name = name + "_protos",
         srcs = srcs + proto_deps,
         visibility = visibility,
+        testonly = testonly,
     )
 
     # $(GENDIR) holds the generated files of every package; protoc writes
@@ -42,6 +44,7 @@ def etc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
         outs = outs,
         cmd = cmd,
         message = "protoc " + ", ".join(srcs),
+        testonly = testonly,
     )
     libs = ["@system//:protobuf"]
     if grpc:
@@ -52,4 +55,5 @@ def etc_proto_library(name, srcs, deps = [], grpc = False, visibility = None):
         hdrs = [o for o in outs if o.endswith(".h")],
         deps = deps + libs,
         visibility = visibility,
+        testonly = testonly,
     )
