@@ -6,7 +6,12 @@ namespace etc::raft {
 
 MemoryStorage MemoryStorage::Bootstrap(const std::vector<NodeId>& voters) {
   MemoryStorage storage;
-  for (NodeId id : voters) storage.snapshot.mutable_metadata()->mutable_conf_state()->add_voters(id);
+  raftpb::SnapshotMetadata* metadata = storage.snapshot.mutable_metadata();
+  metadata->set_index(1);
+  metadata->set_term(1);
+  for (NodeId id : voters) metadata->mutable_conf_state()->add_voters(id);
+  storage.hard_state.set_term(1);
+  storage.hard_state.set_commit(1);
   return storage;
 }
 

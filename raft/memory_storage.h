@@ -19,8 +19,11 @@ struct MemoryStorage {
   raftpb::Snapshot snapshot;
   std::vector<raftpb::Entry> entries;
 
-  // A new cluster's first member state: a snapshot at index 0 whose
-  // configuration lists the initial voters.
+  // A new cluster's first member state: a snapshot at index 1, term 1, whose
+  // configuration lists the initial voters (and whose data is the empty
+  // initial state). It must be a real, sendable snapshot: a member that
+  // joins later with an empty log learns the initial configuration from it;
+  // replaying the log alone would miss it.
   static MemoryStorage Bootstrap(const std::vector<NodeId>& voters);
 
   DurableState ToDurable() const;

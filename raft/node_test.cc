@@ -43,16 +43,16 @@ TEST(NodeStart, RejectsBadConfig) {
 
 TEST(NodeStart, RejectsCorruptDurableState) {
   DurableState gap = MemoryStorage::Bootstrap({1}).ToDurable();
-  gap.entries = {E(1, 1), E(3, 1)};
+  gap.entries = {E(2, 1), E(4, 1)};
   EXPECT_EQ(Node::Start(TestConfig(1), gap).status().code(), absl::StatusCode::kDataLoss);
 
   DurableState decreasing = MemoryStorage::Bootstrap({1}).ToDurable();
-  decreasing.entries = {E(1, 2), E(2, 1)};
+  decreasing.entries = {E(2, 2), E(3, 1)};
   decreasing.hard_state.set_term(2);
   EXPECT_EQ(Node::Start(TestConfig(1), decreasing).status().code(), absl::StatusCode::kDataLoss);
 
   DurableState commit_past_end = MemoryStorage::Bootstrap({1}).ToDurable();
-  commit_past_end.entries = {E(1, 1)};
+  commit_past_end.entries = {E(2, 1)};
   commit_past_end.hard_state.set_term(1);
   commit_past_end.hard_state.set_commit(5);
   EXPECT_EQ(Node::Start(TestConfig(1), commit_past_end).status().code(), absl::StatusCode::kDataLoss);
@@ -69,6 +69,15 @@ TEST(NodeStart, RejectsCorruptDurableState) {
   snapshot_mismatch.entries = {E(5, 1), E(6, 2)};
   EXPECT_EQ(Node::Start(TestConfig(1), snapshot_mismatch).status().code(),
             absl::StatusCode::kDataLoss);
+}
+
+TEST(NodeStart, RejectsAnInitialConfigurationAtIndexZero) {
+  // It could never be sent to a member that joins later.
+  DurableState durable;
+  durable.snapshot.mutable_metadata()->mutable_conf_state()->add_voters(1);
+  EXPECT_EQ(Node::Start(TestConfig(1), durable).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Node::Start(TestConfig(1), MemoryStorage::Bootstrap({1}).ToDurable()).ok());
 }
 
 TEST(NodeStart, SkipsEntriesTheSnapshotCovers) {
@@ -129,32 +138,32 @@ TEST(NodeStep, ProtocolViolationsAreErrorsNotCrashes) {
 
   // A follower with committed entries receiving a conflicting append.
   DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
-  durable.entries = {E(1, 1, "a"), E(2, 1, "b")};
+  durable.entries = {E(2, 1, "a"), E(3, 1, "b")};
   durable.hard_state.set_term(1);
-  durable.hard_state.set_commit(2);
+  durable.hard_state.set_commit(3);
   Node follower = *Node::Start(TestConfig(1), durable);
   raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
-  app.set_index(0);
-  app.set_log_term(0);
-  *app.add_entries() = E(1, 2, "rewritten");
+  app.set_index(1);
+  app.set_log_term(1);
+  *app.add_entries() = E(2, 2, "rewritten");
   // The append starts below the commit index: it is answered with the
   // commit index and nothing committed is rewritten.
   EXPECT_TRUE(follower.Step(app).ok());
-  app.set_index(1);
+  app.set_index(2);
   app.set_log_term(1);
   app.clear_entries();
-  *app.add_entries() = E(2, 2, "rewritten");
+  *app.add_entries() = E(3, 2, "rewritten");
   EXPECT_TRUE(follower.Step(app).ok());
   Ready ready = follower.GetReady();
   EXPECT_TRUE(ready.entries.empty());
   ASSERT_EQ(ready.messages.size(), 2u);
-  EXPECT_EQ(ready.messages[1].index(), 2u) << "acknowledges its commit index";
+  EXPECT_EQ(ready.messages[1].index(), 3u) << "acknowledges its commit index";
   follower.Advance(ready);
 
   raftpb::Message heartbeat = rafttest::MakeMessage(raftpb::MSG_HEARTBEAT, 2, 1, 2);
   heartbeat.set_commit(99);
   EXPECT_EQ(follower.Step(heartbeat).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(follower.Status().commit, 2u);
+  EXPECT_EQ(follower.Status().commit, 3u);
 }
 
 TEST(NodeReady, CommittedEntriesFollowPersistenceForASingleVoter) {
@@ -207,6 +216,27 @@ TEST(NodeSnapshot, PreconditionsAreStatuses) {
   EXPECT_FALSE(node.CreateSnapshot(applied, "again").ok()) << "not newer";
   EXPECT_TRUE(node.Compact(applied).ok());
   EXPECT_EQ(node.Status().first_index, applied + 1);
+}
+
+TEST(NodeSnapshot, NoSnapshotBelowAnAppliedConfChange) {
+  Node node = SingleLeader();
+  raftpb::ConfChange add_learner;
+  raftpb::ConfChangeSingle* single = add_learner.add_changes();
+  single->set_type(raftpb::ADD_LEARNER_NODE);
+  single->set_node_id(2);
+  ASSERT_TRUE(node.ProposeConfChange(add_learner).ok());
+  node.Advance(node.GetReady());
+  Ready ready = node.GetReady();
+  ASSERT_EQ(ready.committed_entries.size(), 1u);
+  Index before = node.Status().applied;
+  ASSERT_TRUE(node.ApplyConfChange(add_learner).ok());
+  // Applied but not yet acknowledged: the old index must not get the new
+  // configuration.
+  EXPECT_EQ(node.CreateSnapshot(before, "").status().code(), absl::StatusCode::kFailedPrecondition);
+  node.Advance(ready);
+  auto snapshot = node.CreateSnapshot(node.Status().applied, "");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ((*snapshot)->metadata().conf_state().learners_size(), 1);
 }
 
 TEST(NodePropose, StatusesSayWhyAProposalWasDropped) {

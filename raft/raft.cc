@@ -72,6 +72,12 @@ absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
   if (meta.index() > 0 && meta.term() == 0) {
     return absl::DataLossError("snapshot has an index but no term");
   }
+  if (meta.index() == 0 && meta.conf_state().voters_size() > 0) {
+    // A snapshot at index 0 is never sent, so a member joining later would
+    // never learn this configuration and would disagree with the others.
+    return absl::InvalidArgumentError(
+        "an initial configuration needs a snapshot at index >= 1 (see MemoryStorage::Bootstrap)");
+  }
   // Entries the snapshot already covers are skipped, never replayed onto it
   // (raft-traps #12); the one at the snapshot's index must agree with it.
   auto first_new = durable.entries.begin();
@@ -669,6 +675,9 @@ absl::StatusOr<raftpb::ConfState> Raft::ApplyConfChange(const raftpb::ConfChange
                      changed.status().message()));
     return changed.status();
   }
+  // The entry is at least the next one to apply; Advance records its exact
+  // index. Until then no snapshot below it may claim this configuration.
+  conf_applied_index_ = std::max(conf_applied_index_, log_.applied() + 1);
   SwitchToConfig(std::move(changed->config), std::move(changed->progress));
   return tracker_.config.ToConfState();
 }
@@ -739,9 +748,11 @@ void Raft::EntriesPersisted(Index index, Term term) {
 void Raft::EntriesApplied(Index index) {
   Index old_applied = log_.applied();
   log_.AppliedTo(index);
+  Index last_conf_change = 0;
   for (Index i = std::max(old_applied + 1, log_.first_index()); i <= index; ++i) {
-    if (log_.At(i).type() == raftpb::ENTRY_CONF_CHANGE) conf_applied_index_ = i;
+    if (log_.At(i).type() == raftpb::ENTRY_CONF_CHANGE) last_conf_change = i;
   }
+  if (last_conf_change != 0) conf_applied_index_ = last_conf_change;
   MaybeAutoLeaveJoint();
 }
 

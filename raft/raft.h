@@ -48,10 +48,10 @@ struct DroppedProposal {
 // What survives a crash, as the application last persisted it.
 struct DurableState {
   raftpb::HardState hard_state;
-  // The latest snapshot. A new cluster starts from one at index 0 whose
-  // conf_state lists the initial voters; a member joining an existing
-  // cluster starts from an empty one and learns its configuration from the
-  // leader.
+  // The latest snapshot. A new cluster's members start from one at index 1
+  // (term 1) whose conf_state lists the initial voters (see
+  // MemoryStorage::Bootstrap); a member joining an existing cluster starts
+  // from an empty one and learns its configuration from the leader.
   raftpb::Snapshot snapshot;
   // Every persisted entry after the snapshot.
   std::vector<raftpb::Entry> entries;

@@ -1,11 +1,16 @@
 // Random schedules against a small cluster of real Nodes, checking Raft's
 // safety properties after every step:
 //  - election safety: at most one leader per term, across all members;
-//  - state machine safety: every member applies the same entry at an index;
+//  - state machine safety: every member applies the same entry at an index,
+//    and has the same configuration after applying a conf change entry;
 //  - leader completeness: a leader of a later term holds every entry
 //    committed before its term;
 //  - durability: a message leaves only after its Ready was persisted (a crash
-//    between GetReady and persisting drops that Ready's messages).
+//    between GetReady and persisting drops that Ready's messages);
+//  - linearizable reads: a read's index is at least the highest commit index
+//    any member knew when the read was issued (so it sees every write that
+//    could have been acknowledged before it started). With lease reads,
+//    members tick in lockstep: no clock drift, within the configured bound.
 // Schedules reorder, duplicate and drop messages, cut links, crash and
 // restart members, take snapshots, change the membership, transfer
 // leadership and read. Afterwards the network heals and a leader must emerge
@@ -17,6 +22,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -39,21 +45,93 @@ struct CommittedEntry {
 // A LocalCluster plus the cluster-wide safety checks.
 class CheckedCluster {
  public:
-  CheckedCluster(int size, int voters, uint64_t seed, bool pre_vote, bool check_quorum)
+  CheckedCluster(int size, int voters, uint64_t seed, const Config& base)
       : cluster_({.size = size,
                   .voters = voters,
                   .seed = seed,
                   .configure =
                       [&](Config& config) {
-                        config.pre_vote = pre_vote;
-                        config.check_quorum = check_quorum;
+                        config.pre_vote = base.pre_vote;
+                        config.check_quorum = base.check_quorum;
+                        config.read_only = base.read_only;
                         config.max_inflight_msgs = 4;
                         config.max_append_payload_bytes = 16;
                       }}) {
-    cluster_.on_apply = [this](NodeId, const raftpb::Entry& entry) { RecordCommitted(entry); };
+    cluster_.on_apply = [this](NodeId id, const raftpb::Entry& entry) {
+      RecordCommitted(entry);
+      if (entry.type() != raftpb::ENTRY_CONF_CHANGE) return;
+      // Configuration agreement: every member that applied this entry has
+      // the same configuration afterwards (otherwise quorums need not
+      // intersect).
+      std::string config = cluster_.node(id).Status().config;
+      auto [it, inserted] = config_after_.emplace(entry.index(), config);
+      if (it->second != config) {
+        RC_FAIL(absl::StrCat("member ", id, " has ", config, " after entry ", entry.index(),
+                             ", another has ", it->second));
+      }
+    };
+    cluster_.on_read_state = [this](NodeId, const ReadState& read) {
+      auto it = read_floors_.find(read.context);
+      RC_ASSERT(it != read_floors_.end());
+      // A linearizable read reflects everything committed before it began.
+      RC_ASSERT(read.index >= it->second);
+    };
+  }
+
+  // Ticks everybody in lockstep until there is a leader (or gives up).
+  void Elect() {
+    for (int tick = 0; tick < 100 && cluster_.Leader() == kNoNode; ++tick) {
+      cluster_.TickAll();
+      SettleAndCheck();
+    }
+  }
+
+  void SettleAndCheck() {
+    absl::Status status = cluster_.Settle(100);
+    if (!status.ok()) RC_FAIL(status.ToString());
+    Check();
+  }
+
+  // Cuts the current leader off and runs the others (and, with lockstep
+  // ticks, the old leader too) until someone else leads and has committed a
+  // write: the old leader may still believe it leads.
+  void Depose(bool lockstep_ticks) {
+    NodeId old_leader = cluster_.Leader();
+    if (old_leader == kNoNode) return;
+    for (NodeId other = 1; other <= static_cast<NodeId>(cluster_.size()); ++other) {
+      cluster_.Cut(old_leader, other);
+    }
+    for (int tick = 0; tick < 100; ++tick) {
+      for (NodeId id = 1; id <= static_cast<NodeId>(cluster_.size()); ++id) {
+        if (lockstep_ticks || id != old_leader) cluster_.Tick(id);
+      }
+      SettleAndCheck();
+      NodeId leader = cluster_.Leader();
+      if (leader != kNoNode && leader != old_leader) {
+        (void)cluster_.node(leader).Propose("after-depose");
+        SettleAndCheck();
+        // The moment a stale leader could answer from an old state.
+        Read(old_leader);
+        SettleAndCheck();
+        return;
+      }
+    }
+  }
+
+  // Issues a read at `id`, remembering the least index a correct answer has.
+  void Read(NodeId id) {
+    if (!cluster_.alive(id)) return;
+    std::string context = absl::StrCat("r", read_floors_.size());
+    Index floor = committed_.empty() ? 0 : committed_.rbegin()->first;
+    for (NodeId other = 1; other <= static_cast<NodeId>(cluster_.size()); ++other) {
+      if (cluster_.alive(other)) floor = std::max(floor, cluster_.node(other).Status().commit);
+    }
+    read_floors_[context] = floor;
+    (void)cluster_.node(id).ReadIndex(context);
   }
 
   rafttest::LocalCluster& cluster() { return cluster_; }
+  size_t committed_count() const { return committed_.size(); }
 
   void Deliver(size_t index, bool duplicate) {
     absl::Status status = cluster_.Deliver(index, duplicate);
@@ -137,12 +215,6 @@ class CheckedCluster {
     RC_ASSERT(it->second.data == entry.data());
   }
 
-  void SettleAndCheck() {
-    absl::Status status = cluster_.Settle(100);
-    if (!status.ok()) RC_FAIL(status.ToString());
-    Check();
-  }
-
   bool LogHolds(NodeId id, const std::string& data) {
     const RaftLog& log = cluster_.node(id).raft().log();
     for (Index i = log.first_index(); i <= log.last_index(); ++i) {
@@ -168,6 +240,8 @@ class CheckedCluster {
   std::map<Term, NodeId> leaders_;
   std::map<Index, CommittedEntry> committed_;
   std::set<std::string> committed_data_;
+  std::map<std::string, Index> read_floors_;
+  std::map<Index, std::string> config_after_;
   Term max_term_ = 0;
 };
 
@@ -183,60 +257,104 @@ raftpb::ConfChange RandomConfChange(int size) {
   return change;
 }
 
-void RunRandomSchedule(bool pre_vote, bool check_quorum) {
+// With lockstep ticks every member ticks at once (no clock drift), which
+// lease reads need; otherwise members tick independently.
+void RunRandomSchedule(const Config& base, bool lockstep_ticks) {
   int size = *rc::gen::inRange(3, 6);
   int voters = *rc::gen::inRange(1, size + 1);
   uint64_t seed = *rc::gen::arbitrary<uint64_t>();
-  CheckedCluster checked(size, voters, seed, pre_vote, check_quorum);
+  CheckedCluster checked(size, voters, seed, base);
   rafttest::LocalCluster& cluster = checked.cluster();
+  // Half the runs start from an elected leader, so faults hit a working
+  // cluster rather than one still forming.
+  if (*rc::gen::inRange(0, 2) == 0) checked.Elect();
   int steps = *rc::gen::inRange(50, 400);
   int proposals = 0;
   for (int step = 0; step < steps; ++step) {
     NodeId id = *rc::gen::inRange<NodeId>(1, size + 1);
     int action = *rc::gen::inRange(0, 100);
-    if (action < 20) {
-      cluster.Tick(id);
-    } else if (action < 45) {
+    if (action < 15) {
+      if (lockstep_ticks) {
+        cluster.TickAll();
+      } else {
+        cluster.Tick(id);
+      }
+    } else if (action < 25) {
+      // Everything in flight arrives and every member catches up.
+      checked.SettleAndCheck();
+    } else if (action < 42) {
       cluster.ProcessReady(id, /*crash_before_persisting=*/*rc::gen::inRange(0, 50) == 0);
-    } else if (action < 70) {
+    } else if (action < 65) {
       if (cluster.in_flight() > 0) {
         size_t index = *rc::gen::inRange<size_t>(0, cluster.in_flight());
         checked.Deliver(index, /*duplicate=*/*rc::gen::inRange(0, 10) == 0);
       }
-    } else if (action < 74) {
+    } else if (action < 68) {
       if (cluster.in_flight() > 0) cluster.Drop(*rc::gen::inRange<size_t>(0, cluster.in_flight()));
-    } else if (action < 82) {
+    } else if (action < 76) {
       if (cluster.alive(id)) (void)cluster.node(id).Propose(absl::StrCat("p", proposals++));
-    } else if (action < 84) {
+    } else if (action < 78) {
       if (cluster.alive(id)) (void)cluster.node(id).Campaign();
-    } else if (action < 86) {
+    } else if (action < 80) {
       cluster.Crash(id);
-    } else if (action < 89) {
+    } else if (action < 83) {
       RC_ASSERT(cluster.Restart(id).ok());
-    } else if (action < 91) {
+    } else if (action < 85) {
       cluster.Cut(id, *rc::gen::inRange<NodeId>(1, size + 1));
-    } else if (action < 93) {
+    } else if (action < 86) {
+      checked.Depose(lockstep_ticks);
+    } else if (action < 88) {
       cluster.Heal();
-    } else if (action < 95) {
+    } else if (action < 90) {
       (void)cluster.SnapshotAndCompact(id);
-    } else if (action < 97) {
+    } else if (action < 91) {
       if (cluster.alive(id)) (void)cluster.node(id).ProposeConfChange(RandomConfChange(size));
-    } else if (action < 98) {
+    } else if (action < 92) {
       if (cluster.alive(id)) {
         (void)cluster.node(id).TransferLeadership(*rc::gen::inRange<NodeId>(1, size + 1));
       }
     } else {
-      if (cluster.alive(id)) (void)cluster.node(id).ReadIndex("r");
+      // Half the reads go to the member that believes it leads with the
+      // lowest term: after Depose, a stale leader.
+      if (*rc::gen::inRange(0, 2) == 0) {
+        Term lowest = std::numeric_limits<Term>::max();
+        for (NodeId other = 1; other <= static_cast<NodeId>(size); ++other) {
+          if (!cluster.alive(other)) continue;
+          NodeStatus status = cluster.node(other).Status();
+          if (status.role == Role::kLeader && status.term < lowest) {
+            lowest = status.term;
+            id = other;
+          }
+        }
+      }
+      checked.Read(id);
     }
     checked.Check();
   }
+  // Coverage, printed by RapidCheck: how many entries committed under faults.
+  size_t committed = checked.committed_count();
+  RC_TAG(committed == 0 ? "committed 0" : committed < 5 ? "committed 1-4" : "committed 5+");
   if (!checked.Converge(/*max_ticks=*/400)) RC_FAIL("no progress after healing:\n" + checked.Describe());
 }
 
-RC_GTEST_PROP(RaftProperty, SafeAndLiveWithPreVoteAndCheckQuorum, ()) { RunRandomSchedule(true, true); }
+Config Options(bool pre_vote, bool check_quorum, ReadOnlyOption read_only) {
+  Config config;
+  config.pre_vote = pre_vote;
+  config.check_quorum = check_quorum;
+  config.read_only = read_only;
+  return config;
+}
+
+RC_GTEST_PROP(RaftProperty, SafeAndLiveWithPreVoteAndCheckQuorum, ()) {
+  RunRandomSchedule(Options(true, true, ReadOnlyOption::kSafe), /*lockstep_ticks=*/false);
+}
 
 RC_GTEST_PROP(RaftProperty, SafeAndLiveWithoutPreVoteOrCheckQuorum, ()) {
-  RunRandomSchedule(false, false);
+  RunRandomSchedule(Options(false, false, ReadOnlyOption::kSafe), /*lockstep_ticks=*/false);
+}
+
+RC_GTEST_PROP(RaftProperty, LeaseReadsLinearizableWithoutClockDrift, ()) {
+  RunRandomSchedule(Options(true, true, ReadOnlyOption::kLeaseBased), /*lockstep_ticks=*/true);
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ void InteractionEnv::AddNodes(const TestCase& tc) {
   raftpb::ConfState conf;
   for (uint64_t id : tc.Uints("voters")) conf.add_voters(id);
   for (uint64_t id : tc.Uints("learners")) conf.add_learners(id);
-  Index index = tc.UintOr("index", 0);
+  Index index = tc.UintOr("index", 1);
   for (uint64_t i = 0; i < count[0]; ++i) {
     Member member;
     member.id = members_.size() + 1;

@@ -18,6 +18,7 @@ LocalCluster::LocalCluster(Options options) {
     absl::StatusOr<Node> node = Node::Start(member.config, member.storage.ToDurable());
     ETC_CHECK(node.ok()) << node.status();
     member.node.emplace(std::move(*node));
+    member.applied_index = member.storage.snapshot.metadata().index();
     members_.push_back(std::move(member));
   }
 }
@@ -51,6 +52,9 @@ void LocalCluster::ProcessReady(NodeId id, bool crash_before_persisting) {
       (void)member.node->ApplyConfChange(change);
     }
     if (on_apply) on_apply(id, entry);
+  }
+  if (on_read_state) {
+    for (const ReadState& read : ready.read_states) on_read_state(id, read);
   }
   member.node->Advance(ready);
 }

@@ -52,6 +52,8 @@ class LocalCluster {
 
   // Called for every committed entry a member applies, in order.
   std::function<void(NodeId, const raftpb::Entry&)> on_apply;
+  // Called for every answered read, after the member applied its entries.
+  std::function<void(NodeId, const ReadState&)> on_read_state;
 
   void Tick(NodeId id);
   void TickAll();
