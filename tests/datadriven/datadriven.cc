@@ -244,7 +244,7 @@ void RunFile(const std::string& path, const Handler& handler) {
   }
   if (rewrite) {
     const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-    ASSERT_NE(workspace, nullptr) << "rewrite with `ETC_REWRITE=1 bazel run <test target>`";
+    ASSERT_NE(workspace, nullptr) << "rewrite with `bazel run <test target> -- --rewrite`";
     std::string target = absl::StrCat(workspace, "/", path);
     std::ofstream out(target);
     ASSERT_TRUE(out.good()) << "cannot write " << target;

@@ -9,10 +9,11 @@
 //   the output the handler must produce
 //   (ending at the first blank line)
 //
-// RunFile calls the handler for each case and compares its output. With the
-// environment variable ETC_REWRITE=1 (e.g. `ETC_REWRITE=1 bazel run
-// //raft:interaction_test`) it instead writes the actual outputs back into
-// the source tree, so a reviewer sees behaviour changes as diffs.
+// RunFile calls the handler for each case and compares its output. With
+// --rewrite (`bazel run //raft:interaction_test -- --rewrite`, see
+// datadriven_main.cc) or the environment variable ETC_REWRITE=1 it instead
+// writes the actual outputs back into the source tree, so a reviewer sees
+// behaviour changes as diffs.
 #ifndef ETC_TESTS_DATADRIVEN_DATADRIVEN_H_
 #define ETC_TESTS_DATADRIVEN_DATADRIVEN_H_
 
