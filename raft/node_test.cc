@@ -71,6 +71,23 @@ TEST(NodeStart, RejectsCorruptDurableState) {
             absl::StatusCode::kDataLoss);
 }
 
+TEST(NodeStart, ATornWriteLeavesEntriesAheadOfTheHardState) {
+  // Entries of term 3 durable, the hard state that moved to term 3 (and
+  // voted) lost: continue in term 3 without a vote.
+  DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
+  durable.hard_state.set_term(2);
+  durable.hard_state.set_vote(2);
+  durable.entries = {E(2, 2), E(3, 3)};
+  absl::StatusOr<Node> node = Node::Start(TestConfig(1), durable);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ(node->Status().term, 3u);
+  EXPECT_EQ(node->Status().vote, kNoNode);
+  // A hard state from the same term keeps its vote.
+  durable.hard_state.set_term(3);
+  durable.hard_state.set_vote(2);
+  EXPECT_EQ(Node::Start(TestConfig(1), durable)->Status().vote, 2u);
+}
+
 TEST(NodeStart, RejectsAnInitialConfigurationAtIndexZero) {
   // It could never be sent to a member that joins later.
   DurableState durable;

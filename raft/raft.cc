@@ -105,14 +105,20 @@ absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
     last = entry.index();
     last_term = entry.term();
   }
-  const raftpb::HardState& hs = durable.hard_state;
-  if (hs.commit() > last) {
-    return absl::DataLossError(absl::StrCat("hard state commits ", hs.commit(),
+  if (durable.hard_state.commit() > last) {
+    return absl::DataLossError(absl::StrCat("hard state commits ", durable.hard_state.commit(),
                                             " but the log ends at ", last));
   }
-  if (hs.term() < last_term) {
-    return absl::DataLossError("hard state term is below the last log term");
+  // A torn write can leave a Ready's entries durable without its hard state
+  // (they are written first), so the persisted term may trail the log's.
+  // Everything in that Ready was unsent, including any vote, so continuing
+  // in the log's term with no vote is safe.
+  raftpb::HardState hs_restored = durable.hard_state;
+  if (hs_restored.term() < last_term) {
+    hs_restored.set_term(last_term);
+    hs_restored.set_vote(kNoNode);
   }
+  const raftpb::HardState& hs = hs_restored;
   Index applied = durable.applied_index.value_or(meta.index());
   if (applied < meta.index() || applied > std::max(hs.commit(), meta.index())) {
     return absl::InvalidArgumentError(absl::StrCat("applied index ", applied, " outside [",

@@ -1,0 +1,71 @@
+// The three things a member needs from its host: a way to send messages, a
+// durable log store, and the application state machine. The simulator
+// implements the first two with simulated latency and faults; the server with
+// sockets and a write-ahead log. Neither the member nor the Raft core ever
+// does I/O itself.
+#ifndef ETC_MEMBER_INTERFACES_H_
+#define ETC_MEMBER_INTERFACES_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "raft/raftpb.pb.h"
+
+namespace etc::member {
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Best effort: the message may be lost, delayed, duplicated or reordered.
+  virtual void Send(raftpb::Message message) = 0;
+};
+
+// One Ready's persistence obligations, applied in this order: the snapshot,
+// then the entries (replacing every persisted entry from entries[0].index()
+// on), then the hard state. They become durable together.
+struct PersistRequest {
+  std::shared_ptr<const raftpb::Snapshot> snapshot;
+  std::vector<raftpb::Entry> entries;
+  std::optional<raftpb::HardState> hard_state;
+  // False when only the commit index changed: a crash may lose it.
+  bool must_sync = true;
+};
+
+class LogStore {
+ public:
+  virtual ~LogStore() = default;
+  // Starts persisting `request`. The host calls Member::OnPersisted(token)
+  // once it is durable; until then the member sends none of the messages
+  // that depend on it. A crash before that may lose the request entirely
+  // (or, for a torn write, leave a prefix of its entries).
+  virtual void Persist(PersistRequest request, uint64_t token) = 0;
+  // Durably stores a snapshot the application made (atomically: a crash
+  // leaves either the old or the new snapshot).
+  virtual void SaveSnapshot(const raftpb::Snapshot& snapshot) = 0;
+  // Drops persisted entries up to `index`; a saved snapshot covers them.
+  virtual void CompactLog(uint64_t index) = 0;
+};
+
+// The replicated state machine. Apply must be deterministic: every member
+// applies the same commands in the same order and must end in the same state.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // Applies a committed command and returns its result for the client.
+  virtual std::string Apply(uint64_t index, std::string_view command) = 0;
+  // Answers a read-only query against the current state.
+  virtual absl::StatusOr<std::string> Query(std::string_view query) const = 0;
+  virtual std::string Snapshot() const = 0;
+  // Replaces the whole state; a malformed snapshot is an error.
+  virtual absl::Status Restore(std::string_view data) = 0;
+};
+
+}  // namespace etc::member
+
+#endif  // ETC_MEMBER_INTERFACES_H_

@@ -1,0 +1,141 @@
+// A cluster member: the Raft core, the application state machine and the
+// durable log, glued together. It runs the Ready loop (persist, then send,
+// then apply, then advance), turns client writes into proposals and completes
+// them when they are applied, serves linearizable reads through ReadIndex,
+// takes snapshots, and changes the membership. It is driven entirely by its
+// host through the methods below, from one thread, and never does I/O: the
+// simulator and the server both host the very same code.
+//
+//   auto member = Member::Start(config, durable, &transport, &store, &machine);
+//   (*member)->Write("put x 1", [](absl::StatusOr<std::string> result) { ... });
+//   (*member)->Tick();                          // at a fixed interval
+//   (*member)->Receive(message_from_peer);
+//   (*member)->OnPersisted(token);              // when store.Persist finished
+#ifndef ETC_MEMBER_MEMBER_H_
+#define ETC_MEMBER_MEMBER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "member/interfaces.h"
+#include "member/member.pb.h"
+#include "raft/node.h"
+
+namespace etc::member {
+
+struct MemberConfig {
+  raft::Config raft;
+  // Distinguishes this run from earlier runs of the same member (see
+  // memberpb.RequestId); any value that differs between restarts.
+  uint64_t incarnation = 0;
+  // Snapshot the state machine after this many applied entries (etcd's
+  // --snapshot-count); 0 disables snapshots.
+  uint64_t snapshot_every_entries = 10000;
+  // Entries kept in the log behind a snapshot, so a slightly slow follower
+  // catches up with appends instead of a whole snapshot.
+  uint64_t catch_up_entries = 5000;
+};
+
+// The result of a write, read or membership change: the state machine's
+// answer, or why the request failed. kUnavailable means it certainly did not
+// take effect (the caller may retry); a request that gets no answer may or
+// may not have.
+using Callback = std::function<void(absl::StatusOr<std::string>)>;
+
+class Member {
+ public:
+  // Restores the state machine from the durable snapshot and starts Raft.
+  static absl::StatusOr<std::unique_ptr<Member>> Start(MemberConfig config,
+                                                       raft::DurableState durable,
+                                                       Transport* transport, LogStore* store,
+                                                       StateMachine* machine);
+
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+
+  // ---- inputs from the host ----
+  void Tick();
+  // A message from a peer; malformed ones are rejected with an error.
+  absl::Status Receive(const raftpb::Message& message);
+  // The store finished the Persist call that carried `token`.
+  void OnPersisted(uint64_t token);
+
+  // ---- client requests; `done` is called exactly once ----
+  // Proposes `command`; done gets the state machine's result once applied.
+  void Write(std::string command, Callback done);
+  // A linearizable read: answered after the read index is applied.
+  void Read(std::string query, Callback done);
+  // Proposes a membership change; done gets the new configuration.
+  void ChangeMembership(raftpb::ConfChange change, Callback done);
+  absl::Status TransferLeadership(raft::NodeId target);
+  absl::Status Campaign();
+  // Snapshots the state machine and compacts the log now, instead of
+  // waiting for snapshot_every_entries.
+  void SnapshotNow();
+
+  // ---- observation ----
+  // Called for every committed entry this member applies, in order (for
+  // metrics and checkers; it must not call back into the member).
+  void set_apply_observer(std::function<void(const raftpb::Entry&)> observer) {
+    apply_observer_ = std::move(observer);
+  }
+  raft::NodeStatus Status() const { return node_.Status(); }
+  const raft::Node& node() const { return node_; }
+  raft::NodeId id() const { return config_.raft.id; }
+  uint64_t applied_index() const { return applied_index_; }
+  // Requests waiting for an answer.
+  size_t pending_requests() const { return pending_.size() + reads_.size(); }
+  void CheckInvariants() { node_.CheckInvariants(); }
+
+ private:
+  Member(MemberConfig config, raft::Node node, Transport* transport, LogStore* store,
+         StateMachine* machine);
+
+  // Runs the Ready loop as far as it goes without waiting for the store.
+  void Pump();
+  void FinishReady();
+  void Apply(const raftpb::Entry& entry);
+  void ApplyConfChange(const raftpb::Entry& entry);
+  void AnswerReads();
+  void MaybeSnapshot();
+  void TakeSnapshot();
+  memberpb::RequestId NextRequestId();
+  void Complete(const memberpb::RequestId& id, absl::StatusOr<std::string> result);
+  bool IsMine(const memberpb::RequestId& id) const;
+
+  MemberConfig config_;
+  raft::Node node_;
+  Transport* transport_;
+  LogStore* store_;
+  StateMachine* machine_;
+
+  // The Ready being persisted, if any, and the token the store will report.
+  std::optional<raft::Ready> in_flight_;
+  uint64_t next_persist_token_ = 1;
+
+  uint64_t next_sequence_ = 1;
+  // Writes and membership changes waiting to be applied, by sequence.
+  std::map<uint64_t, Callback> pending_;
+  struct PendingRead {
+    std::string query;
+    Callback done;
+    // Set once the read index arrived.
+    std::optional<uint64_t> read_index;
+  };
+  std::map<uint64_t, PendingRead> reads_;
+  raft::NodeId known_leader_ = raft::kNoNode;
+
+  uint64_t applied_index_ = 0;
+  uint64_t snapshot_index_ = 0;
+  std::function<void(const raftpb::Entry&)> apply_observer_;
+};
+
+}  // namespace etc::member
+
+#endif  // ETC_MEMBER_MEMBER_H_
