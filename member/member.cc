@@ -10,6 +10,10 @@ namespace etc::member {
 
 namespace {
 
+// How far proposals of one member may be applied out of order (a forwarded
+// proposal overtaken by later ones) before the older ones expire.
+constexpr size_t kMaxOutOfOrder = 4096;
+
 std::string EncodeSequence(uint64_t sequence) { return absl::StrCat(sequence); }
 
 std::optional<uint64_t> DecodeSequence(const std::string& context) {
@@ -25,16 +29,17 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(MemberConfig config,
                                                       Transport* transport, LogStore* store,
                                                       StateMachine* machine) {
   ETC_CHECK(transport != nullptr && store != nullptr && machine != nullptr);
-  // The state machine is rebuilt from the snapshot; Raft then hands out the
-  // committed entries after it again.
-  if (absl::Status status = machine->Restore(durable.snapshot.data()); !status.ok()) {
-    return absl::DataLossError(absl::StrCat("restoring the snapshot: ", status.message()));
-  }
   uint64_t snapshot_index = durable.snapshot.metadata().index();
+  std::string snapshot_data = durable.snapshot.data();
   absl::StatusOr<raft::Node> node = raft::Node::Start(config.raft, std::move(durable));
   if (!node.ok()) return node.status();
   std::unique_ptr<Member> member(
       new Member(std::move(config), std::move(*node), transport, store, machine));
+  // The state machine is rebuilt from the snapshot; Raft then hands out the
+  // committed entries after it again.
+  if (absl::Status status = member->RestoreSnapshot(snapshot_data); !status.ok()) {
+    return absl::DataLossError(absl::StrCat("restoring the snapshot: ", status.message()));
+  }
   member->applied_index_ = snapshot_index;
   member->snapshot_index_ = snapshot_index;
   member->Pump();
@@ -50,11 +55,47 @@ Member::Member(MemberConfig config, raft::Node node, Transport* transport, LogSt
       machine_(machine) {}
 
 void Member::Tick() {
+  ++ticks_;
+  if (removed_from_cluster_) ++ticks_since_removal_;
   node_.Tick();
+  ProposeRefusedAgain();
   Pump();
 }
 
+absl::Status Member::RestoreSnapshot(const std::string& data) {
+  memberpb::MemberSnapshot snapshot;
+  // An empty snapshot (a new cluster's bootstrap) is an empty state.
+  if (!data.empty() && !snapshot.ParseFromString(data)) {
+    return absl::DataLossError("member snapshot does not parse");
+  }
+  removed_ = std::set<raft::NodeId>(snapshot.removed_members().begin(),
+                                    snapshot.removed_members().end());
+  applied_requests_.clear();
+  for (const memberpb::AppliedRequests& applied : snapshot.applied_requests()) {
+    applied_requests_[applied.member_id()] =
+        AppliedRequests{applied.incarnation(), applied.through(),
+                        std::set<uint64_t>(applied.above().begin(), applied.above().end())};
+  }
+  return machine_->Restore(snapshot.application());
+}
+
 absl::Status Member::Receive(const raftpb::Message& message) {
+  if (message.type() == raftpb::MSG_REMOVED) {
+    if (message.to() == config_.raft.id) removed_from_cluster_ = true;
+    return absl::OkStatus();
+  }
+  // A removed leader hands over with TimeoutNow as it leaves; the core only
+  // obeys that from the current leader of the current term.
+  if (removed_.contains(message.from()) && message.type() != raftpb::MSG_TIMEOUT_NOW) {
+    // A removed member that does not know it yet (see MemberSnapshot): tell
+    // it, and ignore what it says.
+    raftpb::Message notice;
+    notice.set_type(raftpb::MSG_REMOVED);
+    notice.set_from(config_.raft.id);
+    notice.set_to(message.from());
+    transport_->Send(std::move(notice));
+    return absl::OkStatus();
+  }
   absl::Status status = node_.Step(message);
   Pump();
   return status;
@@ -76,40 +117,121 @@ void Member::Complete(const memberpb::RequestId& id, absl::StatusOr<std::string>
   if (!IsMine(id)) return;
   auto it = pending_.find(id.sequence());
   if (it == pending_.end()) return;
-  Callback done = std::move(it->second);
+  Callback done = std::move(it->second.done);
   pending_.erase(it);
+  refused_.erase(id.sequence());
   done(std::move(result));
 }
 
+void Member::OnRefused(const raftpb::Entry& entry, const std::string& reason) {
+  if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {
+    raftpb::ConfChange change;
+    memberpb::RequestId id;
+    if (!change.ParseFromString(entry.data()) || !id.ParseFromString(change.context())) return;
+    // Membership changes are not proposed again (a duplicate one is harmless
+    // to apply but not exactly-once), so the outcome stays open.
+    Complete(id, absl::UnknownError(absl::StrCat(
+                     reason, "; a copy of the change may still take effect")));
+    return;
+  }
+  memberpb::Proposal proposal;
+  if (!proposal.ParseFromString(entry.data()) || !IsMine(proposal.id())) return;
+  // A refusal covers this one copy: the network may have delivered another
+  // that the leader took, so the request is not failed but proposed again
+  // (applying only the first copy keeps that safe).
+  auto it = pending_.find(proposal.id().sequence());
+  if (it == pending_.end()) return;
+  if (!it->second.refused_at_tick.has_value()) it->second.refused_at_tick = ticks_;
+  refused_.insert(proposal.id().sequence());
+}
+
+void Member::ProposeRefusedAgain() {
+  for (auto it = refused_.begin(); it != refused_.end();) {
+    auto pending = pending_.find(*it);
+    if (pending == pending_.end()) {
+      it = refused_.erase(it);
+      continue;
+    }
+    if (ticks_ - *pending->second.refused_at_tick >= config_.refused_retry_ticks) {
+      Callback done = std::move(pending->second.done);
+      pending_.erase(pending);
+      it = refused_.erase(it);
+      done(absl::DeadlineExceededError(
+          "the leader refused the proposal and no leader took it since; it may still take "
+          "effect"));
+      continue;
+    }
+    if (node_.Propose(pending->second.proposal).ok()) {
+      it = refused_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool Member::Admit(const memberpb::RequestId& id) {
+  if (id.member_id() == 0) return true;
+  auto [it, inserted] = applied_requests_.try_emplace(
+      id.member_id(), AppliedRequests{id.incarnation(), 0, {}});
+  AppliedRequests& applied = it->second;
+  // An older run's request, whose proposer is gone.
+  if (id.incarnation() < applied.incarnation) return false;
+  if (id.incarnation() > applied.incarnation) applied = AppliedRequests{id.incarnation(), 0, {}};
+  if (id.sequence() <= applied.through || applied.above.contains(id.sequence())) return false;
+  applied.above.insert(id.sequence());
+  while (!applied.above.empty() && (*applied.above.begin() == applied.through + 1 ||
+                                    applied.above.size() > kMaxOutOfOrder)) {
+    // Past the bound, the gaps below expire: their proposals never apply.
+    applied.through = *applied.above.begin();
+    applied.above.erase(applied.above.begin());
+  }
+  return true;
+}
+
 void Member::Write(std::string command, Callback done) {
+  if (removed_from_cluster_) {
+    done(absl::UnavailableError("this member was removed from the cluster"));
+    return;
+  }
   memberpb::Proposal proposal;
   *proposal.mutable_id() = NextRequestId();
   proposal.set_command(std::move(command));
-  uint64_t sequence = proposal.id().sequence();
-  pending_.emplace(sequence, std::move(done));
-  absl::Status status = node_.Propose(proposal.SerializeAsString());
+  std::string bytes = proposal.SerializeAsString();
+  absl::Status status = node_.Propose(bytes);
   if (!status.ok()) {
-    // Dropped before reaching any log: it certainly did not happen.
-    Complete(proposal.id(), status);
+    // Dropped before reaching any log: it certainly did not happen, and its
+    // sequence is free again (keeping proposal sequences dense).
+    --next_sequence_;
+    done(status);
     return;
   }
+  pending_.emplace(proposal.id().sequence(), PendingProposal{std::move(done), std::move(bytes), {}});
   Pump();
 }
 
 void Member::ChangeMembership(raftpb::ConfChange change, Callback done) {
-  memberpb::RequestId id = NextRequestId();
-  change.set_context(id.SerializeAsString());
-  pending_.emplace(id.sequence(), std::move(done));
-  absl::Status status = node_.ProposeConfChange(change);
-  if (!status.ok()) {
-    Complete(id, status);
+  if (removed_from_cluster_) {
+    done(absl::UnavailableError("this member was removed from the cluster"));
     return;
   }
+  memberpb::RequestId id = NextRequestId();
+  change.set_context(id.SerializeAsString());
+  absl::Status status = node_.ProposeConfChange(change);
+  if (!status.ok()) {
+    --next_sequence_;
+    done(status);
+    return;
+  }
+  pending_.emplace(id.sequence(), PendingProposal{std::move(done), std::string(), {}});
   Pump();
 }
 
 void Member::Read(std::string query, Callback done) {
-  uint64_t sequence = next_sequence_++;
+  if (removed_from_cluster_) {
+    done(absl::UnavailableError("this member was removed from the cluster"));
+    return;
+  }
+  uint64_t sequence = next_read_sequence_++;
   reads_.emplace(sequence, PendingRead{std::move(query), std::move(done), std::nullopt});
   absl::Status status = node_.ReadIndex(EncodeSequence(sequence));
   if (!status.ok()) {
@@ -167,7 +289,7 @@ void Member::FinishReady() {
   raft::Ready& ready = *in_flight_;
   for (raftpb::Message& message : ready.messages) transport_->Send(std::move(message));
   if (ready.snapshot != nullptr) {
-    absl::Status status = machine_->Restore(ready.snapshot->data());
+    absl::Status status = RestoreSnapshot(ready.snapshot->data());
     // The leader's snapshot came from a correct state machine.
     ETC_CHECK(status.ok()) << "member " << id() << " cannot restore a snapshot: " << status;
     applied_index_ = ready.snapshot->metadata().index();
@@ -190,10 +312,7 @@ void Member::FinishReady() {
     if (it != reads_.end()) it->second.read_index = read.index;
   }
   for (const raft::DroppedProposal& dropped : ready.dropped_proposals) {
-    memberpb::Proposal proposal;
-    if (proposal.ParseFromString(dropped.entry.data())) {
-      Complete(proposal.id(), absl::UnavailableError(dropped.reason));
-    }
+    OnRefused(dropped.entry, dropped.reason);
   }
   if (ready.soft_state.has_value() && ready.soft_state->leader != known_leader_) {
     known_leader_ = ready.soft_state->leader;
@@ -224,6 +343,14 @@ void Member::Apply(const raftpb::Entry& entry) {
     // Every member sees the same bytes, so every member skips it alike.
     return;
   }
+  if (!Admit(proposal.id())) {
+    // Skipped everywhere alike. If its proposer still waits, no copy was
+    // applied before, and none will be after: it certainly did not happen.
+    Complete(proposal.id(), absl::UnavailableError(
+                                "the request expired: too many later requests of its member "
+                                "were applied first"));
+    return;
+  }
   std::string result = machine_->Apply(entry.index(), proposal.command());
   Complete(proposal.id(), std::move(result));
 }
@@ -231,7 +358,27 @@ void Member::Apply(const raftpb::Entry& entry) {
 void Member::ApplyConfChange(const raftpb::Entry& entry) {
   raftpb::ConfChange change;
   if (!change.ParseFromString(entry.data())) return;
+  raftpb::ConfState before = node_.Status().conf_state;
   absl::StatusOr<raftpb::ConfState> state = node_.ApplyConfChange(change);
+  if (state.ok()) {
+    // Whoever was in the configuration and no longer is, was removed.
+    auto members = [](const raftpb::ConfState& conf) {
+      std::set<raft::NodeId> ids(conf.voters().begin(), conf.voters().end());
+      ids.insert(conf.learners().begin(), conf.learners().end());
+      ids.insert(conf.voters_outgoing().begin(), conf.voters_outgoing().end());
+      ids.insert(conf.learners_next().begin(), conf.learners_next().end());
+      return ids;
+    };
+    std::set<raft::NodeId> after = members(*state);
+    for (raft::NodeId id : members(before)) {
+      if (after.contains(id)) continue;
+      if (id == config_.raft.id) {
+        removed_from_cluster_ = true;
+      } else {
+        removed_.insert(id);
+      }
+    }
+  }
   memberpb::RequestId id;
   if (!id.ParseFromString(change.context())) return;
   if (!state.ok()) {
@@ -264,8 +411,18 @@ void Member::MaybeSnapshot() {
 }
 
 void Member::TakeSnapshot() {
+  memberpb::MemberSnapshot data;
+  data.set_application(machine_->Snapshot());
+  for (raft::NodeId removed : removed_) data.add_removed_members(removed);
+  for (const auto& [member_id, applied] : applied_requests_) {
+    memberpb::AppliedRequests* out = data.add_applied_requests();
+    out->set_member_id(member_id);
+    out->set_incarnation(applied.incarnation);
+    out->set_through(applied.through);
+    for (uint64_t sequence : applied.above) out->add_above(sequence);
+  }
   absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
-      node_.CreateSnapshot(applied_index_, machine_->Snapshot());
+      node_.CreateSnapshot(applied_index_, data.SerializeAsString());
   if (!snapshot.ok()) return;  // e.g. a conf change just applied; retry later
   store_->SaveSnapshot(**snapshot);
   snapshot_index_ = applied_index_;

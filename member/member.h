@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -40,6 +41,16 @@ struct MemberConfig {
   // Entries kept in the log behind a snapshot, so a slightly slow follower
   // catches up with appends instead of a whole snapshot.
   uint64_t catch_up_entries = 5000;
+  // After learning it was removed, a member keeps taking part in Raft (but
+  // serves no clients) for this many ticks before asking its host to shut it
+  // down: until the others apply the removal they may still need its vote
+  // (etcd stops a removed member after a one-second delay for the same reason).
+  int64_t removal_grace_ticks = 20;
+  // A proposal forwarded to the leader and refused there is proposed again
+  // on every tick (a copy may already be in the log, so failing it would not
+  // be honest), until it is applied or this many ticks pass; then it fails
+  // with kDeadlineExceeded: its outcome is unknown.
+  int64_t refused_retry_ticks = 50;
 };
 
 // The result of a write, read or membership change: the state machine's
@@ -91,6 +102,20 @@ class Member {
   uint64_t applied_index() const { return applied_index_; }
   // Requests waiting for an answer.
   size_t pending_requests() const { return pending_.size() + reads_.size(); }
+  // Refused proposals waiting to be proposed again.
+  size_t refused_proposals() const { return refused_.size(); }
+  // Member ids removed from the cluster by committed changes; their messages
+  // are answered with MSG_REMOVED and otherwise dropped.
+  const std::set<raft::NodeId>& removed_members() const { return removed_; }
+  // This member learned it was removed (its own removal was applied, or a
+  // peer said so). It refuses client requests from then on.
+  bool removed_from_cluster() const { return removed_from_cluster_; }
+  // The removal grace period is over (and, if it led, it has handed over):
+  // the host should shut it down for good.
+  bool ShouldShutDown() const {
+    return removed_from_cluster_ && ticks_since_removal_ >= config_.removal_grace_ticks &&
+           !node_.raft().leaving();
+  }
   void CheckInvariants() { node_.CheckInvariants(); }
 
  private:
@@ -105,9 +130,17 @@ class Member {
   void AnswerReads();
   void MaybeSnapshot();
   void TakeSnapshot();
+  // Restores the state machine and the removed members from snapshot data.
+  absl::Status RestoreSnapshot(const std::string& data);
   memberpb::RequestId NextRequestId();
   void Complete(const memberpb::RequestId& id, absl::StatusOr<std::string> result);
   bool IsMine(const memberpb::RequestId& id) const;
+  // The leader refused a proposal this member forwarded.
+  void OnRefused(const raftpb::Entry& entry, const std::string& reason);
+  void ProposeRefusedAgain();
+  // Records that the proposal `id` is being applied; false if a copy of it
+  // was applied before, or it is too old to tell (see AppliedRequests).
+  bool Admit(const memberpb::RequestId& id);
 
   MemberConfig config_;
   raft::Node node_;
@@ -119,9 +152,23 @@ class Member {
   std::optional<raft::Ready> in_flight_;
   uint64_t next_persist_token_ = 1;
 
+  int64_t ticks_ = 0;
+  // Proposal sequences; dense, so that the applied ones are summarised by
+  // a prefix (see memberpb.AppliedRequests).
   uint64_t next_sequence_ = 1;
+  uint64_t next_read_sequence_ = 1;
+  struct PendingProposal {
+    Callback done;
+    // The serialized memberpb.Proposal, to propose again if refused (empty
+    // for membership changes).
+    std::string proposal;
+    // When the leader first refused it.
+    std::optional<int64_t> refused_at_tick;
+  };
   // Writes and membership changes waiting to be applied, by sequence.
-  std::map<uint64_t, Callback> pending_;
+  std::map<uint64_t, PendingProposal> pending_;
+  // Sequences of refused proposals to propose again on the next tick.
+  std::set<uint64_t> refused_;
   struct PendingRead {
     std::string query;
     Callback done;
@@ -133,6 +180,18 @@ class Member {
 
   uint64_t applied_index_ = 0;
   uint64_t snapshot_index_ = 0;
+  std::set<raft::NodeId> removed_;
+  // Replicated: per proposing member, which proposals of its latest
+  // incarnation were applied (every sequence through `through`, and
+  // `above`). At most kMaxOutOfOrder sequences are kept above `through`.
+  struct AppliedRequests {
+    uint64_t incarnation = 0;
+    uint64_t through = 0;
+    std::set<uint64_t> above;
+  };
+  std::map<raft::NodeId, AppliedRequests> applied_requests_;
+  bool removed_from_cluster_ = false;
+  int64_t ticks_since_removal_ = 0;
   std::function<void(const raftpb::Entry&)> apply_observer_;
 };
 

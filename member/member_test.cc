@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -156,6 +157,14 @@ class Cluster {
   std::vector<std::unique_ptr<Host>> hosts;
 };
 
+raftpb::ConfChange RemoveNode(raft::NodeId id) {
+  raftpb::ConfChange change;
+  raftpb::ConfChangeSingle* single = change.add_changes();
+  single->set_type(raftpb::REMOVE_NODE);
+  single->set_node_id(id);
+  return change;
+}
+
 // Records a callback's result.
 struct Result {
   Callback callback() {
@@ -225,28 +234,126 @@ TEST(Member, RequestsWithoutALeaderFailAsUnavailable) {
   EXPECT_EQ(cluster.at(2).pending_requests(), 0u);
 }
 
-TEST(Member, AProposalTheLeaderRefusesComesBackAsUnavailable) {
+// Takes host `from`'s outgoing messages of the given types, leaving the rest.
+std::vector<raftpb::Message> Take(Cluster& cluster, raft::NodeId from,
+                                  std::vector<raftpb::MessageType> types) {
+  std::vector<raftpb::Message> taken, kept;
+  for (raftpb::Message& m : cluster.host(from).outbox.messages) {
+    bool wanted = std::find(types.begin(), types.end(), m.type()) != types.end();
+    (wanted ? taken : kept).push_back(std::move(m));
+  }
+  cluster.host(from).outbox.messages = std::move(kept);
+  return taken;
+}
+
+void Deliver(Cluster& cluster, const std::vector<raftpb::Message>& messages) {
+  for (const raftpb::Message& m : messages) ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
+}
+
+// Starts a transfer from leader 1 to 3 that cannot finish while the test
+// holds back the leader's messages: meanwhile the leader refuses proposals.
+void StartSlowTransfer(Cluster& cluster) {
+  ASSERT_TRUE(cluster.at(1).TransferLeadership(3).ok());
+}
+
+TEST(Member, ARefusedProposalIsProposedAgainUntilALeaderTakesIt) {
   Cluster cluster(3);
   cluster.ElectLeader();
-  // Node 3 falls behind, so a transfer to it takes a while; meanwhile the
-  // leader refuses proposals, including one forwarded by node 2.
-  ASSERT_TRUE(cluster.at(1).TransferLeadership(3).ok());
+  StartSlowTransfer(cluster);
   Result forwarded;
   cluster.at(2).Write("x=1", forwarded.callback());
-  // Deliver only node 2's forward and the leader's refusal.
-  for (int step = 0; step < 3; ++step) {
-    for (raft::NodeId from : {2, 1}) {
-      std::vector<raftpb::Message> messages = std::move(cluster.host(from).outbox.messages);
-      cluster.host(from).outbox.messages.clear();
-      for (auto& m : messages) {
-        if (m.type() == raftpb::MSG_PROP || m.type() == raftpb::MSG_PROP_RESP) {
-          ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
-        }
-      }
-    }
+  Deliver(cluster, Take(cluster, 2, {raftpb::MSG_PROP}));
+  Deliver(cluster, Take(cluster, 1, {raftpb::MSG_PROP_RESP}));
+  // Refused, but the network might have delivered another copy the leader
+  // took: it stays open and is proposed again.
+  EXPECT_EQ(forwarded.calls, 0);
+  EXPECT_EQ(cluster.at(2).refused_proposals(), 1u);
+  cluster.Settle();  // the transfer completes: 3 leads
+  ASSERT_EQ(cluster.at(3).Status().role, raft::Role::kLeader);
+  cluster.at(2).Tick();
+  cluster.Settle();
+  EXPECT_EQ(forwarded.calls, 1);
+  EXPECT_EQ(*forwarded.value, "applied x=1");
+  EXPECT_EQ(cluster.at(2).refused_proposals(), 0u);
+  for (raft::NodeId id : {1, 2, 3}) EXPECT_EQ(cluster.host(id).machine.values.at("x"), "1");
+}
+
+// Member 2 writes x=1 through the leader, then the leader writes x=2; returns
+// member 2's forwarded proposal, to deliver again later.
+std::vector<raftpb::Message> ForwardedWriteThenAnother(Cluster& cluster, Result& first,
+                                                       Result& second) {
+  cluster.at(2).Write("x=1", first.callback());
+  std::vector<raftpb::Message> forward = Take(cluster, 2, {raftpb::MSG_PROP});
+  EXPECT_EQ(forward.size(), 1u);
+  Deliver(cluster, forward);
+  cluster.Settle();
+  cluster.at(1).Write("x=2", second.callback());
+  cluster.Settle();
+  return forward;
+}
+
+TEST(Member, AProposalDeliveredTwiceTakesEffectOnce) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Result first, second;
+  std::vector<raftpb::Message> forward = ForwardedWriteThenAnother(cluster, first, second);
+  // A late duplicate of the first forward reaches the leader, which appends
+  // it again; applying it would undo the later write.
+  Deliver(cluster, forward);
+  cluster.Settle();
+  EXPECT_EQ(first.calls, 1);
+  EXPECT_EQ(*first.value, "applied x=1");
+  for (raft::NodeId id : {1, 2, 3}) EXPECT_EQ(cluster.host(id).machine.values.at("x"), "2");
+}
+
+TEST(Member, AProposalRefusedOnceAndTakenOnceCompletesWithItsResult) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Result forwarded;
+  cluster.at(2).Write("x=1", forwarded.callback());
+  std::vector<raftpb::Message> forward = Take(cluster, 2, {raftpb::MSG_PROP});
+  Deliver(cluster, forward);  // the leader takes this copy
+  StartSlowTransfer(cluster);
+  Deliver(cluster, forward);  // and refuses the duplicate
+  Deliver(cluster, Take(cluster, 1, {raftpb::MSG_PROP_RESP}));
+  EXPECT_EQ(forwarded.calls, 0);
+  cluster.Settle();
+  cluster.at(2).Tick();  // proposes it again: a third copy, skipped too
+  cluster.Settle();
+  EXPECT_EQ(forwarded.calls, 1);
+  EXPECT_EQ(*forwarded.value, "applied x=1");
+}
+
+TEST(Member, AProposalRefusedForTooLongFailsWithUnknownOutcome) {
+  Cluster cluster(3);
+  cluster.host(2).config.refused_retry_ticks = 3;
+  cluster.Start(cluster.host(2));
+  cluster.ElectLeader();
+  StartSlowTransfer(cluster);
+  Result forwarded;
+  cluster.at(2).Write("x=1", forwarded.callback());
+  for (int tick = 0; tick < 5 && forwarded.calls == 0; ++tick) {
+    Deliver(cluster, Take(cluster, 2, {raftpb::MSG_PROP}));
+    Deliver(cluster, Take(cluster, 1, {raftpb::MSG_PROP_RESP}));
+    cluster.at(2).Tick();
   }
   EXPECT_EQ(forwarded.calls, 1);
-  EXPECT_EQ(forwarded.value.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(forwarded.value.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(cluster.at(2).pending_requests(), 0u);
+}
+
+TEST(Member, ARestartedMemberStillSkipsDuplicatesAppliedBeforeItsSnapshot) {
+  Cluster cluster(3, /*snapshot_every=*/1);
+  cluster.ElectLeader();
+  Result first, second;
+  std::vector<raftpb::Message> forward = ForwardedWriteThenAnother(cluster, first, second);
+  Host& three = cluster.host(3);
+  three.member.reset();
+  cluster.Start(three);
+  ASSERT_EQ(three.machine.restores, 1);
+  Deliver(cluster, forward);
+  cluster.Settle();
+  for (raft::NodeId id : {1, 2, 3}) EXPECT_EQ(cluster.host(id).machine.values.at("x"), "2");
 }
 
 TEST(Member, SnapshotsAndCompactsAfterTheConfiguredNumberOfEntries) {
@@ -282,13 +389,80 @@ TEST(Member, RestartRestoresTheStateMachineFromTheStore) {
   }
 }
 
+TEST(Member, ARemovedMemberThatDoesNotKnowIsToldAndIgnored) {
+  Cluster cluster(3, /*snapshot_every=*/2);
+  cluster.ElectLeader();
+  // Member 3 is down while it is removed.
+  Host& three = cluster.host(3);
+  three.member.reset();
+  raftpb::ConfChange change = RemoveNode(3);
+  Result result;
+  cluster.at(1).ChangeMembership(change, result.callback());
+  cluster.Settle();
+  ASSERT_TRUE(result.value.ok()) << result.value.status();
+  EXPECT_TRUE(cluster.at(1).removed_members().contains(3));
+  // It restarts from what it persisted, unaware, and campaigns with a
+  // higher term: the others ignore it and tell it.
+  cluster.Start(three);
+  EXPECT_FALSE(three.member->removed_from_cluster());
+  ASSERT_TRUE(three.member->Campaign().ok());
+  raft::Term term_before = cluster.at(1).Status().term;
+  cluster.Settle();
+  EXPECT_EQ(cluster.at(1).Status().role, raft::Role::kLeader);
+  EXPECT_EQ(cluster.at(1).Status().term, term_before);
+  EXPECT_TRUE(three.member->removed_from_cluster());
+  // The others' knowledge survives snapshots and restarts.
+  for (int i = 0; i < 4; ++i) {
+    Result write;
+    cluster.at(1).Write("k=" + std::to_string(i), write.callback());
+    cluster.Settle();
+  }
+  Host& two = cluster.host(2);
+  two.member.reset();
+  cluster.Start(two);
+  EXPECT_TRUE(two.member->removed_members().contains(3));
+}
+
+TEST(Member, AMemberThatAppliesItsOwnRemovalKnowsIt) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  raftpb::ConfChange change = RemoveNode(3);
+  Result result;
+  cluster.at(1).ChangeMembership(change, result.callback());
+  cluster.Settle();
+  EXPECT_TRUE(cluster.at(3).removed_from_cluster());
+  EXPECT_FALSE(cluster.at(1).removed_from_cluster());
+  // It serves no clients, but stays for the grace period.
+  Result refused;
+  cluster.at(3).Write("x=1", refused.callback());
+  EXPECT_EQ(refused.value.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(cluster.at(3).ShouldShutDown());
+  for (int i = 0; i < 20; ++i) cluster.at(3).Tick();
+  EXPECT_TRUE(cluster.at(3).ShouldShutDown());
+}
+
+TEST(Member, ARemovedLeaderLetsTheOthersCommitItsRemoval) {
+  // The leader removes itself: the others must learn that the removal
+  // committed, or they would keep counting it in their quorums.
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  raftpb::ConfChange change = RemoveNode(1);
+  Result result;
+  cluster.at(1).ChangeMembership(change, result.callback());
+  cluster.Settle();
+  EXPECT_TRUE(cluster.at(1).removed_from_cluster());
+  EXPECT_EQ(cluster.at(2).Status().config, "voters=(2 3)");
+  EXPECT_EQ(cluster.at(3).Status().config, "voters=(2 3)");
+  // And one of them took over.
+  bool led = cluster.at(2).Status().role == raft::Role::kLeader ||
+             cluster.at(3).Status().role == raft::Role::kLeader;
+  EXPECT_TRUE(led);
+}
+
 TEST(Member, MembershipChangesCompleteWithTheNewConfiguration) {
   Cluster cluster(3);
   cluster.ElectLeader();
-  raftpb::ConfChange change;
-  raftpb::ConfChangeSingle* single = change.add_changes();
-  single->set_type(raftpb::REMOVE_NODE);
-  single->set_node_id(3);
+  raftpb::ConfChange change = RemoveNode(3);
   Result result;
   cluster.at(1).ChangeMembership(change, result.callback());
   cluster.Settle();

@@ -41,6 +41,8 @@ const char* MessageTypeName(raftpb::MessageType type) {
       return "MsgTransferLeader";
     case raftpb::MSG_TIMEOUT_NOW:
       return "MsgTimeoutNow";
+    case raftpb::MSG_REMOVED:
+      return "MsgRemoved";
     default:
       return "MsgUnknown";
   }

@@ -199,6 +199,33 @@ TEST(NodeReady, CommittedEntriesFollowPersistenceForASingleVoter) {
   EXPECT_FALSE(node.HasReady());
 }
 
+TEST(NodeReady, EntriesReplacedWhileTheirWriteIsInFlightStayUnstable) {
+  // Raft-traps #19: a write of entry 2 (term 2) is in flight when the leader
+  // of term 3 replaces entry 2. The write finishing must not make the new
+  // entry 2 count as durable: it still has to be written.
+  DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
+  Node follower = *Node::Start(TestConfig(1), durable);
+  raftpb::Message old_app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
+  old_app.set_index(1);
+  old_app.set_log_term(1);
+  *old_app.add_entries() = E(2, 2, "old");
+  ASSERT_TRUE(follower.Step(old_app).ok());
+  Ready in_flight = follower.GetReady();
+  ASSERT_EQ(in_flight.entries.size(), 1u);
+
+  raftpb::Message new_app = rafttest::MakeMessage(raftpb::MSG_APP, 3, 1, 3);
+  new_app.set_index(1);
+  new_app.set_log_term(1);
+  *new_app.add_entries() = E(2, 3, "new");
+  ASSERT_TRUE(follower.Step(new_app).ok());
+  follower.Advance(in_flight);
+  EXPECT_EQ(follower.Status().stable, 1u);
+  Ready next = follower.GetReady();
+  ASSERT_EQ(next.entries.size(), 1u);
+  EXPECT_EQ(next.entries[0].term(), 3u);
+  EXPECT_EQ(next.entries[0].data(), "new");
+}
+
 TEST(NodeReady, HasReadyIsFalseWhileAReadyIsOutstanding) {
   Node node = SingleLeader();
   ASSERT_TRUE(node.Propose("x").ok());

@@ -218,6 +218,9 @@ void Raft::Reset(Term term) {
   appends_pending_ = false;
   commit_pending_ = false;
   timeout_now_sent_ = false;
+  transfer_campaign_deferred_ = false;
+  leaving_index_ = 0;
+  leaving_round_ = 0;
   // Reads in flight are not answered: the application learns of the role
   // change from the soft state and retries them.
   heartbeat_round_ = 0;
@@ -268,6 +271,7 @@ void Raft::BecomeLeader() {
   tracker_.progress.at(id()).BecomeReplicate();
   tracker_.progress.at(id()).match = log_.stable();
   tracker_.progress.at(id()).recent_active = true;
+  commit_at_election_ = log_.committed();
   // An empty entry of the new term: committing it commits every earlier
   // entry (Figure 8), lets ReadIndex answer, and must be applied before a
   // configuration change may be proposed (raft-traps #6, #15).
@@ -747,8 +751,8 @@ void Raft::EntriesPersisted(Index index, Term term) {
   // The leader counts itself toward a commit only once its own entries are
   // durable: a single voter must not commit what a crash could lose
   // (raft-traps #17).
-  tracker::Progress& self = tracker_.progress.at(id());
-  if (self.MaybeUpdate(log_.stable())) MaybeCommit();
+  tracker::Progress* self = SelfProgress();
+  if (self != nullptr && self->MaybeUpdate(log_.stable())) MaybeCommit();
 }
 
 void Raft::EntriesApplied(Index index) {
@@ -760,6 +764,13 @@ void Raft::EntriesApplied(Index index) {
   }
   if (last_conf_change != 0) conf_applied_index_ = last_conf_change;
   MaybeAutoLeaveJoint();
+  if (transfer_campaign_deferred_ && role_ == Role::kFollower && !HasUnappliedConfChanges()) {
+    transfer_campaign_deferred_ = false;
+    if (Promotable()) {
+      Log(absl::StrCat(id(), " [term ", term_, "] starts the election MsgTimeoutNow asked for"));
+      Hup(CampaignKind::kTransfer);
+    }
+  }
 }
 
 void Raft::MaybeAutoLeaveJoint() {
@@ -780,20 +791,18 @@ void Raft::SwitchToConfig(tracker::Config config, tracker::ProgressMap progress)
   Log(absl::StrCat(id(), " switched to configuration ", tracker_.config.Describe()));
   if (role_ != Role::kLeader) return;
   if (!tracker_.IsVoter(id())) {
-    // Removed (or demoted): stop leading. Hand off to the most caught-up
-    // voter first so the cluster need not wait out an election timeout.
-    NodeId best = kNoNode;
-    Index best_match = 0;
-    for (NodeId voter : tracker_.VoterIds()) {
-      Index match = tracker_.progress.at(voter).match;
-      if (match > best_match) {
-        best = voter;
-        best_match = match;
-      }
+    // Removed (or demoted). Until the others apply this change they still
+    // count this member in their quorums, so it keeps leading (without
+    // counting itself) until a quorum of the new configuration knows the
+    // change committed; see MaybeFinishLeaving.
+    if (leaving_index_ == 0) {
+      leaving_index_ = std::min(conf_applied_index_, log_.committed());
+      Log(absl::StrCat(id(), " is no longer a voter; it leads until the new configuration knows"));
+      BroadcastAppend();
+      BroadcastHeartbeat();
+      leaving_round_ = heartbeat_round_;
     }
-    if (best != kNoNode && best_match == log_.last_index()) SendTimeoutNow(best);
-    Log(absl::StrCat(id(), " is no longer a voter and steps down"));
-    BecomeFollower(term_, kNoNode);
+    MaybeFinishLeaving();
     return;
   }
   if (lead_transferee_ != kNoNode && !tracker_.IsVoter(lead_transferee_)) AbortLeaderTransfer();
@@ -804,6 +813,37 @@ void Raft::SwitchToConfig(tracker::Config config, tracker::ProgressMap progress)
 }
 
 // ---------------------------------------------------------- invariants --
+
+tracker::Progress* Raft::SelfProgress() {
+  auto it = tracker_.progress.find(id());
+  return it == tracker_.progress.end() ? nullptr : &it->second;
+}
+
+void Raft::MaybeFinishLeaving() {
+  if (leaving_index_ == 0 || role_ != Role::kLeader) return;
+  quorum::Votes informed;
+  for (NodeId voter : tracker_.VoterIds()) {
+    const tracker::Progress& pr = tracker_.progress.at(voter);
+    // A heartbeat of a round sent after the change committed carried a
+    // commit index of at least the change's, once the follower had it.
+    informed[voter] = pr.acked_heartbeat_round >= leaving_round_ && pr.match >= leaving_index_;
+  }
+  if (tracker_.config.voters.Vote(informed) != quorum::VoteResult::kWon) return;
+  // Hand off to the most caught-up voter, so the cluster need not wait out an
+  // election timeout.
+  NodeId best = kNoNode;
+  Index best_match = 0;
+  for (NodeId voter : tracker_.VoterIds()) {
+    Index match = tracker_.progress.at(voter).match;
+    if (match > best_match) {
+      best = voter;
+      best_match = match;
+    }
+  }
+  if (best != kNoNode && best_match == log_.last_index()) SendTimeoutNow(best);
+  Log(absl::StrCat(id(), " handed over and steps down"));
+  BecomeFollower(term_, kNoNode);
+}
 
 void Raft::CheckInvariants() {
   std::string problem = log_.FindInconsistency();
@@ -827,11 +867,20 @@ void Raft::CheckInvariants() {
     case Role::kLeader: {
       ETC_CHECK_EQ(lead_, id());
       ETC_CHECK_EQ(vote_, id()) << "a leader voted for itself in its term";
-      const tracker::Progress& self = tracker_.progress.at(id());
-      ETC_CHECK_LE(self.match, log_.stable()) << "leader counts non-durable entries of its own";
+      if (const tracker::Progress* self = SelfProgress(); self != nullptr) {
+        ETC_CHECK_LE(self->match, log_.stable()) << "leader counts non-durable entries of its own";
+      } else {
+        ETC_CHECK(leaving()) << "a leader outside its configuration that is not leaving";
+      }
       for (const auto& [node, pr] : tracker_.progress) {
         ETC_CHECK_LE(pr.match, log_.last_index()) << "follower " << node << " matched past our log";
         ETC_CHECK_LE(pr.next, log_.last_index() + 1) << "follower " << node << " next past our log";
+      }
+      if (log_.committed() > commit_at_election_) {
+        std::optional<Term> committed_term = log_.TermAt(log_.committed());
+        ETC_CHECK(!committed_term.has_value() || *committed_term == term_)
+            << "leader " << id() << " of term " << term_ << " committed " << log_.committed()
+            << ", an entry of term " << *committed_term << ", by counting (Figure 8)";
       }
       ETC_CHECK(pending_reads_.empty() || CommittedEntryInCurrentTerm())
           << "reads pending before the leader committed in its term";

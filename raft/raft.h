@@ -119,6 +119,8 @@ class Raft {
   raftpb::HardState hard_state() const;
   // Whether this member is a voter (it may campaign).
   bool Promotable() const;
+  // A leader removed from the configuration, finishing its hand-over.
+  bool leaving() const { return leaving_index_ != 0; }
   // Whether a lease read would be answered now (for observability).
   bool LeaseValid() const;
 
@@ -177,6 +179,9 @@ class Raft {
   bool CommittedEntryInCurrentTerm() const;
   bool HasUnappliedConfChanges() const;
   void SwitchToConfig(tracker::Config config, tracker::ProgressMap progress);
+  // The leader's own progress, or null while it is leaving the cluster.
+  tracker::Progress* SelfProgress();
+  void MaybeFinishLeaving();
   void MaybeAutoLeaveJoint();
   // Ticks until this member would vote for another candidate (0: it would).
   int64_t LeaseRemainingTicks() const;
@@ -200,6 +205,17 @@ class Raft {
   std::shared_ptr<const raftpb::Snapshot> unstable_snapshot_;
   // Index of the last conf change entry the application applied.
   Index conf_applied_index_ = 0;
+  // A leader whose own removal it has applied keeps leading (not counting
+  // itself) until a quorum of the new configuration acknowledged a heartbeat
+  // round telling them the removal committed: until they apply it, they still
+  // count this member in their quorums. The index of that change, 0 if not
+  // leaving, and the first heartbeat round sent after it.
+  Index leaving_index_ = 0;
+  uint64_t leaving_round_ = 0;
+  // A TimeoutNow that arrived while committed conf changes were still to be
+  // applied: the campaign it asked for starts once they are, if this node
+  // still follows the same leader in the same term.
+  bool transfer_campaign_deferred_ = false;
 
   std::vector<raftpb::Message> messages_;
   std::vector<ReadState> read_states_;
@@ -246,6 +262,9 @@ class Raft {
   Index checked_commit_ = 0;
   NodeId checked_leader_ = kNoNode;
   Term checked_leader_term_ = 0;
+  // The commit index when this node last became leader: past it, a leader
+  // only ever commits by counting entries of its own term (Figure 8).
+  Index commit_at_election_ = 0;
 };
 
 }  // namespace etc::raft

@@ -171,6 +171,13 @@ void Raft::HandleTimeoutNow(const raftpb::Message& m) {
     Log(absl::StrCat(id(), " received MsgTimeoutNow from ", m.from(), " but is not a voter"));
     return;
   }
+  if (HasUnappliedConfChanges()) {
+    // The configuration is about to change; campaign once it has.
+    Log(absl::StrCat(id(), " defers MsgTimeoutNow from ", m.from(),
+                     " until committed configuration changes are applied"));
+    transfer_campaign_deferred_ = true;
+    return;
+  }
   Log(absl::StrCat(id(), " [term ", term_, "] received MsgTimeoutNow from ", m.from(),
                    " and starts an election to get leadership"));
   // Skip the pre-vote: the leader itself asked, and followers let the

@@ -125,8 +125,7 @@ void Raft::AppendLeaderEntries(std::vector<raftpb::Entry> entries) {
     entry.set_index(++index);
   }
   log_.Append(std::move(entries));
-  tracker::Progress& self = tracker_.progress.at(id());
-  self.next = log_.last_index() + 1;
+  if (tracker::Progress* self = SelfProgress(); self != nullptr) self->next = log_.last_index() + 1;
   // Followers get the new entries when the application next asks for a
   // Ready, so proposals made in between share one append per follower.
   appends_pending_ = true;
@@ -213,7 +212,7 @@ void Raft::BroadcastHeartbeat() {
   if (config_.read_only == ReadOnlyOption::kLeaseBased) {
     round_sent_ticks_.emplace_back(round, now_ticks_);
   }
-  tracker_.progress.at(id()).acked_heartbeat_round = round;
+  if (tracker::Progress* self = SelfProgress(); self != nullptr) self->acked_heartbeat_round = round;
   for (auto& [node, pr] : tracker_.progress) {
     if (node == id()) continue;
     raftpb::Message m;
@@ -311,6 +310,8 @@ absl::Status Raft::HandleAppendResponse(const raftpb::Message& m, tracker::Progr
   // The window may have room for more appends now; they go out at the next
   // flush, with the commit index as of then.
   appends_pending_ = true;
+  MaybeFinishLeaving();
+  if (role_ != Role::kLeader) return absl::OkStatus();
   if (m.from() == lead_transferee_ && pr.match == log_.last_index()) {
     Log(absl::StrCat(id(), " sent MsgTimeoutNow to ", m.from(),
                      " after receiving MsgAppResp: its log is up to date"));
@@ -328,6 +329,8 @@ void Raft::HandleHeartbeatResponse(const raftpb::Message& m, tracker::Progress& 
   // lost (all of them, even if the window is not full), or held back by a
   // pause: send one now, empty if need be. Its answer, an acknowledgement
   // or a rejection, gets replication moving again.
+  MaybeFinishLeaving();
+  if (role_ != Role::kLeader) return;
   // Only the answer to the newest round counts: a backlog of older answers
   // says nothing new and would send one append each.
   if (m.heartbeat_round() == heartbeat_round_) {
@@ -383,6 +386,7 @@ absl::Status Raft::HandleReadIndex(NodeId from, std::string context) {
     Send(std::move(m));
     return absl::OkStatus();
   }
+  if (leaving()) return absl::UnavailableError("read dropped: this leader was removed");
   if (!CommittedEntryInCurrentTerm()) {
     // Our commit index may lag the previous leader's until an entry of our
     // own term commits (raft-traps #6).
@@ -449,7 +453,7 @@ void Raft::TickHeartbeat() {
   if (election_elapsed_ticks_ >= config_.election_timeout_ticks) {
     election_elapsed_ticks_ = 0;
     if (config_.check_quorum) {
-      tracker_.progress.at(id()).recent_active = true;
+      if (tracker::Progress* self = SelfProgress(); self != nullptr) self->recent_active = true;
       if (!tracker_.QuorumActive()) {
         Log(absl::StrCat(id(), " stepped down to follower since quorum is not active"));
         BecomeFollower(term_, kNoNode);

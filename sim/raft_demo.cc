@@ -23,7 +23,7 @@ using rafttest::LocalCluster;
 
 class Demo {
  public:
-  explicit Demo(uint64_t seed) : cluster_({.size = 3, .voters = 3, .seed = seed}) {
+  explicit Demo(uint64_t seed) : cluster_({.size = 3, .voters = 3, .seed = seed, .configure = {}}) {
     cluster_.on_apply = [this](NodeId id, const raftpb::Entry& entry) {
       if (entry.type() == raftpb::ENTRY_NORMAL && !entry.data().empty()) {
         applied_[id].push_back(entry.data());

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""The catalog of planted bugs: classic Raft mistakes (see
+../shared/docs/raft-traps.md), each an exact snippet of production code and
+a buggy replacement. Two tools use it, so a bug is defined once:
+
+  tools/mutants.py        applies each bug to the source tree in turn and
+                          requires its unit/golden tests to fail;
+  //sim/planted:*         builds simulator binaries from patched copies of the
+                          sources (production code is never built with a bug)
+                          and requires the simulator to catch each one.
+
+As a script:  planted_bugs.py apply BUG OUT_DIR SRC...  writes SRC files to
+OUT_DIR/<path>, with BUG applied to the one it names; fails unless the
+snippet matches exactly once among them.
+"""
+import os
+import sys
+from dataclasses import dataclass
+
+
+@dataclass
+class Mutant:
+    name: str
+    trap: str
+    path: str
+    original: str
+    mutated: str
+    # Bazel tests of which at least one must fail (tools/mutants.py).
+    tests: tuple
+    # Whether the simulator must catch it within 2,000 seeds (//sim/planted).
+    in_simulator: bool = False
+
+
+MUTANTS = [
+    Mutant("figure8-commit-old-term", "#1 commit an earlier-term entry by counting",
+           "raft/raft_leader.cc",
+           "if (!term.has_value() || *term != term_) return false;",
+           "if (!term.has_value()) return false;",
+           ("//raft:interaction_test", "//raft:raft_property_test"), in_simulator=True),
+    Mutant("vote-without-up-to-date-check", "#2 grant a vote without the log check",
+           "raft/raft.cc",
+           "if (can_vote && log_.IsUpToDate(m.index(), m.log_term())) {",
+           "if (can_vote) {",
+           ("//raft:interaction_test", "//raft:raft_property_test"), in_simulator=True),
+    Mutant("vote-twice-in-a-term", "#3 forget the vote (vote twice in one term)",
+           "raft/raft.cc",
+           "bool can_vote = vote_ == m.from() || (vote_ == kNoNode && lead_ == kNoNode) ||",
+           "bool can_vote = true ||",
+           ("//raft:interaction_test", "//raft:raft_property_test")),
+    Mutant("truncate-on-stale-append", "#4 truncate even when entries are present",
+           "raft/log.cc",
+           "    if (!MatchTerm(entry.index(), entry.term())) return entry.index();",
+           "    return entry.index();",
+           ("//raft:log_test", "//raft:raft_property_test"), in_simulator=True),
+    Mutant("read-without-quorum-round", "#5 leader answers ReadIndex without confirming leadership",
+           "raft/raft_leader.cc",
+           "  if (LeaseValid()) {\n    RespondToRead(from, log_.committed(), std::move(context));",
+           "  if (true) {\n    RespondToRead(from, log_.committed(), std::move(context));",
+           ("//raft:interaction_test", "//raft:raft_property_test"), in_simulator=True),
+    Mutant("read-before-commit-in-term", "#6 new leader answers reads before committing in its term",
+           "raft/raft_leader.cc",
+           "  if (!CommittedEntryInCurrentTerm()) {\n    // Our commit index may lag",
+           "  if (false) {\n    // Our commit index may lag",
+           ("//raft:interaction_test",)),
+    Mutant("lease-outlives-election-timeout", "#5/#13 a lease longer than followers wait before voting",
+           "raft/raft.cc",
+           "return (election_timeout_ticks - 1) * 100 / (100 + lease_clock_drift_max_percent);",
+           "return 3 * election_timeout_ticks;",
+           ("//raft:raft_property_test",), in_simulator=True),
+    Mutant("lease-ignores-drift", "#13 lease as long as the election timeout",
+           "raft/raft.cc",
+           "return (election_timeout_ticks - 1) * 100 / (100 + lease_clock_drift_max_percent);",
+           "return election_timeout_ticks;",
+           ("//raft:interaction_test",)),
+    Mutant("lease-after-timeout-now", "#11/#13 keep serving lease reads after sending TimeoutNow",
+           "raft/raft_leader.cc",
+           "         !timeout_now_sent_ && lead_transferee_ == kNoNode && lease_start_tick_.has_value() &&",
+           "         lead_transferee_ == kNoNode && lease_start_tick_.has_value() &&",
+           ("//raft:interaction_test",)),
+    Mutant("conf-change-while-pending", "#8/#15 allow a second pending conf change",
+           "raft/raft_leader.cc",
+           "  if (pending_conf_index_ > log_.applied()) {",
+           "  if (false) {",
+           # Harm needs two changes proposed together and then disjoint
+           # majorities between members that applied different numbers of
+           # them; the fault schedule does not reach that (2,000 seeds).
+           ("//raft:interaction_test", "//raft:raft_property_test")),
+    Mutant("learner-counts-in-quorum", "#8 count learners in the commit quorum",
+           "raft/tracker/tracker.cc",
+           "  return config.voters.CommittedIndex([this](NodeId id) -> std::optional<Index> {\n"
+           "    auto it = progress.find(id);\n"
+           "    if (it == progress.end()) return std::nullopt;\n"
+           "    return it->second.match;",
+           "  quorum::MajorityConfig all;\n"
+           "  for (const auto& [id, pr] : progress) all.Insert(id);\n"
+           "  return all.CommittedIndex([this](NodeId id) -> std::optional<Index> {\n"
+           "    auto it = progress.find(id);\n"
+           "    if (it == progress.end()) return std::nullopt;\n"
+           "    return it->second.match;",
+           ("//raft:interaction_test", "//raft:raft_property_test")),
+    Mutant("old-snapshot-installed", "#9 install a snapshot not newer than the commit",
+           "raft/raft_follower.cc",
+           "  if (meta.index() <= log_.committed()) {",
+           "  if (false) {",
+           ("//raft:interaction_test", "//raft:raft_property_test"), in_simulator=True),
+    Mutant("stuck-probe-ignores-hint", "#10 ignore the rejection hint (probe one index at a time)",
+           "raft/raft_leader.cc",
+           "    if (m.log_term() > 0) next_probe = log_.FindConflictByTerm(m.reject_hint(), m.log_term()).first;",
+           "    next_probe = m.index() - 1;",
+           ("//raft:interaction_test",)),
+    Mutant("proposals-during-transfer", "#11 accept proposals during a leadership transfer",
+           "raft/raft_leader.cc",
+           "  if (lead_transferee_ != kNoNode) {\n    // Raft-traps #11",
+           "  if (false) {\n    // Raft-traps #11",
+           ("//raft:interaction_test",)),
+    Mutant("stale-timeout-now", "#11 obey a TimeoutNow from a non-leader",
+           "raft/raft_follower.cc",
+           "  if (m.from() != lead_) {",
+           "  if (false) {",
+           ("//raft:interaction_test",)),
+    Mutant("replay-wal-onto-snapshot", "#12 replay entries the snapshot covers",
+           "raft/raft.cc",
+           "  while (first_new != durable.entries.end() && first_new->index() <= meta.index()) {",
+           "  while (false) {",
+           ("//raft:node_test", "//raft:interaction_test"), in_simulator=True),
+    Mutant("single-voter-commits-unstable", "#17 leader counts its own unpersisted entries",
+           "raft/raft_leader.cc",
+           "  if (tracker::Progress* self = SelfProgress(); self != nullptr) self->next = log_.last_index() + 1;",
+           "  if (tracker::Progress* self = SelfProgress(); self != nullptr) {\n"
+           "    self->next = log_.last_index() + 1;\n"
+           "    self->match = log_.last_index();\n"
+           "  }",
+           ("//raft:node_test", "//raft:interaction_test"), in_simulator=True),
+    Mutant("aba-stable-marking", "#19 mark entries durable without checking their term",
+           "raft/log.cc",
+           "  if (!MatchTerm(index, term)) return;\n  stable_ = index;",
+           "  stable_ = std::min(index, last_index());",
+           # Node::Advance checks the term too, so only the unit test sees it.
+           ("//raft:log_test",)),
+    Mutant("aba-advance-marks-replaced", "#19 mark a finished write's index durable at today's term",
+           "raft/node.cc",
+           "    if (raft_.log().MatchTerm(it->index(), it->term())) {\n"
+           "      raft_.EntriesPersisted(it->index(), it->term());",
+           "    if (true) {\n"
+           "      raft_.EntriesPersisted(it->index(), raft_.log().TermAt(it->index()).value_or(it->term()));",
+           ("//raft:node_test",), in_simulator=True),
+    Mutant("compacted-follower-probes-forever", "#20 never switch a lagging follower to snapshot",
+           "raft/raft_leader.cc",
+           "    return SendSnapshot(to, pr);",
+           "    return false;",
+           ("//raft:interaction_test", "//raft:raft_property_test")),
+    Mutant("send-before-persist", "#3 a vote is answered before the term/vote is durable",
+           "raft/raft.cc",
+           "      election_elapsed_ticks_ = 0;\n      vote_ = m.from();",
+           "      election_elapsed_ticks_ = 0;",
+           ("//raft:interaction_test", "//raft:raft_property_test")),
+    Mutant("snapshot-keeps-old-commit", "#9 install a snapshot without moving commit/applied",
+           "raft/log.cc",
+           "  snapshot_term_ = term;\n  committed_ = index;",
+           "  snapshot_term_ = term;",
+           ("//raft:log_test", "//raft:interaction_test"), in_simulator=True),
+    Mutant("learner-vote-counts", "#8 count a learner's vote in an election",
+           "raft/tracker/tracker.cc",
+           "  tally.result = config.voters.Vote(votes_);",
+           "  quorum::MajorityConfig everyone;\n"
+           "  for (const auto& [id, pr] : progress) everyone.Insert(id);\n"
+           "  tally.result = everyone.Vote(votes_);",
+           ("//raft:interaction_test", "//raft:raft_property_test"), in_simulator=True),
+    Mutant("no-step-down-on-higher-term", "#3/#7 keep the old term after seeing a higher one",
+           "raft/raft.cc",
+           "      BecomeFollower(m.term(), from_leader ? m.from() : kNoNode);",
+           "      (void)from_leader;",
+           ("//raft:interaction_test",), in_simulator=True),
+    Mutant("member-sends-before-persisting", "#3 send a Ready's messages before it is durable",
+           "member/member.cc",
+           "    store_->Persist(std::move(request), next_persist_token_);\n    return;",
+           "    for (raftpb::Message& message : ready.messages) transport_->Send(std::move(message));\n"
+           "    ready.messages.clear();\n"
+           "    store_->Persist(std::move(request), next_persist_token_);\n    return;",
+           ("//member:member_test",), in_simulator=True),
+    Mutant("apply-duplicate-proposal", "#14 apply every copy of a proposal the network duplicated",
+           "member/member.cc",
+           "  if (!Admit(proposal.id())) {",
+           "  if (false) {",
+           ("//member:member_test",), in_simulator=True),
+    Mutant("refusal-means-not-applied", "#14 fail a refused forwarded proposal as certainly not applied",
+           "member/member.cc",
+           "  if (!it->second.refused_at_tick.has_value()) it->second.refused_at_tick = ticks_;\n"
+           "  refused_.insert(proposal.id().sequence());",
+           "  Complete(proposal.id(), absl::UnavailableError(reason));",
+           ("//member:member_test",), in_simulator=True),
+]
+
+
+SIMULATOR_BUGS = [m for m in MUTANTS if m.in_simulator]
+
+
+def find(name):
+    for mutant in MUTANTS:
+        if mutant.name == name:
+            return mutant
+    raise SystemExit(f"unknown planted bug {name!r}")
+
+
+def apply(name, out_dir, sources):
+    mutant = find(name)
+    hits = 0
+    for source in sources:
+        with open(source) as f:
+            text = f.read()
+        if source.endswith(mutant.path) and mutant.original in text:
+            hits += text.count(mutant.original)
+            text = text.replace(mutant.original, mutant.mutated)
+        out = os.path.join(out_dir, source)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text)
+    if hits != 1:
+        raise SystemExit(f"planted bug {name}: snippet matched {hits} times in {mutant.path}; "
+                         "update tools/planted_bugs.py with the code")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "apply":
+        apply(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) == 2 and sys.argv[1] == "simulator-bugs":
+        print("\n".join(m.name for m in SIMULATOR_BUGS))
+    else:
+        raise SystemExit(__doc__)
