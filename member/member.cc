@@ -14,6 +14,10 @@ namespace {
 // proposal overtaken by later ones) before the older ones expire.
 constexpr size_t kMaxOutOfOrder = 4096;
 
+// MSG_REMOVED's context when a removed member asks whether its removal was
+// applied (without it, the message is the answer: "you were removed").
+constexpr char kRemovalProbe[] = "probe";
+
 std::string EncodeSequence(uint64_t sequence) { return absl::StrCat(sequence); }
 
 std::optional<uint64_t> DecodeSequence(const std::string& context) {
@@ -56,10 +60,52 @@ Member::Member(MemberConfig config, raft::Node node, Transport* transport, LogSt
 
 void Member::Tick() {
   ++ticks_;
-  if (removed_from_cluster_) ++ticks_since_removal_;
+  if (removed_from_cluster_) {
+    ++ticks_since_removal_;
+    if (!removal_confirmed_ && ticks_since_removal_ % config_.raft.election_timeout_ticks == 0) {
+      ProbeRemoval();
+    }
+  }
   node_.Tick();
   ProposeRefusedAgain();
   Pump();
+}
+
+void Member::ProbeRemoval() {
+  // Ask the members of the configuration we last applied whether they
+  // applied our removal; one that did answers with a notice.
+  raftpb::ConfState conf = node_.Status().conf_state;
+  std::set<raft::NodeId> peers(conf.voters().begin(), conf.voters().end());
+  peers.insert(conf.learners().begin(), conf.learners().end());
+  peers.erase(config_.raft.id);
+  for (raft::NodeId peer : peers) {
+    raftpb::Message probe;
+    probe.set_type(raftpb::MSG_REMOVED);
+    probe.set_from(config_.raft.id);
+    probe.set_to(peer);
+    probe.set_context(kRemovalProbe);
+    transport_->Send(std::move(probe));
+  }
+}
+
+void Member::CompleteRestoredRequests() {
+  // Proposals of ours that the snapshot records as applied (or expired)
+  // will never be applied here entry by entry: their results are lost.
+  auto it = applied_requests_.find(config_.raft.id);
+  if (it == applied_requests_.end() || it->second.incarnation != config_.incarnation) return;
+  const AppliedRequests& applied = it->second;
+  for (auto pending = pending_.begin(); pending != pending_.end();) {
+    uint64_t sequence = pending->first;
+    if (sequence > applied.through && !applied.above.contains(sequence)) {
+      ++pending;
+      continue;
+    }
+    Callback done = std::move(pending->second.done);
+    refused_.erase(sequence);
+    pending = pending_.erase(pending);
+    done(absl::UnknownError(
+        "this member caught up from a snapshot that covers the request; its outcome is unknown"));
+  }
 }
 
 absl::Status Member::RestoreSnapshot(const std::string& data) {
@@ -81,7 +127,14 @@ absl::Status Member::RestoreSnapshot(const std::string& data) {
 
 absl::Status Member::Receive(const raftpb::Message& message) {
   if (message.type() == raftpb::MSG_REMOVED) {
-    if (message.to() == config_.raft.id) removed_from_cluster_ = true;
+    if (message.context() == kRemovalProbe) {
+      if (removed_.contains(message.from())) SendRemovedNotice(message.from());
+    } else if (message.to() == config_.raft.id) {
+      // A peer applied our removal: it is committed, and the rest of the
+      // cluster can finish without us.
+      removed_from_cluster_ = true;
+      removal_confirmed_ = true;
+    }
     return absl::OkStatus();
   }
   // A removed leader hands over with TimeoutNow as it leaves; the core only
@@ -89,16 +142,20 @@ absl::Status Member::Receive(const raftpb::Message& message) {
   if (removed_.contains(message.from()) && message.type() != raftpb::MSG_TIMEOUT_NOW) {
     // A removed member that does not know it yet (see MemberSnapshot): tell
     // it, and ignore what it says.
-    raftpb::Message notice;
-    notice.set_type(raftpb::MSG_REMOVED);
-    notice.set_from(config_.raft.id);
-    notice.set_to(message.from());
-    transport_->Send(std::move(notice));
+    SendRemovedNotice(message.from());
     return absl::OkStatus();
   }
   absl::Status status = node_.Step(message);
   Pump();
   return status;
+}
+
+void Member::SendRemovedNotice(raft::NodeId to) {
+  raftpb::Message notice;
+  notice.set_type(raftpb::MSG_REMOVED);
+  notice.set_from(config_.raft.id);
+  notice.set_to(to);
+  transport_->Send(std::move(notice));
 }
 
 memberpb::RequestId Member::NextRequestId() {
@@ -292,6 +349,7 @@ void Member::FinishReady() {
     absl::Status status = RestoreSnapshot(ready.snapshot->data());
     // The leader's snapshot came from a correct state machine.
     ETC_CHECK(status.ok()) << "member " << id() << " cannot restore a snapshot: " << status;
+    CompleteRestoredRequests();
     applied_index_ = ready.snapshot->metadata().index();
     snapshot_index_ = applied_index_;
   }
@@ -381,6 +439,9 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
   }
   memberpb::RequestId id;
   if (!id.ParseFromString(change.context())) return;
+  // Recorded with the proposals (they share the sequence space), though a
+  // duplicate change is applied again: Raft must see every committed one.
+  Admit(id);
   if (!state.ok()) {
     Complete(id, state.status());
     return;

@@ -110,11 +110,15 @@ class Member {
   // This member learned it was removed (its own removal was applied, or a
   // peer said so). It refuses client requests from then on.
   bool removed_from_cluster() const { return removed_from_cluster_; }
-  // The removal grace period is over (and, if it led, it has handed over):
-  // the host should shut it down for good.
+  // A peer confirmed it applied the removal (so it is committed, and the
+  // new configuration can go on without this member, even if it still
+  // leads to spread the commit) and the grace period is over: the host
+  // should shut it down for good.
+  // Until a peer confirms, a removed member keeps running (and asks every
+  // election timeout): the others may need its vote to commit its removal.
   bool ShouldShutDown() const {
-    return removed_from_cluster_ && ticks_since_removal_ >= config_.removal_grace_ticks &&
-           !node_.raft().leaving();
+    return removed_from_cluster_ && removal_confirmed_ &&
+           ticks_since_removal_ >= config_.removal_grace_ticks;
   }
   void CheckInvariants() { node_.CheckInvariants(); }
 
@@ -137,6 +141,10 @@ class Member {
   bool IsMine(const memberpb::RequestId& id) const;
   // The leader refused a proposal this member forwarded.
   void OnRefused(const raftpb::Entry& entry, const std::string& reason);
+  void ProbeRemoval();
+  void SendRemovedNotice(raft::NodeId to);
+  // After a snapshot was restored: fails the pending proposals it covers.
+  void CompleteRestoredRequests();
   void ProposeRefusedAgain();
   // Records that the proposal `id` is being applied; false if a copy of it
   // was applied before, or it is too old to tell (see AppliedRequests).
@@ -192,6 +200,7 @@ class Member {
   std::map<raft::NodeId, AppliedRequests> applied_requests_;
   bool removed_from_cluster_ = false;
   int64_t ticks_since_removal_ = 0;
+  bool removal_confirmed_ = false;
   std::function<void(const raftpb::Entry&)> apply_observer_;
 };
 

@@ -438,7 +438,45 @@ TEST(Member, AMemberThatAppliesItsOwnRemovalKnowsIt) {
   EXPECT_EQ(refused.value.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(cluster.at(3).ShouldShutDown());
   for (int i = 0; i < 20; ++i) cluster.at(3).Tick();
+  cluster.Settle();
   EXPECT_TRUE(cluster.at(3).ShouldShutDown());
+}
+
+TEST(Member, ARemovedMemberStaysUntilAPeerAppliedItsRemoval) {
+  // Two voters; 1 removes itself and applies that, but 2 has not learned
+  // the removal committed. 2 cannot elect itself without 1's vote, so 1
+  // must stay however long that takes.
+  Cluster cluster(2);
+  cluster.ElectLeader();
+  Result result;
+  cluster.at(1).ChangeMembership(RemoveNode(1), result.callback());
+  // Commit and apply on 1 only: 2 acknowledges, then hears nothing more.
+  for (int round = 0; round < 10; ++round) {
+    while (!cluster.host(1).store.pending.empty()) {
+      cluster.at(1).OnPersisted(cluster.host(1).store.CompleteOne());
+    }
+    while (!cluster.host(2).store.pending.empty()) {
+      cluster.at(2).OnPersisted(cluster.host(2).store.CompleteOne());
+    }
+    Deliver(cluster, Take(cluster, 1, {raftpb::MSG_APP}));
+    Deliver(cluster, Take(cluster, 2, {raftpb::MSG_APP_RESP}));
+    if (cluster.at(1).removed_from_cluster()) break;
+  }
+  ASSERT_TRUE(cluster.at(1).removed_from_cluster());
+  ASSERT_EQ(cluster.at(2).Status().config, "voters=(1 2)");
+  cluster.host(1).outbox.messages.clear();
+  cluster.host(2).outbox.messages.clear();
+  for (int i = 0; i < 100; ++i) cluster.at(1).Tick();
+  EXPECT_FALSE(cluster.at(1).ShouldShutDown());
+  // 2 campaigns with 1's vote, commits the removal, applies it, and answers
+  // 1's next question.
+  cluster.host(1).outbox.messages.clear();
+  ASSERT_TRUE(cluster.at(2).Campaign().ok());
+  cluster.Settle();
+  EXPECT_EQ(cluster.at(2).Status().config, "voters=(2)");
+  for (int i = 0; i < 10; ++i) cluster.at(1).Tick();
+  cluster.Settle();
+  EXPECT_TRUE(cluster.at(1).ShouldShutDown());
 }
 
 TEST(Member, ARemovedLeaderLetsTheOthersCommitItsRemoval) {

@@ -454,7 +454,11 @@ void Raft::TickHeartbeat() {
     election_elapsed_ticks_ = 0;
     if (config_.check_quorum) {
       if (tracker::Progress* self = SelfProgress(); self != nullptr) self->recent_active = true;
-      if (!tracker_.QuorumActive()) {
+      // A removed leader that is leaving stays until the new configuration
+      // learned its removal committed: it serves nothing meanwhile, and if it
+      // stepped down, members that missed the commit could need its vote
+      // and its log, which no longer lets it campaign (found by sim/).
+      if (!tracker_.QuorumActive() && !leaving()) {
         Log(absl::StrCat(id(), " stepped down to follower since quorum is not active"));
         BecomeFollower(term_, kNoNode);
         return;
