@@ -1,0 +1,192 @@
+// The simulated disk and network, and the register machine, on their own.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "sim/disk.h"
+#include "sim/network.h"
+#include "sim/register_machine.h"
+
+namespace etc::sim {
+namespace {
+
+raftpb::Entry E(uint64_t index, uint64_t term) {
+  raftpb::Entry entry;
+  entry.set_index(index);
+  entry.set_term(term);
+  return entry;
+}
+
+member::PersistRequest Write(std::vector<raftpb::Entry> entries, uint64_t term) {
+  member::PersistRequest request;
+  request.entries = std::move(entries);
+  raftpb::HardState hs;
+  hs.set_term(term);
+  request.hard_state = hs;
+  return request;
+}
+
+class DiskTest : public ::testing::Test {
+ protected:
+  DiskTest() : trace_(&queue_), disk_(1, &queue_, &trace_, Random(3), DiskOptions{100, 100, 0}) {
+    disk_.set_on_persisted([this](uint64_t token) { completed_.push_back(token); });
+  }
+  void RunAll() {
+    while (queue_.RunNext()) {
+    }
+  }
+
+  EventQueue queue_;
+  Trace trace_;
+  Disk disk_;
+  std::vector<uint64_t> completed_;
+};
+
+TEST_F(DiskTest, WritesCompleteInOrderAfterTheirLatency) {
+  disk_.Persist(Write({E(1, 1), E(2, 1)}, 1), 1);
+  disk_.Persist(Write({E(3, 1)}, 1), 2);
+  EXPECT_TRUE(disk_.durable().entries.empty()) << "nothing is durable before fsync";
+  RunAll();
+  EXPECT_EQ(completed_, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(disk_.durable().entries.size(), 3u);
+  EXPECT_GE(queue_.now_us(), 100);
+}
+
+TEST_F(DiskTest, AStalledDiskCompletesNothingUntilTheStallEnds) {
+  disk_.StallUntil(80'000);
+  disk_.Persist(Write({E(1, 1)}, 1), 1);
+  disk_.Persist(Write({E(2, 1)}, 1), 2);
+  RunAll();
+  EXPECT_EQ(completed_, (std::vector<uint64_t>{1, 2}));
+  EXPECT_GE(queue_.now_us(), 80'000);
+  disk_.StallUntil(0);
+  Micros before_us = queue_.now_us();
+  disk_.Persist(Write({E(3, 1)}, 1), 3);
+  RunAll();
+  EXPECT_LT(queue_.now_us() - before_us, 80'000);
+}
+
+TEST_F(DiskTest, ACrashLosesUnfinishedWritesAndTheirCompletions) {
+  disk_.Persist(Write({E(1, 1)}, 1), 1);
+  RunAll();
+  disk_.Persist(Write({E(2, 1)}, 1), 2);
+  disk_.Crash();
+  RunAll();
+  EXPECT_EQ(completed_, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(disk_.durable().entries.size(), 1u);
+}
+
+TEST(DiskTorn, ATornWriteKeepsAPrefixOfEntriesButNotTheHardState) {
+  EventQueue queue;
+  Trace trace(&queue);
+  Disk disk(1, &queue, &trace, Random(5), DiskOptions{100, 100, /*torn=*/1.0});
+  bool some_partial = false;
+  for (int round = 0; round < 20; ++round) {
+    disk.Wipe();
+    disk.Persist(Write({E(1, 2), E(2, 2), E(3, 2)}, 2), 1);
+    disk.Crash();
+    size_t kept = disk.durable().entries.size();
+    EXPECT_LE(kept, 3u);
+    for (size_t i = 0; i < kept; ++i) EXPECT_EQ(disk.durable().entries[i].index(), i + 1);
+    EXPECT_EQ(disk.durable().hard_state.term(), 0u) << "the hard state is written last";
+    some_partial |= kept > 0 && kept < 3;
+  }
+  EXPECT_TRUE(some_partial);
+}
+
+class NetworkTest : public ::testing::Test {
+ protected:
+  NetworkTest()
+      : trace_(&queue_),
+        network_(&queue_, &trace_, Random(7), NetworkOptions{100, 1000, 0, 0, false},
+                 [this](raftpb::Message m) { delivered_.push_back(m); }) {}
+  void Send(uint64_t from, uint64_t to, uint64_t index) {
+    raftpb::Message m;
+    m.set_from(from);
+    m.set_to(to);
+    m.set_index(index);
+    network_.Send(m);
+  }
+  void RunAll() {
+    while (queue_.RunNext()) {
+    }
+  }
+
+  EventQueue queue_;
+  Trace trace_;
+  Network network_;
+  std::vector<raftpb::Message> delivered_;
+};
+
+TEST_F(NetworkTest, LinksAreFifoUnlessReorderingIsOn) {
+  for (uint64_t i = 0; i < 50; ++i) Send(1, 2, i);
+  RunAll();
+  ASSERT_EQ(delivered_.size(), 50u);
+  for (uint64_t i = 0; i < 50; ++i) EXPECT_EQ(delivered_[i].index(), i);
+  delivered_.clear();
+  network_.set_options(NetworkOptions{100, 1000, 0, 0, /*reorder=*/true});
+  for (uint64_t i = 0; i < 50; ++i) Send(1, 2, i);
+  RunAll();
+  bool reordered = false;
+  for (size_t i = 1; i < delivered_.size(); ++i) reordered |= delivered_[i].index() < delivered_[i - 1].index();
+  EXPECT_TRUE(reordered);
+}
+
+TEST_F(NetworkTest, PartitionsDropBothNewAndInFlightMessagesAndCount) {
+  Send(1, 2, 1);  // in flight when the partition starts
+  network_.Block(1, 2);
+  network_.Block(1, 2);  // a second, overlapping partition
+  Send(1, 2, 2);
+  Send(2, 1, 3);  // the other direction still works
+  RunAll();
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_EQ(delivered_[0].index(), 3u);
+  network_.Unblock(1, 2);
+  Send(1, 2, 4);
+  RunAll();
+  EXPECT_EQ(delivered_.size(), 1u) << "still blocked by the other partition";
+  network_.Unblock(1, 2);
+  Send(1, 2, 5);
+  RunAll();
+  EXPECT_EQ(delivered_.back().index(), 5u);
+}
+
+TEST_F(NetworkTest, DuplicatesArriveTwiceAndMayArriveLate) {
+  NetworkOptions options{100, 100, 0, /*duplicate_probability=*/1, /*reorder=*/true};
+  options.duplicate_delay_mean_us = 100'000;
+  network_.set_options(options);
+  for (uint64_t i = 0; i < 20; ++i) Send(1, 2, i);
+  RunAll();
+  ASSERT_EQ(delivered_.size(), 40u);
+  // Some copy of an early message arrives after every first copy did.
+  size_t last_first_copy = 0;
+  std::set<uint64_t> seen;
+  for (size_t i = 0; i < delivered_.size(); ++i) {
+    if (seen.insert(delivered_[i].index()).second) last_first_copy = i;
+  }
+  EXPECT_LT(last_first_copy, delivered_.size() - 1);
+  EXPECT_GE(queue_.now_us(), 10'000) << "late copies lag by tens of milliseconds";
+}
+
+TEST_F(NetworkTest, ClogsHoldMessagesUntilTheyClear) {
+  network_.Clog(2, 50'000);
+  Send(1, 2, 1);
+  RunAll();
+  ASSERT_EQ(delivered_.size(), 1u);
+  EXPECT_GE(queue_.now_us(), 50'000);
+}
+
+TEST(RegisterMachine, ReportsTheAttemptOfEveryCommandThatTakesEffect) {
+  RegisterMachine machine;
+  std::vector<uint64_t> effects;
+  machine.set_effect_observer([&](uint64_t tag) { effects.push_back(tag); });
+  EXPECT_EQ(machine.Apply(1, RegisterMachine::Put("x", "1", 7)), "ok");
+  EXPECT_EQ(machine.Apply(2, RegisterMachine::Cas("x", "2", "3", 8)), "fail");
+  EXPECT_EQ(machine.Apply(3, RegisterMachine::Cas("x", "1", "3", 9)), "ok");
+  EXPECT_EQ(machine.Apply(4, "garbage"), "malformed");
+  EXPECT_EQ(effects, (std::vector<uint64_t>{7, 9})) << "a failed CAS changes nothing";
+  EXPECT_EQ(*machine.Query("x"), "13");
+}
+
+}  // namespace
+}  // namespace etc::sim
