@@ -33,7 +33,8 @@ struct PersistRequest {
   std::shared_ptr<const raftpb::Snapshot> snapshot;
   std::vector<raftpb::Entry> entries;
   std::optional<raftpb::HardState> hard_state;
-  // False when only the commit index changed: a crash may lose it.
+  // False when only the commit index changed: a crash may lose it. A
+  // synced request makes every request before it durable too.
   bool must_sync = true;
 };
 

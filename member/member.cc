@@ -1,5 +1,6 @@
 #include "member/member.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -17,6 +18,13 @@ constexpr size_t kMaxOutOfOrder = 4096;
 // MSG_REMOVED's context when a removed member asks whether its removal was
 // applied (without it, the message is the answer: "you were removed").
 constexpr char kRemovalProbe[] = "probe";
+// MSG_REMOVED's context when the sender is a voter of the configuration
+// without the removed member and its commit index covering the removal is
+// durable: even if it crashes now, it restarts with the removal applied and
+// never needs the removed member's vote again. Only this answer lets a
+// removed member shut down (a learner, or a voter that could forget the
+// commit, might leave the others needing it).
+constexpr char kRemovalConfirmed[] = "confirmed";
 
 std::string EncodeSequence(uint64_t sequence) { return absl::StrCat(sequence); }
 
@@ -34,6 +42,7 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(MemberConfig config,
                                                       StateMachine* machine) {
   ETC_CHECK(transport != nullptr && store != nullptr && machine != nullptr);
   uint64_t snapshot_index = durable.snapshot.metadata().index();
+  uint64_t durable_commit = std::max(durable.hard_state.commit(), snapshot_index);
   std::string snapshot_data = durable.snapshot.data();
   absl::StatusOr<raft::Node> node = raft::Node::Start(config.raft, std::move(durable));
   if (!node.ok()) return node.status();
@@ -46,6 +55,9 @@ absl::StatusOr<std::unique_ptr<Member>> Member::Start(MemberConfig config,
   }
   member->applied_index_ = snapshot_index;
   member->snapshot_index_ = snapshot_index;
+  member->written_commit_ = durable_commit;
+  member->synced_commit_ = durable_commit;
+  for (raft::NodeId removed : member->removed_) member->removed_at_[removed] = snapshot_index;
   member->Pump();
   return member;
 }
@@ -116,6 +128,9 @@ absl::Status Member::RestoreSnapshot(const std::string& data) {
   }
   removed_ = std::set<raft::NodeId>(snapshot.removed_members().begin(),
                                     snapshot.removed_members().end());
+  // Removals the snapshot records were applied at or before its index.
+  removed_at_.clear();
+  for (raft::NodeId removed : removed_) removed_at_[removed] = 0;
   applied_requests_.clear();
   for (const memberpb::AppliedRequests& applied : snapshot.applied_requests()) {
     applied_requests_[applied.member_id()] =
@@ -130,10 +145,10 @@ absl::Status Member::Receive(const raftpb::Message& message) {
     if (message.context() == kRemovalProbe) {
       if (removed_.contains(message.from())) SendRemovedNotice(message.from());
     } else if (message.to() == config_.raft.id) {
-      // A peer applied our removal: it is committed, and the rest of the
-      // cluster can finish without us.
+      // A peer applied our removal: it is committed. If it also confirms,
+      // the rest of the cluster can finish without us.
       removed_from_cluster_ = true;
-      removal_confirmed_ = true;
+      if (message.context() == kRemovalConfirmed) removal_confirmed_ = true;
     }
     return absl::OkStatus();
   }
@@ -150,11 +165,31 @@ absl::Status Member::Receive(const raftpb::Message& message) {
   return status;
 }
 
+bool Member::IsVoter() const {
+  raftpb::ConfState conf = node_.Status().conf_state;
+  return std::find(conf.voters().begin(), conf.voters().end(), config_.raft.id) !=
+         conf.voters().end();
+}
+
+bool Member::CanConfirmRemoval(raft::NodeId removed) const {
+  auto it = removed_at_.find(removed);
+  if (it == removed_at_.end() || it->second > synced_commit_) return false;
+  return IsVoter();
+}
+
 void Member::SendRemovedNotice(raft::NodeId to) {
   raftpb::Message notice;
   notice.set_type(raftpb::MSG_REMOVED);
   notice.set_from(config_.raft.id);
   notice.set_to(to);
+  if (CanConfirmRemoval(to)) {
+    notice.set_context(kRemovalConfirmed);
+  } else if (IsVoter() && removed_at_.contains(to) && removed_at_.at(to) <= written_commit_) {
+    // Only the fsync is missing: ask for one, and confirm once it is done.
+    sync_wanted_ = true;
+    confirm_after_sync_.insert(to);
+    Pump();
+  }
   transport_->Send(std::move(notice));
 }
 
@@ -313,7 +348,7 @@ absl::Status Member::Campaign() {
 }
 
 void Member::Pump() {
-  while (!in_flight_.has_value() && node_.HasReady()) {
+  while (!in_flight_.has_value() && !sync_in_flight_ && node_.HasReady()) {
     in_flight_ = node_.GetReady();
     raft::Ready& ready = *in_flight_;
     bool needs_store =
@@ -329,15 +364,52 @@ void Member::Pump() {
     request.entries = ready.entries;
     request.hard_state = ready.hard_state;
     request.must_sync = ready.must_sync;
+    if (ready.hard_state.has_value()) {
+      in_flight_commit_ = std::max(written_commit_, ready.hard_state->commit());
+    } else {
+      in_flight_commit_ = written_commit_;
+    }
+    if (ready.snapshot != nullptr) {
+      in_flight_commit_ = std::max(in_flight_commit_, ready.snapshot->metadata().index());
+    }
     store_->Persist(std::move(request), next_persist_token_);
     return;
   }
+  if (!in_flight_.has_value() && !sync_in_flight_ && sync_wanted_ &&
+      synced_commit_ < written_commit_) {
+    // Nothing else to write: persist the hard state again, synced, so that
+    // the commit index becomes durable (see kRemovalConfirmed).
+    raft::NodeStatus status = node_.Status();
+    PersistRequest request;
+    request.hard_state.emplace();
+    request.hard_state->set_term(status.term);
+    request.hard_state->set_vote(status.vote);
+    request.hard_state->set_commit(status.commit);
+    request.must_sync = true;
+    in_flight_commit_ = std::max(written_commit_, status.commit);
+    sync_in_flight_ = true;
+    store_->Persist(std::move(request), next_persist_token_);
+  }
+  sync_wanted_ = false;
 }
 
 void Member::OnPersisted(uint64_t token) {
-  ETC_CHECK(in_flight_.has_value()) << "OnPersisted without a persist in flight";
+  ETC_CHECK(in_flight_.has_value() || sync_in_flight_) << "OnPersisted without a persist in flight";
   ETC_CHECK_EQ(token, next_persist_token_) << "persist completions out of order";
   ++next_persist_token_;
+  if (sync_in_flight_) {
+    sync_in_flight_ = false;
+    written_commit_ = in_flight_commit_;
+    synced_commit_ = written_commit_;
+    std::set<raft::NodeId> waiting = std::move(confirm_after_sync_);
+    confirm_after_sync_.clear();
+    for (raft::NodeId removed : waiting) SendRemovedNotice(removed);
+    Pump();
+    return;
+  }
+  // A synced write also makes every earlier one durable (LogStore's rule).
+  written_commit_ = in_flight_commit_;
+  if (in_flight_->must_sync) synced_commit_ = written_commit_;
   FinishReady();
   Pump();
 }
@@ -434,6 +506,7 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
         removed_from_cluster_ = true;
       } else {
         removed_.insert(id);
+        removed_at_[id] = entry.index();
       }
     }
   }

@@ -143,6 +143,10 @@ class Member {
   void OnRefused(const raftpb::Entry& entry, const std::string& reason);
   void ProbeRemoval();
   void SendRemovedNotice(raft::NodeId to);
+  // Whether a notice to `removed` may confirm its removal (kRemovalConfirmed).
+  bool CanConfirmRemoval(raft::NodeId removed) const;
+  // A voter of the configuration this member applied last.
+  bool IsVoter() const;
   // After a snapshot was restored: fails the pending proposals it covers.
   void CompleteRestoredRequests();
   void ProposeRefusedAgain();
@@ -189,6 +193,19 @@ class Member {
   uint64_t applied_index_ = 0;
   uint64_t snapshot_index_ = 0;
   std::set<raft::NodeId> removed_;
+  // The index of the entry that removed each of them (0: before a snapshot
+  // this member restored, hence durable).
+  std::map<raft::NodeId, uint64_t> removed_at_;
+  // The commit index of the newest hard state handed to the store, with
+  // the in-flight request's, and the newest known durable (fsynced).
+  uint64_t written_commit_ = 0;
+  uint64_t in_flight_commit_ = 0;
+  uint64_t synced_commit_ = 0;
+  // A hard-state-only synced write (no Ready) is in flight, or wanted.
+  bool sync_in_flight_ = false;
+  bool sync_wanted_ = false;
+  // Removed members to confirm to once that write is done.
+  std::set<raft::NodeId> confirm_after_sync_;
   // Replicated: per proposing member, which proposals of its latest
   // incarnation were applied (every sequence through `through`, and
   // `above`). At most kMaxOutOfOrder sequences are kept above `through`.

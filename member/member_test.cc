@@ -479,6 +479,77 @@ TEST(Member, ARemovedMemberStaysUntilAPeerAppliedItsRemoval) {
   EXPECT_TRUE(cluster.at(1).ShouldShutDown());
 }
 
+TEST(Member, OnlyAVoterThatDurablyAppliedTheRemovalLetsTheRemovedMemberGo) {
+  // Found by the simulator (seed 1294): voters 1 and 2, learner 3; leader 1
+  // removes itself. A partition keeps 2 from learning that the removal
+  // committed, while learner 3 applies it and says so. If 1 shut down on
+  // the learner's word, 2 (configuration "1 2") could never be elected.
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  raftpb::ConfChange demote;
+  raftpb::ConfChangeSingle* single = demote.add_changes();
+  single->set_type(raftpb::ADD_LEARNER_NODE);
+  single->set_node_id(3);
+  Result demoted;
+  cluster.at(1).ChangeMembership(demote, demoted.callback());
+  cluster.Settle();
+  ASSERT_EQ(cluster.at(2).Status().config, "voters=(1 2) learners=(3)");
+
+  Result removed;
+  cluster.at(1).ChangeMembership(RemoveNode(1), removed.callback());
+  // 2 gets the entry and acknowledges it, then hears nothing more from 1.
+  bool cut = false;
+  for (int round = 0; round < 50; ++round) {
+    for (raft::NodeId id : {1, 2, 3}) {
+      while (!cluster.host(id).store.pending.empty()) {
+        cluster.at(id).OnPersisted(cluster.host(id).store.CompleteOne());
+      }
+    }
+    std::vector<raftpb::Message> from_leader = std::move(cluster.host(1).outbox.messages);
+    cluster.host(1).outbox.messages.clear();
+    for (const raftpb::Message& m : from_leader) {
+      if (m.to() == 2 && cut) continue;
+      ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
+    }
+    for (raft::NodeId id : {2, 3}) {
+      std::vector<raftpb::Message> out = std::move(cluster.host(id).outbox.messages);
+      cluster.host(id).outbox.messages.clear();
+      for (const raftpb::Message& m : out) {
+        if (m.to() == 1 && m.type() == raftpb::MSG_APP_RESP && id == 2) cut = true;
+        ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
+      }
+    }
+    if (cluster.at(3).Status().config == "voters=(2) learners=(3)") break;
+  }
+  ASSERT_EQ(cluster.at(3).Status().config, "voters=(2) learners=(3)");
+  ASSERT_EQ(cluster.at(2).Status().config, "voters=(1 2) learners=(3)");
+  // Plenty of time, with 1 and 3 talking freely and 2 cut off from 1.
+  for (int tick = 0; tick < 100; ++tick) {
+    cluster.at(1).Tick();
+    for (raft::NodeId id : {1, 3}) {
+      while (!cluster.host(id).store.pending.empty()) {
+        cluster.at(id).OnPersisted(cluster.host(id).store.CompleteOne());
+      }
+      std::vector<raftpb::Message> out = std::move(cluster.host(id).outbox.messages);
+      cluster.host(id).outbox.messages.clear();
+      for (const raftpb::Message& m : out) {
+        if (m.to() != 2) ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
+      }
+    }
+  }
+  EXPECT_TRUE(cluster.at(1).removed_from_cluster());
+  EXPECT_FALSE(cluster.at(1).ShouldShutDown());
+  // Once 2 hears from 1 again, it learns the commit, applies the removal,
+  // syncs, and confirms; only then may 1 go.
+  cluster.host(2).outbox.messages.clear();
+  for (int tick = 0; tick < 40 && !cluster.at(1).ShouldShutDown(); ++tick) {
+    cluster.at(1).Tick();
+    cluster.Settle();
+  }
+  EXPECT_EQ(cluster.at(2).Status().config, "voters=(2) learners=(3)");
+  EXPECT_TRUE(cluster.at(1).ShouldShutDown());
+}
+
 TEST(Member, ARemovedLeaderLetsTheOthersCommitItsRemoval) {
   // The leader removes itself: the others must learn that the removal
   // committed, or they would keep counting it in their quorums.
