@@ -59,7 +59,8 @@ std::pair<Index, Term> RaftLog::FindConflictByTerm(Index index, Term term) const
 }
 
 std::optional<Index> RaftLog::MaybeAppend(Index prev_index, Term prev_term, Index committed,
-                                          const EntryList& entries) {
+                                          const EntryList& entries, Index* truncated_from) {
+  if (truncated_from != nullptr) *truncated_from = 0;
   if (!MatchTerm(prev_index, prev_term)) return std::nullopt;
   Index last_new = prev_index + entries.size();
   Index conflict = FindConflict(entries);
@@ -70,6 +71,7 @@ std::optional<Index> RaftLog::MaybeAppend(Index prev_index, Term prev_term, Inde
     auto first_new = entries.begin() + (conflict - prev_index - 1);
     std::vector<raftpb::Entry> suffix(first_new, entries.end());
     // Truncate from the conflict; everything from there is replaced.
+    if (truncated_from != nullptr && conflict <= last_index()) *truncated_from = conflict;
     entries_.erase(entries_.begin() + Offset(conflict), entries_.end());
     stable_ = std::min(stable_, conflict - 1);
     Append(std::move(suffix));

@@ -59,9 +59,10 @@ class RaftLog {
   // appends `entries` (truncating only from the first real conflict, so a
   // stale or duplicated message never shortens the log) and commits up to
   // min(committed, last new index). Returns the last new index, or nullopt
-  // if prev does not match.
+  // if prev does not match. `truncated_from`, if given, is set to the first
+  // index whose existing entry was replaced (0: none was).
   std::optional<Index> MaybeAppend(Index prev_index, Term prev_term, Index committed,
-                                   const EntryList& entries);
+                                   const EntryList& entries, Index* truncated_from = nullptr);
   // Appends entries that directly follow last_index (the leader's own).
   void Append(std::vector<raftpb::Entry> entries);
   // The index of the first entry in `entries` that is missing or has a

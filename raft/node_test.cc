@@ -226,6 +226,37 @@ TEST(NodeReady, EntriesReplacedWhileTheirWriteIsInFlightStayUnstable) {
   EXPECT_EQ(next.entries[0].data(), "new");
 }
 
+TEST(NodeReady, AcknowledgementsOfReplacedEntriesAreWithdrawn) {
+  // Found by the simulator (seed 9898, raft-traps #19): entry 2 of term 2
+  // arrives and is acknowledged, but before that Ready is taken, the leader
+  // of term 3 replaces entry 2. The Ready persists the replacement; the old
+  // acknowledgement, sent after it, would promise an entry the disk no
+  // longer holds (and the old leader could count it toward a commit).
+  DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
+  Node follower = *Node::Start(TestConfig(1), durable);
+  raftpb::Message old_app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
+  old_app.set_index(1);
+  old_app.set_log_term(1);
+  *old_app.add_entries() = E(2, 2, "old");
+  ASSERT_TRUE(follower.Step(old_app).ok());
+  raftpb::Message new_app = rafttest::MakeMessage(raftpb::MSG_APP, 3, 1, 3);
+  new_app.set_index(1);
+  new_app.set_log_term(1);
+  *new_app.add_entries() = E(2, 3, "new");
+  ASSERT_TRUE(follower.Step(new_app).ok());
+  Ready ready = follower.GetReady();
+  ASSERT_EQ(ready.entries.size(), 1u);
+  EXPECT_EQ(ready.entries[0].term(), 3u);
+  int acks = 0;
+  for (const raftpb::Message& m : ready.messages) {
+    if (m.type() != raftpb::MSG_APP_RESP || m.reject()) continue;
+    ++acks;
+    EXPECT_EQ(m.to(), 3u) << "the acknowledgement to the old leader must be withdrawn";
+    EXPECT_EQ(m.index(), 2u);
+  }
+  EXPECT_EQ(acks, 1);
+}
+
 TEST(NodeReady, HasReadyIsFalseWhileAReadyIsOutstanding) {
   Node node = SingleLeader();
   ASSERT_TRUE(node.Propose("x").ok());

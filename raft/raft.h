@@ -155,6 +155,9 @@ class Raft {
   absl::Status HandleAppendEntries(const raftpb::Message& m);
   absl::Status HandleHeartbeat(const raftpb::Message& m);
   absl::Status HandleSnapshot(const raftpb::Message& m);
+  // Drops pending acknowledgements of entries from `from` on, which a newer
+  // append or snapshot just replaced in memory.
+  void WithdrawAppendAcks(Index from);
   void HandleTimeoutNow(const raftpb::Message& m);
 
   // Leader handlers and replication.

@@ -80,8 +80,10 @@ absl::Status Raft::HandleAppendEntries(const raftpb::Message& m) {
   }
   // From here on the entries start after our commit index, so they can never
   // rewrite committed history.
+  Index truncated_from = 0;
   std::optional<Index> last_new = log_.MaybeAppend(
-      m.index(), m.log_term(), m.commit(), m.entries());
+      m.index(), m.log_term(), m.commit(), m.entries(), &truncated_from);
+  if (truncated_from != 0) WithdrawAppendAcks(truncated_from);
   if (last_new.has_value()) {
     resp.set_index(*last_new);
     Send(std::move(resp));
@@ -119,6 +121,16 @@ absl::Status Raft::HandleHeartbeat(const raftpb::Message& m) {
   return absl::OkStatus();
 }
 
+void Raft::WithdrawAppendAcks(Index from) {
+  // These acknowledge entries that were only in memory and are replaced
+  // now; the replacement is persisted in the same Ready as the messages, so
+  // by the time they leave, the disk no longer holds what they promise
+  // (raft-traps #19). Dropping an acknowledgement is always safe.
+  std::erase_if(messages_, [from](const raftpb::Message& m) {
+    return m.type() == raftpb::MSG_APP_RESP && !m.reject() && m.index() >= from;
+  });
+}
+
 absl::Status Raft::HandleSnapshot(const raftpb::Message& m) {
   const raftpb::SnapshotMetadata& meta = m.snapshot().metadata();
   raftpb::Message resp;
@@ -150,6 +162,7 @@ absl::Status Raft::HandleSnapshot(const raftpb::Message& m) {
     return absl::InvalidArgumentError(
         absl::StrCat("snapshot carries a bad configuration: ", restored.status().message()));
   }
+  WithdrawAppendAcks(log_.committed() + 1);
   log_.Restore(meta.index(), meta.term());
   unstable_snapshot_ = std::make_shared<const raftpb::Snapshot>(m.snapshot());
   SwitchToConfig(std::move(restored->config), std::move(restored->progress));

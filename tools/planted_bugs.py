@@ -137,6 +137,11 @@ MUTANTS = [
            "  stable_ = std::min(index, last_index());",
            # Node::Advance checks the term too, so only the unit test sees it.
            ("//raft:log_test",)),
+    Mutant("ack-replaced-entries", "#19 send acknowledgements of entries a newer append replaced",
+           "raft/raft_follower.cc",
+           "  if (truncated_from != 0) WithdrawAppendAcks(truncated_from);",
+           "  (void)truncated_from;",
+           ("//raft:node_test",), in_simulator=True),
     Mutant("aba-advance-marks-replaced", "#19 mark a finished write's index durable at today's term",
            "raft/node.cc",
            "    if (raft_.log().MatchTerm(it->index(), it->term())) {\n"
