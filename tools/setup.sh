@@ -8,7 +8,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   bazel-bootstrap bazel-rules-java default-jdk-headless g++ pkg-config
   libabsl-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libgtest-dev libgmock-dev googletest libbenchmark-dev librapidcheck-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev librapidcheck-dev libssl-dev
 )
 
 missing=()

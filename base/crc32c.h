@@ -1,0 +1,21 @@
+// CRC-32C (Castagnoli), the checksum of the key tree's hashes and, later, of
+// every record the storage layer writes. Pure computation, table-driven.
+//
+//   uint32_t crc = etc::base::Crc32c("hello");
+//   crc = etc::base::Crc32cExtend(crc, more_bytes);   // same as one call on both
+#ifndef ETC_BASE_CRC32C_H_
+#define ETC_BASE_CRC32C_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace etc::base {
+
+// Continues the checksum `crc` of earlier bytes over `data`.
+uint32_t Crc32cExtend(uint32_t crc, std::string_view data);
+
+inline uint32_t Crc32c(std::string_view data) { return Crc32cExtend(0, data); }
+
+}  // namespace etc::base
+
+#endif  // ETC_BASE_CRC32C_H_

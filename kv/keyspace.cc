@@ -1,0 +1,408 @@
+#include "kv/keyspace.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "base/check.h"
+#include "kv/errors.h"
+
+namespace etc::kv {
+
+// Bookkeeping bytes charged per retained version on top of its key and
+// value, roughly what a version costs in memory. Part of the replicated
+// state's definition (the quota depends on it): do not change lightly.
+constexpr int64_t kVersionOverheadBytes = 64;
+
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last < 0xFF) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+bool KeyRange::Contains(std::string_view k) const {
+  if (single_key()) return k == key;
+  if (k < key) return false;
+  return unbounded() || k < range_end;
+}
+
+mvccpb::KeyValue Keyspace::ToKeyValue(const std::string& key, const KeyVersion& version) {
+  mvccpb::KeyValue kv;
+  kv.set_key(key);
+  kv.set_create_revision(version.create_revision);
+  kv.set_mod_revision(version.mod_revision);
+  kv.set_version(version.version);
+  kv.set_value(version.value);
+  kv.set_lease(version.lease);
+  return kv;
+}
+
+const KeyVersion* Keyspace::Visible(const Versions& versions, Revision revision) {
+  // Most reads are at the latest revision: search from the back.
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (it->mod_revision <= revision) return it->tombstone() ? nullptr : &*it;
+  }
+  return nullptr;
+}
+
+int64_t Keyspace::CostOf(const std::string& key, const KeyVersion& version) {
+  return static_cast<int64_t>(key.size() + version.value.size()) + kVersionOverheadBytes;
+}
+
+void Keyspace::BeginRevision() {
+  ETC_CHECK(!writing_) << "revision " << revision_ + 1 << " is already open";
+  writing_ = true;
+  changes_in_revision_ = 0;
+}
+
+Revision Keyspace::EndRevision() {
+  ETC_CHECK(writing_);
+  writing_ = false;
+  if (changes_in_revision_ > 0) ++revision_;
+  changes_in_revision_ = 0;
+  return revision_;
+}
+
+void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
+  Versions& versions = it->second;
+  ETC_CHECK(versions.empty() || versions.back().mod_revision < version.mod_revision)
+      << "key written twice in revision " << version.mod_revision;
+  size_bytes_ += CostOf(it->first, version);
+  ++versions_;
+  bool was_live = !versions.empty() && !versions.back().tombstone();
+  if (was_live != !version.tombstone()) {
+    if (version.tombstone()) {
+      --live_keys_;
+    } else {
+      ++live_keys_;
+    }
+  }
+  versions.push_back(std::move(version));
+  changes_.push_back(Change{revision_ + 1, &it->first});
+  ++changes_in_revision_;
+}
+
+std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_view value,
+                                              LeaseId lease) {
+  ETC_CHECK(writing_) << "Put outside BeginRevision/EndRevision";
+  auto it = keys_.find(key);
+  if (it == keys_.end()) it = keys_.emplace(std::string(key), Versions()).first;
+  std::optional<mvccpb::KeyValue> previous;
+  KeyVersion next;
+  next.mod_revision = revision_ + 1;
+  next.lease = lease;
+  next.value = std::string(value);
+  const Versions& versions = it->second;
+  if (!versions.empty() && !versions.back().tombstone()) {
+    const KeyVersion& live = versions.back();
+    previous = ToKeyValue(it->first, live);
+    next.create_revision = live.create_revision;
+    next.version = live.version + 1;
+  } else {
+    next.create_revision = revision_ + 1;
+    next.version = 1;
+  }
+  AddVersion(it, std::move(next));
+  return previous;
+}
+
+std::vector<mvccpb::KeyValue> Keyspace::DeleteRange(KeyRange range) {
+  ETC_CHECK(writing_) << "DeleteRange outside BeginRevision/EndRevision";
+  std::vector<mvccpb::KeyValue> deleted;
+  auto visit = [&](KeyMap::iterator it) {
+    const Versions& versions = it->second;
+    if (versions.empty() || versions.back().tombstone()) return;
+    deleted.push_back(ToKeyValue(it->first, versions.back()));
+    KeyVersion tombstone;
+    tombstone.mod_revision = revision_ + 1;
+    AddVersion(it, std::move(tombstone));
+  };
+  if (range.single_key()) {
+    auto it = keys_.find(range.key);
+    if (it != keys_.end()) visit(it);
+    return deleted;
+  }
+  for (auto it = keys_.lower_bound(range.key);
+       it != keys_.end() && (range.unbounded() || it->first < range.range_end); ++it) {
+    visit(it);
+  }
+  return deleted;
+}
+
+absl::Status Keyspace::CheckReadable(Revision revision) const {
+  if (revision < 0) return absl::InvalidArgumentError("etcdserver: negative revision");
+  if (revision == 0) return absl::OkStatus();
+  if (revision > revision_) return FutureRevisionError();
+  if (revision < compact_revision_) return CompactedError();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RangeResult> Keyspace::Range(KeyRange range, const RangeOptions& options) const {
+  if (absl::Status status = CheckReadable(options.revision); !status.ok()) return status;
+  RangeResult result;
+  result.revision = options.revision == 0 ? revision_ : options.revision;
+  Revision at = ReadRevision(options.revision);
+  auto visit = [&](const std::string& key, const Versions& versions) {
+    const KeyVersion* version = Visible(versions, at);
+    if (version == nullptr) return;
+    ++result.count;
+    if (options.count_only) return;
+    if (options.limit > 0 && static_cast<int64_t>(result.kvs.size()) >= options.limit) return;
+    result.kvs.push_back(ToKeyValue(key, *version));
+  };
+  if (range.single_key()) {
+    auto it = keys_.find(range.key);
+    if (it != keys_.end()) visit(it->first, it->second);
+    return result;
+  }
+  for (auto it = keys_.lower_bound(range.key);
+       it != keys_.end() && (range.unbounded() || it->first < range.range_end); ++it) {
+    visit(it->first, it->second);
+  }
+  return result;
+}
+
+std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision revision) const {
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return std::nullopt;
+  const KeyVersion* version = Visible(it->second, ReadRevision(revision));
+  if (version == nullptr) return std::nullopt;
+  return ToKeyValue(it->first, *version);
+}
+
+absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revision revision,
+                                                int64_t limit) const {
+  if (absl::Status status = CheckReadable(revision); !status.ok()) return status;
+  if (limit < 0) return absl::InvalidArgumentError("etcdserver: negative limit");
+  DirectoryListing listing;
+  listing.revision = revision == 0 ? revision_ : revision;
+  Revision at = ReadRevision(revision);
+  std::string prefix(directory);
+  if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
+  // Children by name: a name can be a key and a directory at once, and its
+  // key ("a") and its subtree ("a/...") need not be adjacent in key order
+  // ("a!" sorts between them), so entries are merged here.
+  std::map<std::string, DirectoryEntry> children;
+  auto it = keys_.lower_bound(prefix);
+  while (it != keys_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix) {
+    std::string_view rest = std::string_view(it->first).substr(prefix.size());
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+      // A key directly in the directory (or, when rest is empty, the key
+      // naming the directory itself, which is not a child).
+      const KeyVersion* version = Visible(it->second, at);
+      if (!rest.empty() && version != nullptr) {
+        DirectoryEntry& entry = children[std::string(rest)];
+        entry.name = std::string(rest);
+        entry.kv = ToKeyValue(it->first, *version);
+      }
+      ++it;
+      continue;
+    }
+    // A key below a subdirectory: the subdirectory exists if any key in
+    // [prefix + name + "/", prefix + name + "0") is live at `at`.
+    std::string name(rest.substr(0, slash));
+    std::string subtree_end = absl::StrCat(prefix, name, "0");  // '0' follows '/'
+    bool live = false;
+    for (; it != keys_.end() && it->first < subtree_end; ++it) {
+      if (!live && Visible(it->second, at) != nullptr) {
+        live = true;
+        it = keys_.lower_bound(subtree_end);
+        break;
+      }
+    }
+    if (live) {
+      DirectoryEntry& entry = children[name];
+      entry.name = name;
+      entry.is_dir = true;
+    }
+  }
+  for (auto& [name, entry] : children) {
+    if (limit > 0 && static_cast<int64_t>(listing.entries.size()) >= limit) {
+      listing.more = true;
+      break;
+    }
+    listing.entries.push_back(std::move(entry));
+  }
+  return listing;
+}
+
+std::deque<Change>::const_iterator Keyspace::ChangesFrom(Revision from) const {
+  ETC_CHECK(from >= compact_revision_) << "history from " << from << " was compacted at "
+                                       << compact_revision_;
+  return std::lower_bound(changes_.begin(), changes_.end(), from,
+                          [](const Change& change, Revision r) { return change.revision < r; });
+}
+
+Keyspace::VersionPair Keyspace::VersionAt(const std::string& key, Revision revision) const {
+  VersionPair pair;
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return pair;
+  const Versions& versions = it->second;
+  auto at = std::lower_bound(versions.begin(), versions.end(), revision,
+                             [](const KeyVersion& v, Revision r) { return v.mod_revision < r; });
+  if (at == versions.end() || at->mod_revision != revision) return pair;
+  pair.current = &*at;
+  if (at != versions.begin() && !(at - 1)->tombstone()) pair.previous = &*(at - 1);
+  return pair;
+}
+
+absl::Status Keyspace::Compact(Revision revision) {
+  ETC_CHECK(!writing_);
+  if (revision <= compact_revision_) return CompactedError();
+  if (revision > revision_) return FutureRevisionError();
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    Versions& versions = it->second;
+    // Keep every version at `revision` or later, and the one before that a
+    // read at `revision` still sees (unless a deletion hides it).
+    size_t first_kept = 0;
+    while (first_kept < versions.size() && versions[first_kept].mod_revision < revision) {
+      ++first_kept;
+    }
+    bool at_revision = first_kept < versions.size() && versions[first_kept].mod_revision == revision;
+    if (first_kept > 0 && !at_revision && !versions[first_kept - 1].tombstone()) --first_kept;
+    for (size_t i = 0; i < first_kept; ++i) {
+      size_bytes_ -= CostOf(it->first, versions[i]);
+      --versions_;
+    }
+    versions.erase(versions.begin(), versions.begin() + static_cast<ptrdiff_t>(first_kept));
+    if (versions.empty()) {
+      it = keys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Changes below `revision` can no longer be replayed (and may point to
+  // keys just erased).
+  while (!changes_.empty() && changes_.front().revision < revision) changes_.pop_front();
+  compact_revision_ = revision;
+  return absl::OkStatus();
+}
+
+void Keyspace::ForEachVersion(
+    const std::function<void(const std::string&, const KeyVersion&)>& visit) const {
+  for (const auto& [key, versions] : keys_) {
+    for (const KeyVersion& version : versions) visit(key, version);
+  }
+}
+
+absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
+                               std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys) {
+  ETC_CHECK(!writing_);
+  if (revision < 0 || compact_revision < 0 || compact_revision > revision) {
+    return absl::DataLossError(absl::StrCat("keyspace snapshot: compact revision ",
+                                            compact_revision, " past revision ", revision));
+  }
+  KeyMap restored;
+  std::vector<std::pair<Revision, const std::string*>> changes;
+  size_t live = 0, versions_count = 0;
+  int64_t size = 0;
+  const std::string* previous_key = nullptr;
+  for (auto& [key, versions] : keys) {
+    if (previous_key != nullptr && !(*previous_key < key)) {
+      return absl::DataLossError("keyspace snapshot: keys out of order");
+    }
+    if (versions.empty()) return absl::DataLossError("keyspace snapshot: key without versions");
+    auto it = restored.emplace_hint(restored.end(), key, Versions());
+    previous_key = &it->first;
+    Revision last = -1;
+    for (size_t i = 0; i < versions.size(); ++i) {
+      KeyVersion& v = versions[i];
+      if (v.mod_revision <= last || v.mod_revision <= 0 || v.mod_revision > revision) {
+        return absl::DataLossError(
+            absl::StrCat("keyspace snapshot: bad revision ", v.mod_revision, " for a key"));
+      }
+      if (v.tombstone() ? (v.create_revision != 0 || !v.value.empty() || v.lease != 0)
+                        : (v.create_revision <= 0 || v.create_revision > v.mod_revision ||
+                           v.version <= 0)) {
+        return absl::DataLossError("keyspace snapshot: inconsistent version");
+      }
+      last = v.mod_revision;
+      if (v.mod_revision >= compact_revision) changes.emplace_back(v.mod_revision, &it->first);
+      size += CostOf(it->first, v);
+      ++versions_count;
+      it->second.push_back(std::move(v));
+    }
+    if (!it->second.back().tombstone()) ++live;
+  }
+  std::stable_sort(changes.begin(), changes.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  keys_ = std::move(restored);
+  changes_.clear();
+  for (const auto& [r, key] : changes) changes_.push_back(Change{r, key});
+  revision_ = revision;
+  compact_revision_ = compact_revision;
+  live_keys_ = live;
+  versions_ = versions_count;
+  size_bytes_ = size;
+  return absl::OkStatus();
+}
+
+void Keyspace::Swap(Keyspace& other) {
+  ETC_CHECK(!writing_ && !other.writing_);
+  keys_.swap(other.keys_);
+  changes_.swap(other.changes_);
+  std::swap(revision_, other.revision_);
+  std::swap(compact_revision_, other.compact_revision_);
+  std::swap(live_keys_, other.live_keys_);
+  std::swap(versions_, other.versions_);
+  std::swap(size_bytes_, other.size_bytes_);
+}
+
+void Keyspace::CheckInvariants() const {
+  ETC_CHECK(!writing_);
+  ETC_CHECK_LE(compact_revision_, revision_);
+  size_t live = 0, versions_count = 0;
+  int64_t size = 0;
+  for (const auto& [key, versions] : keys_) {
+    ETC_CHECK(!versions.empty()) << "key without versions";
+    Revision last = 0;
+    for (size_t i = 0; i < versions.size(); ++i) {
+      const KeyVersion& v = versions[i];
+      ETC_CHECK_GT(v.mod_revision, last);
+      ETC_CHECK_LE(v.mod_revision, revision_);
+      if (!v.tombstone()) {
+        ETC_CHECK_LE(v.create_revision, v.mod_revision);
+        bool continues = i > 0 && !versions[i - 1].tombstone();
+        if (continues) {
+          ETC_CHECK_EQ(v.version, versions[i - 1].version + 1);
+          ETC_CHECK_EQ(v.create_revision, versions[i - 1].create_revision);
+        } else if (i > 0) {
+          // Re-created after a deletion.
+          ETC_CHECK_EQ(v.version, 1);
+          ETC_CHECK_EQ(v.create_revision, v.mod_revision);
+        } else {
+          // The oldest retained version: compaction may have dropped earlier ones.
+          ETC_CHECK_EQ(v.version == 1, v.create_revision == v.mod_revision);
+        }
+      }
+      last = v.mod_revision;
+      size += CostOf(key, v);
+      ++versions_count;
+    }
+    // Versions older than the compaction point: at most one, live, and only
+    // when none sits exactly at it.
+    if (versions.size() >= 2) ETC_CHECK_GE(versions[1].mod_revision, compact_revision_);
+    if (versions[0].mod_revision < compact_revision_) {
+      ETC_CHECK(!versions[0].tombstone()) << "a compacted tombstone was kept";
+    }
+    if (!versions.back().tombstone()) ++live;
+  }
+  ETC_CHECK_EQ(live, live_keys_);
+  ETC_CHECK_EQ(versions_count, versions_);
+  ETC_CHECK_EQ(size, size_bytes_);
+  Revision last_change = 0;
+  for (const Change& change : changes_) {
+    ETC_CHECK_GE(change.revision, last_change);
+    ETC_CHECK_GE(change.revision, compact_revision_);
+    last_change = change.revision;
+  }
+}
+
+}  // namespace etc::kv

@@ -1,0 +1,217 @@
+// The multi-version keyspace: every key's history of values, by store
+// revision, back to the compaction point. It is the data the key tree serves
+// (ranges at any retained revision, directory listings, watch history) and
+// nothing else: no leases, no permissions, no protobuf requests. Pure and
+// deterministic, like all of kv/.
+//
+//   Keyspace keys;
+//   keys.BeginRevision();                 // one revision per request or txn
+//   keys.Put("/a/b", "1", /*lease=*/0);
+//   keys.EndRevision();                   // now revision 1
+//   RangeResult r = keys.Range("/a/", PrefixEnd("/a/"), {.revision = 0}).value();
+//
+// A key has at most one change per revision (etcd refuses a txn that writes a
+// key twice), so a key's versions are ordered by their revision alone.
+#ifndef ETC_KV_KEYSPACE_H_
+#define ETC_KV_KEYSPACE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kv/mvccpb/kv.pb.h"
+
+namespace etc::kv {
+
+using Revision = int64_t;
+using LeaseId = int64_t;
+
+// The smallest key greater than every key that starts with `prefix` ("\0",
+// meaning "no end", when there is none: a prefix of only 0xFF bytes).
+std::string PrefixEnd(std::string_view prefix);
+
+// A key range as etcd's requests give it: range_end empty is the single key,
+// "\0" is every key >= key, anything else is [key, range_end).
+struct KeyRange {
+  std::string_view key;
+  std::string_view range_end;
+
+  bool single_key() const { return range_end.empty(); }
+  bool unbounded() const { return range_end.size() == 1 && range_end[0] == '\0'; }
+  bool Contains(std::string_view k) const;
+};
+
+// One version of a key. A deletion is a version too (a tombstone, version 0),
+// so that a read at an older revision and the watch history both see it.
+struct KeyVersion {
+  Revision mod_revision = 0;
+  // 0 for a tombstone.
+  Revision create_revision = 0;
+  // Puts since creation, from 1; 0 for a tombstone.
+  int64_t version = 0;
+  LeaseId lease = 0;
+  std::string value;
+
+  bool tombstone() const { return version == 0; }
+};
+
+struct RangeOptions {
+  // 0: the latest revision (including the revision being written).
+  Revision revision = 0;
+  // At most this many key-values are returned; 0: no limit.
+  int64_t limit = 0;
+  // Count only: return no key-values.
+  bool count_only = false;
+};
+
+struct RangeResult {
+  std::vector<mvccpb::KeyValue> kvs;
+  // Keys in the range at that revision (regardless of limit).
+  int64_t count = 0;
+  // The revision read.
+  Revision revision = 0;
+};
+
+// A child in a directory listing: the next path component below the
+// directory, a key of that exact name, and/or a directory of that name.
+struct DirectoryEntry {
+  std::string name;
+  // Keys exist below `name` + "/".
+  bool is_dir = false;
+  // The key named exactly directory + name, if it exists.
+  std::optional<mvccpb::KeyValue> kv;
+};
+
+struct DirectoryListing {
+  std::vector<DirectoryEntry> entries;
+  // More children exist than the limit let through.
+  bool more = false;
+  Revision revision = 0;
+};
+
+// One change of the keyspace, in the order changes happened.
+struct Change {
+  Revision revision = 0;
+  const std::string* key = nullptr;
+};
+
+class Keyspace {
+ public:
+  Keyspace() = default;
+  Keyspace(const Keyspace&) = delete;
+  Keyspace& operator=(const Keyspace&) = delete;
+
+  // The latest completed revision (0 in an empty store).
+  Revision revision() const { return revision_; }
+  // Reads below this revision fail as compacted (0: nothing compacted).
+  Revision compact_revision() const { return compact_revision_; }
+
+  // ---- writing: one revision at a time ----
+  // Opens revision revision()+1. Writes between Begin and End all carry it;
+  // reads at revision 0 see them.
+  void BeginRevision();
+  // Closes it; the store's revision advances only if something changed.
+  // Returns the store's revision afterwards.
+  Revision EndRevision();
+  bool writing() const { return writing_; }
+  // Whether the open revision has changed anything yet.
+  bool changed() const { return changes_in_revision_ > 0; }
+
+  // Writes `value` to `key`; returns the previous live version, if any.
+  // The key must not have been written in this revision already (checked).
+  std::optional<mvccpb::KeyValue> Put(std::string_view key, std::string_view value,
+                                      LeaseId lease);
+  // Deletes every live key in the range; returns the deleted key-values.
+  std::vector<mvccpb::KeyValue> DeleteRange(KeyRange range);
+
+  // ---- reading ----
+  // Errors: kOutOfRange with etcd's compacted / future-revision message.
+  absl::StatusOr<RangeResult> Range(KeyRange range, const RangeOptions& options) const;
+  // The live version of `key` at `revision` (0: latest).
+  std::optional<mvccpb::KeyValue> Get(std::string_view key, Revision revision = 0) const;
+  // Immediate children of `directory` (see ChildPrefix) at `revision`.
+  absl::StatusOr<DirectoryListing> List(std::string_view directory, Revision revision,
+                                        int64_t limit) const;
+  // Checks a read revision: 0 or within [compact_revision, revision()].
+  absl::Status CheckReadable(Revision revision) const;
+
+  // ---- history (for watchers) ----
+  // Changes with revision >= `from`, oldest first. `from` must not be below
+  // compact_revision().
+  std::deque<Change>::const_iterator ChangesFrom(Revision from) const;
+  std::deque<Change>::const_iterator changes_end() const { return changes_.end(); }
+  // The version of `key` written at exactly `revision` and the one before it
+  // (when still retained), as watch events carry them.
+  struct VersionPair {
+    const KeyVersion* current = nullptr;
+    const KeyVersion* previous = nullptr;
+  };
+  VersionPair VersionAt(const std::string& key, Revision revision) const;
+
+  // ---- compaction ----
+  // Drops history older than `revision`: afterwards reads at revisions below
+  // it fail, and reads at `revision` or later see exactly what they saw.
+  // Errors: compacted (revision <= compact_revision()), future revision.
+  absl::Status Compact(Revision revision);
+
+  // ---- whole state ----
+  // Every retained version of every key, in key order, oldest first, with
+  // the store's revisions: the input of hashes and snapshots.
+  void ForEachVersion(const std::function<void(const std::string& key, const KeyVersion&)>&
+                          visit) const;
+  // Rebuilds from versions given in ForEachVersion's order (validated:
+  // keys ascending, revisions ascending and within the store's revision).
+  // Errors: kDataLoss naming what is inconsistent.
+  absl::Status Restore(Revision revision, Revision compact_revision,
+                       std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys);
+  // Exchanges the whole contents with `other` (pointers into either stay
+  // valid, now belonging to the other).
+  void Swap(Keyspace& other);
+  // Keys with a live version now.
+  size_t live_keys() const { return live_keys_; }
+  // Retained versions (live and tombstones) across all keys.
+  size_t versions() const { return versions_; }
+  // Bytes of keys and values retained, plus a fixed cost per version: what
+  // the quota counts. Deterministic, so every replica agrees.
+  int64_t size_bytes() const { return size_bytes_; }
+
+  // Crashes on a broken internal invariant (for tests and the simulator).
+  void CheckInvariants() const;
+
+  static mvccpb::KeyValue ToKeyValue(const std::string& key, const KeyVersion& version);
+
+ private:
+  using Versions = absl::InlinedVector<KeyVersion, 1>;
+  // std::map: Change keeps pointers to keys, so nodes must not move.
+  using KeyMap = std::map<std::string, Versions, std::less<>>;
+
+  // The version of a key visible at `revision` (nullptr: none or deleted).
+  static const KeyVersion* Visible(const Versions& versions, Revision revision);
+  Revision ReadRevision(Revision revision) const {
+    return revision == 0 ? (writing_ ? revision_ + 1 : revision_) : revision;
+  }
+  void AddVersion(KeyMap::iterator it, KeyVersion version);
+  static int64_t CostOf(const std::string& key, const KeyVersion& version);
+
+  KeyMap keys_;
+  std::deque<Change> changes_;
+  Revision revision_ = 0;
+  Revision compact_revision_ = 0;
+  bool writing_ = false;
+  size_t changes_in_revision_ = 0;
+  size_t live_keys_ = 0;
+  size_t versions_ = 0;
+  int64_t size_bytes_ = 0;
+};
+
+}  // namespace etc::kv
+
+#endif  // ETC_KV_KEYSPACE_H_

@@ -1,0 +1,270 @@
+#include "kv/keyspace.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
+
+namespace etc::kv {
+namespace {
+
+Revision PutOne(Keyspace& keys, std::string_view key, std::string_view value, LeaseId lease = 0) {
+  keys.BeginRevision();
+  keys.Put(key, value, lease);
+  return keys.EndRevision();
+}
+
+Revision DeleteOne(Keyspace& keys, std::string_view key, std::string_view end = "") {
+  keys.BeginRevision();
+  keys.DeleteRange({key, end});
+  return keys.EndRevision();
+}
+
+std::vector<std::string> Keys(const RangeResult& result) {
+  std::vector<std::string> out;
+  for (const auto& kv : result.kvs) out.push_back(kv.key());
+  return out;
+}
+
+TEST(PrefixEndTest, IncrementsTheLastByteBelow0xFF) {
+  EXPECT_EQ(PrefixEnd("/a/"), "/a0");
+  EXPECT_EQ(PrefixEnd("a\xFF"), "b");
+  EXPECT_EQ(PrefixEnd("\xFF\xFF"), std::string(1, '\0'));
+  EXPECT_EQ(PrefixEnd(""), std::string(1, '\0'));
+}
+
+TEST(KeyspaceTest, VersionsAndRevisions) {
+  Keyspace keys;
+  EXPECT_EQ(PutOne(keys, "a", "1"), 1);
+  EXPECT_EQ(PutOne(keys, "a", "2", 7), 2);
+  auto kv = keys.Get("a");
+  ASSERT_TRUE(kv.has_value());
+  EXPECT_EQ(kv->value(), "2");
+  EXPECT_EQ(kv->create_revision(), 1);
+  EXPECT_EQ(kv->mod_revision(), 2);
+  EXPECT_EQ(kv->version(), 2);
+  EXPECT_EQ(kv->lease(), 7);
+  EXPECT_EQ(keys.Get("a", 1)->value(), "1");
+
+  EXPECT_EQ(DeleteOne(keys, "a"), 3);
+  EXPECT_FALSE(keys.Get("a").has_value());
+  // Deleting nothing does not make a revision.
+  EXPECT_EQ(DeleteOne(keys, "a"), 3);
+  EXPECT_EQ(PutOne(keys, "a", "3"), 4);
+  kv = keys.Get("a");
+  EXPECT_EQ(kv->create_revision(), 4);
+  EXPECT_EQ(kv->version(), 1);
+  EXPECT_EQ(keys.live_keys(), 1u);
+  EXPECT_EQ(keys.versions(), 4u);
+  keys.CheckInvariants();
+}
+
+TEST(KeyspaceTest, OneRevisionForManyWrites) {
+  Keyspace keys;
+  keys.BeginRevision();
+  keys.Put("a", "1", 0);
+  keys.Put("b", "1", 0);
+  // Reads at revision 0 inside the open revision see its writes.
+  auto seen = keys.Range({"a", "c"}, {});
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->count, 2);
+  EXPECT_EQ(keys.EndRevision(), 1);
+  EXPECT_EQ(keys.Get("b")->mod_revision(), 1);
+}
+
+TEST(KeyspaceTest, RangeForms) {
+  Keyspace keys;
+  for (const char* k : {"a", "a/1", "a/2", "b", "c"}) PutOne(keys, k, "v");
+  auto all = keys.Range({"a", std::string(1, '\0')}, {});
+  EXPECT_EQ(Keys(*all), (std::vector<std::string>{"a", "a/1", "a/2", "b", "c"}));
+  auto prefix = keys.Range({"a/", PrefixEnd("a/")}, {});
+  EXPECT_EQ(Keys(*prefix), (std::vector<std::string>{"a/1", "a/2"}));
+  auto half_open = keys.Range({"a/2", "c"}, {});
+  EXPECT_EQ(Keys(*half_open), (std::vector<std::string>{"a/2", "b"}));
+  auto limited = keys.Range({"a", std::string(1, '\0')}, {.limit = 2});
+  EXPECT_EQ(Keys(*limited), (std::vector<std::string>{"a", "a/1"}));
+  EXPECT_EQ(limited->count, 5);
+  auto counted = keys.Range({"a", std::string(1, '\0')}, {.count_only = true});
+  EXPECT_TRUE(counted->kvs.empty());
+  EXPECT_EQ(counted->count, 5);
+  auto past = keys.Range({"a", std::string(1, '\0')}, {.revision = 2});
+  EXPECT_EQ(Keys(*past), (std::vector<std::string>{"a", "a/1"}));
+  EXPECT_EQ(past->revision, 2);
+}
+
+TEST(KeyspaceTest, ReadRevisionErrors) {
+  Keyspace keys;
+  for (int i = 0; i < 5; ++i) PutOne(keys, "k", std::to_string(i));
+  auto future = keys.Range({"k", ""}, {.revision = 6});
+  EXPECT_EQ(future.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(future.status().message(), "etcdserver: mvcc: required revision is a future revision");
+  ASSERT_TRUE(keys.Compact(3).ok());
+  auto compacted = keys.Range({"k", ""}, {.revision = 2});
+  EXPECT_EQ(compacted.status().message(), "etcdserver: mvcc: required revision has been compacted");
+  // The compaction point itself stays readable.
+  EXPECT_EQ(keys.Range({"k", ""}, {.revision = 3})->kvs.at(0).value(), "2");
+  EXPECT_EQ(keys.Compact(3).message(), "etcdserver: mvcc: required revision has been compacted");
+  EXPECT_EQ(keys.Compact(9).message(), "etcdserver: mvcc: required revision is a future revision");
+  EXPECT_EQ(keys.Range({"k", ""}, {.revision = -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  keys.CheckInvariants();
+}
+
+TEST(KeyspaceTest, CompactionKeepsWhatLaterReadsSee) {
+  Keyspace keys;
+  PutOne(keys, "live", "1");       // 1
+  PutOne(keys, "gone", "1");       // 2
+  DeleteOne(keys, "gone");         // 3
+  PutOne(keys, "live", "2");       // 4
+  PutOne(keys, "at", "1");         // 5
+  DeleteOne(keys, "at");           // 6: a deletion exactly at the compaction point
+  ASSERT_TRUE(keys.Compact(6).ok());
+  keys.CheckInvariants();
+  // "gone" is forgotten entirely; "live" keeps only version 2; the deletion
+  // of "at" at 6 stays (a watcher from 6 must still see it).
+  EXPECT_EQ(keys.versions(), 2u);
+  auto changes = keys.ChangesFrom(6);
+  ASSERT_NE(changes, keys.changes_end());
+  EXPECT_EQ(*changes->key, "at");
+  EXPECT_EQ(changes->revision, 6);
+  EXPECT_EQ(keys.Get("live", 6)->value(), "2");
+  EXPECT_FALSE(keys.Get("at", 6).has_value());
+}
+
+TEST(KeyspaceTest, VersionAtGivesEventAndPrevious) {
+  Keyspace keys;
+  PutOne(keys, "k", "1");
+  PutOne(keys, "k", "2");
+  DeleteOne(keys, "k");
+  auto pair = keys.VersionAt("k", 2);
+  ASSERT_NE(pair.current, nullptr);
+  EXPECT_EQ(pair.current->value, "2");
+  ASSERT_NE(pair.previous, nullptr);
+  EXPECT_EQ(pair.previous->value, "1");
+  pair = keys.VersionAt("k", 3);
+  ASSERT_NE(pair.current, nullptr);
+  EXPECT_TRUE(pair.current->tombstone());
+  EXPECT_EQ(pair.previous->value, "2");
+  EXPECT_EQ(keys.VersionAt("k", 4).current, nullptr);
+}
+
+TEST(KeyspaceTest, DirectoryListing) {
+  Keyspace keys;
+  for (const char* k : {"/a/b/c", "/a/b/d", "/a/x", "/a/x/y", "/a/x!", "/a/", "/a", "/a//e", "/z"}) {
+    PutOne(keys, k, "v");
+  }
+  auto listing = keys.List("/a", 0, 0);
+  ASSERT_TRUE(listing.ok());
+  std::vector<std::string> names;
+  for (const auto& e : listing->entries) {
+    names.push_back(e.name + (e.is_dir ? "/" : "") + (e.kv ? "=" : ""));
+  }
+  // "" is the empty component of "/a//e"; "x" is both a key and a directory;
+  // "/a/" names the directory itself and is no child.
+  EXPECT_EQ(names, (std::vector<std::string>{"/", "b/", "x/=", "x!="}));
+  // A trailing slash means the same directory.
+  EXPECT_EQ(keys.List("/a/", 0, 0)->entries.size(), 4u);
+  auto root = keys.List("/", 0, 0);
+  ASSERT_EQ(root->entries.size(), 2u);
+  EXPECT_EQ(root->entries[0].name, "a");
+  EXPECT_TRUE(root->entries[0].is_dir);
+  EXPECT_TRUE(root->entries[0].kv.has_value());
+  // The empty path lists first components: every key here starts with '/'.
+  auto top = keys.List("", 0, 0);
+  ASSERT_EQ(top->entries.size(), 1u);
+  EXPECT_EQ(top->entries[0].name, "");
+  EXPECT_TRUE(top->entries[0].is_dir);
+  auto limited = keys.List("/a", 0, 2);
+  EXPECT_EQ(limited->entries.size(), 2u);
+  EXPECT_TRUE(limited->more);
+
+  // A directory whose keys are all deleted disappears, but stays visible at
+  // the revisions where it had keys.
+  Revision before = keys.revision();
+  DeleteOne(keys, "/a/b/", PrefixEnd("/a/b/"));
+  names.clear();
+  auto after = keys.List("/a", 0, 0);
+  for (const auto& e : after->entries) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"", "x", "x!"}));
+  EXPECT_EQ(keys.List("/a", before, 0)->entries.size(), 4u);
+}
+
+TEST(KeyspaceTest, RestoreRoundTrip) {
+  Keyspace keys;
+  PutOne(keys, "a", "1");
+  PutOne(keys, "b", "1");
+  DeleteOne(keys, "a");
+  PutOne(keys, "a", "2", 5);
+  ASSERT_TRUE(keys.Compact(2).ok());
+  std::vector<std::pair<std::string, std::vector<KeyVersion>>> dump;
+  keys.ForEachVersion([&](const std::string& key, const KeyVersion& v) {
+    if (dump.empty() || dump.back().first != key) dump.push_back({key, {}});
+    dump.back().second.push_back(v);
+  });
+  Keyspace restored;
+  ASSERT_TRUE(restored.Restore(keys.revision(), keys.compact_revision(), dump).ok());
+  restored.CheckInvariants();
+  EXPECT_EQ(restored.revision(), 4);
+  EXPECT_EQ(restored.Get("a")->lease(), 5);
+  EXPECT_EQ(restored.size_bytes(), keys.size_bytes());
+
+  auto bad = dump;
+  std::swap(bad[0], bad[1]);
+  EXPECT_EQ(Keyspace().Restore(4, 2, bad).code(), absl::StatusCode::kDataLoss);
+  bad = dump;
+  bad[0].second[0].mod_revision = 9;
+  EXPECT_EQ(Keyspace().Restore(4, 2, bad).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(Keyspace().Restore(1, 2, {}).code(), absl::StatusCode::kDataLoss);
+}
+
+// The directory listing against a brute-force computation from a range scan.
+RC_GTEST_PROP(KeyspaceProperty, ListMatchesBruteForce, ()) {
+  const auto component = rc::gen::element<std::string>("", "a", "b", "ab", "a!");
+  const auto path = rc::gen::map(rc::gen::container<std::vector<std::string>>(
+                                     *rc::gen::inRange(1, 4), component),
+                                 [](const std::vector<std::string>& parts) {
+                                   std::string p;
+                                   for (const auto& part : parts) p += "/" + part;
+                                   return p;
+                                 });
+  Keyspace keys;
+  const auto ops = *rc::gen::container<std::vector<std::pair<bool, std::string>>>(
+      rc::gen::pair(rc::gen::arbitrary<bool>(), path));
+  for (const auto& [is_put, key] : ops) {
+    if (is_put) {
+      PutOne(keys, key, "v");
+    } else {
+      DeleteOne(keys, key);
+    }
+  }
+  keys.CheckInvariants();
+  const std::string directory = *path;
+  const Revision at = *rc::gen::inRange<Revision>(0, keys.revision() + 1);
+  std::string prefix = directory;
+  if (!prefix.empty() && prefix.back() != '/') prefix += "/";
+  std::map<std::string, std::pair<bool, bool>> expected;  // name -> (is_dir, has_key)
+  auto all = keys.Range({"", std::string(1, '\0')}, {.revision = at});
+  RC_ASSERT(all.ok());
+  for (const auto& kv : all->kvs) {
+    if (kv.key().compare(0, prefix.size(), prefix) != 0 || kv.key() == prefix) continue;
+    std::string rest = kv.key().substr(prefix.size());
+    size_t slash = rest.find('/');
+    if (slash == std::string::npos) {
+      expected[rest].second = true;
+    } else {
+      expected[rest.substr(0, slash)].first = true;
+    }
+  }
+  auto listing = keys.List(directory, at, 0);
+  RC_ASSERT(listing.ok());
+  std::map<std::string, std::pair<bool, bool>> actual;
+  for (const auto& e : listing->entries) actual[e.name] = {e.is_dir, e.kv.has_value()};
+  RC_ASSERT(actual == expected);
+}
+
+}  // namespace
+}  // namespace etc::kv

@@ -1,0 +1,1227 @@
+#include "kv/store.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "base/check.h"
+#include "base/crc32c.h"
+#include "kv/errors.h"
+
+namespace etc::kv {
+
+using etcdserverpb::Compare;
+using etcdserverpb::RequestOp;
+using etcdserverpb::TxnRequest;
+
+namespace {
+
+constexpr uint32_t kSnapshotFormat = 1;
+// Leases revoked per LeaseExpire entry at most (the leader proposes more
+// entries for more).
+constexpr int kMaxExpirePerRequest = 1000;
+
+absl::Status StatusOf(const kvpb::Response& response) {
+  if (response.error_code() == 0) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
+                      response.error_message());
+}
+
+kvpb::Response Failure(const absl::Status& status) {
+  kvpb::Response response;
+  response.set_error_code(static_cast<int32_t>(status.code()));
+  response.set_error_message(std::string(status.message()));
+  return response;
+}
+
+KeyRange RangeOf(const std::string& key, const std::string& range_end) {
+  return KeyRange{key, range_end};
+}
+
+// ---- stateless validation (etcd's v3rpc checks) ----
+
+absl::Status CheckRangeRequest(const etcdserverpb::RangeRequest& r) {
+  if (r.key().empty()) return EmptyKeyError();
+  // A negative limit or revision is accepted, as etcd does: no limit, and
+  // the current revision.
+  if (!etcdserverpb::RangeRequest::SortOrder_IsValid(r.sort_order())) {
+    return absl::InvalidArgumentError("etcdserver: invalid sort option");
+  }
+  if (!etcdserverpb::RangeRequest::SortTarget_IsValid(r.sort_target())) {
+    return absl::InvalidArgumentError("etcdserver: invalid sort option");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPutRequest(const etcdserverpb::PutRequest& r) {
+  if (r.key().empty()) return EmptyKeyError();
+  if (r.ignore_value() && !r.value().empty()) return ValueProvidedError();
+  if (r.ignore_lease() && r.lease() != 0) return LeaseProvidedError();
+  return absl::OkStatus();
+}
+
+absl::Status CheckDeleteRequest(const etcdserverpb::DeleteRangeRequest& r) {
+  if (r.key().empty()) return EmptyKeyError();
+  return absl::OkStatus();
+}
+
+absl::Status CheckTxnRequest(const TxnRequest& r, int max_ops);
+
+absl::Status CheckRequestOp(const RequestOp& op, int max_ops) {
+  switch (op.request_case()) {
+    case RequestOp::kRequestRange:
+      return CheckRangeRequest(op.request_range());
+    case RequestOp::kRequestPut:
+      return CheckPutRequest(op.request_put());
+    case RequestOp::kRequestDeleteRange:
+      return CheckDeleteRequest(op.request_delete_range());
+    case RequestOp::kRequestTxn:
+      return CheckTxnRequest(op.request_txn(), max_ops);
+    case RequestOp::REQUEST_NOT_SET:
+      break;
+  }
+  return KeyNotFoundError();
+}
+
+// etcd's checkIntervals: within a txn a key may be put once, and not both
+// put and deleted (deletes may overlap each other); the two branches of a
+// nested txn may each put the same key.
+absl::Status CheckIntervals(const google::protobuf::RepeatedPtrField<RequestOp>& ops,
+                            std::set<std::string>* puts,
+                            std::vector<std::pair<std::string, std::string>>* deletes) {
+  auto deleted = [&](const std::string& key) {
+    for (const auto& [b, e] : *deletes) {
+      if (RangeOf(b, e).Contains(key)) return true;
+    }
+    return false;
+  };
+  for (const RequestOp& op : ops) {
+    if (op.has_request_delete_range()) {
+      deletes->emplace_back(op.request_delete_range().key(), op.request_delete_range().range_end());
+    }
+  }
+  for (const RequestOp& op : ops) {
+    if (!op.has_request_txn()) continue;
+    std::set<std::string> puts_then, puts_else;
+    std::vector<std::pair<std::string, std::string>> dels_then, dels_else;
+    absl::Status status = CheckIntervals(op.request_txn().success(), &puts_then, &dels_then);
+    if (!status.ok()) return status;
+    status = CheckIntervals(op.request_txn().failure(), &puts_else, &dels_else);
+    if (!status.ok()) return status;
+    for (const std::string& key : puts_then) {
+      if (puts->contains(key) || deleted(key)) return DuplicateKeyError();
+      puts->insert(key);
+    }
+    for (const std::string& key : puts_else) {
+      if (puts->contains(key) && !puts_then.contains(key)) return DuplicateKeyError();
+      if (deleted(key)) return DuplicateKeyError();
+      puts->insert(key);
+    }
+    deletes->insert(deletes->end(), dels_then.begin(), dels_then.end());
+    deletes->insert(deletes->end(), dels_else.begin(), dels_else.end());
+  }
+  for (const RequestOp& op : ops) {
+    if (!op.has_request_put()) continue;
+    const std::string& key = op.request_put().key();
+    if (puts->contains(key) || deleted(key)) return DuplicateKeyError();
+    puts->insert(key);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTxnRequest(const TxnRequest& r, int max_ops) {
+  int ops = std::max({r.compare_size(), r.success_size(), r.failure_size()});
+  if (ops > max_ops) return TooManyOpsError();
+  for (const Compare& c : r.compare()) {
+    if (c.key().empty()) return EmptyKeyError();
+    if (!Compare::CompareResult_IsValid(c.result()) ||
+        !Compare::CompareTarget_IsValid(c.target())) {
+      return absl::InvalidArgumentError("etcdserver: invalid compare");
+    }
+  }
+  for (const RequestOp& op : r.success()) {
+    if (absl::Status s = CheckRequestOp(op, max_ops - ops); !s.ok()) return s;
+  }
+  for (const RequestOp& op : r.failure()) {
+    if (absl::Status s = CheckRequestOp(op, max_ops - ops); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTopLevelTxn(const TxnRequest& r, int max_ops) {
+  if (absl::Status s = CheckTxnRequest(r, max_ops); !s.ok()) return s;
+  for (const auto* branch : {&r.success(), &r.failure()}) {
+    std::set<std::string> puts;
+    std::vector<std::pair<std::string, std::string>> deletes;
+    if (absl::Status s = CheckIntervals(*branch, &puts, &deletes); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+bool TxnHasPuts(const TxnRequest& r) {
+  for (const auto* branch : {&r.success(), &r.failure()}) {
+    for (const RequestOp& op : *branch) {
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnHasPuts(op.request_txn())) return true;
+    }
+  }
+  return false;
+}
+
+int64_t TxnGrowth(const TxnRequest& r) {
+  int64_t growth = 0;
+  for (const auto* branch : {&r.success(), &r.failure()}) {
+    for (const RequestOp& op : *branch) {
+      if (op.has_request_put()) {
+        growth += static_cast<int64_t>(op.request_put().key().size() +
+                                       op.request_put().value().size());
+      }
+      if (op.has_request_txn()) growth += TxnGrowth(op.request_txn());
+    }
+  }
+  return growth;
+}
+
+int64_t CompareInt(int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
+
+void SortKvs(const etcdserverpb::RangeRequest& r,
+             google::protobuf::RepeatedPtrField<mvccpb::KeyValue>* kvs) {
+  auto order = r.sort_order();
+  // Keys come sorted ascending; another target defaults to ascending (etcd).
+  if (r.sort_target() != etcdserverpb::RangeRequest::KEY &&
+      order == etcdserverpb::RangeRequest::NONE) {
+    order = etcdserverpb::RangeRequest::ASCEND;
+  }
+  if (order == etcdserverpb::RangeRequest::NONE) return;
+  auto key_of = [&](const mvccpb::KeyValue& kv) -> std::pair<int64_t, const std::string*> {
+    switch (r.sort_target()) {
+      case etcdserverpb::RangeRequest::VERSION:
+        return {kv.version(), nullptr};
+      case etcdserverpb::RangeRequest::CREATE:
+        return {kv.create_revision(), nullptr};
+      case etcdserverpb::RangeRequest::MOD:
+        return {kv.mod_revision(), nullptr};
+      case etcdserverpb::RangeRequest::VALUE:
+        return {0, &kv.value()};
+      default:
+        return {0, &kv.key()};
+    }
+  };
+  auto less = [&](const mvccpb::KeyValue& a, const mvccpb::KeyValue& b) {
+    auto ka = key_of(a), kb = key_of(b);
+    if (ka.second != nullptr) return *ka.second < *kb.second;
+    return ka.first < kb.first;
+  };
+  if (order == etcdserverpb::RangeRequest::ASCEND) {
+    std::stable_sort(kvs->begin(), kvs->end(), less);
+  } else {
+    std::stable_sort(kvs->begin(), kvs->end(),
+                     [&](const mvccpb::KeyValue& a, const mvccpb::KeyValue& b) { return less(b, a); });
+  }
+}
+
+AuthInfo WhoOf(const kvpb::Request& request) {
+  return AuthInfo{request.header().username(), request.header().auth_revision()};
+}
+
+}  // namespace
+
+std::pair<std::string, std::string> SubtreeRange(std::string_view path) {
+  std::string prefix(path);
+  if (prefix.empty()) return {std::string(1, '\0'), std::string(1, '\0')};
+  if (prefix.back() != '/') prefix.push_back('/');
+  std::string end = PrefixEnd(prefix);
+  return {prefix, end};
+}
+
+Store::Store(StoreOptions options) : options_(options), watches_(&keys_, options.watch) {}
+
+// ------------------------------------------------------------- validation --
+
+absl::Status Store::Validate(const kvpb::Request& request) const {
+  if (static_cast<int64_t>(request.ByteSizeLong()) > options_.max_request_bytes) {
+    return RequestTooLargeError();
+  }
+  switch (request.op_case()) {
+    case kvpb::Request::kRange:
+      return CheckRangeRequest(request.range());
+    case kvpb::Request::kPut:
+      return CheckPutRequest(request.put());
+    case kvpb::Request::kDeleteRange:
+      return CheckDeleteRequest(request.delete_range());
+    case kvpb::Request::kTxn:
+      return CheckTopLevelTxn(request.txn(), options_.max_txn_ops);
+    case kvpb::Request::kCompaction:
+      if (request.compaction().revision() <= 0) return CompactedError();
+      return absl::OkStatus();
+    case kvpb::Request::kList:
+    case kvpb::Request::kTreeRange:
+      if ((request.has_list() ? request.list().limit() : request.tree_range().limit()) < 0) {
+        return absl::InvalidArgumentError("etcdserver: negative limit");
+      }
+      if ((request.has_list() ? request.list().revision() : request.tree_range().revision()) <
+          0) {
+        return absl::InvalidArgumentError("etcdserver: negative revision");
+      }
+      return absl::OkStatus();
+    case kvpb::Request::kDeleteTree:
+      return absl::OkStatus();
+    case kvpb::Request::kLeaseGrant:
+      if (request.lease_grant().ttl() > kMaxLeaseTtlSeconds) return LeaseTtlTooLargeError();
+      if (request.lease_grant().id() < 0) {
+        return absl::InvalidArgumentError("etcdserver: lease id must not be negative");
+      }
+      return absl::OkStatus();
+    case kvpb::Request::kLeaseExpire:
+      if (request.lease_expire().ids_size() > kMaxExpirePerRequest) {
+        return absl::InvalidArgumentError("etcdserver: too many leases in one expiry");
+      }
+      return absl::OkStatus();
+    case kvpb::Request::kAlarm:
+      if (!etcdserverpb::AlarmRequest::AlarmAction_IsValid(request.alarm().action()) ||
+          !etcdserverpb::AlarmType_IsValid(request.alarm().alarm())) {
+        return absl::InvalidArgumentError("etcdserver: invalid alarm request");
+      }
+      return absl::OkStatus();
+    case kvpb::Request::kUserAdd:
+      if (request.user_add().name().empty()) return UserEmptyError();
+      return absl::OkStatus();
+    case kvpb::Request::kRoleAdd:
+      if (request.role_add().name().empty()) return RoleEmptyError();
+      return absl::OkStatus();
+    case kvpb::Request::kRoleGrantPermission:
+      if (!request.role_grant_permission().has_perm()) {
+        return absl::InvalidArgumentError("etcdserver: permission is not provided");
+      }
+      if (!authpb::Permission::Type_IsValid(request.role_grant_permission().perm().permtype())) {
+        return absl::InvalidArgumentError("etcdserver: invalid permission type");
+      }
+      return absl::OkStatus();
+    case kvpb::Request::OP_NOT_SET:
+      return absl::InvalidArgumentError("etcdserver: empty request");
+    default:
+      return absl::OkStatus();
+  }
+}
+
+bool Store::IsReadOnly(const kvpb::Request& request) {
+  switch (request.op_case()) {
+    case kvpb::Request::kRange:
+    case kvpb::Request::kList:
+    case kvpb::Request::kTreeRange:
+    case kvpb::Request::kLeaseLeases:
+    case kvpb::Request::kHashKv:
+    case kvpb::Request::kUserGet:
+    case kvpb::Request::kUserList:
+    case kvpb::Request::kRoleGet:
+    case kvpb::Request::kRoleList:
+      return true;
+    case kvpb::Request::kAlarm:
+      return request.alarm().action() == etcdserverpb::AlarmRequest::GET;
+    case kvpb::Request::kTxn: {
+      return !TxnHasPuts(request.txn()) && [&] {
+        std::function<bool(const TxnRequest&)> no_deletes = [&](const TxnRequest& t) {
+          for (const auto* branch : {&t.success(), &t.failure()}) {
+            for (const RequestOp& op : *branch) {
+              if (op.has_request_delete_range()) return false;
+              if (op.has_request_txn() && !no_deletes(op.request_txn())) return false;
+            }
+          }
+          return true;
+        };
+        return no_deletes(request.txn());
+      }();
+    }
+    default:
+      return false;
+  }
+}
+
+void Store::StampHeader(kvpb::Response* response, const kvpb::Request& request) const {
+  // Every result message has the header as its field 1, and its field in
+  // kvpb.Response has the number of the request's field in kvpb.Request,
+  // except for the directory and expiry requests, which answer as etcd's
+  // own range / delete / revoke do.
+  int number = static_cast<int>(request.op_case());
+  switch (request.op_case()) {
+    case kvpb::Request::kTreeRange:
+      number = kvpb::Response::kRange;
+      break;
+    case kvpb::Request::kDeleteTree:
+      number = kvpb::Response::kDeleteRange;
+      break;
+    case kvpb::Request::kLeaseExpire:
+      number = kvpb::Response::kLeaseRevoke;
+      break;
+    default:
+      break;
+  }
+  const google::protobuf::FieldDescriptor* field =
+      kvpb::Response::descriptor()->FindFieldByNumber(number);
+  ETC_CHECK(field != nullptr) << "no response field for request field " << number;
+  google::protobuf::Message* result = response->GetReflection()->MutableMessage(response, field);
+  const google::protobuf::FieldDescriptor* header = result->GetDescriptor()->FindFieldByNumber(1);
+  ETC_CHECK(header != nullptr && header->message_type() ==
+                                     etcdserverpb::ResponseHeader::descriptor());
+  result->GetReflection()->MutableMessage(result, header)->CopyFrom(Header());
+}
+
+etcdserverpb::ResponseHeader Store::Header() const {
+  etcdserverpb::ResponseHeader header;
+  header.set_revision(keys_.revision());
+  return header;
+}
+
+// ------------------------------------------------------------------ reads --
+
+absl::StatusOr<etcdserverpb::RangeResponse> Store::DoRange(
+    const etcdserverpb::RangeRequest& r) const {
+  RangeOptions options;
+  options.revision = std::max<Revision>(r.revision(), 0);
+  options.count_only = r.count_only();
+  // With sorting or revision filters, everything is fetched and trimmed
+  // afterwards (etcd); otherwise one more than the limit tells `more`.
+  bool fetch_all = r.sort_order() != etcdserverpb::RangeRequest::NONE ||
+                   r.sort_target() != etcdserverpb::RangeRequest::KEY ||
+                   r.min_mod_revision() != 0 || r.max_mod_revision() != 0 ||
+                   r.min_create_revision() != 0 || r.max_create_revision() != 0;
+  if (!fetch_all && r.limit() > 0) options.limit = r.limit() + 1;
+  absl::StatusOr<RangeResult> result = keys_.Range(RangeOf(r.key(), r.range_end()), options);
+  if (!result.ok()) return result.status();
+  etcdserverpb::RangeResponse response;
+  *response.mutable_header() = Header();
+  response.set_count(result->count);
+  auto* kvs = response.mutable_kvs();
+  for (mvccpb::KeyValue& kv : result->kvs) {
+    if (r.max_mod_revision() != 0 && kv.mod_revision() > r.max_mod_revision()) continue;
+    if (r.min_mod_revision() != 0 && kv.mod_revision() < r.min_mod_revision()) continue;
+    if (r.max_create_revision() != 0 && kv.create_revision() > r.max_create_revision()) continue;
+    if (r.min_create_revision() != 0 && kv.create_revision() < r.min_create_revision()) continue;
+    *kvs->Add() = std::move(kv);
+  }
+  SortKvs(r, kvs);
+  if (r.limit() > 0 && kvs->size() > r.limit()) {  // limit <= 0: no limit
+    kvs->DeleteSubrange(static_cast<int>(r.limit()), kvs->size() - static_cast<int>(r.limit()));
+    response.set_more(true);
+  }
+  if (r.keys_only()) {
+    for (mvccpb::KeyValue& kv : *kvs) kv.clear_value();
+  }
+  return response;
+}
+
+absl::StatusOr<kvpb::ListResponse> Store::DoList(const kvpb::ListRequest& r) const {
+  absl::StatusOr<DirectoryListing> listing = keys_.List(r.path(), r.revision(), r.limit());
+  if (!listing.ok()) return listing.status();
+  kvpb::ListResponse response;
+  *response.mutable_header() = Header();
+  response.set_more(listing->more);
+  for (DirectoryEntry& entry : listing->entries) {
+    kvpb::ListEntry* out = response.add_entries();
+    out->set_name(entry.name);
+    out->set_is_dir(entry.is_dir);
+    if (entry.kv.has_value()) {
+      *out->mutable_kv() = std::move(*entry.kv);
+      if (r.keys_only()) out->mutable_kv()->clear_value();
+    }
+  }
+  return response;
+}
+
+kvpb::Response Store::Query(const kvpb::Request& request) const {
+  if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
+  if (!IsReadOnly(request)) {
+    return Failure(absl::InvalidArgumentError("etcdserver: request writes; it must be proposed"));
+  }
+  AuthInfo who = WhoOf(request);
+  kvpb::Response response;
+  switch (request.op_case()) {
+    case kvpb::Request::kRange: {
+      const auto& r = request.range();
+      if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) {
+        return Failure(s);
+      }
+      auto result = DoRange(r);
+      if (!result.ok()) return Failure(result.status());
+      *response.mutable_range() = std::move(*result);
+      break;
+    }
+    case kvpb::Request::kList: {
+      auto [key, end] = SubtreeRange(request.list().path());
+      if (absl::Status s = auth_.CheckRead(who, RangeOf(key, end)); !s.ok()) return Failure(s);
+      auto result = DoList(request.list());
+      if (!result.ok()) return Failure(result.status());
+      *response.mutable_list() = std::move(*result);
+      break;
+    }
+    case kvpb::Request::kTreeRange: {
+      const auto& t = request.tree_range();
+      auto [key, end] = SubtreeRange(t.path());
+      if (absl::Status s = auth_.CheckRead(who, RangeOf(key, end)); !s.ok()) return Failure(s);
+      etcdserverpb::RangeRequest r;
+      r.set_key(key);
+      r.set_range_end(end);
+      r.set_revision(t.revision());
+      r.set_limit(t.limit());
+      r.set_keys_only(t.keys_only());
+      r.set_count_only(t.count_only());
+      auto result = DoRange(r);
+      if (!result.ok()) return Failure(result.status());
+      *response.mutable_range() = std::move(*result);
+      break;
+    }
+    case kvpb::Request::kTxn: {
+      // A read-only txn: evaluated without writing anything.
+      if (absl::Status s = CheckTxnPermissions(who, request.txn()); !s.ok()) return Failure(s);
+      if (absl::Status s = CheckTxnState(request.txn()); !s.ok()) return Failure(s);
+      // ApplyTxnOps only reads for a read-only txn; the cast is safe.
+      etcdserverpb::TxnResponse txn;
+      const_cast<Store*>(this)->ApplyTxnOps(request.txn(), &txn);
+      *response.mutable_txn() = std::move(txn);
+      break;
+    }
+    case kvpb::Request::kLeaseLeases: {
+      auto* out = response.mutable_lease_leases();
+      for (const auto& [id, lease] : leases_.leases()) out->add_leases()->set_id(id);
+      break;
+    }
+    case kvpb::Request::kHashKv: {
+      Revision rev = request.hash_kv().revision();
+      if (absl::Status s = keys_.CheckReadable(rev); !s.ok()) return Failure(s);
+      auto* out = response.mutable_hash_kv();
+      out->set_hash(HashKV(rev));
+      out->set_compact_revision(keys_.compact_revision());
+      break;
+    }
+    case kvpb::Request::kUserGet: {
+      absl::Status admin = auth_.CheckAdmin(who);
+      if (!admin.ok() && request.user_get().name() != who.username) return Failure(admin);
+      auto user = auth_.UserGet(request.user_get().name());
+      if (!user.ok()) return Failure(user.status());
+      auto* out = response.mutable_user_get();
+      for (const std::string& role : user->roles()) out->add_roles(role);
+      break;
+    }
+    case kvpb::Request::kUserList: {
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
+      auto* out = response.mutable_user_list();
+      for (const std::string& name : auth_.UserList()) out->add_users(name);
+      break;
+    }
+    case kvpb::Request::kRoleGet: {
+      absl::Status admin = auth_.CheckAdmin(who);
+      if (!admin.ok() && !auth_.HasRole(who.username, request.role_get().role())) {
+        return Failure(admin);
+      }
+      auto role = auth_.RoleGet(request.role_get().role());
+      if (!role.ok()) return Failure(role.status());
+      auto* out = response.mutable_role_get();
+      for (const authpb::Permission& p : role->keypermission()) *out->add_perm() = p;
+      break;
+    }
+    case kvpb::Request::kRoleList: {
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
+      auto* out = response.mutable_role_list();
+      for (const std::string& name : auth_.RoleList()) out->add_roles(name);
+      break;
+    }
+    case kvpb::Request::kAlarm: {
+      auto* out = response.mutable_alarm();
+      for (const auto& [member, type] : alarms_) {
+        if (request.alarm().alarm() != etcdserverpb::NONE && type != request.alarm().alarm()) {
+          continue;
+        }
+        auto* alarm = out->add_alarms();
+        alarm->set_memberid(member);
+        alarm->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
+      }
+      break;
+    }
+    default:
+      return Failure(absl::InvalidArgumentError("etcdserver: not a read-only request"));
+  }
+  StampHeader(&response, request);
+  return response;
+}
+
+// ----------------------------------------------------------------- writes --
+
+absl::Status Store::CheckPutState(const etcdserverpb::PutRequest& r) const {
+  if (r.ignore_value() || r.ignore_lease()) {
+    if (!keys_.Get(r.key()).has_value()) return KeyNotFoundError();
+  }
+  if (r.lease() != 0 && leases_.Find(r.lease()) == nullptr) return LeaseNotFoundError();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRequest& r) {
+  if (absl::Status s = CheckPutState(r); !s.ok()) return s;
+  std::optional<mvccpb::KeyValue> current = keys_.Get(r.key());
+  std::string_view value = r.value();
+  LeaseId lease = r.lease();
+  if (r.ignore_value()) value = current->value();
+  if (r.ignore_lease()) lease = current->lease();
+  // Copy: `value` may point into the version about to be superseded.
+  std::string value_copy(value);
+  std::optional<mvccpb::KeyValue> previous = keys_.Put(r.key(), value_copy, lease);
+  if (previous.has_value() && previous->lease() != 0 && previous->lease() != lease) {
+    leases_.Detach(previous->lease(), r.key());
+  }
+  if (lease != 0) leases_.Attach(lease, r.key());
+  etcdserverpb::PutResponse response;
+  if (r.prev_kv() && previous.has_value()) *response.mutable_prev_kv() = std::move(*previous);
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::DeleteRangeResponse> Store::DoDeleteRange(
+    const etcdserverpb::DeleteRangeRequest& r) {
+  std::vector<mvccpb::KeyValue> deleted = keys_.DeleteRange(RangeOf(r.key(), r.range_end()));
+  etcdserverpb::DeleteRangeResponse response;
+  response.set_deleted(static_cast<int64_t>(deleted.size()));
+  for (mvccpb::KeyValue& kv : deleted) {
+    if (kv.lease() != 0) leases_.Detach(kv.lease(), kv.key());
+    if (r.prev_kv()) *response.add_prev_kvs() = std::move(kv);
+  }
+  return response;
+}
+
+bool Store::CompareHolds(const Compare& c) const {
+  absl::StatusOr<RangeResult> result = keys_.Range(RangeOf(c.key(), c.range_end()), {});
+  if (!result.ok()) return false;
+  auto holds = [&](const mvccpb::KeyValue& kv) {
+    int64_t order = 0;
+    switch (c.target()) {
+      case Compare::VALUE:
+        order = kv.value() < c.value() ? -1 : (kv.value() > c.value() ? 1 : 0);
+        break;
+      case Compare::CREATE:
+        order = CompareInt(kv.create_revision(), c.create_revision());
+        break;
+      case Compare::MOD:
+        order = CompareInt(kv.mod_revision(), c.mod_revision());
+        break;
+      case Compare::VERSION:
+        order = CompareInt(kv.version(), c.version());
+        break;
+      case Compare::LEASE:
+        order = CompareInt(kv.lease(), c.lease());
+        break;
+      default:
+        return false;
+    }
+    switch (c.result()) {
+      case Compare::EQUAL:
+        return order == 0;
+      case Compare::NOT_EQUAL:
+        return order != 0;
+      case Compare::GREATER:
+        return order > 0;
+      case Compare::LESS:
+        return order < 0;
+      default:
+        return false;
+    }
+  };
+  if (result->kvs.empty()) {
+    // A missing key compares as all zeros, except that a value comparison
+    // on a missing key always fails (etcd).
+    if (c.target() == Compare::VALUE) return false;
+    return holds(mvccpb::KeyValue());
+  }
+  for (const mvccpb::KeyValue& kv : result->kvs) {
+    if (!holds(kv)) return false;
+  }
+  return true;
+}
+
+bool Store::EvaluateCompares(const TxnRequest& r) const {
+  for (const Compare& c : r.compare()) {
+    if (!CompareHolds(c)) return false;
+  }
+  return true;
+}
+
+absl::Status Store::CheckTxnState(const TxnRequest& r) const {
+  const auto& branch = EvaluateCompares(r) ? r.success() : r.failure();
+  for (const RequestOp& op : branch) {
+    switch (op.request_case()) {
+      case RequestOp::kRequestRange: {
+        Revision rev = std::max<Revision>(op.request_range().revision(), 0);
+        if (absl::Status s = keys_.CheckReadable(rev); !s.ok()) return s;
+        break;
+      }
+      case RequestOp::kRequestPut:
+        if (absl::Status s = CheckPutState(op.request_put()); !s.ok()) return s;
+        break;
+      case RequestOp::kRequestTxn:
+        if (absl::Status s = CheckTxnState(op.request_txn()); !s.ok()) return s;
+        break;
+      default:
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::CheckTxnPermissions(const AuthInfo& who, const TxnRequest& r) const {
+  if (!auth_.enabled()) return absl::OkStatus();
+  for (const Compare& c : r.compare()) {
+    if (absl::Status s = auth_.CheckRead(who, RangeOf(c.key(), c.range_end())); !s.ok()) return s;
+  }
+  // Both branches, whichever runs (etcd).
+  for (const auto* branch : {&r.success(), &r.failure()}) {
+    for (const RequestOp& op : *branch) {
+      absl::Status s;
+      switch (op.request_case()) {
+        case RequestOp::kRequestRange:
+          s = auth_.CheckRead(who, RangeOf(op.request_range().key(), op.request_range().range_end()));
+          break;
+        case RequestOp::kRequestPut:
+          s = auth_.CheckWrite(who, RangeOf(op.request_put().key(), ""));
+          if (s.ok() && op.request_put().prev_kv()) {
+            s = auth_.CheckRead(who, RangeOf(op.request_put().key(), ""));
+          }
+          break;
+        case RequestOp::kRequestDeleteRange: {
+          const auto& d = op.request_delete_range();
+          s = auth_.CheckWrite(who, RangeOf(d.key(), d.range_end()));
+          if (s.ok() && d.prev_kv()) s = auth_.CheckRead(who, RangeOf(d.key(), d.range_end()));
+          break;
+        }
+        case RequestOp::kRequestTxn:
+          s = CheckTxnPermissions(who, op.request_txn());
+          break;
+        default:
+          break;
+      }
+      if (!s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Store::ApplyTxnOps(const TxnRequest& r, etcdserverpb::TxnResponse* response) {
+  // Every compare of every nested txn sees the state before the txn
+  // (etcd's compareToPath): decide all branches first.
+  std::function<void(const TxnRequest&, std::vector<bool>*)> decide =
+      [&](const TxnRequest& t, std::vector<bool>* path) {
+        bool succeeded = EvaluateCompares(t);
+        path->push_back(succeeded);
+        for (const RequestOp& op : succeeded ? t.success() : t.failure()) {
+          if (op.has_request_txn()) decide(op.request_txn(), path);
+        }
+      };
+  std::vector<bool> path;
+  decide(r, &path);
+  size_t next = 0;
+  std::function<void(const TxnRequest&, etcdserverpb::TxnResponse*)> run =
+      [&](const TxnRequest& t, etcdserverpb::TxnResponse* out) {
+        bool succeeded = path[next++];
+        out->set_succeeded(succeeded);
+        for (const RequestOp& op : succeeded ? t.success() : t.failure()) {
+          etcdserverpb::ResponseOp* result = out->add_responses();
+          switch (op.request_case()) {
+            case RequestOp::kRequestRange: {
+              auto range = DoRange(op.request_range());
+              ETC_CHECK(range.ok()) << "txn range failed after its checks: " << range.status();
+              *result->mutable_response_range() = std::move(*range);
+              break;
+            }
+            case RequestOp::kRequestPut: {
+              auto put = DoPut(op.request_put());
+              ETC_CHECK(put.ok()) << "txn put failed after its checks: " << put.status();
+              *result->mutable_response_put() = std::move(*put);
+              break;
+            }
+            case RequestOp::kRequestDeleteRange: {
+              auto deleted = DoDeleteRange(op.request_delete_range());
+              ETC_CHECK(deleted.ok());
+              *result->mutable_response_delete_range() = std::move(*deleted);
+              break;
+            }
+            case RequestOp::kRequestTxn:
+              run(op.request_txn(), result->mutable_response_txn());
+              break;
+            default:
+              break;
+          }
+        }
+      };
+  run(r, response);
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> Store::DoTxn(const TxnRequest& r, const AuthInfo& who,
+                                                       uint64_t member_id) {
+  if (absl::Status s = CheckTxnPermissions(who, r); !s.ok()) return s;
+  if (absl::Status s = CheckTxnState(r); !s.ok()) return s;
+  if (TxnHasPuts(r)) {
+    if (absl::Status s = CheckQuota(TxnGrowth(r), member_id); !s.ok()) return s;
+  }
+  etcdserverpb::TxnResponse response;
+  keys_.BeginRevision();
+  ApplyTxnOps(r, &response);
+  keys_.EndRevision();
+  // Ranges inside report the txn's own revision, as etcd does.
+  std::function<void(etcdserverpb::TxnResponse*)> set_headers = [&](etcdserverpb::TxnResponse* t) {
+    *t->mutable_header() = Header();
+    for (auto& op : *t->mutable_responses()) {
+      if (op.has_response_range()) *op.mutable_response_range()->mutable_header() = Header();
+      if (op.has_response_put()) *op.mutable_response_put()->mutable_header() = Header();
+      if (op.has_response_delete_range()) {
+        *op.mutable_response_delete_range()->mutable_header() = Header();
+      }
+      if (op.has_response_txn()) set_headers(op.mutable_response_txn());
+    }
+  };
+  set_headers(&response);
+  return response;
+}
+
+bool Store::nospace() const {
+  for (const auto& [member, type] : alarms_) {
+    if (type == etcdserverpb::NOSPACE) return true;
+  }
+  return false;
+}
+
+absl::Status Store::CheckQuota(int64_t growth_bytes, uint64_t member_id) {
+  if (nospace()) return NoSpaceError();
+  if (keys_.size_bytes() + growth_bytes > options_.quota_bytes) {
+    alarms_.insert({member_id, etcdserverpb::NOSPACE});
+    return NoSpaceError();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::RevokeLease(LeaseId id) {
+  absl::StatusOr<std::set<std::string>> keys = leases_.Revoke(id);
+  if (!keys.ok()) return keys.status();
+  lessor_.Remove(id);
+  // All of the lease's keys go in one revision.
+  keys_.BeginRevision();
+  for (const std::string& key : *keys) keys_.DeleteRange(RangeOf(key, ""));
+  keys_.EndRevision();
+  return absl::OkStatus();
+}
+
+kvpb::Response Store::Apply(const kvpb::Request& request) {
+  kvpb::Response response;
+  if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
+  AuthInfo who = WhoOf(request);
+  uint64_t member_id = request.header().member_id();
+  auto fail = [](const absl::Status& s) { return Failure(s); };
+  switch (request.op_case()) {
+    case kvpb::Request::kRange:
+    case kvpb::Request::kList:
+    case kvpb::Request::kTreeRange:
+    case kvpb::Request::kLeaseLeases:
+    case kvpb::Request::kHashKv:
+    case kvpb::Request::kUserGet:
+    case kvpb::Request::kUserList:
+    case kvpb::Request::kRoleGet:
+    case kvpb::Request::kRoleList:
+      // Reads that went through the log (a linearizable read by proposal).
+      return Query(request);
+
+    case kvpb::Request::kPut: {
+      const auto& r = request.put();
+      if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), "")); !s.ok()) return fail(s);
+      if (r.prev_kv()) {
+        if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), "")); !s.ok()) return fail(s);
+      }
+      if (auth_.enabled() && r.lease() != 0) {
+        // Attaching a lease whose other keys this user could not delete
+        // would let the user revoke them (etcd's checkLeasePuts).
+        if (const Lease* lease = leases_.Find(r.lease()); lease != nullptr) {
+          for (const std::string& key : lease->keys) {
+            if (absl::Status s = auth_.CheckWrite(who, RangeOf(key, "")); !s.ok()) return fail(s);
+          }
+        }
+      }
+      if (absl::Status s = CheckPutState(r); !s.ok()) return fail(s);
+      if (absl::Status s = CheckQuota(static_cast<int64_t>(r.key().size() + r.value().size()),
+                                      member_id);
+          !s.ok()) {
+        return fail(s);
+      }
+      keys_.BeginRevision();
+      auto put = DoPut(r);
+      keys_.EndRevision();
+      ETC_CHECK(put.ok()) << put.status();
+      *response.mutable_put() = std::move(*put);
+      break;
+    }
+    case kvpb::Request::kDeleteRange:
+    case kvpb::Request::kDeleteTree: {
+      etcdserverpb::DeleteRangeRequest r;
+      if (request.has_delete_range()) {
+        r = request.delete_range();
+      } else {
+        auto [key, end] = SubtreeRange(request.delete_tree().path());
+        r.set_key(key);
+        r.set_range_end(end);
+        r.set_prev_kv(request.delete_tree().prev_kv());
+      }
+      if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), r.range_end())); !s.ok()) {
+        return fail(s);
+      }
+      if (r.prev_kv()) {
+        if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) {
+          return fail(s);
+        }
+      }
+      keys_.BeginRevision();
+      auto deleted = DoDeleteRange(r);
+      keys_.EndRevision();
+      *response.mutable_delete_range() = std::move(*deleted);
+      break;
+    }
+    case kvpb::Request::kTxn: {
+      auto txn = DoTxn(request.txn(), who, member_id);
+      if (!txn.ok()) return fail(txn.status());
+      *response.mutable_txn() = std::move(*txn);
+      break;
+    }
+    case kvpb::Request::kCompaction: {
+      if (absl::Status s = keys_.Compact(request.compaction().revision()); !s.ok()) return fail(s);
+      break;
+    }
+
+    case kvpb::Request::kLeaseGrant: {
+      if (absl::Status s = CheckQuota(0, member_id); !s.ok()) return fail(s);
+      auto lease = leases_.Grant(request.lease_grant().id(), request.lease_grant().ttl(),
+                                 options_.min_lease_ttl_seconds);
+      if (!lease.ok()) return fail(lease.status());
+      lessor_.Add((*lease)->id, (*lease)->ttl_seconds);
+      auto* out = response.mutable_lease_grant();
+      out->set_id((*lease)->id);
+      out->set_ttl((*lease)->ttl_seconds);
+      break;
+    }
+    case kvpb::Request::kLeaseRevoke: {
+      LeaseId id = request.lease_revoke().id();
+      if (const Lease* lease = leases_.Find(id); lease != nullptr && auth_.enabled()) {
+        for (const std::string& key : lease->keys) {
+          if (absl::Status s = auth_.CheckWrite(who, RangeOf(key, "")); !s.ok()) return fail(s);
+        }
+      }
+      if (absl::Status s = RevokeLease(id); !s.ok()) return fail(s);
+      break;
+    }
+    case kvpb::Request::kLeaseExpire: {
+      // Proposed by the leader, not a client: no permission check. Leases
+      // revoked meanwhile are skipped.
+      for (LeaseId id : request.lease_expire().ids()) {
+        if (leases_.Find(id) != nullptr) ETC_CHECK(RevokeLease(id).ok());
+      }
+      break;
+    }
+    case kvpb::Request::kLeaseTimeToLive:
+      return fail(absl::InvalidArgumentError(
+          "etcdserver: lease time-to-live is answered by the leader's lessor, not the log"));
+
+    case kvpb::Request::kAlarm: {
+      const auto& r = request.alarm();
+      // Like etcd 3.4, raising and clearing alarms needs no admin rights.
+      if (r.action() == etcdserverpb::AlarmRequest::GET) return Query(request);
+      auto* out = response.mutable_alarm();
+      std::pair<uint64_t, int> alarm{r.memberid(), r.alarm()};
+      if (r.alarm() != etcdserverpb::NONE) {
+        bool changed = r.action() == etcdserverpb::AlarmRequest::ACTIVATE
+                           ? alarms_.insert(alarm).second
+                           : alarms_.erase(alarm) > 0;
+        if (changed) {
+          auto* member = out->add_alarms();
+          member->set_memberid(r.memberid());
+          member->set_alarm(r.alarm());
+        }
+      }
+      break;
+    }
+
+    case kvpb::Request::kAuthEnable: {
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
+      if (absl::Status s = auth_.Enable(); !s.ok()) return fail(s);
+      break;
+    }
+    case kvpb::Request::kAuthDisable: {
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
+      auth_.Disable();
+      break;
+    }
+    case kvpb::Request::kAuthenticate: {
+      const auto& r = request.authenticate();
+      if (!auth_.enabled()) return fail(AuthNotEnabledError());
+      // The proposer checked the password; the user may have gone, or lost
+      // its password, since.
+      absl::StatusOr<authpb::User> user = auth_.UserGet(r.name());
+      if (!user.ok() || user->options().no_password()) return fail(AuthFailedError());
+      if (r.token().empty()) return fail(absl::InvalidArgumentError("etcdserver: empty token"));
+      tokens_.Add(r.token(), AuthInfo{r.name(), auth_.revision()});
+      response.mutable_authenticate()->set_token(r.token());
+      break;
+    }
+    default: {
+      // User and role management: admin only.
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
+      absl::Status s;
+      switch (request.op_case()) {
+        case kvpb::Request::kUserAdd:
+          s = auth_.UserAdd(request.user_add().name(), request.user_add().password_hash(),
+                            request.user_add().options());
+          break;
+        case kvpb::Request::kUserDelete:
+          s = auth_.UserDelete(request.user_delete().name());
+          break;
+        case kvpb::Request::kUserChangePassword:
+          s = auth_.UserChangePassword(request.user_change_password().name(),
+                                       request.user_change_password().password_hash());
+          break;
+        case kvpb::Request::kUserGrantRole:
+          s = auth_.UserGrantRole(request.user_grant_role().user(),
+                                  request.user_grant_role().role());
+          break;
+        case kvpb::Request::kUserRevokeRole:
+          s = auth_.UserRevokeRole(request.user_revoke_role().name(),
+                                   request.user_revoke_role().role());
+          break;
+        case kvpb::Request::kRoleAdd:
+          s = auth_.RoleAdd(request.role_add().name());
+          break;
+        case kvpb::Request::kRoleDelete:
+          s = auth_.RoleDelete(request.role_delete().role());
+          break;
+        case kvpb::Request::kRoleGrantPermission:
+          s = auth_.RoleGrantPermission(request.role_grant_permission().name(),
+                                        request.role_grant_permission().perm());
+          break;
+        case kvpb::Request::kRoleRevokePermission:
+          s = auth_.RoleRevokePermission(request.role_revoke_permission().role(),
+                                         request.role_revoke_permission().key(),
+                                         request.role_revoke_permission().range_end());
+          break;
+        default:
+          s = absl::InvalidArgumentError("etcdserver: unknown request");
+      }
+      if (!s.ok()) return fail(s);
+      break;
+    }
+  }
+  StampHeader(&response, request);
+  watches_.Notify();
+  return response;
+}
+
+// ----------------------------------------------------------------- leases --
+
+absl::StatusOr<int64_t> Store::KeepAlive(LeaseId id, int64_t now_ms) {
+  if (leases_.Find(id) == nullptr) return LeaseNotFoundError();
+  return lessor_.Renew(id, now_ms);
+}
+
+etcdserverpb::LeaseTimeToLiveResponse Store::TimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& r, int64_t now_ms) {
+  etcdserverpb::LeaseTimeToLiveResponse response;
+  *response.mutable_header() = Header();
+  response.set_id(r.id());
+  const Lease* lease = leases_.Find(r.id());
+  std::optional<int64_t> remaining_ms = lessor_.RemainingMs(r.id(), now_ms);
+  if (lease == nullptr || !remaining_ms.has_value()) {
+    // etcd answers an unknown lease with TTL -1.
+    response.set_ttl(-1);
+    return response;
+  }
+  // Whole seconds left, truncated as etcd does.
+  response.set_ttl(*remaining_ms / 1000);
+  response.set_grantedttl(lease->ttl_seconds);
+  if (r.keys()) {
+    for (const std::string& key : lease->keys) response.add_keys(key);
+  }
+  return response;
+}
+
+// ---------------------------------------------------------------- watches --
+
+absl::StatusOr<WatcherId> Store::CreateWatch(const AuthInfo& who,
+                                             etcdserverpb::WatchCreateRequest request) {
+  // An empty key means "\0", the smallest key (etcd's watch server).
+  if (request.key().empty()) request.set_key(std::string(1, '\0'));
+  if (absl::Status s = auth_.CheckRead(who, RangeOf(request.key(), request.range_end()));
+      !s.ok()) {
+    return s;
+  }
+  return watches_.Create(request);
+}
+
+// ------------------------------------------------------------ whole state --
+
+std::string Store::Snapshot() const {
+  kvpb::Snapshot snapshot;
+  snapshot.set_format(kSnapshotFormat);
+  snapshot.set_revision(keys_.revision());
+  snapshot.set_compact_revision(keys_.compact_revision());
+  kvpb::Snapshot::Key* current = nullptr;
+  keys_.ForEachVersion([&](const std::string& key, const KeyVersion& version) {
+    if (current == nullptr || current->key() != key) {
+      current = snapshot.add_keys();
+      current->set_key(key);
+    }
+    mvccpb::KeyValue* kv = current->add_versions();
+    kv->set_mod_revision(version.mod_revision);
+    kv->set_create_revision(version.create_revision);
+    kv->set_version(version.version);
+    kv->set_lease(version.lease);
+    kv->set_value(version.value);
+  });
+  for (const auto& [id, lease] : leases_.leases()) {
+    auto* out = snapshot.add_leases();
+    out->set_id(id);
+    out->set_ttl_seconds(lease.ttl_seconds);
+  }
+  snapshot.set_lease_id_counter(leases_.id_counter());
+  snapshot.set_auth_enabled(auth_.enabled());
+  snapshot.set_auth_revision(auth_.revision());
+  for (authpb::User& user : auth_.users()) *snapshot.add_users() = std::move(user);
+  for (authpb::Role& role : auth_.roles()) *snapshot.add_roles() = std::move(role);
+  for (const auto& [member, type] : alarms_) {
+    auto* alarm = snapshot.add_alarms();
+    alarm->set_memberid(member);
+    alarm->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
+  }
+  std::string out;
+  // Deterministic: map-free messages, fields in order.
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  snapshot.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
+}
+
+absl::Status Store::Restore(std::string_view data) {
+  kvpb::Snapshot snapshot;
+  if (data.empty()) {
+    // A new cluster's bootstrap snapshot: the empty state.
+    snapshot.set_format(kSnapshotFormat);
+    snapshot.set_auth_revision(1);
+  } else if (!snapshot.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    return absl::DataLossError("key tree snapshot does not parse");
+  }
+  if (snapshot.format() != kSnapshotFormat) {
+    return absl::DataLossError(
+        absl::StrCat("key tree snapshot has format ", snapshot.format(), ", expected ",
+                     kSnapshotFormat));
+  }
+  std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys;
+  keys.reserve(static_cast<size_t>(snapshot.keys_size()));
+  for (kvpb::Snapshot::Key& key : *snapshot.mutable_keys()) {
+    std::vector<KeyVersion> versions;
+    for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
+      KeyVersion v;
+      v.mod_revision = kv.mod_revision();
+      v.create_revision = kv.create_revision();
+      v.version = kv.version();
+      v.lease = kv.lease();
+      v.value = std::move(*kv.mutable_value());
+      versions.push_back(std::move(v));
+    }
+    keys.emplace_back(std::move(*key.mutable_key()), std::move(versions));
+  }
+  // Build everything aside, then swap: a bad snapshot changes nothing.
+  Keyspace restored_keys;
+  if (absl::Status s = restored_keys.Restore(snapshot.revision(), snapshot.compact_revision(),
+                                             std::move(keys));
+      !s.ok()) {
+    return s;
+  }
+  LeaseTable restored_leases;
+  std::vector<std::pair<LeaseId, int64_t>> leases;
+  for (const auto& lease : snapshot.leases()) leases.emplace_back(lease.id(), lease.ttl_seconds());
+  if (absl::Status s = restored_leases.Restore(leases, snapshot.lease_id_counter()); !s.ok()) {
+    return s;
+  }
+  // Attach each live key to its lease.
+  absl::StatusOr<RangeResult> live =
+      restored_keys.Range(KeyRange{"", std::string(1, '\0')}, RangeOptions{});
+  if (!live.ok()) return absl::DataLossError("key tree snapshot: unreadable keyspace");
+  for (const mvccpb::KeyValue& kv : live->kvs) {
+    if (kv.lease() == 0) continue;
+    if (restored_leases.Find(kv.lease()) == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat("key tree snapshot: a key is attached to missing lease ", kv.lease()));
+    }
+    restored_leases.Attach(kv.lease(), kv.key());
+  }
+  AuthStore restored_auth;
+  std::vector<authpb::User> users(snapshot.users().begin(), snapshot.users().end());
+  std::vector<authpb::Role> roles(snapshot.roles().begin(), snapshot.roles().end());
+  if (absl::Status s = restored_auth.Restore(snapshot.auth_enabled(), snapshot.auth_revision(),
+                                             std::move(users), std::move(roles));
+      !s.ok()) {
+    return s;
+  }
+  std::set<std::pair<uint64_t, int>> alarms;
+  for (const auto& alarm : snapshot.alarms()) {
+    if (!etcdserverpb::AlarmType_IsValid(alarm.alarm()) || alarm.alarm() == etcdserverpb::NONE) {
+      return absl::DataLossError("key tree snapshot: invalid alarm");
+    }
+    alarms.insert({alarm.memberid(), alarm.alarm()});
+  }
+  // Commit. The keyspace object stays (the watch hub points to it).
+  keys_.Swap(restored_keys);
+  leases_ = std::move(restored_leases);
+  auth_ = std::move(restored_auth);
+  alarms_ = std::move(alarms);
+  lessor_.Clear();
+  for (const auto& [id, lease] : leases_.leases()) lessor_.Add(id, lease.ttl_seconds);
+  tokens_ = TokenTable();
+  watches_.OnRestore();
+  return absl::OkStatus();
+}
+
+uint32_t Store::HashKV(Revision revision) const {
+  Revision upto = revision == 0 ? keys_.revision() : revision;
+  uint32_t crc = 0;
+  std::string record;
+  keys_.ForEachVersion([&](const std::string& key, const KeyVersion& v) {
+    if (v.mod_revision > upto) return;
+    record.clear();
+    absl::StrAppend(&record, key.size(), ":", key, "|", v.mod_revision, "|", v.create_revision,
+                    "|", v.version, "|", v.lease, "|", v.value.size(), ":");
+    crc = base::Crc32cExtend(crc, record);
+    crc = base::Crc32cExtend(crc, v.value);
+  });
+  return crc;
+}
+
+uint32_t Store::Hash() const { return base::Crc32c(Snapshot()); }
+
+void Store::CheckInvariants() const {
+  keys_.CheckInvariants();
+  watches_.CheckInvariants();
+  // Every live key with a lease is attached to it, and nothing else is.
+  size_t attached = 0;
+  for (const auto& [id, lease] : leases_.leases()) {
+    for (const std::string& key : lease.keys) {
+      std::optional<mvccpb::KeyValue> kv = keys_.Get(key);
+      ETC_CHECK(kv.has_value() && kv->lease() == id)
+          << "lease " << id << " lists a key that is gone or has another lease";
+      ++attached;
+    }
+  }
+  size_t with_lease = 0;
+  absl::StatusOr<RangeResult> live = keys_.Range(KeyRange{"", std::string(1, '\0')}, {});
+  ETC_CHECK(live.ok());
+  for (const mvccpb::KeyValue& kv : live->kvs) {
+    if (kv.lease() == 0) continue;
+    ++with_lease;
+    ETC_CHECK(leases_.Find(kv.lease()) != nullptr) << "a key has a lease that does not exist";
+  }
+  ETC_CHECK_EQ(attached, with_lease);
+}
+
+}  // namespace etc::kv

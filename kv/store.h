@@ -1,0 +1,155 @@
+// The key tree's state machine: what every member applies from the Raft
+// log, in the same order, to reach the same state. It takes and returns
+// etcd v3's own messages (wrapped in kvpb.Request / kvpb.Response) and
+// answers exactly as etcd 3.4 does, revision for revision, plus etc's
+// directory operations (list the children of a path, recursive get and
+// delete).
+//
+// Replicated, deterministic state: the keyspace with its history, leases
+// and the keys attached to them, users/roles/permissions, alarms. Each
+// member also keeps local state the Store owns but never replicates:
+// watchers (WatchHub), lease expiry clocks (Lessor) and auth tokens
+// (TokenTable); time reaches them only as arguments.
+//
+//   Store store;
+//   kvpb::Request request;
+//   request.mutable_put()->set_key("/services/web/port");
+//   request.mutable_put()->set_value("8080");
+//   kvpb::Response response = store.Apply(request);      // revision 1
+//
+// Every request is validated first (Validate, also usable at the edge), and
+// a failed request changes nothing.
+#ifndef ETC_KV_STORE_H_
+#define ETC_KV_STORE_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kv/auth.h"
+#include "kv/keyspace.h"
+#include "kv/kvpb/kvpb.pb.h"
+#include "kv/lease.h"
+#include "kv/watch.h"
+
+namespace etc::kv {
+
+struct StoreOptions {
+  // --quota-backend-bytes: the size (Keyspace::size_bytes, i.e. retained
+  // keys and values plus a fixed cost per version) past which writes are
+  // refused and the NOSPACE alarm raised. etcd's default is 2 GiB.
+  int64_t quota_bytes = int64_t{2} << 30;
+  // --max-request-bytes (etcd: 1.5 MiB).
+  int64_t max_request_bytes = 1536 * 1024;
+  // --max-txn-ops (etcd: 128).
+  int max_txn_ops = 128;
+  // Leases granted with a shorter TTL get this one (etcd derives it from
+  // the election timeout).
+  int64_t min_lease_ttl_seconds = 1;
+  WatchLimits watch;
+};
+
+class Store {
+ public:
+  explicit Store(StoreOptions options = {});
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Checks what can be checked without the state: empty keys, conflicting
+  // options, txn size and duplicate keys, request size. The server calls it
+  // before proposing; Apply calls it again (a request is data from the log).
+  absl::Status Validate(const kvpb::Request& request) const;
+
+  // Applies a committed request. Deterministic: the same requests in the
+  // same order give the same responses and state on every member.
+  kvpb::Response Apply(const kvpb::Request& request);
+  // Answers a read-only request (range, list, tree range, lease list, user
+  // and role queries, hash) from the current state, without changing it.
+  // Errors (in the response) for requests that write.
+  kvpb::Response Query(const kvpb::Request& request) const;
+  static bool IsReadOnly(const kvpb::Request& request);
+
+  // ---- leases, with time from the caller (see Lessor) ----
+  // Keepalive on the leader. Errors: lease not found.
+  absl::StatusOr<int64_t> KeepAlive(LeaseId id, int64_t now_ms);
+  etcdserverpb::LeaseTimeToLiveResponse TimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& r,
+                                                   int64_t now_ms);
+  Lessor& lessor() { return lessor_; }
+
+  // ---- watches ----
+  // Creates a watcher after checking the user may read its range.
+  // An empty key means "\0" (with range_end "\0": every key), as in etcd.
+  absl::StatusOr<WatcherId> CreateWatch(const AuthInfo& who,
+                                        etcdserverpb::WatchCreateRequest request);
+  WatchHub& watches() { return watches_; }
+
+  // ---- auth ----
+  const AuthStore& auth() const { return auth_; }
+  TokenTable& tokens() { return tokens_; }
+
+  // ---- whole state ----
+  const Keyspace& keyspace() const { return keys_; }
+  Revision revision() const { return keys_.revision(); }
+  const LeaseTable& leases() const { return leases_; }
+  // A deterministic byte string of the replicated state.
+  std::string Snapshot() const;
+  // Replaces the replicated state with a snapshot's (empty data: the empty
+  // state of a new cluster); watchers catch up or are cancelled, tokens are
+  // dropped. Errors: kDataLoss (nothing changed).
+  absl::Status Restore(std::string_view data);
+  // CRC-32C of the keyspace's versions at or below `revision` (0: all): the
+  // same on every member that applied the same log. For HashKV.
+  uint32_t HashKV(Revision revision) const;
+  // CRC-32C of the whole replicated state (Snapshot()). For Hash.
+  uint32_t Hash() const;
+  // Active alarms, by member.
+  const std::set<std::pair<uint64_t, int>>& alarms() const { return alarms_; }
+  bool nospace() const;
+
+  void CheckInvariants() const;
+
+ private:
+  absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const etcdserverpb::RangeRequest& r) const;
+  absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r);
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DoDeleteRange(
+      const etcdserverpb::DeleteRangeRequest& r);
+  absl::StatusOr<etcdserverpb::TxnResponse> DoTxn(const etcdserverpb::TxnRequest& r,
+                                                  const AuthInfo& who, uint64_t member_id);
+  absl::StatusOr<kvpb::ListResponse> DoList(const kvpb::ListRequest& r) const;
+  absl::Status CheckPutState(const etcdserverpb::PutRequest& r) const;
+  // Checks the ops of the branch each (nested) txn will take.
+  absl::Status CheckTxnState(const etcdserverpb::TxnRequest& r) const;
+  bool EvaluateCompares(const etcdserverpb::TxnRequest& r) const;
+  bool CompareHolds(const etcdserverpb::Compare& compare) const;
+  absl::Status CheckTxnPermissions(const AuthInfo& who, const etcdserverpb::TxnRequest& r) const;
+  void ApplyTxnOps(const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* response);
+  absl::Status RevokeLease(LeaseId id);
+  // Refuses a write growing the store by `growth_bytes` past the quota
+  // (raising NOSPACE in `member_id`'s name), or while NOSPACE is raised.
+  absl::Status CheckQuota(int64_t growth_bytes, uint64_t member_id);
+  etcdserverpb::ResponseHeader Header() const;
+  // Sets the header of the response's result (creating the result message
+  // if the request's handler left it empty).
+  void StampHeader(kvpb::Response* response, const kvpb::Request& request) const;
+
+  StoreOptions options_;
+  Keyspace keys_;
+  LeaseTable leases_;
+  AuthStore auth_;
+  // (member id, alarm type) of every active alarm.
+  std::set<std::pair<uint64_t, int>> alarms_;
+  // Local, not replicated.
+  Lessor lessor_;
+  WatchHub watches_;
+  TokenTable tokens_;
+};
+
+// The directory `path` as a key range: every key below it.
+std::pair<std::string, std::string> SubtreeRange(std::string_view path);
+
+}  // namespace etc::kv
+
+#endif  // ETC_KV_STORE_H_

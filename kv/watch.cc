@@ -1,0 +1,280 @@
+#include "kv/watch.h"
+
+#include "base/check.h"
+#include "kv/errors.h"
+
+namespace etc::kv {
+
+WatchHub::WatchHub(const Keyspace* keys, WatchLimits limits)
+    : keys_(keys), limits_(limits), notified_through_(keys->revision()) {
+  ETC_CHECK(limits_.max_queued_events > 0 && limits_.catch_up_events > 0);
+}
+
+absl::StatusOr<WatcherId> WatchHub::Create(const etcdserverpb::WatchCreateRequest& request) {
+  if (request.key().empty()) return EmptyKeyError();
+  if (request.start_revision() < 0) {
+    return absl::InvalidArgumentError("etcdserver: negative start revision");
+  }
+  Watcher watcher;
+  watcher.id = next_id_++;
+  watcher.key = request.key();
+  watcher.range_end = request.range_end();
+  watcher.prev_kv = request.prev_kv();
+  for (int filter : request.filters()) {
+    if (filter == etcdserverpb::WatchCreateRequest::NOPUT) watcher.no_put = true;
+    if (filter == etcdserverpb::WatchCreateRequest::NODELETE) watcher.no_delete = true;
+  }
+  // Start revision 0 means "from the next revision on" (etcd #11496).
+  Revision now = keys_->revision();
+  watcher.next_revision = request.start_revision() == 0 ? now + 1 : request.start_revision();
+  // A future start revision waits, live, for its revision (etcd #20221:
+  // no event below it is ever delivered).
+  watcher.synced = watcher.next_revision > now;
+  WatcherId id = watcher.id;
+  auto [it, inserted] = watchers_.emplace(id, std::move(watcher));
+  Watcher& w = it->second;
+  Index(w);
+  etcdserverpb::WatchResponse created;
+  created.set_watch_id(id);
+  created.set_created(true);
+  created.mutable_header()->set_revision(now);
+  Enqueue(w, std::move(created), 0);
+  if (!w.synced) CatchUp(w);
+  return id;
+}
+
+std::optional<etcdserverpb::WatchResponse> WatchHub::Cancel(WatcherId id) {
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return std::nullopt;
+  Unindex(it->second);
+  watchers_.erase(it);
+  ready_.erase(id);
+  etcdserverpb::WatchResponse canceled;
+  canceled.set_watch_id(id);
+  canceled.set_canceled(true);
+  canceled.mutable_header()->set_revision(keys_->revision());
+  return canceled;
+}
+
+void WatchHub::Index(const Watcher& watcher) {
+  if (watcher.range_end.empty()) {
+    key_watchers_[watcher.key].insert(watcher.id);
+  } else {
+    range_watchers_.insert(watcher.id);
+  }
+}
+
+void WatchHub::Unindex(const Watcher& watcher) {
+  if (watcher.range_end.empty()) {
+    auto it = key_watchers_.find(watcher.key);
+    if (it == key_watchers_.end()) return;
+    it->second.erase(watcher.id);
+    if (it->second.empty()) key_watchers_.erase(it);
+  } else {
+    range_watchers_.erase(watcher.id);
+  }
+}
+
+bool WatchHub::Wants(const Watcher& watcher, const Change& change,
+                     const Keyspace::VersionPair& pair) const {
+  if (pair.current == nullptr) return false;
+  if (!watcher.range().Contains(*change.key)) return false;
+  return pair.current->tombstone() ? !watcher.no_delete : !watcher.no_put;
+}
+
+mvccpb::Event WatchHub::MakeEvent(const Watcher& watcher, const std::string& key,
+                                  const Keyspace::VersionPair& pair) const {
+  mvccpb::Event event;
+  if (pair.current->tombstone()) {
+    event.set_type(mvccpb::Event::DELETE);
+    event.mutable_kv()->set_key(key);
+    event.mutable_kv()->set_mod_revision(pair.current->mod_revision);
+  } else {
+    event.set_type(mvccpb::Event::PUT);
+    *event.mutable_kv() = Keyspace::ToKeyValue(key, *pair.current);
+  }
+  if (watcher.prev_kv && pair.previous != nullptr) {
+    *event.mutable_prev_kv() = Keyspace::ToKeyValue(key, *pair.previous);
+  }
+  return event;
+}
+
+void WatchHub::Enqueue(Watcher& watcher, etcdserverpb::WatchResponse response, size_t events) {
+  watcher.queue.push_back(std::move(response));
+  watcher.queued_events += events;
+  ready_.insert(watcher.id);
+}
+
+void WatchHub::Notify() {
+  Revision now = keys_->revision();
+  if (now <= notified_through_) return;
+  Revision from = notified_through_ + 1;
+  notified_through_ = now;
+  // Events per synced watcher, gathered over the new revisions.
+  std::map<WatcherId, std::vector<mvccpb::Event>> batches;
+  auto consider = [&](WatcherId id, const Change& change, const Keyspace::VersionPair& pair) {
+    auto it = watchers_.find(id);
+    if (it == watchers_.end()) return;
+    const Watcher& watcher = it->second;
+    if (!watcher.synced || watcher.canceled || change.revision < watcher.next_revision) return;
+    if (!Wants(watcher, change, pair)) return;
+    batches[id].push_back(MakeEvent(watcher, *change.key, pair));
+  };
+  if (from < keys_->compact_revision()) from = keys_->compact_revision();
+  for (auto change = keys_->ChangesFrom(from); change != keys_->changes_end(); ++change) {
+    Keyspace::VersionPair pair = keys_->VersionAt(*change->key, change->revision);
+    auto by_key = key_watchers_.find(*change->key);
+    if (by_key != key_watchers_.end()) {
+      for (WatcherId id : by_key->second) consider(id, *change, pair);
+    }
+    for (WatcherId id : range_watchers_) consider(id, *change, pair);
+  }
+  for (auto& [id, watcher] : watchers_) {
+    if (!watcher.synced || watcher.canceled) continue;
+    auto batch = batches.find(id);
+    if (batch != batches.end()) {
+      if (watcher.queued_events >= limits_.max_queued_events) {
+        // Too far behind: stop queueing live events; Take catches it up
+        // from history, starting with the revisions dropped here.
+        watcher.synced = false;
+        continue;
+      }
+      etcdserverpb::WatchResponse response;
+      response.set_watch_id(id);
+      response.mutable_header()->set_revision(now);
+      size_t count = batch->second.size();
+      for (mvccpb::Event& event : batch->second) *response.add_events() = std::move(event);
+      Enqueue(watcher, std::move(response), count);
+    }
+    watcher.next_revision = std::max(watcher.next_revision, now + 1);
+  }
+}
+
+void WatchHub::OnRestore() {
+  notified_through_ = keys_->revision();
+  for (auto& [id, watcher] : watchers_) {
+    if (watcher.canceled) continue;
+    if (watcher.next_revision <= keys_->revision()) {
+      watcher.synced = false;
+      // Top up now if it has room; otherwise Take will.
+      if (watcher.queued_events < limits_.max_queued_events) CatchUp(watcher);
+    }
+  }
+}
+
+void WatchHub::CancelCompacted(Watcher& watcher) {
+  watcher.canceled = true;
+  watcher.synced = false;
+  etcdserverpb::WatchResponse canceled;
+  canceled.set_watch_id(watcher.id);
+  canceled.set_canceled(true);
+  canceled.set_compact_revision(keys_->compact_revision());
+  canceled.set_cancel_reason("mvcc: required revision has been compacted");
+  canceled.mutable_header()->set_revision(keys_->revision());
+  Enqueue(watcher, std::move(canceled), 0);
+}
+
+void WatchHub::CatchUp(Watcher& watcher) {
+  if (watcher.synced || watcher.canceled) return;
+  Revision now = keys_->revision();
+  if (watcher.next_revision < keys_->compact_revision()) {
+    CancelCompacted(watcher);
+    return;
+  }
+  std::vector<mvccpb::Event> events;
+  // The revision being read, and the first one left unread (0: none).
+  Revision reading = 0;
+  Revision stopped_at = 0;
+  for (auto change = keys_->ChangesFrom(watcher.next_revision); change != keys_->changes_end();
+       ++change) {
+    // Stop between revisions (never inside one) once enough was gathered.
+    if (events.size() >= limits_.catch_up_events && change->revision != reading) {
+      stopped_at = change->revision;
+      break;
+    }
+    reading = change->revision;
+    Keyspace::VersionPair pair = keys_->VersionAt(*change->key, change->revision);
+    if (Wants(watcher, *change, pair)) events.push_back(MakeEvent(watcher, *change->key, pair));
+  }
+  watcher.next_revision = stopped_at == 0 ? now + 1 : stopped_at;
+  if (!events.empty()) {
+    etcdserverpb::WatchResponse response;
+    response.set_watch_id(watcher.id);
+    response.mutable_header()->set_revision(now);
+    size_t count = events.size();
+    for (mvccpb::Event& event : events) *response.add_events() = std::move(event);
+    Enqueue(watcher, std::move(response), count);
+  }
+  if (watcher.next_revision > now) watcher.synced = true;
+}
+
+std::vector<WatcherId> WatchHub::TakeReady() {
+  std::vector<WatcherId> ready(ready_.begin(), ready_.end());
+  ready_.clear();
+  return ready;
+}
+
+std::vector<etcdserverpb::WatchResponse> WatchHub::Take(WatcherId id, size_t max_responses) {
+  std::vector<etcdserverpb::WatchResponse> out;
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return out;
+  Watcher& watcher = it->second;
+  while (out.size() < max_responses && !watcher.queue.empty()) {
+    watcher.queued_events -= static_cast<size_t>(watcher.queue.front().events_size());
+    out.push_back(std::move(watcher.queue.front()));
+    watcher.queue.pop_front();
+  }
+  bool was_canceled = watcher.canceled;
+  if (!watcher.synced && !watcher.canceled && watcher.queued_events < limits_.max_queued_events) {
+    CatchUp(watcher);
+  }
+  if (!watcher.queue.empty()) ready_.insert(id);
+  if (was_canceled && watcher.queue.empty()) {
+    // Its cancellation was delivered: it is gone.
+    Unindex(watcher);
+    watchers_.erase(it);
+    ready_.erase(id);
+  }
+  return out;
+}
+
+std::optional<etcdserverpb::WatchResponse> WatchHub::Progress(WatcherId id) const {
+  auto it = watchers_.find(id);
+  if (it == watchers_.end()) return std::nullopt;
+  const Watcher& watcher = it->second;
+  if (!watcher.synced || watcher.canceled || !watcher.queue.empty()) return std::nullopt;
+  etcdserverpb::WatchResponse progress;
+  progress.set_watch_id(id);
+  progress.mutable_header()->set_revision(keys_->revision());
+  return progress;
+}
+
+size_t WatchHub::queued_events(WatcherId id) const {
+  auto it = watchers_.find(id);
+  return it == watchers_.end() ? 0 : it->second.queued_events;
+}
+
+bool WatchHub::synced(WatcherId id) const {
+  auto it = watchers_.find(id);
+  return it != watchers_.end() && it->second.synced;
+}
+
+void WatchHub::CheckInvariants() const {
+  ETC_CHECK_EQ(notified_through_, keys_->revision()) << "Notify was not called after a write";
+  for (const auto& [id, watcher] : watchers_) {
+    size_t events = 0;
+    Revision last = 0;
+    for (const auto& response : watcher.queue) {
+      events += static_cast<size_t>(response.events_size());
+      for (const auto& event : response.events()) {
+        ETC_CHECK_GE(event.kv().mod_revision(), last) << "watcher " << id << " out of order";
+        last = event.kv().mod_revision();
+      }
+    }
+    ETC_CHECK_EQ(events, watcher.queued_events);
+    ETC_CHECK(last < watcher.next_revision) << "watcher " << id << " queued past next_revision";
+    if (watcher.synced) ETC_CHECK_GT(watcher.next_revision, keys_->revision());
+  }
+}
+
+}  // namespace etc::kv
