@@ -5,7 +5,6 @@
 
 #include "sim/disk.h"
 #include "sim/network.h"
-#include "sim/register_machine.h"
 
 namespace etc::sim {
 namespace {
@@ -174,18 +173,6 @@ TEST_F(NetworkTest, ClogsHoldMessagesUntilTheyClear) {
   RunAll();
   ASSERT_EQ(delivered_.size(), 1u);
   EXPECT_GE(queue_.now_us(), 50'000);
-}
-
-TEST(RegisterMachine, ReportsTheAttemptOfEveryCommandThatTakesEffect) {
-  RegisterMachine machine;
-  std::vector<uint64_t> effects;
-  machine.set_effect_observer([&](uint64_t tag) { effects.push_back(tag); });
-  EXPECT_EQ(machine.Apply(1, RegisterMachine::Put("x", "1", 7)), "ok");
-  EXPECT_EQ(machine.Apply(2, RegisterMachine::Cas("x", "2", "3", 8)), "fail");
-  EXPECT_EQ(machine.Apply(3, RegisterMachine::Cas("x", "1", "3", 9)), "ok");
-  EXPECT_EQ(machine.Apply(4, "garbage"), "malformed");
-  EXPECT_EQ(effects, (std::vector<uint64_t>{7, 9})) << "a failed CAS changes nothing";
-  EXPECT_EQ(*machine.Query("x"), "13");
 }
 
 }  // namespace

@@ -43,6 +43,8 @@ const char* FaultKindName(FaultKind kind) {
       return "snapshot";
     case FaultKind::kDiskStall:
       return "disk-stall";
+    case FaultKind::kStallAndSplit:
+      return "stall-and-split";
   }
   return "unknown";
 }
@@ -99,7 +101,14 @@ Swarm DrawSwarm(Random& random, Micros safety_phase_us, int voters_override) {
   swarm.disk.fsync_min_us = random.Range(20, 500);
   swarm.disk.fsync_tail_mean_us = random.Range(50, 3000);
   swarm.disk.torn_write_probability = random.Chance(0.5) ? random.Unit() : 0;
-  swarm.max_append_bytes = random.Chance(0.3) ? random.Range(1, 256) : 1 << 20;
+  // Appends of one entry each (a new leader's old-term entries then reach
+  // followers apart from its own first entry: Figure 8's setting), of a few
+  // entries, or unbounded.
+  if (random.Chance(0.25)) {
+    swarm.max_append_bytes = 1;
+  } else {
+    swarm.max_append_bytes = random.Chance(0.35) ? random.Range(1, 128) : 1 << 20;
+  }
   static constexpr uint64_t kSnapshotEvery[] = {16, 64, 256};
   swarm.snapshot_every_entries = kSnapshotEvery[random.Uniform(3)];
   swarm.catch_up_entries = random.Chance(0.5) ? 4 : 32;
@@ -107,7 +116,7 @@ Swarm DrawSwarm(Random& random, Micros safety_phase_us, int voters_override) {
 
   // Which kinds of fault this seed uses, and how often.
   std::vector<FaultKind> kinds;
-  for (int k = 0; k <= static_cast<int>(FaultKind::kDiskStall); ++k) {
+  for (int k = 0; k <= static_cast<int>(FaultKind::kStallAndSplit); ++k) {
     if (random.Chance(0.45)) kinds.push_back(static_cast<FaultKind>(k));
   }
   if (kinds.empty()) return swarm;

@@ -33,6 +33,9 @@ enum class FaultKind {
   kTransferLeader,  // move leadership to another voter
   kSnapshotNow,     // make a member snapshot and compact right away
   kDiskStall,       // a member's disk hangs: no write completes for a while
+  kStallAndSplit,   // a follower's disk hangs while it and the leader are cut
+                    // off from the rest, which elect a leader that then
+                    // overwrites what the follower holds only in memory
 };
 
 const char* FaultKindName(FaultKind kind);

@@ -12,7 +12,7 @@
 //       5-member cluster under 16 clients: sim_s_per_s is virtual seconds
 //       simulated per wall-clock second, events/s the event rate.
 //   BM_Short10kEventRuns  short seeds of about 10,000 events each (a
-//       3-member cluster, 0.5 s of faults then 0.6 s of healing):
+//       3-member cluster, 0.8 s of faults then 1 s of healing):
 //       seeds_per_min is how many such seeds one core runs per minute.
 #include <benchmark/benchmark.h>
 
@@ -112,9 +112,9 @@ BENCHMARK(BM_Simulate5x16)->Unit(benchmark::kMillisecond)->MinTime(10);
 void BM_Short10kEventRuns(benchmark::State& state) {
   SimOptions options;
   options.voters = 3;
-  options.safety_phase_us = 500'000;
-  options.liveness_phase_us = 600'000;
-  options.liveness_grace_us = 300'000;
+  options.safety_phase_us = 800'000;
+  options.liveness_phase_us = 1'000'000;
+  options.liveness_grace_us = 500'000;
   RunSeeds(state, options);
 }
 BENCHMARK(BM_Short10kEventRuns)->Unit(benchmark::kMillisecond)->MinTime(10);

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "member/kv_machine.h"
 #include "member/member.h"
 #include "raft/describe.h"
 #include "raft/memory_storage.h"
@@ -15,7 +16,6 @@
 #include "sim/linearizability.h"
 #include "sim/network.h"
 #include "sim/random.h"
-#include "sim/register_machine.h"
 #include "sim/trace.h"
 
 namespace etc::sim {
@@ -25,6 +25,9 @@ namespace {
 // Nominal tick period: heartbeats every tick, elections after 10-20 ticks.
 constexpr Micros kTickPeriodUs = 10'000;
 constexpr int64_t kElectionTicks = 10;
+// The leader proposes compacting all but the last few revisions this often.
+constexpr Micros kCompactionPeriodUs = 250'000;
+constexpr kv::Revision kCompactionLagRevisions = 20;
 
 // Independent random streams, so that adding draws to one component does
 // not change the others' choices.
@@ -61,7 +64,7 @@ struct Process {
   // Removed from the configuration and shut down for good, as etcd does.
   bool stopped = false;
   std::unique_ptr<Disk> disk;
-  std::unique_ptr<RegisterMachine> machine;
+  std::unique_ptr<member::KvMachine> machine;
   std::unique_ptr<member::Member> member;
   std::unique_ptr<SimTransport> transport;
   bool crashed = false;
@@ -120,10 +123,12 @@ class Simulation {
   void Pause(Process& process, Micros duration_us);
   void Wake(Process& process, uint64_t generation);
   NodeId Leader();
+  void Compact();
   // The member leading `term`, if it still does (its log is then that
   // term's leader's log).
   const member::Member* LeaderOfTerm(raft::Term term);
   static uint64_t AttemptTag(size_t op, uint64_t attempt);
+  static kvpb::Request KvRequestFor(const lincheck::Operation& op, uint64_t tag);
   void FailCertainFailure(uint64_t tag, NodeId member);
 
   // ---- faults ----
@@ -189,7 +194,6 @@ member::MemberConfig Simulation::ConfigFor(const Process& process) const {
   config.raft.read_only =
       swarm_.lease_reads ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
   config.raft.max_inflight_msgs = 64;
-  config.raft.max_append_payload_bytes = 4096;
   config.incarnation = process.incarnation;
   config.snapshot_every_entries = swarm_.snapshot_every_entries;
   config.catch_up_entries = swarm_.catch_up_entries;
@@ -197,11 +201,21 @@ member::MemberConfig Simulation::ConfigFor(const Process& process) const {
 }
 
 void Simulation::StartMember(Process& process, const raft::DurableState& durable) {
-  process.machine = std::make_unique<RegisterMachine>();
-  process.machine->set_effect_observer([this, id = process.id](uint64_t tag) {
-    if (tag == 0 || !took_effect_.insert(tag).second) return;
-    if (certainly_failed_.contains(tag)) FailCertainFailure(tag, id);
-  });
+  process.machine = std::make_unique<member::KvMachine>();
+  process.machine->set_apply_observer(
+      [this, id = process.id, machine = process.machine.get()](
+          uint64_t, const kvpb::Request& request, const kvpb::Response& response) {
+        // The key tree's own invariants (revisions, compaction, lease
+        // attachments, watchers), after every request it applies.
+        machine->store().CheckInvariants();
+        // Did the request change the state? (A failed compare-and-set or an
+        // error changes nothing.)
+        bool changed = response.error_code() == 0 &&
+                       (request.has_put() || (request.has_txn() && response.txn().succeeded()));
+        uint64_t tag = request.header().id();
+        if (!changed || tag == 0 || !took_effect_.insert(tag).second) return;
+        if (certainly_failed_.contains(tag)) FailCertainFailure(tag, id);
+      });
   absl::StatusOr<std::unique_ptr<member::Member>> member = member::Member::Start(
       ConfigFor(process), durable, process.transport.get(), process.disk.get(),
       process.machine.get());
@@ -292,6 +306,7 @@ void Simulation::Setup() {
     });
   }
   queue_.At(options_.safety_phase_us, [this] { Heal(); });
+  queue_.At(kCompactionPeriodUs, [this] { Compact(); });
   Random client_random = random_.Fork(kClientStream);
   clients_.resize(static_cast<size_t>(swarm_.clients));
   for (int i = 0; i < swarm_.clients; ++i) {
@@ -411,6 +426,27 @@ void Simulation::Wake(Process& process, uint64_t generation) {
   }
 }
 
+void Simulation::Compact() {
+  // As etcd's periodic auto-compaction would: the leader proposes a
+  // compaction a little behind its revision, through the log, under
+  // whatever faults are running. The outcome is not checked here (the
+  // store's invariants and the clients' reads are).
+  queue_.After(kCompactionPeriodUs, [this] { Compact(); });
+  NodeId leader = Leader();
+  if (leader == 0) return;
+  Process& process = this->process(leader);
+  if (process.crashed || process.paused || process.member == nullptr) return;
+  kv::Revision revision = process.machine->store().revision();
+  if (revision <= kCompactionLagRevisions) return;
+  kvpb::Request request;
+  request.mutable_compaction()->set_revision(revision - kCompactionLagRevisions);
+  trace_.Event("compact", leader, static_cast<uint64_t>(revision - kCompactionLagRevisions),
+               [&] { return absl::StrCat("member ", leader, " proposes compaction to ",
+                                         revision - kCompactionLagRevisions); });
+  process.member->Write(request.SerializeAsString(), [](absl::StatusOr<std::string>) {});
+  AfterInput(process);
+}
+
 NodeId Simulation::Leader() {
   NodeId leader = 0;
   raft::Term term = 0;
@@ -524,6 +560,32 @@ void Simulation::ApplyFault(const Fault& fault) {
         return absl::StrCat(fault.a, "'s disk hangs for ",
                             std::min<Micros>(fault.duration_us, 1'000'000) / 1000, "ms");
       });
+      break;
+    }
+    case FaultKind::kStallAndSplit: {
+      // Raft-traps #19 on purpose: the follower keeps appending (and
+      // acknowledging, in memory) what the old leader sends while its disk
+      // hangs; the majority side elects a leader without those entries,
+      // and once the split heals that leader overwrites them while the
+      // follower's old write is still in flight.
+      NodeId leader = Leader();
+      if (leader == 0) break;
+      NodeId follower = fault.a;
+      if (follower == leader || process(follower).crashed || process(follower).member == nullptr) {
+        break;
+      }
+      Micros stall_us = std::clamp<Micros>(fault.duration_us, 200'000, 1'000'000);
+      process(follower).disk->StallUntil(queue_.now_us() + stall_us);
+      std::vector<std::pair<NodeId, NodeId>> links;
+      for (NodeId a : {leader, follower}) {
+        for (NodeId b = 1; b <= static_cast<NodeId>(members); ++b) {
+          if (b == leader || b == follower) continue;
+          network_.BlockBothWays(a, b);
+          links.push_back({a, b});
+          links.push_back({b, a});
+        }
+      }
+      unblock_later(links, stall_us / 2);
       break;
     }
     case FaultKind::kSlow: {
@@ -729,16 +791,49 @@ void Simulation::SendAttempt(Client& client) {
       return;
     }
     RunOn(process, [this, &process, op, reply, tag] {
+      kvpb::Request request = KvRequestFor(op, tag);
       if (op.kind == lincheck::OpKind::kRead) {
-        process.member->Read(op.key, reply);
-      } else if (op.kind == lincheck::OpKind::kWrite) {
-        process.member->Write(RegisterMachine::Put(op.key, op.value, tag), reply);
+        process.member->Read(request.SerializeAsString(), reply);
       } else {
-        process.member->Write(RegisterMachine::Cas(op.key, op.expected, op.value, tag), reply);
+        process.member->Write(request.SerializeAsString(), reply);
       }
       AfterInput(process);
     });
   });
+}
+
+kvpb::Request Simulation::KvRequestFor(const lincheck::Operation& op, uint64_t tag) {
+  kvpb::Request request;
+  request.mutable_header()->set_id(tag);
+  switch (op.kind) {
+    case lincheck::OpKind::kRead:
+      request.mutable_range()->set_key(op.key);
+      break;
+    case lincheck::OpKind::kWrite:
+      request.mutable_put()->set_key(op.key);
+      request.mutable_put()->set_value(op.value);
+      break;
+    case lincheck::OpKind::kCas: {
+      // Compare-and-set as etcd clients write it: a txn comparing the value
+      // (or, for "absent", the version with 0), then a put.
+      etcdserverpb::TxnRequest* txn = request.mutable_txn();
+      etcdserverpb::Compare* compare = txn->add_compare();
+      compare->set_key(op.key);
+      compare->set_result(etcdserverpb::Compare::EQUAL);
+      if (op.expected.has_value()) {
+        compare->set_target(etcdserverpb::Compare::VALUE);
+        compare->set_value(*op.expected);
+      } else {
+        compare->set_target(etcdserverpb::Compare::VERSION);
+        compare->set_version(0);
+      }
+      etcdserverpb::PutRequest* put = txn->add_success()->mutable_request_put();
+      put->set_key(op.key);
+      put->set_value(op.value);
+      break;
+    }
+  }
+  return request;
 }
 
 uint64_t Simulation::AttemptTag(size_t op, uint64_t attempt) {
@@ -775,22 +870,32 @@ void Simulation::OnResponse(Client& client, uint64_t attempt, absl::StatusOr<std
     // Anything else leaves the outcome unknown; the timeout records it.
     return;
   }
+  kvpb::Response response;
+  if (!response.ParseFromString(*result) || response.error_code() != 0) {
+    // The key tree refused a well-formed request: a bug, not a fault.
+    Fail("client", absl::StrCat("op ", client.op, " got an error from the key tree: ",
+                                response.error_message()));
+    return;
+  }
   switch (op.kind) {
     case lincheck::OpKind::kRead: {
-      absl::StatusOr<std::optional<std::string>> value = RegisterMachine::DecodeRead(*result);
-      if (!value.ok()) {
-        Fail("client", absl::StrCat("malformed read answer: ", value.status().ToString()));
+      if (!response.has_range() || response.range().kvs_size() > 1) {
+        Fail("client", "malformed read answer");
         return;
       }
-      op.read_result = *value;
-      client.last_seen[op.key] = *value;
+      if (response.range().kvs_size() == 1) {
+        op.read_result = response.range().kvs(0).value();
+      } else {
+        op.read_result = std::nullopt;
+      }
+      client.last_seen[op.key] = op.read_result;
       break;
     }
     case lincheck::OpKind::kWrite:
       client.last_seen[op.key] = op.value;
       break;
     case lincheck::OpKind::kCas:
-      op.cas_succeeded = *result == "ok";
+      op.cas_succeeded = response.txn().succeeded();
       if (op.cas_succeeded) client.last_seen[op.key] = op.value;
       break;
   }

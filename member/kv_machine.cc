@@ -1,0 +1,33 @@
+#include "member/kv_machine.h"
+
+namespace etc::member {
+namespace {
+
+std::string Malformed(std::string_view what) {
+  kvpb::Response response;
+  response.set_error_code(static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
+  response.set_error_message(std::string(what));
+  return response.SerializeAsString();
+}
+
+}  // namespace
+
+std::string KvMachine::Apply(uint64_t index, std::string_view command) {
+  kvpb::Request request;
+  if (!request.ParseFromArray(command.data(), static_cast<int>(command.size()))) {
+    return Malformed("etcdserver: the log entry is not a request");
+  }
+  kvpb::Response response = store_.Apply(request);
+  if (observer_) observer_(index, request, response);
+  return response.SerializeAsString();
+}
+
+absl::StatusOr<std::string> KvMachine::Query(std::string_view query) const {
+  kvpb::Request request;
+  if (!request.ParseFromArray(query.data(), static_cast<int>(query.size()))) {
+    return absl::InvalidArgumentError("the query is not a request");
+  }
+  return store_.Query(request).SerializeAsString();
+}
+
+}  // namespace etc::member
