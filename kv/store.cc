@@ -25,12 +25,6 @@ constexpr uint32_t kSnapshotFormat = 1;
 // entries for more).
 constexpr int kMaxExpirePerRequest = 1000;
 
-absl::Status StatusOf(const kvpb::Response& response) {
-  if (response.error_code() == 0) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
-                      response.error_message());
-}
-
 kvpb::Response Failure(const absl::Status& status) {
   kvpb::Response response;
   response.set_error_code(static_cast<int32_t>(status.code()));
