@@ -1,0 +1,144 @@
+#include "storage/data_dir.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace etc::storage {
+namespace {
+
+constexpr char kVersion[] = "etc-data 1\n";
+
+absl::Status CheckOrWriteVersion(FileSystem* fs, const std::string& member_dir, bool* fresh) {
+  std::string path = JoinPath(member_dir, "VERSION");
+  if (fs->Exists(path)) {
+    absl::StatusOr<std::unique_ptr<File>> file = fs->Open(path, {});
+    if (!file.ok()) return file.status();
+    absl::StatusOr<std::string> bytes = (*file)->Read(0, 256);
+    if (!bytes.ok()) return bytes.status();
+    if (*bytes != kVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " says \"", absl::StrCat(*bytes).substr(0, 40),
+          "\": this data directory has another format than this etc writes (etc-data 1)"));
+    }
+    *fresh = false;
+    return absl::OkStatus();
+  }
+  // A member directory with data but no marker is not ours to guess about.
+  for (const char* sub : {"wal", "snap"}) {
+    if (fs->Exists(JoinPath(member_dir, sub))) {
+      absl::StatusOr<std::vector<std::string>> names = fs->List(JoinPath(member_dir, sub));
+      if (names.ok() && !names->empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            member_dir, " holds data but no VERSION marker: refusing to guess its format"));
+      }
+    }
+  }
+  *fresh = true;
+  std::string temp = path + ".tmp";
+  absl::StatusOr<std::unique_ptr<File>> file = fs->Open(temp, {.create = true});
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+  if (absl::Status s = (*file)->Append(kVersion); !s.ok()) return s;
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = fs->Rename(temp, path); !s.ok()) return s;
+  return fs->SyncDir(member_dir);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::string root,
+                                                       DataDirOptions options) {
+  std::unique_ptr<DataDir> dir(new DataDir());
+  for (const std::string& d : {root, JoinPath(root, "member")}) {
+    if (!fs->Exists(d)) {
+      if (absl::Status s = fs->MakeDir(d); !s.ok()) return s;
+    }
+  }
+  std::string member_dir = JoinPath(root, "member");
+  absl::StatusOr<std::unique_ptr<Lock>> lock = fs->LockFile(JoinPath(member_dir, "LOCK"));
+  if (!lock.ok()) {
+    return absl::UnavailableError(absl::StrCat("data directory ", root,
+                                               " is in use by another process: ",
+                                               lock.status().message()));
+  }
+  dir->lock_ = std::move(*lock);
+  if (absl::Status s = CheckOrWriteVersion(fs, member_dir, &dir->fresh_); !s.ok()) return s;
+
+  dir->snapshots_ = std::make_unique<Snapshotter>(fs, JoinPath(member_dir, "snap"),
+                                                  options.snapshots_retained);
+  if (absl::Status s = dir->snapshots_->Init(); !s.ok()) return s;
+  absl::StatusOr<std::optional<raftpb::Snapshot>> snapshot = dir->snapshots_->LoadNewest();
+  if (!snapshot.ok()) return snapshot.status();
+
+  auto opened = Wal::Open(fs, JoinPath(member_dir, "wal"), options.wal);
+  if (!opened.ok()) return opened.status();
+  dir->wal_ = std::move(opened->first);
+  WalContents& contents = opened->second;
+  dir->truncated_bytes_ = contents.truncated_bytes;
+
+  raft::DurableState& durable = dir->recovered_;
+  durable.hard_state = contents.hard_state;
+  uint64_t snapshot_index = 0;
+  if (snapshot->has_value()) {
+    durable.snapshot = std::move(**snapshot);
+    snapshot_index = durable.snapshot.metadata().index();
+  }
+  if (contents.snapshot.has_value() && contents.snapshot->index() > snapshot_index) {
+    // The log says a newer snapshot was saved, but its file is gone: the
+    // log may already be released behind it.
+    return absl::DataLossError(absl::StrCat(
+        "the log records a snapshot at index ", contents.snapshot->index(),
+        " but the newest snapshot file is at ", snapshot_index, " (in ", member_dir, "/snap)"));
+  }
+  std::vector<raftpb::Entry>& entries = contents.entries;
+  if (snapshot_index > 0 && !entries.empty() && entries.front().index() <= snapshot_index &&
+      entries.back().index() >= snapshot_index) {
+    const raftpb::Entry& at = entries[snapshot_index - entries.front().index()];
+    if (at.term() != durable.snapshot.metadata().term()) {
+      // A snapshot from the leader replaced a conflicting log, and the
+      // crash came before the log recorded the reset: the old entries are
+      // void.
+      entries.clear();
+    }
+  }
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [&](const raftpb::Entry& e) { return e.index() <= snapshot_index; }),
+                entries.end());
+  if (!entries.empty() && entries.front().index() != snapshot_index + 1) {
+    return absl::DataLossError(absl::StrCat("the log starts at entry ", entries.front().index(),
+                                            " but the newest snapshot ends at ", snapshot_index,
+                                            ": entries in between are missing"));
+  }
+  durable.entries = std::move(entries);
+  dir->snapshot_index_ = snapshot_index;
+  return dir;
+}
+
+absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
+                            const std::vector<raftpb::Entry>& entries,
+                            const std::optional<raftpb::HardState>& hard_state) {
+  if (snapshot != nullptr) {
+    // The file first: if the crash comes before the log's reset record,
+    // recovery still finds the snapshot and voids the conflicting entries.
+    if (absl::Status s = snapshots_->Save(*snapshot); !s.ok()) return s;
+    if (absl::Status s = wal_->AppendLogReset(snapshot->metadata()); !s.ok()) return s;
+    snapshot_index_ = std::max<uint64_t>(snapshot_index_, snapshot->metadata().index());
+  }
+  return wal_->Append(entries, hard_state);
+}
+
+absl::Status DataDir::Sync() { return wal_->Sync(); }
+
+absl::Status DataDir::SaveSnapshot(const raftpb::Snapshot& snapshot) {
+  if (absl::Status s = snapshots_->Save(snapshot); !s.ok()) return s;
+  if (absl::Status s = wal_->AppendSnapshotMarker(snapshot.metadata()); !s.ok()) return s;
+  snapshot_index_ = std::max<uint64_t>(snapshot_index_, snapshot.metadata().index());
+  return wal_->Sync();
+}
+
+absl::Status DataDir::CompactLog(uint64_t index) {
+  return wal_->ReleaseTo(std::min(index, snapshot_index_));
+}
+
+}  // namespace etc::storage

@@ -1,0 +1,88 @@
+// A member's data directory: the WAL, the snapshots, a version marker and a
+// lock, and the recovery rules that turn them back into Raft's durable
+// state after a restart or a crash.
+//
+//   <root>/member/VERSION      "etc-data 1": refused if it says anything else
+//   <root>/member/LOCK         held while the member runs (two processes
+//                              never open the same member's data)
+//   <root>/member/wal/*.wal    the write-ahead log (wal.h)
+//   <root>/member/snap/*.snap  snapshots (snapshotter.h)
+//
+// Write order follows Raft's Ready: a snapshot from the leader is saved
+// (file synced, renamed, directory synced) before the log records that it
+// replaced the log; entries, then the hard state, are appended; Sync makes
+// the batch durable before any message of that Ready is sent.
+//
+//   auto dir = DataDir::Open(&fs, "default.etc", {}).value();
+//   raft::DurableState durable = dir->recovered();
+//   dir->Write(ready.snapshot.get(), ready.entries, ready.hard_state);
+//   dir->Sync();
+#ifndef ETC_STORAGE_DATA_DIR_H_
+#define ETC_STORAGE_DATA_DIR_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "raft/raft.h"
+#include "storage/fs.h"
+#include "storage/snapshotter.h"
+#include "storage/wal.h"
+
+namespace etc::storage {
+
+struct DataDirOptions {
+  WalOptions wal;
+  // Snapshot files kept.
+  int snapshots_retained = 5;
+};
+
+class DataDir {
+ public:
+  // Takes the lock, checks or writes the version marker, loads the newest
+  // snapshot and replays the log after it. Errors: kUnavailable if another
+  // process holds the lock; kFailedPrecondition for another format version;
+  // kDataLoss (naming the file and offset) for damaged data.
+  static absl::StatusOr<std::unique_ptr<DataDir>> Open(FileSystem* fs, std::string root,
+                                                       DataDirOptions options = {});
+
+  // What recovery found (empty for a new directory).
+  const raft::DurableState& recovered() const { return recovered_; }
+  // True if the directory held no member data before Open.
+  bool fresh() const { return fresh_; }
+  // A torn tail cut off the log during recovery (bytes; 0 if none).
+  uint64_t truncated_bytes() const { return truncated_bytes_; }
+
+  // One Ready's persistence obligations, in order. Not durable until Sync
+  // (except the snapshot file, which is durable when this returns).
+  absl::Status Write(const raftpb::Snapshot* snapshot, const std::vector<raftpb::Entry>& entries,
+                     const std::optional<raftpb::HardState>& hard_state);
+  // Group commit: makes everything written so far durable.
+  absl::Status Sync();
+  // A snapshot the application made: saved durably, recorded in the log.
+  absl::Status SaveSnapshot(const raftpb::Snapshot& snapshot);
+  // Releases log segments whose entries are all at or below `index` (a
+  // durable snapshot covers them).
+  absl::Status CompactLog(uint64_t index);
+
+  Wal& wal() { return *wal_; }
+
+ private:
+  DataDir() = default;
+
+  std::unique_ptr<Lock> lock_;
+  std::unique_ptr<Snapshotter> snapshots_;
+  std::unique_ptr<Wal> wal_;
+  raft::DurableState recovered_;
+  bool fresh_ = false;
+  uint64_t truncated_bytes_ = 0;
+  // The newest snapshot saved: log releases never go past it.
+  uint64_t snapshot_index_ = 0;
+};
+
+}  // namespace etc::storage
+
+#endif  // ETC_STORAGE_DATA_DIR_H_

@@ -1,0 +1,234 @@
+#include "storage/data_dir.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "raft/node.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
+#include "storage/memory_fs.h"
+
+namespace etc::storage {
+namespace {
+
+raftpb::Entry E(uint64_t index, uint64_t term) {
+  raftpb::Entry entry;
+  entry.set_index(index);
+  entry.set_term(term);
+  entry.set_data("e" + std::to_string(index) + "t" + std::to_string(term));
+  return entry;
+}
+
+raftpb::HardState H(uint64_t term, uint64_t commit) {
+  raftpb::HardState state;
+  state.set_term(term);
+  state.set_commit(commit);
+  return state;
+}
+
+raftpb::Snapshot S(uint64_t index, uint64_t term, std::string data = "state") {
+  raftpb::Snapshot snapshot;
+  snapshot.mutable_metadata()->set_index(index);
+  snapshot.mutable_metadata()->set_term(term);
+  snapshot.mutable_metadata()->mutable_conf_state()->add_voters(1);
+  snapshot.set_data(std::move(data));
+  return snapshot;
+}
+
+TEST(DataDirTest, FreshThenRecovered) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    EXPECT_TRUE((*dir)->fresh());
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1)}, H(1, 3)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_FALSE((*dir)->fresh());
+  const raft::DurableState& durable = (*dir)->recovered();
+  EXPECT_EQ(durable.snapshot.metadata().index(), 1u);
+  ASSERT_EQ(durable.entries.size(), 2u);
+  EXPECT_EQ(durable.entries[1].index(), 3u);
+  EXPECT_EQ(durable.hard_state.commit(), 3u);
+}
+
+TEST(DataDirTest, TwoProcessesNeverOpenTheSameData) {
+  MemoryFs fs;
+  auto first = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(first.ok());
+  auto second = DataDir::Open(&fs, "data");
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  first->reset();
+  EXPECT_TRUE(DataDir::Open(&fs, "data").ok());
+}
+
+TEST(DataDirTest, AnotherVersionIsRefused) {
+  MemoryFs fs;
+  { ASSERT_TRUE(DataDir::Open(&fs, "data").ok()); }
+  auto version = fs.Open("data/member/VERSION", {});
+  ASSERT_TRUE((*version)->WriteAt(0, "etc-data 9\n").ok());
+  auto dir = DataDir::Open(&fs, "data");
+  EXPECT_EQ(dir.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(dir.status().message().find("VERSION"), std::string::npos);
+}
+
+TEST(DataDirTest, ALeaderSnapshotVoidsTheConflictingLogEvenBeforeTheResetIsLogged) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1), E(4, 1), E(5, 1)}, H(1, 2)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+    // The leader of term 3 sends a snapshot at 4 (its entry 4 is of term
+    // 3); the file is saved, the crash comes before the log is synced.
+    raftpb::Snapshot from_leader = S(4, 3);
+    ASSERT_TRUE((*dir)->Write(&from_leader, {}, H(3, 4)).ok());
+  }
+  fs.Crash([] { return false; }, [](uint64_t) { return 0; });
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const raft::DurableState& durable = (*dir)->recovered();
+  EXPECT_EQ(durable.snapshot.metadata().index(), 4u);
+  EXPECT_TRUE(durable.entries.empty()) << "entry 5 of term 1 belonged to the replaced log";
+  raft::Config config;
+  config.id = 1;
+  EXPECT_TRUE(raft::Node::Start(config, durable).ok());
+}
+
+TEST(DataDirTest, ALostSnapshotFileIsDataLoss) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1)}, H(1, 3)).ok());
+    ASSERT_TRUE((*dir)->SaveSnapshot(S(3, 1)).ok());
+  }
+  auto files = fs.List("data/member/snap");
+  ASSERT_EQ(files->size(), 2u);
+  ASSERT_TRUE(fs.Remove("data/member/snap/" + files->back()).ok());
+  auto dir = DataDir::Open(&fs, "data");
+  EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss) << dir.status();
+}
+
+TEST(DataDirTest, ADamagedSnapshotFileIsDataLossNamingIt) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {}, H(1, 1)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  auto files = fs.List("data/member/snap");
+  fs.FlipBit("data/member/snap/" + files->back(), 8 * 30);
+  auto dir = DataDir::Open(&fs, "data");
+  EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(dir.status().message().find(files->back()), std::string::npos) << dir.status();
+}
+
+// A member's life in random steps: appends (sometimes replacing a suffix),
+// syncs, snapshots made and compactions, snapshots from a leader, and power
+// losses. After each loss: the data directory opens, Raft accepts what it
+// recovered, and every entry that was synced (and not replaced since) is
+// there, or covered by the snapshot.
+RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
+  MemoryFs fs;
+  uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  auto chooser = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (seed >> 33) % n;
+  };
+  DataDirOptions options;
+  options.wal.segment_bytes = *rc::gen::element<uint64_t>(1024, 4096, 1 << 20);
+  options.snapshots_retained = *rc::gen::inRange(1, 4);
+  std::map<uint64_t, uint64_t> synced;  // index -> term, not yet replaced
+  uint64_t term = 1;
+  {
+    auto dir = DataDir::Open(&fs, "data", options);
+    RC_ASSERT(dir.ok());
+    raftpb::Snapshot boot = S(1, 1, "");
+    RC_ASSERT((*dir)->Write(&boot, {}, H(1, 1)).ok());
+    RC_ASSERT((*dir)->Sync().ok());
+  }
+  int lives = *rc::gen::inRange(1, 5);
+  for (int life = 0; life <= lives; ++life) {
+    auto dir = DataDir::Open(&fs, "data", options);
+    RC_ASSERT(dir.ok());
+    const raft::DurableState& durable = (*dir)->recovered();
+    raft::Config config;
+    config.id = 1;
+    RC_ASSERT(raft::Node::Start(config, durable).ok());
+    uint64_t snapshot_index = durable.snapshot.metadata().index();
+    std::map<uint64_t, uint64_t> recovered;
+    for (const auto& e : durable.entries) recovered[e.index()] = e.term();
+    for (const auto& [index, t] : synced) {
+      if (index <= snapshot_index) continue;
+      RC_ASSERT(recovered.count(index) > 0);
+      RC_ASSERT(recovered[index] == t);
+    }
+    if (life == lives) break;
+    std::map<uint64_t, uint64_t> log = recovered;
+    synced = recovered;
+    uint64_t base = snapshot_index;
+    uint64_t commit = std::max<uint64_t>(durable.hard_state.commit(), snapshot_index);
+    term = std::max<uint64_t>(term, durable.hard_state.term()) + 1;
+    int steps = *rc::gen::inRange(1, 12);
+    for (int step = 0; step < steps; ++step) {
+      uint64_t last = log.empty() ? base : log.rbegin()->first;
+      switch (*rc::gen::inRange(0, 10)) {
+        case 0: {
+          // A snapshot the application made at the commit index.
+          if (commit > base && log.count(commit)) {
+            RC_ASSERT((*dir)->SaveSnapshot(S(commit, log[commit])).ok());
+            base = commit;
+            for (auto it = synced.begin(); it != synced.end() && it->first <= base;) it = synced.erase(it);
+            RC_ASSERT((*dir)->CompactLog(base).ok());
+          }
+          break;
+        }
+        case 1: {
+          // A snapshot from a leader of a newer term, past our log.
+          ++term;
+          uint64_t at = last + 1 + *rc::gen::inRange<uint64_t>(0, 3);
+          raftpb::Snapshot leader = S(at, term);
+          RC_ASSERT((*dir)->Write(&leader, {}, H(term, at)).ok());
+          log.clear();
+          base = at;
+          commit = at;
+          synced.clear();
+          RC_ASSERT((*dir)->Sync().ok());
+          break;
+        }
+        default: {
+          uint64_t from = last + 1;
+          if (last > commit && *rc::gen::weightedElement<bool>({{3, false}, {1, true}})) {
+            from = *rc::gen::inRange<uint64_t>(commit + 1, last + 1);
+            ++term;
+          }
+          std::vector<raftpb::Entry> entries;
+          int count = *rc::gen::inRange(1, 5);
+          for (int i = 0; i < count; ++i) entries.push_back(E(from + i, term));
+          log.erase(log.lower_bound(from), log.end());
+          for (const auto& e : entries) log[e.index()] = e.term();
+          for (auto it = synced.lower_bound(from); it != synced.end();) it = synced.erase(it);
+          uint64_t new_last = log.rbegin()->first;
+          commit = std::max(commit, *rc::gen::inRange<uint64_t>(commit, new_last + 1));
+          RC_ASSERT((*dir)->Write(nullptr, entries, H(term, commit)).ok());
+          if (*rc::gen::weightedElement<bool>({{1, false}, {2, true}})) {
+            RC_ASSERT((*dir)->Sync().ok());
+            synced = log;
+          }
+        }
+      }
+    }
+    dir->reset();
+    fs.Crash([&] { return chooser(2) == 1; }, chooser);
+  }
+}
+
+}  // namespace
+}  // namespace etc::storage

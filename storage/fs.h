@@ -1,0 +1,92 @@
+// The file-system interface the storage code is written against: small
+// enough to implement twice, once over POSIX for the server (posix_fs.h) and
+// once as a simulated disk for the simulator (sim/sim_fs.h), so the same WAL
+// and snapshot code runs in both and every crash the simulator explores
+// exercises the real recovery code.
+//
+// Durability is explicit: data written is not durable until the file is
+// synced, and a new or renamed file's name is not durable until its
+// directory is synced. A crash may lose anything not yet durable (and may
+// tear the last unsynced write of a file at a sector boundary).
+//
+//   std::unique_ptr<File> file = fs.Open("wal/0001.wal", {.create = true}).value();
+//   file->Append(record);
+//   file->Sync();                 // the record is durable now
+//   fs.SyncDir("wal");            // and so is the file's name
+#ifndef ETC_STORAGE_FS_H_
+#define ETC_STORAGE_FS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace etc::storage {
+
+class File {
+ public:
+  virtual ~File() = default;
+  // Writes at the end of the file.
+  virtual absl::Status Append(std::string_view data) = 0;
+  // Writes at `offset` (at most the current size: no holes).
+  virtual absl::Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // Reads up to `length` bytes at `offset` (fewer at the end of the file).
+  virtual absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const = 0;
+  virtual absl::StatusOr<uint64_t> Size() const = 0;
+  virtual absl::Status Truncate(uint64_t size) = 0;
+  // Extends the file with zeros to at least `size` bytes, reserving the
+  // space (fallocate), so later writes inside it need no size change.
+  virtual absl::Status Allocate(uint64_t size) = 0;
+  // Makes the file's data and size durable (fsync).
+  virtual absl::Status Sync() = 0;
+  // Makes the file's data durable, and its size only if it changed (fdatasync).
+  virtual absl::Status DataSync() = 0;
+};
+
+struct OpenOptions {
+  // Create the file if it does not exist (else opening a missing file fails
+  // with kNotFound).
+  bool create = false;
+  // Fail with kAlreadyExists if it exists.
+  bool exclusive = false;
+};
+
+// Holds an exclusive lock on a data directory until destroyed.
+class Lock {
+ public:
+  virtual ~Lock() = default;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  virtual absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path,
+                                                     OpenOptions options) = 0;
+  // Atomic: afterwards `to` names what `from` named (replacing it). Durable
+  // only once the directory is synced.
+  virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual absl::Status Remove(const std::string& path) = 0;
+  // The names (not paths) in a directory, sorted. kNotFound if it is missing.
+  virtual absl::StatusOr<std::vector<std::string>> List(const std::string& dir) const = 0;
+  virtual absl::Status MakeDir(const std::string& dir) = 0;
+  virtual bool Exists(const std::string& path) const = 0;
+  // Makes the directory's entries (creations, renames, removals) durable.
+  virtual absl::Status SyncDir(const std::string& dir) = 0;
+  // Takes an exclusive lock on `path` (created if needed); kUnavailable if
+  // another holder has it.
+  virtual absl::StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) = 0;
+};
+
+// A whole file's contents.
+absl::StatusOr<std::string> ReadAll(const File& file);
+
+// "dir/name", with exactly one '/' between them.
+std::string JoinPath(std::string_view dir, std::string_view name);
+
+}  // namespace etc::storage
+
+#endif  // ETC_STORAGE_FS_H_

@@ -1,0 +1,191 @@
+#include "storage/posix_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace etc::storage {
+namespace {
+
+absl::Status Errno(std::string_view what, const std::string& path) {
+  int error = errno;
+  std::string message = absl::StrCat(std::string(what), " ", path, ": ", std::strerror(error));
+  switch (error) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EEXIST:
+      return absl::AlreadyExistsError(message);
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(message);
+    case ENOSPC:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+class PosixFile : public File {
+ public:
+  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFile() override { ::close(fd_); }
+
+  absl::Status Append(std::string_view data) override {
+    absl::StatusOr<uint64_t> size = Size();
+    if (!size.ok()) return size.status();
+    return WriteAt(*size, data);
+  }
+  absl::Status WriteAt(uint64_t offset, std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t written = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return Errno("writing", path_);
+      }
+      data.remove_prefix(static_cast<size_t>(written));
+      offset += static_cast<uint64_t>(written);
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const override {
+    std::string out(length, '\0');
+    uint64_t done = 0;
+    while (done < length) {
+      ssize_t got = ::pread(fd_, out.data() + done, length - done, static_cast<off_t>(offset + done));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return Errno("reading", path_);
+      }
+      if (got == 0) break;
+      done += static_cast<uint64_t>(got);
+    }
+    out.resize(done);
+    return out;
+  }
+  absl::StatusOr<uint64_t> Size() const override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno("stat of", path_);
+    return static_cast<uint64_t>(st.st_size);
+  }
+  absl::Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno("truncating", path_);
+    return absl::OkStatus();
+  }
+  absl::Status Allocate(uint64_t size) override {
+    absl::StatusOr<uint64_t> current = Size();
+    if (!current.ok()) return current.status();
+    if (*current >= size) return absl::OkStatus();
+    int error = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    if (error == 0) return absl::OkStatus();
+    if (error != EOPNOTSUPP && error != EINVAL) {
+      errno = error;
+      return Errno("allocating", path_);
+    }
+    // File systems without fallocate: a sparse extension still reads as zeros.
+    return Truncate(size);
+  }
+  absl::Status Sync() override {
+    if (::fsync(fd_) != 0) return Errno("fsync of", path_);
+    return absl::OkStatus();
+  }
+  absl::Status DataSync() override {
+    if (::fdatasync(fd_) != 0) return Errno("fdatasync of", path_);
+    return absl::OkStatus();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixLock : public Lock {
+ public:
+  explicit PosixLock(int fd) : fd_(fd) {}
+  ~PosixLock() override {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<File>> PosixFs::Open(const std::string& path, OpenOptions options) {
+  int flags = O_RDWR | O_CLOEXEC;
+  if (options.create) flags |= O_CREAT;
+  if (options.exclusive) flags |= O_EXCL;
+  int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) return Errno("opening", path);
+  return std::unique_ptr<File>(new PosixFile(fd, path));
+}
+
+absl::Status PosixFs::Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) return Errno("renaming", from);
+  return absl::OkStatus();
+}
+
+absl::Status PosixFs::Remove(const std::string& path) {
+  if (::unlink(path.c_str()) != 0) return Errno("removing", path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> PosixFs::List(const std::string& dir) const {
+  DIR* handle = ::opendir(dir.empty() ? "." : dir.c_str());
+  if (handle == nullptr) return Errno("listing", dir);
+  std::vector<std::string> names;
+  while (struct dirent* entry = ::readdir(handle)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(handle);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::Status PosixFs::MakeDir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Errno("creating directory", dir);
+  // The new directory's name must survive a crash too.
+  std::string parent = dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.rfind('/'));
+  return SyncDir(parent.empty() ? "/" : parent);
+}
+
+bool PosixFs::Exists(const std::string& path) const {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+absl::Status PosixFs::SyncDir(const std::string& dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("opening directory", dir);
+  int result = ::fsync(fd);
+  ::close(fd);
+  if (result != 0) return Errno("fsync of directory", dir);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Lock>> PosixFs::LockFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("opening lock file", path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int error = errno;
+    ::close(fd);
+    if (error == EWOULDBLOCK) {
+      return absl::UnavailableError(absl::StrCat(path, " is locked by another process"));
+    }
+    errno = error;
+    return Errno("locking", path);
+  }
+  return std::unique_ptr<Lock>(new PosixLock(fd));
+}
+
+}  // namespace etc::storage

@@ -1,0 +1,79 @@
+// The storage code on real files: what the server runs.
+#include "storage/posix_fs.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "storage/data_dir.h"
+
+namespace etc::storage {
+namespace {
+
+std::string TempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  return JoinPath(base != nullptr ? base : "/tmp", name);
+}
+
+raftpb::Entry E(uint64_t index, uint64_t term) {
+  raftpb::Entry entry;
+  entry.set_index(index);
+  entry.set_term(term);
+  entry.set_data(std::string(200, 'p'));
+  return entry;
+}
+
+TEST(PosixFsTest, FilesDirectoriesAndRenames) {
+  PosixFs fs;
+  std::string dir = TempDir("basics");
+  ASSERT_TRUE(fs.MakeDir(dir).ok());
+  auto file = fs.Open(JoinPath(dir, "a"), {.create = true});
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append("hello").ok());
+  ASSERT_TRUE((*file)->WriteAt(1, "EL").ok());
+  ASSERT_TRUE((*file)->Allocate(4096).ok());
+  EXPECT_EQ(*(*file)->Size(), 4096u);
+  EXPECT_EQ(*(*file)->Read(0, 5), "hELlo");
+  EXPECT_EQ((*(*file)->Read(5, 10)), std::string(10, '\0'));
+  ASSERT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE((*file)->DataSync().ok());
+  ASSERT_TRUE(fs.Rename(JoinPath(dir, "a"), JoinPath(dir, "b")).ok());
+  ASSERT_TRUE(fs.SyncDir(dir).ok());
+  EXPECT_EQ(*fs.List(dir), std::vector<std::string>{"b"});
+  EXPECT_EQ(fs.Open(JoinPath(dir, "a"), {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(fs.Open(JoinPath(dir, "b"), {.create = true, .exclusive = true}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(fs.Remove(JoinPath(dir, "b")).ok());
+  EXPECT_FALSE(fs.Exists(JoinPath(dir, "b")));
+}
+
+TEST(PosixFsTest, DataDirRoundTripAndLock) {
+  PosixFs fs;
+  std::string root = TempDir("member-data");
+  {
+    auto dir = DataDir::Open(&fs, root, {});
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    EXPECT_TRUE((*dir)->fresh());
+    auto second = DataDir::Open(&fs, root, {});
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+    raftpb::Snapshot boot;
+    boot.mutable_metadata()->set_index(1);
+    boot.mutable_metadata()->set_term(1);
+    boot.mutable_metadata()->mutable_conf_state()->add_voters(1);
+    std::vector<raftpb::Entry> entries;
+    for (uint64_t i = 2; i <= 500; ++i) entries.push_back(E(i, 1));
+    raftpb::HardState state;
+    state.set_term(1);
+    state.set_commit(400);
+    ASSERT_TRUE((*dir)->Write(&boot, entries, state).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  auto dir = DataDir::Open(&fs, root, {});
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_FALSE((*dir)->fresh());
+  EXPECT_EQ((*dir)->recovered().entries.size(), 499u);
+  EXPECT_EQ((*dir)->recovered().hard_state.commit(), 400u);
+}
+
+}  // namespace
+}  // namespace etc::storage

@@ -1,0 +1,138 @@
+#include "storage/snapshotter.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/crc32c.h"
+
+namespace etc::storage {
+namespace {
+
+constexpr char kMagic[] = "etcsnap1";
+constexpr size_t kMagicBytes = 8;
+constexpr size_t kHeaderBytes = kMagicBytes + 8 + 4;
+constexpr char kSuffix[] = ".snap";
+constexpr char kTempSuffix[] = ".snap.tmp";
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool IsSnapshotName(const std::string& name) {
+  return name.size() == 16 + 1 + 16 + 5 && EndsWith(name, kSuffix) && name[16] == '-';
+}
+
+}  // namespace
+
+std::string EncodeSnapshotFile(const raftpb::Snapshot& snapshot) {
+  std::string payload = snapshot.SerializeAsString();
+  std::string out(kMagic, kMagicBytes);
+  uint64_t length = payload.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((length >> (8 * i)) & 0xFF));
+  uint32_t crc = base::Crc32c(payload);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xFF));
+  out += payload;
+  return out;
+}
+
+absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string_view bytes) {
+  if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagicBytes) != kMagic) {
+    return absl::DataLossError("not a snapshot file (bad magic or too short)");
+  }
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i) {
+    length |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[kMagicBytes + i])) << (8 * i);
+  }
+  uint32_t crc = 0;
+  for (int i = 0; i < 4; ++i) {
+    crc |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[kMagicBytes + 8 + i])) << (8 * i);
+  }
+  if (length != bytes.size() - kHeaderBytes) {
+    return absl::DataLossError(absl::StrCat("snapshot file holds ", bytes.size() - kHeaderBytes,
+                                            " bytes of payload, its header says ", length));
+  }
+  std::string_view payload = bytes.substr(kHeaderBytes);
+  if (base::Crc32c(payload) != crc) return absl::DataLossError("snapshot checksum does not match");
+  raftpb::Snapshot snapshot;
+  if (!snapshot.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::DataLossError("snapshot payload does not parse");
+  }
+  return snapshot;
+}
+
+Snapshotter::Snapshotter(FileSystem* fs, std::string dir, int retain)
+    : fs_(fs), dir_(std::move(dir)), retain_(std::max(1, retain)) {}
+
+absl::Status Snapshotter::Init() {
+  if (!fs_->Exists(dir_)) {
+    if (absl::Status s = fs_->MakeDir(dir_); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<std::string>> names = fs_->List(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (EndsWith(name, kTempSuffix)) {
+      if (absl::Status s = fs_->Remove(JoinPath(dir_, name)); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> Snapshotter::Files() const {
+  absl::StatusOr<std::vector<std::string>> names = fs_->List(dir_);
+  if (!names.ok()) return names.status();
+  std::vector<std::string> files;
+  for (const std::string& name : *names) {
+    if (IsSnapshotName(name)) files.push_back(name);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%016" PRIx64 "-%016" PRIx64 "%s",
+                static_cast<uint64_t>(snapshot.metadata().index()),
+                static_cast<uint64_t>(snapshot.metadata().term()), kSuffix);
+  std::string path = JoinPath(dir_, name);
+  std::string temp = path + ".tmp";
+  {
+    absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
+    if (!file.ok()) return file.status();
+    if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+    if (absl::Status s = (*file)->Append(EncodeSnapshotFile(snapshot)); !s.ok()) return s;
+    if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  }
+  if (absl::Status s = fs_->Rename(temp, path); !s.ok()) return s;
+  // Without this the rename may not survive a crash, and the log may be
+  // released behind a snapshot that is gone (raft-traps #12).
+  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::string>> files = Files();
+  if (!files.ok()) return files.status();
+  if (static_cast<int>(files->size()) > retain_) {
+    for (size_t i = 0; i + static_cast<size_t>(retain_) < files->size(); ++i) {
+      if (absl::Status s = fs_->Remove(JoinPath(dir_, (*files)[i])); !s.ok()) return s;
+    }
+    return fs_->SyncDir(dir_);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<raftpb::Snapshot>> Snapshotter::LoadNewest() const {
+  absl::StatusOr<std::vector<std::string>> files = Files();
+  if (!files.ok()) return files.status();
+  if (files->empty()) return std::optional<raftpb::Snapshot>();
+  std::string path = JoinPath(dir_, files->back());
+  absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(path, {});
+  if (!file.ok()) return file.status();
+  absl::StatusOr<std::string> bytes = ReadAll(**file);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<raftpb::Snapshot> snapshot = DecodeSnapshotFile(*bytes);
+  if (!snapshot.ok()) {
+    return absl::DataLossError(absl::StrCat("snapshot file ", path, ": ", snapshot.status().message()));
+  }
+  return std::optional<raftpb::Snapshot>(std::move(*snapshot));
+}
+
+}  // namespace etc::storage

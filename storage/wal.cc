@@ -1,0 +1,329 @@
+#include "storage/wal.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cinttypes>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "storage/record.h"
+
+namespace etc::storage {
+namespace {
+
+constexpr char kSegmentSuffix[] = ".wal";
+constexpr char kTempSuffix[] = ".tmp";
+// The header record's payload: format, then the segment's sequence and
+// first index (so a renamed or swapped file is noticed).
+constexpr char kFormat[] = "etc-wal-1";
+
+std::string HeaderPayload(uint64_t sequence, uint64_t first_index) {
+  return absl::StrCat(kFormat, " ", sequence, " ", first_index);
+}
+
+bool ParseSegmentName(const std::string& name, uint64_t* sequence, uint64_t* first_index) {
+  // 16 hex digits, '-', 16 hex digits, ".wal"
+  if (name.size() != 16 + 1 + 16 + 4 || name.substr(33) != kSegmentSuffix || name[16] != '-') {
+    return false;
+  }
+  auto hex = [](const std::string& digits, uint64_t* out) {
+    if (!std::all_of(digits.begin(), digits.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+      return false;
+    }
+    *out = std::stoull(digits, nullptr, 16);
+    return true;
+  };
+  return hex(name.substr(0, 16), sequence) && hex(name.substr(17, 16), first_index);
+}
+
+// Whether the record at `offset`, which does not decode, is a write torn
+// by a crash rather than damaged data. Disks write whole sectors
+// atomically, so a torn write leaves never-written zeros from a sector
+// boundary inside the record to the end of the file, and nothing valid
+// after it; a complete record never ends in zeros (its end mark is not
+// zero). Anything else is damage: a flipped bit in the last, synced record
+// must not pass for a torn write, or an acknowledged entry would silently
+// disappear.
+bool LooksTorn(std::string_view data, size_t offset, const DecodedRecord& record) {
+  size_t nonzero_end = data.size();
+  while (nonzero_end > offset && data[nonzero_end - 1] == '\0') --nonzero_end;
+  // A whole valid record after it means bytes were written after it.
+  for (size_t at = offset + 1; at + kRecordHeaderBytes <= nonzero_end; ++at) {
+    if (DecodeRecord(data, at).status == DecodedRecord::kOk) return false;
+  }
+  // The zeros start at the sector boundary where the write was torn.
+  uint64_t boundary = (std::max<uint64_t>(nonzero_end, offset + 1) + kSectorBytes - 1) /
+                      kSectorBytes * kSectorBytes;
+  // A header that fails its checksum: torn only inside the header itself.
+  uint64_t end = record.header_ok ? record.end_offset : offset + kRecordHeaderBytes;
+  return boundary < end;
+}
+
+absl::Status Damaged(const std::string& path, uint64_t offset, std::string_view what) {
+  return absl::DataLossError(absl::StrCat("write-ahead log ", path, " is damaged at offset ",
+                                          offset, ": ", std::string(what),
+                                          "; the member must not serve from it"));
+}
+
+}  // namespace
+
+std::string Wal::SegmentName(uint64_t sequence, uint64_t first_index) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%016" PRIx64 "-%016" PRIx64 "%s", sequence, first_index,
+                kSegmentSuffix);
+  return name;
+}
+
+Wal::Wal(FileSystem* fs, std::string dir, WalOptions options)
+    : fs_(fs), dir_(std::move(dir)), options_(options) {}
+
+std::vector<std::string> Wal::segments() const {
+  std::vector<std::string> names;
+  for (const Segment& segment : segments_) names.push_back(segment.name);
+  return names;
+}
+
+absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Wal::Open(FileSystem* fs,
+                                                                      std::string dir,
+                                                                      WalOptions options) {
+  std::unique_ptr<Wal> wal(new Wal(fs, dir, options));
+  WalContents contents;
+  if (!fs->Exists(dir)) {
+    if (absl::Status s = fs->MakeDir(dir); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<std::string>> names = fs->List(dir);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    uint64_t sequence = 0, first_index = 0;
+    if (ParseSegmentName(name, &sequence, &first_index)) {
+      wal->segments_.push_back(Segment{sequence, first_index, name});
+    } else if (name.size() > 4 && name.substr(name.size() - 4) == kTempSuffix) {
+      // A segment being created when the process died: never used.
+      if (absl::Status s = fs->Remove(JoinPath(dir, name)); !s.ok()) return s;
+    }
+  }
+  std::sort(wal->segments_.begin(), wal->segments_.end(),
+            [](const Segment& a, const Segment& b) { return a.sequence < b.sequence; });
+  for (size_t i = 1; i < wal->segments_.size(); ++i) {
+    if (wal->segments_[i].sequence != wal->segments_[i - 1].sequence + 1) {
+      return absl::DataLossError(absl::StrCat("write-ahead log in ", dir, ": segment ",
+                                              wal->segments_[i - 1].sequence + 1,
+                                              " is missing before ", wal->segments_[i].name));
+    }
+  }
+  if (wal->segments_.empty()) {
+    if (absl::Status s = wal->Rotate(); !s.ok()) return s;
+    return std::make_pair(std::move(wal), std::move(contents));
+  }
+
+  std::vector<raftpb::Entry>& entries = contents.entries;
+  for (size_t i = 0; i < wal->segments_.size(); ++i) {
+    const Segment& segment = wal->segments_[i];
+    bool last_segment = i + 1 == wal->segments_.size();
+    std::string path = JoinPath(dir, segment.name);
+    absl::StatusOr<std::unique_ptr<File>> file = fs->Open(path, {});
+    if (!file.ok()) return file.status();
+    absl::StatusOr<std::string> data = ReadAll(**file);
+    if (!data.ok()) return data.status();
+    size_t offset = 0;
+    bool header_seen = false;
+    while (true) {
+      DecodedRecord record = DecodeRecord(*data, offset);
+      if (record.status == DecodedRecord::kZeros) {
+        if (!AllZero(*data, offset)) {
+          return Damaged(path, offset, "a zeroed record is followed by data");
+        }
+        break;
+      }
+      if (record.status != DecodedRecord::kOk) {
+        // Damage at the very end of the last segment is a write that was
+        // torn by a crash before its sync: never acknowledged, cut off.
+        // Anywhere else it is data that was acknowledged, now damaged.
+        bool torn = false;
+        if (last_segment && header_seen) {
+          torn = LooksTorn(*data, offset, record);
+        }
+        if (!torn) {
+          return Damaged(path, offset,
+                         record.status == DecodedRecord::kTruncated ? "a record is cut short"
+                                                                    : "a checksum does not match");
+        }
+        uint64_t cut = data->size() - offset;
+        if (absl::Status s = (*file)->WriteAt(offset, std::string(cut, '\0')); !s.ok()) return s;
+        if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+        contents.truncated_file = path;
+        contents.truncated_bytes = cut;
+        break;
+      }
+      if (!header_seen) {
+        if (record.type != RecordType::kSegmentHeader ||
+            record.payload != HeaderPayload(segment.sequence, segment.first_index)) {
+          return Damaged(path, offset, "the segment header does not match its name");
+        }
+        header_seen = true;
+        offset = record.next_offset;
+        continue;
+      }
+      switch (record.type) {
+        case RecordType::kEntry: {
+          raftpb::Entry entry;
+          if (!entry.ParseFromArray(record.payload.data(), static_cast<int>(record.payload.size()))) {
+            return Damaged(path, offset, "an entry record does not parse");
+          }
+          if (!entries.empty()) {
+            uint64_t first = entries.front().index();
+            uint64_t next = entries.back().index() + 1;
+            if (entry.index() > next) {
+              return Damaged(path, offset, absl::StrCat("entry ", entry.index(), " follows entry ",
+                                                        next - 1));
+            }
+            if (entry.index() < first) {
+              entries.clear();
+            } else if (entry.index() < next) {
+              entries.resize(entry.index() - first);
+            }
+          }
+          entries.push_back(std::move(entry));
+          break;
+        }
+        case RecordType::kHardState:
+          if (!contents.hard_state.ParseFromArray(record.payload.data(),
+                                                  static_cast<int>(record.payload.size()))) {
+            return Damaged(path, offset, "a hard state record does not parse");
+          }
+          break;
+        case RecordType::kSnapshot:
+        case RecordType::kLogReset: {
+          raftpb::SnapshotMetadata metadata;
+          if (!metadata.ParseFromArray(record.payload.data(),
+                                       static_cast<int>(record.payload.size()))) {
+            return Damaged(path, offset, "a snapshot record does not parse");
+          }
+          if (record.type == RecordType::kLogReset) entries.clear();
+          contents.snapshot = std::move(metadata);
+          break;
+        }
+        case RecordType::kSegmentHeader:
+          return Damaged(path, offset, "a segment header in the middle of a segment");
+      }
+      offset = record.next_offset;
+    }
+    if (!header_seen) {
+      if (!last_segment) return Damaged(path, 0, "the segment has no header");
+      // Created but never written (the process died right after renaming
+      // it into place, before the header was synced): recreate it.
+      if (absl::Status s = fs->Remove(path); !s.ok()) return s;
+      wal->segments_.pop_back();
+      break;
+    }
+    if (last_segment) {
+      wal->tail_ = std::move(*file);
+      wal->tail_offset_ = offset;
+    }
+  }
+  wal->hard_state_ = contents.hard_state;
+  wal->snapshot_ = contents.snapshot;
+  wal->last_index_ = entries.empty() ? 0 : entries.back().index();
+  if (wal->tail_ == nullptr) {
+    if (absl::Status s = wal->Rotate(); !s.ok()) return s;
+  }
+  return std::make_pair(std::move(wal), std::move(contents));
+}
+
+absl::Status Wal::WriteBuffer(const std::string& bytes) {
+  if (absl::Status s = tail_->WriteAt(tail_offset_, bytes); !s.ok()) return s;
+  tail_offset_ += bytes.size();
+  dirty_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::Rotate() {
+  if (tail_ != nullptr && dirty_) {
+    if (absl::Status s = Sync(); !s.ok()) return s;
+  }
+  uint64_t sequence = segments_.empty() ? 1 : segments_.back().sequence + 1;
+  uint64_t first_index = last_index_ + 1;
+  std::string name = SegmentName(sequence, first_index);
+  std::string temp = JoinPath(dir_, name + kTempSuffix);
+  absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+  if (absl::Status s = (*file)->Allocate(options_.segment_bytes); !s.ok()) return s;
+  // The new segment carries what replay needs from the older ones, so they
+  // can be released once a snapshot covers their entries.
+  std::string start;
+  AppendRecord(RecordType::kSegmentHeader, HeaderPayload(sequence, first_index), &start);
+  AppendRecord(RecordType::kHardState, hard_state_.SerializeAsString(), &start);
+  if (snapshot_.has_value()) {
+    AppendRecord(RecordType::kSnapshot, snapshot_->SerializeAsString(), &start);
+  }
+  if (absl::Status s = (*file)->WriteAt(0, start); !s.ok()) return s;
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  std::string path = JoinPath(dir_, name);
+  if (absl::Status s = fs_->Rename(temp, path); !s.ok()) return s;
+  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
+  segments_.push_back(Segment{sequence, first_index, name});
+  tail_ = std::move(*file);
+  tail_offset_ = start.size();
+  dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::Append(const std::vector<raftpb::Entry>& entries,
+                         const std::optional<raftpb::HardState>& hard_state) {
+  std::string batch;
+  for (const raftpb::Entry& entry : entries) {
+    AppendRecord(RecordType::kEntry, entry.SerializeAsString(), &batch);
+  }
+  if (hard_state.has_value()) {
+    AppendRecord(RecordType::kHardState, hard_state->SerializeAsString(), &batch);
+  }
+  if (batch.empty()) return absl::OkStatus();
+  if (tail_offset_ + batch.size() > options_.segment_bytes) {
+    if (absl::Status s = Rotate(); !s.ok()) return s;
+  }
+  if (absl::Status s = WriteBuffer(batch); !s.ok()) return s;
+  if (!entries.empty()) last_index_ = entries.back().index();
+  if (hard_state.has_value()) hard_state_ = *hard_state;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::AppendSnapshotMarker(const raftpb::SnapshotMetadata& metadata) {
+  snapshot_ = metadata;
+  return WriteBuffer(EncodeRecord(RecordType::kSnapshot, metadata.SerializeAsString()));
+}
+
+absl::Status Wal::AppendLogReset(const raftpb::SnapshotMetadata& metadata) {
+  snapshot_ = metadata;
+  last_index_ = metadata.index();
+  return WriteBuffer(EncodeRecord(RecordType::kLogReset, metadata.SerializeAsString()));
+}
+
+absl::Status Wal::Sync() {
+  if (!dirty_) return absl::OkStatus();
+  // The segment's size never changes inside its preallocated space, so the
+  // data sync alone makes the records durable.
+  if (absl::Status s = tail_->DataSync(); !s.ok()) return s;
+  dirty_ = false;
+  ++syncs_;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::ReleaseTo(uint64_t index) {
+  // Segment i holds only entries below segment i+1's first index.
+  size_t releasable = 0;
+  while (releasable + 1 < segments_.size() &&
+         segments_[releasable + 1].first_index <= index + 1) {
+    ++releasable;
+  }
+  if (releasable == 0) return absl::OkStatus();
+  for (size_t i = 0; i < releasable; ++i) {
+    if (absl::Status s = fs_->Remove(JoinPath(dir_, segments_[i].name)); !s.ok()) return s;
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(releasable));
+  return fs_->SyncDir(dir_);
+}
+
+}  // namespace etc::storage

@@ -1,0 +1,114 @@
+// The write-ahead log: Raft's entries and hard state, appended as framed,
+// checksummed records (record.h) to segment files in one directory, made
+// durable with one sync per batch (group commit).
+//
+// Segments are named "<sequence>-<first index>.wal" (16 hex digits each),
+// preallocated to `segment_bytes` with zeros, and start with a header
+// record, the hard state and the newest snapshot marker at the time, so a
+// segment can be released once a snapshot covers every entry before the
+// next segment.
+//
+// Recovery (Open) replays every segment in order: an entry record replaces
+// any entry at its index and after (a new leader's entries overwrite an
+// old leader's), the last hard state and snapshot marker win. A partial or
+// torn record at the end of the last segment was never acknowledged (its
+// batch was not synced) and is cut off. Any other damage, anywhere, is a
+// kDataLoss error naming the file and offset: the member must not serve
+// from a log it cannot trust.
+//
+//   auto [wal, contents] = Wal::Open(&fs, "member/wal", {}).value();
+//   wal->Append(entries, hard_state);   // buffered in the segment file
+//   wal->Sync();                        // durable: now the messages may go
+#ifndef ETC_STORAGE_WAL_H_
+#define ETC_STORAGE_WAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "raft/raftpb.pb.h"
+#include "storage/fs.h"
+
+namespace etc::storage {
+
+struct WalOptions {
+  // A segment is closed once its records pass this size (a batch is never
+  // split, so a segment may exceed it by one batch).
+  uint64_t segment_bytes = 64ull << 20;
+};
+
+// What recovery found in the log.
+struct WalContents {
+  raftpb::HardState hard_state;
+  // The newest snapshot marker (nullopt: none).
+  std::optional<raftpb::SnapshotMetadata> snapshot;
+  // Every entry the log holds, contiguous, oldest first (entries a snapshot
+  // covers included: the caller drops those below its snapshot).
+  std::vector<raftpb::Entry> entries;
+  // A torn tail that was cut off: the file and how many bytes (0: none).
+  std::string truncated_file;
+  uint64_t truncated_bytes = 0;
+};
+
+class Wal {
+ public:
+  // Opens (or, in an empty or missing directory, creates) the log in `dir`.
+  // Errors: kDataLoss with the file and offset of damaged data.
+  static absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Open(FileSystem* fs,
+                                                                          std::string dir,
+                                                                          WalOptions options);
+
+  // Appends a batch: the entries (each replacing any logged entry at its
+  // index and after), then the hard state. Not durable until Sync.
+  absl::Status Append(const std::vector<raftpb::Entry>& entries,
+                      const std::optional<raftpb::HardState>& hard_state);
+  // Records that a snapshot at `metadata` was saved (after its file is
+  // durable). Not durable until Sync.
+  absl::Status AppendSnapshotMarker(const raftpb::SnapshotMetadata& metadata);
+  // Records that a snapshot from the leader replaced the whole log: replay
+  // forgets every entry logged before. Not durable until Sync.
+  absl::Status AppendLogReset(const raftpb::SnapshotMetadata& metadata);
+  // Makes everything appended so far durable: one sync for the whole batch.
+  absl::Status Sync();
+  // Removes segments every entry of which is at or below `index` (a durable
+  // snapshot covers them). Never removes the segment being written.
+  absl::Status ReleaseTo(uint64_t index);
+
+  // Segment files in order (names), for tests and status.
+  std::vector<std::string> segments() const;
+  uint64_t syncs() const { return syncs_; }
+  uint64_t last_index() const { return last_index_; }
+
+ private:
+  struct Segment {
+    uint64_t sequence = 0;
+    uint64_t first_index = 0;
+    std::string name;
+  };
+  Wal(FileSystem* fs, std::string dir, WalOptions options);
+  static std::string SegmentName(uint64_t sequence, uint64_t first_index);
+  // Starts a new segment after the current one (synced, with its directory).
+  absl::Status Rotate();
+  absl::Status WriteBuffer(const std::string& bytes);
+
+  FileSystem* fs_;
+  std::string dir_;
+  WalOptions options_;
+  std::vector<Segment> segments_;
+  std::unique_ptr<File> tail_;
+  // Where the next record goes in the tail segment.
+  uint64_t tail_offset_ = 0;
+  uint64_t last_index_ = 0;
+  raftpb::HardState hard_state_;
+  std::optional<raftpb::SnapshotMetadata> snapshot_;
+  bool dirty_ = false;
+  uint64_t syncs_ = 0;
+};
+
+}  // namespace etc::storage
+
+#endif  // ETC_STORAGE_WAL_H_
