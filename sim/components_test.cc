@@ -29,6 +29,8 @@ class DiskTest : public ::testing::Test {
  protected:
   DiskTest() : trace_(&queue_), disk_(1, &queue_, &trace_, Random(3), DiskOptions{100, 100, 0}) {
     disk_.set_on_persisted([this](uint64_t token) { completed_.push_back(token); });
+    disk_.Bootstrap(raft::MemoryStorage());
+    EXPECT_TRUE(disk_.Recover().ok());
   }
   void RunAll() {
     while (queue_.RunNext()) {
@@ -72,22 +74,35 @@ TEST_F(DiskTest, ACrashLosesUnfinishedWritesAndTheirCompletions) {
   disk_.Crash();
   RunAll();
   EXPECT_EQ(completed_, (std::vector<uint64_t>{1}));
+  auto recovered = disk_.Recover();
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_EQ(recovered->entries.size(), 1u);
   EXPECT_EQ(disk_.durable().entries.size(), 1u);
 }
 
 TEST(DiskTorn, ATornWriteKeepsAPrefixOfEntriesButNotTheHardState) {
-  EventQueue queue;
-  Trace trace(&queue);
-  Disk disk(1, &queue, &trace, Random(5), DiskOptions{100, 100, /*torn=*/1.0});
   bool some_partial = false;
-  for (int round = 0; round < 20; ++round) {
-    disk.Wipe();
-    disk.Persist(Write({E(1, 2), E(2, 2), E(3, 2)}, 2), 1);
+  for (int round = 0; round < 40; ++round) {
+    EventQueue queue;
+    Trace trace(&queue);
+    Disk disk(1, &queue, &trace, Random(5 + round), DiskOptions{100, 100, /*torn=*/1.0});
+    disk.Bootstrap(raft::MemoryStorage());
+    ASSERT_TRUE(disk.Recover().ok());
+    // Entries spanning several sectors, so a tear can fall between them.
+    std::vector<raftpb::Entry> entries;
+    for (uint64_t i = 1; i <= 3; ++i) {
+      raftpb::Entry entry = E(i, 2);
+      entry.set_data(std::string(700, 'x'));
+      entries.push_back(entry);
+    }
+    disk.Persist(Write(entries, 2), 1);
     disk.Crash();
-    size_t kept = disk.durable().entries.size();
+    auto recovered = disk.Recover();
+    ASSERT_TRUE(recovered.ok()) << recovered.status();
+    size_t kept = recovered->entries.size();
     EXPECT_LE(kept, 3u);
-    for (size_t i = 0; i < kept; ++i) EXPECT_EQ(disk.durable().entries[i].index(), i + 1);
-    EXPECT_EQ(disk.durable().hard_state.term(), 0u) << "the hard state is written last";
+    for (size_t i = 0; i < kept; ++i) EXPECT_EQ(recovered->entries[i].index(), i + 1);
+    if (kept < 3) EXPECT_EQ(recovered->hard_state.term(), 0u) << "the hard state is written last";
     some_partial |= kept > 0 && kept < 3;
   }
   EXPECT_TRUE(some_partial);

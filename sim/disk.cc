@@ -1,8 +1,10 @@
 #include "sim/disk.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
 
 namespace etc::sim {
 
@@ -16,10 +18,85 @@ raft::Ready AsReady(const member::PersistRequest& request) {
   return ready;
 }
 
+constexpr char kRoot[] = "data";
+
+storage::DataDirOptions DirOptions(const DiskOptions& options) {
+  storage::DataDirOptions out;
+  out.wal.segment_bytes = options.segment_bytes;
+  out.snapshots_retained = 2;
+  return out;
+}
+
 }  // namespace
 
 Disk::Disk(uint64_t node_id, EventQueue* queue, Trace* trace, Random random, DiskOptions options)
     : node_id_(node_id), queue_(queue), trace_(trace), random_(random), options_(options) {}
+
+void Disk::Bootstrap(const raft::MemoryStorage& initial) {
+  absl::StatusOr<std::unique_ptr<storage::DataDir>> dir =
+      storage::DataDir::Open(&fs_, kRoot, DirOptions(options_));
+  ETC_CHECK(dir.ok()) << dir.status();
+  if (initial.snapshot.metadata().index() > 0 || !initial.entries.empty()) {
+    ETC_CHECK((*dir)->Write(&initial.snapshot, initial.entries, initial.hard_state).ok());
+    ETC_CHECK((*dir)->Sync().ok());
+  }
+  durable_ = initial;
+  // The member opens it again when it starts.
+}
+
+absl::StatusOr<raft::DurableState> Disk::Recover() {
+  dir_.reset();
+  absl::StatusOr<std::unique_ptr<storage::DataDir>> dir =
+      storage::DataDir::Open(&fs_, kRoot, DirOptions(options_));
+  if (!dir.ok()) return dir.status();
+  const raft::DurableState& recovered = (*dir)->recovered();
+  // Everything reported durable (and not replaced by a write that was still
+  // pending at the crash) must have come back, and the term and vote must
+  // not have gone back: a member that forgets them may vote twice.
+  const raftpb::HardState& promised = durable_.hard_state;
+  const raftpb::HardState& found = recovered.hard_state;
+  if (found.term() < promised.term() ||
+      (found.term() == promised.term() && promised.vote() != 0 && found.vote() != promised.vote())) {
+    return absl::InternalError(absl::StrCat("recovery went back from term ", promised.term(),
+                                            " vote ", promised.vote(), " to term ", found.term(),
+                                            " vote ", found.vote()));
+  }
+  uint64_t snapshot_index = recovered.snapshot.metadata().index();
+  if (snapshot_index < durable_.snapshot.metadata().index()) {
+    return absl::InternalError(absl::StrCat("recovery found the snapshot at ", snapshot_index,
+                                            " but one at ", durable_.snapshot.metadata().index(),
+                                            " was durable"));
+  }
+  for (const raftpb::Entry& entry : durable_.entries) {
+    if (entry.index() <= snapshot_index || entry.index() >= replaced_from_) continue;
+    uint64_t offset = entry.index() - snapshot_index - 1;
+    if (offset >= recovered.entries.size() ||
+        recovered.entries[offset].SerializeAsString() != entry.SerializeAsString()) {
+      return absl::InternalError(absl::StrCat(
+          "recovery lost durable entry ", entry.term(), "/", entry.index(), " (recovered ",
+          recovered.entries.size(), " entries after snapshot ", snapshot_index,
+          offset < recovered.entries.size()
+              ? absl::StrCat(", there: ", recovered.entries[offset].term(), "/",
+                             recovered.entries[offset].index())
+              : std::string(),
+          ")"));
+    }
+  }
+  durable_.snapshot = recovered.snapshot;
+  durable_.entries = recovered.entries;
+  durable_.hard_state = recovered.hard_state;
+  replaced_from_ = std::numeric_limits<uint64_t>::max();
+  if ((*dir)->truncated_bytes() > 0) {
+    trace_->Event("disk.torn", node_id_, (*dir)->truncated_bytes(), [&] {
+      return absl::StrCat(node_id_, " recovery cut a torn tail of ", (*dir)->truncated_bytes(),
+                          " bytes");
+    });
+  }
+  if (on_durable_) on_durable_(durable_.entries, durable_);
+  raft::DurableState out = recovered;
+  dir_ = std::move(*dir);
+  return out;
+}
 
 void Disk::Persist(member::PersistRequest request, uint64_t token) {
   trace_->Event("disk.write", node_id_, token, [&] {
@@ -36,6 +113,9 @@ void Disk::Persist(member::PersistRequest request, uint64_t token) {
                             : std::string(),
                         request.snapshot != nullptr ? ", a snapshot" : "");
   });
+  ETC_CHECK(dir_ != nullptr) << "member " << node_id_ << " writes without a data directory";
+  absl::Status written = dir_->Write(request.snapshot.get(), request.entries, request.hard_state);
+  ETC_CHECK(written.ok()) << written;
   pending_.push_back(PendingWrite{std::move(request), token});
   ScheduleCompletion();
 }
@@ -65,6 +145,10 @@ void Disk::Complete(uint64_t generation) {
   if (generation != generation_ || pending_.empty()) return;
   PendingWrite write = std::move(pending_.front());
   pending_.pop_front();
+  // Group commit: one sync makes this write (and any written after it)
+  // durable.
+  absl::Status synced = dir_->Sync();
+  ETC_CHECK(synced.ok()) << synced;
   durable_.Persist(AsReady(write.request));
   if (on_durable_) on_durable_(write.request.entries, durable_);
   trace_->Event("disk.sync", node_id_, write.token,
@@ -73,10 +157,14 @@ void Disk::Complete(uint64_t generation) {
 }
 
 void Disk::SaveSnapshot(const raftpb::Snapshot& snapshot) {
+  absl::Status saved = dir_->SaveSnapshot(snapshot);
+  ETC_CHECK(saved.ok()) << saved;
   durable_.snapshot = snapshot;
 }
 
 void Disk::CompactLog(uint64_t index) {
+  absl::Status compacted = dir_->CompactLog(index);
+  ETC_CHECK(compacted.ok()) << compacted;
   auto& entries = durable_.entries;
   entries.erase(std::remove_if(entries.begin(), entries.end(),
                                [index](const raftpb::Entry& e) { return e.index() <= index; }),
@@ -84,26 +172,34 @@ void Disk::CompactLog(uint64_t index) {
 }
 
 void Disk::Crash() {
-  if (!pending_.empty() && random_.Chance(options_.torn_write_probability)) {
-    // The oldest write was partly on disk: its snapshot (written as a whole)
-    // and a prefix of its entries, but not the hard state written after them.
-    member::PersistRequest torn = std::move(pending_.front().request);
-    size_t kept = torn.entries.empty() ? 0 : random_.Uniform(torn.entries.size() + 1);
-    torn.entries.resize(kept);
-    torn.hard_state.reset();
-    durable_.Persist(AsReady(torn));
-    if (on_durable_) on_durable_(torn.entries, durable_);
-    trace_->Event("disk.torn", node_id_, kept,
-                  [&] { return absl::StrCat(node_id_, " torn write kept ", kept, " entries"); });
+  // Writes still pending may have reached the disk anyway (a later sync, or
+  // a torn prefix): what they replace need not survive.
+  for (const PendingWrite& write : pending_) {
+    if (write.request.snapshot != nullptr) replaced_from_ = 0;
+    if (!write.request.entries.empty()) {
+      replaced_from_ = std::min(replaced_from_, write.request.entries.front().index());
+    }
   }
+  double tear = options_.torn_write_probability;
+  fs_.Crash([this, tear] { return random_.Chance(tear); },
+            [this](uint64_t n) { return random_.Uniform(n); });
+  dir_.reset();
   pending_.clear();
   ++generation_;
   last_completion_us_ = queue_->now_us();
 }
 
-void Disk::Wipe() {
-  Crash();
-  durable_ = raft::MemoryStorage();
+std::string Disk::FlipBitInLog() {
+  absl::StatusOr<std::vector<std::string>> names = fs_.List("data/member/wal");
+  if (!names.ok() || names->empty()) return std::string();
+  std::string path = std::string("data/member/wal/") + names->front();
+  std::string bytes = fs_.Contents(path);
+  // Somewhere in the written part (the zeros after it are no data).
+  size_t written = bytes.size();
+  while (written > 0 && bytes[written - 1] == '\0') --written;
+  if (written == 0) return std::string();
+  fs_.FlipBit(path, random_.Uniform(written * 8));
+  return path;
 }
 
 }  // namespace etc::sim

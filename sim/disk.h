@@ -1,28 +1,37 @@
-// A member's simulated durable storage. Writes become durable, in order,
-// after a drawn fsync latency; a crash loses every write not yet durable,
-// and may tear the oldest one (leaving a prefix of its entries durable but
-// not its hard state), as a real disk can. Snapshots are saved atomically.
+// A member's simulated disk: the real storage code (storage::DataDir, its
+// WAL and snapshots) over an in-memory file system that loses unsynced
+// writes on a crash and may tear the last one at a sector boundary. Writes
+// reach the file system at once and become durable, in order, after a
+// drawn fsync latency (one sync covers every write before it: group
+// commit). A restart recovers the member's state with the real recovery
+// code, and the disk checks it against what it reported durable.
 #ifndef ETC_SIM_DISK_H_
 #define ETC_SIM_DISK_H_
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "member/interfaces.h"
 #include "raft/memory_storage.h"
 #include "sim/event_queue.h"
 #include "sim/random.h"
 #include "sim/trace.h"
+#include "storage/data_dir.h"
+#include "storage/memory_fs.h"
 
 namespace etc::sim {
 
 struct DiskOptions {
   Micros fsync_min_us = 50;
   Micros fsync_tail_mean_us = 200;
-  // On a crash, the chance that the oldest unfinished write is torn.
+  // On a crash, the chance that the oldest unsynced write is torn.
   double torn_write_probability = 0;
+  // Small segments, so rotation and release happen within a run.
+  uint64_t segment_bytes = 16 * 1024;
 };
 
 class Disk : public member::LogStore {
@@ -33,8 +42,9 @@ class Disk : public member::LogStore {
 
   // Where completed writes are reported (the running member).
   void set_on_persisted(OnPersisted on_persisted) { on_persisted_ = std::move(on_persisted); }
-  // Told about every write that reached the disk (whole, or a torn prefix),
-  // before the member hears of it: the log-matching checker's input.
+  // Told about every write that is durable (and, after a restart, about
+  // everything recovery found), before the member hears of it: the
+  // log-matching checker's input.
   using OnDurable = std::function<void(const std::vector<raftpb::Entry>& entries,
                                        const raft::MemoryStorage& durable)>;
   void set_on_durable(OnDurable on_durable) { on_durable_ = std::move(on_durable); }
@@ -43,19 +53,25 @@ class Disk : public member::LogStore {
   void SaveSnapshot(const raftpb::Snapshot& snapshot) override;
   void CompactLog(uint64_t index) override;
 
-  // The process died: unfinished writes are lost (the oldest maybe torn) and
-  // their completions never fire.
+  // The process died: unsynced writes are lost (the oldest maybe torn) and
+  // pending completions never fire.
   void Crash();
-  // The state a new member's disk starts with (durable from the outset).
-  void Bootstrap(raft::MemoryStorage initial) { durable_ = std::move(initial); }
-  // Everything durable, for restarting the member.
+  // A new member's initial state, written and synced before it starts.
+  void Bootstrap(const raft::MemoryStorage& initial);
+  // Opens the data directory with the real recovery code (after a crash or
+  // at the first start). Errors: what recovery refused (kDataLoss for
+  // damaged data), or kInternal if recovery came back without something
+  // that was reported durable (a storage bug, never a right answer).
+  absl::StatusOr<raft::DurableState> Recover();
+  // What was reported durable: the promise checker's view of the disk.
   const raft::MemoryStorage& durable() const { return durable_; }
-  // Erases everything (a member removed for good).
-  void Wipe();
   void set_options(DiskOptions options) { options_ = options; }
   // The disk hangs: no write completes before `until_us`. 0 ends a stall at
   // once (when every fault heals).
   void StallUntil(Micros until_us);
+  // Flips a random bit in the member's oldest log data (a failing disk).
+  // Returns the file it damaged (empty if there was nothing to damage).
+  std::string FlipBitInLog();
 
  private:
   void Complete(uint64_t generation);
@@ -69,6 +85,9 @@ class Disk : public member::LogStore {
   DiskOptions options_;
   OnPersisted on_persisted_;
   OnDurable on_durable_;
+  storage::MemoryFs fs_;
+  std::unique_ptr<storage::DataDir> dir_;
+  // What the disk reported durable, as Raft's durable state.
   raft::MemoryStorage durable_;
   struct PendingWrite {
     member::PersistRequest request;
@@ -79,6 +98,9 @@ class Disk : public member::LogStore {
   uint64_t generation_ = 0;
   Micros last_completion_us_ = 0;
   Micros stalled_until_us_ = 0;
+  // The lowest index a write pending at the last crash would have replaced
+  // (entries from there on may legitimately differ after recovery).
+  uint64_t replaced_from_ = UINT64_MAX;
 };
 
 }  // namespace etc::sim

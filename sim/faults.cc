@@ -45,6 +45,8 @@ const char* FaultKindName(FaultKind kind) {
       return "disk-stall";
     case FaultKind::kStallAndSplit:
       return "stall-and-split";
+    case FaultKind::kBitFlip:
+      return "bit-flip";
   }
   return "unknown";
 }
@@ -116,7 +118,7 @@ Swarm DrawSwarm(Random& random, Micros safety_phase_us, int voters_override) {
 
   // Which kinds of fault this seed uses, and how often.
   std::vector<FaultKind> kinds;
-  for (int k = 0; k <= static_cast<int>(FaultKind::kStallAndSplit); ++k) {
+  for (int k = 0; k <= static_cast<int>(FaultKind::kBitFlip); ++k) {
     if (random.Chance(0.45)) kinds.push_back(static_cast<FaultKind>(k));
   }
   if (kinds.empty()) return swarm;

@@ -36,6 +36,8 @@ enum class FaultKind {
   kStallAndSplit,   // a follower's disk hangs while it and the leader are cut
                     // off from the rest, which elect a leader that then
                     // overwrites what the follower holds only in memory
+  kBitFlip,         // kill a member and flip a bit in its log: it must refuse
+                    // to start, and the operator removes it from the cluster
 };
 
 const char* FaultKindName(FaultKind kind);

@@ -28,6 +28,8 @@ constexpr int64_t kElectionTicks = 10;
 // The leader proposes compacting all but the last few revisions this often.
 constexpr Micros kCompactionPeriodUs = 250'000;
 constexpr kv::Revision kCompactionLagRevisions = 20;
+// How often the "operator" retires members that refuse to start.
+constexpr Micros kRetirePeriodUs = 100'000;
 
 // Independent random streams, so that adding draws to one component does
 // not change the others' choices.
@@ -68,6 +70,8 @@ struct Process {
   std::unique_ptr<member::Member> member;
   std::unique_ptr<SimTransport> transport;
   bool crashed = false;
+  // A bit was flipped in its stored data: it may rightly refuse to start.
+  bool damaged = false;
   uint64_t incarnation = 0;
   // Bumped at every crash, so events scheduled for the dead process stop.
   uint64_t generation = 0;
@@ -109,7 +113,9 @@ class Simulation {
   // ---- setup ----
   void Setup();
   member::MemberConfig ConfigFor(const Process& process) const;
-  void StartMember(Process& process, const raft::DurableState& durable);
+  // Recovers the member's state from its disk (the real recovery code) and
+  // starts it.
+  void StartMember(Process& process);
   void ScheduleTick(Process& process, Micros delay_us);
 
   // ---- members ----
@@ -124,6 +130,7 @@ class Simulation {
   void Wake(Process& process, uint64_t generation);
   NodeId Leader();
   void Compact();
+  void RetireDamaged();
   // The member leading `term`, if it still does (its log is then that
   // term's leader's log).
   const member::Member* LeaderOfTerm(raft::Term term);
@@ -200,7 +207,24 @@ member::MemberConfig Simulation::ConfigFor(const Process& process) const {
   return config;
 }
 
-void Simulation::StartMember(Process& process, const raft::DurableState& durable) {
+void Simulation::StartMember(Process& process) {
+  absl::StatusOr<raft::DurableState> durable = process.disk->Recover();
+  if (!durable.ok()) {
+    if (process.damaged && durable.status().code() == absl::StatusCode::kDataLoss) {
+      // A bit flipped on its disk: refusing to start is the right answer
+      // (it must not serve from data it cannot trust). It stays down, and
+      // the cluster goes on without it.
+      trace_.Event("damaged", process.id, 0, [&] {
+        return absl::StrCat(process.id, " refuses to start: ", durable.status().ToString());
+      });
+      process.crashed = true;
+      return;
+    }
+    Fail("durability", absl::StrCat("member ", process.id, " cannot recover its disk: ",
+                                    durable.status().ToString()));
+    process.crashed = true;
+    return;
+  }
   process.machine = std::make_unique<member::KvMachine>();
   process.machine->set_apply_observer(
       [this, id = process.id, machine = process.machine.get()](
@@ -217,7 +241,7 @@ void Simulation::StartMember(Process& process, const raft::DurableState& durable
         if (certainly_failed_.contains(tag)) FailCertainFailure(tag, id);
       });
   absl::StatusOr<std::unique_ptr<member::Member>> member = member::Member::Start(
-      ConfigFor(process), durable, process.transport.get(), process.disk.get(),
+      ConfigFor(process), *durable, process.transport.get(), process.disk.get(),
       process.machine.get());
   if (!member.ok()) {
     // What a member persisted must always be enough to restart it.
@@ -227,6 +251,9 @@ void Simulation::StartMember(Process& process, const raft::DurableState& durable
     return;
   }
   process.member = std::move(*member);
+  // It recovered (the flipped bit was in data recovery may drop, such as a
+  // torn-looking tail that held only a commit index).
+  process.damaged = false;
   NodeId id = process.id;
   process.member->set_apply_observer(
       [this, id](const raftpb::Entry& entry) { checker_.OnApply(id, entry); });
@@ -296,7 +323,7 @@ void Simulation::Setup() {
     processes_.push_back(std::move(process));
   }
   for (auto& process : processes_) {
-    StartMember(*process, process->disk->durable().ToDurable());
+    StartMember(*process);
     // A random phase, so members do not tick in lockstep.
     ScheduleTick(*process, clock_random.Range(1, kTickPeriodUs));
   }
@@ -307,6 +334,7 @@ void Simulation::Setup() {
   }
   queue_.At(options_.safety_phase_us, [this] { Heal(); });
   queue_.At(kCompactionPeriodUs, [this] { Compact(); });
+  queue_.At(kRetirePeriodUs, [this] { RetireDamaged(); });
   Random client_random = random_.Fork(kClientStream);
   clients_.resize(static_cast<size_t>(swarm_.clients));
   for (int i = 0; i < swarm_.clients; ++i) {
@@ -391,7 +419,7 @@ void Simulation::Restart(Process& process) {
   ++process.incarnation;
   trace_.Event("restart", process.id, process.incarnation,
                [&] { return absl::StrCat(process.id, " restarts from its disk"); });
-  StartMember(process, process.disk->durable().ToDurable());
+  StartMember(process);
   if (process.crashed) return;
   ScheduleTick(process, process.tick_period_us);
   AfterInput(process);
@@ -423,6 +451,28 @@ void Simulation::Wake(Process& process, uint64_t generation) {
   for (auto& input : inbox) {
     if (process.crashed || process.paused) break;
     input();
+  }
+}
+
+void Simulation::RetireDamaged() {
+  // What an operator does with a member whose disk failed: remove it from
+  // the cluster (it never comes back under the same id).
+  queue_.After(kRetirePeriodUs, [this] { RetireDamaged(); });
+  NodeId leader = Leader();
+  if (leader == 0) return;
+  raftpb::ConfState conf = process(leader).member->Status().conf_state;
+  for (const auto& p : processes_) {
+    if (!p->damaged || !p->crashed) continue;
+    bool member = std::find(conf.voters().begin(), conf.voters().end(), p->id) != conf.voters().end() ||
+                  std::find(conf.learners().begin(), conf.learners().end(), p->id) != conf.learners().end();
+    if (!member) continue;
+    raftpb::ConfChange change;
+    raftpb::ConfChangeSingle* single = change.add_changes();
+    single->set_type(raftpb::REMOVE_NODE);
+    single->set_node_id(p->id);
+    removed_.insert(p->id);
+    ChangeMembership(std::move(change), "retire-damaged");
+    return;
   }
 }
 
@@ -562,6 +612,31 @@ void Simulation::ApplyFault(const Fault& fault) {
       });
       break;
     }
+    case FaultKind::kBitFlip: {
+      // At most one damaged member, and only where the others keep a
+      // majority without it.
+      NodeId leader = Leader();
+      if (leader == 0 || fault.a == leader) break;
+      for (const auto& p : processes_) {
+        if (p->damaged) return;
+      }
+      raftpb::ConfState conf = process(leader).member->Status().conf_state;
+      // A voter only where, even after the one change that may be pending,
+      // the others keep a majority without it (later removals take it first).
+      bool voter = std::find(conf.voters().begin(), conf.voters().end(), fault.a) !=
+                   conf.voters().end();
+      if (conf.voters_outgoing_size() > 0 || (voter && conf.voters_size() < 4)) break;
+      Process& target = process(fault.a);
+      if (target.stopped || removed_.contains(target.id)) break;
+      Crash(target);
+      std::string file = target.disk->FlipBitInLog();
+      if (file.empty()) break;
+      target.damaged = true;
+      trace_.Event("disk.flip", target.id, 0,
+                   [&] { return absl::StrCat("a bit flips in ", target.id, "'s ", file); });
+      queue_.After(fault.duration_us, [this, &target] { Restart(target); });
+      break;
+    }
     case FaultKind::kStallAndSplit: {
       // Raft-traps #19 on purpose: the follower keeps appending (and
       // acknowledging, in memory) what the old leader sends while its disk
@@ -626,7 +701,8 @@ void Simulation::ApplyFault(const Fault& fault) {
       NodeId spare = 0;
       for (NodeId id = 1; id <= static_cast<NodeId>(members); ++id) {
         if (!contains(conf.voters(), id) && !contains(conf.learners(), id) &&
-            !contains(conf.voters_outgoing(), id) && !removed_.contains(id)) {
+            !contains(conf.voters_outgoing(), id) && !removed_.contains(id) &&
+            !process(id).damaged) {
           spare = id;
           break;
         }
@@ -636,10 +712,18 @@ void Simulation::ApplyFault(const Fault& fault) {
         add(raftpb::ADD_LEARNER_NODE, spare);
       } else if (fault.kind == FaultKind::kPromote) {
         if (conf.learners_size() == 0) break;
-        add(raftpb::ADD_NODE, conf.learners(static_cast<int>(fault_random_.Uniform(conf.learners_size()))));
+        NodeId learner = conf.learners(static_cast<int>(fault_random_.Uniform(conf.learners_size())));
+        // Never promote a member that refuses to start.
+        if (process(learner).damaged) break;
+        add(raftpb::ADD_NODE, learner);
       } else {
         if (conf.voters_size() < 2) break;
         NodeId victim = conf.voters(static_cast<int>(fault_random_.Uniform(conf.voters_size())));
+        // A member that refuses to start for damaged data is the one to go
+        // (removing another could leave a majority that needs it).
+        for (NodeId id : conf.voters()) {
+          if (process(id).damaged) victim = id;
+        }
         add(raftpb::REMOVE_NODE, victim);
         if (fault.kind == FaultKind::kReplaceVoter) {
           if (spare == 0) break;

@@ -43,6 +43,7 @@ PLANTED_SRCS = [
     "//raft/tracker:planted_srcs",
     "//raft/confchange:planted_srcs",
     "//member:planted_srcs",
+    "//storage:planted_srcs",
     "//sim:planted_srcs",
 ]
 
@@ -52,12 +53,14 @@ PLANTED_HDRS = [
     "//raft/tracker:planted_hdrs",
     "//raft/confchange:planted_hdrs",
     "//member:planted_hdrs",
+    "//storage:planted_hdrs",
     "//sim:planted_hdrs",
 ]
 
 # What those sources need besides each other (never the unpatched libraries).
 PLANTED_DEPS = [
     "//base:check",
+    "//base:crc32c",
     "//member:memberpb",
     "//raft:raftpb",
     "//kv:kvpb",
