@@ -11,8 +11,12 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev librapidcheck-dev libssl-dev
 )
 
+# Tests: stock etcdctl 3.4 drives the server end to end, and Debian's etcd
+# 3.4 is the referee the same tests run against.
+TEST_PACKAGES=(etcd-client etcd-server python3)
+
 missing=()
-for package in "${BUILD_PACKAGES[@]}"; do
+for package in "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
   if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
     continue
   fi
@@ -20,7 +24,7 @@ for package in "${BUILD_PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#BUILD_PACKAGES[@]} packages already installed"
+  echo "setup: all $(( ${#BUILD_PACKAGES[@]} + ${#TEST_PACKAGES[@]} )) packages already installed"
   exit 0
 fi
 

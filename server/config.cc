@@ -1,0 +1,245 @@
+#include "server/config.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace etc::server {
+namespace {
+
+// Every flag etcd 3.4 users commonly pass that this server understands,
+// with its help text.
+const std::map<std::string, std::string>& KnownFlags() {
+  static const auto* flags = new std::map<std::string, std::string>{
+      {"name", "human-readable name for this member (default \"default\")"},
+      {"data-dir", "path to the data directory (default \"<name>.etc\")"},
+      {"listen-client-urls", "URLs to listen on for client traffic"},
+      {"advertise-client-urls", "client URLs to advertise to the rest of the cluster"},
+      {"listen-peer-urls", "URLs to listen on for peer traffic"},
+      {"initial-advertise-peer-urls", "this member's peer URLs to advertise"},
+      {"initial-cluster", "initial cluster configuration: name=peerURL,..."},
+      {"initial-cluster-state", "new or existing"},
+      {"initial-cluster-token", "initial cluster token (members' and cluster's ids hash it)"},
+      {"heartbeat-interval", "time (ms) of a heartbeat interval"},
+      {"election-timeout", "time (ms) for an election to time out"},
+      {"snapshot-count", "applied entries between snapshots"},
+      {"quota-backend-bytes", "raise an alarm past this size (0: 2 GiB)"},
+      {"max-request-bytes", "largest client request accepted"},
+      {"max-txn-ops", "most operations in one txn"},
+      {"log-level", "debug, info, warn or error"},
+  };
+  return *flags;
+}
+
+absl::StatusOr<int64_t> Int(const std::string& flag, const std::string& value, int64_t min) {
+  int64_t out = 0;
+  if (!absl::SimpleAtoi(value, &out) || out < min) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, ": expected an integer >= ", min));
+  }
+  return out;
+}
+
+std::vector<std::string> Urls(const std::string& value) {
+  std::vector<std::string> out;
+  for (absl::string_view url : absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(url));
+  }
+  return out;
+}
+
+uint64_t BigEndian64(const unsigned char* bytes) {
+  uint64_t out = 0;
+  for (int i = 0; i < 8; ++i) out = out << 8 | bytes[i];
+  return out;
+}
+
+// etcd's ids: a member's is SHA-1 of its sorted peer URLs and the cluster
+// token; the cluster's is SHA-1 of its sorted member ids. Same inputs, same
+// ids as etcd would compute.
+uint64_t MemberId(std::vector<std::string> peer_urls, const std::string& token) {
+  std::sort(peer_urls.begin(), peer_urls.end());
+  std::string input = absl::StrJoin(peer_urls, "") + token;
+  unsigned char hash[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), hash);
+  return BigEndian64(hash);
+}
+
+uint64_t ClusterId(std::vector<uint64_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::string input;
+  for (uint64_t id : ids) {
+    for (int i = 7; i >= 0; --i) input.push_back(static_cast<char>((id >> (8 * i)) & 0xFF));
+  }
+  unsigned char hash[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), hash);
+  return BigEndian64(hash);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> HostPort(const std::string& url) {
+  absl::string_view rest = url;
+  if (absl::StartsWith(rest, "https://") || absl::StartsWith(rest, "unixs://")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(url, ": TLS is not supported by this build of etc yet; use http://"));
+  }
+  if (!absl::ConsumePrefix(&rest, "http://")) {
+    return absl::InvalidArgumentError(absl::StrCat(url, ": expected http://host:port"));
+  }
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  size_t colon = rest.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port <= 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(url, ": expected http://host:port"));
+  }
+  return std::string(rest);
+}
+
+absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
+                                        const std::map<std::string, std::string>& environment) {
+  std::map<std::string, std::string> values;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::ConsumePrefix(&arg, "--") && !absl::ConsumePrefix(&arg, "-")) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", args[i], "\""));
+    }
+    std::string name, value;
+    size_t equals = arg.find('=');
+    if (equals != absl::string_view::npos) {
+      name = std::string(arg.substr(0, equals));
+      value = std::string(arg.substr(equals + 1));
+    } else {
+      name = std::string(arg);
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+      }
+      value = args[++i];
+    }
+    if (!KnownFlags().contains(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    values[name] = value;
+  }
+  for (const auto& [flag, help] : KnownFlags()) {
+    if (values.contains(flag)) continue;
+    std::string env = "ETCD_" + flag;
+    std::transform(env.begin(), env.end(), env.begin(),
+                   [](char c) { return c == '-' ? '_' : static_cast<char>(std::toupper(c)); });
+    auto it = environment.find(env);
+    if (it != environment.end()) values[flag] = it->second;
+  }
+
+  ServerConfig config;
+  auto get = [&](const std::string& flag) -> const std::string* {
+    auto it = values.find(flag);
+    return it == values.end() ? nullptr : &it->second;
+  };
+  if (auto v = get("name")) config.name = *v;
+  config.data_dir = config.name + ".etc";
+  if (auto v = get("data-dir")) config.data_dir = *v;
+  if (auto v = get("listen-client-urls")) config.listen_client_urls = Urls(*v);
+  if (auto v = get("advertise-client-urls")) config.advertise_client_urls = Urls(*v);
+  if (auto v = get("listen-peer-urls")) config.listen_peer_urls = Urls(*v);
+  if (auto v = get("initial-advertise-peer-urls")) config.initial_advertise_peer_urls = Urls(*v);
+  if (auto v = get("initial-cluster-state")) config.initial_cluster_state = *v;
+  if (auto v = get("initial-cluster-token")) config.initial_cluster_token = *v;
+  if (auto v = get("log-level")) config.log_level = *v;
+  for (const auto& [flag, field, min] :
+       std::vector<std::tuple<std::string, int64_t*, int64_t>>{
+           {"heartbeat-interval", &config.heartbeat_interval_ms, 1},
+           {"election-timeout", &config.election_timeout_ms, 1},
+           {"quota-backend-bytes", &config.quota_backend_bytes, 0},
+           {"max-request-bytes", &config.max_request_bytes, 1}}) {
+    if (auto v = get(flag)) {
+      absl::StatusOr<int64_t> parsed = Int(flag, *v, min);
+      if (!parsed.ok()) return parsed.status();
+      *field = *parsed;
+    }
+  }
+  if (auto v = get("snapshot-count")) {
+    absl::StatusOr<int64_t> parsed = Int("snapshot-count", *v, 1);
+    if (!parsed.ok()) return parsed.status();
+    config.snapshot_count = static_cast<uint64_t>(*parsed);
+  }
+  if (auto v = get("max-txn-ops")) {
+    absl::StatusOr<int64_t> parsed = Int("max-txn-ops", *v, 1);
+    if (!parsed.ok()) return parsed.status();
+    config.max_txn_ops = static_cast<int>(*parsed);
+  }
+
+  if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
+    return absl::InvalidArgumentError(absl::StrCat("--initial-cluster-state=",
+                                                   config.initial_cluster_state,
+                                                   ": expected new or existing"));
+  }
+  if (config.election_timeout_ms < 5 * config.heartbeat_interval_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--election-timeout (", config.election_timeout_ms,
+        " ms) must be at least 5 times --heartbeat-interval (", config.heartbeat_interval_ms,
+        " ms)"));
+  }
+  for (const auto* urls : {&config.listen_client_urls, &config.listen_peer_urls,
+                           &config.initial_advertise_peer_urls, &config.advertise_client_urls}) {
+    if (urls->empty()) return absl::InvalidArgumentError("an URL list is empty");
+    for (const std::string& url : *urls) {
+      if (absl::Status s = HostPort(url).status(); !s.ok()) return s;
+    }
+  }
+  if (auto v = get("initial-cluster")) {
+    std::map<std::string, ClusterMember> by_name;
+    for (absl::string_view item : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {
+      std::vector<std::string> parts = absl::StrSplit(item, absl::MaxSplits('=', 1));
+      if (parts.size() != 2 || parts[0].empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("--initial-cluster: \"", item,
+                                                       "\" is not name=peerURL"));
+      }
+      if (absl::Status s = HostPort(parts[1]).status(); !s.ok()) return s;
+      ClusterMember& member = by_name[parts[0]];
+      member.name = parts[0];
+      member.peer_urls.push_back(parts[1]);
+    }
+    for (auto& [name, member] : by_name) config.initial_cluster.push_back(member);
+  } else {
+    config.initial_cluster.push_back(ClusterMember{config.name, config.initial_advertise_peer_urls});
+  }
+  bool found = false;
+  std::vector<uint64_t> ids;
+  for (ClusterMember& member : config.initial_cluster) {
+    member.id = MemberId(member.peer_urls, config.initial_cluster_token);
+    ids.push_back(member.id);
+    if (member.name == config.name) {
+      found = true;
+      config.member_id = member.id;
+      std::set<std::string> advertised(config.initial_advertise_peer_urls.begin(),
+                                       config.initial_advertise_peer_urls.end());
+      std::set<std::string> listed(member.peer_urls.begin(), member.peer_urls.end());
+      if (advertised != listed) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--initial-cluster lists ", config.name, " at ", absl::StrJoin(listed, ","),
+            " but --initial-advertise-peer-urls says ", absl::StrJoin(advertised, ",")));
+      }
+    }
+  }
+  if (!found) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--initial-cluster has no member named \"", config.name, "\" (--name)"));
+  }
+  config.cluster_id = ClusterId(ids);
+  return config;
+}
+
+std::string Usage() {
+  std::string out = "usage: etc [flags]\n\nServes one etcd-compatible member. Flags (etcd's names):\n";
+  for (const auto& [flag, help] : KnownFlags()) absl::StrAppend(&out, "  --", flag, "\n      ", help, "\n");
+  return out;
+}
+
+}  // namespace etc::server

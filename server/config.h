@@ -1,0 +1,60 @@
+// The `etc` server's configuration from etcd's own flag names, so that
+// deployment scripts written for etcd 3.4 carry over. Both "--flag=value"
+// and "--flag value" are accepted, and ETCD_<FLAG> environment variables
+// (upper case, '-' as '_') fill in flags not given, as with etcd.
+//
+//   absl::StatusOr<ServerConfig> config = ParseFlags(argc, argv, environ);
+#ifndef ETC_SERVER_CONFIG_H_
+#define ETC_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace etc::server {
+
+struct ClusterMember {
+  std::string name;
+  std::vector<std::string> peer_urls;
+  uint64_t id = 0;
+};
+
+struct ServerConfig {
+  std::string name = "default";
+  std::string data_dir;  // default: "<name>.etc"
+  std::vector<std::string> listen_client_urls = {"http://localhost:2379"};
+  std::vector<std::string> advertise_client_urls = {"http://localhost:2379"};
+  std::vector<std::string> listen_peer_urls = {"http://localhost:2380"};
+  std::vector<std::string> initial_advertise_peer_urls = {"http://localhost:2380"};
+  std::vector<ClusterMember> initial_cluster;  // default: this member alone
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  int64_t heartbeat_interval_ms = 100;
+  int64_t election_timeout_ms = 1000;
+  uint64_t snapshot_count = 10000;
+  int64_t quota_backend_bytes = 0;  // 0: 2 GiB, as etcd
+  int64_t max_request_bytes = 1536 * 1024;
+  int max_txn_ops = 128;
+  std::string log_level = "info";
+
+  uint64_t member_id = 0;
+  uint64_t cluster_id = 0;
+};
+
+// Errors: kInvalidArgument naming the flag and what is wrong with it.
+absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
+                                        const std::map<std::string, std::string>& environment);
+
+// "http://host:port" -> "host:port" for listening or dialing. Errors for
+// anything but http:// URLs with a port (https needs TLS, not built yet).
+absl::StatusOr<std::string> HostPort(const std::string& url);
+
+// The usage text for --help.
+std::string Usage();
+
+}  // namespace etc::server
+
+#endif  // ETC_SERVER_CONFIG_H_

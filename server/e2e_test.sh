@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End to end with stock etcdctl 3.4: starts a server on free loopback ports
+# and drives it the way users and scripts do. The same script runs against
+# etc and against Debian's etcd 3.4 (--server=etcd): that is how we know it
+# expects etcd's behaviour, not ours.
+#
+#   e2e_test.sh <etc binary>            # etc
+#   e2e_test.sh /usr/bin/etcd           # the referee
+set -uo pipefail
+server="$1"
+work="${TEST_TMPDIR:-$(mktemp -d)}/e2e-$$"
+mkdir -p "$work"
+command -v etcdctl >/dev/null || { echo "etcdctl is missing (Debian package etcd-client)"; exit 1; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+client=$(free_port)
+peer=$(free_port)
+export ETCDCTL_API=3
+# The client library logs its retries on stderr; the checks read stdout and
+# etcdctl's own "Error:" lines.
+etcdctl_() { etcdctl --endpoints="127.0.0.1:$client" --command-timeout=10s "$@" 2>&1 | grep -v '"level":"warn"'; }
+E=etcdctl_
+pid=""
+
+start() {
+  "$server" --name e2e --data-dir "$work/data" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "e2e=http://127.0.0.1:$peer" >>"$work/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    $E endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the server did not become healthy:"; tail -20 "$work/server.log"; exit 1
+}
+stop() {
+  kill -TERM "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+trap 'kill -9 $pid 2>/dev/null' EXIT
+
+failures=0
+check() {  # check <name> <expected> <actual>
+  if [ "$2" == "$3" ]; then
+    echo "ok   $1"
+  else
+    echo "FAIL $1"; echo "  expected: $(printf %q "$2")"; echo "  actual:   $(printf %q "$3")"
+    failures=$((failures + 1))
+  fi
+}
+
+start
+
+# ---- put / get with options ----
+check "put" "OK" "$($E put /app/a 1 2>&1)"
+$E put /app/b 2 >/dev/null; $E put /app/c/d 3 >/dev/null; $E put /other x >/dev/null
+check "get" $'/app/a\n1' "$($E get /app/a 2>&1)"
+check "get --print-value-only" "1" "$($E get /app/a --print-value-only 2>&1)"
+check "get --prefix --keys-only" $'/app/a\n/app/b\n/app/c/d' "$($E get /app/ --prefix --keys-only 2>&1 | grep .)"
+check "get range [a, c)" $'/app/a\n/app/b' "$($E get /app/a /app/c --keys-only 2>&1 | grep .)"
+check "get --limit" $'/app/a\n1' "$($E get /app/ --prefix --limit=1 2>&1)"
+check "get -w fields count" "3" "$($E get /app/ --prefix --limit=1 -w fields 2>&1 | sed -n 's/^"Count" : //p')"
+check "get -w fields more" "true" "$($E get /app/ --prefix --limit=1 -w fields 2>&1 | sed -n 's/^"More" : //p')"
+check "get --sort-by=key --order=DESCEND" $'/app/c/d\n/app/b\n/app/a' \
+  "$($E get /app/ --prefix --keys-only --sort-by=KEY --order=DESCEND 2>&1 | grep .)"
+check "get --from-key" $'/app/c/d\n/other' "$($E get /app/c --from-key --keys-only 2>&1 | grep .)"
+rev=$($E get /app/a -w fields 2>&1 | sed -n 's/^"Revision" : //p')
+$E put /app/a 1b >/dev/null
+check "get --rev (history)" "1" "$($E get /app/a --rev="$rev" --print-value-only 2>&1)"
+check "put --prev-kv" $'OK\n/app/a\n1b' "$($E put /app/a 1c --prev-kv 2>&1)"
+check "put --ignore-value" "OK" "$($E put /app/a --ignore-value 2>&1)"
+check "value kept by --ignore-value" "1c" "$($E get /app/a --print-value-only 2>&1)"
+check "put --ignore-value on a missing key" "Error: etcdserver: key not found" \
+  "$($E put /missing --ignore-value 2>&1)"
+check "version counts puts" "4" "$($E get /app/a -w fields 2>&1 | sed -n 's/^"Version" : //p')"
+
+# ---- delete ----
+check "del" "1" "$($E del /other 2>&1)"
+check "del range --prev-kv" $'2\n/app/b\n2\n/app/c/d\n3' "$($E del /app/b /app/d --prev-kv 2>&1)"
+check "get after del" "" "$($E get /app/b 2>&1)"
+
+# ---- txn ----
+txn_out=$(printf 'value("/app/a") = "1c"\n\nput /txn yes\n\nput /txn no\n\n' | $E txn 2>&1)
+check "txn success branch" $'SUCCESS\n\nOK' "$txn_out"
+check "txn result" "yes" "$($E get /txn --print-value-only 2>&1)"
+txn_out=$(printf 'mod("/app/a") = "0"\n\nput /txn yes\n\nput /txn no\n\n' | $E txn 2>&1)
+check "txn failure branch" $'FAILURE\n\nOK' "$txn_out"
+check "txn failure result" "no" "$($E get /txn --print-value-only 2>&1)"
+
+# ---- watch ----
+timeout 4 etcdctl --endpoints="127.0.0.1:$client" watch /w --prefix >"$work/watch.out" 2>/dev/null &
+watcher=$!
+sleep 0.7
+$E put /w/1 a >/dev/null; $E put /w/2 b >/dev/null; $E del /w/1 >/dev/null
+wait $watcher 2>/dev/null
+check "watch --prefix" $'PUT\n/w/1\na\nPUT\n/w/2\nb\nDELETE\n/w/1' "$(cat "$work/watch.out")"
+wrev=$($E get /w/2 -w fields 2>&1 | sed -n 's/^"ModRevision" : //p')
+check "watch --rev (history) --prev-kv" $'PUT\n/w/2\nb\nDELETE\n/w/1\na\n/w/1' \
+  "$(timeout 2 etcdctl --endpoints="127.0.0.1:$client" watch /w --prefix --rev="$wrev" --prev-kv 2>/dev/null)"
+
+# ---- leases ----
+lease=$($E lease grant 60 2>&1 | awk '{print $2}')
+check "lease grant" "60" "$($E lease timetolive "$lease" -w fields 2>&1 | sed -n 's/^"GrantedTTL" : //p')"
+$E put /leased v --lease="$lease" >/dev/null
+check "lease timetolive --keys" "[/leased]" "$($E lease timetolive "$lease" --keys 2>&1 | sed 's/.*attached keys(\(.*\))/\1/')"
+check "lease list" "yes" "$($E lease list 2>&1 | grep -q "$lease" && echo yes)"
+check "lease keep-alive" "lease $lease keepalived with TTL(60)" "$(timeout 2 etcdctl --endpoints="127.0.0.1:$client" lease keep-alive "$lease" 2>/dev/null | head -1)"
+check "lease revoke" "lease $lease revoked" "$($E lease revoke "$lease" 2>&1)"
+check "revoke deleted the key" "" "$($E get /leased 2>&1)"
+short=$($E lease grant 2 2>&1 | awk '{print $2}')
+$E put /short v --lease="$short" >/dev/null
+sleep 4.5
+check "lease expiry deletes the key" "" "$($E get /short 2>&1)"
+check "expired lease" "lease $short already expired" "$($E lease timetolive "$short" 2>&1)"
+check "unknown lease" "Error: failed to revoke lease (etcdserver: requested lease not found)" "$($E lease revoke 1234 2>&1)"
+
+# ---- compaction ----
+crev=$($E get /app/a -w fields 2>&1 | sed -n 's/^"Revision" : //p')
+check "compaction" "compacted revision $crev" "$($E compaction "$crev" 2>&1)"
+check "read below the compaction" "Error: etcdserver: mvcc: required revision has been compacted" \
+  "$($E get /app/a --rev=2 2>&1 | grep Error)"
+
+# ---- maintenance and cluster ----
+check "endpoint health" "yes" "$($E endpoint health 2>&1 | grep -q 'is healthy' && echo yes)"
+status=$($E endpoint status -w fields 2>&1)
+check "endpoint status: this member leads" "$(sed -n 's/^"MemberID" : //p' <<<"$status")" "$(sed -n 's/^"Leader" : //p' <<<"$status")"
+check "endpoint status: version" '"3.4.23"' "$(sed -n 's/^"Version" : //p' <<<"$status")"
+check "endpoint hashkv" "yes" "$($E endpoint hashkv 2>&1 | grep -q "127.0.0.1:$client, [0-9]" && echo yes)"
+check "alarm list (none)" "" "$($E alarm list 2>&1)"
+check "defrag" "yes" "$($E defrag 2>&1 | grep -q 'Finished defragmenting' && echo yes)"
+check "member list" "e2e, http://127.0.0.1:$peer, http://127.0.0.1:$client, false" \
+  "$($E member list 2>&1 | cut -d, -f3- | sed 's/^ //')"
+
+# ---- restart: everything acknowledged is still there ----
+$E put /durable yes >/dev/null
+stop
+start
+check "restart keeps data" "yes" "$($E get /durable --print-value-only 2>&1)"
+stop
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures check(s) failed against $server"; tail -5 "$work/server.log"; exit 1
+fi
+echo "all checks passed against $server"

@@ -1,0 +1,244 @@
+#include "server/member_host.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "base/check.h"
+#include "raft/memory_storage.h"
+
+namespace etc::server {
+namespace {
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Leases revoked per proposal, and how often the leader looks.
+constexpr size_t kMaxExpiredPerProposal = 500;
+constexpr int64_t kExpiryCheckMs = 500;
+
+}  // namespace
+
+int64_t MemberHost::Context::now_ms() const { return SteadyMs(); }
+
+// The member's LogStore on the data directory: each Ready's obligations are
+// written and synced before the member hears they are durable (one sync
+// per Ready: group commit of everything that Ready carries).
+class MemberHost::Store : public member::LogStore {
+ public:
+  Store(MemberHost* host, storage::DataDir* dir) : host_(host), dir_(dir) {}
+  void Persist(member::PersistRequest request, uint64_t token) override {
+    absl::Status status =
+        dir_->Write(request.snapshot.get(), request.entries, request.hard_state);
+    if (status.ok() && request.must_sync) status = dir_->Sync();
+    // A member that cannot write its log must not go on: it would promise
+    // what it does not hold.
+    ETC_CHECK(status.ok()) << "the write-ahead log failed: " << status;
+    host_->Post([token](Context& context) { context.member().OnPersisted(token); });
+  }
+  void SaveSnapshot(const raftpb::Snapshot& snapshot) override {
+    absl::Status status = dir_->SaveSnapshot(snapshot);
+    ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
+  }
+  void CompactLog(uint64_t index) override {
+    absl::Status status = dir_->CompactLog(index);
+    ETC_CHECK(status.ok()) << "releasing log segments failed: " << status;
+  }
+
+ private:
+  MemberHost* host_;
+  storage::DataDir* dir_;
+};
+
+MemberHost::MemberHost(MemberHostOptions options, storage::FileSystem* fs,
+                       member::Transport* peers)
+    : options_(std::move(options)), fs_(fs), peers_(peers), machine_(options_.store) {}
+
+absl::StatusOr<std::unique_ptr<MemberHost>> MemberHost::Start(MemberHostOptions options,
+                                                              storage::FileSystem* fs,
+                                                              member::Transport* peers) {
+  std::unique_ptr<MemberHost> host(new MemberHost(std::move(options), fs, peers));
+  if (absl::Status s = host->Open(); !s.ok()) return s;
+  host->thread_ = std::thread([h = host.get()] { h->Loop(); });
+  return host;
+}
+
+absl::Status MemberHost::Open() {
+  absl::StatusOr<std::unique_ptr<storage::DataDir>> dir =
+      storage::DataDir::Open(fs_, options_.data_dir, options_.storage);
+  if (!dir.ok()) return dir.status();
+  dir_ = std::move(*dir);
+  if (dir_->fresh() && !options_.initial_voters.empty()) {
+    // A new cluster: every initial member starts from the same snapshot
+    // naming the initial voters.
+    raft::MemoryStorage boot = raft::MemoryStorage::Bootstrap(options_.initial_voters);
+    if (absl::Status s = dir_->Write(&boot.snapshot, boot.entries, boot.hard_state); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = dir_->Sync(); !s.ok()) return s;
+    // Reopen, so the member starts from exactly what recovery sees.
+    dir_.reset();
+    dir = storage::DataDir::Open(fs_, options_.data_dir, options_.storage);
+    if (!dir.ok()) return dir.status();
+    dir_ = std::move(*dir);
+  }
+  log_store_ = std::make_unique<Store>(this, dir_.get());
+  member::MemberConfig config;
+  config.raft.id = options_.member_id;
+  config.raft.election_timeout_ticks = options_.election_ticks;
+  config.raft.heartbeat_interval_ticks = 1;
+  config.raft.pre_vote = true;
+  config.raft.check_quorum = true;
+  config.raft.random_seed = static_cast<uint64_t>(SteadyMs()) ^ (options_.member_id * 0x9E3779B9u);
+  // Distinct across restarts (see memberpb.RequestId).
+  config.incarnation = static_cast<uint64_t>(
+      std::chrono::system_clock::now().time_since_epoch().count());
+  config.snapshot_every_entries = options_.snapshot_count;
+  config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
+  absl::StatusOr<std::unique_ptr<member::Member>> member =
+      member::Member::Start(config, dir_->recovered(), peers_, log_store_.get(), &machine_);
+  if (!member.ok()) {
+    return absl::DataLossError(absl::StrCat("cannot start the member from ", options_.data_dir,
+                                            ": ", member.status().message()));
+  }
+  member_ = std::move(*member);
+  // A member alone in its configuration need not wait an election timeout
+  // to lead (etcd does the same for a single-member cluster).
+  raftpb::ConfState conf = member_->Status().conf_state;
+  if (conf.voters_size() == 1 && conf.voters(0) == options_.member_id &&
+      conf.voters_outgoing_size() == 0) {
+    (void)member_->Campaign();
+  }
+  return absl::OkStatus();
+}
+
+MemberHost::~MemberHost() { Stop(); }
+
+void MemberHost::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      if (!thread_.joinable()) return;
+    }
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void MemberHost::Post(Task task) {
+  absl::MutexLock lock(&mu_);
+  tasks_.push_back(std::move(task));
+}
+
+void MemberHost::set_after_step(std::function<void(Context&)> hook) {
+  Post([this, hook = std::move(hook)](Context&) mutable { after_step_ = std::move(hook); });
+}
+
+absl::StatusOr<kvpb::Response> MemberHost::Decode(const absl::StatusOr<std::string>& result) {
+  if (!result.ok()) return result.status();
+  kvpb::Response response;
+  if (!response.ParseFromString(*result)) {
+    return absl::InternalError("the key tree answered with bytes that do not parse");
+  }
+  if (response.error_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
+                        response.error_message());
+  }
+  return response;
+}
+
+void MemberHost::Write(kvpb::Request request, Done done) {
+  Post([this, request = std::move(request), done = std::move(done)](Context& context) mutable {
+    request.mutable_header()->set_member_id(options_.member_id);
+    request.mutable_header()->set_id(next_request_id_++);
+    if (absl::Status s = context.store().Validate(request); !s.ok()) {
+      done(s);
+      return;
+    }
+    context.member().Write(request.SerializeAsString(),
+                           [done = std::move(done)](absl::StatusOr<std::string> result) {
+                             done(Decode(result));
+                           });
+  });
+}
+
+void MemberHost::Read(kvpb::Request request, bool serializable, Done done) {
+  Post([request = std::move(request), serializable, done = std::move(done)](
+           Context& context) mutable {
+    if (serializable) {
+      done(Decode(context.store().Query(request).SerializeAsString()));
+      return;
+    }
+    context.member().Read(request.SerializeAsString(),
+                          [done = std::move(done)](absl::StatusOr<std::string> result) {
+                            done(Decode(result));
+                          });
+  });
+}
+
+void MemberHost::Receive(raftpb::Message message) {
+  Post([message = std::move(message)](Context& context) {
+    // A malformed message is the sender's problem: it is dropped.
+    (void)context.member().Receive(message);
+  });
+}
+
+void MemberHost::ExpireLeases(int64_t now_ms) {
+  raft::NodeStatus status = member_->Status();
+  bool leader = status.role == raft::Role::kLeader;
+  if (leader && known_leader_ != options_.member_id) {
+    // A new leader restarts every lease's TTL (plus an election timeout):
+    // it does not know when the old leader last renewed them.
+    machine_.store().lessor().Promote(now_ms, options_.election_ticks * options_.tick_ms);
+  }
+  known_leader_ = status.leader;
+  if (!leader || now_ms < next_expiry_check_ms_) return;
+  next_expiry_check_ms_ = now_ms + kExpiryCheckMs;
+  std::vector<kv::LeaseId> expired =
+      machine_.store().lessor().Expired(now_ms, kMaxExpiredPerProposal);
+  if (expired.empty()) return;
+  kvpb::Request request;
+  for (kv::LeaseId id : expired) request.mutable_lease_expire()->add_ids(id);
+  request.mutable_header()->set_member_id(options_.member_id);
+  request.mutable_header()->set_id(next_request_id_++);
+  member_->Write(request.SerializeAsString(), [](absl::StatusOr<std::string>) {});
+}
+
+void MemberHost::Loop() {
+  Context context(this);
+  int64_t next_tick_ms = SteadyMs() + options_.tick_ms;
+  for (;;) {
+    std::deque<Task> tasks;
+    bool stopping = false;
+    {
+      absl::MutexLock lock(&mu_);
+      int64_t wait_ms = std::max<int64_t>(0, next_tick_ms - SteadyMs());
+      mu_.AwaitWithTimeout(absl::Condition(this, &MemberHost::HasWork), absl::Milliseconds(wait_ms));
+      tasks.swap(tasks_);
+      stopping = stopping_;
+    }
+    for (Task& task : tasks) task(context);
+    int64_t now = SteadyMs();
+    // Catch up on missed ticks (a long pause must not make a lease outlive
+    // its real duration), but never burst more than an election timeout.
+    int ticks = 0;
+    while (now >= next_tick_ms && ticks < options_.election_ticks) {
+      member_->Tick();
+      next_tick_ms += options_.tick_ms;
+      ++ticks;
+    }
+    if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
+    ExpireLeases(now);
+    term_.store(member_->node().raft().term());
+    leader_.store(member_->node().raft().leader());
+    if (after_step_) after_step_(context);
+    if (stopping && tasks.empty()) {
+      absl::MutexLock lock(&mu_);
+      if (tasks_.empty()) return;
+    }
+  }
+}
+
+}  // namespace etc::server

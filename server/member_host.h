@@ -1,0 +1,129 @@
+// Hosts one cluster member in the server: one thread owns the Raft member,
+// the key tree and the data directory, and everything else talks to it by
+// posting tasks. It feeds the member real time (a tick every heartbeat
+// interval), persists each Ready to the WAL before its messages leave (the
+// durability rule), runs the leader's lease expiry, and answers requests.
+//
+//   auto host = MemberHost::Start(options, &fs, &peers).value();
+//   host->Write(request, [](absl::StatusOr<kvpb::Response> r) { ... });
+//   host->Post([](MemberHost::Context& c) { c.store().watches()... });
+//
+// Callbacks run on the member thread: they must be quick and must not block.
+#ifndef ETC_SERVER_MEMBER_HOST_H_
+#define ETC_SERVER_MEMBER_HOST_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "kv/kvpb/kvpb.pb.h"
+#include "kv/store.h"
+#include "member/interfaces.h"
+#include "member/kv_machine.h"
+#include "member/member.h"
+#include "storage/data_dir.h"
+
+namespace etc::server {
+
+struct MemberHostOptions {
+  uint64_t member_id = 1;
+  uint64_t cluster_id = 1;
+  // The initial voters, for a new cluster's bootstrap.
+  std::vector<uint64_t> initial_voters;
+  std::string data_dir = "default.etc";
+  int64_t tick_ms = 100;             // --heartbeat-interval
+  int64_t election_ticks = 10;       // --election-timeout / --heartbeat-interval
+  uint64_t snapshot_count = 10000;   // --snapshot-count
+  kv::StoreOptions store;
+  storage::DataDirOptions storage;
+};
+
+class MemberHost {
+ public:
+  // What a task posted to the member thread may use.
+  class Context {
+   public:
+    kv::Store& store() { return host_->machine_.store(); }
+    member::Member& member() { return *host_->member_; }
+    MemberHost& host() { return *host_; }
+    int64_t now_ms() const;
+
+   private:
+    friend class MemberHost;
+    explicit Context(MemberHost* host) : host_(host) {}
+    MemberHost* host_;
+  };
+  using Task = std::function<void(Context&)>;
+  using Done = std::function<void(absl::StatusOr<kvpb::Response>)>;
+
+  // Opens (or creates) the data directory, recovers, starts the thread.
+  // Errors: what the data directory refused (locked, damaged, another
+  // format).
+  static absl::StatusOr<std::unique_ptr<MemberHost>> Start(MemberHostOptions options,
+                                                           storage::FileSystem* fs,
+                                                           member::Transport* peers);
+  ~MemberHost();
+  MemberHost(const MemberHost&) = delete;
+  MemberHost& operator=(const MemberHost&) = delete;
+
+  // Thread-safe: runs `task` on the member thread soon.
+  void Post(Task task);
+  // A request that changes state (or a linearizable read): proposed, and
+  // answered when applied.
+  void Write(kvpb::Request request, Done done);
+  // A read: linearizable through ReadIndex, or served from local state.
+  void Read(kvpb::Request request, bool serializable, Done done);
+  // A message from a peer.
+  void Receive(raftpb::Message message);
+  // Finishes in-flight work and stops the thread.
+  void Stop();
+
+  // Called on the member thread after every step (watch delivery hooks).
+  void set_after_step(std::function<void(Context&)> hook);
+
+  const MemberHostOptions& options() const { return options_; }
+  // As of the member thread's last step (safe from any thread).
+  uint64_t term() const { return term_.load(); }
+  uint64_t leader() const { return leader_.load(); }
+
+ private:
+  class Store;
+  MemberHost(MemberHostOptions options, storage::FileSystem* fs, member::Transport* peers);
+  absl::Status Open();
+  void Loop();
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; }
+  void ExpireLeases(int64_t now_ms);
+  static absl::StatusOr<kvpb::Response> Decode(const absl::StatusOr<std::string>& result);
+
+  MemberHostOptions options_;
+  storage::FileSystem* fs_;
+  member::Transport* peers_;
+  std::unique_ptr<storage::DataDir> dir_;
+  std::unique_ptr<member::LogStore> log_store_;
+  member::KvMachine machine_;
+  std::unique_ptr<member::Member> member_;
+  std::function<void(Context&)> after_step_;
+  uint64_t known_leader_ = 0;
+  int64_t next_expiry_check_ms_ = 0;
+  uint64_t next_request_id_ = 1;
+
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> leader_{0};
+
+  absl::Mutex mu_;
+  std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace etc::server
+
+#endif  // ETC_SERVER_MEMBER_HOST_H_

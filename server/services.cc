@@ -1,0 +1,530 @@
+#include "server/services.h"
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/descriptor.h"
+
+namespace etc::server {
+namespace {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC number their codes alike.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+// Sets the cluster id, member id and Raft term of every response header in
+// `message` (the revision is the key tree's).
+void StampHeaders(google::protobuf::Message* message, const MemberHost& host) {
+  const google::protobuf::Descriptor* descriptor = message->GetDescriptor();
+  const google::protobuf::Reflection* reflection = message->GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (field->message_type() == etcdserverpb::ResponseHeader::descriptor() &&
+        !field->is_repeated()) {
+      auto* header = static_cast<etcdserverpb::ResponseHeader*>(
+          reflection->MutableMessage(message, field));
+      header->set_cluster_id(host.options().cluster_id);
+      header->set_member_id(host.options().member_id);
+      header->set_raft_term(host.term());
+      continue;
+    }
+    // Nested responses (txn operations) carry headers too.
+    if (field->is_repeated()) {
+      for (int j = 0; j < reflection->FieldSize(*message, field); ++j) {
+        StampHeaders(reflection->MutableRepeatedMessage(message, field, j), host);
+      }
+    } else if (reflection->HasField(*message, field)) {
+      StampHeaders(reflection->MutableMessage(message, field), host);
+    }
+  }
+}
+
+enum class Mode { kWrite, kLinearizableRead, kSerializableRead };
+
+// How long a client waits for an answer, as etcd's request timeout (its
+// outcome is then unknown to the client, as with etcd).
+constexpr absl::Duration kRequestTimeout = absl::Seconds(7);
+
+// Runs a request through the member and waits for its answer.
+absl::StatusOr<kvpb::Response> Call(MemberHost* host, kvpb::Request request, Mode mode) {
+  struct Pending {
+    absl::Notification done;
+    absl::StatusOr<kvpb::Response> result;
+  };
+  // Shared: the member may answer after the caller gave up.
+  auto pending = std::make_shared<Pending>();
+  auto finish = [pending](absl::StatusOr<kvpb::Response> response) {
+    pending->result = std::move(response);
+    pending->done.Notify();
+  };
+  if (mode == Mode::kWrite) {
+    host->Write(std::move(request), finish);
+  } else {
+    host->Read(std::move(request), mode == Mode::kSerializableRead, finish);
+  }
+  if (!pending->done.WaitForNotificationWithTimeout(kRequestTimeout)) {
+    return absl::UnavailableError("etcdserver: request timed out");
+  }
+  return pending->result;
+}
+
+// Runs `task` on the member thread and waits for it.
+template <typename T>
+T OnMember(MemberHost* host, std::function<T(MemberHost::Context&)> task) {
+  absl::Notification done;
+  T result;
+  host->Post([&](MemberHost::Context& context) {
+    result = task(context);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+// Copies the result of `response` into `out` with headers stamped.
+template <typename Out>
+grpc::Status Reply(const absl::StatusOr<kvpb::Response>& response,
+                   const Out& (kvpb::Response::*get)() const, Out* out, const MemberHost& host) {
+  if (!response.ok()) return ToGrpc(response.status());
+  *out = ((*response).*get)();
+  StampHeaders(out, host);
+  return grpc::Status::OK;
+}
+
+// The whole of a unary handler: wrap the client's request in a
+// kvpb.Request, run it, unwrap and stamp the answer.
+template <typename Request, typename Response>
+grpc::Status Forward(MemberHost* host, const Request& request,
+                     Request* (kvpb::Request::*wrap)(),
+                     const Response& (kvpb::Response::*unwrap)() const, Mode mode,
+                     Response* response) {
+  kvpb::Request r;
+  *(r.*wrap)() = request;
+  return Reply(Call(host, std::move(r), mode), unwrap, response, *host);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ KV --
+
+class Services::KvService final : public etcdserverpb::KV::Service {
+ public:
+  explicit KvService(MemberHost* host) : host_(host) {}
+
+  grpc::Status Range(grpc::ServerContext*, const etcdserverpb::RangeRequest* request,
+                     etcdserverpb::RangeResponse* response) override {
+    Mode mode = request->serializable() ? Mode::kSerializableRead : Mode::kLinearizableRead;
+    return Forward(host_, *request, &kvpb::Request::mutable_range, &kvpb::Response::range, mode,
+                   response);
+  }
+  grpc::Status Put(grpc::ServerContext*, const etcdserverpb::PutRequest* request,
+                   etcdserverpb::PutResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_put, &kvpb::Response::put,
+                   Mode::kWrite, response);
+  }
+  grpc::Status DeleteRange(grpc::ServerContext*, const etcdserverpb::DeleteRangeRequest* request,
+                           etcdserverpb::DeleteRangeResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_delete_range, &kvpb::Response::delete_range,
+                   Mode::kWrite, response);
+  }
+  grpc::Status Txn(grpc::ServerContext*, const etcdserverpb::TxnRequest* request,
+                   etcdserverpb::TxnResponse* response) override {
+    kvpb::Request r;
+    *r.mutable_txn() = *request;
+    // A read-only txn is a linearizable read; anything else goes through the log.
+    Mode mode = kv::Store::IsReadOnly(r) ? Mode::kLinearizableRead : Mode::kWrite;
+    return Reply(Call(host_, std::move(r), mode), &kvpb::Response::txn, response, *host_);
+  }
+  grpc::Status Compact(grpc::ServerContext*, const etcdserverpb::CompactionRequest* request,
+                       etcdserverpb::CompactionResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_compaction, &kvpb::Response::compaction,
+                   Mode::kWrite, response);
+  }
+
+ private:
+  MemberHost* host_;
+};
+
+// --------------------------------------------------------------- Watch --
+
+// One client stream's watchers. The member thread fills `queue` (bounded:
+// it stops taking from the watch hub while the client is behind, so a slow
+// client's backlog stays in the hub's bounded form); the stream's writer
+// thread sends it.
+struct WatchStream {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<etcdserverpb::WatchResponse> queue;
+  bool closed = false;
+  // Hub watcher id <-> the stream's own watch id (member thread only).
+  std::map<kv::WatcherId, int64_t> local_of;
+  std::map<int64_t, kv::WatcherId> hub_of;
+  int64_t next_local = 0;
+
+  void Push(etcdserverpb::WatchResponse response) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(std::move(response));
+    }
+    cv.notify_one();
+  }
+  size_t Pending() {
+    std::lock_guard<std::mutex> lock(mu);
+    return queue.size();
+  }
+};
+
+class Services::WatchService final : public etcdserverpb::Watch::Service {
+ public:
+  explicit WatchService(MemberHost* host) : host_(host) {
+    host_->set_after_step([this](MemberHost::Context& context) { Deliver(context); });
+  }
+
+  grpc::Status Watch(grpc::ServerContext* context,
+                     grpc::ServerReaderWriter<etcdserverpb::WatchResponse,
+                                              etcdserverpb::WatchRequest>* stream) override {
+    auto state = std::make_shared<WatchStream>();
+    std::thread writer([&] {
+      for (;;) {
+        std::unique_lock<std::mutex> lock(state->mu);
+        state->cv.wait(lock, [&] { return state->closed || !state->queue.empty(); });
+        if (state->queue.empty()) return;
+        etcdserverpb::WatchResponse response = std::move(state->queue.front());
+        state->queue.pop_front();
+        lock.unlock();
+        StampHeaders(&response, *host_);
+        if (!stream->Write(response)) return;
+      }
+    });
+    etcdserverpb::WatchRequest request;
+    while (stream->Read(&request)) {
+      if (request.has_create_request()) {
+        Create(state, request.create_request());
+      } else if (request.has_cancel_request()) {
+        Cancel(state, request.cancel_request().watch_id());
+      } else if (request.has_progress_request()) {
+        Progress(state);
+      }
+    }
+    // The client went away: its watchers go too.
+    absl::Notification cleaned;
+    host_->Post([this, state, &cleaned](MemberHost::Context& context) {
+      for (const auto& [hub, local] : state->local_of) {
+        context.store().watches().Cancel(hub);
+        streams_.erase(hub);
+      }
+      cleaned.Notify();
+    });
+    cleaned.WaitForNotification();
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->closed = true;
+      state->queue.clear();
+    }
+    state->cv.notify_all();
+    writer.join();
+    return grpc::Status::OK;
+  }
+
+ private:
+  static constexpr size_t kMaxQueuedResponses = 64;
+
+  void Create(const std::shared_ptr<WatchStream>& state,
+              const etcdserverpb::WatchCreateRequest& create) {
+    host_->Post([this, state, create](MemberHost::Context& context) {
+      int64_t local = create.watch_id();
+      if (local == 0) {
+        while (state->hub_of.contains(state->next_local)) ++state->next_local;
+        local = state->next_local++;
+      }
+      if (state->hub_of.contains(local)) {
+        etcdserverpb::WatchResponse refused;
+        refused.set_watch_id(local);
+        refused.set_created(true);
+        refused.set_canceled(true);
+        refused.set_cancel_reason("etcdserver: duplicate watch ID");
+        state->Push(std::move(refused));
+        return;
+      }
+      absl::StatusOr<kv::WatcherId> id = context.store().CreateWatch(kv::AuthInfo{}, create);
+      if (!id.ok()) {
+        etcdserverpb::WatchResponse refused;
+        refused.set_watch_id(local);
+        refused.set_created(true);
+        refused.set_canceled(true);
+        refused.set_cancel_reason(std::string(id.status().message()));
+        state->Push(std::move(refused));
+        return;
+      }
+      state->local_of[*id] = local;
+      state->hub_of[local] = *id;
+      streams_[*id] = state;
+      Deliver(context);
+    });
+  }
+
+  void Cancel(const std::shared_ptr<WatchStream>& state, int64_t local) {
+    host_->Post([this, state, local](MemberHost::Context& context) {
+      auto it = state->hub_of.find(local);
+      if (it == state->hub_of.end()) return;
+      std::optional<etcdserverpb::WatchResponse> canceled =
+          context.store().watches().Cancel(it->second);
+      streams_.erase(it->second);
+      state->local_of.erase(it->second);
+      state->hub_of.erase(it);
+      if (canceled.has_value()) {
+        canceled->set_watch_id(local);
+        state->Push(std::move(*canceled));
+      }
+    });
+  }
+
+  void Progress(const std::shared_ptr<WatchStream>& state) {
+    host_->Post([state](MemberHost::Context& context) {
+      // Only when every watcher of the stream has seen everything (a
+      // progress notification must never overtake events).
+      for (const auto& [hub, local] : state->local_of) {
+        if (!context.store().watches().Progress(hub).has_value()) return;
+      }
+      etcdserverpb::WatchResponse progress;
+      progress.set_watch_id(-1);
+      progress.mutable_header()->set_revision(context.store().revision());
+      state->Push(std::move(progress));
+    });
+  }
+
+  // Member thread: moves ready responses to their streams, while they keep up.
+  void Deliver(MemberHost::Context& context) {
+    kv::WatchHub& hub = context.store().watches();
+    for (kv::WatcherId id : hub.TakeReady()) deferred_.insert(id);
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+      auto stream = streams_.find(*it);
+      if (stream == streams_.end()) {
+        it = deferred_.erase(it);
+        continue;
+      }
+      std::shared_ptr<WatchStream> state = stream->second;
+      size_t pending = state->Pending();
+      if (pending >= kMaxQueuedResponses) {
+        ++it;
+        continue;
+      }
+      int64_t local = state->local_of[*it];
+      for (etcdserverpb::WatchResponse& response : hub.Take(*it, kMaxQueuedResponses - pending)) {
+        response.set_watch_id(local);
+        state->Push(std::move(response));
+      }
+      if (!hub.exists(*it)) {
+        // Cancelled (compacted) and delivered: forget it.
+        state->hub_of.erase(local);
+        state->local_of.erase(*it);
+        streams_.erase(*it);
+      }
+      it = deferred_.erase(it);
+    }
+  }
+
+  MemberHost* host_;
+  // Member thread only.
+  std::map<kv::WatcherId, std::shared_ptr<WatchStream>> streams_;
+  std::set<kv::WatcherId> deferred_;
+};
+
+// --------------------------------------------------------------- Lease --
+
+class Services::LeaseService final : public etcdserverpb::Lease::Service {
+ public:
+  explicit LeaseService(MemberHost* host) : host_(host) {}
+
+  grpc::Status LeaseGrant(grpc::ServerContext*, const etcdserverpb::LeaseGrantRequest* request,
+                          etcdserverpb::LeaseGrantResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_lease_grant, &kvpb::Response::lease_grant,
+                   Mode::kWrite, response);
+  }
+  grpc::Status LeaseRevoke(grpc::ServerContext*, const etcdserverpb::LeaseRevokeRequest* request,
+                           etcdserverpb::LeaseRevokeResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_lease_revoke, &kvpb::Response::lease_revoke,
+                   Mode::kWrite, response);
+  }
+  grpc::Status LeaseKeepAlive(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<etcdserverpb::LeaseKeepAliveResponse,
+                               etcdserverpb::LeaseKeepAliveRequest>* stream) override {
+    etcdserverpb::LeaseKeepAliveRequest request;
+    while (stream->Read(&request)) {
+      kv::LeaseId id = request.id();
+      auto ttl = OnMember<absl::StatusOr<int64_t>>(host_, [id](MemberHost::Context& context) {
+        return context.store().KeepAlive(id, context.now_ms());
+      });
+      etcdserverpb::LeaseKeepAliveResponse response;
+      response.set_id(id);
+      // An unknown lease answers TTL 0: the client's sign that it expired.
+      response.set_ttl(ttl.ok() ? *ttl : 0);
+      StampHeaders(&response, *host_);
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status LeaseTimeToLive(grpc::ServerContext*,
+                               const etcdserverpb::LeaseTimeToLiveRequest* request,
+                               etcdserverpb::LeaseTimeToLiveResponse* response) override {
+    etcdserverpb::LeaseTimeToLiveRequest copy = *request;
+    *response = OnMember<etcdserverpb::LeaseTimeToLiveResponse>(
+        host_, [copy](MemberHost::Context& context) {
+          return context.store().TimeToLive(copy, context.now_ms());
+        });
+    StampHeaders(response, *host_);
+    return grpc::Status::OK;
+  }
+  grpc::Status LeaseLeases(grpc::ServerContext*, const etcdserverpb::LeaseLeasesRequest* request,
+                           etcdserverpb::LeaseLeasesResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_lease_leases, &kvpb::Response::lease_leases,
+                   Mode::kLinearizableRead, response);
+  }
+
+ private:
+  MemberHost* host_;
+};
+
+// ------------------------------------------------------------- Cluster --
+
+class Services::ClusterService final : public etcdserverpb::Cluster::Service {
+ public:
+  ClusterService(MemberHost* host, std::vector<MemberInfo> members)
+      : host_(host), members_(std::move(members)) {}
+
+  grpc::Status MemberList(grpc::ServerContext*, const etcdserverpb::MemberListRequest*,
+                          etcdserverpb::MemberListResponse* response) override {
+    for (const MemberInfo& info : members_) {
+      etcdserverpb::Member* member = response->add_members();
+      member->set_id(info.id);
+      member->set_name(info.name);
+      for (const std::string& url : info.peer_urls) member->add_peerurls(url);
+      for (const std::string& url : info.client_urls) member->add_clienturls(url);
+      member->set_islearner(info.learner);
+    }
+    response->mutable_header()->set_revision(
+        OnMember<int64_t>(host_, [](MemberHost::Context& c) { return c.store().revision(); }));
+    StampHeaders(response, *host_);
+    return grpc::Status::OK;
+  }
+
+ private:
+  MemberHost* host_;
+  std::vector<MemberInfo> members_;
+};
+
+// --------------------------------------------------------- Maintenance --
+
+class Services::MaintenanceService final : public etcdserverpb::Maintenance::Service {
+ public:
+  explicit MaintenanceService(MemberHost* host) : host_(host) {}
+
+  grpc::Status Status(grpc::ServerContext*, const etcdserverpb::StatusRequest*,
+                      etcdserverpb::StatusResponse* response) override {
+    *response = OnMember<etcdserverpb::StatusResponse>(host_, [](MemberHost::Context& context) {
+      etcdserverpb::StatusResponse out;
+      const raft::Raft& raft = context.member().node().raft();
+      // The etcd API version this server speaks (clients compare it).
+      out.set_version("3.4.23");
+      out.set_dbsize(context.store().keyspace().size_bytes());
+      out.set_dbsizeinuse(context.store().keyspace().size_bytes());
+      out.set_leader(raft.leader());
+      out.set_raftindex(raft.log().committed());
+      out.set_raftterm(raft.term());
+      out.set_raftappliedindex(context.member().applied_index());
+      out.mutable_header()->set_revision(context.store().revision());
+      for (const auto& [member, type] : context.store().alarms()) {
+        out.add_errors(absl::StrCat("memberID:", member, " alarm:",
+                                    etcdserverpb::AlarmType_Name(
+                                        static_cast<etcdserverpb::AlarmType>(type))));
+      }
+      raftpb::ConfState conf = context.member().Status().conf_state;
+      out.set_islearner(std::find(conf.learners().begin(), conf.learners().end(),
+                                  raft.id()) != conf.learners().end());
+      return out;
+    });
+    StampHeaders(response, *host_);
+    return grpc::Status::OK;
+  }
+  grpc::Status Alarm(grpc::ServerContext*, const etcdserverpb::AlarmRequest* request,
+                     etcdserverpb::AlarmResponse* response) override {
+    Mode mode = request->action() == etcdserverpb::AlarmRequest::GET ? Mode::kLinearizableRead
+                                                                     : Mode::kWrite;
+    return Forward(host_, *request, &kvpb::Request::mutable_alarm, &kvpb::Response::alarm, mode,
+                   response);
+  }
+  grpc::Status Hash(grpc::ServerContext*, const etcdserverpb::HashRequest*,
+                    etcdserverpb::HashResponse* response) override {
+    *response = OnMember<etcdserverpb::HashResponse>(host_, [](MemberHost::Context& context) {
+      etcdserverpb::HashResponse out;
+      out.set_hash(context.store().Hash());
+      out.mutable_header()->set_revision(context.store().revision());
+      return out;
+    });
+    StampHeaders(response, *host_);
+    return grpc::Status::OK;
+  }
+  grpc::Status HashKV(grpc::ServerContext*, const etcdserverpb::HashKVRequest* request,
+                      etcdserverpb::HashKVResponse* response) override {
+    return Forward(host_, *request, &kvpb::Request::mutable_hash_kv, &kvpb::Response::hash_kv,
+                   Mode::kLinearizableRead, response);
+  }
+  grpc::Status Defragment(grpc::ServerContext*, const etcdserverpb::DefragmentRequest*,
+                          etcdserverpb::DefragmentResponse* response) override {
+    // The key tree lives in memory and compaction frees its space at once:
+    // there is nothing to defragment.
+    response->mutable_header()->set_revision(
+        OnMember<int64_t>(host_, [](MemberHost::Context& c) { return c.store().revision(); }));
+    StampHeaders(response, *host_);
+    return grpc::Status::OK;
+  }
+  grpc::Status MoveLeader(grpc::ServerContext*, const etcdserverpb::MoveLeaderRequest* request,
+                          etcdserverpb::MoveLeaderResponse* response) override {
+    uint64_t target = request->targetid();
+    absl::Status status = OnMember<absl::Status>(host_, [target](MemberHost::Context& context) {
+      return context.member().TransferLeadership(target);
+    });
+    if (!status.ok()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "etcdserver: bad leader transferee");
+    }
+    StampHeaders(response, *host_);
+    return grpc::Status::OK;
+  }
+
+ private:
+  MemberHost* host_;
+};
+
+// ------------------------------------------------------------ Services --
+
+Services::Services(MemberHost* host, std::vector<MemberInfo> members)
+    : kv_(std::make_unique<KvService>(host)),
+      watch_(std::make_unique<WatchService>(host)),
+      lease_(std::make_unique<LeaseService>(host)),
+      cluster_(std::make_unique<ClusterService>(host, std::move(members))),
+      maintenance_(std::make_unique<MaintenanceService>(host)) {}
+
+Services::~Services() = default;
+
+void Services::Register(grpc::ServerBuilder* builder) {
+  builder->RegisterService(kv_.get());
+  builder->RegisterService(watch_.get());
+  builder->RegisterService(lease_.get());
+  builder->RegisterService(cluster_.get());
+  builder->RegisterService(maintenance_.get());
+}
+
+}  // namespace etc::server
