@@ -257,6 +257,29 @@ TEST(NodeReady, AcknowledgementsOfReplacedEntriesAreWithdrawn) {
   EXPECT_EQ(acks, 1);
 }
 
+TEST(NodeCampaign, WithLeaseReadsNoCampaignWhileALeaderWasHeardFrom) {
+  // Found by the randomized property test: a follower that campaigned on
+  // request won with a peer that had lost touch, while the leader it had
+  // just acknowledged still served lease reads from its old state.
+  Config config = TestConfig(2);
+  config.check_quorum = true;
+  config.read_only = ReadOnlyOption::kLeaseBased;
+  Node follower = *Node::Start(config, MemoryStorage::Bootstrap({1, 2, 3}).ToDurable());
+  // Past the start-up quiet period, then a heartbeat from leader 1.
+  for (int i = 0; i < 2 * config.election_timeout_ticks; ++i) follower.Tick();
+  raftpb::Message heartbeat = rafttest::MakeMessage(raftpb::MSG_HEARTBEAT, 1, 2, 5);
+  ASSERT_TRUE(follower.Step(heartbeat).ok());
+  while (follower.HasReady()) follower.Advance(follower.GetReady());
+  absl::Status refused = follower.Campaign();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_EQ(follower.Status().role, Role::kFollower);
+  // With safe (ReadIndex) reads, nothing relies on it: campaigning is fine.
+  config.read_only = ReadOnlyOption::kSafe;
+  Node safe = *Node::Start(config, MemoryStorage::Bootstrap({1, 2, 3}).ToDurable());
+  ASSERT_TRUE(safe.Step(heartbeat).ok());
+  EXPECT_TRUE(safe.Campaign().ok());
+}
+
 TEST(NodeReady, HasReadyIsFalseWhileAReadyIsOutstanding) {
   Node node = SingleLeader();
   ASSERT_TRUE(node.Propose("x").ok());

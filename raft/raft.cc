@@ -593,6 +593,17 @@ absl::Status Raft::StepCandidate(const raftpb::Message& m) {
 // -------------------------------------------------------- local inputs --
 
 absl::Status Raft::Campaign() {
+  if (config_.read_only == ReadOnlyOption::kLeaseBased && role_ != Role::kLeader &&
+      LeaseRemainingTicks() > 0) {
+    // A leader's lease counts on this member voting for nobody, itself
+    // included, for an election timeout after acknowledging it (found by
+    // the randomized property test: a member that campaigned on request
+    // won with a peer that had lost touch, while the old leader still
+    // served lease reads).
+    return absl::FailedPreconditionError(absl::StrCat(
+        "not campaigning: this member heard from a leader, or restarted, less than an election "
+        "timeout ago (", LeaseRemainingTicks(), " ticks left), and lease reads rely on it"));
+  }
   Hup(config_.pre_vote ? CampaignKind::kPreElection : CampaignKind::kElection);
   return absl::OkStatus();
 }

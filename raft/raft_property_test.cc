@@ -22,6 +22,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -56,6 +58,9 @@ class CheckedCluster {
                         config.read_only = base.read_only;
                         config.max_inflight_msgs = 4;
                         config.max_append_payload_bytes = 16;
+                        config.log_sink = [](const std::string& line) {
+                          if (std::getenv("RAFT_TRACE")) std::fprintf(stderr, "%s\n", line.c_str());
+                        };
                       }}) {
     cluster_.on_apply = [this](NodeId id, const raftpb::Entry& entry) {
       RecordCommitted(entry);
@@ -70,11 +75,13 @@ class CheckedCluster {
                              ", another has ", it->second));
       }
     };
-    cluster_.on_read_state = [this](NodeId, const ReadState& read) {
+    cluster_.on_read_state = [this](NodeId id, const ReadState& read) {
       auto it = read_floors_.find(read.context);
       RC_ASSERT(it != read_floors_.end());
-      // A linearizable read reflects everything committed before it began.
-      RC_ASSERT(read.index >= it->second);
+      if (read.index < it->second) {
+        RC_FAIL(absl::StrCat("read ", read.context, " at member ", id, " got index ", read.index,
+                             " below ", it->second, "\n", Describe()));
+      }
     };
   }
 
