@@ -37,12 +37,6 @@ void Log(const std::string& level, const std::string& message) {
   std::fflush(stderr);
 }
 
-// A single member has no peers to talk to.
-class NoPeers : public member::Transport {
- public:
-  void Send(raftpb::Message) override {}
-};
-
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const std::string& arg : args) {
@@ -66,10 +60,10 @@ int Run(int argc, char** argv) {
     Log("error", std::string(config.status().message()));
     return 2;
   }
-  if (config->initial_cluster.size() > 1 || config->initial_cluster_state == "existing") {
+  if (config->initial_cluster_state == "existing") {
     Log("error",
-        "multi-member clusters need the peer transport, which this build of etc does not have "
-        "yet: run a single member (no --initial-cluster, or one that lists only this member)");
+        "--initial-cluster-state=existing (joining after member add) is not supported by this "
+        "build of etc yet: start every member of a new cluster together");
     return 2;
   }
 
@@ -91,7 +85,11 @@ int Run(int argc, char** argv) {
       (3 * config->election_timeout_ms / 2 + 999) / 1000;
 
   storage::PosixFs fs;
-  NoPeers peers;
+  std::map<uint64_t, std::string> peer_addresses;
+  for (const ClusterMember& member : config->initial_cluster) {
+    peer_addresses[member.id] = *HostPort(member.peer_urls.front());
+  }
+  Peers peers(config->member_id, config->cluster_id, peer_addresses);
   absl::StatusOr<std::unique_ptr<MemberHost>> host = MemberHost::Start(options, &fs, &peers);
   if (!host.ok()) {
     Log("error", absl::StrCat("cannot start: ", host.status().ToString()));
@@ -107,7 +105,7 @@ int Run(int argc, char** argv) {
     if (member.id == config->member_id) info.client_urls = config->advertise_client_urls;
     members.push_back(info);
   }
-  Services services(host->get(), members);
+  Services services(host->get(), members, &peers);
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 1024 * 1024));
   builder.SetMaxSendMessageSize(64 << 20);
@@ -126,6 +124,26 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
+  // The peer port, for the other members' Raft messages.
+  PeerService peer_service(host->get(), config->cluster_id);
+  grpc::ServerBuilder peer_builder;
+  peer_builder.SetMaxReceiveMessageSize(256 << 20);
+  std::vector<int> peer_ports(config->listen_peer_urls.size(), 0);
+  for (size_t i = 0; i < config->listen_peer_urls.size(); ++i) {
+    peer_builder.AddListeningPort(*HostPort(config->listen_peer_urls[i]),
+                                  grpc::InsecureServerCredentials(), &peer_ports[i]);
+  }
+  peer_builder.RegisterService(&peer_service);
+  std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
+  for (size_t i = 0; i < peer_ports.size(); ++i) {
+    if (peer_server == nullptr || peer_ports[i] == 0) {
+      Log("error", absl::StrCat("cannot listen on ", config->listen_peer_urls[i],
+                                " (is the port in use?)"));
+      server->Shutdown();
+      (*host)->Stop();
+      return 1;
+    }
+  }
   Log("info", absl::StrCat("serving member ", absl::Hex(config->member_id), " (", config->name,
                            ") of cluster ", absl::Hex(config->cluster_id), " on ",
                            absl::StrJoin(config->listen_client_urls, ","), ", data in ",
@@ -138,6 +156,8 @@ int Run(int argc, char** argv) {
   stop.WaitForNotification();
   Log("info", "shutting down: finishing in-flight requests");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  peers.Stop();
   (*host)->Stop();
   Log("info", "stopped");
   return 0;

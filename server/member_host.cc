@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "base/check.h"
 #include "raft/memory_storage.h"
 
@@ -183,6 +184,37 @@ void MemberHost::Receive(raftpb::Message message) {
     // A malformed message is the sender's problem: it is dropped.
     (void)context.member().Receive(message);
   });
+}
+
+absl::StatusOr<int64_t> MemberHost::LeaderKeepAlive(int64_t lease_id) {
+  absl::Notification done;
+  absl::StatusOr<int64_t> result;
+  Post([&](Context& context) {
+    if (context.member().node().raft().role() != raft::Role::kLeader) {
+      result = absl::FailedPreconditionError("etcdserver: not leader");
+    } else {
+      result = context.store().KeepAlive(lease_id, context.now_ms());
+    }
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& request) {
+  absl::Notification done;
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> result;
+  Post([&](Context& context) {
+    if (context.member().node().raft().role() != raft::Role::kLeader) {
+      result = absl::FailedPreconditionError("etcdserver: not leader");
+    } else {
+      result = context.store().TimeToLive(request, context.now_ms());
+    }
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
 }
 
 void MemberHost::ExpireLeases(int64_t now_ms) {

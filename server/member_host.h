@@ -83,6 +83,12 @@ class MemberHost {
   void Read(kvpb::Request request, bool serializable, Done done);
   // A message from a peer.
   void Receive(raftpb::Message message);
+  // Blocking, thread-safe lease calls answered by this member's lessor,
+  // which is authoritative only on the leader. Errors: kFailedPrecondition
+  // "etcdserver: not leader" elsewhere; lease not found.
+  absl::StatusOr<int64_t> LeaderKeepAlive(int64_t lease_id);
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaderTimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
   // Finishes in-flight work and stops the thread.
   void Stop();
 

@@ -345,7 +345,7 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
 
 class Services::LeaseService final : public etcdserverpb::Lease::Service {
  public:
-  explicit LeaseService(MemberHost* host) : host_(host) {}
+  LeaseService(MemberHost* host, Peers* peers) : host_(host), peers_(peers) {}
 
   grpc::Status LeaseGrant(grpc::ServerContext*, const etcdserverpb::LeaseGrantRequest* request,
                           etcdserverpb::LeaseGrantResponse* response) override {
@@ -364,9 +364,17 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
     etcdserverpb::LeaseKeepAliveRequest request;
     while (stream->Read(&request)) {
       kv::LeaseId id = request.id();
-      auto ttl = OnMember<absl::StatusOr<int64_t>>(host_, [id](MemberHost::Context& context) {
-        return context.store().KeepAlive(id, context.now_ms());
-      });
+      absl::StatusOr<int64_t> ttl = host_->LeaderKeepAlive(id);
+      if (!ttl.ok() && ttl.status().code() == absl::StatusCode::kFailedPrecondition) {
+        // Only the leader's lessor may renew: forward.
+        etcdserverpb::LeaseKeepAliveResponse forwarded;
+        absl::Status status = ForwardToLeader(
+            [&](peerpb::Peer::Stub* stub, grpc::ClientContext* context) {
+              return stub->LeaseKeepAlive(context, request, &forwarded);
+            });
+        if (!status.ok()) return ToGrpc(status);
+        ttl = forwarded.ttl();
+      }
       etcdserverpb::LeaseKeepAliveResponse response;
       response.set_id(id);
       // An unknown lease answers TTL 0: the client's sign that it expired.
@@ -379,11 +387,18 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
   grpc::Status LeaseTimeToLive(grpc::ServerContext*,
                                const etcdserverpb::LeaseTimeToLiveRequest* request,
                                etcdserverpb::LeaseTimeToLiveResponse* response) override {
-    etcdserverpb::LeaseTimeToLiveRequest copy = *request;
-    *response = OnMember<etcdserverpb::LeaseTimeToLiveResponse>(
-        host_, [copy](MemberHost::Context& context) {
-          return context.store().TimeToLive(copy, context.now_ms());
-        });
+    absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> local = host_->LeaderTimeToLive(*request);
+    if (local.ok()) {
+      *response = std::move(*local);
+    } else if (local.status().code() == absl::StatusCode::kFailedPrecondition) {
+      absl::Status status =
+          ForwardToLeader([&](peerpb::Peer::Stub* stub, grpc::ClientContext* context) {
+            return stub->LeaseTimeToLive(context, *request, response);
+          });
+      if (!status.ok()) return ToGrpc(status);
+    } else {
+      return ToGrpc(local.status());
+    }
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
@@ -394,7 +409,24 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
   }
 
  private:
+  absl::Status ForwardToLeader(
+      const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call) {
+    uint64_t leader = host_->leader();
+    if (leader == 0 || peers_ == nullptr || peers_->Stub(leader) == nullptr) {
+      return absl::UnavailableError("etcdserver: no leader");
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status status = call(peers_->Stub(leader), &context);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return absl::OkStatus();
+  }
+
   MemberHost* host_;
+  Peers* peers_;
 };
 
 // ------------------------------------------------------------- Cluster --
@@ -510,10 +542,10 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
 
 // ------------------------------------------------------------ Services --
 
-Services::Services(MemberHost* host, std::vector<MemberInfo> members)
+Services::Services(MemberHost* host, std::vector<MemberInfo> members, Peers* peers)
     : kv_(std::make_unique<KvService>(host)),
       watch_(std::make_unique<WatchService>(host)),
-      lease_(std::make_unique<LeaseService>(host)),
+      lease_(std::make_unique<LeaseService>(host, peers)),
       cluster_(std::make_unique<ClusterService>(host, std::move(members))),
       maintenance_(std::make_unique<MaintenanceService>(host)) {}
 

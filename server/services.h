@@ -12,6 +12,7 @@
 
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 #include "server/member_host.h"
+#include "server/peers.h"
 
 namespace etc::server {
 
@@ -28,7 +29,9 @@ struct MemberInfo {
 // Registers every service on a builder; owns them.
 class Services {
  public:
-  Services(MemberHost* host, std::vector<MemberInfo> members);
+  // `peers` (nullptr for a single member) forwards lease requests to the
+  // leader.
+  Services(MemberHost* host, std::vector<MemberInfo> members, Peers* peers);
   ~Services();
   void Register(grpc::ServerBuilder* builder);
 

@@ -1,0 +1,147 @@
+#include "server/peers.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace etc::server {
+namespace {
+
+// Messages queued per peer before the oldest are dropped.
+constexpr size_t kMaxQueuedMessages = 8192;
+constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
+constexpr auto kForwardTimeout = std::chrono::seconds(5);
+
+}  // namespace
+
+Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses)
+    : self_(self), cluster_id_(cluster_id) {
+  for (auto& [id, address] : addresses) {
+    if (id == self) continue;
+    auto link = std::make_unique<Link>();
+    link->address = address;
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(256 << 20);
+    args.SetMaxReceiveMessageSize(256 << 20);
+    // Reconnect quickly after a peer restarts.
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    link->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    link->stub = peerpb::Peer::NewStub(link->channel);
+    Link* raw = link.get();
+    uint64_t to = id;
+    link->sender = std::thread([this, to, raw] { RunSender(to, raw); });
+    links_[id] = std::move(link);
+  }
+}
+
+Peers::~Peers() { Stop(); }
+
+void Peers::Stop() {
+  for (auto& [id, link] : links_) {
+    {
+      std::lock_guard<std::mutex> lock(link->mu);
+      link->stopping = true;
+    }
+    link->cv.notify_all();
+  }
+  for (auto& [id, link] : links_) {
+    if (link->sender.joinable()) link->sender.join();
+  }
+}
+
+void Peers::Send(raftpb::Message message) {
+  auto it = links_.find(message.to());
+  if (it == links_.end()) return;  // not a member we know: dropped
+  Link& link = *it->second;
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    if (link.queue.size() >= kMaxQueuedMessages) link.queue.pop_front();
+    link.queue.push_back(std::move(message));
+  }
+  link.cv.notify_one();
+}
+
+peerpb::Peer::Stub* Peers::Stub(uint64_t id) {
+  auto it = links_.find(id);
+  return it == links_.end() ? nullptr : it->second->stub.get();
+}
+
+void Peers::RunSender(uint64_t to, Link* link) {
+  std::unique_ptr<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientWriter<peerpb::Batch>> stream;
+  peerpb::Ack ack;
+  for (;;) {
+    peerpb::Batch batch;
+    {
+      std::unique_lock<std::mutex> lock(link->mu);
+      link->cv.wait(lock, [&] { return link->stopping || !link->queue.empty(); });
+      if (link->stopping) break;
+      for (raftpb::Message& m : link->queue) *batch.add_messages() = std::move(m);
+      link->queue.clear();
+    }
+    batch.set_from(self_);
+    batch.set_cluster_id(cluster_id_);
+    if (stream == nullptr) {
+      context = std::make_unique<grpc::ClientContext>();
+      stream = link->stub->Stream(context.get(), &ack);
+    }
+    if (!stream->Write(batch)) {
+      // The peer is down or restarting: these messages are lost (Raft
+      // retries what matters), and the next batch reconnects.
+      stream->Finish();
+      stream.reset();
+      context.reset();
+      std::this_thread::sleep_for(kReconnectBackoff);
+    }
+  }
+  if (stream != nullptr) {
+    stream->WritesDone();
+    context->TryCancel();
+    stream->Finish();
+  }
+}
+
+grpc::Status PeerService::Stream(grpc::ServerContext*, grpc::ServerReader<peerpb::Batch>* reader,
+                                 peerpb::Ack*) {
+  peerpb::Batch batch;
+  while (reader->Read(&batch)) {
+    if (batch.cluster_id() != cluster_id_) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat("member ", absl::Hex(batch.from()),
+                                       " belongs to another cluster (", absl::Hex(batch.cluster_id()),
+                                       ", this is ", absl::Hex(cluster_id_), ")"));
+    }
+    for (raftpb::Message& message : *batch.mutable_messages()) {
+      if (message.from() != batch.from()) continue;  // only its own messages
+      host_->Receive(std::move(message));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::LeaseKeepAlive(grpc::ServerContext*,
+                                         const etcdserverpb::LeaseKeepAliveRequest* request,
+                                         etcdserverpb::LeaseKeepAliveResponse* response) {
+  absl::StatusOr<int64_t> ttl = host_->LeaderKeepAlive(request->id());
+  if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
+    return grpc::Status(static_cast<grpc::StatusCode>(ttl.status().code()),
+                        std::string(ttl.status().message()));
+  }
+  response->set_id(request->id());
+  response->set_ttl(ttl.ok() ? *ttl : 0);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::LeaseTimeToLive(grpc::ServerContext*,
+                                          const etcdserverpb::LeaseTimeToLiveRequest* request,
+                                          etcdserverpb::LeaseTimeToLiveResponse* response) {
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> result = host_->LeaderTimeToLive(*request);
+  if (!result.ok()) {
+    return grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
+                        std::string(result.status().message()));
+  }
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace etc::server

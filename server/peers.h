@@ -1,0 +1,78 @@
+// The peer transport: Raft messages between the members of a cluster over
+// gRPC. One long-lived stream per peer, fed by a sender thread; each write
+// carries every message queued at that moment (batching), a full queue
+// drops the oldest (Raft tolerates loss; memory does not grow), and a
+// broken connection is retried with backoff. The receiving side is
+// PeerService.
+#ifndef ETC_SERVER_PEERS_H_
+#define ETC_SERVER_PEERS_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "member/interfaces.h"
+#include "server/member_host.h"
+#include "server/peerpb/peer.grpc.pb.h"
+
+namespace etc::server {
+
+class Peers : public member::Transport {
+ public:
+  // `addresses`: host:port of every other member's peer URL.
+  Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses);
+  ~Peers() override;
+
+  // Thread-safe; never blocks on the network.
+  void Send(raftpb::Message message) override;
+  // A stub for peer `id` (for forwarding lease requests to the leader), or
+  // nullptr for an unknown member.
+  peerpb::Peer::Stub* Stub(uint64_t id);
+  void Stop();
+
+ private:
+  struct Link {
+    std::string address;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<peerpb::Peer::Stub> stub;
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<raftpb::Message> queue;
+    bool stopping = false;
+    std::thread sender;
+  };
+  void RunSender(uint64_t to, Link* link);
+
+  uint64_t self_;
+  uint64_t cluster_id_;
+  std::map<uint64_t, std::unique_ptr<Link>> links_;
+};
+
+// Receives other members' messages (and forwarded lease requests).
+class PeerService final : public peerpb::Peer::Service {
+ public:
+  PeerService(MemberHost* host, uint64_t cluster_id) : host_(host), cluster_id_(cluster_id) {}
+  grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<peerpb::Batch>* reader,
+                      peerpb::Ack* ack) override;
+  grpc::Status LeaseKeepAlive(grpc::ServerContext* context,
+                              const etcdserverpb::LeaseKeepAliveRequest* request,
+                              etcdserverpb::LeaseKeepAliveResponse* response) override;
+  grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
+                               const etcdserverpb::LeaseTimeToLiveRequest* request,
+                               etcdserverpb::LeaseTimeToLiveResponse* response) override;
+
+ private:
+  MemberHost* host_;
+  uint64_t cluster_id_;
+};
+
+}  // namespace etc::server
+
+#endif  // ETC_SERVER_PEERS_H_
