@@ -134,6 +134,25 @@ check "defrag" "yes" "$($E defrag 2>&1 | grep -q 'Finished defragmenting' && ech
 check "member list" "e2e, http://127.0.0.1:$peer, http://127.0.0.1:$client, false" \
   "$($E member list 2>&1 | cut -d, -f3- | sed 's/^ //')"
 
+# ---- auth: users, roles, permissions on a prefix, denial ----
+check "user add root" "User root created" "$($E user add root:rootpw 2>&1)"
+check "grant root" "Role root is granted to user root" "$($E user grant-role root root 2>&1)"
+check "role add" "Role app created" "$($E role add app 2>&1)"
+check "grant a prefix" "Role app updated" "$($E role grant-permission app readwrite /app/ --prefix=true 2>&1)"
+check "user add alice" "User alice created" "$($E user add alice:apw 2>&1)"
+check "grant app" "Role app is granted to user alice" "$($E user grant-role alice app 2>&1)"
+check "auth enable" "Authentication Enabled" "$($E auth enable 2>&1)"
+check "no user" "Error: etcdserver: user name is empty" "$($E put /app/x 1 2>&1)"
+check "allowed write" "OK" "$($E --user alice:apw put /app/x 1 2>&1)"
+check "allowed read" "1" "$($E --user alice:apw get /app/x --print-value-only 2>&1)"
+check "denied write" "Error: etcdserver: permission denied" "$($E --user alice:apw put /other 1 2>&1)"
+check "wrong password" "Error: etcdserver: authentication failed, invalid user ID or password" \
+  "$($E --user alice:nope get /app/x 2>&1)"
+check "admin only" "Error: etcdserver: permission denied" "$($E --user alice:apw user list 2>&1)"
+check "root lists users" $'alice\nroot' "$($E --user root:rootpw user list 2>&1)"
+check "auth disable" "Authentication Disabled" "$($E --user root:rootpw auth disable 2>&1)"
+check "open again" "OK" "$($E put /app/y 1 2>&1)"
+
 # ---- restart: everything acknowledged is still there ----
 $E put /durable yes >/dev/null
 stop

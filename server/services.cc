@@ -8,10 +8,15 @@
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/rand.h>
+
+#include <atomic>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/descriptor.h"
+#include "kv/errors.h"
 
 namespace etc::server {
 namespace {
@@ -92,6 +97,29 @@ T OnMember(MemberHost* host, std::function<T(MemberHost::Context&)> task) {
   return result;
 }
 
+// Who is asking: the user the request's "token" metadata was issued to (as
+// etcd clients send it after Authenticate), checked on the member that
+// applied the Authenticate. Without a token, or with auth disabled, nobody.
+absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("token");
+  if (it == metadata.end()) return kv::AuthInfo{};
+  std::string token(it->second.data(), it->second.size());
+  return OnMember<absl::StatusOr<kv::AuthInfo>>(host, [token](MemberHost::Context& c) {
+    if (!c.store().auth().enabled()) return absl::StatusOr<kv::AuthInfo>(kv::AuthInfo{});
+    return c.store().tokens().Resolve(token, c.now_ms());
+  });
+}
+
+absl::Status Authorize(MemberHost* host, grpc::ServerContext* context,
+                       kvpb::RequestHeader* header) {
+  absl::StatusOr<kv::AuthInfo> who = Who(host, context);
+  if (!who.ok()) return who.status();
+  header->set_username(who->username);
+  header->set_auth_revision(who->revision);
+  return absl::OkStatus();
+}
+
 // Copies the result of `response` into `out` with headers stamped.
 template <typename Out>
 grpc::Status Reply(const absl::StatusOr<kvpb::Response>& response,
@@ -105,12 +133,13 @@ grpc::Status Reply(const absl::StatusOr<kvpb::Response>& response,
 // The whole of a unary handler: wrap the client's request in a
 // kvpb.Request, run it, unwrap and stamp the answer.
 template <typename Request, typename Response>
-grpc::Status Forward(MemberHost* host, const Request& request,
+grpc::Status Forward(MemberHost* host, grpc::ServerContext* context, const Request& request,
                      Request* (kvpb::Request::*wrap)(),
                      const Response& (kvpb::Response::*unwrap)() const, Mode mode,
                      Response* response) {
   kvpb::Request r;
   *(r.*wrap)() = request;
+  if (absl::Status s = Authorize(host, context, r.mutable_header()); !s.ok()) return ToGrpc(s);
   return Reply(Call(host, std::move(r), mode), unwrap, response, *host);
 }
 
@@ -122,33 +151,34 @@ class Services::KvService final : public etcdserverpb::KV::Service {
  public:
   explicit KvService(MemberHost* host) : host_(host) {}
 
-  grpc::Status Range(grpc::ServerContext*, const etcdserverpb::RangeRequest* request,
+  grpc::Status Range(grpc::ServerContext* context, const etcdserverpb::RangeRequest* request,
                      etcdserverpb::RangeResponse* response) override {
     Mode mode = request->serializable() ? Mode::kSerializableRead : Mode::kLinearizableRead;
-    return Forward(host_, *request, &kvpb::Request::mutable_range, &kvpb::Response::range, mode,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_range, &kvpb::Response::range, mode,
                    response);
   }
-  grpc::Status Put(grpc::ServerContext*, const etcdserverpb::PutRequest* request,
+  grpc::Status Put(grpc::ServerContext* context, const etcdserverpb::PutRequest* request,
                    etcdserverpb::PutResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_put, &kvpb::Response::put,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_put, &kvpb::Response::put,
                    Mode::kWrite, response);
   }
-  grpc::Status DeleteRange(grpc::ServerContext*, const etcdserverpb::DeleteRangeRequest* request,
+  grpc::Status DeleteRange(grpc::ServerContext* context, const etcdserverpb::DeleteRangeRequest* request,
                            etcdserverpb::DeleteRangeResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_delete_range, &kvpb::Response::delete_range,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_delete_range, &kvpb::Response::delete_range,
                    Mode::kWrite, response);
   }
-  grpc::Status Txn(grpc::ServerContext*, const etcdserverpb::TxnRequest* request,
+  grpc::Status Txn(grpc::ServerContext* context, const etcdserverpb::TxnRequest* request,
                    etcdserverpb::TxnResponse* response) override {
     kvpb::Request r;
     *r.mutable_txn() = *request;
     // A read-only txn is a linearizable read; anything else goes through the log.
     Mode mode = kv::Store::IsReadOnly(r) ? Mode::kLinearizableRead : Mode::kWrite;
-    return Reply(Call(host_, std::move(r), mode), &kvpb::Response::txn, response, *host_);
+    return Forward(host_, context, *request, &kvpb::Request::mutable_txn, &kvpb::Response::txn,
+                   mode, response);
   }
-  grpc::Status Compact(grpc::ServerContext*, const etcdserverpb::CompactionRequest* request,
+  grpc::Status Compact(grpc::ServerContext* context, const etcdserverpb::CompactionRequest* request,
                        etcdserverpb::CompactionResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_compaction, &kvpb::Response::compaction,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_compaction, &kvpb::Response::compaction,
                    Mode::kWrite, response);
   }
 
@@ -171,6 +201,8 @@ struct WatchStream {
   std::map<kv::WatcherId, int64_t> local_of;
   std::map<int64_t, kv::WatcherId> hub_of;
   int64_t next_local = 0;
+  // The stream's user (from its token).
+  kv::AuthInfo who;
 
   void Push(etcdserverpb::WatchResponse response) {
     {
@@ -194,7 +226,10 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
   grpc::Status Watch(grpc::ServerContext* context,
                      grpc::ServerReaderWriter<etcdserverpb::WatchResponse,
                                               etcdserverpb::WatchRequest>* stream) override {
+    absl::StatusOr<kv::AuthInfo> who = Who(host_, context);
+    if (!who.ok()) return ToGrpc(who.status());
     auto state = std::make_shared<WatchStream>();
+    state->who = *who;
     std::thread writer([&] {
       for (;;) {
         std::unique_lock<std::mutex> lock(state->mu);
@@ -257,7 +292,7 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
         state->Push(std::move(refused));
         return;
       }
-      absl::StatusOr<kv::WatcherId> id = context.store().CreateWatch(kv::AuthInfo{}, create);
+      absl::StatusOr<kv::WatcherId> id = context.store().CreateWatch(state->who, create);
       if (!id.ok()) {
         etcdserverpb::WatchResponse refused;
         refused.set_watch_id(local);
@@ -347,14 +382,14 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
  public:
   LeaseService(MemberHost* host, Peers* peers) : host_(host), peers_(peers) {}
 
-  grpc::Status LeaseGrant(grpc::ServerContext*, const etcdserverpb::LeaseGrantRequest* request,
+  grpc::Status LeaseGrant(grpc::ServerContext* context, const etcdserverpb::LeaseGrantRequest* request,
                           etcdserverpb::LeaseGrantResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_lease_grant, &kvpb::Response::lease_grant,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_lease_grant, &kvpb::Response::lease_grant,
                    Mode::kWrite, response);
   }
-  grpc::Status LeaseRevoke(grpc::ServerContext*, const etcdserverpb::LeaseRevokeRequest* request,
+  grpc::Status LeaseRevoke(grpc::ServerContext* context, const etcdserverpb::LeaseRevokeRequest* request,
                            etcdserverpb::LeaseRevokeResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_lease_revoke, &kvpb::Response::lease_revoke,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_lease_revoke, &kvpb::Response::lease_revoke,
                    Mode::kWrite, response);
   }
   grpc::Status LeaseKeepAlive(
@@ -402,9 +437,9 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
-  grpc::Status LeaseLeases(grpc::ServerContext*, const etcdserverpb::LeaseLeasesRequest* request,
+  grpc::Status LeaseLeases(grpc::ServerContext* context, const etcdserverpb::LeaseLeasesRequest* request,
                            etcdserverpb::LeaseLeasesResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_lease_leases, &kvpb::Response::lease_leases,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_lease_leases, &kvpb::Response::lease_leases,
                    Mode::kLinearizableRead, response);
   }
 
@@ -427,6 +462,120 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
 
   MemberHost* host_;
   Peers* peers_;
+};
+
+// ---------------------------------------------------------------- Auth --
+
+class Services::AuthService final : public etcdserverpb::Auth::Service {
+ public:
+  explicit AuthService(MemberHost* host) : host_(host) {}
+
+  grpc::Status AuthEnable(grpc::ServerContext* context, const etcdserverpb::AuthEnableRequest* r,
+                          etcdserverpb::AuthEnableResponse* response) override {
+    return Forward(host_, context, *r, &kvpb::Request::mutable_auth_enable,
+                   &kvpb::Response::auth_enable, Mode::kWrite, response);
+  }
+  grpc::Status AuthDisable(grpc::ServerContext* context, const etcdserverpb::AuthDisableRequest* r,
+                           etcdserverpb::AuthDisableResponse* response) override {
+    return Forward(host_, context, *r, &kvpb::Request::mutable_auth_disable,
+                   &kvpb::Response::auth_disable, Mode::kWrite, response);
+  }
+  grpc::Status Authenticate(grpc::ServerContext*, const etcdserverpb::AuthenticateRequest* r,
+                            etcdserverpb::AuthenticateResponse* response) override {
+    // The slow password check runs here, not on the member thread: fetch
+    // the stored hash, check, then propose the token.
+    std::string name = r->name();
+    auto user = OnMember<absl::StatusOr<authpb::User>>(
+        host_, [name](MemberHost::Context& c) -> absl::StatusOr<authpb::User> {
+          if (!c.store().auth().enabled()) return kv::AuthNotEnabledError();
+          return c.store().auth().UserGet(name);
+        });
+    if (!user.ok()) {
+      if (user.status().code() == absl::StatusCode::kFailedPrecondition &&
+          user.status().message() == kv::AuthNotEnabledError().message()) {
+        return ToGrpc(user.status());
+      }
+      return ToGrpc(kv::AuthFailedError());
+    }
+    if (user->options().no_password() || !kv::CheckPasswordHash(r->password(), user->password())) {
+      return ToGrpc(kv::AuthFailedError());
+    }
+    kvpb::Request request;
+    request.mutable_authenticate()->set_name(name);
+    request.mutable_authenticate()->set_token(NewToken());
+    return Reply(Call(host_, std::move(request), Mode::kWrite), &kvpb::Response::authenticate,
+                 response, *host_);
+  }
+  grpc::Status UserAdd(grpc::ServerContext* context, const etcdserverpb::AuthUserAddRequest* r,
+                       etcdserverpb::AuthUserAddResponse* response) override {
+    kvpb::UserAdd add;
+    add.set_name(r->name());
+    *add.mutable_options() = r->options();
+    if (!r->options().no_password()) add.set_password_hash(Hash(r->password()));
+    return Forward(host_, context, add, &kvpb::Request::mutable_user_add, &kvpb::Response::user_add,
+                   Mode::kWrite, response);
+  }
+  grpc::Status UserChangePassword(grpc::ServerContext* context,
+                                  const etcdserverpb::AuthUserChangePasswordRequest* r,
+                                  etcdserverpb::AuthUserChangePasswordResponse* response) override {
+    kvpb::UserChangePassword change;
+    change.set_name(r->name());
+    change.set_password_hash(Hash(r->password()));
+    return Forward(host_, context, change, &kvpb::Request::mutable_user_change_password,
+                   &kvpb::Response::user_change_password, Mode::kWrite, response);
+  }
+#define ETC_AUTH_FORWARD(Method, Req, Resp, field, mode)                                   \
+  grpc::Status Method(grpc::ServerContext* context, const etcdserverpb::Req* r,            \
+                      etcdserverpb::Resp* response) override {                             \
+    return Forward(host_, context, *r, &kvpb::Request::mutable_##field,                    \
+                   &kvpb::Response::field, mode, response);                                \
+  }
+  ETC_AUTH_FORWARD(UserGet, AuthUserGetRequest, AuthUserGetResponse, user_get,
+                   Mode::kLinearizableRead)
+  ETC_AUTH_FORWARD(UserList, AuthUserListRequest, AuthUserListResponse, user_list,
+                   Mode::kLinearizableRead)
+  ETC_AUTH_FORWARD(UserDelete, AuthUserDeleteRequest, AuthUserDeleteResponse, user_delete,
+                   Mode::kWrite)
+  ETC_AUTH_FORWARD(UserGrantRole, AuthUserGrantRoleRequest, AuthUserGrantRoleResponse,
+                   user_grant_role, Mode::kWrite)
+  ETC_AUTH_FORWARD(UserRevokeRole, AuthUserRevokeRoleRequest, AuthUserRevokeRoleResponse,
+                   user_revoke_role, Mode::kWrite)
+  ETC_AUTH_FORWARD(RoleAdd, AuthRoleAddRequest, AuthRoleAddResponse, role_add, Mode::kWrite)
+  ETC_AUTH_FORWARD(RoleGet, AuthRoleGetRequest, AuthRoleGetResponse, role_get,
+                   Mode::kLinearizableRead)
+  ETC_AUTH_FORWARD(RoleList, AuthRoleListRequest, AuthRoleListResponse, role_list,
+                   Mode::kLinearizableRead)
+  ETC_AUTH_FORWARD(RoleDelete, AuthRoleDeleteRequest, AuthRoleDeleteResponse, role_delete,
+                   Mode::kWrite)
+  ETC_AUTH_FORWARD(RoleGrantPermission, AuthRoleGrantPermissionRequest,
+                   AuthRoleGrantPermissionResponse, role_grant_permission, Mode::kWrite)
+  ETC_AUTH_FORWARD(RoleRevokePermission, AuthRoleRevokePermissionRequest,
+                   AuthRoleRevokePermissionResponse, role_revoke_permission, Mode::kWrite)
+#undef ETC_AUTH_FORWARD
+
+ private:
+  static std::string RandomBytes(size_t n) {
+    std::string bytes(n, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(n)) != 1) {
+      // Without randomness no salt or token is safe to hand out.
+      std::abort();
+    }
+    return bytes;
+  }
+  static std::string Hash(const std::string& password) {
+    return kv::HashPassword(password, RandomBytes(16));
+  }
+  // etcd's simple-token shape: random letters, a dot, a counter.
+  std::string NewToken() {
+    static constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    std::string random = RandomBytes(16);
+    std::string token;
+    for (char c : random) token.push_back(kLetters[static_cast<unsigned char>(c) % 52]);
+    return absl::StrCat(token, ".", next_token_.fetch_add(1));
+  }
+
+  MemberHost* host_;
+  std::atomic<uint64_t> next_token_{1};
 };
 
 // ------------------------------------------------------------- Cluster --
@@ -490,11 +639,11 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
-  grpc::Status Alarm(grpc::ServerContext*, const etcdserverpb::AlarmRequest* request,
+  grpc::Status Alarm(grpc::ServerContext* context, const etcdserverpb::AlarmRequest* request,
                      etcdserverpb::AlarmResponse* response) override {
     Mode mode = request->action() == etcdserverpb::AlarmRequest::GET ? Mode::kLinearizableRead
                                                                      : Mode::kWrite;
-    return Forward(host_, *request, &kvpb::Request::mutable_alarm, &kvpb::Response::alarm, mode,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_alarm, &kvpb::Response::alarm, mode,
                    response);
   }
   grpc::Status Hash(grpc::ServerContext*, const etcdserverpb::HashRequest*,
@@ -508,9 +657,9 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
-  grpc::Status HashKV(grpc::ServerContext*, const etcdserverpb::HashKVRequest* request,
+  grpc::Status HashKV(grpc::ServerContext* context, const etcdserverpb::HashKVRequest* request,
                       etcdserverpb::HashKVResponse* response) override {
-    return Forward(host_, *request, &kvpb::Request::mutable_hash_kv, &kvpb::Response::hash_kv,
+    return Forward(host_, context, *request, &kvpb::Request::mutable_hash_kv, &kvpb::Response::hash_kv,
                    Mode::kLinearizableRead, response);
   }
   grpc::Status Defragment(grpc::ServerContext*, const etcdserverpb::DefragmentRequest*,
@@ -546,6 +695,7 @@ Services::Services(MemberHost* host, std::vector<MemberInfo> members, Peers* pee
     : kv_(std::make_unique<KvService>(host)),
       watch_(std::make_unique<WatchService>(host)),
       lease_(std::make_unique<LeaseService>(host, peers)),
+      auth_(std::make_unique<AuthService>(host)),
       cluster_(std::make_unique<ClusterService>(host, std::move(members))),
       maintenance_(std::make_unique<MaintenanceService>(host)) {}
 
@@ -555,6 +705,7 @@ void Services::Register(grpc::ServerBuilder* builder) {
   builder->RegisterService(kv_.get());
   builder->RegisterService(watch_.get());
   builder->RegisterService(lease_.get());
+  builder->RegisterService(auth_.get());
   builder->RegisterService(cluster_.get());
   builder->RegisterService(maintenance_.get());
 }

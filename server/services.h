@@ -39,11 +39,13 @@ class Services {
   class KvService;
   class WatchService;
   class LeaseService;
+  class AuthService;
   class ClusterService;
   class MaintenanceService;
   std::unique_ptr<KvService> kv_;
   std::unique_ptr<WatchService> watch_;
   std::unique_ptr<LeaseService> lease_;
+  std::unique_ptr<AuthService> auth_;
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<MaintenanceService> maintenance_;
 };
