@@ -134,6 +134,21 @@ check "defrag" "yes" "$($E defrag 2>&1 | grep -q 'Finished defragmenting' && ech
 check "member list" "e2e, http://127.0.0.1:$peer, http://127.0.0.1:$client, false" \
   "$($E member list 2>&1 | cut -d, -f3- | sed 's/^ //')"
 
+# ---- lock and election (etcdctl's recipes over leases, txns and watches) ----
+etcdctl --endpoints="127.0.0.1:$client" lock /locks/l -- sh -c 'echo A-in; sleep 1.5; echo A-out' \
+  >"$work/lock-a.out" 2>&1 &
+holder=$!
+sleep 0.5
+etcdctl --endpoints="127.0.0.1:$client" lock /locks/l -- sh -c 'echo B-in' >"$work/lock-b.out" 2>&1
+wait $holder
+check "lock: mutual exclusion" $'A-in\nA-out\nB-in' "$(cat "$work/lock-a.out" "$work/lock-b.out")"
+timeout 3 etcdctl --endpoints="127.0.0.1:$client" elect /elections/e candidate-1 >/dev/null 2>&1 &
+elector=$!
+sleep 0.7
+check "elect: the leader is observed" "candidate-1" \
+  "$(timeout 2 etcdctl --endpoints="127.0.0.1:$client" elect -l /elections/e 2>/dev/null | sed -n 2p)"
+wait $elector
+
 # ---- auth: users, roles, permissions on a prefix, denial ----
 check "user add root" "User root created" "$($E user add root:rootpw 2>&1)"
 check "grant root" "Role root is granted to user root" "$($E user grant-role root root 2>&1)"
