@@ -137,7 +137,22 @@ absl::Status Member::RestoreSnapshot(const std::string& data) {
         AppliedRequests{applied.incarnation(), applied.through(),
                         std::set<uint64_t>(applied.above().begin(), applied.above().end())};
   }
+  attributes_.clear();
+  for (const memberpb::MemberAttributes& attributes : snapshot.attributes()) {
+    attributes_[attributes.member_id()] = attributes.data();
+  }
+  ++membership_version_;
   return machine_->Restore(snapshot.application());
+}
+
+std::string Member::BootstrapData(const std::map<raft::NodeId, std::string>& attributes) {
+  memberpb::MemberSnapshot data;
+  for (const auto& [member_id, bytes] : attributes) {
+    memberpb::MemberAttributes* out = data.add_attributes();
+    out->set_member_id(member_id);
+    out->set_data(bytes);
+  }
+  return data.SerializeAsString();
 }
 
 absl::Status Member::Receive(const raftpb::Message& message) {
@@ -281,13 +296,24 @@ bool Member::Admit(const memberpb::RequestId& id) {
 }
 
 void Member::Write(std::string command, Callback done) {
+  memberpb::Proposal proposal;
+  proposal.set_command(std::move(command));
+  Propose(std::move(proposal), std::move(done));
+}
+
+void Member::UpdateAttributes(raft::NodeId member_id, std::string attributes, Callback done) {
+  memberpb::Proposal proposal;
+  proposal.mutable_attributes()->set_member_id(member_id);
+  proposal.mutable_attributes()->set_data(std::move(attributes));
+  Propose(std::move(proposal), std::move(done));
+}
+
+void Member::Propose(memberpb::Proposal proposal, Callback done) {
   if (removed_from_cluster_) {
     done(absl::UnavailableError("this member was removed from the cluster"));
     return;
   }
-  memberpb::Proposal proposal;
   *proposal.mutable_id() = NextRequestId();
-  proposal.set_command(std::move(command));
   std::string bytes = proposal.SerializeAsString();
   absl::Status status = node_.Propose(bytes);
   if (!status.ok()) {
@@ -302,12 +328,26 @@ void Member::Write(std::string command, Callback done) {
 }
 
 void Member::ChangeMembership(raftpb::ConfChange change, Callback done) {
+  ChangeMembership(std::move(change), std::string(), std::move(done));
+}
+
+void Member::ChangeMembership(raftpb::ConfChange change, std::string attributes, Callback done) {
   if (removed_from_cluster_) {
     done(absl::UnavailableError("this member was removed from the cluster"));
     return;
   }
+  if (!attributes.empty() && change.changes_size() == 0) {
+    done(absl::InvalidArgumentError("attributes need a change that adds a member"));
+    return;
+  }
+  memberpb::ConfChangeContext context;
   memberpb::RequestId id = NextRequestId();
-  change.set_context(id.SerializeAsString());
+  *context.mutable_id() = id;
+  if (!attributes.empty()) {
+    context.mutable_attributes()->set_member_id(change.changes(0).node_id());
+    context.mutable_attributes()->set_data(std::move(attributes));
+  }
+  change.set_context(context.SerializeAsString());
   absl::Status status = node_.ProposeConfChange(change);
   if (!status.ok()) {
     --next_sequence_;
@@ -481,8 +521,29 @@ void Member::Apply(const raftpb::Entry& entry) {
                                 "were applied first"));
     return;
   }
+  if (proposal.has_attributes()) {
+    ApplyAttributes(proposal);
+    return;
+  }
   std::string result = machine_->Apply(entry.index(), proposal.command());
   Complete(proposal.id(), std::move(result));
+}
+
+void Member::ApplyAttributes(const memberpb::Proposal& proposal) {
+  raft::NodeId member_id = proposal.attributes().member_id();
+  raftpb::ConfState conf = node_.Status().conf_state;
+  auto in = [member_id](const auto& ids) {
+    return std::find(ids.begin(), ids.end(), member_id) != ids.end();
+  };
+  if (!in(conf.voters()) && !in(conf.learners()) && !in(conf.voters_outgoing()) &&
+      !in(conf.learners_next())) {
+    Complete(proposal.id(), absl::NotFoundError(absl::StrCat(
+                                "member ", member_id, " is not in the configuration")));
+    return;
+  }
+  attributes_[member_id] = proposal.attributes().data();
+  ++membership_version_;
+  Complete(proposal.id(), std::string());
 }
 
 void Member::ApplyConfChange(const raftpb::Entry& entry) {
@@ -500,8 +561,10 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
       return ids;
     };
     std::set<raft::NodeId> after = members(*state);
+    ++membership_version_;
     for (raft::NodeId id : members(before)) {
       if (after.contains(id)) continue;
+      attributes_.erase(id);
       if (id == config_.raft.id) {
         removed_from_cluster_ = true;
       } else {
@@ -510,8 +573,17 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
       }
     }
   }
-  memberpb::RequestId id;
-  if (!id.ParseFromString(change.context())) return;
+  memberpb::ConfChangeContext context;
+  if (!context.ParseFromString(change.context())) return;
+  if (state.ok() && context.has_attributes()) {
+    std::set<raft::NodeId> after(state->voters().begin(), state->voters().end());
+    after.insert(state->learners().begin(), state->learners().end());
+    after.insert(state->learners_next().begin(), state->learners_next().end());
+    if (after.contains(context.attributes().member_id())) {
+      attributes_[context.attributes().member_id()] = context.attributes().data();
+    }
+  }
+  const memberpb::RequestId& id = context.id();
   // Recorded with the proposals (they share the sequence space), though a
   // duplicate change is applied again: Raft must see every committed one.
   Admit(id);
@@ -548,6 +620,11 @@ void Member::TakeSnapshot() {
   memberpb::MemberSnapshot data;
   data.set_application(machine_->Snapshot());
   for (raft::NodeId removed : removed_) data.add_removed_members(removed);
+  for (const auto& [member_id, bytes] : attributes_) {
+    memberpb::MemberAttributes* out = data.add_attributes();
+    out->set_member_id(member_id);
+    out->set_data(bytes);
+  }
   for (const auto& [member_id, applied] : applied_requests_) {
     memberpb::AppliedRequests* out = data.add_applied_requests();
     out->set_member_id(member_id);

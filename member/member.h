@@ -84,6 +84,13 @@ class Member {
   void Read(std::string query, Callback done);
   // Proposes a membership change; done gets the new configuration.
   void ChangeMembership(raftpb::ConfChange change, Callback done);
+  // The same, and (when applied) sets the attributes of the member the
+  // change's first step adds or promotes.
+  void ChangeMembership(raftpb::ConfChange change, std::string attributes, Callback done);
+  // Replaces the attributes of member `member_id` through the log, without
+  // changing the configuration. Fails (when applied) with kNotFound if the
+  // member is not in the configuration.
+  void UpdateAttributes(raft::NodeId member_id, std::string attributes, Callback done);
   absl::Status TransferLeadership(raft::NodeId target);
   absl::Status Campaign();
   // Snapshots the state machine and compacts the log now, instead of
@@ -97,6 +104,14 @@ class Member {
     apply_observer_ = std::move(observer);
   }
   raft::NodeStatus Status() const { return node_.Status(); }
+  // Replicated: the attributes of the members of the applied configuration
+  // (members without any are absent).
+  const std::map<raft::NodeId, std::string>& attributes() const { return attributes_; }
+  // Grows whenever the applied configuration or any attributes change.
+  uint64_t membership_version() const { return membership_version_; }
+  // The snapshot data a new cluster starts from (with MemoryStorage's
+  // bootstrap snapshot): no application state, and these attributes.
+  static std::string BootstrapData(const std::map<raft::NodeId, std::string>& attributes);
   const raft::Node& node() const { return node_; }
   raft::NodeId id() const { return config_.raft.id; }
   uint64_t applied_index() const { return applied_index_; }
@@ -130,7 +145,9 @@ class Member {
   void Pump();
   void FinishReady();
   void Apply(const raftpb::Entry& entry);
+  void Propose(memberpb::Proposal proposal, Callback done);
   void ApplyConfChange(const raftpb::Entry& entry);
+  void ApplyAttributes(const memberpb::Proposal& proposal);
   void AnswerReads();
   void MaybeSnapshot();
   void TakeSnapshot();
@@ -215,6 +232,8 @@ class Member {
     std::set<uint64_t> above;
   };
   std::map<raft::NodeId, AppliedRequests> applied_requests_;
+  std::map<raft::NodeId, std::string> attributes_;
+  uint64_t membership_version_ = 0;
   bool removed_from_cluster_ = false;
   int64_t ticks_since_removal_ = 0;
   bool removal_confirmed_ = false;

@@ -138,6 +138,7 @@ class Cluster {
         host->outbox.messages.clear();
         for (raftpb::Message& m : messages) {
           moved = true;
+          if (m.to() < 1 || m.to() > hosts.size()) continue;  // a member not hosted here
           Host& to = *hosts[m.to() - 1];
           if (to.member) EXPECT_TRUE(to.member->Receive(m).ok());
         }
@@ -578,6 +579,54 @@ TEST(Member, MembershipChangesCompleteWithTheNewConfiguration) {
   ASSERT_TRUE(result.value.ok()) << result.value.status();
   EXPECT_NE(result.value->find("voters: 1"), std::string::npos);
   EXPECT_EQ(cluster.at(1).Status().config, "voters=(1 2)");
+}
+
+TEST(Member, AttributesAreReplicatedWithTheConfiguration) {
+  Cluster cluster(3, /*snapshot_every=*/3);
+  // Bootstrap attributes come with the first snapshot.
+  for (auto& host : cluster.hosts) {
+    host->store.durable.snapshot.set_data(Member::BootstrapData({{1, "a"}, {2, "b"}, {3, "c"}}));
+    cluster.Start(*host);
+    EXPECT_EQ(host->member->attributes().size(), 3u);
+  }
+  cluster.ElectLeader();
+  uint64_t version = cluster.at(2).membership_version();
+
+  // Adding a learner sets its attributes everywhere.
+  raftpb::ConfChange add;
+  add.add_changes()->set_type(raftpb::ADD_LEARNER_NODE);
+  add.mutable_changes(0)->set_node_id(9);
+  Result added;
+  cluster.at(2).ChangeMembership(add, "nine", added.callback());
+  cluster.Settle();
+  ASSERT_TRUE(added.value.ok()) << added.value.status();
+  EXPECT_EQ(cluster.at(3).attributes().at(9), "nine");
+  EXPECT_GT(cluster.at(2).membership_version(), version);
+
+  // An update through a follower replaces them; an unknown member fails.
+  Result updated, unknown;
+  cluster.at(3).UpdateAttributes(9, "nine, moved", updated.callback());
+  cluster.at(3).UpdateAttributes(42, "nobody", unknown.callback());
+  cluster.Settle();
+  ASSERT_TRUE(updated.value.ok()) << updated.value.status();
+  EXPECT_EQ(unknown.value.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cluster.at(1).attributes().at(9), "nine, moved");
+  EXPECT_FALSE(cluster.at(1).attributes().contains(42));
+
+  // A removal drops them.
+  Result removed;
+  cluster.at(1).ChangeMembership(RemoveNode(3), removed.callback());
+  cluster.Settle();
+  ASSERT_TRUE(removed.value.ok()) << removed.value.status();
+  EXPECT_FALSE(cluster.at(2).attributes().contains(3));
+
+  // And a restart restores them from the snapshot and the log.
+  Host& host = cluster.host(2);
+  cluster.Start(host);
+  std::map<raft::NodeId, std::string> expected = {{1, "a"}, {2, "b"}, {9, "nine, moved"}};
+  EXPECT_EQ(host.member->attributes(), expected);
+  cluster.Settle();
+  EXPECT_EQ(host.member->attributes(), expected);
 }
 
 }  // namespace

@@ -63,13 +63,19 @@ uint64_t BigEndian64(const unsigned char* bytes) {
 // etcd's ids: a member's is SHA-1 of its sorted peer URLs and the cluster
 // token; the cluster's is SHA-1 of its sorted member ids. Same inputs, same
 // ids as etcd would compute.
-uint64_t MemberId(std::vector<std::string> peer_urls, const std::string& token) {
+}  // namespace
+
+uint64_t MemberId(std::vector<std::string> peer_urls, const std::string& token,
+                  std::optional<int64_t> added_at_unix_seconds) {
   std::sort(peer_urls.begin(), peer_urls.end());
   std::string input = absl::StrJoin(peer_urls, "") + token;
+  if (added_at_unix_seconds.has_value()) absl::StrAppend(&input, *added_at_unix_seconds);
   unsigned char hash[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), hash);
   return BigEndian64(hash);
 }
+
+namespace {
 
 uint64_t ClusterId(std::vector<uint64_t> ids) {
   std::sort(ids.begin(), ids.end());

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,11 @@ struct ServerConfig {
 // Errors: kInvalidArgument naming the flag and what is wrong with it.
 absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
                                         const std::map<std::string, std::string>& environment);
+
+// etcd's member id: SHA-1 of the sorted peer URLs and the cluster token
+// (and, for a member added to a running cluster, the time it was added).
+uint64_t MemberId(std::vector<std::string> peer_urls, const std::string& token,
+                  std::optional<int64_t> added_at_unix_seconds = std::nullopt);
 
 // "http://host:port" -> "host:port" for listening or dialing. Errors for
 // anything but http:// URLs with a port (https needs TLS, not built yet).

@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +19,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "server/config.h"
+#include "server/identity.h"
+#include "server/peerpb/peer.grpc.pb.h"
+#include "server/peers.h"
 #include "server/member_host.h"
 #include "server/services.h"
 #include "storage/posix_fs.h"
@@ -27,6 +32,56 @@ namespace etc::server {
 namespace {
 
 absl::Notification* g_stop = nullptr;
+
+struct JoinInfo {
+  uint64_t member_id = 0;
+  uint64_t cluster_id = 0;
+  std::map<uint64_t, std::string> addresses;
+};
+
+// --initial-cluster-state=existing: asks the running members (the others
+// in --initial-cluster) which member this is, by its peer URLs, after an
+// `etcdctl member add`.
+absl::StatusOr<JoinInfo> Join(const ServerConfig& config) {
+  std::set<std::string> own_urls(config.initial_advertise_peer_urls.begin(),
+                                 config.initial_advertise_peer_urls.end());
+  std::string last_error = "no other member in --initial-cluster";
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    for (const ClusterMember& member : config.initial_cluster) {
+      if (member.name == config.name) continue;
+      std::unique_ptr<peerpb::Peer::Stub> stub = peerpb::Peer::NewStub(grpc::CreateChannel(
+          *HostPort(member.peer_urls.front()), grpc::InsecureChannelCredentials()));
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      peerpb::MembersResponse response;
+      grpc::Status status = stub->Members(&context, peerpb::MembersRequest(), &response);
+      if (!status.ok()) {
+        last_error = absl::StrCat(member.peer_urls.front(), ": ", status.error_message());
+        continue;
+      }
+      JoinInfo join;
+      join.cluster_id = response.cluster_id();
+      for (const etcdserverpb::Member& listed : response.members()) {
+        std::set<std::string> urls(listed.peerurls().begin(), listed.peerurls().end());
+        if (urls == own_urls) join.member_id = listed.id();
+        if (listed.peerurls_size() > 0) {
+          absl::StatusOr<std::string> address = HostPort(listed.peerurls(0));
+          if (address.ok()) join.addresses[listed.id()] = *address;
+        }
+      }
+      if (join.member_id == 0) {
+        return absl::NotFoundError(absl::StrCat(
+            "no member of the cluster has the peer URLs ",
+            absl::StrJoin(config.initial_advertise_peer_urls, ","),
+            ": add it first (etcdctl member add ", config.name, " --peer-urls=...)"));
+      }
+      return join;
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  return absl::UnavailableError(absl::StrCat("no running member answered: ", last_error));
+}
 
 void OnSignal(int) {
   if (g_stop != nullptr && !g_stop->HasBeenNotified()) g_stop->Notify();
@@ -60,19 +115,57 @@ int Run(int argc, char** argv) {
     Log("error", std::string(config.status().message()));
     return 2;
   }
-  if (config->initial_cluster_state == "existing") {
-    Log("error",
-        "--initial-cluster-state=existing (joining after member add) is not supported by this "
-        "build of etc yet: start every member of a new cluster together");
-    return 2;
+  storage::PosixFs fs;
+  absl::StatusOr<std::optional<Identity>> identity = ReadIdentity(&fs, config->data_dir);
+  if (!identity.ok()) {
+    Log("error", absl::StrCat("cannot start: ", identity.status().ToString()));
+    return 1;
+  }
+  uint64_t member_id = config->member_id;
+  uint64_t cluster_id = config->cluster_id;
+  // Where the other members are, as the flags say (the replicated
+  // membership takes over once this member has it).
+  std::map<uint64_t, std::string> flag_addresses;
+  for (const ClusterMember& member : config->initial_cluster) {
+    flag_addresses[member.id] = *HostPort(member.peer_urls.front());
+  }
+  MemberHostOptions options;
+  if (identity->has_value()) {
+    // A restart: the data directory says who this member is.
+    const Identity& stored = **identity;
+    if (config->initial_cluster_state == "new" &&
+        (stored.member_id != member_id || stored.cluster_id != cluster_id)) {
+      Log("error", absl::StrCat("data directory ", config->data_dir, " belongs to member ",
+                                absl::Hex(stored.member_id), " of cluster ",
+                                absl::Hex(stored.cluster_id), ", but the flags describe member ",
+                                absl::Hex(member_id), " of cluster ", absl::Hex(cluster_id),
+                                " (check --name, --initial-cluster and --data-dir)"));
+      return 1;
+    }
+    member_id = stored.member_id;
+    cluster_id = stored.cluster_id;
+  } else if (config->initial_cluster_state == "existing") {
+    absl::StatusOr<JoinInfo> join = Join(*config);
+    if (!join.ok()) {
+      Log("error", absl::StrCat("cannot join the cluster: ", join.status().message()));
+      return 1;
+    }
+    member_id = join->member_id;
+    cluster_id = join->cluster_id;
+    flag_addresses = join->addresses;
+  } else {
+    for (const ClusterMember& member : config->initial_cluster) {
+      options.initial_voters.push_back(member.id);
+      peerpb::MemberAttributes& attributes = options.initial_attributes[member.id];
+      for (const std::string& url : member.peer_urls) attributes.add_peer_urls(url);
+    }
   }
 
-  MemberHostOptions options;
-  options.member_id = config->member_id;
-  options.cluster_id = config->cluster_id;
-  for (const ClusterMember& member : config->initial_cluster) {
-    options.initial_voters.push_back(member.id);
-  }
+  options.member_id = member_id;
+  options.cluster_id = cluster_id;
+  options.self.set_name(config->name);
+  for (const std::string& url : config->initial_advertise_peer_urls) options.self.add_peer_urls(url);
+  for (const std::string& url : config->advertise_client_urls) options.self.add_client_urls(url);
   options.data_dir = config->data_dir;
   options.tick_ms = config->heartbeat_interval_ms;
   options.election_ticks = config->election_timeout_ms / config->heartbeat_interval_ms;
@@ -84,28 +177,33 @@ int Run(int argc, char** argv) {
   options.store.min_lease_ttl_seconds =
       (3 * config->election_timeout_ms / 2 + 999) / 1000;
 
-  storage::PosixFs fs;
-  std::map<uint64_t, std::string> peer_addresses;
-  for (const ClusterMember& member : config->initial_cluster) {
-    peer_addresses[member.id] = *HostPort(member.peer_urls.front());
-  }
-  Peers peers(config->member_id, config->cluster_id, peer_addresses);
+  Peers peers(member_id, cluster_id, flag_addresses);
   absl::StatusOr<std::unique_ptr<MemberHost>> host = MemberHost::Start(options, &fs, &peers);
   if (!host.ok()) {
     Log("error", absl::StrCat("cannot start: ", host.status().ToString()));
     return 1;
   }
-
-  std::vector<MemberInfo> members;
-  for (const ClusterMember& member : config->initial_cluster) {
-    MemberInfo info;
-    info.id = member.id;
-    info.name = member.name;
-    info.peer_urls = member.peer_urls;
-    if (member.id == config->member_id) info.client_urls = config->advertise_client_urls;
-    members.push_back(info);
+  if (!identity->has_value()) {
+    if (absl::Status s = WriteIdentity(&fs, config->data_dir, {member_id, cluster_id}); !s.ok()) {
+      Log("error", absl::StrCat("cannot record the member's identity: ", s.ToString()));
+      (*host)->Stop();
+      return 1;
+    }
   }
-  Services services(host->get(), members, &peers);
+  // Addresses come from the flags, then from the replicated membership. A
+  // removed member's address is kept: it must still be told it was removed
+  // (it shuts down only when a peer confirms).
+  (*host)->set_on_membership_change(
+      [&peers, addresses = flag_addresses](const Membership& membership) mutable {
+        for (const auto& [id, attributes] : membership.attributes) {
+          if (attributes.peer_urls().empty()) continue;
+          absl::StatusOr<std::string> address = HostPort(attributes.peer_urls(0));
+          if (address.ok()) addresses[id] = *address;
+        }
+        peers.SetAddresses(addresses);
+      });
+
+  Services services(host->get(), &peers, config->initial_cluster_token);
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 1024 * 1024));
   builder.SetMaxSendMessageSize(64 << 20);
@@ -125,7 +223,7 @@ int Run(int argc, char** argv) {
     }
   }
   // The peer port, for the other members' Raft messages.
-  PeerService peer_service(host->get(), config->cluster_id);
+  PeerService peer_service(host->get(), cluster_id);
   grpc::ServerBuilder peer_builder;
   peer_builder.SetMaxReceiveMessageSize(256 << 20);
   std::vector<int> peer_ports(config->listen_peer_urls.size(), 0);
@@ -144,8 +242,8 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
-  Log("info", absl::StrCat("serving member ", absl::Hex(config->member_id), " (", config->name,
-                           ") of cluster ", absl::Hex(config->cluster_id), " on ",
+  Log("info", absl::StrCat("serving member ", absl::Hex(member_id), " (", config->name,
+                           ") of cluster ", absl::Hex(cluster_id), " on ",
                            absl::StrJoin(config->listen_client_urls, ","), ", data in ",
                            config->data_dir));
 
@@ -153,7 +251,12 @@ int Run(int argc, char** argv) {
   g_stop = &stop;
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
-  stop.WaitForNotification();
+  while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+    if ((*host)->removed()) {
+      Log("warn", "this member has been permanently removed from the cluster; shutting down");
+      break;
+    }
+  }
   Log("info", "shutting down: finishing in-flight requests");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

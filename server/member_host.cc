@@ -24,6 +24,25 @@ constexpr int64_t kExpiryCheckMs = 500;
 
 int64_t MemberHost::Context::now_ms() const { return SteadyMs(); }
 
+bool Membership::Contains(uint64_t id) const {
+  std::vector<uint64_t> ids = Ids();
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+bool Membership::IsLearner(uint64_t id) const {
+  return std::find(conf.learners().begin(), conf.learners().end(), id) != conf.learners().end() ||
+         std::find(conf.learners_next().begin(), conf.learners_next().end(), id) !=
+             conf.learners_next().end();
+}
+
+std::vector<uint64_t> Membership::Ids() const {
+  std::set<uint64_t> ids(conf.voters().begin(), conf.voters().end());
+  ids.insert(conf.voters_outgoing().begin(), conf.voters_outgoing().end());
+  ids.insert(conf.learners().begin(), conf.learners().end());
+  ids.insert(conf.learners_next().begin(), conf.learners_next().end());
+  return std::vector<uint64_t>(ids.begin(), ids.end());
+}
+
 // The member's LogStore on the data directory: each Ready's obligations are
 // written and synced before the member hears they are durable (one sync
 // per Ready: group commit of everything that Ready carries).
@@ -75,6 +94,11 @@ absl::Status MemberHost::Open() {
     // A new cluster: every initial member starts from the same snapshot
     // naming the initial voters.
     raft::MemoryStorage boot = raft::MemoryStorage::Bootstrap(options_.initial_voters);
+    std::map<raft::NodeId, std::string> attributes;
+    for (const auto& [id, member] : options_.initial_attributes) {
+      attributes[id] = member.SerializeAsString();
+    }
+    boot.snapshot.set_data(member::Member::BootstrapData(attributes));
     if (absl::Status s = dir_->Write(&boot.snapshot, boot.entries, boot.hard_state); !s.ok()) {
       return s;
     }
@@ -217,6 +241,149 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLi
   return result;
 }
 
+void ListMembers(const Membership& membership,
+                 google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
+  for (uint64_t id : membership.Ids()) {
+    etcdserverpb::Member* member = out->Add();
+    member->set_id(id);
+    auto it = membership.attributes.find(id);
+    if (it != membership.attributes.end()) {
+      member->set_name(it->second.name());
+      for (const std::string& url : it->second.peer_urls()) member->add_peerurls(url);
+      for (const std::string& url : it->second.client_urls()) member->add_clienturls(url);
+    }
+    member->set_islearner(membership.IsLearner(id));
+  }
+}
+
+void MemberHost::PromoteLearner(uint64_t id, std::function<void(absl::Status)> done) {
+  Post([this, id, done = std::move(done)](Context& context) mutable {
+    const raft::Raft& raft = context.member().node().raft();
+    if (raft.role() != raft::Role::kLeader) {
+      done(absl::FailedPreconditionError("etcdserver: not leader"));
+      return;
+    }
+    RefreshMembership();
+    Membership current = membership();
+    if (!current.Contains(id)) {
+      done(absl::NotFoundError("etcdserver: member not found"));
+      return;
+    }
+    if (!current.IsLearner(id)) {
+      done(absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+      return;
+    }
+    auto progress = raft.tracker().progress.find(id);
+    uint64_t committed = raft.log().committed();
+    if (progress == raft.tracker().progress.end() ||
+        static_cast<double>(progress->second.match) < 0.9 * static_cast<double>(committed)) {
+      done(absl::FailedPreconditionError(
+          "etcdserver: can only promote a learner member which is in sync with leader"));
+      return;
+    }
+    raftpb::ConfChange change;
+    change.add_changes()->set_type(raftpb::ADD_NODE);
+    change.mutable_changes(0)->set_node_id(id);
+    context.member().ChangeMembership(
+        std::move(change), [this, done = std::move(done)](absl::StatusOr<std::string> result) {
+          RefreshMembership();
+          done(result.status());
+        });
+  });
+}
+
+void MemberHost::ChangeMembership(raftpb::ConfChange change,
+                                  std::optional<peerpb::MemberAttributes> attributes,
+                                  std::function<void(absl::Status)> done) {
+  Post([this, change = std::move(change), attributes = std::move(attributes),
+        done = std::move(done)](Context& context) mutable {
+    context.member().ChangeMembership(
+        std::move(change), attributes.has_value() ? attributes->SerializeAsString() : "",
+        [this, done = std::move(done)](absl::StatusOr<std::string> result) {
+          // So that the caller, once done, lists the new membership.
+          RefreshMembership();
+          done(result.status());
+        });
+  });
+}
+
+void MemberHost::UpdateAttributes(uint64_t id, peerpb::MemberAttributes attributes,
+                                  std::function<void(absl::Status)> done) {
+  Post([this, id, attributes = std::move(attributes),
+        done = std::move(done)](Context& context) mutable {
+    context.member().UpdateAttributes(
+        id, attributes.SerializeAsString(),
+        [this, done = std::move(done)](absl::StatusOr<std::string> result) {
+          RefreshMembership();
+          done(result.status());
+        });
+  });
+}
+
+Membership MemberHost::membership() const {
+  absl::MutexLock lock(&membership_mu_);
+  return membership_;
+}
+
+void MemberHost::set_on_membership_change(std::function<void(const Membership&)> hook) {
+  Post([this, hook = std::move(hook)](Context&) mutable {
+    on_membership_change_ = std::move(hook);
+    on_membership_change_(membership());
+  });
+}
+
+void MemberHost::RefreshMembership() {
+  {
+    absl::MutexLock lock(&membership_mu_);
+    if (membership_.version == member_->membership_version()) return;
+  }
+  Membership next;
+  next.version = member_->membership_version();
+  next.conf = member_->Status().conf_state;
+  for (const auto& [id, bytes] : member_->attributes()) {
+    // Written by this server's code on every member: a member whose
+    // attributes do not parse is listed without them.
+    (void)next.attributes[id].ParseFromString(bytes);
+  }
+  next.removed.insert(member_->removed_members().begin(), member_->removed_members().end());
+  learner_.store(next.IsLearner(options_.member_id));
+  absl::MutexLock lock(&membership_mu_);
+  membership_ = std::move(next);
+}
+
+void MemberHost::TrackMembership() {
+  removed_.store(member_->ShouldShutDown());
+  RefreshMembership();
+  if (member_->membership_version() != membership_version_seen_) {
+    membership_version_seen_ = member_->membership_version();
+    if (on_membership_change_) on_membership_change_(membership());
+    published_ = false;
+  }
+  // Publish this member's name and client URLs once it is a member and a
+  // leader can take the proposal (etcd's publish).
+  if (published_ || publish_in_flight_ || member_->removed_from_cluster() ||
+      member_->node().raft().leader() == raft::kNoNode) {
+    return;
+  }
+  Membership current = membership();
+  if (!current.Contains(options_.member_id)) return;
+  peerpb::MemberAttributes wanted = current.attributes[options_.member_id];
+  if (wanted.peer_urls().empty()) *wanted.mutable_peer_urls() = options_.self.peer_urls();
+  wanted.set_name(options_.self.name());
+  *wanted.mutable_client_urls() = options_.self.client_urls();
+  if (wanted.SerializeAsString() == current.attributes[options_.member_id].SerializeAsString()) {
+    published_ = true;
+    return;
+  }
+  publish_in_flight_ = true;
+  member_->UpdateAttributes(options_.member_id, wanted.SerializeAsString(),
+                            [this](absl::StatusOr<std::string>) {
+                              // Success shows as a membership change; a
+                              // failure is retried after the next step.
+                              publish_in_flight_ = false;
+                            });
+}
+
 void MemberHost::ExpireLeases(int64_t now_ms) {
   raft::NodeStatus status = member_->Status();
   bool leader = status.role == raft::Role::kLeader;
@@ -263,6 +430,7 @@ void MemberHost::Loop() {
     }
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
     ExpireLeases(now);
+    TrackMembership();
     term_.store(member_->node().raft().term());
     leader_.store(member_->node().raft().leader());
     if (after_step_) after_step_(context);

@@ -16,7 +16,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +32,7 @@
 #include "member/interfaces.h"
 #include "member/kv_machine.h"
 #include "member/member.h"
+#include "server/peerpb/peer.pb.h"
 #include "storage/data_dir.h"
 
 namespace etc::server {
@@ -44,7 +48,32 @@ struct MemberHostOptions {
   uint64_t snapshot_count = 10000;   // --snapshot-count
   kv::StoreOptions store;
   storage::DataDirOptions storage;
+  // A new cluster's initial members' attributes (the bootstrap snapshot).
+  std::map<uint64_t, peerpb::MemberAttributes> initial_attributes;
+  // This member's name and client URLs, published through the log once it
+  // is in the configuration (as etcd publishes them), so every member lists
+  // them. Its peer URLs are used only if the cluster has none recorded.
+  peerpb::MemberAttributes self;
 };
+
+// The cluster's membership as this member applied it.
+struct Membership {
+  // Grows with every change.
+  uint64_t version = 0;
+  raftpb::ConfState conf;
+  std::map<uint64_t, peerpb::MemberAttributes> attributes;
+  // Members removed by committed changes (their ids are never reused).
+  std::set<uint64_t> removed;
+
+  bool Contains(uint64_t id) const;
+  bool IsLearner(uint64_t id) const;
+  // Voters and learners, by id.
+  std::vector<uint64_t> Ids() const;
+};
+
+// The members as etcd's Cluster API lists them.
+void ListMembers(const Membership& membership,
+                 google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out);
 
 class MemberHost {
  public:
@@ -89,6 +118,27 @@ class MemberHost {
   absl::StatusOr<int64_t> LeaderKeepAlive(int64_t lease_id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaderTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
+  // Proposes a configuration change; `attributes` (if any) become those of
+  // the member the change adds. Done on the member thread with the new
+  // configuration or the error.
+  void ChangeMembership(raftpb::ConfChange change, std::optional<peerpb::MemberAttributes> attributes,
+                        std::function<void(absl::Status)> done);
+  // On the leader: promotes learner `id` to voter once its log is within
+  // 90% of the leader's commit index, as etcd does. Errors as etcd's:
+  // "etcdserver: not leader", member not found, not a learner, not in sync.
+  void PromoteLearner(uint64_t id, std::function<void(absl::Status)> done);
+  // Replaces member `id`'s attributes through the log.
+  void UpdateAttributes(uint64_t id, peerpb::MemberAttributes attributes,
+                        std::function<void(absl::Status)> done);
+  // Thread-safe: the membership as of the member thread's last step.
+  Membership membership() const;
+  // Called on the member thread once at start and after every membership
+  // change (to point the peer transport at the members).
+  void set_on_membership_change(std::function<void(const Membership&)> hook);
+  // This member is a learner (it serves serializable reads only, as etcd's).
+  bool learner() const { return learner_.load(); }
+  // This member was removed from the cluster and may stop for good.
+  bool removed() const { return removed_.load(); }
   // Finishes in-flight work and stops the thread.
   void Stop();
 
@@ -107,6 +157,12 @@ class MemberHost {
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; }
   void ExpireLeases(int64_t now_ms);
+  // After each step: publishes the membership (and this member's own
+  // attributes, once it is a member).
+  void TrackMembership();
+  // Refreshes membership() from the member (reads only: safe inside a
+  // member callback).
+  void RefreshMembership();
   static absl::StatusOr<kvpb::Response> Decode(const absl::StatusOr<std::string>& result);
 
   MemberHostOptions options_;
@@ -120,6 +176,15 @@ class MemberHost {
   uint64_t known_leader_ = 0;
   int64_t next_expiry_check_ms_ = 0;
   uint64_t next_request_id_ = 1;
+
+  uint64_t membership_version_seen_ = 0;
+  bool publish_in_flight_ = false;
+  bool published_ = false;
+  std::function<void(const Membership&)> on_membership_change_;
+  mutable absl::Mutex membership_mu_;
+  Membership membership_ ABSL_GUARDED_BY(membership_mu_);
+  std::atomic<bool> removed_{false};
+  std::atomic<bool> learner_{false};
 
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> leader_{0};

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 
 namespace etc::server {
 namespace {
@@ -16,54 +17,89 @@ constexpr auto kForwardTimeout = std::chrono::seconds(5);
 
 Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses)
     : self_(self), cluster_id_(cluster_id) {
-  for (auto& [id, address] : addresses) {
-    if (id == self) continue;
-    auto link = std::make_unique<Link>();
-    link->address = address;
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(256 << 20);
-    args.SetMaxReceiveMessageSize(256 << 20);
-    // Reconnect quickly after a peer restarts.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    link->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-    link->stub = peerpb::Peer::NewStub(link->channel);
-    Link* raw = link.get();
-    uint64_t to = id;
-    link->sender = std::thread([this, to, raw] { RunSender(to, raw); });
-    links_[id] = std::move(link);
-  }
+  SetAddresses(addresses);
 }
 
 Peers::~Peers() { Stop(); }
 
-void Peers::Stop() {
-  for (auto& [id, link] : links_) {
-    {
-      std::lock_guard<std::mutex> lock(link->mu);
-      link->stopping = true;
-    }
-    link->cv.notify_all();
+std::shared_ptr<Peers::Link> Peers::Open(uint64_t id, const std::string& address) {
+  auto link = std::make_shared<Link>();
+  link->address = address;
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(256 << 20);
+  args.SetMaxReceiveMessageSize(256 << 20);
+  // Reconnect quickly after a peer restarts.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  link->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  link->stub = peerpb::Peer::NewStub(link->channel);
+  Link* raw = link.get();
+  link->sender = std::thread([this, id, raw] { RunSender(id, raw); });
+  return link;
+}
+
+void Peers::Close(Link& link) {
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    link.stopping = true;
   }
-  for (auto& [id, link] : links_) {
+  link.cv.notify_all();
+}
+
+void Peers::SetAddresses(const std::map<uint64_t, std::string>& addresses) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = links_.begin(); it != links_.end();) {
+    auto wanted = addresses.find(it->first);
+    if (wanted != addresses.end() && wanted->second == it->second->address) {
+      ++it;
+      continue;
+    }
+    Close(*it->second);
+    closed_.push_back(std::move(it->second));
+    it = links_.erase(it);
+  }
+  for (const auto& [id, address] : addresses) {
+    if (id == self_ || links_.contains(id)) continue;
+    links_[id] = Open(id, address);
+  }
+}
+
+void Peers::Stop() {
+  std::map<uint64_t, std::shared_ptr<Link>> links;
+  std::vector<std::shared_ptr<Link>> closed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    links.swap(links_);
+    closed.swap(closed_);
+  }
+  for (auto& [id, link] : links) {
+    Close(*link);
+    closed.push_back(link);
+  }
+  for (auto& link : closed) {
     if (link->sender.joinable()) link->sender.join();
   }
 }
 
 void Peers::Send(raftpb::Message message) {
-  auto it = links_.find(message.to());
-  if (it == links_.end()) return;  // not a member we know: dropped
-  Link& link = *it->second;
+  std::shared_ptr<Link> link;
   {
-    std::lock_guard<std::mutex> lock(link.mu);
-    if (link.queue.size() >= kMaxQueuedMessages) link.queue.pop_front();
-    link.queue.push_back(std::move(message));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = links_.find(message.to());
+    if (it == links_.end()) return;  // not a member we know: dropped
+    link = it->second;
   }
-  link.cv.notify_one();
+  {
+    std::lock_guard<std::mutex> lock(link->mu);
+    if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
+    link->queue.push_back(std::move(message));
+  }
+  link->cv.notify_one();
 }
 
-peerpb::Peer::Stub* Peers::Stub(uint64_t id) {
+std::shared_ptr<peerpb::Peer::Stub> Peers::Stub(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = links_.find(id);
-  return it == links_.end() ? nullptr : it->second->stub.get();
+  return it == links_.end() ? nullptr : it->second->stub;
 }
 
 void Peers::RunSender(uint64_t to, Link* link) {
@@ -141,6 +177,40 @@ grpc::Status PeerService::LeaseTimeToLive(grpc::ServerContext*,
                         std::string(result.status().message()));
   }
   *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace etc::server
+
+namespace etc::server {
+
+grpc::Status PeerService::Members(grpc::ServerContext*, const peerpb::MembersRequest*,
+                                  peerpb::MembersResponse* response) {
+  response->set_cluster_id(cluster_id_);
+  ListMembers(host_->membership(), response->mutable_members());
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::MemberPromote(grpc::ServerContext*,
+                                        const etcdserverpb::MemberPromoteRequest* request,
+                                        etcdserverpb::MemberPromoteResponse*) {
+  struct Pending {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto pending = std::make_shared<Pending>();
+  host_->PromoteLearner(request->id(), [pending](absl::Status result) {
+    pending->status = std::move(result);
+    pending->done.Notify();
+  });
+  if (!pending->done.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: request timed out");
+  }
+  const absl::Status& status = pending->status;
+  if (!status.ok()) {
+    return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                        std::string(status.message()));
+  }
   return grpc::Status::OK;
 }
 

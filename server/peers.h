@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -32,16 +33,20 @@ class Peers : public member::Transport {
 
   // Thread-safe; never blocks on the network.
   void Send(raftpb::Message message) override;
-  // A stub for peer `id` (for forwarding lease requests to the leader), or
+  // Points the transport at exactly these members (host:port of each
+  // one's peer URL): links to new ones open, links to members no longer
+  // listed close, a changed address reconnects.
+  void SetAddresses(const std::map<uint64_t, std::string>& addresses);
+  // A stub for peer `id` (for forwarding requests to the leader), or
   // nullptr for an unknown member.
-  peerpb::Peer::Stub* Stub(uint64_t id);
+  std::shared_ptr<peerpb::Peer::Stub> Stub(uint64_t id);
   void Stop();
 
  private:
   struct Link {
     std::string address;
     std::shared_ptr<grpc::Channel> channel;
-    std::unique_ptr<peerpb::Peer::Stub> stub;
+    std::shared_ptr<peerpb::Peer::Stub> stub;
     std::mutex mu;
     std::condition_variable cv;
     std::deque<raftpb::Message> queue;
@@ -49,10 +54,16 @@ class Peers : public member::Transport {
     std::thread sender;
   };
   void RunSender(uint64_t to, Link* link);
+  std::shared_ptr<Link> Open(uint64_t id, const std::string& address);
+  static void Close(Link& link);
 
   uint64_t self_;
   uint64_t cluster_id_;
-  std::map<uint64_t, std::unique_ptr<Link>> links_;
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Link>> links_;
+  // Closed links whose sender threads are joined at Stop (a sender may be
+  // blocked on the network for a while; the caller must not wait for it).
+  std::vector<std::shared_ptr<Link>> closed_;
 };
 
 // Receives other members' messages (and forwarded lease requests).
@@ -67,6 +78,11 @@ class PeerService final : public peerpb::Peer::Service {
   grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
                                const etcdserverpb::LeaseTimeToLiveRequest* request,
                                etcdserverpb::LeaseTimeToLiveResponse* response) override;
+  grpc::Status Members(grpc::ServerContext* context, const peerpb::MembersRequest* request,
+                       peerpb::MembersResponse* response) override;
+  grpc::Status MemberPromote(grpc::ServerContext* context,
+                             const etcdserverpb::MemberPromoteRequest* request,
+                             etcdserverpb::MemberPromoteResponse* response) override;
 
  private:
   MemberHost* host_;

@@ -16,7 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/descriptor.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "kv/errors.h"
+#include "server/config.h"
 
 namespace etc::server {
 namespace {
@@ -73,6 +76,10 @@ absl::StatusOr<kvpb::Response> Call(MemberHost* host, kvpb::Request request, Mod
     pending->result = std::move(response);
     pending->done.Notify();
   };
+  if (mode != Mode::kSerializableRead && host->learner()) {
+    // A learner's state may lag any amount; etcd refuses the same.
+    return absl::UnavailableError("etcdserver: rpc not supported for learner");
+  }
   if (mode == Mode::kWrite) {
     host->Write(std::move(request), finish);
   } else {
@@ -109,6 +116,40 @@ absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context)
     if (!c.store().auth().enabled()) return absl::StatusOr<kv::AuthInfo>(kv::AuthInfo{});
     return c.store().tokens().Resolve(token, c.now_ms());
   });
+}
+
+// Calls the leader's peer service (for what only the leader can answer).
+absl::Status CallLeader(
+    MemberHost* host, Peers* peers,
+    const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call) {
+  uint64_t leader = host->leader();
+  std::shared_ptr<peerpb::Peer::Stub> stub =
+      leader == 0 || peers == nullptr ? nullptr : peers->Stub(leader);
+  if (stub == nullptr) return absl::UnavailableError("etcdserver: no leader");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Status status = call(stub.get(), &context);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  return absl::OkStatus();
+}
+
+// Starts an asynchronous member-thread operation and waits for its result.
+absl::Status Await(const std::function<void(std::function<void(absl::Status)>)>& start) {
+  struct Pending {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto pending = std::make_shared<Pending>();
+  start([pending](absl::Status status) {
+    pending->status = std::move(status);
+    pending->done.Notify();
+  });
+  if (!pending->done.WaitForNotificationWithTimeout(kRequestTimeout)) {
+    return absl::UnavailableError("etcdserver: request timed out");
+  }
+  return pending->status;
 }
 
 absl::Status Authorize(MemberHost* host, grpc::ServerContext* context,
@@ -446,18 +487,7 @@ class Services::LeaseService final : public etcdserverpb::Lease::Service {
  private:
   absl::Status ForwardToLeader(
       const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call) {
-    uint64_t leader = host_->leader();
-    if (leader == 0 || peers_ == nullptr || peers_->Stub(leader) == nullptr) {
-      return absl::UnavailableError("etcdserver: no leader");
-    }
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Status status = call(peers_->Stub(leader), &context);
-    if (!status.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                          status.error_message());
-    }
-    return absl::OkStatus();
+    return CallLeader(host_, peers_, call);
   }
 
   MemberHost* host_;
@@ -582,28 +612,169 @@ class Services::AuthService final : public etcdserverpb::Auth::Service {
 
 class Services::ClusterService final : public etcdserverpb::Cluster::Service {
  public:
-  ClusterService(MemberHost* host, std::vector<MemberInfo> members)
-      : host_(host), members_(std::move(members)) {}
+  ClusterService(MemberHost* host, Peers* peers, std::string cluster_token)
+      : host_(host), peers_(peers), cluster_token_(std::move(cluster_token)) {}
 
   grpc::Status MemberList(grpc::ServerContext*, const etcdserverpb::MemberListRequest*,
                           etcdserverpb::MemberListResponse* response) override {
-    for (const MemberInfo& info : members_) {
-      etcdserverpb::Member* member = response->add_members();
-      member->set_id(info.id);
-      member->set_name(info.name);
-      for (const std::string& url : info.peer_urls) member->add_peerurls(url);
-      for (const std::string& url : info.client_urls) member->add_clienturls(url);
-      member->set_islearner(info.learner);
+    ListMembers(host_->membership(), response->mutable_members());
+    Finish(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberAdd(grpc::ServerContext* context, const etcdserverpb::MemberAddRequest* request,
+                         etcdserverpb::MemberAddResponse* response) override {
+    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
+    if (absl::Status s = CheckPeerUrls(urls, 0); !s.ok()) return ToGrpc(s);
+    Membership current = host_->membership();
+    if (request->islearner()) {
+      size_t learners = 0;
+      for (uint64_t id : current.Ids()) learners += current.IsLearner(id) ? 1 : 0;
+      if (learners >= 1) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "etcdserver: too many learner members in cluster");
+      }
     }
-    response->mutable_header()->set_revision(
-        OnMember<int64_t>(host_, [](MemberHost::Context& c) { return c.store().revision(); }));
-    StampHeaders(response, *host_);
+    // etcd's id for an added member: its peer URLs, the token and the time.
+    int64_t now = absl::ToUnixSeconds(absl::Now());
+    uint64_t id = MemberId(urls, cluster_token_, now);
+    while (id == 0 || current.Contains(id) || current.removed.contains(id)) {
+      id = MemberId(urls, cluster_token_, ++now);
+    }
+    raftpb::ConfChange change;
+    change.add_changes()->set_type(request->islearner() ? raftpb::ADD_LEARNER_NODE
+                                                        : raftpb::ADD_NODE);
+    change.mutable_changes(0)->set_node_id(id);
+    peerpb::MemberAttributes attributes;
+    for (const std::string& url : urls) attributes.add_peer_urls(url);
+    absl::Status status = Await([&](std::function<void(absl::Status)> done) {
+      host_->ChangeMembership(change, attributes, std::move(done));
+    });
+    if (!status.ok()) return ToGrpc(MembershipError(status));
+    etcdserverpb::Member* member = response->mutable_member();
+    member->set_id(id);
+    for (const std::string& url : urls) member->add_peerurls(url);
+    member->set_islearner(request->islearner());
+    ListMembers(host_->membership(), response->mutable_members());
+    Finish(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberRemove(grpc::ServerContext* context,
+                            const etcdserverpb::MemberRemoveRequest* request,
+                            etcdserverpb::MemberRemoveResponse* response) override {
+    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    if (!host_->membership().Contains(request->id())) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
+    }
+    raftpb::ConfChange change;
+    change.add_changes()->set_type(raftpb::REMOVE_NODE);
+    change.mutable_changes(0)->set_node_id(request->id());
+    absl::Status status = Await([&](std::function<void(absl::Status)> done) {
+      host_->ChangeMembership(change, std::nullopt, std::move(done));
+    });
+    if (!status.ok()) return ToGrpc(MembershipError(status));
+    ListMembers(host_->membership(), response->mutable_members());
+    Finish(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberUpdate(grpc::ServerContext* context,
+                            const etcdserverpb::MemberUpdateRequest* request,
+                            etcdserverpb::MemberUpdateResponse* response) override {
+    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
+    Membership current = host_->membership();
+    if (!current.Contains(request->id())) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
+    }
+    if (absl::Status s = CheckPeerUrls(urls, request->id()); !s.ok()) return ToGrpc(s);
+    peerpb::MemberAttributes attributes = current.attributes[request->id()];
+    attributes.clear_peer_urls();
+    for (const std::string& url : urls) attributes.add_peer_urls(url);
+    absl::Status status = Await([&](std::function<void(absl::Status)> done) {
+      host_->UpdateAttributes(request->id(), attributes, std::move(done));
+    });
+    if (!status.ok()) return ToGrpc(MembershipError(status));
+    ListMembers(host_->membership(), response->mutable_members());
+    Finish(response);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberPromote(grpc::ServerContext* context,
+                             const etcdserverpb::MemberPromoteRequest* request,
+                             etcdserverpb::MemberPromoteResponse* response) override {
+    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    absl::Status status;
+    if (host_->leader() == host_->options().member_id) {
+      status = Await([&](std::function<void(absl::Status)> done) {
+        host_->PromoteLearner(request->id(), std::move(done));
+      });
+    } else {
+      // Only the leader knows how far the learner's log is.
+      status = CallLeader(host_, peers_, [&](peerpb::Peer::Stub* stub, grpc::ClientContext* call) {
+        etcdserverpb::MemberPromoteResponse ignored;
+        return stub->MemberPromote(call, *request, &ignored);
+      });
+    }
+    if (!status.ok()) return ToGrpc(MembershipError(status));
+    ListMembers(host_->membership(), response->mutable_members());
+    Finish(response);
     return grpc::Status::OK;
   }
 
  private:
+  template <typename Response>
+  void Finish(Response* response) {
+    response->mutable_header()->set_revision(
+        OnMember<int64_t>(host_, [](MemberHost::Context& c) { return c.store().revision(); }));
+    StampHeaders(response, *host_);
+  }
+
+  // Changing the membership needs the root role once auth is enabled.
+  absl::Status RequireAdmin(grpc::ServerContext* context) {
+    absl::StatusOr<kv::AuthInfo> who = Who(host_, context);
+    if (!who.ok()) return who.status();
+    return OnMember<absl::Status>(host_, [&who](MemberHost::Context& c) {
+      if (!c.store().auth().enabled()) return absl::OkStatus();
+      return c.store().auth().CheckAdmin(*who);
+    });
+  }
+
+  // Valid peer URLs that no other member than `self` uses.
+  absl::Status CheckPeerUrls(const std::vector<std::string>& urls, uint64_t self) {
+    if (urls.empty()) return absl::InvalidArgumentError("etcdserver: given member URLs are invalid");
+    for (const std::string& url : urls) {
+      if (!HostPort(url).ok()) {
+        return absl::InvalidArgumentError("etcdserver: given member URLs are invalid");
+      }
+    }
+    Membership current = host_->membership();
+    for (const auto& [id, attributes] : current.attributes) {
+      if (id == self || !current.Contains(id)) continue;
+      for (const std::string& url : attributes.peer_urls()) {
+        if (std::find(urls.begin(), urls.end(), url) != urls.end()) {
+          return absl::FailedPreconditionError("etcdserver: Peer URLs already exists");
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The Raft core refuses a second change while one is pending; etcd says
+  // so in its own words.
+  static absl::Status MembershipError(const absl::Status& status) {
+    if (status.code() == absl::StatusCode::kFailedPrecondition &&
+        absl::StrContains(status.message(), "pending")) {
+      return absl::UnavailableError("etcdserver: unhealthy cluster");
+    }
+    return status;
+  }
+
   MemberHost* host_;
-  std::vector<MemberInfo> members_;
+  Peers* peers_;
+  std::string cluster_token_;
 };
 
 // --------------------------------------------------------- Maintenance --
@@ -691,12 +862,12 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
 
 // ------------------------------------------------------------ Services --
 
-Services::Services(MemberHost* host, std::vector<MemberInfo> members, Peers* peers)
+Services::Services(MemberHost* host, Peers* peers, std::string cluster_token)
     : kv_(std::make_unique<KvService>(host)),
       watch_(std::make_unique<WatchService>(host)),
       lease_(std::make_unique<LeaseService>(host, peers)),
       auth_(std::make_unique<AuthService>(host)),
-      cluster_(std::make_unique<ClusterService>(host, std::move(members))),
+      cluster_(std::make_unique<ClusterService>(host, peers, std::move(cluster_token))),
       maintenance_(std::make_unique<MaintenanceService>(host)) {}
 
 Services::~Services() = default;

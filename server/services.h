@@ -16,22 +16,13 @@
 
 namespace etc::server {
 
-// What the Cluster service reports about the members (until membership
-// metadata is replicated, the static --initial-cluster view).
-struct MemberInfo {
-  uint64_t id = 0;
-  std::string name;
-  std::vector<std::string> peer_urls;
-  std::vector<std::string> client_urls;
-  bool learner = false;
-};
-
 // Registers every service on a builder; owns them.
 class Services {
  public:
-  // `peers` (nullptr for a single member) forwards lease requests to the
-  // leader.
-  Services(MemberHost* host, std::vector<MemberInfo> members, Peers* peers);
+  // `peers` forwards what only the leader answers (lease keep-alives,
+  // learner promotion); `cluster_token` (--initial-cluster-token) goes
+  // into the ids of added members.
+  Services(MemberHost* host, Peers* peers, std::string cluster_token);
   ~Services();
   void Register(grpc::ServerBuilder* builder);
 

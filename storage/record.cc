@@ -17,7 +17,7 @@ uint32_t GetU32(const char* in) {
 
 bool KnownType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kSegmentHeader) &&
-         type <= static_cast<uint8_t>(RecordType::kLogReset);
+         type <= static_cast<uint8_t>(RecordType::kFileContent);
 }
 
 }  // namespace

@@ -39,6 +39,9 @@ enum class RecordType : uint8_t {
   // A raftpb.SnapshotMetadata: a snapshot from the leader replaced the
   // whole log; every entry logged before this record is void.
   kLogReset = 5,
+  // The whole content of a small file outside the log (the server's
+  // member identity), framed only to be checksummed.
+  kFileContent = 6,
 };
 
 inline constexpr size_t kRecordHeaderBytes = 13;

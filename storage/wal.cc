@@ -207,6 +207,8 @@ absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Wal::Open(FileSyste
         }
         case RecordType::kSegmentHeader:
           return Damaged(path, offset, "a segment header in the middle of a segment");
+        case RecordType::kFileContent:
+          return Damaged(path, offset, "a file content record in the log");
       }
       offset = record.next_offset;
     }
