@@ -33,6 +33,7 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"quota-backend-bytes", "raise an alarm past this size (0: 2 GiB)"},
       {"max-request-bytes", "largest client request accepted"},
       {"max-txn-ops", "most operations in one txn"},
+      {"listen-metrics-urls", "more URLs to serve /metrics and /health on (HTTP only)"},
       {"log-level", "debug, info, warn or error"},
   };
   return *flags;
@@ -152,6 +153,7 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
   config.data_dir = config.name + ".etc";
   if (auto v = get("data-dir")) config.data_dir = *v;
   if (auto v = get("listen-client-urls")) config.listen_client_urls = Urls(*v);
+  if (auto v = get("listen-metrics-urls")) config.listen_metrics_urls = Urls(*v);
   if (auto v = get("advertise-client-urls")) config.advertise_client_urls = Urls(*v);
   if (auto v = get("listen-peer-urls")) config.listen_peer_urls = Urls(*v);
   if (auto v = get("initial-advertise-peer-urls")) config.initial_advertise_peer_urls = Urls(*v);
@@ -191,6 +193,9 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
         "--election-timeout (", config.election_timeout_ms,
         " ms) must be at least 5 times --heartbeat-interval (", config.heartbeat_interval_ms,
         " ms)"));
+  }
+  for (const std::string& url : config.listen_metrics_urls) {
+    if (absl::Status s = HostPort(url).status(); !s.ok()) return s;
   }
   for (const auto* urls : {&config.listen_client_urls, &config.listen_peer_urls,
                            &config.initial_advertise_peer_urls, &config.advertise_client_urls}) {

@@ -29,6 +29,7 @@ struct ServerConfig {
   std::vector<std::string> listen_client_urls = {"http://localhost:2379"};
   std::vector<std::string> advertise_client_urls = {"http://localhost:2379"};
   std::vector<std::string> listen_peer_urls = {"http://localhost:2380"};
+  std::vector<std::string> listen_metrics_urls;
   std::vector<std::string> initial_advertise_peer_urls = {"http://localhost:2380"};
   std::vector<ClusterMember> initial_cluster;  // default: this member alone
   std::string initial_cluster_state = "new";

@@ -168,6 +168,37 @@ check "root lists users" $'alice\nroot' "$($E --user root:rootpw user list 2>&1)
 check "auth disable" "Authentication Disabled" "$($E --user root:rootpw auth disable 2>&1)"
 check "open again" "OK" "$($E put /app/y 1 2>&1)"
 
+# ---- HTTP on the client port: /health, /version, /metrics, JSON gateway ----
+http() {  # http <GET|POST> <path> [json body] -> "<status> <body>"
+  python3 - "$client" "$@" <<'PY'
+import sys, urllib.request, urllib.error
+port, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
+data = sys.argv[4].encode() if len(sys.argv) > 4 else None
+req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+PY
+}
+check "GET /health" '200 {"health":"true"}' "$(http GET /health)"
+check "GET /version" "yes" "$(http GET /version | grep -q '^200 {"etcdserver":"3.4.[0-9]*","etcdcluster":"3.4.0"}' && echo yes)"
+metrics=$(http GET /metrics)
+check "/metrics: has a leader" "etcd_server_has_leader 1" "$(grep -x 'etcd_server_has_leader 1' <<<"$metrics")"
+check "/metrics: counts gRPC calls" "yes" \
+  "$(grep -q '^grpc_server_handled_total{.*grpc_method="Put".*} [1-9]' <<<"$metrics" && echo yes)"
+check "/metrics: WAL fsync latency" "yes" \
+  "$(grep -q '^etcd_disk_wal_fsync_duration_seconds_count [1-9]' <<<"$metrics" && echo yes)"
+# {"key":"/gw","value":"json"} in base64, as the gateway takes bytes.
+check "gateway put" "200" "$(http POST /v3/kv/put '{"key":"L2d3","value":"anNvbg=="}' | cut -d' ' -f1)"
+check "gateway range" "yes" \
+  "$(http POST /v3/kv/range '{"key":"L2d3"}' | grep -q '^200 .*"kvs":\[{"key":"L2d3",.*"value":"anNvbg=="' && echo yes)"
+check "etcdctl reads the gateway's write" "json" "$($E get /gw --print-value-only)"
+check "gateway error" "yes" \
+  "$(http POST /v3/kv/put '{"key":"","value":"eA=="}' | grep -q '^400 .*"message":"etcdserver: key is not provided"' && echo yes)"
+check "gateway unknown path" "404" "$(http POST /v3/nothing '{}' | cut -d' ' -f1)"
+
 # ---- restart: everything acknowledged is still there ----
 $E put /durable yes >/dev/null
 stop

@@ -19,7 +19,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "server/config.h"
+#include "server/gateway.h"
+#include "server/grpc_metrics.h"
+#include "server/http.h"
 #include "server/identity.h"
+#include "server/metrics.h"
 #include "server/peerpb/peer.grpc.pb.h"
 #include "server/peers.h"
 #include "server/member_host.h"
@@ -129,7 +133,9 @@ int Run(int argc, char** argv) {
   for (const ClusterMember& member : config->initial_cluster) {
     flag_addresses[member.id] = *HostPort(member.peer_urls.front());
   }
+  Metrics metrics;
   MemberHostOptions options;
+  options.metrics = &metrics;
   if (identity->has_value()) {
     // A restart: the data directory says who this member is.
     const Identity& stored = **identity;
@@ -207,20 +213,38 @@ int Run(int argc, char** argv) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 1024 * 1024));
   builder.SetMaxSendMessageSize(64 << 20);
-  std::vector<int> ports(config->listen_client_urls.size(), 0);
-  for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
-    builder.AddListeningPort(*HostPort(config->listen_client_urls[i]),
-                             grpc::InsecureServerCredentials(), &ports[i]);
-  }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MetricsInterceptorFactory(&metrics));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   services.Register(&builder);
+  // No port of its own: the client listeners hand it their HTTP/2
+  // connections (the same port also serves HTTP/1.1, as etcd's does).
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  for (size_t i = 0; i < ports.size(); ++i) {
-    if (server == nullptr || ports[i] == 0) {
-      Log("error", absl::StrCat("cannot listen on ", config->listen_client_urls[i],
+  if (server == nullptr) {
+    Log("error", "cannot start the gRPC server");
+    (*host)->Stop();
+    return 1;
+  }
+  std::vector<std::unique_ptr<Listener>> listeners;
+  auto listen = [&](const std::string& url, grpc::Server* grpc_server) -> bool {
+    absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Start(
+        *HostPort(url), grpc_server, MakeHttpHandler(host->get(), &metrics, grpc_server));
+    if (!listener.ok()) {
+      Log("error", absl::StrCat("cannot listen on ", url, ": ", listener.status().message(),
                                 " (is the port in use?)"));
-      (*host)->Stop();
-      return 1;
+      return false;
     }
+    listeners.push_back(std::move(*listener));
+    return true;
+  };
+  bool listening = true;
+  for (const std::string& url : config->listen_client_urls) listening = listening && listen(url, server.get());
+  for (const std::string& url : config->listen_metrics_urls) listening = listening && listen(url, nullptr);
+  if (!listening) {
+    for (auto& listener : listeners) listener->Stop();
+    server->Shutdown();
+    (*host)->Stop();
+    return 1;
   }
   // The peer port, for the other members' Raft messages.
   PeerService peer_service(host->get(), cluster_id);
@@ -258,6 +282,7 @@ int Run(int argc, char** argv) {
     }
   }
   Log("info", "shutting down: finishing in-flight requests");
+  for (auto& listener : listeners) listener->Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   peers.Stop();

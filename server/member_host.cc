@@ -52,7 +52,14 @@ class MemberHost::Store : public member::LogStore {
   void Persist(member::PersistRequest request, uint64_t token) override {
     absl::Status status =
         dir_->Write(request.snapshot.get(), request.entries, request.hard_state);
-    if (status.ok() && request.must_sync) status = dir_->Sync();
+    if (status.ok() && request.must_sync) {
+      auto start = std::chrono::steady_clock::now();
+      status = dir_->Sync();
+      if (Metrics* metrics = host_->options_.metrics; metrics != nullptr) {
+        metrics->wal_fsync_seconds.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    }
     // A member that cannot write its log must not go on: it would promise
     // what it does not hold.
     ETC_CHECK(status.ok()) << "the write-ahead log failed: " << status;
@@ -70,6 +77,29 @@ class MemberHost::Store : public member::LogStore {
  private:
   MemberHost* host_;
   storage::DataDir* dir_;
+};
+
+// The key tree, timed: every apply's latency goes into the metrics.
+class MemberHost::TimedMachine : public member::StateMachine {
+ public:
+  TimedMachine(member::StateMachine* machine, Metrics* metrics)
+      : machine_(machine), metrics_(metrics) {}
+  std::string Apply(uint64_t index, std::string_view command) override {
+    auto start = std::chrono::steady_clock::now();
+    std::string result = machine_->Apply(index, command);
+    metrics_->apply_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return result;
+  }
+  absl::StatusOr<std::string> Query(std::string_view query) const override {
+    return machine_->Query(query);
+  }
+  std::string Snapshot() const override { return machine_->Snapshot(); }
+  absl::Status Restore(std::string_view data) override { return machine_->Restore(data); }
+
+ private:
+  member::StateMachine* machine_;
+  Metrics* metrics_;
 };
 
 MemberHost::MemberHost(MemberHostOptions options, storage::FileSystem* fs,
@@ -122,8 +152,13 @@ absl::Status MemberHost::Open() {
       std::chrono::system_clock::now().time_since_epoch().count());
   config.snapshot_every_entries = options_.snapshot_count;
   config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
+  member::StateMachine* machine = &machine_;
+  if (options_.metrics != nullptr) {
+    timed_machine_ = std::make_unique<TimedMachine>(&machine_, options_.metrics);
+    machine = timed_machine_.get();
+  }
   absl::StatusOr<std::unique_ptr<member::Member>> member =
-      member::Member::Start(config, dir_->recovered(), peers_, log_store_.get(), &machine_);
+      member::Member::Start(config, dir_->recovered(), peers_, log_store_.get(), machine);
   if (!member.ok()) {
     return absl::DataLossError(absl::StrCat("cannot start the member from ", options_.data_dir,
                                             ": ", member.status().message()));
@@ -183,7 +218,10 @@ void MemberHost::Write(kvpb::Request request, Done done) {
       return;
     }
     context.member().Write(request.SerializeAsString(),
-                           [done = std::move(done)](absl::StatusOr<std::string> result) {
+                           [this, done = std::move(done)](absl::StatusOr<std::string> result) {
+                             if (!result.ok() && options_.metrics != nullptr) {
+                               options_.metrics->proposals_failed.fetch_add(1);
+                             }
                              done(Decode(result));
                            });
   });
@@ -405,6 +443,24 @@ void MemberHost::ExpireLeases(int64_t now_ms) {
   member_->Write(request.SerializeAsString(), [](absl::StatusOr<std::string>) {});
 }
 
+void MemberHost::UpdateMetrics() {
+  Metrics* metrics = options_.metrics;
+  if (metrics == nullptr) return;
+  const raft::Raft& raft = member_->node().raft();
+  uint64_t leader = raft.leader();
+  if (leader != metrics_leader_ && leader != raft::kNoNode) metrics->leader_changes.fetch_add(1);
+  metrics_leader_ = leader;
+  metrics->has_leader.store(leader != raft::kNoNode ? 1 : 0);
+  metrics->is_leader.store(raft.role() == raft::Role::kLeader ? 1 : 0);
+  metrics->proposals_committed.store(raft.log().committed());
+  metrics->proposals_applied.store(member_->applied_index());
+  metrics->proposals_pending.store(static_cast<int64_t>(member_->pending_requests()));
+  metrics->raft_term.store(raft.term());
+  metrics->db_size_bytes.store(machine_.store().keyspace().size_bytes());
+  metrics->keys.store(static_cast<int64_t>(machine_.store().keyspace().live_keys()));
+  metrics->watchers.store(static_cast<int64_t>(machine_.store().watches().watchers()));
+}
+
 void MemberHost::Loop() {
   Context context(this);
   int64_t next_tick_ms = SteadyMs() + options_.tick_ms;
@@ -431,6 +487,7 @@ void MemberHost::Loop() {
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
     ExpireLeases(now);
     TrackMembership();
+    UpdateMetrics();
     term_.store(member_->node().raft().term());
     leader_.store(member_->node().raft().leader());
     if (after_step_) after_step_(context);

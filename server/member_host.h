@@ -32,6 +32,7 @@
 #include "member/interfaces.h"
 #include "member/kv_machine.h"
 #include "member/member.h"
+#include "server/metrics.h"
 #include "server/peerpb/peer.pb.h"
 #include "storage/data_dir.h"
 
@@ -54,6 +55,8 @@ struct MemberHostOptions {
   // is in the configuration (as etcd publishes them), so every member lists
   // them. Its peer URLs are used only if the cluster has none recorded.
   peerpb::MemberAttributes self;
+  // Where to count (nullptr: nowhere).
+  Metrics* metrics = nullptr;
 };
 
 // The cluster's membership as this member applied it.
@@ -152,6 +155,8 @@ class MemberHost {
 
  private:
   class Store;
+  class TimedMachine;
+  void UpdateMetrics();
   MemberHost(MemberHostOptions options, storage::FileSystem* fs, member::Transport* peers);
   absl::Status Open();
   void Loop();
@@ -171,6 +176,8 @@ class MemberHost {
   std::unique_ptr<storage::DataDir> dir_;
   std::unique_ptr<member::LogStore> log_store_;
   member::KvMachine machine_;
+  std::unique_ptr<member::StateMachine> timed_machine_;
+  uint64_t metrics_leader_ = 0;
   std::unique_ptr<member::Member> member_;
   std::function<void(Context&)> after_step_;
   uint64_t known_leader_ = 0;

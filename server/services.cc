@@ -110,6 +110,8 @@ T OnMember(MemberHost* host, std::function<T(MemberHost::Context&)> task) {
 absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context) {
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("token");
+  // The JSON gateway passes an HTTP Authorization header on (as etcd's).
+  if (it == metadata.end()) it = metadata.find("authorization");
   if (it == metadata.end()) return kv::AuthInfo{};
   std::string token(it->second.data(), it->second.size());
   return OnMember<absl::StatusOr<kv::AuthInfo>>(host, [token](MemberHost::Context& c) {

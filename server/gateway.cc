@@ -1,0 +1,251 @@
+#include "server/gateway.h"
+
+#include <map>
+#include <string>
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/json_util.h"
+#include "kv/etcdserverpb/rpc.pb.h"
+
+namespace etc::server {
+namespace {
+
+// etcd 3.4's gateway routes (rpc.proto's google.api.http options) to gRPC
+// methods. /v3/maintenance/hash is Hash: etcd maps HashKV to the same path
+// and Hash wins there too.
+struct RouteTarget {
+  std::string method;  // "/etcdserverpb.KV/Range"
+  const google::protobuf::Message* request;
+  const google::protobuf::Message* response;
+};
+
+template <typename Request, typename Response>
+RouteTarget Route(const char* method) {
+  return RouteTarget{method, &Request::default_instance(), &Response::default_instance()};
+}
+
+// etcd 3.4's gateway routes (rpc.proto's google.api.http options) to gRPC
+// methods. /v3/maintenance/hash is Hash: etcd maps HashKV to the same path
+// and Hash wins there too.
+const std::map<std::string, RouteTarget>& Routes() {
+  static const auto* routes = new std::map<std::string, RouteTarget>{
+      {"/v3/kv/range", Route<etcdserverpb::RangeRequest, etcdserverpb::RangeResponse>("/etcdserverpb.KV/Range")},
+      {"/v3/kv/put", Route<etcdserverpb::PutRequest, etcdserverpb::PutResponse>("/etcdserverpb.KV/Put")},
+      {"/v3/kv/deleterange", Route<etcdserverpb::DeleteRangeRequest, etcdserverpb::DeleteRangeResponse>("/etcdserverpb.KV/DeleteRange")},
+      {"/v3/kv/txn", Route<etcdserverpb::TxnRequest, etcdserverpb::TxnResponse>("/etcdserverpb.KV/Txn")},
+      {"/v3/kv/compaction", Route<etcdserverpb::CompactionRequest, etcdserverpb::CompactionResponse>("/etcdserverpb.KV/Compact")},
+      {"/v3/lease/grant", Route<etcdserverpb::LeaseGrantRequest, etcdserverpb::LeaseGrantResponse>("/etcdserverpb.Lease/LeaseGrant")},
+      {"/v3/lease/revoke", Route<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>("/etcdserverpb.Lease/LeaseRevoke")},
+      {"/v3/kv/lease/revoke", Route<etcdserverpb::LeaseRevokeRequest, etcdserverpb::LeaseRevokeResponse>("/etcdserverpb.Lease/LeaseRevoke")},
+      {"/v3/lease/timetolive", Route<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>("/etcdserverpb.Lease/LeaseTimeToLive")},
+      {"/v3/kv/lease/timetolive", Route<etcdserverpb::LeaseTimeToLiveRequest, etcdserverpb::LeaseTimeToLiveResponse>("/etcdserverpb.Lease/LeaseTimeToLive")},
+      {"/v3/lease/leases", Route<etcdserverpb::LeaseLeasesRequest, etcdserverpb::LeaseLeasesResponse>("/etcdserverpb.Lease/LeaseLeases")},
+      {"/v3/kv/lease/leases", Route<etcdserverpb::LeaseLeasesRequest, etcdserverpb::LeaseLeasesResponse>("/etcdserverpb.Lease/LeaseLeases")},
+      {"/v3/cluster/member/add", Route<etcdserverpb::MemberAddRequest, etcdserverpb::MemberAddResponse>("/etcdserverpb.Cluster/MemberAdd")},
+      {"/v3/cluster/member/remove", Route<etcdserverpb::MemberRemoveRequest, etcdserverpb::MemberRemoveResponse>("/etcdserverpb.Cluster/MemberRemove")},
+      {"/v3/cluster/member/update", Route<etcdserverpb::MemberUpdateRequest, etcdserverpb::MemberUpdateResponse>("/etcdserverpb.Cluster/MemberUpdate")},
+      {"/v3/cluster/member/list", Route<etcdserverpb::MemberListRequest, etcdserverpb::MemberListResponse>("/etcdserverpb.Cluster/MemberList")},
+      {"/v3/cluster/member/promote", Route<etcdserverpb::MemberPromoteRequest, etcdserverpb::MemberPromoteResponse>("/etcdserverpb.Cluster/MemberPromote")},
+      {"/v3/maintenance/alarm", Route<etcdserverpb::AlarmRequest, etcdserverpb::AlarmResponse>("/etcdserverpb.Maintenance/Alarm")},
+      {"/v3/maintenance/status", Route<etcdserverpb::StatusRequest, etcdserverpb::StatusResponse>("/etcdserverpb.Maintenance/Status")},
+      {"/v3/maintenance/defragment", Route<etcdserverpb::DefragmentRequest, etcdserverpb::DefragmentResponse>("/etcdserverpb.Maintenance/Defragment")},
+      {"/v3/maintenance/hash", Route<etcdserverpb::HashRequest, etcdserverpb::HashResponse>("/etcdserverpb.Maintenance/Hash")},
+      {"/v3/maintenance/transfer-leadership", Route<etcdserverpb::MoveLeaderRequest, etcdserverpb::MoveLeaderResponse>("/etcdserverpb.Maintenance/MoveLeader")},
+      {"/v3/auth/enable", Route<etcdserverpb::AuthEnableRequest, etcdserverpb::AuthEnableResponse>("/etcdserverpb.Auth/AuthEnable")},
+      {"/v3/auth/disable", Route<etcdserverpb::AuthDisableRequest, etcdserverpb::AuthDisableResponse>("/etcdserverpb.Auth/AuthDisable")},
+      {"/v3/auth/authenticate", Route<etcdserverpb::AuthenticateRequest, etcdserverpb::AuthenticateResponse>("/etcdserverpb.Auth/Authenticate")},
+      {"/v3/auth/user/add", Route<etcdserverpb::AuthUserAddRequest, etcdserverpb::AuthUserAddResponse>("/etcdserverpb.Auth/UserAdd")},
+      {"/v3/auth/user/get", Route<etcdserverpb::AuthUserGetRequest, etcdserverpb::AuthUserGetResponse>("/etcdserverpb.Auth/UserGet")},
+      {"/v3/auth/user/list", Route<etcdserverpb::AuthUserListRequest, etcdserverpb::AuthUserListResponse>("/etcdserverpb.Auth/UserList")},
+      {"/v3/auth/user/delete", Route<etcdserverpb::AuthUserDeleteRequest, etcdserverpb::AuthUserDeleteResponse>("/etcdserverpb.Auth/UserDelete")},
+      {"/v3/auth/user/changepw", Route<etcdserverpb::AuthUserChangePasswordRequest, etcdserverpb::AuthUserChangePasswordResponse>("/etcdserverpb.Auth/UserChangePassword")},
+      {"/v3/auth/user/grant", Route<etcdserverpb::AuthUserGrantRoleRequest, etcdserverpb::AuthUserGrantRoleResponse>("/etcdserverpb.Auth/UserGrantRole")},
+      {"/v3/auth/user/revoke", Route<etcdserverpb::AuthUserRevokeRoleRequest, etcdserverpb::AuthUserRevokeRoleResponse>("/etcdserverpb.Auth/UserRevokeRole")},
+      {"/v3/auth/role/add", Route<etcdserverpb::AuthRoleAddRequest, etcdserverpb::AuthRoleAddResponse>("/etcdserverpb.Auth/RoleAdd")},
+      {"/v3/auth/role/get", Route<etcdserverpb::AuthRoleGetRequest, etcdserverpb::AuthRoleGetResponse>("/etcdserverpb.Auth/RoleGet")},
+      {"/v3/auth/role/list", Route<etcdserverpb::AuthRoleListRequest, etcdserverpb::AuthRoleListResponse>("/etcdserverpb.Auth/RoleList")},
+      {"/v3/auth/role/delete", Route<etcdserverpb::AuthRoleDeleteRequest, etcdserverpb::AuthRoleDeleteResponse>("/etcdserverpb.Auth/RoleDelete")},
+      {"/v3/auth/role/grant", Route<etcdserverpb::AuthRoleGrantPermissionRequest, etcdserverpb::AuthRoleGrantPermissionResponse>("/etcdserverpb.Auth/RoleGrantPermission")},
+      {"/v3/auth/role/revoke", Route<etcdserverpb::AuthRoleRevokePermissionRequest, etcdserverpb::AuthRoleRevokePermissionResponse>("/etcdserverpb.Auth/RoleRevokePermission")},
+  };
+  return *routes;
+}
+
+HttpResponse Json(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
+// grpc-gateway's error body, and its HTTP status for each gRPC code.
+HttpResponse GatewayError(const grpc::Status& status) {
+  static const int kHttpStatus[] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
+                                    400, 409, 400, 501, 500, 503, 500, 401};
+  int code = static_cast<int>(status.error_code());
+  int http = code >= 0 && code < 17 ? kHttpStatus[code] : 500;
+  std::string message;
+  for (char c : status.error_message()) {
+    if (c == '"' || c == '\\') message += '\\';
+    message += c;
+  }
+  return Json(http, absl::StrCat("{\"error\":\"", message, "\",\"code\":", code, ",\"message\":\"",
+                                 message, "\"}"));
+}
+
+class Gateway {
+ public:
+  Gateway(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server)
+      : host_(host), metrics_(metrics) {
+    if (grpc_server != nullptr) {
+      stub_ = std::make_unique<grpc::GenericStub>(
+          grpc_server->InProcessChannel(grpc::ChannelArguments()));
+    }
+  }
+
+  HttpResponse Handle(const HttpRequest& request) {
+    if (request.path == "/metrics") {
+      if (request.method != "GET") return Json(405, "Method Not Allowed\n");
+      HttpResponse response;
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = metrics_->Render();
+      return response;
+    }
+    if (request.path == "/health") {
+      if (request.method != "GET") return Json(405, "Method Not Allowed\n");
+      return Health(request);
+    }
+    if (request.path == "/version" && request.method == "GET") {
+      return Json(200, "{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}");
+    }
+    if (stub_ != nullptr) {
+      auto route = Routes().find(request.path);
+      if (route != Routes().end()) {
+        if (request.method != "POST") return Json(405, "Method Not Allowed\n");
+        return Call(route->second, request);
+      }
+    }
+    return Json(404, "404 page not found\n");
+  }
+
+ private:
+  HttpResponse Health(const HttpRequest& request) {
+    std::vector<std::string> excluded;
+    for (absl::string_view pair : absl::StrSplit(request.query, '&')) {
+      if (absl::StartsWith(pair, "exclude=")) excluded.emplace_back(pair.substr(8));
+    }
+    bool healthy = true;
+    std::vector<std::string> alarms = OnMemberAlarms();
+    for (const std::string& alarm : alarms) {
+      if (std::find(excluded.begin(), excluded.end(), alarm) == excluded.end()) healthy = false;
+    }
+    if (healthy && host_->leader() == 0) healthy = false;
+    if (healthy) healthy = LinearizableReadWorks();
+    (healthy ? metrics_->health_success : metrics_->health_failures).fetch_add(1);
+    if (!healthy) return Json(503, "{\"health\":\"false\"}\n");
+    return Json(200, "{\"health\":\"true\"}");
+  }
+
+  std::vector<std::string> OnMemberAlarms() {
+    absl::Notification done;
+    std::vector<std::string> alarms;
+    host_->Post([&](MemberHost::Context& context) {
+      for (const auto& [member, type] : context.store().alarms()) {
+        alarms.push_back(
+            etcdserverpb::AlarmType_Name(static_cast<etcdserverpb::AlarmType>(type)));
+      }
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return alarms;
+  }
+
+  // A read through ReadIndex, answered within a second. With auth on it is
+  // refused by the key tree only after the read index was confirmed, which
+  // is all this asks.
+  bool LinearizableReadWorks() {
+    struct Pending {
+      absl::Notification done;
+      absl::Status status;
+    };
+    auto pending = std::make_shared<Pending>();
+    kvpb::Request request;
+    request.mutable_range()->set_key("health");
+    request.mutable_range()->set_limit(1);
+    host_->Read(std::move(request), /*serializable=*/false,
+                [pending](absl::StatusOr<kvpb::Response> response) {
+                  pending->status = response.status();
+                  pending->done.Notify();
+                });
+    if (!pending->done.WaitForNotificationWithTimeout(absl::Seconds(1))) return false;
+    return pending->status.ok() ||
+           pending->status.code() == absl::StatusCode::kPermissionDenied ||
+           pending->status.code() == absl::StatusCode::kUnauthenticated ||
+           pending->status.code() == absl::StatusCode::kInvalidArgument;
+  }
+
+  HttpResponse Call(const RouteTarget& route, const HttpRequest& request) {
+    std::unique_ptr<google::protobuf::Message> input(route.request->New());
+    std::string body = request.body.empty() ? "{}" : request.body;
+    google::protobuf::util::JsonParseOptions parse;
+    parse.ignore_unknown_fields = false;
+    if (auto status = google::protobuf::util::JsonStringToMessage(body, input.get(), parse);
+        !status.ok()) {
+      return GatewayError(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                       std::string(status.message())));
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto authorization = request.headers.find("authorization");
+    if (authorization != request.headers.end()) {
+      context.AddMetadata("authorization", authorization->second);
+    }
+    grpc::Slice request_slice(input->SerializeAsString());
+    grpc::ByteBuffer request_bytes(&request_slice, 1);
+    grpc::ByteBuffer response_bytes;
+    absl::Notification done;
+    grpc::Status status;
+    stub_->UnaryCall(&context, route.method, grpc::StubOptions(), &request_bytes, &response_bytes,
+                     [&](grpc::Status result) {
+                       status = std::move(result);
+                       done.Notify();
+                     });
+    done.WaitForNotification();
+    if (!status.ok()) return GatewayError(status);
+    std::unique_ptr<google::protobuf::Message> output(route.response->New());
+    std::vector<grpc::Slice> slices;
+    std::string response_data;
+    if (response_bytes.Dump(&slices).ok()) {
+      for (const grpc::Slice& slice : slices) {
+        response_data.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+    }
+    if (!output->ParseFromString(response_data)) {
+      return GatewayError(grpc::Status(grpc::StatusCode::INTERNAL, "cannot decode the response"));
+    }
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(*output, &json, print);
+    return Json(200, std::move(json));
+  }
+
+  MemberHost* host_;
+  Metrics* metrics_;
+  std::unique_ptr<grpc::GenericStub> stub_;
+};
+
+}  // namespace
+
+HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server) {
+  auto gateway = std::make_shared<Gateway>(host, metrics, grpc_server);
+  return [gateway](const HttpRequest& request) { return gateway->Handle(request); };
+}
+
+}  // namespace etc::server
