@@ -145,8 +145,10 @@ absl::Status Member::RestoreSnapshot(const std::string& data) {
   return machine_->Restore(snapshot.application());
 }
 
-std::string Member::BootstrapData(const std::map<raft::NodeId, std::string>& attributes) {
+std::string Member::BootstrapData(const std::map<raft::NodeId, std::string>& attributes,
+                                  std::string application) {
   memberpb::MemberSnapshot data;
+  data.set_application(std::move(application));
   for (const auto& [member_id, bytes] : attributes) {
     memberpb::MemberAttributes* out = data.add_attributes();
     out->set_member_id(member_id);

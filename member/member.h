@@ -110,8 +110,11 @@ class Member {
   // Grows whenever the applied configuration or any attributes change.
   uint64_t membership_version() const { return membership_version_; }
   // The snapshot data a new cluster starts from (with MemoryStorage's
-  // bootstrap snapshot): no application state, and these attributes.
-  static std::string BootstrapData(const std::map<raft::NodeId, std::string>& attributes);
+  // bootstrap snapshot): these attributes, and the application's state
+  // (empty: the empty state; else a StateMachine::Snapshot, to start a new
+  // cluster from a backup).
+  static std::string BootstrapData(const std::map<raft::NodeId, std::string>& attributes,
+                                   std::string application = "");
   const raft::Node& node() const { return node_; }
   raft::NodeId id() const { return config_.raft.id; }
   uint64_t applied_index() const { return applied_index_; }

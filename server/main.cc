@@ -6,6 +6,8 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
+#include "kv/store.h"
+#include "server/backup.h"
 #include "server/config.h"
 #include "server/gateway.h"
 #include "server/grpc_metrics.h"
@@ -91,13 +95,96 @@ void OnSignal(int) {
   if (g_stop != nullptr && !g_stop->HasBeenNotified()) g_stop->Notify();
 }
 
+// One JSON object per line, as etcd's structured logs.
 void Log(const std::string& level, const std::string& message) {
-  std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\"}\n", level.c_str(), message.c_str());
+  std::string escaped;
+  for (char c : message) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    escaped += c;
+  }
+  std::fprintf(stderr, "{\"level\":\"%s\",\"msg\":\"%s\"}\n", level.c_str(), escaped.c_str());
   std::fflush(stderr);
+}
+
+std::map<std::string, std::string> Environment() {
+  std::map<std::string, std::string> environment;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry = *e;
+    size_t equals = entry.find('=');
+    if (equals != std::string::npos) environment[entry.substr(0, equals)] = entry.substr(equals + 1);
+  }
+  return environment;
+}
+
+// `etc snapshot restore <file> [flags]`: a new cluster's member data
+// directory from a snapshot (`etcdctl snapshot save`), with the same flags
+// the member will start with (--name, --initial-cluster,
+// --initial-cluster-token, --initial-advertise-peer-urls, --data-dir).
+// Every member of the new cluster is restored from the same file.
+int RestoreSnapshot(const std::vector<std::string>& args) {
+  if (args.empty() || args[0].starts_with("-")) {
+    Log("error", "usage: etc snapshot restore <file> [--name ... --initial-cluster ... --data-dir ...]");
+    return 2;
+  }
+  absl::StatusOr<ServerConfig> config =
+      ParseFlags(std::vector<std::string>(args.begin() + 1, args.end()), Environment());
+  if (!config.ok()) {
+    Log("error", std::string(config.status().message()));
+    return 2;
+  }
+  std::ifstream in(args[0], std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    Log("error", absl::StrCat("cannot read ", args[0]));
+    return 1;
+  }
+  absl::StatusOr<std::string> state = DecodeBackup(bytes);
+  if (!state.ok()) {
+    Log("error", absl::StrCat(args[0], ": ", state.status().message()));
+    return 1;
+  }
+  kv::Store check{kv::StoreOptions()};
+  if (absl::Status s = check.Restore(*state); !s.ok()) {
+    Log("error", absl::StrCat(args[0], " is not a snapshot of etc's key tree: ", s.message()));
+    return 1;
+  }
+  std::vector<uint64_t> voters;
+  std::map<uint64_t, peerpb::MemberAttributes> attributes;
+  for (const ClusterMember& member : config->initial_cluster) {
+    voters.push_back(member.id);
+    for (const std::string& url : member.peer_urls) attributes[member.id].add_peer_urls(url);
+  }
+  storage::PosixFs fs;
+  {
+    absl::StatusOr<std::unique_ptr<storage::DataDir>> dir =
+        storage::DataDir::Open(&fs, config->data_dir, {});
+    absl::Status s = dir.ok() ? BootstrapDataDir(dir->get(), voters, attributes, *state)
+                              : dir.status();
+    if (!s.ok()) {
+      Log("error", absl::StrCat("cannot restore into ", config->data_dir, ": ", s.message()));
+      return 1;
+    }
+  }
+  if (absl::Status s = WriteIdentity(&fs, config->data_dir, {config->member_id, config->cluster_id});
+      !s.ok()) {
+    Log("error", absl::StrCat("cannot restore: ", s.message()));
+    return 1;
+  }
+  Log("info", absl::StrCat("restored ", args[0], " (revision ", check.revision(), ") into ",
+                           config->data_dir, " for member ", absl::Hex(config->member_id),
+                           " of cluster ", absl::Hex(config->cluster_id)));
+  return 0;
 }
 
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() >= 2 && args[0] == "snapshot" && args[1] == "restore") {
+    return RestoreSnapshot(std::vector<std::string>(args.begin() + 2, args.end()));
+  }
   for (const std::string& arg : args) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(Usage().c_str(), stdout);
@@ -108,13 +195,7 @@ int Run(int argc, char** argv) {
       return 0;
     }
   }
-  std::map<std::string, std::string> environment;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    std::string entry = *e;
-    size_t equals = entry.find('=');
-    if (equals != std::string::npos) environment[entry.substr(0, equals)] = entry.substr(equals + 1);
-  }
-  absl::StatusOr<ServerConfig> config = ParseFlags(args, environment);
+  absl::StatusOr<ServerConfig> config = ParseFlags(args, Environment());
   if (!config.ok()) {
     Log("error", std::string(config.status().message()));
     return 2;

@@ -24,6 +24,20 @@ constexpr int64_t kExpiryCheckMs = 500;
 
 int64_t MemberHost::Context::now_ms() const { return SteadyMs(); }
 
+absl::Status BootstrapDataDir(storage::DataDir* dir, const std::vector<uint64_t>& voters,
+                              const std::map<uint64_t, peerpb::MemberAttributes>& attributes,
+                              std::string key_tree_state) {
+  if (!dir->fresh()) return absl::AlreadyExistsError("the data directory holds a member's data");
+  raft::MemoryStorage boot = raft::MemoryStorage::Bootstrap(voters);
+  std::map<raft::NodeId, std::string> serialized;
+  for (const auto& [id, member] : attributes) serialized[id] = member.SerializeAsString();
+  boot.snapshot.set_data(member::Member::BootstrapData(serialized, std::move(key_tree_state)));
+  if (absl::Status s = dir->Write(&boot.snapshot, boot.entries, boot.hard_state); !s.ok()) {
+    return s;
+  }
+  return dir->Sync();
+}
+
 bool Membership::Contains(uint64_t id) const {
   std::vector<uint64_t> ids = Ids();
   return std::find(ids.begin(), ids.end(), id) != ids.end();
@@ -122,18 +136,13 @@ absl::Status MemberHost::Open() {
   dir_ = std::move(*dir);
   if (dir_->fresh() && !options_.initial_voters.empty()) {
     // A new cluster: every initial member starts from the same snapshot
-    // naming the initial voters.
-    raft::MemoryStorage boot = raft::MemoryStorage::Bootstrap(options_.initial_voters);
-    std::map<raft::NodeId, std::string> attributes;
-    for (const auto& [id, member] : options_.initial_attributes) {
-      attributes[id] = member.SerializeAsString();
-    }
-    boot.snapshot.set_data(member::Member::BootstrapData(attributes));
-    if (absl::Status s = dir_->Write(&boot.snapshot, boot.entries, boot.hard_state); !s.ok()) {
+    // naming the initial voters. Reopened after, so the member starts from
+    // exactly what recovery sees.
+    if (absl::Status s = BootstrapDataDir(dir_.get(), options_.initial_voters,
+                                          options_.initial_attributes, "");
+        !s.ok()) {
       return s;
     }
-    if (absl::Status s = dir_->Sync(); !s.ok()) return s;
-    // Reopen, so the member starts from exactly what recovery sees.
     dir_.reset();
     dir = storage::DataDir::Open(fs_, options_.data_dir, options_.storage);
     if (!dir.ok()) return dir.status();

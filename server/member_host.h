@@ -74,6 +74,14 @@ struct Membership {
   std::vector<uint64_t> Ids() const;
 };
 
+// Writes a new cluster member's first state into a data directory that
+// holds none (fresh()): the initial voters, their attributes, and the key
+// tree's state (empty, or a snapshot's to restore a backup). Errors: the
+// directory already holds a member's data, or cannot be written.
+absl::Status BootstrapDataDir(storage::DataDir* dir, const std::vector<uint64_t>& voters,
+                              const std::map<uint64_t, peerpb::MemberAttributes>& attributes,
+                              std::string key_tree_state);
+
 // The members as etcd's Cluster API lists them.
 void ListMembers(const Membership& membership,
                  google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out);
