@@ -42,9 +42,9 @@ absl::Status CheckRangeRequest(const etcdserverpb::RangeRequest& r) {
   if (r.key().empty()) return EmptyKeyError();
   // A negative limit or revision is accepted, as etcd does: no limit, and
   // the current revision.
-  if (!etcdserverpb::RangeRequest::SortOrder_IsValid(r.sort_order())) {
-    return absl::InvalidArgumentError("etcdserver: invalid sort option");
-  }
+  // An unknown sort order is served unsorted (key order), as etcd 3.4 does
+  // (it never checks). An unknown sort target crashes etcd 3.4; here it is
+  // an error.
   if (!etcdserverpb::RangeRequest::SortTarget_IsValid(r.sort_target())) {
     return absl::InvalidArgumentError("etcdserver: invalid sort option");
   }
@@ -190,7 +190,10 @@ void SortKvs(const etcdserverpb::RangeRequest& r,
       order == etcdserverpb::RangeRequest::NONE) {
     order = etcdserverpb::RangeRequest::ASCEND;
   }
-  if (order == etcdserverpb::RangeRequest::NONE) return;
+  // NONE, or an unknown order (etcd leaves those unsorted too).
+  if (order != etcdserverpb::RangeRequest::ASCEND && order != etcdserverpb::RangeRequest::DESCEND) {
+    return;
+  }
   auto key_of = [&](const mvccpb::KeyValue& kv) -> std::pair<int64_t, const std::string*> {
     switch (r.sort_target()) {
       case etcdserverpb::RangeRequest::VERSION:

@@ -35,6 +35,14 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"max-txn-ops", "most operations in one txn"},
       {"listen-metrics-urls", "more URLs to serve /metrics and /health on (HTTP only)"},
       {"log-level", "debug, info, warn or error"},
+      {"cert-file", "client server TLS certificate (PEM), for https:// client URLs"},
+      {"key-file", "client server TLS key (PEM)"},
+      {"trusted-ca-file", "CA (PEM) that client certificates must chain to"},
+      {"client-cert-auth", "require client certificates signed by --trusted-ca-file (true/false)"},
+      {"peer-cert-file", "peer TLS certificate (PEM), for https:// peer URLs"},
+      {"peer-key-file", "peer TLS key (PEM)"},
+      {"peer-trusted-ca-file", "CA (PEM) peers' certificates must chain to"},
+      {"peer-client-cert-auth", "require peer client certificates (true/false)"},
   };
   return *flags;
 }
@@ -93,22 +101,20 @@ uint64_t ClusterId(std::vector<uint64_t> ids) {
 
 absl::StatusOr<std::string> HostPort(const std::string& url) {
   absl::string_view rest = url;
-  if (absl::StartsWith(rest, "https://") || absl::StartsWith(rest, "unixs://")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(url, ": TLS is not supported by this build of etc yet; use http://"));
-  }
-  if (!absl::ConsumePrefix(&rest, "http://")) {
-    return absl::InvalidArgumentError(absl::StrCat(url, ": expected http://host:port"));
+  if (!absl::ConsumePrefix(&rest, "http://") && !absl::ConsumePrefix(&rest, "https://")) {
+    return absl::InvalidArgumentError(absl::StrCat(url, ": expected http(s)://host:port"));
   }
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   size_t colon = rest.rfind(':');
   int port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
       !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(url, ": expected http://host:port"));
+    return absl::InvalidArgumentError(absl::StrCat(url, ": expected http(s)://host:port"));
   }
   return std::string(rest);
 }
+
+bool IsTls(const std::string& url) { return absl::StartsWith(url, "https://"); }
 
 absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
                                         const std::map<std::string, std::string>& environment) {
@@ -160,6 +166,25 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
   if (auto v = get("initial-cluster-state")) config.initial_cluster_state = *v;
   if (auto v = get("initial-cluster-token")) config.initial_cluster_token = *v;
   if (auto v = get("log-level")) config.log_level = *v;
+  for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string*>>{
+           {"cert-file", &config.client_tls.cert_file},
+           {"key-file", &config.client_tls.key_file},
+           {"trusted-ca-file", &config.client_tls.trusted_ca_file},
+           {"peer-cert-file", &config.peer_tls.cert_file},
+           {"peer-key-file", &config.peer_tls.key_file},
+           {"peer-trusted-ca-file", &config.peer_tls.trusted_ca_file}}) {
+    if (auto v = get(flag)) *field = *v;
+  }
+  for (const auto& [flag, field] : std::vector<std::pair<std::string, bool*>>{
+           {"client-cert-auth", &config.client_tls.client_cert_auth},
+           {"peer-client-cert-auth", &config.peer_tls.client_cert_auth}}) {
+    if (auto v = get(flag)) {
+      if (*v != "true" && *v != "false") {
+        return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", *v, ": expected true or false"));
+      }
+      *field = *v == "true";
+    }
+  }
   for (const auto& [flag, field, min] :
        std::vector<std::tuple<std::string, int64_t*, int64_t>>{
            {"heartbeat-interval", &config.heartbeat_interval_ms, 1},
@@ -196,6 +221,27 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
   }
   for (const std::string& url : config.listen_metrics_urls) {
     if (absl::Status s = HostPort(url).status(); !s.ok()) return s;
+    if (IsTls(url)) {
+      return absl::InvalidArgumentError(absl::StrCat("--listen-metrics-urls=", url,
+                                                     ": the metrics port serves http:// only"));
+    }
+  }
+  for (const auto& [urls, tls, what] :
+       std::vector<std::tuple<const std::vector<std::string>*, const TlsFiles*, std::string>>{
+           {&config.listen_client_urls, &config.client_tls, "--cert-file and --key-file"},
+           {&config.listen_peer_urls, &config.peer_tls, "--peer-cert-file and --peer-key-file"}}) {
+    for (const std::string& url : *urls) {
+      if (IsTls(url) && (tls->cert_file.empty() || tls->key_file.empty())) {
+        return absl::InvalidArgumentError(absl::StrCat(url, ": https needs ", what));
+      }
+    }
+  }
+  for (const auto* tls : {&config.client_tls, &config.peer_tls}) {
+    if (tls->client_cert_auth && tls->trusted_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "client certificate authentication needs a trusted CA file (--trusted-ca-file or "
+          "--peer-trusted-ca-file)");
+    }
   }
   for (const auto* urls : {&config.listen_client_urls, &config.listen_peer_urls,
                            &config.initial_advertise_peer_urls, &config.advertise_client_urls}) {

@@ -23,6 +23,15 @@ struct ClusterMember {
   uint64_t id = 0;
 };
 
+// TLS material, as etcd's --cert-file, --key-file, --trusted-ca-file and
+// --client-cert-auth (or their --peer- forms).
+struct TlsFiles {
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;
+};
+
 struct ServerConfig {
   std::string name = "default";
   std::string data_dir;  // default: "<name>.etc"
@@ -41,6 +50,8 @@ struct ServerConfig {
   int64_t max_request_bytes = 1536 * 1024;
   int max_txn_ops = 128;
   std::string log_level = "info";
+  TlsFiles client_tls;
+  TlsFiles peer_tls;
 
   uint64_t member_id = 0;
   uint64_t cluster_id = 0;
@@ -55,9 +66,10 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
 uint64_t MemberId(std::vector<std::string> peer_urls, const std::string& token,
                   std::optional<int64_t> added_at_unix_seconds = std::nullopt);
 
-// "http://host:port" -> "host:port" for listening or dialing. Errors for
-// anything but http:// URLs with a port (https needs TLS, not built yet).
+// "http(s)://host:port" -> "host:port" for listening or dialing. Errors
+// for anything else.
 absl::StatusOr<std::string> HostPort(const std::string& url);
+bool IsTls(const std::string& url);
 
 // The usage text for --help.
 std::string Usage();

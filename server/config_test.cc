@@ -49,8 +49,12 @@ TEST(ConfigTest, BadFlagsAreClearErrors) {
   expect_error({"--heartbeat-interval=abc"}, "--heartbeat-interval=abc");
   expect_error({"--heartbeat-interval=300"}, "at least 5 times");
   expect_error({"--initial-cluster-state=maybe"}, "new or existing");
-  expect_error({"--listen-client-urls=localhost:2379"}, "expected http://host:port");
-  expect_error({"--listen-client-urls=https://localhost:2379"}, "TLS");
+  expect_error({"--listen-client-urls=localhost:2379"}, "expected http(s)://host:port");
+  expect_error({"--listen-client-urls=https://localhost:2379"}, "https needs --cert-file");
+  expect_error({"--listen-peer-urls=https://localhost:2380"}, "https needs --peer-cert-file");
+  expect_error({"--client-cert-auth=true"}, "trusted CA");
+  expect_error({"--client-cert-auth=yes"}, "expected true or false");
+  expect_error({"--listen-metrics-urls=https://localhost:2381"}, "http:// only");
   expect_error({"--initial-cluster=other=http://x:1"}, "no member named \"default\"");
   expect_error({"--initial-cluster=default=http://elsewhere:2380"}, "initial-advertise-peer-urls");
   expect_error({"--name"}, "needs a value");

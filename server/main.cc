@@ -50,7 +50,59 @@ struct JoinInfo {
 // --initial-cluster-state=existing: asks the running members (the others
 // in --initial-cluster) which member this is, by its peer URLs, after an
 // `etcdctl member add`.
-absl::StatusOr<JoinInfo> Join(const ServerConfig& config) {
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// What a https:// URL's listener presents and requires (etcd's
+// --cert-file, --key-file, --trusted-ca-file, --client-cert-auth).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTls(const TlsFiles& files) {
+  absl::StatusOr<std::string> cert = ReadFile(files.cert_file);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(files.key_file);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      files.client_cert_auth ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!files.trusted_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(files.trusted_ca_file);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+// How this member dials its peers: TLS with its peer certificate (peers
+// may require it) when the peer URLs are https://.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerDialTls(const ServerConfig& config) {
+  bool tls = false;
+  for (const ClusterMember& member : config.initial_cluster) {
+    for (const std::string& url : member.peer_urls) tls = tls || IsTls(url);
+  }
+  for (const std::string& url : config.initial_advertise_peer_urls) tls = tls || IsTls(url);
+  if (!tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  if (!config.peer_tls.trusted_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(config.peer_tls.trusted_ca_file);
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  if (!config.peer_tls.cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadFile(config.peer_tls.cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile(config.peer_tls.key_file);
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(options);
+}
+
+absl::StatusOr<JoinInfo> Join(const ServerConfig& config,
+                              const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   std::set<std::string> own_urls(config.initial_advertise_peer_urls.begin(),
                                  config.initial_advertise_peer_urls.end());
   std::string last_error = "no other member in --initial-cluster";
@@ -59,7 +111,7 @@ absl::StatusOr<JoinInfo> Join(const ServerConfig& config) {
     for (const ClusterMember& member : config.initial_cluster) {
       if (member.name == config.name) continue;
       std::unique_ptr<peerpb::Peer::Stub> stub = peerpb::Peer::NewStub(grpc::CreateChannel(
-          *HostPort(member.peer_urls.front()), grpc::InsecureChannelCredentials()));
+          *HostPort(member.peer_urls.front()), credentials));
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
       peerpb::MembersResponse response;
@@ -208,6 +260,11 @@ int Run(int argc, char** argv) {
   }
   uint64_t member_id = config->member_id;
   uint64_t cluster_id = config->cluster_id;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peer_dial = PeerDialTls(*config);
+  if (!peer_dial.ok()) {
+    Log("error", absl::StrCat("peer TLS: ", peer_dial.status().message()));
+    return 2;
+  }
   // Where the other members are, as the flags say (the replicated
   // membership takes over once this member has it).
   std::map<uint64_t, std::string> flag_addresses;
@@ -232,7 +289,7 @@ int Run(int argc, char** argv) {
     member_id = stored.member_id;
     cluster_id = stored.cluster_id;
   } else if (config->initial_cluster_state == "existing") {
-    absl::StatusOr<JoinInfo> join = Join(*config);
+    absl::StatusOr<JoinInfo> join = Join(*config, *peer_dial);
     if (!join.ok()) {
       Log("error", absl::StrCat("cannot join the cluster: ", join.status().message()));
       return 1;
@@ -264,7 +321,7 @@ int Run(int argc, char** argv) {
   options.store.min_lease_ttl_seconds =
       (3 * config->election_timeout_ms / 2 + 999) / 1000;
 
-  Peers peers(member_id, cluster_id, flag_addresses);
+  Peers peers(member_id, cluster_id, flag_addresses, *peer_dial);
   absl::StatusOr<std::unique_ptr<MemberHost>> host = MemberHost::Start(options, &fs, &peers);
   if (!host.ok()) {
     Log("error", absl::StrCat("cannot start: ", host.status().ToString()));
@@ -292,19 +349,41 @@ int Run(int argc, char** argv) {
 
   Services services(host->get(), &peers, config->initial_cluster_token);
   grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 1024 * 1024));
+  // etcd's gRPC limit: the largest request plus 512 KiB of overhead.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 512 * 1024));
   builder.SetMaxSendMessageSize(64 << 20);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MetricsInterceptorFactory(&metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   services.Register(&builder);
-  // No port of its own: the client listeners hand it their HTTP/2
-  // connections (the same port also serves HTTP/1.1, as etcd's does).
+  // Plaintext client URLs: no port of gRPC's own, the client listeners
+  // hand it their HTTP/2 connections (the same port also serves HTTP/1.1,
+  // as etcd's does). https:// URLs are gRPC's own TLS ports (gRPC only).
+  std::vector<int> tls_ports(config->listen_client_urls.size(), 0);
+  for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
+    if (!IsTls(config->listen_client_urls[i])) continue;
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config->client_tls);
+    if (!tls.ok()) {
+      Log("error", absl::StrCat("client TLS: ", tls.status().message()));
+      (*host)->Stop();
+      return 2;
+    }
+    builder.AddListeningPort(*HostPort(config->listen_client_urls[i]), *tls, &tls_ports[i]);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
-    Log("error", "cannot start the gRPC server");
+    Log("error", "cannot start the gRPC server (is a client port in use?)");
     (*host)->Stop();
     return 1;
+  }
+  for (size_t i = 0; i < tls_ports.size(); ++i) {
+    if (IsTls(config->listen_client_urls[i]) && tls_ports[i] == 0) {
+      Log("error", absl::StrCat("cannot listen on ", config->listen_client_urls[i],
+                                " (is the port in use?)"));
+      server->Shutdown();
+      (*host)->Stop();
+      return 1;
+    }
   }
   std::vector<std::unique_ptr<Listener>> listeners;
   auto listen = [&](const std::string& url, grpc::Server* grpc_server) -> bool {
@@ -319,7 +398,9 @@ int Run(int argc, char** argv) {
     return true;
   };
   bool listening = true;
-  for (const std::string& url : config->listen_client_urls) listening = listening && listen(url, server.get());
+  for (const std::string& url : config->listen_client_urls) {
+    if (!IsTls(url)) listening = listening && listen(url, server.get());
+  }
   for (const std::string& url : config->listen_metrics_urls) listening = listening && listen(url, nullptr);
   if (!listening) {
     for (auto& listener : listeners) listener->Stop();
@@ -333,8 +414,19 @@ int Run(int argc, char** argv) {
   peer_builder.SetMaxReceiveMessageSize(256 << 20);
   std::vector<int> peer_ports(config->listen_peer_urls.size(), 0);
   for (size_t i = 0; i < config->listen_peer_urls.size(); ++i) {
-    peer_builder.AddListeningPort(*HostPort(config->listen_peer_urls[i]),
-                                  grpc::InsecureServerCredentials(), &peer_ports[i]);
+    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+    if (IsTls(config->listen_peer_urls[i])) {
+      absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config->peer_tls);
+      if (!tls.ok()) {
+        Log("error", absl::StrCat("peer TLS: ", tls.status().message()));
+        server->Shutdown();
+        (*host)->Stop();
+        return 2;
+      }
+      credentials = *tls;
+    }
+    peer_builder.AddListeningPort(*HostPort(config->listen_peer_urls[i]), credentials,
+                                  &peer_ports[i]);
   }
   peer_builder.RegisterService(&peer_service);
   std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();

@@ -15,8 +15,9 @@ constexpr auto kForwardTimeout = std::chrono::seconds(5);
 
 }  // namespace
 
-Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses)
-    : self_(self), cluster_id_(cluster_id) {
+Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses,
+             std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : self_(self), cluster_id_(cluster_id), credentials_(std::move(credentials)) {
   SetAddresses(addresses);
 }
 
@@ -30,7 +31,7 @@ std::shared_ptr<Peers::Link> Peers::Open(uint64_t id, const std::string& address
   args.SetMaxReceiveMessageSize(256 << 20);
   // Reconnect quickly after a peer restarts.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  link->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  link->channel = grpc::CreateCustomChannel(address, credentials_, args);
   link->stub = peerpb::Peer::NewStub(link->channel);
   Link* raw = link.get();
   link->sender = std::thread([this, id, raw] { RunSender(id, raw); });

@@ -27,8 +27,10 @@ namespace etc::server {
 
 class Peers : public member::Transport {
  public:
-  // `addresses`: host:port of every other member's peer URL.
-  Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses);
+  // `addresses`: host:port of every other member's peer URL;
+  // `credentials`: how to connect (TLS for https:// peer URLs).
+  Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses,
+        std::shared_ptr<grpc::ChannelCredentials> credentials);
   ~Peers() override;
 
   // Thread-safe; never blocks on the network.
@@ -59,6 +61,7 @@ class Peers : public member::Transport {
 
   uint64_t self_;
   uint64_t cluster_id_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Link>> links_;
   // Closed links whose sender threads are joined at Stop (a sender may be

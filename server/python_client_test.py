@@ -767,9 +767,11 @@ def test_bad_input(c, leader, f1, f2):
                 'etcdserver: request is too large')
     still_serving('after a too large request on the leader', c[leader])
     huge = b'x' * (3 * 1024 * 1024)
+    # The message is the gRPC transport's own (grpc-go says "grpc: received
+    # message larger than max", grpc C++ "Received message larger than
+    # max"); clients match on the code.
     check_error('put of a 3 MiB value (over the gRPC receive limit)',
-                lambda: put(value=huge), 'RESOURCE_EXHAUSTED',
-                'grpc: received message larger than max')
+                lambda: put(value=huge), 'RESOURCE_EXHAUSTED', None)
     still_serving('after a message over the gRPC limit')
     # etcd's gRPC receive limit is --max-request-bytes + 512 KiB = 2 MiB: a
     # put between 2 and 2.5 MiB is refused by gRPC itself, not by etcdserver.
@@ -854,16 +856,18 @@ def test_bad_input(c, leader, f1, f2):
     raw = c[f1].channel.unary_unary('/etcdserverpb.KV/Put',
                                     request_serializer=None,
                                     response_deserializer=None)
+    # The code is the transport's (INTERNAL in grpc-go and grpc C++ alike);
+    # the message is each implementation's own wording.
     check_error('malformed protobuf bytes in a Put',
                 lambda: raw(b'\xff\xff\xff garbage', timeout=TIMEOUT),
-                'INTERNAL', 'grpc: error unmarshalling request')
+                'INTERNAL', None)
     still_serving('after malformed protobuf')
     rawr = c[leader].channel.unary_unary('/etcdserverpb.KV/Range',
                                          request_serializer=None,
                                          response_deserializer=None)
     check_error('a truncated protobuf Range',
                 lambda: rawr(b'\x0a\x50short', timeout=TIMEOUT),
-                'INTERNAL', 'grpc: error unmarshalling request')
+                'INTERNAL', None)
     still_serving('after truncated protobuf', c[leader])
     rawu = c[f2].channel.unary_unary('/etcdserverpb.KV/NoSuchMethod',
                                      request_serializer=None,

@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
 
 # Tests: stock etcdctl 3.4 drives the server end to end, and Debian's etcd
 # 3.4 is the referee the same tests run against.
-TEST_PACKAGES=(etcd-client etcd-server python3)
+TEST_PACKAGES=(etcd-client etcd-server python3 python3-etcd3 openssl)
 
 missing=()
 for package in "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
