@@ -199,6 +199,44 @@ check "gateway error" "yes" \
   "$(http POST /v3/kv/put '{"key":"","value":"eA=="}' | grep -q '^400 .*"message":"etcdserver: key is not provided"' && echo yes)"
 check "gateway unknown path" "404" "$(http POST /v3/nothing '{}' | cut -d' ' -f1)"
 
+# ---- v3lock and v3election services (through the JSON gateway) ----
+b64() { printf '%s' "$1" | base64 -w0; }
+json_field() {  # json_field <field> <"status body"> -> the field's value
+  python3 -c 'import json,sys; b=sys.argv[2].split(" ",1)[1]; v=json.loads(b)
+for k in sys.argv[1].split("."): v=v.get(k, "") if isinstance(v, dict) else ""
+print(v)' "$1" "$2"
+}
+lease1=$((16#$($E lease grant 60 | awk '{print $2}')))
+lease2=$((16#$($E lease grant 60 | awk '{print $2}')))
+locked=$(http POST /v3/lock/lock "{\"name\":\"$(b64 mylock)\",\"lease\":\"$lease1\"}")
+key1=$(json_field key "$locked" | base64 -d)
+check "lock: the holder's key is name/lease" "mylock/$(printf %x "$lease1")" "$key1"
+http POST /v3/lock/lock "{\"name\":\"$(b64 mylock)\",\"lease\":\"$lease2\"}" >"$work/lock2" &
+waiter=$!
+sleep 1
+check "lock: a second locker waits" "" "$(cat "$work/lock2")"
+check "unlock" "200" "$(http POST /v3/lock/unlock "{\"key\":\"$(b64 "$key1")\"}" | cut -d' ' -f1)"
+wait "$waiter"
+check "lock: the waiter gets it after the unlock" "mylock/$(printf %x "$lease2")" \
+  "$(json_field key "$(cat "$work/lock2")" | base64 -d)"
+campaign=$(http POST /v3/election/campaign \
+  "{\"name\":\"$(b64 myelection)\",\"lease\":\"$lease1\",\"value\":\"$(b64 first)\"}")
+check "campaign: elected" "myelection/$(printf %x "$lease1")" \
+  "$(json_field leader.key "$campaign" | base64 -d)"
+rev=$(json_field leader.rev "$campaign")
+leader_key="{\"name\":\"$(b64 myelection)\",\"key\":\"$(json_field leader.key "$campaign")\",\"rev\":\"$rev\",\"lease\":\"$lease1\"}"
+check "election leader" "first" \
+  "$(json_field kv.value "$(http POST /v3/election/leader "{\"name\":\"$(b64 myelection)\"}")" | base64 -d)"
+check "proclaim" "200" \
+  "$(http POST /v3/election/proclaim "{\"leader\":$leader_key,\"value\":\"$(b64 second)\"}" | cut -d' ' -f1)"
+check "the leader's new value" "second" \
+  "$(json_field kv.value "$(http POST /v3/election/leader "{\"name\":\"$(b64 myelection)\"}")" | base64 -d)"
+check "resign" "200" "$(http POST /v3/election/resign "{\"leader\":$leader_key}" | cut -d' ' -f1)"
+check "no leader after resigning" "yes" \
+  "$(http POST /v3/election/leader "{\"name\":\"$(b64 myelection)\"}" | grep -q 'election: no leader' && echo yes)"
+check "proclaim by a non-leader fails" "yes" \
+  "$(http POST /v3/election/proclaim "{\"leader\":$leader_key,\"value\":\"$(b64 x)\"}" | grep -q 'election: not leader' && echo yes)"
+
 # ---- restart: everything acknowledged is still there ----
 $E put /durable yes >/dev/null
 stop

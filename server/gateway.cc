@@ -12,6 +12,8 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 #include "kv/etcdserverpb/rpc.pb.h"
+#include "server/v3electionpb/v3election.pb.h"
+#include "server/v3lockpb/v3lock.pb.h"
 
 namespace etc::server {
 namespace {
@@ -73,6 +75,17 @@ const std::map<std::string, RouteTarget>& Routes() {
       {"/v3/auth/role/delete", Route<etcdserverpb::AuthRoleDeleteRequest, etcdserverpb::AuthRoleDeleteResponse>("/etcdserverpb.Auth/RoleDelete")},
       {"/v3/auth/role/grant", Route<etcdserverpb::AuthRoleGrantPermissionRequest, etcdserverpb::AuthRoleGrantPermissionResponse>("/etcdserverpb.Auth/RoleGrantPermission")},
       {"/v3/auth/role/revoke", Route<etcdserverpb::AuthRoleRevokePermissionRequest, etcdserverpb::AuthRoleRevokePermissionResponse>("/etcdserverpb.Auth/RoleRevokePermission")},
+      {"/v3/lock/lock", Route<v3lockpb::LockRequest, v3lockpb::LockResponse>("/v3lockpb.Lock/Lock")},
+      {"/v3/lock/unlock",
+       Route<v3lockpb::UnlockRequest, v3lockpb::UnlockResponse>("/v3lockpb.Lock/Unlock")},
+      {"/v3/election/campaign", Route<v3electionpb::CampaignRequest, v3electionpb::CampaignResponse>(
+                                    "/v3electionpb.Election/Campaign")},
+      {"/v3/election/proclaim", Route<v3electionpb::ProclaimRequest, v3electionpb::ProclaimResponse>(
+                                    "/v3electionpb.Election/Proclaim")},
+      {"/v3/election/leader", Route<v3electionpb::LeaderRequest, v3electionpb::LeaderResponse>(
+                                  "/v3electionpb.Election/Leader")},
+      {"/v3/election/resign", Route<v3electionpb::ResignRequest, v3electionpb::ResignResponse>(
+                                  "/v3electionpb.Election/Resign")},
   };
   return *routes;
 }

@@ -376,6 +376,7 @@ int Run(int argc, char** argv) {
     (*host)->Stop();
     return 1;
   }
+  services.Connect(server.get());
   for (size_t i = 0; i < tls_ports.size(); ++i) {
     if (IsTls(config->listen_client_urls[i]) && tls_ports[i] == 0) {
       Log("error", absl::StrCat("cannot listen on ", config->listen_client_urls[i],

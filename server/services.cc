@@ -908,7 +908,14 @@ Services::Services(MemberHost* host, Peers* peers, std::string cluster_token)
       lease_(std::make_unique<LeaseService>(host, peers)),
       auth_(std::make_unique<AuthService>(host)),
       cluster_(std::make_unique<ClusterService>(host, peers, std::move(cluster_token))),
-      maintenance_(std::make_unique<MaintenanceService>(host)) {}
+      maintenance_(std::make_unique<MaintenanceService>(host)),
+      recipes_(MakeRecipes()),
+      lock_(std::make_unique<LockService>(recipes_)),
+      election_(std::make_unique<ElectionService>(recipes_)) {}
+
+void Services::Connect(grpc::Server* server) {
+  ConnectRecipes(recipes_.get(), server->InProcessChannel(grpc::ChannelArguments()));
+}
 
 Services::~Services() = default;
 
@@ -919,6 +926,8 @@ void Services::Register(grpc::ServerBuilder* builder) {
   builder->RegisterService(auth_.get());
   builder->RegisterService(cluster_.get());
   builder->RegisterService(maintenance_.get());
+  builder->RegisterService(lock_.get());
+  builder->RegisterService(election_.get());
 }
 
 }  // namespace etc::server

@@ -13,6 +13,7 @@
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 #include "server/member_host.h"
 #include "server/peers.h"
+#include "server/recipes.h"
 
 namespace etc::server {
 
@@ -25,6 +26,9 @@ class Services {
   Services(MemberHost* host, Peers* peers, std::string cluster_token);
   ~Services();
   void Register(grpc::ServerBuilder* builder);
+  // Once the server is built: the lock and election services use it
+  // in-process as their client.
+  void Connect(grpc::Server* server);
 
  private:
   class KvService;
@@ -39,6 +43,9 @@ class Services {
   std::unique_ptr<AuthService> auth_;
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<MaintenanceService> maintenance_;
+  std::shared_ptr<Recipes> recipes_;
+  std::unique_ptr<LockService> lock_;
+  std::unique_ptr<ElectionService> election_;
 };
 
 }  // namespace etc::server
