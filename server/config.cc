@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 
 namespace etc::server {
 namespace {
@@ -33,6 +34,8 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"quota-backend-bytes", "raise an alarm past this size (0: 2 GiB)"},
       {"max-request-bytes", "largest client request accepted"},
       {"max-txn-ops", "most operations in one txn"},
+      {"experimental-watch-progress-notify-interval",
+       "how often watchers with progress_notify hear the revision (a duration: 500ms, 10s, 10m)"},
       {"listen-metrics-urls", "more URLs to serve /metrics and /health on (HTTP only)"},
       {"log-level", "debug, info, warn or error"},
       {"cert-file", "client server TLS certificate (PEM), for https:// client URLs"},
@@ -201,6 +204,14 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
     absl::StatusOr<int64_t> parsed = Int("snapshot-count", *v, 1);
     if (!parsed.ok()) return parsed.status();
     config.snapshot_count = static_cast<uint64_t>(*parsed);
+  }
+  if (auto v = get("experimental-watch-progress-notify-interval")) {
+    absl::Duration interval;
+    if (!absl::ParseDuration(*v, &interval) || interval <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--experimental-watch-progress-notify-interval=", *v, ": expected a duration like 10m"));
+    }
+    config.watch_progress_notify_interval_ms = absl::ToInt64Milliseconds(interval);
   }
   if (auto v = get("max-txn-ops")) {
     absl::StatusOr<int64_t> parsed = Int("max-txn-ops", *v, 1);

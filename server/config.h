@@ -49,6 +49,7 @@ struct ServerConfig {
   int64_t quota_backend_bytes = 0;  // 0: 2 GiB, as etcd
   int64_t max_request_bytes = 1536 * 1024;
   int max_txn_ops = 128;
+  int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
   std::string log_level = "info";
   TlsFiles client_tls;
   TlsFiles peer_tls;

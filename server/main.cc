@@ -347,7 +347,8 @@ int Run(int argc, char** argv) {
         peers.SetAddresses(addresses);
       });
 
-  Services services(host->get(), &peers, config->initial_cluster_token);
+  Services services(host->get(), &peers, config->initial_cluster_token,
+                    config->watch_progress_notify_interval_ms);
   grpc::ServerBuilder builder;
   // etcd's gRPC limit: the largest request plus 512 KiB of overhead.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 512 * 1024));

@@ -161,7 +161,8 @@ class Cluster(object):
              '--listen-peer-urls', self.peer_url[i],
              '--initial-advertise-peer-urls', self.peer_url[i],
              '--initial-cluster', self.initial,
-             '--initial-cluster-state', 'new'],
+             '--initial-cluster-state', 'new',
+             '--experimental-watch-progress-notify-interval', '1s'],
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logf.close()
 
@@ -518,6 +519,29 @@ def test_watch(c, leader, f1, f2):
     th.join(12)
     check('watch_once returns the first event', ('put', b'/w/once', b'fired'),
           describe(result.get('ev', Exception('none'))))
+
+    # A raw watch with progress_notify: with the servers' progress interval
+    # of 1 s, an idle watcher hears the current revision, without events.
+    requests = queue.Queue()
+
+    def feed():
+        yield etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(
+            key=b'/w/idle', progress_notify=True))
+        requests.get()  # keeps the stream open until the check is done
+
+    stream = etcdrpc.WatchStub(c[f1].channel).Watch(feed(), timeout=15)
+    created = next(stream)
+    check('a progress_notify watcher is created', True, created.created)
+    revision = kv_stub(c[f2]).Range(
+        etcdrpc.RangeRequest(key=b'/w/idle'), timeout=TIMEOUT).header.revision
+    started = time.time()
+    progress = next(stream)
+    requests.put(None)
+    check('it gets a progress notification within the interval',
+          (created.watch_id, 0, True), (progress.watch_id, len(progress.events),
+                         progress.header.revision >= revision and
+                         time.time() - started < 5))
+    stream.cancel()
 
 
 def test_leases(c, leader, f1, f2):

@@ -22,6 +22,7 @@
 #include "kv/errors.h"
 #include "server/backup.h"
 #include "server/config.h"
+#include "server/fragment.h"
 
 namespace etc::server {
 namespace {
@@ -248,6 +249,10 @@ struct WatchStream {
   int64_t next_local = 0;
   // The stream's user (from its token).
   kv::AuthInfo who;
+  // Its watchers created with `fragment` and with `progress_notify` (by
+  // local id; member thread only).
+  std::set<int64_t> fragmenting;
+  std::set<int64_t> progress_notify;
 
   void Push(etcdserverpb::WatchResponse response) {
     {
@@ -264,8 +269,12 @@ struct WatchStream {
 
 class Services::WatchService final : public etcdserverpb::Watch::Service {
  public:
-  explicit WatchService(MemberHost* host) : host_(host) {
-    host_->set_after_step([this](MemberHost::Context& context) { Deliver(context); });
+  WatchService(MemberHost* host, int64_t progress_interval_ms)
+      : host_(host), progress_interval_ms_(progress_interval_ms) {
+    host_->set_after_step([this](MemberHost::Context& context) {
+      Deliver(context);
+      NotifyProgress(context);
+    });
   }
 
   grpc::Status Watch(grpc::ServerContext* context,
@@ -349,6 +358,8 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
       }
       state->local_of[*id] = local;
       state->hub_of[local] = *id;
+      if (create.fragment()) state->fragmenting.insert(local);
+      if (create.progress_notify()) state->progress_notify.insert(local);
       streams_[*id] = state;
       Deliver(context);
     });
@@ -362,6 +373,8 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
           context.store().watches().Cancel(it->second);
       streams_.erase(it->second);
       state->local_of.erase(it->second);
+      state->fragmenting.erase(local);
+      state->progress_notify.erase(local);
       state->hub_of.erase(it);
       if (canceled.has_value()) {
         canceled->set_watch_id(local);
@@ -403,7 +416,15 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
       int64_t local = state->local_of[*it];
       for (etcdserverpb::WatchResponse& response : hub.Take(*it, kMaxQueuedResponses - pending)) {
         response.set_watch_id(local);
-        state->Push(std::move(response));
+        if (!state->fragmenting.contains(local)) {
+          state->Push(std::move(response));
+          continue;
+        }
+        // etcd's limit for a fragment: the request size limit.
+        size_t limit = static_cast<size_t>(host_->options().store.max_request_bytes);
+        for (etcdserverpb::WatchResponse& piece : FragmentWatchResponse(std::move(response), limit)) {
+          state->Push(std::move(piece));
+        }
       }
       if (!hub.exists(*it)) {
         // Cancelled (compacted) and delivered: forget it.
@@ -415,8 +436,30 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
     }
   }
 
+  // Member thread: every progress interval, each watcher that asked for
+  // progress notifications and has seen everything gets one (etcd's
+  // --experimental-watch-progress-notify-interval, 10 minutes by default).
+  void NotifyProgress(MemberHost::Context& context) {
+    int64_t now = context.now_ms();
+    if (next_progress_ms_ == 0) next_progress_ms_ = now + progress_interval_ms_;
+    if (now < next_progress_ms_) return;
+    next_progress_ms_ = now + progress_interval_ms_;
+    for (const auto& [hub, state] : streams_) {
+      auto local = state->local_of.find(hub);
+      if (local == state->local_of.end() || !state->progress_notify.contains(local->second)) {
+        continue;
+      }
+      std::optional<etcdserverpb::WatchResponse> progress = context.store().watches().Progress(hub);
+      if (!progress.has_value()) continue;  // events still to deliver come first
+      progress->set_watch_id(local->second);
+      state->Push(std::move(*progress));
+    }
+  }
+
   MemberHost* host_;
+  int64_t progress_interval_ms_;
   // Member thread only.
+  int64_t next_progress_ms_ = 0;
   std::map<kv::WatcherId, std::shared_ptr<WatchStream>> streams_;
   std::set<kv::WatcherId> deferred_;
 };
@@ -902,9 +945,10 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
 
 // ------------------------------------------------------------ Services --
 
-Services::Services(MemberHost* host, Peers* peers, std::string cluster_token)
+Services::Services(MemberHost* host, Peers* peers, std::string cluster_token,
+                   int64_t watch_progress_interval_ms)
     : kv_(std::make_unique<KvService>(host)),
-      watch_(std::make_unique<WatchService>(host)),
+      watch_(std::make_unique<WatchService>(host, watch_progress_interval_ms)),
       lease_(std::make_unique<LeaseService>(host, peers)),
       auth_(std::make_unique<AuthService>(host)),
       cluster_(std::make_unique<ClusterService>(host, peers, std::move(cluster_token))),

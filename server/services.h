@@ -22,8 +22,10 @@ class Services {
  public:
   // `peers` forwards what only the leader answers (lease keep-alives,
   // learner promotion); `cluster_token` (--initial-cluster-token) goes
-  // into the ids of added members.
-  Services(MemberHost* host, Peers* peers, std::string cluster_token);
+  // into the ids of added members; watchers that ask for progress
+  // notifications get one every `watch_progress_interval_ms`.
+  Services(MemberHost* host, Peers* peers, std::string cluster_token,
+           int64_t watch_progress_interval_ms);
   ~Services();
   void Register(grpc::ServerBuilder* builder);
   // Once the server is built: the lock and election services use it
