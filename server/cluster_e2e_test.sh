@@ -35,7 +35,7 @@ start() {
   "$server" --name "m$i" --data-dir "$work/m$i" \
     --listen-client-urls "http://127.0.0.1:${client[$i]}" --advertise-client-urls "http://127.0.0.1:${client[$i]}" \
     --listen-peer-urls "http://127.0.0.1:${peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peer[$i]}" \
-    --initial-cluster "$cluster" --initial-cluster-state new >>"$work/m$i.log" 2>&1 &
+    --initial-cluster "$cluster" --initial-cluster-state new --snapshot-count 20 >>"$work/m$i.log" 2>&1 &
   pid[$i]=$!
 }
 trap 'for p in "${pid[@]}"; do kill -9 $p 2>/dev/null; done' EXIT
@@ -91,6 +91,11 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 check "writes go on after the leader is killed" "yes" "$ok"
+# Enough, and large enough, that the member catches up from a snapshot of
+# several megabytes (--snapshot-count 20), not from the log.
+head -c 700000 /dev/zero | tr '\0' x >"$work/big"
+for n in 1 2 3; do ctl "$survivor" put "/big$n" <"$work/big" >/dev/null; done
+for n in $(seq 1 30); do ctl "$survivor" put "/while-down/$n" "$n" >/dev/null; done
 check "the new leader is another member" "yes" "$(l=$(leader_index); [ -n "$l" ] && [ "$l" != "$leader" ] && echo yes)"
 
 # It comes back and catches up.
@@ -101,6 +106,8 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 check "the restarted member catches up" "yes" "$caught"
+check "it has the large values and every write" "700000 30" \
+  "$(ctl "$leader" get /big3 --print-value-only --consistency=s | tr -d '\n' | wc -c) $(ctl "$leader" get /while-down/ --prefix --keys-only --consistency=s | grep -c .)"
 ctl "$survivor" put /settle 1 >/dev/null
 sleep 1
 hashes=$(etcdctl --endpoints="$all" endpoint hashkv 2>/dev/null | awk '{print $2}' | sort -u | wc -l)

@@ -1,6 +1,7 @@
 #include "server/peers.h"
 
 #include <chrono>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -35,6 +36,7 @@ std::shared_ptr<Peers::Link> Peers::Open(uint64_t id, const std::string& address
   link->stub = peerpb::Peer::NewStub(link->channel);
   Link* raw = link.get();
   link->sender = std::thread([this, id, raw] { RunSender(id, raw); });
+  link->snapshot_sender = std::thread([this, raw] { RunSnapshotSender(raw); });
   return link;
 }
 
@@ -78,6 +80,7 @@ void Peers::Stop() {
   }
   for (auto& link : closed) {
     if (link->sender.joinable()) link->sender.join();
+    if (link->snapshot_sender.joinable()) link->snapshot_sender.join();
   }
 }
 
@@ -91,10 +94,15 @@ void Peers::Send(raftpb::Message message) {
   }
   {
     std::lock_guard<std::mutex> lock(link->mu);
-    if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
-    link->queue.push_back(std::move(message));
+    if (message.type() == raftpb::MSG_SNAP) {
+      link->snapshots.clear();
+      link->snapshots.push_back(std::move(message));
+    } else {
+      if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
+      link->queue.push_back(std::move(message));
+    }
   }
-  link->cv.notify_one();
+  link->cv.notify_all();
 }
 
 std::shared_ptr<peerpb::Peer::Stub> Peers::Stub(uint64_t id) {
@@ -136,6 +144,72 @@ void Peers::RunSender(uint64_t to, Link* link) {
     context->TryCancel();
     stream->Finish();
   }
+}
+
+void Peers::RunSnapshotSender(Link* link) {
+  constexpr size_t kChunkBytes = 1 << 20;
+  for (;;) {
+    raftpb::Message message;
+    {
+      std::unique_lock<std::mutex> lock(link->mu);
+      link->cv.wait(lock, [&] { return link->stopping || !link->snapshots.empty(); });
+      if (link->stopping) return;
+      message = std::move(link->snapshots.front());
+      link->snapshots.pop_front();
+    }
+    std::string data = std::move(*message.mutable_snapshot()->mutable_data());
+    message.mutable_snapshot()->clear_data();
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+    peerpb::Ack ack;
+    std::unique_ptr<grpc::ClientWriter<peerpb::SnapshotChunk>> stream =
+        link->stub->Snapshot(&context, &ack);
+    peerpb::SnapshotChunk first;
+    first.set_from(self_);
+    first.set_cluster_id(cluster_id_);
+    *first.mutable_message() = std::move(message);
+    first.set_total_bytes(data.size());
+    bool ok = stream->Write(first);
+    for (size_t sent = 0; ok && sent < data.size(); sent += kChunkBytes) {
+      peerpb::SnapshotChunk chunk;
+      chunk.set_data(data.substr(sent, kChunkBytes));
+      ok = stream->Write(chunk);
+    }
+    if (ok) stream->WritesDone();
+    // A failed transfer is a lost message: the leader sends the snapshot
+    // again when the follower still needs it.
+    (void)stream->Finish();
+  }
+}
+
+grpc::Status PeerService::Snapshot(grpc::ServerContext*,
+                                   grpc::ServerReader<peerpb::SnapshotChunk>* reader,
+                                   peerpb::Ack*) {
+  peerpb::SnapshotChunk first;
+  if (!reader->Read(&first)) return grpc::Status::OK;
+  if (first.cluster_id() != cluster_id_) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "member of another cluster");
+  }
+  if (first.message().from() != first.from() || first.message().type() != raftpb::MSG_SNAP) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a snapshot message");
+  }
+  // The size is the sender's word: the data is collected as it comes, and
+  // a transfer that does not add up is dropped.
+  std::string data;
+  peerpb::SnapshotChunk chunk;
+  while (data.size() < first.total_bytes() && reader->Read(&chunk)) {
+    data += chunk.data();
+  }
+  if (data.size() != first.total_bytes()) {
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, "the snapshot transfer was cut short");
+  }
+  std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"received a snapshot at index %llu (%zu bytes) from %llx\"}\n",
+               static_cast<unsigned long long>(first.message().snapshot().metadata().index()),
+               data.size(), static_cast<unsigned long long>(first.from()));
+  raftpb::Message message = std::move(*first.mutable_message());
+  message.mutable_snapshot()->set_data(std::move(data));
+  host_->Receive(std::move(message));
+  return grpc::Status::OK;
 }
 
 grpc::Status PeerService::Stream(grpc::ServerContext*, grpc::ServerReader<peerpb::Batch>* reader,

@@ -2,8 +2,9 @@
 // gRPC. One long-lived stream per peer, fed by a sender thread; each write
 // carries every message queued at that moment (batching), a full queue
 // drops the oldest (Raft tolerates loss; memory does not grow), and a
-// broken connection is retried with backoff. The receiving side is
-// PeerService.
+// broken connection is retried with backoff. Snapshot messages go on their
+// own thread and stream, in 1 MiB chunks, so a large one never delays
+// heartbeats. The receiving side is PeerService.
 #ifndef ETC_SERVER_PEERS_H_
 #define ETC_SERVER_PEERS_H_
 
@@ -52,10 +53,15 @@ class Peers : public member::Transport {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<raftpb::Message> queue;
+    // Snapshot messages waiting for the snapshot sender (at most one is
+    // kept: a newer snapshot supersedes an unsent older one).
+    std::deque<raftpb::Message> snapshots;
     bool stopping = false;
     std::thread sender;
+    std::thread snapshot_sender;
   };
   void RunSender(uint64_t to, Link* link);
+  void RunSnapshotSender(Link* link);
   std::shared_ptr<Link> Open(uint64_t id, const std::string& address);
   static void Close(Link& link);
 
@@ -81,6 +87,9 @@ class PeerService final : public peerpb::Peer::Service {
   grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
                                const etcdserverpb::LeaseTimeToLiveRequest* request,
                                etcdserverpb::LeaseTimeToLiveResponse* response) override;
+  grpc::Status Snapshot(grpc::ServerContext* context,
+                        grpc::ServerReader<peerpb::SnapshotChunk>* reader,
+                        peerpb::Ack* ack) override;
   grpc::Status Members(grpc::ServerContext* context, const peerpb::MembersRequest* request,
                        peerpb::MembersResponse* response) override;
   grpc::Status MemberPromote(grpc::ServerContext* context,
