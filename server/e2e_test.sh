@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End to end with stock etcdctl 3.4: starts a server on free loopback ports
-# and drives it the way users and scripts do. The same script runs against
+# End to end with stock etcdctl 3.4: starts a three-member cluster on free
+# loopback ports and drives it (through member 1, whichever member leads)
+# the way users and scripts do. The same script runs against
 # etc and against Debian's etcd 3.4 (--server=etcd): that is how we know it
 # expects etcd's behaviour, not ours.
 #
@@ -15,32 +16,40 @@ command -v etcdctl >/dev/null || { echo "etcdctl is missing (Debian package etcd
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
-client=$(free_port)
-peer=$(free_port)
+declare -a clients peers pids
+for i in 1 2 3; do clients[$i]=$(free_port); peers[$i]=$(free_port); done
+client=${clients[1]}
+peer=${peers[1]}
+cluster="e2e1=http://127.0.0.1:${peers[1]},e2e2=http://127.0.0.1:${peers[2]},e2e3=http://127.0.0.1:${peers[3]}"
 export ETCDCTL_API=3
 # The client library logs its retries on stderr; the checks read stdout and
 # etcdctl's own "Error:" lines.
 etcdctl_() { etcdctl --endpoints="127.0.0.1:$client" --command-timeout=10s "$@" 2>&1 | grep -v '"level":"warn"'; }
 E=etcdctl_
-pid=""
+pids=()
 
 start() {
-  "$server" --name e2e --data-dir "$work/data" \
-    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-    --initial-cluster "e2e=http://127.0.0.1:$peer" >>"$work/server.log" 2>&1 &
-  pid=$!
+  pids=()
+  for i in 1 2 3; do
+    "$server" --name "e2e$i" --data-dir "$work/data$i" \
+      --listen-client-urls "http://127.0.0.1:${clients[$i]}" --advertise-client-urls "http://127.0.0.1:${clients[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${peers[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peers[$i]}" \
+      --initial-cluster "$cluster" >>"$work/server$i.log" 2>&1 &
+    pids+=("$!")
+  done
+  local all="127.0.0.1:${clients[1]},127.0.0.1:${clients[2]},127.0.0.1:${clients[3]}"
   for _ in $(seq 1 100); do
-    $E endpoint health >/dev/null 2>&1 && return 0
+    etcdctl --endpoints="$all" endpoint health >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "the server did not become healthy:"; tail -20 "$work/server.log"; exit 1
+  echo "the cluster did not become healthy:"; tail -5 "$work"/server*.log; exit 1
 }
 stop() {
-  kill -TERM "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  pids=()
 }
-trap 'kill -9 $pid 2>/dev/null' EXIT
+trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done' EXIT
 
 failures=0
 check() {  # check <name> <expected> <actual>
@@ -126,13 +135,17 @@ check "read below the compaction" "Error: etcdserver: mvcc: required revision ha
 # ---- maintenance and cluster ----
 check "endpoint health" "yes" "$($E endpoint health 2>&1 | grep -q 'is healthy' && echo yes)"
 status=$($E endpoint status -w fields 2>&1)
-check "endpoint status: this member leads" "$(sed -n 's/^"MemberID" : //p' <<<"$status")" "$(sed -n 's/^"Leader" : //p' <<<"$status")"
+status2=$(etcdctl --endpoints="127.0.0.1:${clients[2]}" endpoint status -w fields 2>/dev/null)
+leader_id=$(sed -n 's/^"Leader" : //p' <<<"$status")
+check "endpoint status: members agree on a leader" "yes" \
+  "$([ -n "$leader_id" ] && [ "$leader_id" != 0 ] && [ "$leader_id" == "$(sed -n 's/^"Leader" : //p' <<<"$status2")" ] && echo yes)"
 check "endpoint status: version" '"3.4.23"' "$(sed -n 's/^"Version" : //p' <<<"$status")"
 check "endpoint hashkv" "yes" "$($E endpoint hashkv 2>&1 | grep -q "127.0.0.1:$client, [0-9]" && echo yes)"
 check "alarm list (none)" "" "$($E alarm list 2>&1)"
 check "defrag" "yes" "$($E defrag 2>&1 | grep -q 'Finished defragmenting' && echo yes)"
-check "member list" "e2e, http://127.0.0.1:$peer, http://127.0.0.1:$client, false" \
-  "$($E member list 2>&1 | cut -d, -f3- | sed 's/^ //')"
+expected_members=""
+for i in 1 2 3; do expected_members+="e2e$i, http://127.0.0.1:${peers[$i]}, http://127.0.0.1:${clients[$i]}, false"$'\n'; done
+check "member list" "${expected_members%$'\n'}" "$($E member list 2>&1 | cut -d, -f3- | sed 's/^ //' | sort)"
 
 # ---- lock and election (etcdctl's recipes over leases, txns and watches) ----
 etcdctl --endpoints="127.0.0.1:$client" lock /locks/l -- sh -c 'echo A-in; sleep 1.5; echo A-out' \
@@ -253,15 +266,15 @@ restore_flags=(--name restored --data-dir "$work/restored" --initial-cluster "re
 # The one step that differs: etcd's data files are restored by etcdctl,
 # etc's by etc itself.
 if [ "$(basename "$server")" == "etcd" ]; then
-  etcdctl snapshot restore "$work/backup.db" "${restore_flags[@]}" >>"$work/server.log" 2>&1
+  etcdctl snapshot restore "$work/backup.db" "${restore_flags[@]}" >>"$work/server-restored.log" 2>&1
 else
-  "$server" snapshot restore "$work/backup.db" "${restore_flags[@]}" >>"$work/server.log" 2>&1
+  "$server" snapshot restore "$work/backup.db" "${restore_flags[@]}" >>"$work/server-restored.log" 2>&1
 fi
 check "snapshot restore" "0" "$?"
 "$server" "${restore_flags[@]}" --listen-client-urls "http://127.0.0.1:$rclient" \
   --advertise-client-urls "http://127.0.0.1:$rclient" --listen-peer-urls "http://127.0.0.1:$rpeer" \
-  >>"$work/server.log" 2>&1 &
-pid=$!
+  >>"$work/server-restored.log" 2>&1 &
+pids=("$!")
 restored=""
 for _ in $(seq 1 100); do
   restored=$(etcdctl --endpoints="127.0.0.1:$rclient" get /durable --print-value-only 2>/dev/null)
@@ -279,6 +292,6 @@ if [ "$(basename "$server")" != "etcd" ]; then
 fi
 
 if [ "$failures" -ne 0 ]; then
-  echo "$failures check(s) failed against $server"; tail -5 "$work/server.log"; exit 1
+  echo "$failures check(s) failed against $server"; tail -5 "$work"/server*.log; exit 1
 fi
 echo "all checks passed against $server"
