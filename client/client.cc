@@ -1,0 +1,619 @@
+#include "client/client.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace etc::client {
+namespace {
+
+absl::Status ToAbsl(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  // gRPC and absl number their codes alike.
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+std::chrono::system_clock::time_point After(std::chrono::milliseconds duration) {
+  return std::chrono::system_clock::now() + duration;
+}
+
+}  // namespace
+
+std::string PrefixEnd(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) < 0xFF) {
+      end.back() = static_cast<char>(end.back() + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+namespace {
+
+etcdserverpb::Compare CompareOf(const std::string& key, etcdserverpb::Compare::CompareTarget target) {
+  etcdserverpb::Compare compare;
+  compare.set_key(key);
+  compare.set_target(target);
+  compare.set_result(etcdserverpb::Compare::EQUAL);
+  return compare;
+}
+
+etcdserverpb::RangeRequest RangeOf(const std::string& key, const GetOptions& options) {
+  etcdserverpb::RangeRequest request;
+  request.set_key(key);
+  if (options.prefix) {
+    request.set_range_end(PrefixEnd(key));
+  } else if (!options.range_end.empty()) {
+    request.set_range_end(options.range_end);
+  }
+  request.set_revision(options.revision);
+  request.set_limit(options.limit);
+  request.set_keys_only(options.keys_only);
+  request.set_count_only(options.count_only);
+  request.set_serializable(options.serializable);
+  return request;
+}
+
+etcdserverpb::DeleteRangeRequest DeleteOf(const std::string& key, const DeleteOptions& options) {
+  etcdserverpb::DeleteRangeRequest request;
+  request.set_key(key);
+  if (options.prefix) request.set_range_end(PrefixEnd(key));
+  request.set_prev_kv(options.prev_kv);
+  return request;
+}
+
+}  // namespace
+
+etcdserverpb::Compare ValueEquals(const std::string& key, const std::string& value) {
+  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::VALUE);
+  compare.set_value(value);
+  return compare;
+}
+
+etcdserverpb::Compare VersionEquals(const std::string& key, int64_t version) {
+  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::VERSION);
+  compare.set_version(version);
+  return compare;
+}
+
+etcdserverpb::Compare ModRevisionEquals(const std::string& key, int64_t revision) {
+  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::MOD);
+  compare.set_mod_revision(revision);
+  return compare;
+}
+
+etcdserverpb::Compare CreateRevisionEquals(const std::string& key, int64_t revision) {
+  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::CREATE);
+  compare.set_create_revision(revision);
+  return compare;
+}
+
+etcdserverpb::RequestOp PutOp(const std::string& key, const std::string& value, int64_t lease) {
+  etcdserverpb::RequestOp op;
+  op.mutable_request_put()->set_key(key);
+  op.mutable_request_put()->set_value(value);
+  op.mutable_request_put()->set_lease(lease);
+  return op;
+}
+
+etcdserverpb::RequestOp GetOp(const std::string& key, GetOptions options) {
+  etcdserverpb::RequestOp op;
+  *op.mutable_request_range() = RangeOf(key, options);
+  return op;
+}
+
+etcdserverpb::RequestOp DeleteOp(const std::string& key, DeleteOptions options) {
+  etcdserverpb::RequestOp op;
+  *op.mutable_request_delete_range() = DeleteOf(key, options);
+  return op;
+}
+
+Txn& Txn::If(etcdserverpb::Compare compare) {
+  *request_.add_compare() = std::move(compare);
+  return *this;
+}
+Txn& Txn::Then(etcdserverpb::RequestOp op) {
+  *request_.add_success() = std::move(op);
+  return *this;
+}
+Txn& Txn::Else(etcdserverpb::RequestOp op) {
+  *request_.add_failure() = std::move(op);
+  return *this;
+}
+
+// ---------------------------------------------------------------- Client --
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  if (options_.credentials == nullptr) options_.credentials = grpc::InsecureChannelCredentials();
+  for (const std::string& address : options_.endpoints) {
+    Endpoint endpoint;
+    endpoint.address = address;
+    for (int i = 0; i < std::max(1, options_.connections_per_endpoint); ++i) {
+      grpc::ChannelArguments args;
+      // Distinct channels get distinct connections.
+      args.SetInt("etc.client.connection", i);
+      args.SetMaxReceiveMessageSize(64 << 20);
+      args.SetMaxSendMessageSize(64 << 20);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      endpoint.channels.push_back(grpc::CreateCustomChannel(address, options_.credentials, args));
+    }
+    endpoints_.push_back(std::move(endpoint));
+  }
+}
+
+Client::~Client() = default;
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  if (options.endpoints.empty()) return absl::InvalidArgumentError("no endpoints");
+  std::unique_ptr<Client> client(new Client(std::move(options)));
+  if (!client->options_.user.empty()) {
+    if (absl::Status s = client->Authenticate(); !s.ok()) return s;
+  }
+  return client;
+}
+
+std::string Client::current_endpoint() const {
+  return endpoints_[current_.load() % endpoints_.size()].address;
+}
+
+std::shared_ptr<grpc::Channel> Client::Channel(size_t endpoint) {
+  const Endpoint& e = endpoints_[endpoint % endpoints_.size()];
+  return e.channels[next_channel_.fetch_add(1, std::memory_order_relaxed) % e.channels.size()];
+}
+
+void Client::MoveOn(size_t from) {
+  size_t expected = from;
+  current_.compare_exchange_strong(expected, (from + 1) % endpoints_.size());
+}
+
+std::unique_ptr<grpc::ClientContext> Client::NewContext(std::chrono::milliseconds timeout) const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (timeout.count() > 0) context->set_deadline(After(timeout));
+  std::lock_guard<std::mutex> lock(token_mu_);
+  if (!token_.empty()) context->AddMetadata("token", token_);
+  return context;
+}
+
+absl::Status Client::Authenticate() {
+  etcdserverpb::AuthenticateRequest request;
+  request.set_name(options_.user);
+  request.set_password(options_.password);
+  etcdserverpb::AuthenticateResponse response;
+  {
+    std::lock_guard<std::mutex> lock(token_mu_);
+    token_.clear();
+  }
+  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return etcdserverpb::Auth::NewStub(
+                                          std::shared_ptr<grpc::Channel>(channel, [](auto*) {}))
+                                   ->Authenticate(context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  std::lock_guard<std::mutex> lock(token_mu_);
+  token_ = response.token();
+  return absl::OkStatus();
+}
+
+absl::Status Client::Call(
+    Safety safety, std::chrono::milliseconds timeout,
+    const std::function<grpc::Status(grpc::Channel*, grpc::ClientContext*)>& call) {
+  absl::Status last = absl::UnavailableError("no endpoint answered");
+  bool reauthenticated = false;
+  size_t attempts = 2 * endpoints_.size();
+  for (size_t attempt = 0; attempt < attempts; ++attempt) {
+    size_t index = current_.load() % endpoints_.size();
+    std::shared_ptr<grpc::Channel> channel = Channel(index);
+    // Connected first: a request that was never sent may go elsewhere.
+    if (!channel->WaitForConnected(After(options_.dial_timeout))) {
+      last = absl::UnavailableError(
+          absl::StrCat("cannot connect to ", endpoints_[index].address));
+      MoveOn(index);
+      continue;
+    }
+    std::unique_ptr<grpc::ClientContext> context = NewContext(timeout);
+    grpc::Status status = call(channel.get(), context.get());
+    if (status.ok()) return absl::OkStatus();
+    last = ToAbsl(status);
+    // A refused token was refused before anything happened: log in again
+    // and retry, once.
+    if (!options_.user.empty() && !reauthenticated &&
+        absl::StrContains(status.error_message(), "invalid auth token")) {
+      reauthenticated = true;
+      if (absl::Status s = Authenticate(); !s.ok()) return s;
+      continue;
+    }
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE && safety == Safety::kRepeatable) {
+      MoveOn(index);
+      continue;
+    }
+    return last;
+  }
+  return last;
+}
+
+namespace {
+
+// A stub over a channel the caller keeps alive.
+template <typename Service>
+std::unique_ptr<typename Service::Stub> StubOn(grpc::Channel* channel) {
+  return Service::NewStub(std::shared_ptr<grpc::Channel>(channel, [](grpc::Channel*) {}));
+}
+
+}  // namespace
+
+absl::StatusOr<etcdserverpb::RangeResponse> Client::Range(
+    const etcdserverpb::RangeRequest& request) {
+  etcdserverpb::RangeResponse response;
+  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::KV>(channel)->Range(context, request,
+                                                                              &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::PutResponse> Client::PutRaw(const etcdserverpb::PutRequest& request) {
+  etcdserverpb::PutResponse response;
+  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::KV>(channel)->Put(context, request,
+                                                                            &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> Client::TxnRaw(const etcdserverpb::TxnRequest& request) {
+  // A transaction that only reads may be repeated.
+  bool read_only = true;
+  for (const auto* ops : {&request.success(), &request.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) read_only = read_only && op.has_request_range();
+  }
+  etcdserverpb::TxnResponse response;
+  absl::Status status = Call(read_only ? Safety::kRepeatable : Safety::kOnce,
+                             options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::KV>(channel)->Txn(context, request,
+                                                                            &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::PutResponse> Client::Put(const std::string& key,
+                                                      const std::string& value,
+                                                      PutOptions options) {
+  etcdserverpb::PutRequest request;
+  request.set_key(key);
+  request.set_value(value);
+  request.set_lease(options.lease);
+  request.set_prev_kv(options.prev_kv);
+  return PutRaw(request);
+}
+
+absl::StatusOr<etcdserverpb::RangeResponse> Client::Get(const std::string& key,
+                                                        GetOptions options) {
+  return Range(RangeOf(key, options));
+}
+
+absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::Delete(const std::string& key,
+                                                                 DeleteOptions options) {
+  etcdserverpb::DeleteRangeRequest request = DeleteOf(key, options);
+  etcdserverpb::DeleteRangeResponse response;
+  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::KV>(channel)->DeleteRange(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> Client::Commit(const Txn& txn) {
+  return TxnRaw(txn.request());
+}
+
+absl::StatusOr<etcdserverpb::CompactionResponse> Client::Compact(int64_t revision) {
+  etcdserverpb::CompactionRequest request;
+  request.set_revision(revision);
+  etcdserverpb::CompactionResponse response;
+  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::KV>(channel)->Compact(context, request,
+                                                                                &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+// ---------------------------------------------------------------- leases --
+
+absl::StatusOr<etcdserverpb::LeaseGrantResponse> Client::Grant(int64_t ttl_seconds, int64_t id) {
+  etcdserverpb::LeaseGrantRequest request;
+  request.set_ttl(ttl_seconds);
+  request.set_id(id);
+  etcdserverpb::LeaseGrantResponse response;
+  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::Lease>(channel)->LeaseGrant(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::Status Client::Revoke(int64_t id) {
+  etcdserverpb::LeaseRevokeRequest request;
+  request.set_id(id);
+  etcdserverpb::LeaseRevokeResponse response;
+  return Call(Safety::kRepeatable, options_.request_timeout,
+              [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                return StubOn<etcdserverpb::Lease>(channel)->LeaseRevoke(context, request,
+                                                                        &response);
+              });
+}
+
+absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Client::TimeToLive(int64_t id, bool keys) {
+  etcdserverpb::LeaseTimeToLiveRequest request;
+  request.set_id(id);
+  request.set_keys(keys);
+  etcdserverpb::LeaseTimeToLiveResponse response;
+  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::Lease>(channel)->LeaseTimeToLive(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t id) {
+  etcdserverpb::LeaseKeepAliveResponse response;
+  absl::Status status = Call(
+      Safety::kRepeatable, options_.request_timeout,
+      [&](grpc::Channel* channel, grpc::ClientContext* context) {
+        auto stream = StubOn<etcdserverpb::Lease>(channel)->LeaseKeepAlive(context);
+        etcdserverpb::LeaseKeepAliveRequest request;
+        request.set_id(id);
+        if (!stream->Write(request) || !stream->Read(&response)) {
+          grpc::Status finished = stream->Finish();
+          return finished.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "keep-alive stream ended")
+                               : finished;
+        }
+        stream->WritesDone();
+        return stream->Finish();
+      });
+  if (!status.ok()) return status;
+  return response.ttl();
+}
+
+std::unique_ptr<KeepAlive> Client::KeepAliveForever(int64_t id, int64_t ttl_seconds) {
+  std::unique_ptr<KeepAlive> keep(new KeepAlive());
+  keep->ttl_.store(ttl_seconds);
+  KeepAlive* raw = keep.get();
+  keep->thread_ = std::thread([this, raw, id, ttl_seconds] {
+    std::chrono::milliseconds period(std::max<int64_t>(1000, ttl_seconds * 1000 / 3));
+    for (;;) {
+      absl::StatusOr<int64_t> ttl = KeepAliveOnce(id);
+      if (ttl.ok()) {
+        raw->ttl_.store(*ttl);
+        if (*ttl <= 0) return;  // the lease is gone
+      }
+      std::unique_lock<std::mutex> lock(raw->mu_);
+      // After a failure, try again sooner.
+      auto wait = ttl.ok() ? period : std::chrono::milliseconds(500);
+      if (raw->cv_.wait_for(lock, wait, [raw] { return raw->stopping_; })) return;
+    }
+  });
+  return keep;
+}
+
+KeepAlive::~KeepAlive() { Stop(); }
+
+void KeepAlive::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+// ----------------------------------------------------------------- watch --
+
+std::unique_ptr<Watcher> Client::Watch(
+    etcdserverpb::WatchCreateRequest create,
+    std::function<void(const etcdserverpb::WatchResponse&)> on_response) {
+  std::unique_ptr<Watcher> watcher(new Watcher());
+  watcher->client_ = this;
+  watcher->create_ = std::move(create);
+  watcher->on_response_ = std::move(on_response);
+  Watcher* raw = watcher.get();
+  watcher->thread_ = std::thread([raw] { raw->Run(); });
+  return watcher;
+}
+
+void Watcher::Run() {
+  bool created_delivered = false;
+  while (!stopping_.load()) {
+    size_t index = client_->current_.load() % client_->endpoints_.size();
+    std::shared_ptr<grpc::Channel> channel = client_->Channel(index);
+    if (!channel->WaitForConnected(After(client_->options_.dial_timeout))) {
+      client_->MoveOn(index);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    std::unique_ptr<grpc::ClientContext> context = client_->NewContext(std::chrono::milliseconds(0));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_.load()) return;
+      context_ = context.get();
+    }
+    auto stream = etcdserverpb::Watch::NewStub(channel)->Watch(context.get());
+    etcdserverpb::WatchRequest request;
+    *request.mutable_create_request() = create_;
+    // Resume after what was delivered: nothing lost, nothing twice.
+    if (last_revision_.load() > 0) {
+      request.mutable_create_request()->set_start_revision(last_revision_.load() + 1);
+    }
+    bool ended = false;
+    if (stream->Write(request)) {
+      etcdserverpb::WatchResponse response;
+      while (stream->Read(&response)) {
+        if (response.created() && !response.canceled()) {
+          if (created_delivered) continue;  // a reconnect's, not news
+          created_delivered = true;
+        }
+        for (const mvccpb::Event& event : response.events()) {
+          last_revision_.store(std::max(last_revision_.load(), event.kv().mod_revision()));
+        }
+        if (response.events_size() == 0 && !response.created() && !response.canceled() &&
+            response.header().revision() > last_revision_.load()) {
+          // A progress notification: everything up to it was delivered.
+          last_revision_.store(response.header().revision());
+        }
+        on_response_(response);
+        if (response.canceled()) {
+          ended = true;
+          break;
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      context_ = nullptr;
+    }
+    context->TryCancel();
+    (void)stream->Finish();
+    if (ended) return;
+    if (stopping_.load()) return;
+    client_->MoveOn(index);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Watcher::~Watcher() { Stop(); }
+
+void Watcher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_.store(true);
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+// ------------------------------------------------------ lock and election --
+
+absl::StatusOr<std::string> Client::Lock(const std::string& name, int64_t lease,
+                                         std::chrono::milliseconds timeout) {
+  v3lockpb::LockRequest request;
+  request.set_name(name);
+  request.set_lease(lease);
+  v3lockpb::LockResponse response;
+  // Locking again with the same lease is the same key: repeatable.
+  absl::Status status = Call(Safety::kRepeatable, timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<v3lockpb::Lock>(channel)->Lock(context, request,
+                                                                           &response);
+                             });
+  if (!status.ok()) return status;
+  return response.key();
+}
+
+absl::Status Client::Unlock(const std::string& key) {
+  v3lockpb::UnlockRequest request;
+  request.set_key(key);
+  v3lockpb::UnlockResponse response;
+  return Call(Safety::kRepeatable, options_.request_timeout,
+              [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                return StubOn<v3lockpb::Lock>(channel)->Unlock(context, request, &response);
+              });
+}
+
+absl::StatusOr<v3electionpb::LeaderKey> Client::Campaign(const std::string& name, int64_t lease,
+                                                         const std::string& value,
+                                                         std::chrono::milliseconds timeout) {
+  v3electionpb::CampaignRequest request;
+  request.set_name(name);
+  request.set_lease(lease);
+  request.set_value(value);
+  v3electionpb::CampaignResponse response;
+  absl::Status status = Call(Safety::kRepeatable, timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<v3electionpb::Election>(channel)->Campaign(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response.leader();
+}
+
+absl::Status Client::Proclaim(const v3electionpb::LeaderKey& leader, const std::string& value) {
+  v3electionpb::ProclaimRequest request;
+  *request.mutable_leader() = leader;
+  request.set_value(value);
+  v3electionpb::ProclaimResponse response;
+  return Call(Safety::kRepeatable, options_.request_timeout,
+              [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                return StubOn<v3electionpb::Election>(channel)->Proclaim(context, request,
+                                                                        &response);
+              });
+}
+
+absl::StatusOr<mvccpb::KeyValue> Client::Leader(const std::string& name) {
+  v3electionpb::LeaderRequest request;
+  request.set_name(name);
+  v3electionpb::LeaderResponse response;
+  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<v3electionpb::Election>(channel)->Leader(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response.kv();
+}
+
+absl::Status Client::Resign(const v3electionpb::LeaderKey& leader) {
+  v3electionpb::ResignRequest request;
+  *request.mutable_leader() = leader;
+  v3electionpb::ResignResponse response;
+  return Call(Safety::kRepeatable, options_.request_timeout,
+              [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                return StubOn<v3electionpb::Election>(channel)->Resign(context, request,
+                                                                      &response);
+              });
+}
+
+// --------------------------------------------------------------- cluster --
+
+absl::StatusOr<etcdserverpb::MemberListResponse> Client::MemberList() {
+  etcdserverpb::MemberListRequest request;
+  etcdserverpb::MemberListResponse response;
+  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::Cluster>(channel)->MemberList(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<etcdserverpb::StatusResponse> Client::Status() {
+  etcdserverpb::StatusRequest request;
+  etcdserverpb::StatusResponse response;
+  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
+                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
+                               return StubOn<etcdserverpb::Maintenance>(channel)->Status(
+                                   context, request, &response);
+                             });
+  if (!status.ok()) return status;
+  return response;
+}
+
+}  // namespace etc::client

@@ -1,0 +1,283 @@
+// The client library against a real three-member cluster, started by the
+// test: the server binary is the first argument (etc, or etcd 3.4 as the
+// referee: the client must work unchanged against both).
+#include "client/client.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace etc::client {
+namespace {
+
+const char* g_server = nullptr;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  int port = ntohs(address.sin_port);
+  close(fd);
+  return port;
+}
+
+class Cluster {
+ public:
+  Cluster() {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/client-test-", getpid(), "-", counter_++);
+    std::filesystem::create_directories(dir_);
+    std::string cluster;
+    for (int i = 0; i < 3; ++i) {
+      client_ports_.push_back(FreePort());
+      peer_ports_.push_back(FreePort());
+      cluster += absl::StrCat(i == 0 ? "" : ",", "m", i, "=http://127.0.0.1:", peer_ports_[i]);
+    }
+    cluster_ = cluster;
+    for (int i = 0; i < 3; ++i) Start(i);
+  }
+  ~Cluster() {
+    for (pid_t pid : pids_) {
+      if (pid > 0) kill(pid, SIGKILL);
+    }
+    for (pid_t pid : pids_) {
+      if (pid > 0) waitpid(pid, nullptr, 0);
+    }
+  }
+
+  void Start(int i) {
+    std::string client = absl::StrCat("http://127.0.0.1:", client_ports_[i]);
+    std::string peer = absl::StrCat("http://127.0.0.1:", peer_ports_[i]);
+    std::vector<std::string> args = {g_server,
+                                     "--name", absl::StrCat("m", i),
+                                     "--data-dir", absl::StrCat(dir_, "/m", i),
+                                     "--listen-client-urls", client,
+                                     "--advertise-client-urls", client,
+                                     "--listen-peer-urls", peer,
+                                     "--initial-advertise-peer-urls", peer,
+                                     "--initial-cluster", cluster_,
+                                     "--initial-cluster-state", "new"};
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::string log = absl::StrCat(dir_, "/m", i, ".log");
+      FILE* out = std::freopen(log.c_str(), "a", stderr);
+      (void)out;
+      std::vector<char*> argv;
+      for (std::string& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    if (pids_.size() <= static_cast<size_t>(i)) pids_.resize(i + 1, 0);
+    pids_[i] = pid;
+  }
+
+  void Kill(int i) {
+    kill(pids_[i], SIGKILL);
+    waitpid(pids_[i], nullptr, 0);
+    pids_[i] = 0;
+  }
+
+  std::string Endpoint(int i) const { return absl::StrCat("127.0.0.1:", client_ports_[i]); }
+  std::vector<std::string> Endpoints() const { return {Endpoint(0), Endpoint(1), Endpoint(2)}; }
+  int IndexOf(const std::string& endpoint) const {
+    for (int i = 0; i < 3; ++i) {
+      if (Endpoint(i) == endpoint) return i;
+    }
+    return -1;
+  }
+
+  // A client on all three, once the cluster answers a write.
+  std::unique_ptr<Client> Connect(std::vector<std::string> endpoints = {}) {
+    ClientOptions options;
+    options.endpoints = endpoints.empty() ? Endpoints() : endpoints;
+    auto client = Client::Connect(options);
+    EXPECT_TRUE(client.ok()) << client.status();
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if ((*client)->Put("/ready", "1").ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::move(*client);
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::string dir_;
+  std::string cluster_;
+  std::vector<int> client_ports_, peer_ports_;
+  std::vector<pid_t> pids_;
+};
+
+TEST(Client, KeyValueAndTransactions) {
+  Cluster cluster;
+  auto client = cluster.Connect();
+  ASSERT_TRUE(client->Put("/app/a", "1").ok());
+  ASSERT_TRUE(client->Put("/app/b", "2").ok());
+  auto got = client->Get("/app/", {.prefix = true});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->kvs_size(), 2);
+  EXPECT_EQ(got->kvs(1).value(), "2");
+
+  auto swapped = client->Commit(Txn()
+                                    .If(ValueEquals("/app/a", "1"))
+                                    .Then(PutOp("/app/a", "one"))
+                                    .Else(GetOp("/app/a")));
+  ASSERT_TRUE(swapped.ok()) << swapped.status();
+  EXPECT_TRUE(swapped->succeeded());
+  auto again = client->Commit(Txn()
+                                  .If(ValueEquals("/app/a", "1"))
+                                  .Then(PutOp("/app/a", "never"))
+                                  .Else(GetOp("/app/a")));
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->succeeded());
+  EXPECT_EQ(again->responses(0).response_range().kvs(0).value(), "one");
+
+  auto deleted = client->Delete("/app/", {.prefix = true, .prev_kv = true});
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->deleted(), 2);
+  EXPECT_EQ(client->Get("/app/", {.prefix = true, .count_only = true})->count(), 0);
+  // A clear error from the server is the caller's.
+  EXPECT_EQ(client->Put("", "x").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Client, FailsOverToAnotherEndpoint) {
+  Cluster cluster;
+  // The first endpoint has no server at all: requests go on to the next.
+  std::string dead = absl::StrCat("127.0.0.1:", FreePort());
+  auto client = cluster.Connect({dead, cluster.Endpoint(0), cluster.Endpoint(1), cluster.Endpoint(2)});
+  ASSERT_TRUE(client->Put("/f", "1").ok());
+  int used = cluster.IndexOf(client->current_endpoint());
+  ASSERT_GE(used, 0);
+  cluster.Kill(used);
+  // Reads are repeated elsewhere; writes go where the client can connect.
+  absl::StatusOr<etcdserverpb::RangeResponse> read = absl::UnknownError("not tried");
+  for (int attempt = 0; attempt < 50 && !read.ok(); ++attempt) {
+    read = client->Get("/f");
+    if (!read.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->kvs(0).value(), "1");
+  EXPECT_NE(cluster.IndexOf(client->current_endpoint()), used);
+  absl::Status written = absl::UnknownError("not tried");
+  for (int attempt = 0; attempt < 50 && !written.ok(); ++attempt) {
+    written = client->Put("/f", "2").status();
+    if (!written.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(written.ok()) << written;
+}
+
+TEST(Client, WatchResumesOnAnotherMemberWithoutLosingOrRepeatingEvents) {
+  Cluster cluster;
+  auto client = cluster.Connect();
+  auto writer = cluster.Connect();
+  std::mutex mu;
+  std::vector<std::string> seen;
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key("/w/");
+  create.set_range_end(PrefixEnd("/w/"));
+  auto watcher = client->Watch(create, [&](const etcdserverpb::WatchResponse& response) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const mvccpb::Event& event : response.events()) seen.push_back(event.kv().value());
+  });
+  auto count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen.size();
+  };
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(writer->Put("/w/k", absl::StrCat(i)).ok());
+  for (int i = 0; i < 100 && count() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(count(), 5u);
+  // The member the watch uses dies; the writes go on elsewhere.
+  int used = cluster.IndexOf(client->current_endpoint());
+  cluster.Kill(used);
+  for (int i = 5; i < 10; ++i) {
+    absl::Status written = absl::UnknownError("not tried");
+    for (int attempt = 0; attempt < 50 && !written.ok(); ++attempt) {
+      written = writer->Put("/w/k", absl::StrCat(i)).status();
+      if (!written.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_TRUE(written.ok()) << written;
+  }
+  for (int i = 0; i < 200 && count() < 10; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  watcher->Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.push_back(absl::StrCat(i));
+  EXPECT_EQ(seen, expected);
+}
+
+TEST(Client, LeasesKeepKeysAliveOnlyWhileKeptAlive) {
+  Cluster cluster;
+  auto client = cluster.Connect();
+  auto lease = client->Grant(2);
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_TRUE(client->Put("/leased", "x", {.lease = lease->id()}).ok());
+  auto keep = client->KeepAliveForever(lease->id(), lease->ttl());
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  EXPECT_EQ(client->Get("/leased")->kvs_size(), 1) << "kept alive past its TTL";
+  auto ttl = client->TimeToLive(lease->id(), /*keys=*/true);
+  ASSERT_TRUE(ttl.ok());
+  EXPECT_EQ(ttl->keys_size(), 1);
+  keep->Stop();
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = client->Get("/leased")->kvs_size() == 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << "the key outlived its lease";
+  EXPECT_EQ(*client->KeepAliveOnce(lease->id()), 0);
+}
+
+TEST(Client, LocksExcludeEachOtherAndElectionsHaveOneLeader) {
+  Cluster cluster;
+  auto client = cluster.Connect();
+  int64_t first = client->Grant(30)->id();
+  int64_t second = client->Grant(30)->id();
+  auto held = client->Lock("/locks/x", first, std::chrono::seconds(5));
+  ASSERT_TRUE(held.ok()) << held.status();
+  // The second locker waits, and times out while the first holds it.
+  auto waited = client->Lock("/locks/x", second, std::chrono::milliseconds(700));
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kDeadlineExceeded) << waited.status();
+  ASSERT_TRUE(client->Unlock(*held).ok());
+  auto next = client->Lock("/locks/x", second, std::chrono::seconds(5));
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE(client->Unlock(*next).ok());
+
+  auto leader = client->Campaign("/elect/x", first, "a", std::chrono::seconds(5));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  EXPECT_EQ(client->Leader("/elect/x")->value(), "a");
+  ASSERT_TRUE(client->Proclaim(*leader, "b").ok());
+  EXPECT_EQ(client->Leader("/elect/x")->value(), "b");
+  ASSERT_TRUE(client->Resign(*leader).ok());
+  EXPECT_FALSE(client->Leader("/elect/x").ok());
+}
+
+}  // namespace
+}  // namespace etc::client
+
+int main(int argc, char** argv) {
+  testing::InitGoogleTest(&argc, argv);
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: client_test <server binary>\n");
+    return 2;
+  }
+  etc::client::g_server = argv[1];
+  return RUN_ALL_TESTS();
+}
