@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -162,6 +163,17 @@ void Log(const std::string& level, const std::string& message) {
   std::fflush(stderr);
 }
 
+absl::Status MakeParents(const std::string& data_dir) {
+  std::error_code error;
+  std::filesystem::path parent = std::filesystem::path(data_dir).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", parent.string(), ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
 std::map<std::string, std::string> Environment() {
   std::map<std::string, std::string> environment;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -211,6 +223,10 @@ int RestoreSnapshot(const std::vector<std::string>& args) {
     for (const std::string& url : member.peer_urls) attributes[member.id].add_peer_urls(url);
   }
   storage::PosixFs fs;
+  if (absl::Status s = MakeParents(config->data_dir); !s.ok()) {
+    Log("error", std::string(s.message()));
+    return 1;
+  }
   {
     absl::StatusOr<std::unique_ptr<storage::DataDir>> dir =
         storage::DataDir::Open(&fs, config->data_dir, {});
@@ -253,6 +269,11 @@ int Run(int argc, char** argv) {
     return 2;
   }
   storage::PosixFs fs;
+  // As etcd, the data directory's parents are created too.
+  if (absl::Status s = MakeParents(config->data_dir); !s.ok()) {
+    Log("error", std::string(s.message()));
+    return 1;
+  }
   absl::StatusOr<std::optional<Identity>> identity = ReadIdentity(&fs, config->data_dir);
   if (!identity.ok()) {
     Log("error", absl::StrCat("cannot start: ", identity.status().ToString()));

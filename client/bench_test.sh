@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# etc-bench smoke test: every workload against one etc member (and, as the
+# referee, etcd), a few hundred requests each; each must report requests
+# done, no errors, and a well-formed JSON line.
+#   bench_test.sh <etc-bench> <server binary>
+set -uo pipefail
+bench="$1"; server="$2"
+work="${TEST_TMPDIR:-$(mktemp -d)}/bench-$$"
+mkdir -p "$work"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+client=$(port); peer=$(port)
+"$server" --name b --data-dir "$work/data" \
+  --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+  --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+  --initial-cluster "b=http://127.0.0.1:$peer" >"$work/server.log" 2>&1 &
+pid=$!
+trap 'kill -9 $pid 2>/dev/null' EXIT
+for _ in $(seq 1 100); do etcdctl --endpoints="127.0.0.1:$client" endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+failures=0
+for workload in put range txn watch lease-keepalive mixed; do
+  line=$("$bench" --endpoints="127.0.0.1:$client" --workload=$workload --clients=4 --connections=2 \
+           --total=200 --key-space=50 --watchers=5 --target=leader | grep '^{"workload"')
+  verdict=$(python3 -c 'import json,sys
+r = json.loads(sys.argv[1])
+print("ok" if r["ok"] > 0 and r["errors"] == 0 and r["p50_ms"] > 0 and r["throughput"] > 0 else "bad")' "$line" 2>/dev/null)
+  if [ "$verdict" == "ok" ]; then echo "ok   $workload: $line"; else echo "FAIL $workload: $line"; failures=$((failures + 1)); fi
+done
+line=$("$bench" --workload=nonsense 2>&1)
+if grep -q "workload: one of" <<<"$line"; then echo "ok   bad flag is a clear error"; else echo "FAIL bad flag: $line"; failures=$((failures + 1)); fi
+kill -TERM $pid; wait $pid
+[ "$failures" -eq 0 ] && echo "all checks passed against $server" || { echo "$failures failed"; exit 1; }

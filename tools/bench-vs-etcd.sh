@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# etc and etcd 3.4 side by side, in one run, on this machine: a 3-member
+# cluster of each on loopback with the same flags (fsync on for both), the
+# same etc-bench workloads against each, and the servers' resident memory
+# after loading keys. Prints a table with ratios (etc / etcd) and writes it
+# to docs/benchmarks.md.
+#
+#   tools/bench-vs-etcd.sh                      # the full run
+#   tools/bench-vs-etcd.sh --quick              # short runs, 100k keys for memory
+#   tools/bench-vs-etcd.sh --keys=1000000       # keys loaded for the memory figure
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=false
+keys=1000000
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=true; keys=100000 ;;
+    --keys=*) keys="${arg#--keys=}" ;;
+    *) echo "usage: tools/bench-vs-etcd.sh [--quick] [--keys=N]" >&2; exit 2 ;;
+  esac
+done
+tools/setup.sh
+bazel build --config=opt //server:etc //client:etc-bench
+bin="$(bazel info --config=opt bazel-bin)"
+etc_server="$bin/server/etc"
+bench="$bin/client/etc-bench"
+etcd_server=/usr/bin/etcd
+work="$(mktemp -d)"
+trap 'kill_cluster; rm -rf "$work"' EXIT
+requests=$($quick && echo 20000 || echo 100000)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+pids=()
+kill_cluster() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+endpoints=""
+start_cluster() {  # start_cluster <binary> <name>
+  local binary=$1 name=$2 cluster="" i
+  local -a client peer
+  for i in 1 2 3; do client[$i]=$(free_port); peer[$i]=$(free_port); done
+  for i in 1 2 3; do cluster+="${cluster:+,}m$i=http://127.0.0.1:${peer[$i]}"; done
+  endpoints=""
+  for i in 1 2 3; do
+    "$binary" --name "m$i" --data-dir "$work/$name/m$i" \
+      --listen-client-urls "http://127.0.0.1:${client[$i]}" --advertise-client-urls "http://127.0.0.1:${client[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peer[$i]}" \
+      --initial-cluster "$cluster" --initial-cluster-state new \
+      --quota-backend-bytes=8589934592 >>"$work/$name-m$i.log" 2>&1 &
+    pids+=("$!")
+    endpoints+="${endpoints:+,}127.0.0.1:${client[$i]}"
+  done
+  for _ in $(seq 1 100); do
+    etcdctl --endpoints="$endpoints" endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the $name cluster did not start:" >&2; for f in "$work/$name"-m*.log; do tail -n 5 "$f" >&2; done; exit 1
+}
+
+# name -> JSON line per server
+declare -A result
+run() {  # run <server name> <row name> <etc-bench flags...>
+  local server=$1 row=$2; shift 2
+  local line
+  line=$("$bench" --endpoints="$endpoints" "$@" | grep '^{"workload"')
+  result["$server/$row"]="$line"
+  printf '  %-28s %s\n' "$row" "$(field throughput "$line")/s p99 $(field p99_ms "$line") ms"
+}
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"; }
+
+rss_kib() {  # total resident memory of the cluster's members
+  local total=0 p
+  for p in "${pids[@]}"; do total=$(( total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status") )); done
+  echo "$total"
+}
+
+declare -A memory
+for server in ${BENCH_SERVERS:-etcd etc}; do
+  binary=$([ "$server" == etc ] && echo "$etc_server" || echo "$etcd_server")
+  echo "== $server"
+  start_cluster "$binary" "$server"
+  run "$server" "put, 64 clients" --workload=put --clients=64 --connections=8 --total="$requests" --target=leader
+  run "$server" "put, 256 clients" --workload=put --clients=256 --connections=16 --total="$requests" --target=leader
+  run "$server" "range (linearizable)" --workload=range --clients=64 --connections=8 --total="$requests"
+  run "$server" "range (serializable)" --workload=range --clients=64 --connections=8 --total="$requests" --consistency=s
+  run "$server" "txn (compare-and-put)" --workload=txn --clients=64 --connections=8 --total="$requests" --target=leader
+  run "$server" "watch delivery" --workload=watch --clients=4 --connections=4 --watchers=100 --total=$(( requests / 20 ))
+  # Memory after loading keys (32 B keys, 256 B values), per member.
+  "$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --total="$keys" \
+    --sequential-keys=true --key-space="$keys" --key-size=32 --value-size=256 --target=leader >/dev/null
+  sleep 2
+  memory[$server]=$(( $(rss_kib) / 3 ))
+  echo "  resident memory per member after $keys keys: $(( memory[$server] / 1024 )) MiB"
+  kill_cluster
+done
+
+rows=("put, 64 clients" "put, 256 clients" "range (linearizable)" "range (serializable)" "txn (compare-and-put)" "watch delivery")
+table="| workload | etcd ops/s | etc ops/s | ratio | etcd p99 ms | etc p99 ms | ratio |
+|---|---|---|---|---|---|---|"
+for row in "${rows[@]}"; do
+  e="${result[etcd/$row]}"; c="${result[etc/$row]}"
+  et=$(field throughput "$e"); ct=$(field throughput "$c"); ep=$(field p99_ms "$e"); cp=$(field p99_ms "$c")
+  table+=$'\n'"$(python3 -c 'import sys; et,ct,ep,cp=map(float,sys.argv[2:6]); print("| %s | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx |" % (sys.argv[1],et,ct,ct/et if et else 0,ep,cp,cp/ep if ep else 0))' "$row" "$et" "$ct" "$ep" "$cp")"
+done
+table+=$'\n'"$(python3 -c 'import sys; e,c=map(int,sys.argv[1:3]); print("| resident memory per member, %s keys | %d MiB | %d MiB | %.2fx | | | |" % (sys.argv[3], e//1024, c//1024, c/e if e else 0))' "${memory[etcd]}" "${memory[etc]}" "$keys")"
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -r)"
+echo
+echo "$table"
+{
+  echo "## $(date -u +%Y-%m-%d) run: \`tools/bench-vs-etcd.sh $*\`"
+  echo
+  echo "Machine: $machine. Both clusters: 3 members on loopback, default flags (fsync on), etcd $("$etcd_server" --version | head -1 | awk '{print $3}')."
+  echo "Requests per row: $requests (watch: $(( requests / 20 )) writes to 100 watchers)."
+  echo
+  echo "$table"
+  echo
+} >"$work/section.md"
+python3 - "$work/section.md" <<'PY'
+import sys, pathlib
+section = pathlib.Path(sys.argv[1]).read_text()
+path = pathlib.Path("docs/benchmarks.md")
+text = path.read_text() if path.exists() else "# Benchmarks: etc and etcd side by side\n\nWritten by `tools/bench-vs-etcd.sh`; newest run first.\n\n"
+marker = "newest run first.\n\n"
+i = text.find(marker)
+text = text[: i + len(marker)] + section + text[i + len(marker):] if i >= 0 else text + section
+path.write_text(text)
+PY
+echo "written to docs/benchmarks.md"
