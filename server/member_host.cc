@@ -57,40 +57,96 @@ std::vector<uint64_t> Membership::Ids() const {
   return std::vector<uint64_t>(ids.begin(), ids.end());
 }
 
-// The member's LogStore on the data directory: each Ready's obligations are
-// written and synced before the member hears they are durable (one sync
-// per Ready: group commit of everything that Ready carries).
+// The member's LogStore on the data directory. Each Ready's obligations are
+// written and synced by a writer thread, and the member hears they are
+// durable only then (one sync per Ready: group commit of everything the
+// Ready carries). The member thread meanwhile goes on stepping messages and
+// taking requests, which gather into the next Ready. Snapshots and log
+// releases run on the member thread, serialized with the writer by a lock
+// (everything they cover is already durable).
 class MemberHost::Store : public member::LogStore {
  public:
-  Store(MemberHost* host, storage::DataDir* dir) : host_(host), dir_(dir) {}
+  Store(MemberHost* host, storage::DataDir* dir) : host_(host), dir_(dir) {
+    writer_ = std::thread([this] { Write(); });
+  }
+  ~Store() override { Stop(); }
+
   void Persist(member::PersistRequest request, uint64_t token) override {
-    absl::Status status =
-        dir_->Write(request.snapshot.get(), request.entries, request.hard_state);
-    if (status.ok() && request.must_sync) {
-      auto start = std::chrono::steady_clock::now();
-      status = dir_->Sync();
-      if (Metrics* metrics = host_->options_.metrics; metrics != nullptr) {
-        metrics->wal_fsync_seconds.Observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
+    {
+      absl::MutexLock lock(&queue_mu_);
+      queue_.push_back({std::move(request), token});
     }
-    // A member that cannot write its log must not go on: it would promise
-    // what it does not hold.
-    ETC_CHECK(status.ok()) << "the write-ahead log failed: " << status;
-    host_->Post([token](Context& context) { context.member().OnPersisted(token); });
   }
   void SaveSnapshot(const raftpb::Snapshot& snapshot) override {
+    absl::MutexLock lock(&dir_mu_);
     absl::Status status = dir_->SaveSnapshot(snapshot);
     ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
   }
   void CompactLog(uint64_t index) override {
+    absl::MutexLock lock(&dir_mu_);
     absl::Status status = dir_->CompactLog(index);
     ETC_CHECK(status.ok()) << "releasing log segments failed: " << status;
   }
+  // Writes what is queued, then stops the writer (after the member thread
+  // stopped: nothing more will be queued).
+  void Stop() {
+    {
+      absl::MutexLock lock(&queue_mu_);
+      stopping_ = true;
+    }
+    if (writer_.joinable()) writer_.join();
+  }
 
  private:
+  struct Pending {
+    member::PersistRequest request;
+    uint64_t token;
+  };
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+    return stopping_ || !queue_.empty();
+  }
+
+  void Write() {
+    for (;;) {
+      std::deque<Pending> batch;
+      {
+        absl::MutexLock lock(&queue_mu_);
+        queue_mu_.Await(absl::Condition(this, &Store::HasWork));
+        if (queue_.empty() && stopping_) return;
+        batch.swap(queue_);
+      }
+      for (Pending& pending : batch) {
+        absl::Status status;
+        {
+          absl::MutexLock lock(&dir_mu_);
+          status = dir_->Write(pending.request.snapshot.get(), pending.request.entries,
+                               pending.request.hard_state);
+          if (status.ok() && pending.request.must_sync) {
+            auto start = std::chrono::steady_clock::now();
+            status = dir_->Sync();
+            if (Metrics* metrics = host_->options_.metrics; metrics != nullptr) {
+              metrics->wal_fsync_seconds.Observe(
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                      .count());
+            }
+          }
+        }
+        // A member that cannot write its log must not go on: it would
+        // promise what it does not hold.
+        ETC_CHECK(status.ok()) << "the write-ahead log failed: " << status;
+        uint64_t token = pending.token;
+        host_->Post([token](Context& context) { context.member().OnPersisted(token); });
+      }
+    }
+  }
+
   MemberHost* host_;
   storage::DataDir* dir_;
+  absl::Mutex dir_mu_;
+  absl::Mutex queue_mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::thread writer_;
 };
 
 // The key tree, timed: every apply's latency goes into the metrics.
@@ -194,6 +250,8 @@ void MemberHost::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // Then the writer: what the member queued is written before it goes.
+  if (log_store_ != nullptr) log_store_->Stop();
 }
 
 void MemberHost::Post(Task task) {

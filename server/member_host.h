@@ -182,7 +182,7 @@ class MemberHost {
   storage::FileSystem* fs_;
   member::Transport* peers_;
   std::unique_ptr<storage::DataDir> dir_;
-  std::unique_ptr<member::LogStore> log_store_;
+  std::unique_ptr<Store> log_store_;
   member::KvMachine machine_;
   std::unique_ptr<member::StateMachine> timed_machine_;
   uint64_t metrics_leader_ = 0;
