@@ -28,6 +28,16 @@ constexpr char kRemovalConfirmed[] = "confirmed";
 
 std::string EncodeSequence(uint64_t sequence) { return absl::StrCat(sequence); }
 
+// Every member of a configuration: voters and learners, incoming and
+// outgoing.
+std::set<raft::NodeId> MembersOf(const raftpb::ConfState& conf) {
+  std::set<raft::NodeId> ids(conf.voters().begin(), conf.voters().end());
+  ids.insert(conf.learners().begin(), conf.learners().end());
+  ids.insert(conf.voters_outgoing().begin(), conf.voters_outgoing().end());
+  ids.insert(conf.learners_next().begin(), conf.learners_next().end());
+  return ids;
+}
+
 std::optional<uint64_t> DecodeSequence(const std::string& context) {
   uint64_t sequence = 0;
   if (!absl::SimpleAtoi(context, &sequence)) return std::nullopt;
@@ -533,12 +543,7 @@ void Member::Apply(const raftpb::Entry& entry) {
 
 void Member::ApplyAttributes(const memberpb::Proposal& proposal) {
   raft::NodeId member_id = proposal.attributes().member_id();
-  raftpb::ConfState conf = node_.Status().conf_state;
-  auto in = [member_id](const auto& ids) {
-    return std::find(ids.begin(), ids.end(), member_id) != ids.end();
-  };
-  if (!in(conf.voters()) && !in(conf.learners()) && !in(conf.voters_outgoing()) &&
-      !in(conf.learners_next())) {
+  if (!MembersOf(node_.Status().conf_state).contains(member_id)) {
     Complete(proposal.id(), absl::NotFoundError(absl::StrCat(
                                 "member ", member_id, " is not in the configuration")));
     return;
@@ -555,16 +560,9 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
   absl::StatusOr<raftpb::ConfState> state = node_.ApplyConfChange(change);
   if (state.ok()) {
     // Whoever was in the configuration and no longer is, was removed.
-    auto members = [](const raftpb::ConfState& conf) {
-      std::set<raft::NodeId> ids(conf.voters().begin(), conf.voters().end());
-      ids.insert(conf.learners().begin(), conf.learners().end());
-      ids.insert(conf.voters_outgoing().begin(), conf.voters_outgoing().end());
-      ids.insert(conf.learners_next().begin(), conf.learners_next().end());
-      return ids;
-    };
-    std::set<raft::NodeId> after = members(*state);
+    std::set<raft::NodeId> after = MembersOf(*state);
     ++membership_version_;
-    for (raft::NodeId id : members(before)) {
+    for (raft::NodeId id : MembersOf(before)) {
       if (after.contains(id)) continue;
       attributes_.erase(id);
       if (id == config_.raft.id) {
@@ -578,10 +576,7 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
   memberpb::ConfChangeContext context;
   if (!context.ParseFromString(change.context())) return;
   if (state.ok() && context.has_attributes()) {
-    std::set<raft::NodeId> after(state->voters().begin(), state->voters().end());
-    after.insert(state->learners().begin(), state->learners().end());
-    after.insert(state->learners_next().begin(), state->learners_next().end());
-    if (after.contains(context.attributes().member_id())) {
+    if (MembersOf(*state).contains(context.attributes().member_id())) {
       attributes_[context.attributes().member_id()] = context.attributes().data();
     }
   }

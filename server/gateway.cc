@@ -166,41 +166,32 @@ class Gateway {
   }
 
   std::vector<std::string> OnMemberAlarms() {
-    absl::Notification done;
-    std::vector<std::string> alarms;
-    host_->Post([&](MemberHost::Context& context) {
+    return OnMember<std::vector<std::string>>(host_, [](MemberHost::Context& context) {
+      std::vector<std::string> alarms;
       for (const auto& [member, type] : context.store().alarms()) {
         alarms.push_back(
             etcdserverpb::AlarmType_Name(static_cast<etcdserverpb::AlarmType>(type)));
       }
-      done.Notify();
+      return alarms;
     });
-    done.WaitForNotification();
-    return alarms;
   }
 
   // A read through ReadIndex, answered within a second. With auth on it is
   // refused by the key tree only after the read index was confirmed, which
   // is all this asks.
   bool LinearizableReadWorks() {
-    struct Pending {
-      absl::Notification done;
-      absl::Status status;
-    };
-    auto pending = std::make_shared<Pending>();
     kvpb::Request request;
     request.mutable_range()->set_key("health");
     request.mutable_range()->set_limit(1);
-    host_->Read(std::move(request), /*serializable=*/false,
-                [pending](absl::StatusOr<kvpb::Response> response) {
-                  pending->status = response.status();
-                  pending->done.Notify();
-                });
-    if (!pending->done.WaitForNotificationWithTimeout(absl::Seconds(1))) return false;
-    return pending->status.ok() ||
-           pending->status.code() == absl::StatusCode::kPermissionDenied ||
-           pending->status.code() == absl::StatusCode::kUnauthenticated ||
-           pending->status.code() == absl::StatusCode::kInvalidArgument;
+    absl::Status status = Await(absl::Seconds(1), [&](std::function<void(absl::Status)> done) {
+      host_->Read(std::move(request), /*serializable=*/false,
+                  [done = std::move(done)](absl::StatusOr<kvpb::Response> response) {
+                    done(response.status());
+                  });
+    });
+    return status.ok() || status.code() == absl::StatusCode::kPermissionDenied ||
+           status.code() == absl::StatusCode::kUnauthenticated ||
+           status.code() == absl::StatusCode::kInvalidArgument;
   }
 
   HttpResponse Call(const RouteTarget& route, const HttpRequest& request) {

@@ -24,6 +24,23 @@ constexpr int64_t kExpiryCheckMs = 500;
 
 int64_t MemberHost::Context::now_ms() const { return SteadyMs(); }
 
+absl::Status Await(absl::Duration timeout,
+                   const std::function<void(std::function<void(absl::Status)>)>& start) {
+  struct Pending {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto pending = std::make_shared<Pending>();
+  start([pending](absl::Status status) {
+    pending->status = std::move(status);
+    pending->done.Notify();
+  });
+  if (!pending->done.WaitForNotificationWithTimeout(timeout)) {
+    return absl::UnavailableError("etcdserver: request timed out");
+  }
+  return pending->status;
+}
+
 absl::Status BootstrapDataDir(storage::DataDir* dir, const std::vector<uint64_t>& voters,
                               const std::map<uint64_t, peerpb::MemberAttributes>& attributes,
                               std::string key_tree_state) {
@@ -316,34 +333,24 @@ void MemberHost::Receive(raftpb::Message message) {
 }
 
 absl::StatusOr<int64_t> MemberHost::LeaderKeepAlive(int64_t lease_id) {
-  absl::Notification done;
-  absl::StatusOr<int64_t> result;
-  Post([&](Context& context) {
+  using Result = absl::StatusOr<int64_t>;
+  return OnMember<Result>(this, [lease_id](Context& context) -> Result {
     if (context.member().node().raft().role() != raft::Role::kLeader) {
-      result = absl::FailedPreconditionError("etcdserver: not leader");
-    } else {
-      result = context.store().KeepAlive(lease_id, context.now_ms());
+      return absl::FailedPreconditionError("etcdserver: not leader");
     }
-    done.Notify();
+    return context.store().KeepAlive(lease_id, context.now_ms());
   });
-  done.WaitForNotification();
-  return result;
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  absl::Notification done;
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> result;
-  Post([&](Context& context) {
+  using Result = absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>;
+  return OnMember<Result>(this, [&request](Context& context) -> Result {
     if (context.member().node().raft().role() != raft::Role::kLeader) {
-      result = absl::FailedPreconditionError("etcdserver: not leader");
-    } else {
-      result = context.store().TimeToLive(request, context.now_ms());
+      return absl::FailedPreconditionError("etcdserver: not leader");
     }
-    done.Notify();
+    return context.store().TimeToLive(request, context.now_ms());
   });
-  done.WaitForNotification();
-  return result;
 }
 
 void ListMembers(const Membership& membership,

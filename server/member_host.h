@@ -27,6 +27,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "kv/kvpb/kvpb.pb.h"
 #include "kv/store.h"
 #include "member/interfaces.h"
@@ -209,6 +211,25 @@ class MemberHost {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
+
+// Runs `task` on the member thread and waits for its result.
+template <typename T>
+T OnMember(MemberHost* host, std::function<T(MemberHost::Context&)> task) {
+  absl::Notification done;
+  T result;
+  host->Post([&](MemberHost::Context& context) {
+    result = task(context);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+// Starts an asynchronous operation (its callback may run after the caller
+// gave up) and waits at most `timeout` for its result; then
+// kUnavailable "etcdserver: request timed out", as etcd says.
+absl::Status Await(absl::Duration timeout,
+                   const std::function<void(std::function<void(absl::Status)>)>& start);
 
 }  // namespace etc::server
 

@@ -269,19 +269,9 @@ grpc::Status PeerService::Members(grpc::ServerContext*, const peerpb::MembersReq
 grpc::Status PeerService::MemberPromote(grpc::ServerContext*,
                                         const etcdserverpb::MemberPromoteRequest* request,
                                         etcdserverpb::MemberPromoteResponse*) {
-  struct Pending {
-    absl::Notification done;
-    absl::Status status;
-  };
-  auto pending = std::make_shared<Pending>();
-  host_->PromoteLearner(request->id(), [pending](absl::Status result) {
-    pending->status = std::move(result);
-    pending->done.Notify();
+  absl::Status status = Await(absl::Seconds(5), [&](std::function<void(absl::Status)> done) {
+    host_->PromoteLearner(request->id(), std::move(done));
   });
-  if (!pending->done.WaitForNotificationWithTimeout(absl::Seconds(5))) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: request timed out");
-  }
-  const absl::Status& status = pending->status;
   if (!status.ok()) {
     return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                         std::string(status.message()));

@@ -154,6 +154,20 @@ class Recipes {
     return status;
   }
 
+  // Waits until `key` (created at `revision` under `prefix`) is the oldest
+  // there, i.e. holds the lock or leads; if the caller gives up first, the
+  // key is deleted so that it never holds it later.
+  grpc::Status WaitTurn(grpc::ServerContext* caller, const std::string& prefix,
+                        const std::string& key, int64_t revision,
+                        etcdserverpb::ResponseHeader* header) {
+    grpc::Status waited = WaitDeletes(caller, prefix, revision, header);
+    if (!waited.ok()) {
+      etcdserverpb::DeleteRangeResponse ignored;
+      Delete(caller, key, &ignored);
+    }
+    return waited;
+  }
+
   static std::string PrefixEnd(const std::string& prefix) {
     std::string end = prefix;
     while (!end.empty()) {
@@ -230,6 +244,18 @@ void ConnectRecipes(Recipes* recipes, std::shared_ptr<grpc::Channel> channel) {
 
 namespace {
 
+// A txn that runs only while `leader` still holds its key (the key's
+// create revision is the one it was elected with).
+etcdserverpb::TxnRequest WhileLeader(const v3electionpb::LeaderKey& leader) {
+  etcdserverpb::TxnRequest txn;
+  etcdserverpb::Compare* compare = txn.add_compare();
+  compare->set_key(leader.key());
+  compare->set_target(etcdserverpb::Compare::CREATE);
+  compare->set_result(etcdserverpb::Compare::EQUAL);
+  compare->set_create_revision(leader.rev());
+  return txn;
+}
+
 // What the concurrency package's plain errors become on etcd's wire.
 grpc::Status RecipeError(const std::string& message) {
   return grpc::Status(grpc::StatusCode::UNKNOWN, message);
@@ -251,12 +277,8 @@ grpc::Status LockService::Lock(grpc::ServerContext* context, const v3lockpb::Loc
       !s.ok()) {
     return s;
   }
-  grpc::Status waited = recipes_->WaitDeletes(context, prefix, revision, &header);
-  if (!waited.ok()) {
-    // Given up (or failed): the key must not hold the lock later.
-    etcdserverpb::DeleteRangeResponse ignored;
-    recipes_->Delete(context, key, &ignored);
-    return waited;
+  if (grpc::Status s = recipes_->WaitTurn(context, prefix, key, revision, &header); !s.ok()) {
+    return s;
   }
   *response->mutable_header() = header;
   response->set_key(key);
@@ -298,11 +320,8 @@ grpc::Status ElectionService::Campaign(grpc::ServerContext* context,
     v3electionpb::ProclaimResponse proclaimed;
     if (grpc::Status s = Proclaim(context, &proclaim, &proclaimed); !s.ok()) return s;
   }
-  grpc::Status waited = recipes_->WaitDeletes(context, prefix, revision, &header);
-  if (!waited.ok()) {
-    etcdserverpb::DeleteRangeResponse ignored;
-    recipes_->Delete(context, key, &ignored);
-    return waited;
+  if (grpc::Status s = recipes_->WaitTurn(context, prefix, key, revision, &header); !s.ok()) {
+    return s;
   }
   *response->mutable_header() = header;
   v3electionpb::LeaderKey* leader = response->mutable_leader();
@@ -318,12 +337,7 @@ grpc::Status ElectionService::Proclaim(grpc::ServerContext* context,
                                        v3electionpb::ProclaimResponse* response) {
   if (!request->has_leader()) return RecipeError("\"leader\" field must be provided");
   const v3electionpb::LeaderKey& leader = request->leader();
-  etcdserverpb::TxnRequest txn;
-  etcdserverpb::Compare* compare = txn.add_compare();
-  compare->set_key(leader.key());
-  compare->set_target(etcdserverpb::Compare::CREATE);
-  compare->set_result(etcdserverpb::Compare::EQUAL);
-  compare->set_create_revision(leader.rev());
+  etcdserverpb::TxnRequest txn = WhileLeader(leader);
   etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
   put->set_key(leader.key());
   put->set_value(request->value());
@@ -378,12 +392,7 @@ grpc::Status ElectionService::Resign(grpc::ServerContext* context,
                                      v3electionpb::ResignResponse* response) {
   if (!request->has_leader()) return RecipeError("\"leader\" field must be provided");
   const v3electionpb::LeaderKey& leader = request->leader();
-  etcdserverpb::TxnRequest txn;
-  etcdserverpb::Compare* compare = txn.add_compare();
-  compare->set_key(leader.key());
-  compare->set_target(etcdserverpb::Compare::CREATE);
-  compare->set_result(etcdserverpb::Compare::EQUAL);
-  compare->set_create_revision(leader.rev());
+  etcdserverpb::TxnRequest txn = WhileLeader(leader);
   txn.add_success()->mutable_request_delete_range()->set_key(leader.key());
   etcdserverpb::TxnResponse result;
   if (grpc::Status s = recipes_->Txn(context, txn, &result); !s.ok()) return s;

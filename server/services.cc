@@ -94,19 +94,6 @@ absl::StatusOr<kvpb::Response> Call(MemberHost* host, kvpb::Request request, Mod
   return pending->result;
 }
 
-// Runs `task` on the member thread and waits for it.
-template <typename T>
-T OnMember(MemberHost* host, std::function<T(MemberHost::Context&)> task) {
-  absl::Notification done;
-  T result;
-  host->Post([&](MemberHost::Context& context) {
-    result = task(context);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
 // Who is asking: the user the request's "token" metadata was issued to (as
 // etcd clients send it after Authenticate), checked on the member that
 // applied the Authenticate. Without a token, or with auth disabled, nobody.
@@ -138,23 +125,6 @@ absl::Status CallLeader(
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   return absl::OkStatus();
-}
-
-// Starts an asynchronous member-thread operation and waits for its result.
-absl::Status Await(const std::function<void(std::function<void(absl::Status)>)>& start) {
-  struct Pending {
-    absl::Notification done;
-    absl::Status status;
-  };
-  auto pending = std::make_shared<Pending>();
-  start([pending](absl::Status status) {
-    pending->status = std::move(status);
-    pending->done.Notify();
-  });
-  if (!pending->done.WaitForNotificationWithTimeout(kRequestTimeout)) {
-    return absl::UnavailableError("etcdserver: request timed out");
-  }
-  return pending->status;
 }
 
 absl::Status Authorize(MemberHost* host, grpc::ServerContext* context,
@@ -695,7 +665,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     change.mutable_changes(0)->set_node_id(id);
     peerpb::MemberAttributes attributes;
     for (const std::string& url : urls) attributes.add_peer_urls(url);
-    absl::Status status = Await([&](std::function<void(absl::Status)> done) {
+    absl::Status status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
       host_->ChangeMembership(change, attributes, std::move(done));
     });
     if (!status.ok()) return ToGrpc(MembershipError(status));
@@ -718,7 +688,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     raftpb::ConfChange change;
     change.add_changes()->set_type(raftpb::REMOVE_NODE);
     change.mutable_changes(0)->set_node_id(request->id());
-    absl::Status status = Await([&](std::function<void(absl::Status)> done) {
+    absl::Status status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
       host_->ChangeMembership(change, std::nullopt, std::move(done));
     });
     if (!status.ok()) return ToGrpc(MembershipError(status));
@@ -740,7 +710,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     peerpb::MemberAttributes attributes = current.attributes[request->id()];
     attributes.clear_peer_urls();
     for (const std::string& url : urls) attributes.add_peer_urls(url);
-    absl::Status status = Await([&](std::function<void(absl::Status)> done) {
+    absl::Status status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
       host_->UpdateAttributes(request->id(), attributes, std::move(done));
     });
     if (!status.ok()) return ToGrpc(MembershipError(status));
@@ -755,7 +725,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
     absl::Status status;
     if (host_->leader() == host_->options().member_id) {
-      status = Await([&](std::function<void(absl::Status)> done) {
+      status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
         host_->PromoteLearner(request->id(), std::move(done));
       });
     } else {
