@@ -436,6 +436,8 @@ std::unique_ptr<Watcher> Client::Watch(
   watcher->on_response_ = std::move(on_response);
   Watcher* raw = watcher.get();
   watcher->thread_ = std::thread([raw] { raw->Run(); });
+  std::unique_lock<std::mutex> lock(watcher->mu_);
+  watcher->created_cv_.wait_for(lock, options_.dial_timeout, [raw] { return raw->created_; });
   return watcher;
 }
 
@@ -466,7 +468,18 @@ void Watcher::Run() {
     if (stream->Write(request)) {
       etcdserverpb::WatchResponse response;
       while (stream->Read(&response)) {
+        if (response.created() || response.canceled()) {
+          // The server answered the create: Watch() may return.
+          std::lock_guard<std::mutex> lock(mu_);
+          created_ = true;
+          created_cv_.notify_all();
+        }
         if (response.created() && !response.canceled()) {
+          if (create_.start_revision() == 0 && last_revision_.load() == 0) {
+            // Watching from "now": the events after this revision are the
+            // watch's, so a resume must start right after it.
+            last_revision_.store(response.header().revision());
+          }
           if (created_delivered) continue;  // a reconnect's, not news
           created_delivered = true;
         }

@@ -59,7 +59,7 @@ struct ClientOptions {
 
 struct GetOptions {
   bool prefix = false;
-  std::string range_end;  // "" = just the key (unless prefix)
+  std::string range_end = {};  // "" = just the key (unless prefix)
   int64_t revision = 0;
   int64_t limit = 0;
   bool keys_only = false;
@@ -104,14 +104,17 @@ class Client;
 
 // A watch that survives the loss of its endpoint: it reconnects (to the
 // next endpoint) and resumes from the revision after the last one it
-// delivered, so no event is lost or repeated. Stops when destroyed, or
-// after the server cancels it (a compacted start revision: the cancel
-// response is delivered first).
+// delivered (or, before any event, after the revision the server created
+// it at), so no event is lost or repeated. Stops when destroyed, or after
+// the server cancels it (a compacted start revision: the cancel response
+// is delivered first).
 class Watcher {
  public:
   ~Watcher();
   void Stop();
-  // The revision of the last event delivered (0 if none yet).
+  // Everything up to this revision was delivered: the newest of the last
+  // event's revision, a progress notification's and the revision the
+  // watch was created at (0 before the server confirmed it).
   int64_t last_revision() const { return last_revision_.load(); }
 
  private:
@@ -125,6 +128,8 @@ class Watcher {
   std::atomic<int64_t> last_revision_{0};
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
+  std::condition_variable created_cv_;
+  bool created_ = false;                    // guarded by mu_
   grpc::ClientContext* context_ = nullptr;  // the stream's, for Stop
   std::thread thread_;
 };
@@ -177,6 +182,9 @@ class Client {
   std::unique_ptr<KeepAlive> KeepAliveForever(int64_t id, int64_t ttl_seconds);
 
   // ---- watch ----
+  // Returns once the server confirmed the watch (so every write made after
+  // this returns is seen), or after the dial timeout if no endpoint
+  // answered; the watch keeps trying in the background either way.
   std::unique_ptr<Watcher> Watch(etcdserverpb::WatchCreateRequest create,
                                  std::function<void(const etcdserverpb::WatchResponse&)> on_response);
 

@@ -38,11 +38,18 @@ start() {
     pids+=("$!")
   done
   local all="127.0.0.1:${clients[1]},127.0.0.1:${clients[2]},127.0.0.1:${clients[3]}"
-  for _ in $(seq 1 100); do
-    etcdctl --endpoints="$all" endpoint health >/dev/null 2>&1 && return 0
+  # Bounded by the clock, not by a count of tries: a try against a member
+  # that is not up yet can take its whole dial timeout.
+  local deadline=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    etcdctl --endpoints="$all" --dial-timeout=1s --command-timeout=2s endpoint health >/dev/null 2>&1 && return 0
+    for p in "${pids[@]}"; do
+      kill -0 "$p" 2>/dev/null && continue
+      echo "a member exited while the cluster started:"; tail -20 "$work"/server*.log; exit 1
+    done
     sleep 0.1
   done
-  echo "the cluster did not become healthy:"; tail -5 "$work"/server*.log; exit 1
+  echo "the cluster did not become healthy within 60 s:"; tail -20 "$work"/server*.log; exit 1
 }
 stop() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done

@@ -38,7 +38,7 @@ class LocalCluster {
     int voters = 3;
     uint64_t seed = 1;
     // Adjusts each member's configuration (the id is already set).
-    std::function<void(Config&)> configure;
+    std::function<void(Config&)> configure = {};
   };
 
   explicit LocalCluster(Options options);
