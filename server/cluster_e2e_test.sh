@@ -183,6 +183,16 @@ check "the removed member stops by itself" "yes" "$gone"
 check "three members remain" "3" "$(ctl 1 member list | grep -c started)"
 check "writes go on after the removal" "OK" "$(ctl 2 put /after-remove yes)"
 
+# Without a quorum a write can never commit: the member answers etcd's
+# "request timed out" after etcd's request timeout (5 s + 2 election
+# timeouts), and keeps serving serializable reads.
+kill -TERM "${pid[2]}" "${pid[3]}"; wait "${pid[2]}" "${pid[3]}" 2>/dev/null
+started_at=$SECONDS
+check_says "a member without a quorum times writes out" "etcdserver: request timed out" \
+  "$(etcdctl --endpoints="127.0.0.1:${client[1]}" --command-timeout=20s put /no-quorum x 2>&1)"
+check "... after about 7 s" "yes" "$(elapsed=$((SECONDS - started_at)); [ "$elapsed" -ge 5 ] && [ "$elapsed" -le 12 ] && echo yes)"
+check "... and still serves serializable reads" "yes" "$(ctl 1 get /after-remove --print-value-only --consistency=s)"
+
 for i in 1 2 3 4; do kill -TERM "${pid[$i]}" 2>/dev/null; done
 for i in 1 2 3 4; do wait "${pid[$i]}" 2>/dev/null; done
 if [ "$failures" -ne 0 ]; then

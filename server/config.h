@@ -45,7 +45,7 @@ struct ServerConfig {
   std::string initial_cluster_token = "etcd-cluster";
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
-  uint64_t snapshot_count = 10000;
+  uint64_t snapshot_count = 100000;  // etcd 3.4's default
   int64_t quota_backend_bytes = 0;  // 0: 2 GiB, as etcd
   int64_t max_request_bytes = 1536 * 1024;
   int max_txn_ops = 128;

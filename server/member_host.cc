@@ -294,35 +294,66 @@ absl::StatusOr<kvpb::Response> MemberHost::Decode(const absl::StatusOr<std::stri
 }
 
 void MemberHost::Write(kvpb::Request request, Done done) {
-  Post([this, request = std::move(request), done = std::move(done)](Context& context) mutable {
-    request.mutable_header()->set_member_id(options_.member_id);
-    request.mutable_header()->set_id(next_request_id_++);
-    if (absl::Status s = context.store().Validate(request); !s.ok()) {
-      done(s);
-      return;
-    }
-    context.member().Write(request.SerializeAsString(),
-                           [this, done = std::move(done)](absl::StatusOr<std::string> result) {
-                             if (!result.ok() && options_.metrics != nullptr) {
-                               options_.metrics->proposals_failed.fetch_add(1);
-                             }
-                             done(Decode(result));
-                           });
+  Post([request = std::move(request), done = std::move(done)](Context& context) mutable {
+    context.host().StartWrite(std::move(request), std::move(done));
   });
 }
 
 void MemberHost::Read(kvpb::Request request, bool serializable, Done done) {
   Post([request = std::move(request), serializable, done = std::move(done)](
            Context& context) mutable {
-    if (serializable) {
-      done(Decode(context.store().Query(request).SerializeAsString()));
-      return;
-    }
-    context.member().Read(request.SerializeAsString(),
-                          [done = std::move(done)](absl::StatusOr<std::string> result) {
-                            done(Decode(result));
-                          });
+    context.host().StartRead(std::move(request), serializable, std::move(done));
   });
+}
+
+void MemberHost::StartWrite(kvpb::Request request, Done done) {
+  request.mutable_header()->set_member_id(options_.member_id);
+  request.mutable_header()->set_id(next_request_id_++);
+  if (absl::Status s = machine_.store().Validate(request); !s.ok()) {
+    done(s);
+    return;
+  }
+  member_->Write(request.SerializeAsString(),
+                 AwaitAnswer([this, done = std::move(done)](absl::StatusOr<kvpb::Response> result) {
+                   if (!result.ok() && options_.metrics != nullptr) {
+                     options_.metrics->proposals_failed.fetch_add(1);
+                   }
+                   done(std::move(result));
+                 }));
+}
+
+void MemberHost::StartRead(kvpb::Request request, bool serializable, Done done) {
+  if (serializable) {
+    done(Decode(machine_.store().Query(request).SerializeAsString()));
+    return;
+  }
+  member_->Read(request.SerializeAsString(), AwaitAnswer(std::move(done)));
+}
+
+member::Callback MemberHost::AwaitAnswer(Done done) {
+  uint64_t id = next_waiting_id_++;
+  waiting_.emplace(id, std::move(done));
+  deadlines_ms_.emplace_back(SteadyMs() + options_.request_timeout_ms, id);
+  return [this, id](absl::StatusOr<std::string> result) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return;  // already timed out
+    Done waiting = std::move(it->second);
+    waiting_.erase(it);
+    waiting(Decode(result));
+  };
+}
+
+void MemberHost::ExpireRequests(int64_t now_ms, bool all) {
+  while (!deadlines_ms_.empty() && (all || deadlines_ms_.front().first <= now_ms)) {
+    uint64_t id = deadlines_ms_.front().second;
+    deadlines_ms_.pop_front();
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) continue;  // answered
+    Done waiting = std::move(it->second);
+    waiting_.erase(it);
+    waiting(absl::UnavailableError(all ? "etcdserver: server stopped"
+                                       : "etcdserver: request timed out"));
+  }
 }
 
 void MemberHost::Receive(raftpb::Message message) {
@@ -560,6 +591,7 @@ void MemberHost::Loop() {
     }
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
     ExpireLeases(now);
+    ExpireRequests(now, /*all=*/false);
     TrackMembership();
     UpdateMetrics();
     term_.store(member_->node().raft().term());
@@ -567,7 +599,10 @@ void MemberHost::Loop() {
     if (after_step_) after_step_(context);
     if (stopping && tasks.empty()) {
       absl::MutexLock lock(&mu_);
-      if (tasks_.empty()) return;
+      if (tasks_.empty()) {
+        ExpireRequests(now, /*all=*/true);
+        return;
+      }
     }
   }
 }

@@ -48,7 +48,7 @@ struct MemberHostOptions {
   std::string data_dir = "default.etc";
   int64_t tick_ms = 100;             // --heartbeat-interval
   int64_t election_ticks = 10;       // --election-timeout / --heartbeat-interval
-  uint64_t snapshot_count = 10000;   // --snapshot-count
+  uint64_t snapshot_count = 100000;  // --snapshot-count (etcd 3.4's default)
   kv::StoreOptions store;
   storage::DataDirOptions storage;
   // A new cluster's initial members' attributes (the bootstrap snapshot).
@@ -59,6 +59,10 @@ struct MemberHostOptions {
   peerpb::MemberAttributes self;
   // Where to count (nullptr: nowhere).
   Metrics* metrics = nullptr;
+  // A client request not answered within this long fails with kUnavailable
+  // "etcdserver: request timed out" (its outcome is then unknown, as with
+  // etcd, whose timeout is 5 s plus two election timeouts).
+  int64_t request_timeout_ms = 7000;
 };
 
 // The cluster's membership as this member applied it.
@@ -119,10 +123,16 @@ class MemberHost {
   // Thread-safe: runs `task` on the member thread soon.
   void Post(Task task);
   // A request that changes state (or a linearizable read): proposed, and
-  // answered when applied.
+  // answered when applied. `done` runs on the member thread exactly once:
+  // with the answer, or with kUnavailable when the request timed out or
+  // the member stopped.
   void Write(kvpb::Request request, Done done);
   // A read: linearizable through ReadIndex, or served from local state.
+  // `done` as for Write.
   void Read(kvpb::Request request, bool serializable, Done done);
+  // The same, called on the member thread (from a posted task).
+  void StartWrite(kvpb::Request request, Done done);
+  void StartRead(kvpb::Request request, bool serializable, Done done);
   // A message from a peer.
   void Receive(raftpb::Message message);
   // Blocking, thread-safe lease calls answered by this member's lessor,
@@ -172,6 +182,11 @@ class MemberHost {
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; }
   void ExpireLeases(int64_t now_ms);
+  // Remembers `done` until the member answers or the request times out;
+  // returns the member's callback.
+  member::Callback AwaitAnswer(Done done);
+  // Fails the requests whose deadline passed (all of them when stopping).
+  void ExpireRequests(int64_t now_ms, bool all);
   // After each step: publishes the membership (and this member's own
   // attributes, once it is a member).
   void TrackMembership();
@@ -193,6 +208,12 @@ class MemberHost {
   uint64_t known_leader_ = 0;
   int64_t next_expiry_check_ms_ = 0;
   uint64_t next_request_id_ = 1;
+  // Client requests the member has not answered yet, by waiting id, and
+  // their deadlines in order (every request has the same timeout, so
+  // arrival order is deadline order).
+  std::map<uint64_t, Done> waiting_;
+  std::deque<std::pair<int64_t, uint64_t>> deadlines_ms_;
+  uint64_t next_waiting_id_ = 1;
 
   uint64_t membership_version_seen_ = 0;
   bool publish_in_flight_ = false;

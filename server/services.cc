@@ -63,51 +63,75 @@ void StampHeaders(google::protobuf::Message* message, const MemberHost& host) {
 
 enum class Mode { kWrite, kLinearizableRead, kSerializableRead };
 
-// How long a client waits for an answer, as etcd's request timeout (its
-// outcome is then unknown to the client, as with etcd).
-constexpr absl::Duration kRequestTimeout = absl::Seconds(7);
+// The token the client sent: etcd clients send it as "token" metadata after
+// Authenticate; the JSON gateway passes an HTTP Authorization header on.
+std::optional<std::string> TokenOf(const grpc::ServerContextBase* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("token");
+  if (it == metadata.end()) it = metadata.find("authorization");
+  if (it == metadata.end()) return std::nullopt;
+  return std::string(it->second.data(), it->second.size());
+}
 
-// Runs a request through the member and waits for its answer.
-absl::StatusOr<kvpb::Response> Call(MemberHost* host, kvpb::Request request, Mode mode) {
+// Who holds `token`, on the member thread: nobody without a token or with
+// auth disabled (then every request is allowed).
+absl::StatusOr<kv::AuthInfo> Resolve(MemberHost::Context& c, const std::optional<std::string>& token) {
+  if (!token.has_value() || !c.store().auth().enabled()) return kv::AuthInfo{};
+  return c.store().tokens().Resolve(*token, c.now_ms());
+}
+
+// Runs a request on the member thread: finds who asks (from the token),
+// then proposes it or reads. `done` runs on the member thread exactly once
+// (MemberHost answers every request within its request timeout).
+void Submit(MemberHost* host, std::optional<std::string> token, kvpb::Request request, Mode mode,
+            MemberHost::Done done) {
+  if (mode != Mode::kSerializableRead && host->learner()) {
+    // A learner's state may lag any amount; etcd refuses the same.
+    done(absl::UnavailableError("etcdserver: rpc not supported for learner"));
+    return;
+  }
+  host->Post([token = std::move(token), request = std::move(request), mode,
+              done = std::move(done)](MemberHost::Context& c) mutable {
+    absl::StatusOr<kv::AuthInfo> who = Resolve(c, token);
+    if (!who.ok()) {
+      done(who.status());
+      return;
+    }
+    request.mutable_header()->set_username(who->username);
+    request.mutable_header()->set_auth_revision(who->revision);
+    if (mode == Mode::kWrite) {
+      c.host().StartWrite(std::move(request), std::move(done));
+    } else {
+      c.host().StartRead(std::move(request), mode == Mode::kSerializableRead, std::move(done));
+    }
+  });
+}
+
+// Submit, waiting for the answer (for the handlers that still block).
+absl::StatusOr<kvpb::Response> Call(MemberHost* host, std::optional<std::string> token,
+                                    kvpb::Request request, Mode mode) {
   struct Pending {
     absl::Notification done;
     absl::StatusOr<kvpb::Response> result;
   };
-  // Shared: the member may answer after the caller gave up.
   auto pending = std::make_shared<Pending>();
-  auto finish = [pending](absl::StatusOr<kvpb::Response> response) {
-    pending->result = std::move(response);
-    pending->done.Notify();
-  };
-  if (mode != Mode::kSerializableRead && host->learner()) {
-    // A learner's state may lag any amount; etcd refuses the same.
-    return absl::UnavailableError("etcdserver: rpc not supported for learner");
-  }
-  if (mode == Mode::kWrite) {
-    host->Write(std::move(request), finish);
-  } else {
-    host->Read(std::move(request), mode == Mode::kSerializableRead, finish);
-  }
-  if (!pending->done.WaitForNotificationWithTimeout(kRequestTimeout)) {
-    return absl::UnavailableError("etcdserver: request timed out");
-  }
-  return pending->result;
+  Submit(host, std::move(token), std::move(request), mode,
+         [pending](absl::StatusOr<kvpb::Response> response) {
+           pending->result = std::move(response);
+           pending->done.Notify();
+         });
+  pending->done.WaitForNotification();
+  return std::move(pending->result);
 }
 
-// Who is asking: the user the request's "token" metadata was issued to (as
-// etcd clients send it after Authenticate), checked on the member that
-// applied the Authenticate. Without a token, or with auth disabled, nobody.
+// Who is asking: the user the request's token was issued to, checked on
+// the member that applied the Authenticate. Without a token, or with auth
+// disabled, nobody.
 absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context) {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("token");
-  // The JSON gateway passes an HTTP Authorization header on (as etcd's).
-  if (it == metadata.end()) it = metadata.find("authorization");
-  if (it == metadata.end()) return kv::AuthInfo{};
-  std::string token(it->second.data(), it->second.size());
-  return OnMember<absl::StatusOr<kv::AuthInfo>>(host, [token](MemberHost::Context& c) {
-    if (!c.store().auth().enabled()) return absl::StatusOr<kv::AuthInfo>(kv::AuthInfo{});
-    return c.store().tokens().Resolve(token, c.now_ms());
-  });
+  std::optional<std::string> token = TokenOf(context);
+  if (!token.has_value()) return kv::AuthInfo{};
+  return OnMember<absl::StatusOr<kv::AuthInfo>>(
+      host, [&token](MemberHost::Context& c) { return Resolve(c, token); });
 }
 
 // Calls the leader's peer service (for what only the leader can answer).
@@ -127,15 +151,6 @@ absl::Status CallLeader(
   return absl::OkStatus();
 }
 
-absl::Status Authorize(MemberHost* host, grpc::ServerContext* context,
-                       kvpb::RequestHeader* header) {
-  absl::StatusOr<kv::AuthInfo> who = Who(host, context);
-  if (!who.ok()) return who.status();
-  header->set_username(who->username);
-  header->set_auth_revision(who->revision);
-  return absl::OkStatus();
-}
-
 // Copies the result of `response` into `out` with headers stamped.
 template <typename Out>
 grpc::Status Reply(const absl::StatusOr<kvpb::Response>& response,
@@ -146,7 +161,7 @@ grpc::Status Reply(const absl::StatusOr<kvpb::Response>& response,
   return grpc::Status::OK;
 }
 
-// The whole of a unary handler: wrap the client's request in a
+// The whole of a blocking unary handler: wrap the client's request in a
 // kvpb.Request, run it, unwrap and stamp the answer.
 template <typename Request, typename Response>
 grpc::Status Forward(MemberHost* host, grpc::ServerContext* context, const Request& request,
@@ -155,47 +170,93 @@ grpc::Status Forward(MemberHost* host, grpc::ServerContext* context, const Reque
                      Response* response) {
   kvpb::Request r;
   *(r.*wrap)() = request;
-  if (absl::Status s = Authorize(host, context, r.mutable_header()); !s.ok()) return ToGrpc(s);
-  return Reply(Call(host, std::move(r), mode), unwrap, response, *host);
+  return Reply(Call(host, TokenOf(context), std::move(r), mode), unwrap, response, *host);
 }
+
+// The same for a callback handler on raw bytes: no thread waits (the
+// member thread finishes the call), the request is parsed straight into
+// the kvpb.Request and the answer serialized straight from the key tree's
+// response. Raw bytes also let a malformed request get etcd's INTERNAL
+// (gRPC C++'s typed callback handlers answer it UNIMPLEMENTED).
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* Start(MemberHost* host, grpc::CallbackServerContext* context,
+                                const grpc::ByteBuffer* raw, grpc::ByteBuffer* out,
+                                Request* (kvpb::Request::*wrap)(),
+                                Response* (kvpb::Response::*unwrap)(),
+                                Mode (*mode_of)(const kvpb::Request&)) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  kvpb::Request r;
+  grpc::ByteBuffer bytes(*raw);
+  grpc::Status parsed = grpc::SerializationTraits<Request>::Deserialize(&bytes, (r.*wrap)());
+  if (!parsed.ok()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                 "grpc: error unmarshalling request: " + parsed.error_message()));
+    return reactor;
+  }
+  Mode mode = mode_of(r);
+  Submit(host, TokenOf(context), std::move(r), mode,
+         [host, reactor, unwrap, out](absl::StatusOr<kvpb::Response> result) {
+           if (!result.ok()) {
+             reactor->Finish(ToGrpc(result.status()));
+             return;
+           }
+           Response* response = ((*result).*unwrap)();
+           StampHeaders(response, *host);
+           bool own_buffer = false;
+           grpc::Status serialized =
+               grpc::SerializationTraits<Response>::Serialize(*response, out, &own_buffer);
+           reactor->Finish(serialized);
+         });
+  return reactor;
+}
+
+Mode WriteMode(const kvpb::Request&) { return Mode::kWrite; }
 
 }  // namespace
 
 // ------------------------------------------------------------------ KV --
 
-class Services::KvService final : public etcdserverpb::KV::Service {
+// Callback handlers: a request in flight holds no thread (the member
+// thread finishes it), so thousands of concurrent clients cost no threads.
+using KvCallbackBase = etcdserverpb::KV::WithRawCallbackMethod_Range<
+    etcdserverpb::KV::WithRawCallbackMethod_Put<etcdserverpb::KV::WithRawCallbackMethod_DeleteRange<
+        etcdserverpb::KV::WithRawCallbackMethod_Txn<
+            etcdserverpb::KV::WithRawCallbackMethod_Compact<etcdserverpb::KV::Service>>>>>;
+
+class Services::KvService final : public KvCallbackBase {
  public:
   explicit KvService(MemberHost* host) : host_(host) {}
 
-  grpc::Status Range(grpc::ServerContext* context, const etcdserverpb::RangeRequest* request,
-                     etcdserverpb::RangeResponse* response) override {
-    Mode mode = request->serializable() ? Mode::kSerializableRead : Mode::kLinearizableRead;
-    return Forward(host_, context, *request, &kvpb::Request::mutable_range, &kvpb::Response::range, mode,
-                   response);
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
+                                  grpc::ByteBuffer* out) override {
+    return Start(host_, context, in, out, &kvpb::Request::mutable_range,
+                 &kvpb::Response::mutable_range, +[](const kvpb::Request& r) {
+                   return r.range().serializable() ? Mode::kSerializableRead
+                                                   : Mode::kLinearizableRead;
+                 });
   }
-  grpc::Status Put(grpc::ServerContext* context, const etcdserverpb::PutRequest* request,
-                   etcdserverpb::PutResponse* response) override {
-    return Forward(host_, context, *request, &kvpb::Request::mutable_put, &kvpb::Response::put,
-                   Mode::kWrite, response);
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return Start(host_, context, in, out, &kvpb::Request::mutable_put, &kvpb::Response::mutable_put,
+                 &WriteMode);
   }
-  grpc::Status DeleteRange(grpc::ServerContext* context, const etcdserverpb::DeleteRangeRequest* request,
-                           etcdserverpb::DeleteRangeResponse* response) override {
-    return Forward(host_, context, *request, &kvpb::Request::mutable_delete_range, &kvpb::Response::delete_range,
-                   Mode::kWrite, response);
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override {
+    return Start(host_, context, in, out, &kvpb::Request::mutable_delete_range,
+                 &kvpb::Response::mutable_delete_range, &WriteMode);
   }
-  grpc::Status Txn(grpc::ServerContext* context, const etcdserverpb::TxnRequest* request,
-                   etcdserverpb::TxnResponse* response) override {
-    kvpb::Request r;
-    *r.mutable_txn() = *request;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* context, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
     // A read-only txn is a linearizable read; anything else goes through the log.
-    Mode mode = kv::Store::IsReadOnly(r) ? Mode::kLinearizableRead : Mode::kWrite;
-    return Forward(host_, context, *request, &kvpb::Request::mutable_txn, &kvpb::Response::txn,
-                   mode, response);
+    return Start(host_, context, in, out, &kvpb::Request::mutable_txn, &kvpb::Response::mutable_txn,
+                 +[](const kvpb::Request& r) {
+                   return kv::Store::IsReadOnly(r) ? Mode::kLinearizableRead : Mode::kWrite;
+                 });
   }
-  grpc::Status Compact(grpc::ServerContext* context, const etcdserverpb::CompactionRequest* request,
-                       etcdserverpb::CompactionResponse* response) override {
-    return Forward(host_, context, *request, &kvpb::Request::mutable_compaction, &kvpb::Response::compaction,
-                   Mode::kWrite, response);
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override {
+    return Start(host_, context, in, out, &kvpb::Request::mutable_compaction,
+                 &kvpb::Response::mutable_compaction, &WriteMode);
   }
 
  private:
@@ -550,7 +611,7 @@ class Services::AuthService final : public etcdserverpb::Auth::Service {
     kvpb::Request request;
     request.mutable_authenticate()->set_name(name);
     request.mutable_authenticate()->set_token(NewToken());
-    return Reply(Call(host_, std::move(request), Mode::kWrite), &kvpb::Response::authenticate,
+    return Reply(Call(host_, std::nullopt, std::move(request), Mode::kWrite), &kvpb::Response::authenticate,
                  response, *host_);
   }
   grpc::Status UserAdd(grpc::ServerContext* context, const etcdserverpb::AuthUserAddRequest* r,
@@ -665,7 +726,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     change.mutable_changes(0)->set_node_id(id);
     peerpb::MemberAttributes attributes;
     for (const std::string& url : urls) attributes.add_peer_urls(url);
-    absl::Status status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
+    absl::Status status = Await(absl::Milliseconds(host_->options().request_timeout_ms), [&](std::function<void(absl::Status)> done) {
       host_->ChangeMembership(change, attributes, std::move(done));
     });
     if (!status.ok()) return ToGrpc(MembershipError(status));
@@ -688,7 +749,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     raftpb::ConfChange change;
     change.add_changes()->set_type(raftpb::REMOVE_NODE);
     change.mutable_changes(0)->set_node_id(request->id());
-    absl::Status status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
+    absl::Status status = Await(absl::Milliseconds(host_->options().request_timeout_ms), [&](std::function<void(absl::Status)> done) {
       host_->ChangeMembership(change, std::nullopt, std::move(done));
     });
     if (!status.ok()) return ToGrpc(MembershipError(status));
@@ -710,7 +771,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     peerpb::MemberAttributes attributes = current.attributes[request->id()];
     attributes.clear_peer_urls();
     for (const std::string& url : urls) attributes.add_peer_urls(url);
-    absl::Status status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
+    absl::Status status = Await(absl::Milliseconds(host_->options().request_timeout_ms), [&](std::function<void(absl::Status)> done) {
       host_->UpdateAttributes(request->id(), attributes, std::move(done));
     });
     if (!status.ok()) return ToGrpc(MembershipError(status));
@@ -725,7 +786,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
     if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
     absl::Status status;
     if (host_->leader() == host_->options().member_id) {
-      status = Await(kRequestTimeout, [&](std::function<void(absl::Status)> done) {
+      status = Await(absl::Milliseconds(host_->options().request_timeout_ms), [&](std::function<void(absl::Status)> done) {
         host_->PromoteLearner(request->id(), std::move(done));
       });
     } else {
