@@ -410,7 +410,18 @@ void Member::Pump() {
       continue;
     }
     // The durability rule: nothing in this Ready leaves before the store
-    // says it is durable (FinishReady runs from OnPersisted).
+    // says it is durable (FinishReady runs from OnPersisted), except what
+    // the core says may go first: a settled leader's appends, so that its
+    // write and its followers' overlap.
+    std::vector<raftpb::Message> later;
+    for (raftpb::Message& message : ready.messages) {
+      if (ready.MayPrecedePersist(message)) {
+        transport_->Send(std::move(message));
+      } else {
+        later.push_back(std::move(message));
+      }
+    }
+    ready.messages = std::move(later);
     PersistRequest request;
     request.snapshot = ready.snapshot;
     request.entries = ready.entries;

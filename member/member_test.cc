@@ -178,6 +178,10 @@ struct Result {
   absl::StatusOr<std::string> value = absl::UnknownError("not called");
 };
 
+std::vector<raftpb::Message> Take(Cluster& cluster, raft::NodeId from,
+                                  std::vector<raftpb::MessageType> types);
+void Deliver(Cluster& cluster, const std::vector<raftpb::Message>& messages);
+
 TEST(Member, WriteThroughLeaderAndFollowerIsAppliedEverywhere) {
   Cluster cluster(3);
   cluster.ElectLeader();
@@ -195,18 +199,32 @@ TEST(Member, WriteThroughLeaderAndFollowerIsAppliedEverywhere) {
   }
 }
 
-TEST(Member, NothingLeavesBeforeThePersistCompletes) {
+TEST(Member, ALeadersAppendsOverlapItsWriteButNothingCommitsBeforeIt) {
   Cluster cluster(3);
   cluster.ElectLeader();
   Result result;
   cluster.at(1).Write("x=1", result.callback());
-  // The leader handed its Ready to the store; the appends wait for it.
+  // The leader handed its Ready to the store and sent the appends at once
+  // (Raft thesis 10.2.1): its followers write while it writes.
   ASSERT_EQ(cluster.host(1).store.pending.size(), 1u);
-  EXPECT_TRUE(cluster.host(1).outbox.messages.empty());
+  std::vector<raftpb::Message> appends = Take(cluster, 1, {raftpb::MSG_APP});
+  ASSERT_EQ(appends.size(), 2u);
+  Deliver(cluster, appends);
+  // A follower acknowledges only once its own write is durable.
+  for (raft::NodeId follower : {2, 3}) {
+    ASSERT_EQ(cluster.host(follower).store.pending.size(), 1u);
+    EXPECT_TRUE(cluster.host(follower).outbox.messages.empty());
+    cluster.at(follower).OnPersisted(cluster.host(follower).store.CompleteOne());
+    Deliver(cluster, Take(cluster, follower, {raftpb::MSG_APP_RESP}));
+  }
+  // Both followers hold it, so it is committed, but the leader applies
+  // nothing (and answers nobody) before its own write is durable.
+  EXPECT_EQ(result.calls, 0);
+  EXPECT_FALSE(cluster.host(1).machine.values.contains("x"));
   cluster.at(1).OnPersisted(cluster.host(1).store.CompleteOne());
-  EXPECT_FALSE(cluster.host(1).outbox.messages.empty());
   cluster.Settle();
   EXPECT_EQ(result.calls, 1);
+  EXPECT_EQ(cluster.host(1).machine.values.at("x"), "1");
 }
 
 TEST(Member, ReadsAreLinearizableFromAnyMember) {

@@ -148,9 +148,23 @@ Ready Node::GetReady() {
   ready.read_states = raft_.TakeReadStates();
   ready.dropped_proposals = raft_.TakeDroppedProposals();
   ready.must_sync = vote_changed || !ready.entries.empty() || ready.snapshot != nullptr;
+  ready.from_settled_leader =
+      raft_.role() == Role::kLeader && !vote_changed && ready.snapshot == nullptr;
   ready_outstanding_ = true;
   AfterInput();
   return ready;
+}
+
+bool Ready::MayPrecedePersist(const raftpb::Message& message) const {
+  if (!from_settled_leader) return false;
+  switch (message.type()) {
+    case raftpb::MSG_APP:
+    case raftpb::MSG_HEARTBEAT:
+    case raftpb::MSG_SNAP:
+      return true;
+    default:
+      return false;
+  }
 }
 
 void Node::Advance(const Ready& ready) {

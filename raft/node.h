@@ -73,6 +73,19 @@ struct Ready {
   // snapshot. A commit index alone can be recomputed after a crash.
   bool must_sync = false;
   bool empty() const;
+
+  // Whether `message` (one of `messages`) may leave before this Ready is
+  // durable, so that a leader's disk write and its followers' overlap
+  // (Raft thesis 10.2.1). True only for a leader's appends, heartbeats and
+  // snapshots, in a Ready that changes neither term nor vote: they promise
+  // nothing about the leader's own disk, because the leader counts its own
+  // log toward a commit only once Advance reports it durable. Everything
+  // else (votes, acknowledgements, a new leader's first messages, whose
+  // term may not be durable yet) waits for persistence.
+  bool MayPrecedePersist(const raftpb::Message& message) const;
+  // Set by GetReady: the node led with the term and vote it had already
+  // handed out for persisting.
+  bool from_settled_leader = false;
 };
 
 // A read-only snapshot of the node's state, for tests, metrics and status.

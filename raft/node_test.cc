@@ -257,6 +257,89 @@ TEST(NodeReady, AcknowledgementsOfReplacedEntriesAreWithdrawn) {
   EXPECT_EQ(acks, 1);
 }
 
+// Messages of `ready` that MayPrecedePersist, by type.
+std::vector<raftpb::MessageType> EarlyTypes(const Ready& ready) {
+  std::vector<raftpb::MessageType> early;
+  for (const raftpb::Message& m : ready.messages) {
+    if (ready.MayPrecedePersist(m)) early.push_back(m.type());
+  }
+  return early;
+}
+
+TEST(NodeReady, OnlyASettledLeadersAppendsMayPrecedePersistence) {
+  DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
+  Node node = *Node::Start(TestConfig(1), durable);
+  ASSERT_TRUE(node.Campaign().ok());
+  // Pre-vote, then the vote: the term and vote must be durable before any
+  // vote request leaves.
+  Ready pre_vote = node.GetReady();
+  EXPECT_TRUE(EarlyTypes(pre_vote).empty());
+  node.Advance(pre_vote);
+  ASSERT_TRUE(node.Step(rafttest::MakeMessage(raftpb::MSG_PRE_VOTE_RESP, 2, 1, 2)).ok());
+  Ready vote = node.GetReady();
+  ASSERT_TRUE(vote.hard_state.has_value());
+  EXPECT_TRUE(EarlyTypes(vote).empty());
+  node.Advance(vote);
+  ASSERT_TRUE(node.Step(rafttest::MakeMessage(raftpb::MSG_VOTE_RESP, 2, 1, 2)).ok());
+  ASSERT_EQ(node.Status().role, Role::kLeader);
+  // The new leader's no-op and its appends: the term was durable before
+  // the votes were asked for, so the appends may go while the no-op is
+  // being written.
+  Ready first = node.GetReady();
+  ASSERT_EQ(first.entries.size(), 1u);
+  EXPECT_EQ(EarlyTypes(first),
+            (std::vector<raftpb::MessageType>{raftpb::MSG_APP, raftpb::MSG_APP}));
+  node.Advance(first);
+  for (NodeId follower : {2, 3}) {
+    raftpb::Message ack = rafttest::MakeMessage(raftpb::MSG_APP_RESP, follower, 1, 2);
+    ack.set_index(2);
+    ASSERT_TRUE(node.Step(ack).ok());
+  }
+  node.Advance(node.GetReady());
+  ASSERT_TRUE(node.Propose("x").ok());
+  Ready second = node.GetReady();
+  EXPECT_EQ(EarlyTypes(second).size(), 2u);
+  EXPECT_FALSE(second.committed_entries.size() > 0 && second.entries.size() > 0 &&
+               second.committed_entries.back().index() >= second.entries.front().index())
+      << "nothing is committed before the leader's own write is durable";
+  node.Advance(second);
+
+  // A leader of a higher term deposes it: the step-down Ready changes the
+  // term, which must be durable before it answers.
+  raftpb::Message higher = rafttest::MakeMessage(raftpb::MSG_APP, 3, 1, 5);
+  higher.set_index(1);
+  higher.set_log_term(1);
+  ASSERT_TRUE(node.Step(higher).ok());
+  Ready deposed = node.GetReady();
+  ASSERT_TRUE(deposed.hard_state.has_value());
+  EXPECT_FALSE(deposed.messages.empty());
+  EXPECT_TRUE(EarlyTypes(deposed).empty());
+}
+
+TEST(NodeReady, AFollowersAcknowledgementsWaitForPersistence) {
+  DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
+  Node follower = *Node::Start(TestConfig(2), durable);
+  raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, 1, 2, 2);
+  app.set_index(1);
+  app.set_log_term(1);
+  *app.add_entries() = E(2, 2, "x");
+  ASSERT_TRUE(follower.Step(app).ok());
+  Ready ready = follower.GetReady();
+  ASSERT_FALSE(ready.messages.empty());
+  EXPECT_TRUE(EarlyTypes(ready).empty());
+}
+
+TEST(NodeReady, ASingleVotersFirstReadyWaitsForItsNewTerm) {
+  // Campaigning and winning in one step: the term is not durable yet, so
+  // nothing (an append to a learner, say) may precede the write; else a
+  // crash could let it lead the same term again with another log.
+  Node node = *Node::Start(TestConfig(1), MemoryStorage::Bootstrap({1}).ToDurable());
+  ASSERT_TRUE(node.Campaign().ok());
+  ASSERT_EQ(node.Status().role, Role::kLeader);
+  Ready ready = node.GetReady();
+  EXPECT_FALSE(ready.from_settled_leader);
+}
+
 TEST(NodeCampaign, WithLeaseReadsNoCampaignWhileALeaderWasHeardFrom) {
   // Found by the randomized property test: a follower that campaigned on
   // request won with a peer that had lost touch, while the leader it had

@@ -191,6 +191,21 @@ MUTANTS = [
            "    ready.messages.clear();\n"
            "    store_->Persist(std::move(request), next_persist_token_);\n    return;",
            ("//member:member_test",), in_simulator=True),
+    Mutant("early-acknowledgements", "#3 let acknowledgements leave before the write (the early-send path)",
+           "raft/node.cc",
+           "  if (!from_settled_leader) return false;\n"
+           "  switch (message.type()) {\n"
+           "    case raftpb::MSG_APP:",
+           "  switch (message.type()) {\n"
+           "    case raftpb::MSG_APP_RESP:\n"
+           "    case raftpb::MSG_VOTE_RESP:\n"
+           "    case raftpb::MSG_APP:",
+           ("//raft:node_test",), in_simulator=True),
+    Mutant("early-send-before-new-term-durable", "#3 a leader sends before its new term is durable",
+           "raft/node.cc",
+           "      raft_.role() == Role::kLeader && !vote_changed && ready.snapshot == nullptr;",
+           "      raft_.role() == Role::kLeader && ready.snapshot == nullptr;",
+           ("//raft:node_test",)),
     Mutant("apply-duplicate-proposal", "#14 apply every copy of a proposal the network duplicated",
            "member/member.cc",
            "  if (!Admit(proposal.id())) {",
