@@ -21,6 +21,15 @@ raftpb::Entry E(Index index, Term term, std::string data = "") {
   return rafttest::MakeEntry(index, term, std::move(data));
 }
 
+// An append from `leader` in `term` of entry 2 (after the bootstrap entry).
+raftpb::Message AppendSecond(NodeId leader, NodeId to, Term term, std::string data) {
+  raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, leader, to, term);
+  app.set_index(1);
+  app.set_log_term(1);
+  *app.add_entries() = E(2, term, std::move(data));
+  return app;
+}
+
 // A leader of a single-voter cluster with `entries` committed entries.
 Node SingleLeader() {
   Node node = *Node::Start(TestConfig(1), MemoryStorage::Bootstrap({1}).ToDurable());
@@ -159,10 +168,7 @@ TEST(NodeStep, ProtocolViolationsAreErrorsNotCrashes) {
   durable.hard_state.set_term(1);
   durable.hard_state.set_commit(3);
   Node follower = *Node::Start(TestConfig(1), durable);
-  raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
-  app.set_index(1);
-  app.set_log_term(1);
-  *app.add_entries() = E(2, 2, "rewritten");
+  raftpb::Message app = AppendSecond(2, 1, 2, "rewritten");
   // The append starts below the commit index: it is answered with the
   // commit index and nothing committed is rewritten.
   EXPECT_TRUE(follower.Step(app).ok());
@@ -205,18 +211,12 @@ TEST(NodeReady, EntriesReplacedWhileTheirWriteIsInFlightStayUnstable) {
   // entry 2 count as durable: it still has to be written.
   DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
   Node follower = *Node::Start(TestConfig(1), durable);
-  raftpb::Message old_app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
-  old_app.set_index(1);
-  old_app.set_log_term(1);
-  *old_app.add_entries() = E(2, 2, "old");
+  raftpb::Message old_app = AppendSecond(2, 1, 2, "old");
   ASSERT_TRUE(follower.Step(old_app).ok());
   Ready in_flight = follower.GetReady();
   ASSERT_EQ(in_flight.entries.size(), 1u);
 
-  raftpb::Message new_app = rafttest::MakeMessage(raftpb::MSG_APP, 3, 1, 3);
-  new_app.set_index(1);
-  new_app.set_log_term(1);
-  *new_app.add_entries() = E(2, 3, "new");
+  raftpb::Message new_app = AppendSecond(3, 1, 3, "new");
   ASSERT_TRUE(follower.Step(new_app).ok());
   follower.Advance(in_flight);
   EXPECT_EQ(follower.Status().stable, 1u);
@@ -234,15 +234,9 @@ TEST(NodeReady, AcknowledgementsOfReplacedEntriesAreWithdrawn) {
   // longer holds (and the old leader could count it toward a commit).
   DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
   Node follower = *Node::Start(TestConfig(1), durable);
-  raftpb::Message old_app = rafttest::MakeMessage(raftpb::MSG_APP, 2, 1, 2);
-  old_app.set_index(1);
-  old_app.set_log_term(1);
-  *old_app.add_entries() = E(2, 2, "old");
+  raftpb::Message old_app = AppendSecond(2, 1, 2, "old");
   ASSERT_TRUE(follower.Step(old_app).ok());
-  raftpb::Message new_app = rafttest::MakeMessage(raftpb::MSG_APP, 3, 1, 3);
-  new_app.set_index(1);
-  new_app.set_log_term(1);
-  *new_app.add_entries() = E(2, 3, "new");
+  raftpb::Message new_app = AppendSecond(3, 1, 3, "new");
   ASSERT_TRUE(follower.Step(new_app).ok());
   Ready ready = follower.GetReady();
   ASSERT_EQ(ready.entries.size(), 1u);
@@ -319,10 +313,7 @@ TEST(NodeReady, OnlyASettledLeadersAppendsMayPrecedePersistence) {
 TEST(NodeReady, AFollowersAcknowledgementsWaitForPersistence) {
   DurableState durable = MemoryStorage::Bootstrap({1, 2, 3}).ToDurable();
   Node follower = *Node::Start(TestConfig(2), durable);
-  raftpb::Message app = rafttest::MakeMessage(raftpb::MSG_APP, 1, 2, 2);
-  app.set_index(1);
-  app.set_log_term(1);
-  *app.add_entries() = E(2, 2, "x");
+  raftpb::Message app = AppendSecond(1, 2, 2, "x");
   ASSERT_TRUE(follower.Step(app).ok());
   Ready ready = follower.GetReady();
   ASSERT_FALSE(ready.messages.empty());
