@@ -90,6 +90,13 @@ void Member::Tick() {
   }
   node_.Tick();
   ProposeRefusedAgain();
+  // A ReadIndex request or its answer can be lost (a message dropped, a
+  // leader that has not committed in its term yet refusing it): ask again
+  // rather than let every later read wait behind it.
+  if (read_batch_.has_value() &&
+      ticks_ - read_batch_sent_tick_ >= config_.raft.election_timeout_ticks) {
+    SendReadBatch(/*retry=*/true);
+  }
   Pump();
 }
 
@@ -377,14 +384,37 @@ void Member::Read(std::string query, Callback done) {
   }
   uint64_t sequence = next_read_sequence_++;
   reads_.emplace(sequence, PendingRead{std::move(query), std::move(done), std::nullopt});
-  absl::Status status = node_.ReadIndex(EncodeSequence(sequence));
+  unbatched_reads_.push_back(sequence);
+  SendReadBatch();
+  Pump();
+}
+
+void Member::SendReadBatch(bool retry) {
+  if (retry && read_batch_.has_value()) {
+    // Linearizable still: an index asked for later serves earlier reads.
+    unbatched_reads_.insert(unbatched_reads_.begin(), read_batch_reads_.begin(),
+                            read_batch_reads_.end());
+    read_batch_.reset();
+    read_batch_reads_.clear();
+  }
+  if (read_batch_.has_value() || unbatched_reads_.empty()) return;
+  uint64_t batch = next_read_batch_++;
+  absl::Status status = node_.ReadIndex(EncodeSequence(batch));
+  std::vector<uint64_t> sequences = std::move(unbatched_reads_);
+  unbatched_reads_.clear();
   if (!status.ok()) {
-    Callback failed = std::move(reads_.at(sequence).done);
-    reads_.erase(sequence);
-    failed(status);
+    for (uint64_t sequence : sequences) {
+      auto it = reads_.find(sequence);
+      if (it == reads_.end()) continue;
+      Callback failed = std::move(it->second.done);
+      reads_.erase(it);
+      failed(status);
+    }
     return;
   }
-  Pump();
+  read_batch_ = batch;
+  read_batch_reads_ = std::move(sequences);
+  read_batch_sent_tick_ = ticks_;
 }
 
 absl::Status Member::TransferLeadership(raft::NodeId target) {
@@ -499,10 +529,14 @@ void Member::FinishReady() {
     if (apply_observer_) apply_observer_(entry);
   }
   for (const raft::ReadState& read : ready.read_states) {
-    std::optional<uint64_t> sequence = DecodeSequence(read.context);
-    if (!sequence.has_value()) continue;
-    auto it = reads_.find(*sequence);
-    if (it != reads_.end()) it->second.read_index = read.index;
+    std::optional<uint64_t> batch = DecodeSequence(read.context);
+    if (!batch.has_value() || batch != read_batch_) continue;  // a batch given up on
+    for (uint64_t sequence : read_batch_reads_) {
+      auto it = reads_.find(sequence);
+      if (it != reads_.end()) it->second.read_index = read.index;
+    }
+    read_batch_.reset();
+    read_batch_reads_.clear();
   }
   for (const raft::DroppedProposal& dropped : ready.dropped_proposals) {
     OnRefused(dropped.entry, dropped.reason);
@@ -520,10 +554,14 @@ void Member::FinishReady() {
       it = reads_.erase(it);
       done(absl::UnavailableError("leader changed; retry the read"));
     }
+    read_batch_.reset();
+    read_batch_reads_.clear();
+    unbatched_reads_.clear();
   }
   raft::Ready finished = std::move(*in_flight_);
   in_flight_.reset();
   node_.Advance(finished);
+  SendReadBatch();
   AnswerReads();
   MaybeSnapshot();
 }

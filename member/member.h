@@ -153,6 +153,9 @@ class Member {
   void ApplyConfChange(const raftpb::Entry& entry);
   void ApplyAttributes(const memberpb::Proposal& proposal);
   void AnswerReads();
+  // Sends the unbatched reads' ReadIndex if none is outstanding; `retry`
+  // first folds the outstanding batch back in (its answer may be lost).
+  void SendReadBatch(bool retry = false);
   void MaybeSnapshot();
   void TakeSnapshot();
   // Restores the state machine and the removed members from snapshot data.
@@ -209,6 +212,15 @@ class Member {
     std::optional<uint64_t> read_index;
   };
   std::map<uint64_t, PendingRead> reads_;
+  // Reads share ReadIndex requests, as etcd's do: the reads that arrive
+  // while one is outstanding wait (unbatched) and go together in the next,
+  // so a burst of reads costs one round, not one each. At most one batch is
+  // outstanding: its context and its reads' sequences.
+  std::vector<uint64_t> unbatched_reads_;
+  std::optional<uint64_t> read_batch_;
+  std::vector<uint64_t> read_batch_reads_;
+  uint64_t next_read_batch_ = 1;
+  int64_t read_batch_sent_tick_ = 0;
   raft::NodeId known_leader_ = raft::kNoNode;
 
   uint64_t applied_index_ = 0;

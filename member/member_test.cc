@@ -242,6 +242,97 @@ TEST(Member, ReadsAreLinearizableFromAnyMember) {
   EXPECT_EQ(*absent.value, "<absent>");
 }
 
+// Completes writes and delivers messages among `members` only; returns the
+// messages to anyone else, undelivered.
+std::vector<raftpb::Message> SettleAmong(Cluster& cluster, std::vector<raft::NodeId> members) {
+  auto inside = [&](raft::NodeId id) {
+    return std::find(members.begin(), members.end(), id) != members.end();
+  };
+  std::vector<raftpb::Message> held;
+  for (int round = 0; round < 100; ++round) {
+    bool moved = false;
+    for (raft::NodeId id : members) {
+      Host& host = cluster.host(id);
+      while (!host.store.pending.empty()) {
+        host.member->OnPersisted(host.store.CompleteOne());
+        moved = true;
+      }
+      std::vector<raftpb::Message> messages = std::move(host.outbox.messages);
+      host.outbox.messages.clear();
+      for (raftpb::Message& m : messages) {
+        if (!inside(m.to())) {
+          held.push_back(std::move(m));
+          continue;
+        }
+        moved = true;
+        EXPECT_TRUE(cluster.at(m.to()).Receive(m).ok());
+      }
+    }
+    if (!moved) break;
+  }
+  return held;
+}
+
+TEST(Member, AReadIsNeverAnsweredWithAReadIndexAskedForBeforeIt) {
+  // Reads share ReadIndex requests, but only those that arrived before the
+  // request went: a later read's index must cover what completed before it.
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Result write;
+  cluster.at(1).Write("k=1", write.callback());
+  cluster.Settle();
+  // Follower 3 asks for a read index; the leader confirms its leadership
+  // with member 2 and answers, but the answer is held back.
+  Result first;
+  cluster.at(3).Read("k", first.callback());
+  std::vector<raftpb::Message> asked = Take(cluster, 3, {raftpb::MSG_READ_INDEX});
+  ASSERT_EQ(asked.size(), 1u);
+  Deliver(cluster, asked);
+  std::vector<raftpb::Message> held = SettleAmong(cluster, {1, 2});
+  // Meanwhile k=2 completes through members 1 and 2, and only then does a
+  // second read start on member 3, which has not even seen k=2.
+  Result overwrite;
+  cluster.at(1).Write("k=2", overwrite.callback());
+  SettleAmong(cluster, {1, 2});  // what it sends member 3 is lost
+  ASSERT_EQ(overwrite.calls, 1);
+  Result second, third;
+  cluster.at(3).Read("k", second.callback());
+  cluster.at(3).Read("k", third.callback());
+  EXPECT_TRUE(Take(cluster, 3, {raftpb::MSG_READ_INDEX}).empty())
+      << "one ReadIndex outstanding at a time; the later reads wait for the next";
+  // The old answer arrives: it serves the first read only.
+  std::vector<raftpb::Message> answers;
+  for (raftpb::Message& m : held) {
+    if (m.type() == raftpb::MSG_READ_INDEX_RESP) answers.push_back(m);
+  }
+  ASSERT_EQ(answers.size(), 1u);
+  Deliver(cluster, answers);
+  EXPECT_EQ(first.calls, 1);
+  EXPECT_EQ(*first.value, "1");
+  EXPECT_EQ(second.calls, 0) << "answered from an index asked for before it began";
+  cluster.Settle();
+  EXPECT_EQ(second.calls, 1);
+  EXPECT_EQ(*second.value, "2");
+  EXPECT_EQ(*third.value, "2");
+  EXPECT_EQ(cluster.at(3).pending_requests(), 0u);
+}
+
+TEST(Member, ALostReadIndexIsAskedAgain) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Result read, later;
+  cluster.at(3).Read("k", read.callback());
+  ASSERT_EQ(Take(cluster, 3, {raftpb::MSG_READ_INDEX}).size(), 1u);  // lost
+  cluster.at(3).Read("k", later.callback());
+  for (int tick = 0; tick < 3 * cluster.host(3).config.raft.election_timeout_ticks; ++tick) {
+    for (raft::NodeId id : {1, 2, 3}) cluster.at(id).Tick();
+    cluster.Settle();
+  }
+  EXPECT_EQ(read.calls, 1);
+  EXPECT_EQ(later.calls, 1);
+  EXPECT_EQ(*read.value, "<absent>");
+}
+
 TEST(Member, RequestsWithoutALeaderFailAsUnavailable) {
   Cluster cluster(3);
   Result write, read;
