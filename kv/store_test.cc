@@ -1462,6 +1462,20 @@ TEST(SnapshotTest, RoundTripGivesTheSameStateAndHashes) {
   Store original;
   Populate(original);
   const std::string snapshot = original.Snapshot();
+  // Written field by field, it is byte for byte the deterministic
+  // serialization of the message it parses into.
+  kvpb::Snapshot parsed;
+  ASSERT_TRUE(parsed.ParseFromString(snapshot));
+  ASSERT_GT(parsed.keys_size(), 1);
+  ASSERT_GT(parsed.leases_size() + parsed.users_size() + parsed.alarms_size(), 0);
+  std::string canonical;
+  {
+    google::protobuf::io::StringOutputStream stream(&canonical);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    parsed.SerializeToCodedStream(&coded);
+  }
+  EXPECT_TRUE(canonical == snapshot);
 
   Store restored;
   APPLY_OK(restored, Put("/unrelated", "old"));  // replaced wholesale

@@ -47,9 +47,12 @@ class LogStore {
   // (or, for a torn write, leave a prefix of its entries).
   virtual void Persist(PersistRequest request, uint64_t token) = 0;
   // Durably stores a snapshot the application made (atomically: a crash
-  // leaves either the old or the new snapshot).
-  virtual void SaveSnapshot(const raftpb::Snapshot& snapshot) = 0;
-  // Drops persisted entries up to `index`; a saved snapshot covers them.
+  // leaves either the old or the new snapshot). It may finish later, in
+  // the background: nothing waits for it, and nothing depends on it but
+  // the CompactLog calls after it.
+  virtual void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) = 0;
+  // Drops persisted entries up to `index` once a saved snapshot covers
+  // them (it may do so later, after the SaveSnapshot before it finished).
   virtual void CompactLog(uint64_t index) = 0;
 };
 

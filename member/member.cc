@@ -664,7 +664,7 @@ void Member::MaybeSnapshot() {
 
 void Member::TakeSnapshot() {
   memberpb::MemberSnapshot data;
-  data.set_application(machine_->Snapshot());
+  data.set_application(machine_->Snapshot());  // moved in, not copied
   for (raft::NodeId removed : removed_) data.add_removed_members(removed);
   for (const auto& [member_id, bytes] : attributes_) {
     memberpb::MemberAttributes* out = data.add_attributes();
@@ -681,7 +681,7 @@ void Member::TakeSnapshot() {
   absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
       node_.CreateSnapshot(applied_index_, data.SerializeAsString());
   if (!snapshot.ok()) return;  // e.g. a conf change just applied; retry later
-  store_->SaveSnapshot(**snapshot);
+  store_->SaveSnapshot(*snapshot);
   snapshot_index_ = applied_index_;
   if (applied_index_ > config_.catch_up_entries) {
     uint64_t compact_to = applied_index_ - config_.catch_up_entries;

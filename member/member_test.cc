@@ -28,8 +28,8 @@ class FakeStore : public LogStore {
   void Persist(PersistRequest request, uint64_t token) override {
     pending.push_back({std::move(request), token});
   }
-  void SaveSnapshot(const raftpb::Snapshot& snapshot) override {
-    durable.snapshot = snapshot;
+  void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override {
+    durable.snapshot = *snapshot;
     ++snapshots_saved;
   }
   void CompactLog(uint64_t index) override {
@@ -140,7 +140,9 @@ class Cluster {
           moved = true;
           if (m.to() < 1 || m.to() > hosts.size()) continue;  // a member not hosted here
           Host& to = *hosts[m.to() - 1];
-          if (to.member) EXPECT_TRUE(to.member->Receive(m).ok());
+          if (to.member) {
+            EXPECT_TRUE(to.member->Receive(m).ok());
+          }
         }
       }
       if (!moved) return;
@@ -643,7 +645,9 @@ TEST(Member, OnlyAVoterThatDurablyAppliedTheRemovalLetsTheRemovedMemberGo) {
       std::vector<raftpb::Message> out = std::move(cluster.host(id).outbox.messages);
       cluster.host(id).outbox.messages.clear();
       for (const raftpb::Message& m : out) {
-        if (m.to() != 2) ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
+        if (m.to() != 2) {
+          ASSERT_TRUE(cluster.at(m.to()).Receive(m).ok());
+        }
       }
     }
   }

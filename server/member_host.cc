@@ -85,26 +85,26 @@ class MemberHost::Store : public member::LogStore {
  public:
   Store(MemberHost* host, storage::DataDir* dir) : host_(host), dir_(dir) {
     writer_ = std::thread([this] { Write(); });
+    snapshotter_ = std::thread([this] { Snapshot(); });
   }
   ~Store() override { Stop(); }
 
   void Persist(member::PersistRequest request, uint64_t token) override {
-    {
-      absl::MutexLock lock(&queue_mu_);
-      queue_.push_back({std::move(request), token});
-    }
+    absl::MutexLock lock(&queue_mu_);
+    queue_.push_back({std::move(request), token});
   }
-  void SaveSnapshot(const raftpb::Snapshot& snapshot) override {
-    absl::MutexLock lock(&dir_mu_);
-    absl::Status status = dir_->SaveSnapshot(snapshot);
-    ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
+  // A snapshot of the key tree can be hundreds of megabytes: it is written
+  // on a thread of its own, so that neither the member nor the log waits.
+  void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override {
+    absl::MutexLock lock(&queue_mu_);
+    snapshot_jobs_.push_back({std::move(snapshot), 0});
   }
+  // After the snapshot before it (the same queue).
   void CompactLog(uint64_t index) override {
-    absl::MutexLock lock(&dir_mu_);
-    absl::Status status = dir_->CompactLog(index);
-    ETC_CHECK(status.ok()) << "releasing log segments failed: " << status;
+    absl::MutexLock lock(&queue_mu_);
+    snapshot_jobs_.push_back({nullptr, index});
   }
-  // Writes what is queued, then stops the writer (after the member thread
+  // Writes what is queued, then stops the writers (after the member thread
   // stopped: nothing more will be queued).
   void Stop() {
     {
@@ -112,6 +112,7 @@ class MemberHost::Store : public member::LogStore {
       stopping_ = true;
     }
     if (writer_.joinable()) writer_.join();
+    if (snapshotter_.joinable()) snapshotter_.join();
   }
 
  private:
@@ -119,8 +120,16 @@ class MemberHost::Store : public member::LogStore {
     member::PersistRequest request;
     uint64_t token;
   };
+  // A snapshot to save, or (snapshot null) the index to compact the log to.
+  struct SnapshotJob {
+    std::shared_ptr<const raftpb::Snapshot> snapshot;
+    uint64_t compact_to = 0;
+  };
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
     return stopping_ || !queue_.empty();
+  }
+  bool HasSnapshotJob() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+    return stopping_ || !snapshot_jobs_.empty();
   }
 
   void Write() {
@@ -135,6 +144,9 @@ class MemberHost::Store : public member::LogStore {
       for (Pending& pending : batch) {
         absl::Status status;
         {
+          // A snapshot from the leader is a snapshot file too.
+          std::optional<absl::MutexLock> snapshot_lock;
+          if (pending.request.snapshot != nullptr) snapshot_lock.emplace(&snapshot_mu_);
           absl::MutexLock lock(&dir_mu_);
           status = dir_->Write(pending.request.snapshot.get(), pending.request.entries,
                                pending.request.hard_state);
@@ -157,13 +169,44 @@ class MemberHost::Store : public member::LogStore {
     }
   }
 
+  void Snapshot() {
+    for (;;) {
+      SnapshotJob job;
+      {
+        absl::MutexLock lock(&queue_mu_);
+        queue_mu_.Await(absl::Condition(this, &Store::HasSnapshotJob));
+        if (snapshot_jobs_.empty() && stopping_) return;
+        job = std::move(snapshot_jobs_.front());
+        snapshot_jobs_.pop_front();
+      }
+      absl::Status status;
+      if (job.snapshot != nullptr) {
+        absl::MutexLock snapshot_lock(&snapshot_mu_);
+        status = dir_->WriteSnapshotFile(*job.snapshot);
+        if (status.ok()) {
+          absl::MutexLock lock(&dir_mu_);
+          status = dir_->RecordSnapshot(job.snapshot->metadata());
+        }
+        ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
+      } else {
+        absl::MutexLock lock(&dir_mu_);
+        status = dir_->CompactLog(job.compact_to);
+        ETC_CHECK(status.ok()) << "releasing log segments failed: " << status;
+      }
+    }
+  }
+
   MemberHost* host_;
   storage::DataDir* dir_;
+  // Lock order: snapshot_mu_, then dir_mu_.
+  absl::Mutex snapshot_mu_;
   absl::Mutex dir_mu_;
   absl::Mutex queue_mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(queue_mu_);
+  std::deque<SnapshotJob> snapshot_jobs_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
+  std::thread snapshotter_;
 };
 
 // The key tree, timed: every apply's latency goes into the metrics.

@@ -156,10 +156,10 @@ void Disk::Complete(uint64_t generation) {
   if (on_persisted_) on_persisted_(write.token);
 }
 
-void Disk::SaveSnapshot(const raftpb::Snapshot& snapshot) {
-  absl::Status saved = dir_->SaveSnapshot(snapshot);
+void Disk::SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) {
+  absl::Status saved = dir_->SaveSnapshot(*snapshot);
   ETC_CHECK(saved.ok()) << saved;
-  durable_.snapshot = snapshot;
+  durable_.snapshot = *snapshot;
 }
 
 void Disk::CompactLog(uint64_t index) {

@@ -50,7 +50,7 @@ class Disk : public member::LogStore {
   void set_on_durable(OnDurable on_durable) { on_durable_ = std::move(on_durable); }
 
   void Persist(member::PersistRequest request, uint64_t token) override;
-  void SaveSnapshot(const raftpb::Snapshot& snapshot) override;
+  void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override;
   void CompactLog(uint64_t index) override;
 
   // The process died: unsynced writes are lost (the oldest maybe torn) and

@@ -131,9 +131,17 @@ absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
 absl::Status DataDir::Sync() { return wal_->Sync(); }
 
 absl::Status DataDir::SaveSnapshot(const raftpb::Snapshot& snapshot) {
-  if (absl::Status s = snapshots_->Save(snapshot); !s.ok()) return s;
-  if (absl::Status s = wal_->AppendSnapshotMarker(snapshot.metadata()); !s.ok()) return s;
-  snapshot_index_ = std::max<uint64_t>(snapshot_index_, snapshot.metadata().index());
+  if (absl::Status s = WriteSnapshotFile(snapshot); !s.ok()) return s;
+  return RecordSnapshot(snapshot.metadata());
+}
+
+absl::Status DataDir::WriteSnapshotFile(const raftpb::Snapshot& snapshot) {
+  return snapshots_->Save(snapshot);
+}
+
+absl::Status DataDir::RecordSnapshot(const raftpb::SnapshotMetadata& metadata) {
+  if (absl::Status s = wal_->AppendSnapshotMarker(metadata); !s.ok()) return s;
+  snapshot_index_ = std::max<uint64_t>(snapshot_index_, metadata.index());
   return wal_->Sync();
 }
 

@@ -63,7 +63,17 @@ class DataDir {
   // Group commit: makes everything written so far durable.
   absl::Status Sync();
   // A snapshot the application made: saved durably, recorded in the log.
+  // The same as WriteSnapshotFile, then RecordSnapshot.
   absl::Status SaveSnapshot(const raftpb::Snapshot& snapshot);
+  // The halves of SaveSnapshot, so that a host can write a large snapshot
+  // without holding up the log. WriteSnapshotFile touches only the
+  // snapshot directory: it may run while another thread writes and syncs
+  // the log, but never beside another snapshot operation (a Write that
+  // carries a snapshot, or another WriteSnapshotFile). RecordSnapshot then
+  // notes the snapshot in the log, synced; CompactLog releases nothing
+  // past the newest recorded snapshot.
+  absl::Status WriteSnapshotFile(const raftpb::Snapshot& snapshot);
+  absl::Status RecordSnapshot(const raftpb::SnapshotMetadata& metadata);
   // Releases log segments whose entries are all at or below `index` (a
   // durable snapshot covers them).
   absl::Status CompactLog(uint64_t index);

@@ -100,6 +100,36 @@ TEST(DataDirTest, ALeaderSnapshotVoidsTheConflictingLogEvenBeforeTheResetIsLogge
   EXPECT_TRUE(raft::Node::Start(config, durable).ok());
 }
 
+TEST(DataDirTest, ASnapshotFileWrittenBesideTheLogSurvivesACrashBeforeItIsRecorded) {
+  // The server writes its own snapshots' files on one thread while another
+  // goes on writing the log; a crash between the file and its record in
+  // the log must recover either state, never lose entries.
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1), E(4, 1)}, H(1, 4)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+    ASSERT_TRUE((*dir)->WriteSnapshotFile(S(3, 1)).ok());
+    ASSERT_TRUE((*dir)->Write(nullptr, {E(5, 1)}, H(1, 5)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+    // Not recorded, so the log keeps what the snapshot covers.
+    ASSERT_TRUE((*dir)->CompactLog(3).ok());
+  }
+  fs.Crash([] { return false; }, [](uint64_t) { return 0; });
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const raft::DurableState& durable = (*dir)->recovered();
+  EXPECT_EQ(durable.snapshot.metadata().index(), 3u);
+  ASSERT_FALSE(durable.entries.empty());
+  EXPECT_EQ(durable.entries.front().index(), 4u);
+  EXPECT_EQ(durable.entries.back().index(), 5u);
+  EXPECT_EQ(durable.hard_state.commit(), 5u);
+  raft::Config config;
+  config.id = 1;
+  EXPECT_TRUE(raft::Node::Start(config, durable).ok());
+}
+
 TEST(DataDirTest, ALostSnapshotFileIsDataLoss) {
   MemoryFs fs;
   {

@@ -9,6 +9,8 @@
 //   BM_PrefixRange    a prefix range returning 1,000 keys
 //   BM_WatchFanOut    one write delivered to 10,000 watchers on its prefix
 //                     (Notify plus every watcher's Take)
+//   BM_Snapshot       a snapshot of 100,000 and 1,000,000 keys
+//   BM_Restore        restoring it
 //   BM_MemoryPerKey   1,000,000 keys of 32 bytes with 256-byte values:
 //                     resident bytes per key (from /proc/self/statm; the
 //                     benchmark's only I/O, outside the library)
@@ -75,6 +77,34 @@ void BM_MemoryPerKey(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_MemoryPerKey)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// A snapshot of a store of state.range(0) keys, and restoring it: the
+// member's (and a follower's) pause at every --snapshot-count entries.
+void BM_Snapshot(benchmark::State& state) {
+  Store store;
+  Fill(store, static_cast<uint64_t>(state.range(0)));
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string snapshot = store.Snapshot();
+    bytes = snapshot.size();
+    benchmark::DoNotOptimize(snapshot);
+  }
+  state.counters["snapshot_bytes"] = static_cast<double>(bytes);
+  state.SetBytesProcessed(static_cast<int64_t>(bytes) * state.iterations());
+}
+BENCHMARK(BM_Snapshot)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+void BM_Restore(benchmark::State& state) {
+  Store store;
+  Fill(store, static_cast<uint64_t>(state.range(0)));
+  std::string snapshot = store.Snapshot();
+  for (auto _ : state) {
+    Store restored;
+    benchmark::DoNotOptimize(restored.Restore(snapshot));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(snapshot.size()) * state.iterations());
+}
+BENCHMARK(BM_Restore)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 void BM_Put(benchmark::State& state) {
   Store store;
