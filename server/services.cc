@@ -265,15 +265,51 @@ class Services::KvService final : public KvCallbackBase {
 
 // --------------------------------------------------------------- Watch --
 
-// One client stream's watchers. The member thread fills `queue` (bounded:
-// it stops taking from the watch hub while the client is behind, so a slow
-// client's backlog stays in the hub's bounded form); the stream's writer
-// thread sends it.
-struct WatchStream {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<etcdserverpb::WatchResponse> queue;
-  bool closed = false;
+// One client stream's watchers, as a gRPC callback reactor: no thread per
+// stream. The member thread pushes responses (bounded: it stops taking from
+// the watch hub while the client is behind, so a slow client's backlog
+// stays in the hub's bounded form); they are written one at a time, each
+// write started by the one before it.
+class WatchStream : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest,
+                                                   etcdserverpb::WatchResponse> {
+ public:
+  // What the stream's requests do (run on gRPC's threads).
+  struct Handlers {
+    std::function<void(const etcdserverpb::WatchCreateRequest&)> create;
+    std::function<void(int64_t)> cancel;
+    std::function<void()> progress;
+    // The client is gone: its watchers go too; `done` once they are.
+    std::function<void(std::function<void()> done)> close;
+  };
+
+  WatchStream(MemberHost* host) : host_(host) {}
+  // Starts reading, as `who`.
+  void Begin(kv::AuthInfo who, Handlers handlers) {
+    this->who = std::move(who);
+    handlers_ = std::move(handlers);
+    StartRead(&request_);
+  }
+
+  // Any thread: queues a response for the client.
+  void Push(etcdserverpb::WatchResponse response) {
+    StampHeaders(&response, *host_);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (closed_) return;
+    queue_.push_back(std::move(response));
+    if (writing_) return;
+    writing_ = true;
+    writing_now_ = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    // No Finish while a write is out (writing_), so the stream lives.
+    StartWrite(&writing_now_);
+  }
+  // Responses not yet written.
+  size_t Pending() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size() + (writing_ ? 1 : 0);
+  }
+
   // Hub watcher id <-> the stream's own watch id (member thread only).
   std::map<kv::WatcherId, int64_t> local_of;
   std::map<int64_t, kv::WatcherId> hub_of;
@@ -285,20 +321,73 @@ struct WatchStream {
   std::set<int64_t> fragmenting;
   std::set<int64_t> progress_notify;
 
-  void Push(etcdserverpb::WatchResponse response) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      queue.push_back(std::move(response));
+  // Held by the member thread's maps and by gRPC until OnDone: the last
+  // owner frees it.
+  std::shared_ptr<WatchStream> self;
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client closed its side (or the call broke): drop the watchers,
+      // then finish once the writes are out.
+      handlers_.close([this] {
+        std::unique_lock<std::mutex> lock(mu_);
+        closed_ = true;
+        queue_.clear();
+        reads_done_ = true;
+        if (!writing_) {
+          lock.unlock();
+          Finish(grpc::Status::OK);
+        }
+      });
+      return;
     }
-    cv.notify_one();
+    if (request_.has_create_request()) {
+      handlers_.create(request_.create_request());
+    } else if (request_.has_cancel_request()) {
+      handlers_.cancel(request_.cancel_request().watch_id());
+    } else if (request_.has_progress_request()) {
+      handlers_.progress();
+    }
+    StartRead(&request_);
   }
-  size_t Pending() {
-    std::lock_guard<std::mutex> lock(mu);
-    return queue.size();
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ok) {
+      closed_ = true;  // the client is gone; the read side will notice
+      queue_.clear();
+    }
+    if (!queue_.empty()) {
+      writing_now_ = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      StartWrite(&writing_now_);
+      return;
+    }
+    writing_ = false;
+    if (reads_done_) {
+      lock.unlock();
+      Finish(grpc::Status::OK);
+    }
   }
+  void OnDone() override {
+    // gRPC is done with it; the member thread's maps no longer hold it
+    // (close ran first).
+    std::shared_ptr<WatchStream> last = std::move(self);
+  }
+
+  MemberHost* host_;
+  Handlers handlers_;
+  etcdserverpb::WatchRequest request_;
+  std::mutex mu_;
+  std::deque<etcdserverpb::WatchResponse> queue_;
+  etcdserverpb::WatchResponse writing_now_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool reads_done_ = false;
 };
 
-class Services::WatchService final : public etcdserverpb::Watch::Service {
+class Services::WatchService final : public etcdserverpb::Watch::CallbackService {
  public:
   WatchService(MemberHost* host, int64_t progress_interval_ms)
       : host_(host), progress_interval_ms_(progress_interval_ms) {
@@ -308,53 +397,46 @@ class Services::WatchService final : public etcdserverpb::Watch::Service {
     });
   }
 
-  grpc::Status Watch(grpc::ServerContext* context,
-                     grpc::ServerReaderWriter<etcdserverpb::WatchResponse,
-                                              etcdserverpb::WatchRequest>* stream) override {
-    absl::StatusOr<kv::AuthInfo> who = Who(host_, context);
-    if (!who.ok()) return ToGrpc(who.status());
-    auto state = std::make_shared<WatchStream>();
-    state->who = *who;
-    std::thread writer([&] {
-      for (;;) {
-        std::unique_lock<std::mutex> lock(state->mu);
-        state->cv.wait(lock, [&] { return state->closed || !state->queue.empty(); });
-        if (state->queue.empty()) return;
-        etcdserverpb::WatchResponse response = std::move(state->queue.front());
-        state->queue.pop_front();
-        lock.unlock();
-        StampHeaders(&response, *host_);
-        if (!stream->Write(response)) return;
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* context) override {
+    auto stream = std::make_shared<WatchStream>(host_);
+    stream->self = stream;
+    WatchStream* raw = stream.get();
+    std::weak_ptr<WatchStream> weak = stream;
+    host_->Post([this, weak, token = TokenOf(context)](MemberHost::Context& c) {
+      std::shared_ptr<WatchStream> state = weak.lock();
+      if (state == nullptr) return;
+      absl::StatusOr<kv::AuthInfo> who = Resolve(c, token);
+      if (!who.ok()) {
+        state->Finish(ToGrpc(who.status()));
+        return;
       }
+      WatchStream::Handlers handlers;
+      std::weak_ptr<WatchStream> stream = state;
+      handlers.create = [this, stream](const etcdserverpb::WatchCreateRequest& create) {
+        if (auto state = stream.lock()) Create(state, create);
+      };
+      handlers.cancel = [this, stream](int64_t id) {
+        if (auto state = stream.lock()) Cancel(state, id);
+      };
+      handlers.progress = [this, stream] {
+        if (auto state = stream.lock()) Progress(state);
+      };
+      handlers.close = [this, stream](std::function<void()> done) {
+        host_->Post([this, stream, done = std::move(done)](MemberHost::Context& context) {
+          if (auto state = stream.lock()) {
+            for (const auto& [hub, local] : state->local_of) {
+              context.store().watches().Cancel(hub);
+              streams_.erase(hub);
+              deferred_.erase(hub);
+            }
+          }
+          done();
+        });
+      };
+      state->Begin(*who, std::move(handlers));
     });
-    etcdserverpb::WatchRequest request;
-    while (stream->Read(&request)) {
-      if (request.has_create_request()) {
-        Create(state, request.create_request());
-      } else if (request.has_cancel_request()) {
-        Cancel(state, request.cancel_request().watch_id());
-      } else if (request.has_progress_request()) {
-        Progress(state);
-      }
-    }
-    // The client went away: its watchers go too.
-    absl::Notification cleaned;
-    host_->Post([this, state, &cleaned](MemberHost::Context& context) {
-      for (const auto& [hub, local] : state->local_of) {
-        context.store().watches().Cancel(hub);
-        streams_.erase(hub);
-      }
-      cleaned.Notify();
-    });
-    cleaned.WaitForNotification();
-    {
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->closed = true;
-      state->queue.clear();
-    }
-    state->cv.notify_all();
-    writer.join();
-    return grpc::Status::OK;
+    return raw;
   }
 
  private:

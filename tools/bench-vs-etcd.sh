@@ -2,8 +2,9 @@
 # etc and etcd 3.4 side by side, in one run, on this machine: a 3-member
 # cluster of each on loopback with the same flags (fsync on for both), the
 # same etc-bench workloads against each, and the servers' resident memory
-# after loading keys. Prints a table with ratios (etc / etcd) and writes it
-# to docs/benchmarks.md.
+# after loading keys. Prints a table with ratios (etc / etcd), writes it to
+# docs/benchmarks.md, and draws put throughput against the number of
+# clients for both (docs/benchmarks-put-vs-clients.svg).
 #
 #   tools/bench-vs-etcd.sh                      # the full run
 #   tools/bench-vs-etcd.sh --quick              # short runs, 100k keys for memory
@@ -28,6 +29,8 @@ etcd_server=/usr/bin/etcd
 work="$(mktemp -d)"
 trap 'kill_cluster; rm -rf "$work"' EXIT
 requests=$($quick && echo 20000 || echo 100000)
+sweep=(1 8 32 64 128 256 512)
+sweep_duration=$($quick && echo 3s || echo 10s)
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -61,14 +64,23 @@ start_cluster() {  # start_cluster <binary> <name>
   echo "the $name cluster did not start:" >&2; for f in "$work/$name"-m*.log; do tail -n 5 "$f" >&2; done; exit 1
 }
 
-# name -> JSON line per server
-declare -A result
+# name -> JSON line per server; and the servers' CPU per request (µs)
+declare -A result cpu_us
+cpu_ticks() {  # user + system clock ticks of the cluster's members
+  local total=0 p
+  for p in "${pids[@]}"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done
+  echo "$total"
+}
 run() {  # run <server name> <row name> <etc-bench flags...>
   local server=$1 row=$2; shift 2
-  local line
+  local line before after
+  before=$(cpu_ticks)
   line=$("$bench" --endpoints="$endpoints" "$@" | grep '^{"workload"')
+  after=$(cpu_ticks)
   result["$server/$row"]="$line"
-  printf '  %-28s %s\n' "$row" "$(field throughput "$line")/s p99 $(field p99_ms "$line") ms"
+  cpu_us["$server/$row"]=$(python3 -c 'import json,sys,os; r=json.loads(sys.argv[1]); n=r["ok"]+r["errors"]
+print(round((int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK")*1e6/n) if n else 0)' "$line" "$before" "$after")
+  printf '  %-28s %s\n' "$row" "$(field throughput "$line")/s p99 $(field p99_ms "$line") ms, $(field errors "$line") errors, servers' CPU ${cpu_us[$server/$row]} us/request"
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"; }
 
@@ -89,6 +101,11 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   run "$server" "range (serializable)" --workload=range --clients=64 --connections=8 --total="$requests" --consistency=s
   run "$server" "txn (compare-and-put)" --workload=txn --clients=64 --connections=8 --total="$requests" --target=leader
   run "$server" "watch delivery" --workload=watch --clients=4 --connections=4 --watchers=100 --total=$(( requests / 20 ))
+  # Throughput against concurrency, for the chart.
+  for clients in "${sweep[@]}"; do
+    run "$server" "put, sweep $clients" --workload=put --clients="$clients" \
+      --connections=$(( clients < 16 ? clients : 16 )) --duration="$sweep_duration" --target=leader
+  done
   # Memory after loading keys (32 B keys, 256 B values), per member.
   "$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --total="$keys" \
     --sequential-keys=true --key-space="$keys" --key-size=32 --value-size=256 --target=leader >/dev/null
@@ -99,14 +116,30 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
 done
 
 rows=("put, 64 clients" "put, 256 clients" "range (linearizable)" "range (serializable)" "txn (compare-and-put)" "watch delivery")
-table="| workload | etcd ops/s | etc ops/s | ratio | etcd p99 ms | etc p99 ms | ratio |
-|---|---|---|---|---|---|---|"
+table="| workload | etcd ops/s | etc ops/s | ratio | etcd p99 ms | etc p99 ms | ratio | etcd CPU µs/req | etc CPU µs/req | ratio |
+|---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   e="${result[etcd/$row]}"; c="${result[etc/$row]}"
   et=$(field throughput "$e"); ct=$(field throughput "$c"); ep=$(field p99_ms "$e"); cp=$(field p99_ms "$c")
-  table+=$'\n'"$(python3 -c 'import sys; et,ct,ep,cp=map(float,sys.argv[2:6]); print("| %s | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx |" % (sys.argv[1],et,ct,ct/et if et else 0,ep,cp,cp/ep if ep else 0))' "$row" "$et" "$ct" "$ep" "$cp")"
+  table+=$'\n'"$(python3 -c 'import sys; et,ct,ep,cp,eu,cu=map(float,sys.argv[2:8]); print("| %s | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx | %.0f | %.0f | %.2fx |" % (sys.argv[1],et,ct,ct/et if et else 0,ep,cp,cp/ep if ep else 0,eu,cu,cu/eu if eu else 0))' "$row" "$et" "$ct" "$ep" "$cp" "${cpu_us[etcd/$row]}" "${cpu_us[etc/$row]}")"
 done
-table+=$'\n'"$(python3 -c 'import sys; e,c=map(int,sys.argv[1:3]); print("| resident memory per member, %s keys | %d MiB | %d MiB | %.2fx | | | |" % (sys.argv[3], e//1024, c//1024, c/e if e else 0))' "${memory[etcd]}" "${memory[etc]}" "$keys")"
+table+=$'\n'"$(python3 -c 'import sys; e,c=map(int,sys.argv[1:3]); print("| resident memory per member, %s keys | %d MiB | %d MiB | %.2fx | | | | | | |" % (sys.argv[3], e//1024, c//1024, c/e if e else 0))' "${memory[etcd]}" "${memory[etc]}" "$keys")"
+errors=""
+for row in "${rows[@]}"; do
+  for server in etcd etc; do
+    n=$(field errors "${result[$server/$row]}")
+    [ "$n" != 0 ] && errors+="${errors:+; }$server, $row: $n errors"
+  done
+done
+# The chart: put throughput against concurrent clients, both servers.
+chart_points=""
+for server in etcd etc; do
+  for clients in "${sweep[@]}"; do
+    chart_points+="$server $clients $(field throughput "${result[$server/put, sweep $clients]}")"$'\n'
+  done
+done
+chart=docs/benchmarks-put-vs-clients.svg
+python3 tools/bench_chart.py "$chart" "put throughput (3 members, fsync on) against concurrent clients, $(date -u +%Y-%m-%d)" <<<"$chart_points"
 machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -r)"
 echo
 echo "$table"
@@ -117,6 +150,10 @@ echo "$table"
   echo "Requests per row: $requests (watch: $(( requests / 20 )) writes to 100 watchers)."
   echo
   echo "$table"
+  echo
+  echo "CPU µs/req: user and system CPU of the three members together over the run, per request: what the servers would spend per request on any machine, whatever the load generator beside them costs. Requests that failed: ${errors:-none}."
+  echo
+  echo "![put throughput against concurrent clients]($(basename "$chart"))"
   echo
 } >"$work/section.md"
 python3 - "$work/section.md" <<'PY'
