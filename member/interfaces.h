@@ -7,6 +7,7 @@
 #define ETC_MEMBER_INTERFACES_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,13 @@ class StateMachine {
   // Answers a read-only query against the current state.
   virtual absl::StatusOr<std::string> Query(std::string_view query) const = 0;
   virtual std::string Snapshot() const = 0;
+  // Takes a snapshot of the state as it is now, possibly in the background
+  // while later commands are applied: `done` gets what Snapshot() returns
+  // now, or why it could not be taken. It runs on the thread that drives
+  // the member (a host taking it elsewhere posts the result there), or not
+  // at all if the member is gone by then. The default takes it at once.
+  using SnapshotDone = std::function<void(absl::StatusOr<std::string>)>;
+  virtual void SnapshotAsync(SnapshotDone done) { done(Snapshot()); }
   // Replaces the whole state; a malformed snapshot is an error.
   virtual absl::Status Restore(std::string_view data) = 0;
 };

@@ -511,6 +511,8 @@ void Member::FinishReady() {
   raft::Ready& ready = *in_flight_;
   for (raftpb::Message& message : ready.messages) transport_->Send(std::move(message));
   if (ready.snapshot != nullptr) {
+    // A snapshot being taken of the state this replaces is of no use.
+    snapshot_in_progress_.reset();
     absl::Status status = RestoreSnapshot(ready.snapshot->data());
     // The leader's snapshot came from a correct state machine.
     ETC_CHECK(status.ok()) << "member " << id() << " cannot restore a snapshot: " << status;
@@ -659,12 +661,15 @@ void Member::SnapshotNow() {
 void Member::MaybeSnapshot() {
   if (config_.snapshot_every_entries == 0) return;
   if (applied_index_ < snapshot_index_ + config_.snapshot_every_entries) return;
+  if (applied_index_ < snapshot_retry_index_) return;
   TakeSnapshot();
 }
 
 void Member::TakeSnapshot() {
-  memberpb::MemberSnapshot data;
-  data.set_application(machine_->Snapshot());  // moved in, not copied
+  if (snapshot_in_progress_.has_value()) return;
+  SnapshotInProgress progress;
+  progress.index = applied_index_;
+  memberpb::MemberSnapshot& data = progress.member_data;
   for (raft::NodeId removed : removed_) data.add_removed_members(removed);
   for (const auto& [member_id, bytes] : attributes_) {
     memberpb::MemberAttributes* out = data.add_attributes();
@@ -678,13 +683,33 @@ void Member::TakeSnapshot() {
     out->set_through(applied.through);
     for (uint64_t sequence : applied.above) out->add_above(sequence);
   }
+  snapshot_in_progress_ = std::move(progress);
+  uint64_t generation = ++snapshot_generation_;
+  // May call back at once (then the snapshot is done when this returns).
+  machine_->SnapshotAsync([this, generation](absl::StatusOr<std::string> application) {
+    FinishSnapshot(generation, std::move(application));
+  });
+}
+
+void Member::FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> application) {
+  if (generation != snapshot_generation_ || !snapshot_in_progress_.has_value()) return;
+  SnapshotInProgress progress = std::move(*snapshot_in_progress_);
+  snapshot_in_progress_.reset();
+  if (!application.ok()) {
+    // Not fatal: the log keeps growing until a later try succeeds.
+    snapshot_retry_index_ = applied_index_ + std::max<uint64_t>(1, config_.snapshot_every_entries / 10);
+    return;
+  }
+  progress.member_data.set_application(std::move(*application));
   absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
-      node_.CreateSnapshot(applied_index_, data.SerializeAsString());
-  if (!snapshot.ok()) return;  // e.g. a conf change just applied; retry later
+      node_.CreateSnapshot(progress.index, progress.member_data.SerializeAsString());
+  // Refused when a configuration change was applied after its index, or a
+  // leader's snapshot replaced it meanwhile: a later one will do.
+  if (!snapshot.ok()) return;
   store_->SaveSnapshot(*snapshot);
-  snapshot_index_ = applied_index_;
-  if (applied_index_ > config_.catch_up_entries) {
-    uint64_t compact_to = applied_index_ - config_.catch_up_entries;
+  snapshot_index_ = progress.index;
+  if (progress.index > config_.catch_up_entries) {
+    uint64_t compact_to = progress.index - config_.catch_up_entries;
     if (node_.Compact(compact_to).ok()) store_->CompactLog(compact_to);
   }
 }

@@ -95,8 +95,10 @@ class Member {
   absl::Status TransferLeadership(raft::NodeId target);
   absl::Status Campaign();
   // Snapshots the state machine and compacts the log now, instead of
-  // waiting for snapshot_every_entries.
+  // waiting for snapshot_every_entries (unless a snapshot is being taken).
   void SnapshotNow();
+  // A snapshot is being taken in the background.
+  bool snapshot_in_progress() const { return snapshot_in_progress_.has_value(); }
 
   // ---- observation ----
   // Called for every committed entry this member applies, in order (for
@@ -157,7 +159,10 @@ class Member {
   // first folds the outstanding batch back in (its answer may be lost).
   void SendReadBatch(bool retry = false);
   void MaybeSnapshot();
+  // Starts a snapshot at the applied index (StateMachine::SnapshotAsync);
+  // FinishSnapshot makes it the Raft snapshot once the data is there.
   void TakeSnapshot();
+  void FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> application);
   // Restores the state machine and the removed members from snapshot data.
   absl::Status RestoreSnapshot(const std::string& data);
   memberpb::RequestId NextRequestId();
@@ -225,6 +230,19 @@ class Member {
 
   uint64_t applied_index_ = 0;
   uint64_t snapshot_index_ = 0;
+  // The snapshot being taken: the index it is of, and the member's own
+  // part of it as of that index (the state machine's part comes later).
+  struct SnapshotInProgress {
+    uint64_t index = 0;
+    memberpb::MemberSnapshot member_data;
+  };
+  std::optional<SnapshotInProgress> snapshot_in_progress_;
+  // Tells a finishing snapshot whether it is still the one in progress
+  // (a snapshot from the leader replaces the state it was of).
+  uint64_t snapshot_generation_ = 0;
+  // After a snapshot that could not be taken, the next try waits for this
+  // applied index.
+  uint64_t snapshot_retry_index_ = 0;
   std::set<raft::NodeId> removed_;
   // The index of the entry that removed each of them (0: before a snapshot
   // this member restored, hence durable).

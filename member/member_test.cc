@@ -56,7 +56,8 @@ class FakeStore : public LogStore {
 
 class KvMachine : public StateMachine {
  public:
-  std::string Apply(uint64_t, std::string_view command) override {
+  std::string Apply(uint64_t index, std::string_view command) override {
+    last_applied = index;
     std::vector<std::string> parts =
         absl::StrSplit(absl::string_view(command.data(), command.size()), absl::MaxSplits('=', 1));
     if (parts.size() != 2) return "bad";
@@ -83,8 +84,28 @@ class KvMachine : public StateMachine {
     ++restores;
     return absl::OkStatus();
   }
+  // With `background_snapshots`, SnapshotAsync keeps the snapshot of the
+  // state at the call and hands it over only when the test says so.
+  void SnapshotAsync(SnapshotDone done) override {
+    if (!background_snapshots) {
+      done(Snapshot());
+      return;
+    }
+    pending_snapshots.push_back({Snapshot(), std::move(done)});
+    snapshot_began_at = last_applied;
+  }
+  void FinishSnapshots() {
+    auto pending = std::move(pending_snapshots);
+    pending_snapshots.clear();
+    for (auto& [data, done] : pending) done(std::move(data));
+  }
+
   std::map<std::string, std::string> values;
   int restores = 0;
+  bool background_snapshots = false;
+  uint64_t last_applied = 0;
+  uint64_t snapshot_began_at = 0;
+  std::vector<std::pair<std::string, SnapshotDone>> pending_snapshots;
 };
 
 struct Host {
@@ -480,6 +501,72 @@ TEST(Member, SnapshotsAndCompactsAfterTheConfiguredNumberOfEntries) {
   EXPECT_GE(leader.store.snapshots_saved, 1);
   EXPECT_GT(leader.store.compacted_to, 0u);
   EXPECT_EQ(leader.member->Status().first_index, leader.store.compacted_to + 1);
+}
+
+TEST(Member, ABackgroundSnapshotIsOfTheIndexItBeganAt) {
+  Cluster cluster(3, /*snapshot_every=*/3);
+  Host& leader = cluster.host(1);
+  leader.machine.background_snapshots = true;
+  cluster.ElectLeader();
+  auto write = [&](int i) {
+    Result result;
+    cluster.at(1).Write("k" + std::to_string(i) + "=" + std::to_string(i), result.callback());
+    cluster.Settle();
+    ASSERT_EQ(result.calls, 1);
+  };
+  for (int i = 0; i < 3; ++i) write(i);
+  ASSERT_TRUE(leader.member->snapshot_in_progress());
+  ASSERT_EQ(leader.machine.pending_snapshots.size(), 1u);
+  uint64_t began_at = leader.machine.snapshot_began_at;
+  std::string state_then = leader.machine.pending_snapshots[0].first;
+  // The member goes on applying while it is taken; one at a time.
+  for (int i = 3; i < 7; ++i) write(i);
+  EXPECT_EQ(leader.machine.pending_snapshots.size(), 1u);
+  EXPECT_EQ(leader.store.snapshots_saved, 0);
+  leader.machine.FinishSnapshots();
+  ASSERT_EQ(leader.store.snapshots_saved, 1);
+  EXPECT_EQ(leader.store.durable.snapshot.metadata().index(), began_at);
+  EXPECT_FALSE(leader.member->snapshot_in_progress());
+  memberpb::MemberSnapshot saved;
+  ASSERT_TRUE(saved.ParseFromString(leader.store.durable.snapshot.data()));
+  EXPECT_EQ(saved.application(), state_then);
+  EXPECT_EQ(state_then.find("k6="), std::string::npos) << "the state as of its index";
+  // A member restarted from it and the log after it ends where the others are.
+  leader.member.reset();
+  leader.machine.background_snapshots = false;
+  cluster.Start(leader);
+  EXPECT_EQ(leader.machine.restores, 1);
+  cluster.Settle();
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(leader.machine.values.at("k" + std::to_string(i)), std::to_string(i));
+}
+
+TEST(Member, ABackgroundSnapshotOvertakenByAConfigurationChangeIsDropped) {
+  Cluster cluster(3, /*snapshot_every=*/2);
+  Host& leader = cluster.host(1);
+  leader.machine.background_snapshots = true;
+  cluster.ElectLeader();
+  for (int i = 0; i < 2; ++i) {
+    Result result;
+    cluster.at(1).Write("k=" + std::to_string(i), result.callback());
+    cluster.Settle();
+  }
+  ASSERT_TRUE(leader.member->snapshot_in_progress());
+  // Raft cannot describe the configuration as of the snapshot's index any
+  // more: the snapshot is dropped, and the next one is taken instead.
+  Result removed;
+  cluster.at(1).ChangeMembership(RemoveNode(3), removed.callback());
+  cluster.Settle();
+  ASSERT_TRUE(removed.value.ok()) << removed.value.status();
+  leader.machine.FinishSnapshots();
+  EXPECT_EQ(leader.store.snapshots_saved, 0);
+  EXPECT_FALSE(leader.member->snapshot_in_progress());
+  for (int i = 2; i < 5; ++i) {
+    Result result;
+    cluster.at(1).Write("k=" + std::to_string(i), result.callback());
+    cluster.Settle();
+  }
+  leader.machine.FinishSnapshots();
+  EXPECT_EQ(leader.store.snapshots_saved, 1);
 }
 
 TEST(Member, RestartRestoresTheStateMachineFromTheStore) {

@@ -1,6 +1,14 @@
 #include "server/member_host.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -209,12 +217,24 @@ class MemberHost::Store : public member::LogStore {
   std::thread snapshotter_;
 };
 
-// The key tree, timed: every apply's latency goes into the metrics.
-class MemberHost::TimedMachine : public member::StateMachine {
+// The key tree as the server hosts it: every apply's latency goes into the
+// metrics, and snapshots are taken in a child process. fork() gives the
+// child the key tree as it is at that instant (copy-on-write), so the child
+// serializes it while the member thread goes on applying; the member thread
+// pauses only for the fork itself, not for the seconds a large tree takes.
+// The child runs nothing but the serialization and a write to a pipe, then
+// leaves with _exit; a reader thread here collects the bytes and hands
+// them to the member thread.
+class MemberHost::HostMachine : public member::StateMachine {
  public:
-  TimedMachine(member::StateMachine* machine, Metrics* metrics)
-      : machine_(machine), metrics_(metrics) {}
+  HostMachine(MemberHost* host, member::KvMachine* machine, Metrics* metrics)
+      : host_(host), machine_(machine), metrics_(metrics) {}
+  ~HostMachine() override { Stop(); }
+  // Waits for the snapshots being taken (their results go nowhere).
+  void Stop() { JoinReaders(/*all=*/true); }
+
   std::string Apply(uint64_t index, std::string_view command) override {
+    if (metrics_ == nullptr) return machine_->Apply(index, command);
     auto start = std::chrono::steady_clock::now();
     std::string result = machine_->Apply(index, command);
     metrics_->apply_seconds.Observe(
@@ -227,9 +247,107 @@ class MemberHost::TimedMachine : public member::StateMachine {
   std::string Snapshot() const override { return machine_->Snapshot(); }
   absl::Status Restore(std::string_view data) override { return machine_->Restore(data); }
 
+  void SnapshotAsync(SnapshotDone done) override {
+    JoinReaders(/*all=*/false);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      done(absl::InternalError(absl::StrCat("snapshot: pipe: ", std::strerror(errno))));
+      return;
+    }
+    size_t expected_bytes = static_cast<size_t>(machine_->store().keyspace().size_bytes()) +
+                            machine_->store().keyspace().versions() * 16 + 4096;
+    auto started = std::chrono::steady_clock::now();
+    pid_t pid = fork();
+    if (pid < 0) {
+      int error = errno;
+      close(fds[0]);
+      close(fds[1]);
+      done(absl::InternalError(absl::StrCat("snapshot: fork: ", std::strerror(error))));
+      return;
+    }
+    if (pid == 0) {
+      // The child: this thread alone, the tree as of the fork.
+      close(fds[0]);
+      std::string data = machine_->Snapshot();
+      const char* next = data.data();
+      size_t left = data.size();
+      while (left > 0) {
+        ssize_t n = write(fds[1], next, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) _exit(1);
+        next += n;
+        left -= static_cast<size_t>(n);
+      }
+      _exit(0);
+    }
+    close(fds[1]);
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    readers_.push_back(Reader{
+        std::thread([this, fd = fds[0], pid, expected_bytes, started, finished,
+                     done = std::move(done)]() mutable {
+          absl::StatusOr<std::string> result = Collect(fd, pid, expected_bytes);
+          if (result.ok()) {
+            std::fprintf(stderr,
+                         "{\"level\":\"info\",\"msg\":\"took a snapshot of the key tree: %zu "
+                         "bytes in %lld ms (child process %d)\"}\n",
+                         result->size(),
+                         static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::steady_clock::now() - started)
+                                                    .count()),
+                         static_cast<int>(pid));
+          }
+          host_->Post([done = std::move(done), result = std::move(result)](Context&) mutable {
+            done(std::move(result));
+          });
+          finished->store(true);
+        }),
+        finished});
+  }
+
  private:
-  member::StateMachine* machine_;
+  struct Reader {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+
+  // Reads the child's bytes to the end, then reaps it: the snapshot is
+  // whole only if the child exited cleanly.
+  static absl::StatusOr<std::string> Collect(int fd, pid_t pid, size_t expected_bytes) {
+    std::string data;
+    data.reserve(expected_bytes);
+    std::vector<char> buffer(1 << 20);
+    for (;;) {
+      ssize_t n = read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      data.append(buffer.data(), static_cast<size_t>(n));
+    }
+    close(fd);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      return absl::InternalError("snapshot: the child process failed");
+    }
+    return data;
+  }
+
+  // Joins the readers that are done (all of them: waits).
+  void JoinReaders(bool all) {
+    for (auto it = readers_.begin(); it != readers_.end();) {
+      if (all || it->finished->load()) {
+        it->thread.join();
+        it = readers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  MemberHost* host_;
+  member::KvMachine* machine_;
   Metrics* metrics_;
+  std::vector<Reader> readers_;  // member thread only
 };
 
 MemberHost::MemberHost(MemberHostOptions options, storage::FileSystem* fs,
@@ -277,11 +395,8 @@ absl::Status MemberHost::Open() {
       std::chrono::system_clock::now().time_since_epoch().count());
   config.snapshot_every_entries = options_.snapshot_count;
   config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
-  member::StateMachine* machine = &machine_;
-  if (options_.metrics != nullptr) {
-    timed_machine_ = std::make_unique<TimedMachine>(&machine_, options_.metrics);
-    machine = timed_machine_.get();
-  }
+  host_machine_ = std::make_unique<HostMachine>(this, &machine_, options_.metrics);
+  member::StateMachine* machine = host_machine_.get();
   absl::StatusOr<std::unique_ptr<member::Member>> member =
       member::Member::Start(config, dir_->recovered(), peers_, log_store_.get(), machine);
   if (!member.ok()) {
@@ -310,6 +425,9 @@ void MemberHost::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // A snapshot still being taken is of no use now; its reader must not
+  // outlive the host it posts to.
+  if (host_machine_ != nullptr) host_machine_->Stop();
   // Then the writer: what the member queued is written before it goes.
   if (log_store_ != nullptr) log_store_->Stop();
 }

@@ -175,7 +175,7 @@ class MemberHost {
 
  private:
   class Store;
-  class TimedMachine;
+  class HostMachine;
   void UpdateMetrics();
   MemberHost(MemberHostOptions options, storage::FileSystem* fs, member::Transport* peers);
   absl::Status Open();
@@ -201,7 +201,7 @@ class MemberHost {
   std::unique_ptr<storage::DataDir> dir_;
   std::unique_ptr<Store> log_store_;
   member::KvMachine machine_;
-  std::unique_ptr<member::StateMachine> timed_machine_;
+  std::unique_ptr<HostMachine> host_machine_;
   uint64_t metrics_leader_ = 0;
   std::unique_ptr<member::Member> member_;
   std::function<void(Context&)> after_step_;

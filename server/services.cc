@@ -996,9 +996,9 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
   grpc::Status Defragment(grpc::ServerContext*, const etcdserverpb::DefragmentRequest*,
                           etcdserverpb::DefragmentResponse* response) override {
     // The key tree lives in memory and compaction frees its space at once;
-    // what can be compacted is the files: a snapshot now lets the log
-    // release its segments (a short pause of the member thread, the time
-    // to serialize the key tree).
+    // what can be compacted is the files: a snapshot now (taken in the
+    // background, unless one is already being taken) lets the log release
+    // its segments once it is saved.
     response->mutable_header()->set_revision(
         OnMember<int64_t>(host_, [](MemberHost::Context& c) {
           c.member().SnapshotNow();

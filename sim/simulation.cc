@@ -39,12 +39,44 @@ enum Stream : uint64_t {
   kClientNetworkStream,
   kClientStream,
   kFaultStream,
+  kSnapshotStream,
   kDiskStream = 100,
   kClockStream = 200,
   kRaftSeedStream = 300,
 };
 
 class Simulation;
+
+// The key tree with snapshots taken in the background, as the server takes
+// them (in a child process): the data is the state at the call, handed to
+// the member after a drawn delay (sometimes at once), so that snapshots
+// interleave with applies, configuration changes, snapshots from the
+// leader, restarts and crashes.
+class BackgroundSnapshotMachine : public member::KvMachine {
+ public:
+  // Runs `deliver` on the member after `delay_us`, unless the member is
+  // gone by then.
+  using Schedule = std::function<void(Micros delay_us, std::function<void()> deliver)>;
+  BackgroundSnapshotMachine(Schedule schedule, Random* random)
+      : schedule_(std::move(schedule)), random_(random) {}
+
+  void SnapshotAsync(SnapshotDone done) override {
+    std::string data = Snapshot();
+    Micros delay_us = random_->Range(0, 3) == 0 ? 0 : random_->Range(1, kMaxSnapshotDelayUs);
+    if (delay_us == 0) {
+      done(std::move(data));
+      return;
+    }
+    schedule_(delay_us, [done = std::move(done), data = std::move(data)]() mutable {
+      done(std::move(data));
+    });
+  }
+
+ private:
+  static constexpr Micros kMaxSnapshotDelayUs = 400'000;
+  Schedule schedule_;
+  Random* random_;
+};
 
 class SimTransport : public member::Transport {
  public:
@@ -105,7 +137,8 @@ class Simulation {
         network_(&queue_, &trace_, random_.Fork(kNetworkStream), NetworkOptions(),
                  [this](raftpb::Message m) { DeliverMessage(std::move(m)); }),
         client_network_(random_.Fork(kClientNetworkStream)),
-        fault_random_(random_.Fork(kFaultStream)) {}
+        fault_random_(random_.Fork(kFaultStream)),
+        snapshot_random_(random_.Fork(kSnapshotStream)) {}
 
   SimResult Run();
 
@@ -165,6 +198,7 @@ class Simulation {
   Network network_;
   Random client_network_;
   Random fault_random_;
+  Random snapshot_random_;
   Swarm swarm_;
   std::vector<std::unique_ptr<Process>> processes_;
   std::vector<Client> clients_;
@@ -225,7 +259,18 @@ void Simulation::StartMember(Process& process) {
     process.crashed = true;
     return;
   }
-  process.machine = std::make_unique<member::KvMachine>();
+  process.machine = std::make_unique<BackgroundSnapshotMachine>(
+      [this, &process, generation = process.generation](Micros delay_us,
+                                                        std::function<void()> deliver) {
+        queue_.After(delay_us, [this, &process, generation, deliver = std::move(deliver)] {
+          if (process.generation != generation || process.crashed) return;
+          RunOn(process, [this, &process, deliver] {
+            deliver();
+            AfterInput(process);
+          });
+        });
+      },
+      &snapshot_random_);
   process.machine->set_apply_observer(
       [this, id = process.id, machine = process.machine.get()](
           uint64_t, const kvpb::Request& request, const kvpb::Response& response) {
