@@ -29,7 +29,7 @@ constexpr auto kTables = MakeTables();
 
 }  // namespace
 
-uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
+uint32_t Crc32cExtendPortable(uint32_t crc, std::string_view data) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
   size_t size = data.size();
   crc = ~crc;
@@ -44,5 +44,39 @@ uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
   while (size-- > 0) crc = (crc >> 8) ^ kTables[0][(crc ^ *bytes++) & 0xFF];
   return ~crc;
 }
+
+#if defined(__x86_64__)
+namespace {
+
+// SSE 4.2's crc32 instruction computes exactly CRC-32C, 8 bytes at a time:
+// several times the table's speed on the snapshot files and log records.
+__attribute__((target("sse4.2"))) uint32_t Crc32cExtendSse42(uint32_t crc, std::string_view data) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  size_t size = data.size();
+  uint64_t state = ~crc;
+  while (size >= 8) {
+    uint64_t word;
+    __builtin_memcpy(&word, bytes, 8);
+    state = __builtin_ia32_crc32di(state, word);
+    bytes += 8;
+    size -= 8;
+  }
+  auto narrow = static_cast<uint32_t>(state);
+  while (size-- > 0) narrow = __builtin_ia32_crc32qi(narrow, *bytes++);
+  return ~narrow;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+
+}  // namespace
+
+uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
+  return kHaveSse42 ? Crc32cExtendSse42(crc, data) : Crc32cExtendPortable(crc, data);
+}
+#else
+uint32_t Crc32cExtend(uint32_t crc, std::string_view data) {
+  return Crc32cExtendPortable(crc, data);
+}
+#endif
 
 }  // namespace etc::base

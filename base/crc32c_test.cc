@@ -24,5 +24,23 @@ TEST(Crc32cTest, ExtendEqualsOneCall) {
   }
 }
 
+TEST(Crc32cTest, TheFastPathAgreesWithTheTableAtEveryLengthAndAlignment) {
+  std::string data;
+  uint32_t x = 12345;
+  for (int i = 0; i < 4096; ++i) {
+    x = x * 1103515245u + 12345u;
+    data.push_back(static_cast<char>(x >> 24));
+  }
+  std::string_view view(data);
+  for (size_t offset = 0; offset < 9; ++offset) {
+    for (size_t length : {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4000}) {
+      std::string_view piece = view.substr(offset, length);
+      EXPECT_EQ(Crc32cExtend(0, piece), Crc32cExtendPortable(0, piece))
+          << "offset " << offset << " length " << length;
+      EXPECT_EQ(Crc32cExtend(0xDEADBEEF, piece), Crc32cExtendPortable(0xDEADBEEF, piece));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace etc::base

@@ -90,6 +90,7 @@ void Member::Tick() {
   }
   node_.Tick();
   ProposeRefusedAgain();
+  CompactSome();
   // A ReadIndex request or its answer can be lost (a message dropped, a
   // leader that has not committed in its term yet refusing it): ask again
   // rather than let every later read wait behind it.
@@ -563,6 +564,7 @@ void Member::FinishReady() {
   raft::Ready finished = std::move(*in_flight_);
   in_flight_.reset();
   node_.Advance(finished);
+  CompactSome();
   SendReadBatch();
   AnswerReads();
   MaybeSnapshot();
@@ -709,8 +711,22 @@ void Member::FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> app
   store_->SaveSnapshot(*snapshot);
   snapshot_index_ = progress.index;
   if (progress.index > config_.catch_up_entries) {
-    uint64_t compact_to = progress.index - config_.catch_up_entries;
-    if (node_.Compact(compact_to).ok()) store_->CompactLog(compact_to);
+    compact_goal_ = std::max(compact_goal_, progress.index - config_.catch_up_entries);
+    CompactSome();
+  }
+}
+
+void Member::CompactSome() {
+  // A step at a time: dropping a hundred thousand entries at once is a
+  // pause of a tenth of a second.
+  constexpr uint64_t kCompactStepEntries = 8192;
+  uint64_t first = node_.raft().log().first_index();
+  if (compact_goal_ < first) return;
+  uint64_t compact_to = std::min(compact_goal_, first - 1 + kCompactStepEntries);
+  if (node_.Compact(compact_to).ok()) {
+    store_->CompactLog(compact_to);
+  } else {
+    compact_goal_ = 0;  // e.g. a leader's snapshot moved the log on
   }
 }
 

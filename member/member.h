@@ -163,6 +163,8 @@ class Member {
   // FinishSnapshot makes it the Raft snapshot once the data is there.
   void TakeSnapshot();
   void FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> application);
+  // Compacts the log a step further toward compact_goal_.
+  void CompactSome();
   // Restores the state machine and the removed members from snapshot data.
   absl::Status RestoreSnapshot(const std::string& data);
   memberpb::RequestId NextRequestId();
@@ -243,6 +245,8 @@ class Member {
   // After a snapshot that could not be taken, the next try waits for this
   // applied index.
   uint64_t snapshot_retry_index_ = 0;
+  // The log is compacted up to here, a step at a time (0: nothing to do).
+  uint64_t compact_goal_ = 0;
   std::set<raft::NodeId> removed_;
   // The index of the entry that removed each of them (0: before a snapshot
   // this member restored, hence durable).

@@ -130,6 +130,20 @@ TEST(DataDirTest, ASnapshotFileWrittenBesideTheLogSurvivesACrashBeforeItIsRecord
   EXPECT_TRUE(raft::Node::Start(config, durable).ok());
 }
 
+TEST(DataDirTest, ASnapshotFileHoldsItsMessageSerializedWhole) {
+  // Written in pieces (the data from where it is), read back as one.
+  for (std::string data : {std::string(), std::string("state"), std::string(300000, 'x')}) {
+    raftpb::Snapshot snapshot = S(7, 2, data);
+    std::string bytes = EncodeSnapshotFile(snapshot);
+    ASSERT_GE(bytes.size(), 20u);
+    EXPECT_TRUE(bytes.substr(20) == snapshot.SerializeAsString()) << data.size();
+    absl::StatusOr<raftpb::Snapshot> decoded = DecodeSnapshotFile(bytes);
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    EXPECT_EQ(decoded->data(), data);
+    EXPECT_EQ(decoded->metadata().index(), 7u);
+  }
+}
+
 TEST(DataDirTest, ALostSnapshotFileIsDataLoss) {
   MemoryFs fs;
   {
