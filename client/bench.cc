@@ -51,6 +51,9 @@ struct Options {
   double read_ratio = 0.9;        // mixed
   std::string target = "all";     // all, or leader
   int watchers = 100;             // watch
+  // range and mixed: first put a value under each key read (up to 10,000;
+  // not measured). false when an earlier run already did.
+  bool fill = true;
 };
 
 int64_t NowMicros() {
@@ -115,6 +118,9 @@ absl::StatusOr<Options> Parse(int argc, char** argv) {
       if (!absl::SimpleAtod(value, &o.read_ratio)) s = absl::InvalidArgumentError("--read-ratio");
     } else if (name == "target") {
       o.target = value;
+    } else if (name == "fill") {
+      if (value != "true" && value != "false") s = absl::InvalidArgumentError("--fill: true or false");
+      o.fill = value == "true";
     } else if (name == "watchers") {
       s = integer(&o.watchers);
     } else {
@@ -309,7 +315,7 @@ int Run(int argc, char** argv) {
 
   // Ranges need something to read: one pass of puts over the key space
   // (bounded), not measured.
-  if (options.workload == "range" || options.workload == "mixed") {
+  if (options.fill && (options.workload == "range" || options.workload == "mixed")) {
     auto kv = etcdserverpb::KV::NewStub(channels[0]);
     int64_t fill = std::min<int64_t>(options.key_space, 10000);
     for (int64_t n = 0; n < fill; ++n) {

@@ -97,8 +97,10 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   start_cluster "$binary" "$server"
   run "$server" "put, 64 clients" --workload=put --clients=64 --connections=8 --total="$requests" --target=leader
   run "$server" "put, 256 clients" --workload=put --clients=256 --connections=16 --total="$requests" --target=leader
-  run "$server" "range (linearizable)" --workload=range --clients=64 --connections=8 --total="$requests"
-  run "$server" "range (serializable)" --workload=range --clients=64 --connections=8 --total="$requests" --consistency=s
+  # The keys the ranges read, written first (not measured, not counted).
+  "$bench" --endpoints="$endpoints" --workload=range --clients=1 --connections=1 --total=1 >/dev/null
+  run "$server" "range (linearizable)" --workload=range --clients=64 --connections=8 --total="$requests" --fill=false
+  run "$server" "range (serializable)" --workload=range --clients=64 --connections=8 --total="$requests" --consistency=s --fill=false
   run "$server" "txn (compare-and-put)" --workload=txn --clients=64 --connections=8 --total="$requests" --target=leader
   run "$server" "watch delivery" --workload=watch --clients=4 --connections=4 --watchers=100 --total=$(( requests / 20 ))
   # Throughput against concurrency, for the chart.
