@@ -24,6 +24,10 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Best effort: the message may be lost, delayed, duplicated or reordered.
+  // A MSG_SNAP arrives with the snapshot's metadata only (Raft keeps no
+  // snapshot data): the transport attaches the data, from
+  // LogStore::LoadSnapshot, before it leaves, or drops the message if the
+  // store no longer has that snapshot (the leader sends a newer one later).
   virtual void Send(raftpb::Message message) = 0;
 };
 
@@ -55,6 +59,13 @@ class LogStore {
   // Drops persisted entries up to `index` once a saved snapshot covers
   // them (it may do so later, after the SaveSnapshot before it finished).
   virtual void CompactLog(uint64_t index) = 0;
+  // The snapshot with this metadata's index and term, with its data, as
+  // given to SaveSnapshot or to Persist (for the transport: see
+  // Transport::Send). It may read a file of hundreds of megabytes, so it
+  // must be safe to call from any thread, off the member's. kNotFound once
+  // newer snapshots replaced it.
+  virtual absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
+      const raftpb::SnapshotMetadata& metadata) = 0;
 };
 
 // The replicated state machine. Apply must be deterministic: every member

@@ -17,11 +17,6 @@
 namespace etc::member {
 namespace {
 
-class Outbox : public Transport {
- public:
-  void Send(raftpb::Message message) override { messages.push_back(std::move(message)); }
-  std::vector<raftpb::Message> messages;
-};
 
 class FakeStore : public LogStore {
  public:
@@ -35,6 +30,14 @@ class FakeStore : public LogStore {
   void CompactLog(uint64_t index) override {
     compacted_to = index;
     std::erase_if(durable.entries, [index](const raftpb::Entry& e) { return e.index() <= index; });
+  }
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
+      const raftpb::SnapshotMetadata& metadata) override {
+    if (metadata.index() != durable.snapshot.metadata().index() ||
+        metadata.term() != durable.snapshot.metadata().term()) {
+      return absl::NotFoundError("replaced");
+    }
+    return std::make_shared<const raftpb::Snapshot>(durable.snapshot);
   }
   // Makes the oldest pending write durable; returns its token.
   uint64_t CompleteOne() {
@@ -52,6 +55,26 @@ class FakeStore : public LogStore {
   std::deque<std::pair<PersistRequest, uint64_t>> pending;
   int snapshots_saved = 0;
   uint64_t compacted_to = 0;
+};
+
+// Collects messages, with their snapshot data attached as a real transport
+// does (from the sending member's store).
+class Outbox : public Transport {
+ public:
+  explicit Outbox(FakeStore* store) : store_(store) {}
+  void Send(raftpb::Message message) override {
+    if (message.type() == raftpb::MSG_SNAP) {
+      EXPECT_TRUE(message.snapshot().data().empty()) << "Raft keeps no snapshot data";
+      auto snapshot = store_->LoadSnapshot(message.snapshot().metadata());
+      if (!snapshot.ok()) return;  // replaced meanwhile: lost
+      message.mutable_snapshot()->set_data((*snapshot)->data());
+    }
+    messages.push_back(std::move(message));
+  }
+  std::vector<raftpb::Message> messages;
+
+ private:
+  FakeStore* store_;
 };
 
 class KvMachine : public StateMachine {
@@ -109,8 +132,8 @@ class KvMachine : public StateMachine {
 };
 
 struct Host {
-  Outbox outbox;
   FakeStore store;
+  Outbox outbox{&store};
   KvMachine machine;
   MemberConfig config;
   std::unique_ptr<Member> member;
@@ -586,6 +609,37 @@ TEST(Member, RestartRestoresTheStateMachineFromTheStore) {
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(follower.machine.values.at("k" + std::to_string(i)), std::to_string(i));
   }
+}
+
+TEST(Member, AFollowerBehindTheCompactedLogGetsTheSnapshotDataFromTheLeadersStore) {
+  Cluster cluster(3, /*snapshot_every=*/3);
+  cluster.ElectLeader();
+  Host& three = cluster.host(3);
+  three.member.reset();
+  for (int i = 0; i < 12; ++i) {
+    Result result;
+    cluster.at(1).Write("k" + std::to_string(i) + "=" + std::to_string(i), result.callback());
+    cluster.Settle();
+  }
+  Host& leader = cluster.host(1);
+  ASSERT_GT(leader.store.compacted_to, 2u);
+  // The leader's Raft core holds the snapshot's metadata, not its data:
+  // the one copy of the data is the store's.
+  ASSERT_NE(leader.member->node().raft().snapshot(), nullptr);
+  EXPECT_TRUE(leader.member->node().raft().snapshot()->data().empty());
+  EXPECT_FALSE(leader.store.durable.snapshot.data().empty());
+  cluster.Start(three);
+  // Heartbeats find it; the leader probes, then sends the snapshot.
+  for (int i = 0; i < 5; ++i) {
+    cluster.at(1).Tick();
+    cluster.Settle();
+  }
+  EXPECT_EQ(three.store.durable.snapshot.metadata().index(),
+            leader.store.durable.snapshot.metadata().index());
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(three.machine.values.at("k" + std::to_string(i)), std::to_string(i));
+  }
+  EXPECT_TRUE(three.member->node().raft().snapshot()->data().empty());
 }
 
 TEST(Member, ARemovedMemberThatDoesNotKnowIsToldAndIgnored) {

@@ -44,4 +44,14 @@ void MemoryStorage::SaveSnapshot(const raftpb::Snapshot& made) {
                 entries.end());
 }
 
+bool MemoryStorage::AttachSnapshotData(raftpb::Message& message) const {
+  if (message.type() != raftpb::MSG_SNAP) return true;
+  if (message.snapshot().metadata().index() != snapshot.metadata().index() ||
+      message.snapshot().metadata().term() != snapshot.metadata().term()) {
+    return false;
+  }
+  message.mutable_snapshot()->set_data(snapshot.data());
+  return true;
+}
+
 }  // namespace etc::raft

@@ -32,6 +32,10 @@ struct MemoryStorage {
   void Persist(const Ready& ready);
   // Records a snapshot the application made and drops the entries it covers.
   void SaveSnapshot(const raftpb::Snapshot& made);
+  // Gives a MSG_SNAP leaving this member the data of the stored snapshot
+  // (see Ready::messages). False if the stored snapshot is not the one the
+  // message is about (a host then drops the message, as if lost).
+  bool AttachSnapshotData(raftpb::Message& message) const;
 };
 
 }  // namespace etc::raft

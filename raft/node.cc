@@ -103,10 +103,10 @@ void Node::ReportSnapshot(NodeId id, bool applied) {
 
 absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Node::CreateSnapshot(Index index,
                                                                              std::string data) {
-  absl::Status status = raft_.CreateSnapshot(index, std::move(data));
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
+      raft_.CreateSnapshot(index, std::move(data));
   AfterInput();
-  if (!status.ok()) return status;
-  return raft_.snapshot();
+  return snapshot;
 }
 
 absl::Status Node::Compact(Index index) {

@@ -63,7 +63,10 @@ struct Ready {
   std::vector<raftpb::Entry> entries;
   // Entries to apply, in order. Already durable.
   std::vector<raftpb::Entry> committed_entries;
-  // Send after persisting.
+  // Send after persisting. A MSG_SNAP carries the snapshot's metadata
+  // only: the node keeps no snapshot data, so the application attaches the
+  // data of the snapshot at that index, which it persisted, as the message
+  // leaves (MemoryStorage::AttachSnapshotData does it for tests).
   std::vector<raftpb::Message> messages;
   std::vector<ReadState> read_states;
   // Proposals forwarded to the leader that it refused.
@@ -141,6 +144,7 @@ class Node {
   // Records the application's snapshot of its state at `index` (applied,
   // and not before the last applied conf change) and returns it with its
   // metadata filled in. The application persists it, then may call Compact.
+  // The node keeps only the metadata (see Ready::messages).
   absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> CreateSnapshot(Index index,
                                                                          std::string data);
   // Drops entries up to `index` from memory; a snapshot must cover them.

@@ -411,6 +411,37 @@ TEST(NodeSnapshot, NoSnapshotBelowAnAppliedConfChange) {
   EXPECT_EQ((*snapshot)->metadata().conf_state().learners_size(), 1);
 }
 
+// The application holds the one copy of a snapshot's data; the node keeps
+// the metadata, whether it made the snapshot or received it.
+TEST(NodeSnapshot, TheNodeKeepsTheMetadataNotTheData) {
+  Node node = SingleLeader();
+  ASSERT_TRUE(node.Propose("x").ok());
+  node.Advance(node.GetReady());
+  node.Advance(node.GetReady());
+  auto made = node.CreateSnapshot(node.Status().applied, "state");
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ((*made)->data(), "state");
+  ASSERT_NE(node.raft().snapshot(), nullptr);
+  EXPECT_EQ(node.raft().snapshot()->metadata().index(), (*made)->metadata().index());
+  EXPECT_TRUE(node.raft().snapshot()->data().empty());
+
+  Node follower = *Node::Start(TestConfig(2), MemoryStorage::Bootstrap({1, 2}).ToDurable());
+  raftpb::Message snap = rafttest::MakeMessage(raftpb::MSG_SNAP, 1, 2, 2);
+  snap.mutable_snapshot()->mutable_metadata()->set_index(5);
+  snap.mutable_snapshot()->mutable_metadata()->set_term(2);
+  snap.mutable_snapshot()->mutable_metadata()->mutable_conf_state()->add_voters(1);
+  snap.mutable_snapshot()->mutable_metadata()->mutable_conf_state()->add_voters(2);
+  snap.mutable_snapshot()->set_data("leader state");
+  ASSERT_TRUE(follower.Step(snap).ok());
+  Ready ready = follower.GetReady();
+  ASSERT_NE(ready.snapshot, nullptr);
+  EXPECT_EQ(ready.snapshot->data(), "leader state");
+  follower.Advance(ready);
+  ASSERT_NE(follower.raft().snapshot(), nullptr);
+  EXPECT_EQ(follower.raft().snapshot()->metadata().index(), 5u);
+  EXPECT_TRUE(follower.raft().snapshot()->data().empty());
+}
+
 TEST(NodePropose, StatusesSayWhyAProposalWasDropped) {
   Node follower = *Node::Start(TestConfig(1), MemoryStorage::Bootstrap({1, 2, 3}).ToDurable());
   absl::Status status = follower.Propose("x");

@@ -10,6 +10,16 @@
 #include "raft/describe.h"
 
 namespace etc::raft {
+namespace {
+
+// A copy of a snapshot's metadata without its data (see Raft::snapshot()).
+std::shared_ptr<const raftpb::Snapshot> MetadataOnly(const raftpb::Snapshot& snapshot) {
+  auto copy = std::make_shared<raftpb::Snapshot>();
+  *copy->mutable_metadata() = snapshot.metadata();
+  return copy;
+}
+
+}  // namespace
 
 const char* RoleName(Role role) {
   switch (role) {
@@ -156,9 +166,7 @@ Raft::Raft(Config config, const DurableState& durable)
       rng_(config_.random_seed * 0x100000001b3ULL + config_.id),
       log_(durable.snapshot.metadata().index(), durable.snapshot.metadata().term()),
       tracker_(static_cast<size_t>(config_.max_inflight_msgs), config_.max_inflight_payload_bytes) {
-  if (durable.snapshot.metadata().index() > 0) {
-    snapshot_ = std::make_shared<const raftpb::Snapshot>(durable.snapshot);
-  }
+  if (durable.snapshot.metadata().index() > 0) snapshot_ = MetadataOnly(durable.snapshot);
 }
 
 raftpb::HardState Raft::hard_state() const {
@@ -703,7 +711,8 @@ absl::StatusOr<raftpb::ConfState> Raft::ApplyConfChange(const raftpb::ConfChange
   return tracker_.config.ToConfState();
 }
 
-absl::Status Raft::CreateSnapshot(Index index, std::string data) {
+absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Raft::CreateSnapshot(Index index,
+                                                                             std::string data) {
   if (index > log_.applied()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "snapshot index ", index, " is above the applied index ", log_.applied()));
@@ -729,9 +738,9 @@ absl::Status Raft::CreateSnapshot(Index index, std::string data) {
   snapshot->mutable_metadata()->set_index(index);
   snapshot->mutable_metadata()->set_term(*term);
   *snapshot->mutable_metadata()->mutable_conf_state() = tracker_.config.ToConfState();
-  snapshot_ = std::move(snapshot);
+  snapshot_ = MetadataOnly(*snapshot);
   Log(absl::StrCat(id(), " created snapshot at index ", index, " term ", *term));
-  return absl::OkStatus();
+  return snapshot;
 }
 
 absl::Status Raft::Compact(Index index) {
@@ -752,7 +761,7 @@ void Raft::SnapshotPersisted(Index index) {
   log_.SnapshotStable();
   log_.AppliedTo(index);
   conf_applied_index_ = index;
-  snapshot_ = std::move(unstable_snapshot_);
+  snapshot_ = MetadataOnly(*unstable_snapshot_);
   unstable_snapshot_.reset();
 }
 

@@ -80,7 +80,10 @@ class Raft {
   void ReportSnapshot(NodeId id, bool applied);
   // Called by the application when it applies a committed conf change entry.
   absl::StatusOr<raftpb::ConfState> ApplyConfChange(const raftpb::ConfChange& change);
-  absl::Status CreateSnapshot(Index index, std::string data);
+  // Returns the snapshot with its data, for the application to persist;
+  // the node itself keeps only the metadata (see snapshot()).
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> CreateSnapshot(Index index,
+                                                                         std::string data);
   absl::Status Compact(Index index);
 
   // ---- output plumbing for Node ----
@@ -97,7 +100,11 @@ class Raft {
     return !messages_.empty() || !read_states_.empty() || !dropped_proposals_.empty();
   }
   std::shared_ptr<const raftpb::Snapshot> unstable_snapshot() const { return unstable_snapshot_; }
-  // The latest snapshot this node holds (null if it never had one past index 0).
+  // The metadata of the latest snapshot this node holds (null if it never
+  // had one past index 0), without its data: the application persisted the
+  // data and attaches it to the MSG_SNAP messages that leave (a key tree's
+  // snapshot is hundreds of megabytes; keeping a second copy in memory for
+  // the rare follower that needs it would double the member's footprint).
   std::shared_ptr<const raftpb::Snapshot> snapshot() const { return snapshot_; }
   // The application persisted and applied the unstable snapshot.
   void SnapshotPersisted(Index index);
@@ -202,7 +209,8 @@ class Raft {
   RaftLog log_;
   tracker::ProgressTracker tracker_;
 
-  // The latest snapshot, sent to followers whose entries are compacted.
+  // The latest snapshot's metadata (its data cleared), sent to followers
+  // whose entries are compacted.
   std::shared_ptr<const raftpb::Snapshot> snapshot_;
   // A snapshot received from the leader, not yet persisted and applied.
   std::shared_ptr<const raftpb::Snapshot> unstable_snapshot_;

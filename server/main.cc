@@ -18,6 +18,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -352,6 +353,12 @@ int Run(int argc, char** argv) {
     Log("error", absl::StrCat("cannot start: ", host.status().ToString()));
     return 1;
   }
+  peers.set_snapshot_loader([host = host->get()](const raftpb::SnapshotMetadata& metadata) {
+    return host->LoadSnapshot(metadata);
+  });
+  // The peer transport's threads stop before the host they read from goes
+  // (on every return below; a second Stop does nothing).
+  absl::Cleanup stop_peers = [&peers] { peers.Stop(); };
   if (!identity->has_value()) {
     if (absl::Status s = WriteIdentity(&fs, config->data_dir, {member_id, cluster_id}); !s.ok()) {
       Log("error", absl::StrCat("cannot record the member's identity: ", s.ToString()));

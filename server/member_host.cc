@@ -113,6 +113,25 @@ class MemberHost::Store : public member::LogStore {
     absl::MutexLock lock(&queue_mu_);
     snapshot_jobs_.push_back({nullptr, index});
   }
+  // From memory while the snapshot is queued or being written, then from
+  // its file (once renamed into place; `writing_` is cleared only after).
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
+      const raftpb::SnapshotMetadata& metadata) override {
+    auto same = [&metadata](const std::shared_ptr<const raftpb::Snapshot>& snapshot) {
+      return snapshot != nullptr && snapshot->metadata().index() == metadata.index() &&
+             snapshot->metadata().term() == metadata.term();
+    };
+    {
+      absl::MutexLock lock(&queue_mu_);
+      if (same(writing_)) return writing_;
+      for (const SnapshotJob& job : snapshot_jobs_) {
+        if (same(job.snapshot)) return job.snapshot;
+      }
+    }
+    absl::StatusOr<raftpb::Snapshot> loaded = dir_->LoadSnapshot(metadata);
+    if (!loaded.ok()) return loaded.status();
+    return std::make_shared<const raftpb::Snapshot>(std::move(*loaded));
+  }
   // Writes what is queued, then stops the writers (after the member thread
   // stopped: nothing more will be queued).
   void Stop() {
@@ -187,6 +206,7 @@ class MemberHost::Store : public member::LogStore {
         if (snapshot_jobs_.empty() && stopping_) return;
         job = std::move(snapshot_jobs_.front());
         snapshot_jobs_.pop_front();
+        writing_ = job.snapshot;
       }
       absl::Status status;
       if (job.snapshot != nullptr) {
@@ -197,6 +217,9 @@ class MemberHost::Store : public member::LogStore {
           status = dir_->RecordSnapshot(job.snapshot->metadata());
         }
         ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
+        // Its file is in place: the memory can go.
+        absl::MutexLock lock(&queue_mu_);
+        writing_.reset();
       } else {
         absl::MutexLock lock(&dir_mu_);
         status = dir_->CompactLog(job.compact_to);
@@ -213,6 +236,8 @@ class MemberHost::Store : public member::LogStore {
   absl::Mutex queue_mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(queue_mu_);
   std::deque<SnapshotJob> snapshot_jobs_ ABSL_GUARDED_BY(queue_mu_);
+  // The snapshot the snapshot thread is writing.
+  std::shared_ptr<const raftpb::Snapshot> writing_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread writer_;
   std::thread snapshotter_;
@@ -407,7 +432,7 @@ absl::Status MemberHost::Open() {
   host_machine_ = std::make_unique<HostMachine>(this, &machine_, options_.metrics);
   member::StateMachine* machine = host_machine_.get();
   absl::StatusOr<std::unique_ptr<member::Member>> member =
-      member::Member::Start(config, dir_->recovered(), peers_, log_store_.get(), machine);
+      member::Member::Start(config, dir_->TakeRecovered(), peers_, log_store_.get(), machine);
   if (!member.ok()) {
     return absl::DataLossError(absl::StrCat("cannot start the member from ", options_.data_dir,
                                             ": ", member.status().message()));
@@ -439,6 +464,11 @@ void MemberHost::Stop() {
   if (host_machine_ != nullptr) host_machine_->Stop();
   // Then the writer: what the member queued is written before it goes.
   if (log_store_ != nullptr) log_store_->Stop();
+}
+
+absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> MemberHost::LoadSnapshot(
+    const raftpb::SnapshotMetadata& metadata) {
+  return log_store_->LoadSnapshot(metadata);
 }
 
 void MemberHost::Post(Task task) {

@@ -162,6 +162,11 @@ class MemberHost {
   bool learner() const { return learner_.load(); }
   // This member was removed from the cluster and may stop for good.
   bool removed() const { return removed_.load(); }
+  // Thread-safe (for the peer transport's snapshot sender): the member's
+  // saved snapshot with this index and term, with its data (see
+  // member::LogStore::LoadSnapshot).
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
+      const raftpb::SnapshotMetadata& metadata);
   // Finishes in-flight work and stops the thread.
   void Stop();
 

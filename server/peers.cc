@@ -105,6 +105,11 @@ void Peers::Send(raftpb::Message message) {
   link->cv.notify_all();
 }
 
+void Peers::set_snapshot_loader(SnapshotLoader loader) {
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_loader_ = std::move(loader);
+}
+
 std::shared_ptr<peerpb::Peer::Stub> Peers::Stub(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = links_.find(id);
@@ -157,7 +162,29 @@ void Peers::RunSnapshotSender(Link* link) {
       message = std::move(link->snapshots.front());
       link->snapshots.pop_front();
     }
-    std::string data = std::move(*message.mutable_snapshot()->mutable_data());
+    // Raft keeps only the snapshot's metadata: the data comes from the
+    // store (memory while it is being saved, then its file), read here so
+    // that the member thread never waits for it.
+    SnapshotLoader loader;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      loader = snapshot_loader_;
+    }
+    absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
+        loader ? loader(message.snapshot().metadata())
+               : absl::UnavailableError("no snapshot loader yet");
+    if (!snapshot.ok()) {
+      // Lost, as if the network dropped it: the leader sends a newer
+      // snapshot when the follower still needs one.
+      std::fprintf(stderr,
+                   "{\"level\":\"warn\",\"msg\":\"cannot send the snapshot at index %llu to "
+                   "%llx: %s\"}\n",
+                   static_cast<unsigned long long>(message.snapshot().metadata().index()),
+                   static_cast<unsigned long long>(message.to()),
+                   std::string(snapshot.status().message()).c_str());
+      continue;
+    }
+    std::string_view data = (*snapshot)->data();
     message.mutable_snapshot()->clear_data();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
@@ -172,7 +199,7 @@ void Peers::RunSnapshotSender(Link* link) {
     bool ok = stream->Write(first);
     for (size_t sent = 0; ok && sent < data.size(); sent += kChunkBytes) {
       peerpb::SnapshotChunk chunk;
-      chunk.set_data(data.substr(sent, kChunkBytes));
+      chunk.set_data(std::string(data.substr(sent, kChunkBytes)));
       ok = stream->Write(chunk);
     }
     if (ok) stream->WritesDone();

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,8 +35,14 @@ class Peers : public member::Transport {
         std::shared_ptr<grpc::ChannelCredentials> credentials);
   ~Peers() override;
 
-  // Thread-safe; never blocks on the network.
+  // Thread-safe; never blocks on the network. A MSG_SNAP (metadata only)
+  // goes to the snapshot sender, which reads the data with the loader.
   void Send(raftpb::Message message) override;
+  // Where the snapshot sender gets snapshots' data (the member's store);
+  // until it is set, snapshot messages are dropped.
+  using SnapshotLoader = std::function<absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>>(
+      const raftpb::SnapshotMetadata&)>;
+  void set_snapshot_loader(SnapshotLoader loader);
   // Points the transport at exactly these members (host:port of each
   // one's peer URL): links to new ones open, links to members no longer
   // listed close, a changed address reconnects.
@@ -70,6 +77,7 @@ class Peers : public member::Transport {
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Link>> links_;
+  SnapshotLoader snapshot_loader_;  // guarded by mu_
   // Closed links whose sender threads are joined at Stop (a sender may be
   // blocked on the network for a while; the caller must not wait for it).
   std::vector<std::shared_ptr<Link>> closed_;

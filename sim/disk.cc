@@ -162,6 +162,14 @@ void Disk::SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) {
   durable_.snapshot = *snapshot;
 }
 
+absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Disk::LoadSnapshot(
+    const raftpb::SnapshotMetadata& metadata) {
+  if (dir_ == nullptr) return absl::UnavailableError("the disk is not open");
+  absl::StatusOr<raftpb::Snapshot> snapshot = dir_->LoadSnapshot(metadata);
+  if (!snapshot.ok()) return snapshot.status();
+  return std::make_shared<const raftpb::Snapshot>(std::move(*snapshot));
+}
+
 void Disk::CompactLog(uint64_t index) {
   absl::Status compacted = dir_->CompactLog(index);
   ETC_CHECK(compacted.ok()) << compacted;

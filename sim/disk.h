@@ -52,6 +52,10 @@ class Disk : public member::LogStore {
   void Persist(member::PersistRequest request, uint64_t token) override;
   void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override;
   void CompactLog(uint64_t index) override;
+  // Reads the snapshot file with the real storage code (what a MSG_SNAP
+  // leaving this member carries).
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
+      const raftpb::SnapshotMetadata& metadata) override;
 
   // The process died: unsynced writes are lost (the oldest maybe torn) and
   // pending completions never fire.

@@ -81,15 +81,33 @@ class BackgroundSnapshotMachine : public member::KvMachine {
 class SimTransport : public member::Transport {
  public:
   using OnSend = std::function<void(const raftpb::Message&)>;
-  SimTransport(Network* network, OnSend on_send)
-      : network_(network), on_send_(std::move(on_send)) {}
+  SimTransport(Network* network, Disk* disk, Trace* trace, OnSend on_send)
+      : network_(network), disk_(disk), trace_(trace), on_send_(std::move(on_send)) {}
   void Send(raftpb::Message message) override {
     on_send_(message);
+    if (message.type() == raftpb::MSG_SNAP) {
+      // Raft keeps only the metadata; the data comes from the snapshot
+      // file, read back with the real storage code, as the server does.
+      ETC_CHECK(message.snapshot().data().empty()) << "Raft kept snapshot data";
+      absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
+          disk_->LoadSnapshot(message.snapshot().metadata());
+      if (!snapshot.ok()) {
+        trace_->Event("snapshot.unreadable", message.from(), 0, [&] {
+          return absl::StrCat(message.from(), " cannot send its snapshot at ",
+                              message.snapshot().metadata().index(), ": ",
+                              snapshot.status().ToString());
+        });
+        return;
+      }
+      message.mutable_snapshot()->set_data((*snapshot)->data());
+    }
     network_->Send(std::move(message));
   }
 
  private:
   Network* network_;
+  Disk* disk_;
+  Trace* trace_;
   OnSend on_send_;
 };
 
@@ -355,7 +373,8 @@ void Simulation::Setup() {
           checker_.OnDurable(id, entries, durable);
         });
     process->transport = std::make_unique<SimTransport>(
-        &network_, [this, disk = process->disk.get()](const raftpb::Message& message) {
+        &network_, process->disk.get(), &trace_,
+        [this, disk = process->disk.get()](const raftpb::Message& message) {
           checker_.CheckPromise(message, disk->durable(), LeaderOfTerm(message.term()));
         });
     double drift = (clock_random.Unit() * 2 - 1) * swarm_.clock_drift_fraction;

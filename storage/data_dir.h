@@ -51,6 +51,9 @@ class DataDir {
 
   // What recovery found (empty for a new directory).
   const raft::DurableState& recovered() const { return recovered_; }
+  // The same, handed over: the directory keeps nothing of it (the
+  // snapshot's data can be hundreds of megabytes).
+  raft::DurableState TakeRecovered() { return std::move(recovered_); }
   // True if the directory held no member data before Open.
   bool fresh() const { return fresh_; }
   // A torn tail cut off the log during recovery (bytes; 0 if none).
@@ -74,6 +77,13 @@ class DataDir {
   // past the newest recorded snapshot.
   absl::Status WriteSnapshotFile(const raftpb::Snapshot& snapshot);
   absl::Status RecordSnapshot(const raftpb::SnapshotMetadata& metadata);
+  // The saved snapshot with this metadata's index and term, with its data
+  // (for a MSG_SNAP leaving the member: Raft keeps only the metadata).
+  // Only reads the snapshot directory, so it may run on any thread beside
+  // anything else; kNotFound once newer snapshots replaced the file.
+  absl::StatusOr<raftpb::Snapshot> LoadSnapshot(const raftpb::SnapshotMetadata& metadata) const {
+    return snapshots_->Load(metadata);
+  }
   // Releases log segments whose entries are all at or below `index` (a
   // durable snapshot covers them).
   absl::Status CompactLog(uint64_t index);

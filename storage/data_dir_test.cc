@@ -174,6 +174,34 @@ TEST(DataDirTest, ADamagedSnapshotFileIsDataLossNamingIt) {
   EXPECT_NE(dir.status().message().find(files->back()), std::string::npos) << dir.status();
 }
 
+TEST(DataDirTest, LoadsASavedSnapshotByItsMetadataUntilNewerOnesReplaceIt) {
+  MemoryFs fs;
+  DataDirOptions options;
+  options.snapshots_retained = 2;
+  auto dir = DataDir::Open(&fs, "data", options);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  raftpb::Snapshot boot = S(1, 1, "");
+  ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1), E(4, 2)}, H(2, 4)).ok());
+  ASSERT_TRUE((*dir)->Sync().ok());
+  ASSERT_TRUE((*dir)->SaveSnapshot(S(3, 1, "at three")).ok());
+  absl::StatusOr<raftpb::Snapshot> loaded = (*dir)->LoadSnapshot(S(3, 1).metadata());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->data(), "at three");
+  EXPECT_EQ(loaded->metadata().conf_state().voters_size(), 1);
+  // The bootstrap snapshot (written with the log) is a file too.
+  EXPECT_TRUE((*dir)->LoadSnapshot(boot.metadata()).ok());
+  // Another term at the same index is another snapshot.
+  EXPECT_EQ((*dir)->LoadSnapshot(S(3, 2).metadata()).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*dir)->SaveSnapshot(S(4, 2, "at four")).ok());
+  // Two are kept: the one at index 1 is gone.
+  EXPECT_EQ((*dir)->LoadSnapshot(boot.metadata()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*dir)->LoadSnapshot(S(4, 2).metadata())->data(), "at four");
+  // A damaged file is reported, never handed out.
+  auto files = fs.List("data/member/snap");
+  fs.FlipBit("data/member/snap/" + files->back(), 8 * 40);
+  EXPECT_EQ((*dir)->LoadSnapshot(S(4, 2).metadata()).status().code(), absl::StatusCode::kDataLoss);
+}
+
 // A member's life in random steps: appends (sometimes replacing a suffix),
 // syncs, snapshots made and compactions, snapshots from a leader, and power
 // losses. After each loss: the data directory opens, Raft accepts what it

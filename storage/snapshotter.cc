@@ -132,11 +132,7 @@ absl::StatusOr<std::vector<std::string>> Snapshotter::Files() const {
 }
 
 absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "%016" PRIx64 "-%016" PRIx64 "%s",
-                static_cast<uint64_t>(snapshot.metadata().index()),
-                static_cast<uint64_t>(snapshot.metadata().term()), kSuffix);
-  std::string path = JoinPath(dir_, name);
+  std::string path = JoinPath(dir_, FileName(snapshot.metadata()));
   std::string temp = path + ".tmp";
   {
     absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
@@ -175,11 +171,16 @@ absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<raftpb::Snapshot>> Snapshotter::LoadNewest() const {
-  absl::StatusOr<std::vector<std::string>> files = Files();
-  if (!files.ok()) return files.status();
-  if (files->empty()) return std::optional<raftpb::Snapshot>();
-  std::string path = JoinPath(dir_, files->back());
+std::string Snapshotter::FileName(const raftpb::SnapshotMetadata& metadata) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "%016" PRIx64 "-%016" PRIx64 "%s",
+                static_cast<uint64_t>(metadata.index()), static_cast<uint64_t>(metadata.term()),
+                kSuffix);
+  return name;
+}
+
+absl::StatusOr<raftpb::Snapshot> Snapshotter::Read(const std::string& name) const {
+  std::string path = JoinPath(dir_, name);
   absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(path, {});
   if (!file.ok()) return file.status();
   absl::StatusOr<std::string> bytes = ReadAll(**file);
@@ -188,7 +189,32 @@ absl::StatusOr<std::optional<raftpb::Snapshot>> Snapshotter::LoadNewest() const 
   if (!snapshot.ok()) {
     return absl::DataLossError(absl::StrCat("snapshot file ", path, ": ", snapshot.status().message()));
   }
+  return snapshot;
+}
+
+absl::StatusOr<std::optional<raftpb::Snapshot>> Snapshotter::LoadNewest() const {
+  absl::StatusOr<std::vector<std::string>> files = Files();
+  if (!files.ok()) return files.status();
+  if (files->empty()) return std::optional<raftpb::Snapshot>();
+  absl::StatusOr<raftpb::Snapshot> snapshot = Read(files->back());
+  if (!snapshot.ok()) return snapshot.status();
   return std::optional<raftpb::Snapshot>(std::move(*snapshot));
+}
+
+absl::StatusOr<raftpb::Snapshot> Snapshotter::Load(const raftpb::SnapshotMetadata& metadata) const {
+  std::string name = FileName(metadata);
+  if (!fs_->Exists(JoinPath(dir_, name))) {
+    return absl::NotFoundError(absl::StrCat("no snapshot file ", name));
+  }
+  absl::StatusOr<raftpb::Snapshot> snapshot = Read(name);
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->metadata().index() != metadata.index() ||
+      snapshot->metadata().term() != metadata.term()) {
+    return absl::DataLossError(absl::StrCat("snapshot file ", name, " holds the snapshot at index ",
+                                            snapshot->metadata().index(), " term ",
+                                            snapshot->metadata().term()));
+  }
+  return snapshot;
 }
 
 }  // namespace etc::storage

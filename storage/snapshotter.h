@@ -41,10 +41,18 @@ class Snapshotter {
   // newest file is an error, not a reason to fall back to an older one: the
   // log may already be released behind it.
   absl::StatusOr<std::optional<raftpb::Snapshot>> LoadNewest() const;
+  // The snapshot with this index and term. kNotFound if there is no such
+  // file (never written, or removed as older than the newest `retain`);
+  // kDataLoss if it is damaged. Reads only: it may run beside Save (a file
+  // removed under it is kNotFound or an I/O error).
+  absl::StatusOr<raftpb::Snapshot> Load(const raftpb::SnapshotMetadata& metadata) const;
   // Snapshot file names, oldest first.
   absl::StatusOr<std::vector<std::string>> Files() const;
 
  private:
+  static std::string FileName(const raftpb::SnapshotMetadata& metadata);
+  absl::StatusOr<raftpb::Snapshot> Read(const std::string& name) const;
+
   FileSystem* fs_;
   std::string dir_;
   int retain_;

@@ -200,7 +200,10 @@ void InteractionEnv::ProcessReady(Member& member) {
   if (!quiet_) absl::StrAppend(&out_, Indent(DescribeReady(ready)));
   // 1. Persist (snapshot, entries, hard state). 2. Send. 3. Apply. 4. Advance.
   member.storage.Persist(ready);
-  for (const raftpb::Message& m : ready.messages) network_.push_back(m);
+  for (raftpb::Message m : ready.messages) {
+    ETC_CHECK(member.storage.AttachSnapshotData(m)) << "no data for " << DescribeMessage(m);
+    network_.push_back(std::move(m));
+  }
   if (ready.snapshot != nullptr) ApplySnapshotData(member, ready.snapshot->data());
   for (const raftpb::Entry& entry : ready.committed_entries) {
     if (entry.type() == raftpb::ENTRY_CONF_CHANGE) {

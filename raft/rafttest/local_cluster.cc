@@ -40,7 +40,10 @@ void LocalCluster::ProcessReady(NodeId id, bool crash_before_persisting) {
     return;
   }
   member.storage.Persist(ready);
-  for (raftpb::Message& m : ready.messages) network_.push_back(std::move(m));
+  for (raftpb::Message& m : ready.messages) {
+    ETC_CHECK(member.storage.AttachSnapshotData(m)) << "no data for " << DescribeMessage(m);
+    network_.push_back(std::move(m));
+  }
   if (ready.snapshot != nullptr) member.applied_index = ready.snapshot->metadata().index();
   for (const raftpb::Entry& entry : ready.committed_entries) {
     ETC_CHECK_EQ(entry.index(), member.applied_index + 1) << "entries applied out of order";
