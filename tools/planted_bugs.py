@@ -71,7 +71,7 @@ MUTANTS = [
            "raft/raft.cc",
            "return (election_timeout_ticks - 1) * 100 / (100 + lease_clock_drift_max_percent);",
            "return 3 * election_timeout_ticks;",
-           ("//raft:raft_property_test",), in_simulator=True),
+           ("//raft:interaction_test", "//raft:raft_property_test"), in_simulator=True),
     Mutant("lease-ignores-drift", "#13 lease as long as the election timeout",
            "raft/raft.cc",
            "return (election_timeout_ticks - 1) * 100 / (100 + lease_clock_drift_max_percent);",
