@@ -1084,7 +1084,7 @@ std::string Store::Snapshot() const {
   }
 
   std::string out;
-  out.reserve(static_cast<size_t>(keys_.size_bytes()) + keys_.versions() * 16 + 64);
+  out.reserve(SnapshotBytesHint());
   {
     google::protobuf::io::StringOutputStream stream(&out);
     google::protobuf::io::CodedOutputStream coded(&stream);

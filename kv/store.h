@@ -96,6 +96,10 @@ class Store {
   const LeaseTable& leases() const { return leases_; }
   // A deterministic byte string of the replicated state.
   std::string Snapshot() const;
+  // About how many bytes Snapshot() returns (to reserve them up front).
+  size_t SnapshotBytesHint() const {
+    return static_cast<size_t>(keys_.size_bytes()) + keys_.versions() * 16 + 4096;
+  }
   // Replaces the replicated state with a snapshot's (empty data: the empty
   // state of a new cluster); watchers catch up or are cancelled, tokens are
   // dropped. Errors: kDataLoss (nothing changed).

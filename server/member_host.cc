@@ -280,8 +280,7 @@ class MemberHost::HostMachine : public member::StateMachine {
       done(absl::InternalError(absl::StrCat("snapshot: pipe: ", std::strerror(errno))));
       return;
     }
-    size_t expected_bytes = static_cast<size_t>(machine_->store().keyspace().size_bytes()) +
-                            machine_->store().keyspace().versions() * 16 + 4096;
+    size_t expected_bytes = machine_->store().SnapshotBytesHint();
     auto started = std::chrono::steady_clock::now();
     pid_t pid = fork();
     if (pid < 0) {

@@ -185,7 +185,6 @@ void Peers::RunSnapshotSender(Link* link) {
       continue;
     }
     std::string_view data = (*snapshot)->data();
-    message.mutable_snapshot()->clear_data();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
     peerpb::Ack ack;

@@ -27,10 +27,6 @@ bool IsSnapshotName(const std::string& name) {
   return name.size() == 16 + 1 + 16 + 5 && EndsWith(name, kSuffix) && name[16] == '-';
 }
 
-}  // namespace
-
-namespace {
-
 // A snapshot file in three pieces, so that the data (which can be hundreds
 // of megabytes) is written from where it is, never copied: the header and
 // the serialized message's bytes before the data, the data itself, and the
