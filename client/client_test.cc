@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -221,6 +222,72 @@ TEST(Client, WatchResumesOnAnotherMemberWithoutLosingOrRepeatingEvents) {
   std::vector<std::string> expected;
   for (int i = 0; i < 10; ++i) expected.push_back(absl::StrCat(i));
   EXPECT_EQ(seen, expected);
+}
+
+TEST(Client, WatchersOfEveryMemberSeeConcurrentWritesOnceAndInOrder) {
+  // Eight writers at once: members apply several revisions per step, and
+  // a watch stream sends the revisions that queued up together in one
+  // response. Each watcher must still see every revision exactly once, in
+  // order, however they were grouped.
+  Cluster cluster;
+  struct Seen {
+    std::mutex mu;
+    std::vector<int64_t> revisions;
+    size_t most_events_in_a_response = 0;
+  };
+  std::vector<std::unique_ptr<Client>> watching;
+  std::vector<std::unique_ptr<Seen>> seen;
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key("/m/");
+  create.set_range_end(PrefixEnd("/m/"));
+  for (int member = 0; member < 3; ++member) {
+    watching.push_back(cluster.Connect({cluster.Endpoint(member)}));
+    seen.push_back(std::make_unique<Seen>());
+    Seen* mine = seen.back().get();
+    watchers.push_back(watching.back()->Watch(create, [mine](const etcdserverpb::WatchResponse& r) {
+      std::lock_guard<std::mutex> lock(mine->mu);
+      for (const mvccpb::Event& event : r.events()) mine->revisions.push_back(event.kv().mod_revision());
+      mine->most_events_in_a_response =
+          std::max(mine->most_events_in_a_response, static_cast<size_t>(r.events_size()));
+    }));
+  }
+  constexpr int kWriters = 8, kPutsEach = 50, kPuts = kWriters * kPutsEach;
+  std::vector<std::thread> writers;
+  std::mutex written_mu;
+  std::vector<int64_t> written;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      auto client = cluster.Connect();
+      for (int i = 0; i < kPutsEach; ++i) {
+        auto put = client->Put(absl::StrCat("/m/", w, "/", i), "v");
+        ASSERT_TRUE(put.ok()) << put.status();
+        std::lock_guard<std::mutex> lock(written_mu);
+        written.push_back(put->header().revision());
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  ASSERT_EQ(written.size(), static_cast<size_t>(kPuts));
+  std::sort(written.begin(), written.end());
+  size_t most = 0;
+  for (int member = 0; member < 3; ++member) {
+    Seen& mine = *seen[member];
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mine.mu);
+        if (mine.revisions.size() >= written.size()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::lock_guard<std::mutex> lock(mine.mu);
+    EXPECT_EQ(mine.revisions, written) << "member " << member;
+    most = std::max(most, mine.most_events_in_a_response);
+  }
+  for (auto& watcher : watchers) watcher->Stop();
+  // Some revisions did arrive together (otherwise this test checked
+  // nothing about grouping).
+  EXPECT_GT(most, 1u);
 }
 
 TEST(Client, LeasesKeepKeysAliveOnlyWhileKeptAlive) {

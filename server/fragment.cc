@@ -30,4 +30,25 @@ std::vector<etcdserverpb::WatchResponse> FragmentWatchResponse(
   return pieces;
 }
 
+bool IsPlainEventResponse(const etcdserverpb::WatchResponse& response) {
+  return response.events_size() > 0 && !response.created() && !response.canceled() &&
+         !response.fragment() && response.compact_revision() == 0 &&
+         response.cancel_reason().empty();
+}
+
+bool MergeWatchResponse(etcdserverpb::WatchResponse* into, size_t* into_bytes,
+                        etcdserverpb::WatchResponse* next, size_t max_bytes) {
+  if (into->watch_id() != next->watch_id() || !IsPlainEventResponse(*into) ||
+      !IsPlainEventResponse(*next)) {
+    return false;
+  }
+  size_t next_bytes = next->ByteSizeLong();
+  if (*into_bytes + next_bytes > max_bytes) return false;
+  for (mvccpb::Event& event : *next->mutable_events()) *into->add_events() = std::move(event);
+  *into->mutable_header() = next->header();
+  // The header is counted twice: a little over, never under.
+  *into_bytes += next_bytes;
+  return true;
+}
+
 }  // namespace etc::server

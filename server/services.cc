@@ -1,9 +1,11 @@
 #include "server/services.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -290,11 +292,23 @@ class WatchStream : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest,
     StartRead(&request_);
   }
 
-  // Any thread: queues a response for the client.
-  void Push(etcdserverpb::WatchResponse response) {
-    StampHeaders(&response, *host_);
+  // Any thread: queues a response for the client. A plain event response
+  // that would wait behind a write in progress joins the one already
+  // waiting, up to `merge_limit_bytes` (0: never): a client that falls
+  // behind by a few revisions gets them in one message.
+  void Push(etcdserverpb::WatchResponse response, size_t merge_limit_bytes = 0) {
+    etcdserverpb::ResponseHeader* header = response.mutable_header();
+    header->set_cluster_id(host_->options().cluster_id);
+    header->set_member_id(host_->options().member_id);
+    header->set_raft_term(host_->term());
     std::unique_lock<std::mutex> lock(mu_);
     if (closed_) return;
+    if (!queue_.empty() && merge_limit_bytes > 0 && tail_mergeable_ &&
+        MergeWatchResponse(&queue_.back(), &tail_bytes_, &response, merge_limit_bytes)) {
+      return;
+    }
+    tail_mergeable_ = merge_limit_bytes > 0;
+    tail_bytes_ = tail_mergeable_ ? response.ByteSizeLong() : 0;
     queue_.push_back(std::move(response));
     if (writing_) return;
     writing_ = true;
@@ -382,6 +396,10 @@ class WatchStream : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest,
   std::mutex mu_;
   std::deque<etcdserverpb::WatchResponse> queue_;
   etcdserverpb::WatchResponse writing_now_;
+  // Whether queue_.back() may take more events (its watcher allows
+  // merging), and its size.
+  bool tail_mergeable_ = false;
+  size_t tail_bytes_ = 0;
   bool writing_ = false;
   bool closed_ = false;
   bool reads_done_ = false;
@@ -441,6 +459,7 @@ class Services::WatchService final : public etcdserverpb::Watch::CallbackService
 
  private:
   static constexpr size_t kMaxQueuedResponses = 64;
+  static constexpr size_t kMaxMergedBytes = 64 * 1024;
 
   void Create(const std::shared_ptr<WatchStream>& state,
               const etcdserverpb::WatchCreateRequest& create) {
@@ -527,18 +546,33 @@ class Services::WatchService final : public etcdserverpb::Watch::CallbackService
         continue;
       }
       int64_t local = state->local_of[*it];
+      // etcd's limit for a fragment: the request size limit.
+      size_t request_limit = static_cast<size_t>(host_->options().store.max_request_bytes);
+      bool fragmenting = state->fragmenting.contains(local);
+      // Revisions that queued up while the stream was busy go out as one
+      // message, small enough that a stream's queue stays as bounded as
+      // the hub's (a fragmenting watcher's pieces keep their own sizes).
+      size_t merge_limit = fragmenting ? 0 : std::min(kMaxMergedBytes, request_limit);
+      std::optional<etcdserverpb::WatchResponse> merged;
+      size_t merged_bytes = 0;
       for (etcdserverpb::WatchResponse& response : hub.Take(*it, kMaxQueuedResponses - pending)) {
         response.set_watch_id(local);
-        if (!state->fragmenting.contains(local)) {
-          state->Push(std::move(response));
+        if (fragmenting) {
+          for (etcdserverpb::WatchResponse& piece :
+               FragmentWatchResponse(std::move(response), request_limit)) {
+            state->Push(std::move(piece));
+          }
           continue;
         }
-        // etcd's limit for a fragment: the request size limit.
-        size_t limit = static_cast<size_t>(host_->options().store.max_request_bytes);
-        for (etcdserverpb::WatchResponse& piece : FragmentWatchResponse(std::move(response), limit)) {
-          state->Push(std::move(piece));
+        if (merged.has_value() &&
+            MergeWatchResponse(&*merged, &merged_bytes, &response, merge_limit)) {
+          continue;
         }
+        if (merged.has_value()) state->Push(std::move(*merged), merge_limit);
+        merged_bytes = response.ByteSizeLong();
+        merged = std::move(response);
       }
+      if (merged.has_value()) state->Push(std::move(*merged), merge_limit);
       if (!hub.exists(*it)) {
         // Cancelled (compacted) and delivered: forget it.
         state->hub_of.erase(local);
