@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -138,6 +139,7 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& hos
   listener->grpc_server_ = grpc_server;
   listener->handler_ = std::move(handler);
   listener->acceptor_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
+  pthread_setname_np(listener->acceptor_.native_handle(), "etc-http");
   return listener;
 }
 
@@ -172,6 +174,7 @@ void Listener::AcceptLoop() {
       ++serving_;
     }
     std::thread([this, fd] {
+      pthread_setname_np(pthread_self(), "etc-http-conn");
       Serve(fd);
       std::lock_guard<std::mutex> lock(mu_);
       if (--serving_ == 0) idle_.notify_all();

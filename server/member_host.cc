@@ -1,6 +1,7 @@
 #include "server/member_host.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,6 +96,9 @@ class MemberHost::Store : public member::LogStore {
   Store(MemberHost* host, storage::DataDir* dir) : host_(host), dir_(dir) {
     writer_ = std::thread([this] { Write(); });
     snapshotter_ = std::thread([this] { Snapshot(); });
+    // Named, so that top -H and perf tell the member's threads apart.
+    pthread_setname_np(writer_.native_handle(), "etc-wal");
+    pthread_setname_np(snapshotter_.native_handle(), "etc-snapshot");
   }
   ~Store() override { Stop(); }
 
@@ -335,6 +339,7 @@ class MemberHost::HostMachine : public member::StateMachine {
           finished->store(true);
         }),
         finished});
+    pthread_setname_np(readers_.back().thread.native_handle(), "etc-snap-read");
   }
 
  private:
@@ -393,6 +398,7 @@ absl::StatusOr<std::unique_ptr<MemberHost>> MemberHost::Start(MemberHostOptions 
   std::unique_ptr<MemberHost> host(new MemberHost(std::move(options), fs, peers));
   if (absl::Status s = host->Open(); !s.ok()) return s;
   host->thread_ = std::thread([h = host.get()] { h->Loop(); });
+  pthread_setname_np(host->thread_.native_handle(), "etc-member");
   return host;
 }
 

@@ -1,5 +1,7 @@
 #include "server/peers.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -37,6 +39,8 @@ std::shared_ptr<Peers::Link> Peers::Open(uint64_t id, const std::string& address
   Link* raw = link.get();
   link->sender = std::thread([this, id, raw] { RunSender(id, raw); });
   link->snapshot_sender = std::thread([this, raw] { RunSnapshotSender(raw); });
+  pthread_setname_np(link->sender.native_handle(), "etc-peer-send");
+  pthread_setname_np(link->snapshot_sender.native_handle(), "etc-peer-snap");
   return link;
 }
 
