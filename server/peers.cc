@@ -50,6 +50,7 @@ void Peers::Close(Link& link) {
     link.stopping = true;
   }
   link.cv.notify_all();
+  link.snapshot_cv.notify_all();
 }
 
 void Peers::SetAddresses(const std::map<uint64_t, std::string>& addresses) {
@@ -96,17 +97,26 @@ void Peers::Send(raftpb::Message message) {
     if (it == links_.end()) return;  // not a member we know: dropped
     link = it->second;
   }
+  bool snapshot = message.type() == raftpb::MSG_SNAP;
+  bool was_empty = false;
   {
     std::lock_guard<std::mutex> lock(link->mu);
-    if (message.type() == raftpb::MSG_SNAP) {
+    if (snapshot) {
       link->snapshots.clear();
       link->snapshots.push_back(std::move(message));
     } else {
+      was_empty = link->queue.empty();
       if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
       link->queue.push_back(std::move(message));
     }
   }
-  link->cv.notify_all();
+  if (snapshot) {
+    link->snapshot_cv.notify_one();
+  } else if (was_empty) {
+    // A non-empty queue means the sender was already woken and takes the
+    // whole queue when it runs: one wake per batch, not per message.
+    link->cv.notify_one();
+  }
 }
 
 void Peers::set_snapshot_loader(SnapshotLoader loader) {
@@ -161,7 +171,7 @@ void Peers::RunSnapshotSender(Link* link) {
     raftpb::Message message;
     {
       std::unique_lock<std::mutex> lock(link->mu);
-      link->cv.wait(lock, [&] { return link->stopping || !link->snapshots.empty(); });
+      link->snapshot_cv.wait(lock, [&] { return link->stopping || !link->snapshots.empty(); });
       if (link->stopping) return;
       message = std::move(link->snapshots.front());
       link->snapshots.pop_front();

@@ -58,7 +58,10 @@ class Peers : public member::Transport {
     std::shared_ptr<grpc::Channel> channel;
     std::shared_ptr<peerpb::Peer::Stub> stub;
     std::mutex mu;
+    // One each for the sender and the snapshot sender, so that a message
+    // wakes only the thread that sends it.
     std::condition_variable cv;
+    std::condition_variable snapshot_cv;
     std::deque<raftpb::Message> queue;
     // Snapshot messages waiting for the snapshot sender (at most one is
     // kept: a newer snapshot supersedes an unsent older one).
