@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace etc::client {
@@ -285,9 +286,10 @@ TEST(Client, WatchersOfEveryMemberSeeConcurrentWritesOnceAndInOrder) {
     most = std::max(most, mine.most_events_in_a_response);
   }
   for (auto& watcher : watchers) watcher->Stop();
-  // Some revisions did arrive together (otherwise this test checked
-  // nothing about grouping).
-  EXPECT_GT(most, 1u);
+  // On etc some revisions arrived together (otherwise this test checked
+  // nothing about grouping). etcd, the referee, sends a watcher that keeps
+  // up one response per revision.
+  if (!absl::EndsWith(g_server, "/etcd")) EXPECT_GT(most, 1u);
 }
 
 TEST(Client, LeasesKeepKeysAliveOnlyWhileKeptAlive) {
