@@ -9,15 +9,18 @@
 #   tools/bench-vs-etcd.sh                      # the full run
 #   tools/bench-vs-etcd.sh --quick              # short runs, 100k keys for memory
 #   tools/bench-vs-etcd.sh --keys=1000000       # keys loaded for the memory figure
+#   tools/bench-vs-etcd.sh --quick --no-write   # print only, leave docs/ alone (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
+write=true
 keys=1000000
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=true; keys=100000 ;;
     --keys=*) keys="${arg#--keys=}" ;;
-    *) echo "usage: tools/bench-vs-etcd.sh [--quick] [--keys=N]" >&2; exit 2 ;;
+    --no-write) write=false ;;
+    *) echo "usage: tools/bench-vs-etcd.sh [--quick] [--keys=N] [--no-write]" >&2; exit 2 ;;
   esac
 done
 tools/setup.sh
@@ -150,10 +153,15 @@ for server in etcd etc; do
   done
 done
 chart=docs/benchmarks-put-vs-clients.svg
+$write || chart="$work/benchmarks-put-vs-clients.svg"
 python3 tools/bench_chart.py "$chart" "put throughput (3 members, fsync on) against concurrent clients, $(date -u +%Y-%m-%d)" <<<"$chart_points"
 machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -r)"
 echo
 echo "$table"
+if ! $write; then
+  echo "not written (--no-write): docs/ left as they were"
+  exit 0
+fi
 {
   echo "## $(date -u +%Y-%m-%d) run: \`tools/bench-vs-etcd.sh $*\`"
   echo
