@@ -16,6 +16,41 @@ constexpr size_t kMaxQueuedMessages = 8192;
 constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
 constexpr auto kForwardTimeout = std::chrono::seconds(5);
 
+// One peer's stream of message batches: each batch read goes to the member,
+// then the next read starts; the reactor deletes itself when the call ends.
+class BatchReader final : public grpc::ServerReadReactor<peerpb::Batch> {
+ public:
+  BatchReader(MemberHost* host, uint64_t cluster_id) : host_(host), cluster_id_(cluster_id) {
+    StartRead(&batch_);
+  }
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);  // the sender closed its side, or the call broke
+      return;
+    }
+    if (batch_.cluster_id() != cluster_id_) {
+      Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat("member ", absl::Hex(batch_.from()),
+                                       " belongs to another cluster (", absl::Hex(batch_.cluster_id()),
+                                       ", this is ", absl::Hex(cluster_id_), ")")));
+      return;
+    }
+    for (raftpb::Message& message : *batch_.mutable_messages()) {
+      if (message.from() != batch_.from()) continue;  // only its own messages
+      host_->Receive(std::move(message));
+    }
+    batch_.Clear();
+    StartRead(&batch_);
+  }
+  void OnDone() override { delete this; }
+
+  MemberHost* host_;
+  uint64_t cluster_id_;
+  peerpb::Batch batch_;
+};
+
 }  // namespace
 
 Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses,
@@ -252,22 +287,9 @@ grpc::Status PeerService::Snapshot(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status PeerService::Stream(grpc::ServerContext*, grpc::ServerReader<peerpb::Batch>* reader,
-                                 peerpb::Ack*) {
-  peerpb::Batch batch;
-  while (reader->Read(&batch)) {
-    if (batch.cluster_id() != cluster_id_) {
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          absl::StrCat("member ", absl::Hex(batch.from()),
-                                       " belongs to another cluster (", absl::Hex(batch.cluster_id()),
-                                       ", this is ", absl::Hex(cluster_id_), ")"));
-    }
-    for (raftpb::Message& message : *batch.mutable_messages()) {
-      if (message.from() != batch.from()) continue;  // only its own messages
-      host_->Receive(std::move(message));
-    }
-  }
-  return grpc::Status::OK;
+grpc::ServerReadReactor<peerpb::Batch>* PeerService::Stream(grpc::CallbackServerContext*,
+                                                            peerpb::Ack*) {
+  return new BatchReader(host_, cluster_id_);
 }
 
 grpc::Status PeerService::LeaseKeepAlive(grpc::ServerContext*,

@@ -86,12 +86,15 @@ class Peers : public member::Transport {
   std::vector<std::shared_ptr<Link>> closed_;
 };
 
-// Receives other members' messages (and forwarded lease requests).
-class PeerService final : public peerpb::Peer::Service {
+// Receives other members' messages (and forwarded lease requests). The
+// message streams are callback reactors: a batch is handed to the member
+// from the gRPC thread that read it, with no thread of its own per stream
+// to wake in between.
+class PeerService final : public peerpb::Peer::WithCallbackMethod_Stream<peerpb::Peer::Service> {
  public:
   PeerService(MemberHost* host, uint64_t cluster_id) : host_(host), cluster_id_(cluster_id) {}
-  grpc::Status Stream(grpc::ServerContext* context, grpc::ServerReader<peerpb::Batch>* reader,
-                      peerpb::Ack* ack) override;
+  grpc::ServerReadReactor<peerpb::Batch>* Stream(grpc::CallbackServerContext* context,
+                                                 peerpb::Ack* ack) override;
   grpc::Status LeaseKeepAlive(grpc::ServerContext* context,
                               const etcdserverpb::LeaseKeepAliveRequest* request,
                               etcdserverpb::LeaseKeepAliveResponse* response) override;

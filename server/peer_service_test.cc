@@ -1,0 +1,107 @@
+// The peer service's message stream, over real gRPC into a real member: a
+// batch from another cluster is refused, a message that claims to be from
+// a member other than the batch's sender is dropped, and the rest reach the
+// member's Raft core.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "server/member_host.h"
+#include "server/peers.h"
+#include "storage/posix_fs.h"
+
+namespace etc::server {
+namespace {
+
+class NoPeers : public member::Transport {
+ public:
+  void Send(raftpb::Message) override {}
+};
+
+// A heartbeat from `from` at `term`: a member that hears it steps down to
+// that term, which is how the test sees that it arrived.
+peerpb::Batch HeartbeatBatch(uint64_t cluster_id, uint64_t batch_from, uint64_t message_from,
+                             uint64_t term) {
+  peerpb::Batch batch;
+  batch.set_cluster_id(cluster_id);
+  batch.set_from(batch_from);
+  raftpb::Message* m = batch.add_messages();
+  m->set_type(raftpb::MSG_HEARTBEAT);
+  m->set_from(message_from);
+  m->set_to(1);
+  m->set_term(term);
+  return batch;
+}
+
+bool AwaitTerm(const MemberHost& host, uint64_t term) {
+  for (int i = 0; i < 500 && host.term() != term; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return host.term() == term;
+}
+
+TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
+  std::string dir = ::testing::TempDir() + "/peer_service_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  MemberHostOptions options;
+  options.member_id = 1;
+  options.cluster_id = 7;
+  options.initial_voters = {1};
+  options.data_dir = dir + "/data";
+  options.tick_ms = 10;
+  storage::PosixFs fs;
+  NoPeers peers;
+  auto host = MemberHost::Start(options, &fs, &peers);
+  ASSERT_TRUE(host.ok()) << host.status();
+  uint64_t term = (*host)->term();
+  for (int i = 0; i < 500 && term == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    term = (*host)->term();
+  }
+  ASSERT_GT(term, 0u) << "the single member never elected itself";
+
+  PeerService service(host->get(), options.cluster_id);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = peerpb::Peer::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+
+  {
+    // Another cluster's member: the stream is refused, nothing delivered.
+    grpc::ClientContext context;
+    peerpb::Ack ack;
+    auto stream = stub->Stream(&context, &ack);
+    stream->Write(HeartbeatBatch(/*cluster_id=*/8, 2, 2, term + 10));
+    stream->WritesDone();
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(status.error_message().find("another cluster"), std::string::npos)
+        << status.error_message();
+  }
+  {
+    // Our cluster: a message claiming another sender is dropped (had it
+    // arrived, its higher term would stick); the sender's own arrives and
+    // the member steps down to its term.
+    grpc::ClientContext context;
+    peerpb::Ack ack;
+    auto stream = stub->Stream(&context, &ack);
+    ASSERT_TRUE(stream->Write(HeartbeatBatch(7, /*batch_from=*/2, /*message_from=*/3, term + 40)));
+    ASSERT_TRUE(stream->Write(HeartbeatBatch(7, 2, 2, term + 30)));
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  EXPECT_TRUE(AwaitTerm(**host, term + 30)) << "term " << (*host)->term();
+  server->Shutdown();
+  (*host)->Stop();
+}
+
+}  // namespace
+}  // namespace etc::server
