@@ -17,7 +17,6 @@
 namespace etc::member {
 namespace {
 
-
 class FakeStore : public LogStore {
  public:
   void Persist(PersistRequest request, uint64_t token) override {

@@ -132,9 +132,7 @@ class MemberHost::Store : public member::LogStore {
         if (same(job.snapshot)) return job.snapshot;
       }
     }
-    absl::StatusOr<raftpb::Snapshot> loaded = dir_->LoadSnapshot(metadata);
-    if (!loaded.ok()) return loaded.status();
-    return std::make_shared<const raftpb::Snapshot>(std::move(*loaded));
+    return dir_->LoadSnapshot(metadata);
   }
   // Writes what is queued, then stops the writers (after the member thread
   // stopped: nothing more will be queued).

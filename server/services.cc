@@ -35,8 +35,15 @@ grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-// Sets the cluster id, member id and Raft term of every response header in
-// `message` (the revision is the key tree's).
+// Sets the member's part of a response header: cluster id, member id, Raft
+// term (the revision is the key tree's).
+void StampHeader(etcdserverpb::ResponseHeader* header, const MemberHost& host) {
+  header->set_cluster_id(host.options().cluster_id);
+  header->set_member_id(host.options().member_id);
+  header->set_raft_term(host.term());
+}
+
+// StampHeader on every response header in `message`, nested ones included.
 void StampHeaders(google::protobuf::Message* message, const MemberHost& host) {
   const google::protobuf::Descriptor* descriptor = message->GetDescriptor();
   const google::protobuf::Reflection* reflection = message->GetReflection();
@@ -45,11 +52,9 @@ void StampHeaders(google::protobuf::Message* message, const MemberHost& host) {
     if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
     if (field->message_type() == etcdserverpb::ResponseHeader::descriptor() &&
         !field->is_repeated()) {
-      auto* header = static_cast<etcdserverpb::ResponseHeader*>(
-          reflection->MutableMessage(message, field));
-      header->set_cluster_id(host.options().cluster_id);
-      header->set_member_id(host.options().member_id);
-      header->set_raft_term(host.term());
+      StampHeader(static_cast<etcdserverpb::ResponseHeader*>(
+                      reflection->MutableMessage(message, field)),
+                  host);
       continue;
     }
     // Nested responses (txn operations) carry headers too.
@@ -292,31 +297,36 @@ class WatchStream : public grpc::ServerBidiReactor<etcdserverpb::WatchRequest,
     StartRead(&request_);
   }
 
-  // Any thread: queues a response for the client. A plain event response
-  // that would wait behind a write in progress joins the one already
-  // waiting, up to `merge_limit_bytes` (0: never): a client that falls
-  // behind by a few revisions gets them in one message.
-  void Push(etcdserverpb::WatchResponse response, size_t merge_limit_bytes = 0) {
-    etcdserverpb::ResponseHeader* header = response.mutable_header();
-    header->set_cluster_id(host_->options().cluster_id);
-    header->set_member_id(host_->options().member_id);
-    header->set_raft_term(host_->term());
+  // Any thread: queues responses for the client, in order. A plain event
+  // response that would wait behind another of its watcher's joins it, up
+  // to `merge_limit_bytes` (0: never), so revisions that queued up together
+  // (or while a write was out) go as one message.
+  void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t merge_limit_bytes = 0) {
     std::unique_lock<std::mutex> lock(mu_);
     if (closed_) return;
-    if (!queue_.empty() && merge_limit_bytes > 0 && tail_mergeable_ &&
-        MergeWatchResponse(&queue_.back(), &tail_bytes_, &response, merge_limit_bytes)) {
-      return;
+    for (etcdserverpb::WatchResponse& response : responses) {
+      // The header's revision was set by the hub; the rest is the member's.
+      StampHeader(response.mutable_header(), *host_);
+      if (!queue_.empty() && merge_limit_bytes > 0 && tail_mergeable_ &&
+          MergeWatchResponse(&queue_.back(), &tail_bytes_, &response, merge_limit_bytes)) {
+        continue;
+      }
+      tail_mergeable_ = merge_limit_bytes > 0;
+      tail_bytes_ = tail_mergeable_ ? response.ByteSizeLong() : 0;
+      queue_.push_back(std::move(response));
     }
-    tail_mergeable_ = merge_limit_bytes > 0;
-    tail_bytes_ = tail_mergeable_ ? response.ByteSizeLong() : 0;
-    queue_.push_back(std::move(response));
-    if (writing_) return;
+    if (writing_ || queue_.empty()) return;
     writing_ = true;
     writing_now_ = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
     // No Finish while a write is out (writing_), so the stream lives.
     StartWrite(&writing_now_);
+  }
+  void Push(etcdserverpb::WatchResponse response) {
+    std::vector<etcdserverpb::WatchResponse> one;
+    one.push_back(std::move(response));
+    Push(std::move(one));
   }
   // Responses not yet written.
   size_t Pending() {
@@ -553,26 +563,20 @@ class Services::WatchService final : public etcdserverpb::Watch::CallbackService
       // message, small enough that a stream's queue stays as bounded as
       // the hub's (a fragmenting watcher's pieces keep their own sizes).
       size_t merge_limit = fragmenting ? 0 : std::min(kMaxMergedBytes, request_limit);
-      std::optional<etcdserverpb::WatchResponse> merged;
-      size_t merged_bytes = 0;
-      for (etcdserverpb::WatchResponse& response : hub.Take(*it, kMaxQueuedResponses - pending)) {
-        response.set_watch_id(local);
-        if (fragmenting) {
+      std::vector<etcdserverpb::WatchResponse> responses =
+          hub.Take(*it, kMaxQueuedResponses - pending);
+      for (etcdserverpb::WatchResponse& response : responses) response.set_watch_id(local);
+      if (fragmenting) {
+        std::vector<etcdserverpb::WatchResponse> pieces;
+        for (etcdserverpb::WatchResponse& response : responses) {
           for (etcdserverpb::WatchResponse& piece :
                FragmentWatchResponse(std::move(response), request_limit)) {
-            state->Push(std::move(piece));
+            pieces.push_back(std::move(piece));
           }
-          continue;
         }
-        if (merged.has_value() &&
-            MergeWatchResponse(&*merged, &merged_bytes, &response, merge_limit)) {
-          continue;
-        }
-        if (merged.has_value()) state->Push(std::move(*merged), merge_limit);
-        merged_bytes = response.ByteSizeLong();
-        merged = std::move(response);
+        responses = std::move(pieces);
       }
-      if (merged.has_value()) state->Push(std::move(*merged), merge_limit);
+      state->Push(std::move(responses), merge_limit);
       if (!hub.exists(*it)) {
         // Cancelled (compacted) and delivered: forget it.
         state->hub_of.erase(local);

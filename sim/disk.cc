@@ -165,9 +165,7 @@ void Disk::SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) {
 absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Disk::LoadSnapshot(
     const raftpb::SnapshotMetadata& metadata) {
   if (dir_ == nullptr) return absl::UnavailableError("the disk is not open");
-  absl::StatusOr<raftpb::Snapshot> snapshot = dir_->LoadSnapshot(metadata);
-  if (!snapshot.ok()) return snapshot.status();
-  return std::make_shared<const raftpb::Snapshot>(std::move(*snapshot));
+  return dir_->LoadSnapshot(metadata);
 }
 
 void Disk::CompactLog(uint64_t index) {

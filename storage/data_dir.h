@@ -81,8 +81,12 @@ class DataDir {
   // (for a MSG_SNAP leaving the member: Raft keeps only the metadata).
   // Only reads the snapshot directory, so it may run on any thread beside
   // anything else; kNotFound once newer snapshots replaced the file.
-  absl::StatusOr<raftpb::Snapshot> LoadSnapshot(const raftpb::SnapshotMetadata& metadata) const {
-    return snapshots_->Load(metadata);
+  // Shared, as the member's store and the simulated disk hand it out.
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
+      const raftpb::SnapshotMetadata& metadata) const {
+    absl::StatusOr<raftpb::Snapshot> loaded = snapshots_->Load(metadata);
+    if (!loaded.ok()) return loaded.status();
+    return std::make_shared<const raftpb::Snapshot>(std::move(*loaded));
   }
   // Releases log segments whose entries are all at or below `index` (a
   // durable snapshot covers them).

@@ -184,10 +184,10 @@ TEST(DataDirTest, LoadsASavedSnapshotByItsMetadataUntilNewerOnesReplaceIt) {
   ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1), E(4, 2)}, H(2, 4)).ok());
   ASSERT_TRUE((*dir)->Sync().ok());
   ASSERT_TRUE((*dir)->SaveSnapshot(S(3, 1, "at three")).ok());
-  absl::StatusOr<raftpb::Snapshot> loaded = (*dir)->LoadSnapshot(S(3, 1).metadata());
+  auto loaded = (*dir)->LoadSnapshot(S(3, 1).metadata());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->data(), "at three");
-  EXPECT_EQ(loaded->metadata().conf_state().voters_size(), 1);
+  EXPECT_EQ((*loaded)->data(), "at three");
+  EXPECT_EQ((*loaded)->metadata().conf_state().voters_size(), 1);
   // The bootstrap snapshot (written with the log) is a file too.
   EXPECT_TRUE((*dir)->LoadSnapshot(boot.metadata()).ok());
   // Another term at the same index is another snapshot.
@@ -195,7 +195,9 @@ TEST(DataDirTest, LoadsASavedSnapshotByItsMetadataUntilNewerOnesReplaceIt) {
   ASSERT_TRUE((*dir)->SaveSnapshot(S(4, 2, "at four")).ok());
   // Two are kept: the one at index 1 is gone.
   EXPECT_EQ((*dir)->LoadSnapshot(boot.metadata()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ((*dir)->LoadSnapshot(S(4, 2).metadata())->data(), "at four");
+  auto four = (*dir)->LoadSnapshot(S(4, 2).metadata());
+  ASSERT_TRUE(four.ok()) << four.status();
+  EXPECT_EQ((*four)->data(), "at four");
   // A damaged file is reported, never handed out.
   auto files = fs.List("data/member/snap");
   fs.FlipBit("data/member/snap/" + files->back(), 8 * 40);
