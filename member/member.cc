@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "raft/conf_state.h"
 
 namespace etc::member {
 
@@ -27,16 +28,6 @@ constexpr char kRemovalProbe[] = "probe";
 constexpr char kRemovalConfirmed[] = "confirmed";
 
 std::string EncodeSequence(uint64_t sequence) { return absl::StrCat(sequence); }
-
-// Every member of a configuration: voters and learners, incoming and
-// outgoing.
-std::set<raft::NodeId> MembersOf(const raftpb::ConfState& conf) {
-  std::set<raft::NodeId> ids(conf.voters().begin(), conf.voters().end());
-  ids.insert(conf.learners().begin(), conf.learners().end());
-  ids.insert(conf.voters_outgoing().begin(), conf.voters_outgoing().end());
-  ids.insert(conf.learners_next().begin(), conf.learners_next().end());
-  return ids;
-}
 
 std::optional<uint64_t> DecodeSequence(const std::string& context) {
   uint64_t sequence = 0;
@@ -104,9 +95,7 @@ void Member::Tick() {
 void Member::ProbeRemoval() {
   // Ask the members of the configuration we last applied whether they
   // applied our removal; one that did answers with a notice.
-  raftpb::ConfState conf = node_.Status().conf_state;
-  std::set<raft::NodeId> peers(conf.voters().begin(), conf.voters().end());
-  peers.insert(conf.learners().begin(), conf.learners().end());
+  std::set<raft::NodeId> peers = raft::MembersOf(node_.Status().conf_state);
   peers.erase(config_.raft.id);
   for (raft::NodeId peer : peers) {
     raftpb::Message probe;
@@ -201,9 +190,7 @@ absl::Status Member::Receive(const raftpb::Message& message) {
 }
 
 bool Member::IsVoter() const {
-  raftpb::ConfState conf = node_.Status().conf_state;
-  return std::find(conf.voters().begin(), conf.voters().end(), config_.raft.id) !=
-         conf.voters().end();
+  return raft::IsVoter(node_.Status().conf_state, config_.raft.id);
 }
 
 bool Member::CanConfirmRemoval(raft::NodeId removed) const {
@@ -596,7 +583,7 @@ void Member::Apply(const raftpb::Entry& entry) {
 
 void Member::ApplyAttributes(const memberpb::Proposal& proposal) {
   raft::NodeId member_id = proposal.attributes().member_id();
-  if (!MembersOf(node_.Status().conf_state).contains(member_id)) {
+  if (!raft::IsMember(node_.Status().conf_state, member_id)) {
     Complete(proposal.id(), absl::NotFoundError(absl::StrCat(
                                 "member ", member_id, " is not in the configuration")));
     return;
@@ -613,9 +600,9 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
   absl::StatusOr<raftpb::ConfState> state = node_.ApplyConfChange(change);
   if (state.ok()) {
     // Whoever was in the configuration and no longer is, was removed.
-    std::set<raft::NodeId> after = MembersOf(*state);
+    std::set<raft::NodeId> after = raft::MembersOf(*state);
     ++membership_version_;
-    for (raft::NodeId id : MembersOf(before)) {
+    for (raft::NodeId id : raft::MembersOf(before)) {
       if (after.contains(id)) continue;
       attributes_.erase(id);
       if (id == config_.raft.id) {
@@ -629,7 +616,7 @@ void Member::ApplyConfChange(const raftpb::Entry& entry) {
   memberpb::ConfChangeContext context;
   if (!context.ParseFromString(change.context())) return;
   if (state.ok() && context.has_attributes()) {
-    if (MembersOf(*state).contains(context.attributes().member_id())) {
+    if (raft::IsMember(*state, context.attributes().member_id())) {
       attributes_[context.attributes().member_id()] = context.attributes().data();
     }
   }

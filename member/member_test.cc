@@ -12,69 +12,14 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "member/testing/fake_host.h"
 #include "raft/memory_storage.h"
 
 namespace etc::member {
 namespace {
 
-class FakeStore : public LogStore {
- public:
-  void Persist(PersistRequest request, uint64_t token) override {
-    pending.push_back({std::move(request), token});
-  }
-  void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override {
-    durable.snapshot = *snapshot;
-    ++snapshots_saved;
-  }
-  void CompactLog(uint64_t index) override {
-    compacted_to = index;
-    std::erase_if(durable.entries, [index](const raftpb::Entry& e) { return e.index() <= index; });
-  }
-  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
-      const raftpb::SnapshotMetadata& metadata) override {
-    if (metadata.index() != durable.snapshot.metadata().index() ||
-        metadata.term() != durable.snapshot.metadata().term()) {
-      return absl::NotFoundError("replaced");
-    }
-    return std::make_shared<const raftpb::Snapshot>(durable.snapshot);
-  }
-  // Makes the oldest pending write durable; returns its token.
-  uint64_t CompleteOne() {
-    auto [request, token] = std::move(pending.front());
-    pending.pop_front();
-    raft::Ready ready;
-    ready.snapshot = request.snapshot;
-    ready.entries = request.entries;
-    ready.hard_state = request.hard_state;
-    durable.Persist(ready);
-    return token;
-  }
-
-  raft::MemoryStorage durable;
-  std::deque<std::pair<PersistRequest, uint64_t>> pending;
-  int snapshots_saved = 0;
-  uint64_t compacted_to = 0;
-};
-
-// Collects messages, with their snapshot data attached as a real transport
-// does (from the sending member's store).
-class Outbox : public Transport {
- public:
-  explicit Outbox(FakeStore* store) : store_(store) {}
-  void Send(raftpb::Message message) override {
-    if (message.type() == raftpb::MSG_SNAP) {
-      EXPECT_TRUE(message.snapshot().data().empty()) << "Raft keeps no snapshot data";
-      auto snapshot = store_->LoadSnapshot(message.snapshot().metadata());
-      if (!snapshot.ok()) return;  // replaced meanwhile: lost
-      message.mutable_snapshot()->set_data((*snapshot)->data());
-    }
-    messages.push_back(std::move(message));
-  }
-  std::vector<raftpb::Message> messages;
-
- private:
-  FakeStore* store_;
-};
+using fake::FakeStore;
+using fake::Outbox;
 
 class KvMachine : public StateMachine {
  public:

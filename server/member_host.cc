@@ -12,9 +12,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/check.h"
+#include "raft/conf_state.h"
 #include "raft/memory_storage.h"
 
 namespace etc::server {
@@ -26,11 +28,33 @@ int64_t SteadyMs() {
       .count();
 }
 
-// Leases revoked per proposal, and how often the leader looks.
-constexpr size_t kMaxExpiredPerProposal = 500;
-constexpr int64_t kExpiryCheckMs = 500;
+// The key tree's deadline status, as etcd's wire says it: etcd answers a
+// request that timed out (or met a stopping server) with UNAVAILABLE.
+absl::Status WireStatus(absl::Status status) {
+  if (status.code() == absl::StatusCode::kDeadlineExceeded &&
+      absl::StartsWith(status.message(), "etcdserver: ")) {
+    return absl::UnavailableError(status.message());
+  }
+  return status;
+}
+
+MemberHost::Done OnWire(MemberHost::Done done) {
+  return [done = std::move(done)](absl::StatusOr<kvpb::Response> result) {
+    if (!result.ok()) {
+      done(WireStatus(result.status()));
+      return;
+    }
+    done(std::move(result));
+  };
+}
 
 }  // namespace
+
+// The machine's monotonic clock, for the member's policies.
+class MemberHost::SteadyClock : public member::Clock {
+ public:
+  int64_t now_ms() override { return SteadyMs(); }
+};
 
 int64_t MemberHost::Context::now_ms() const { return SteadyMs(); }
 
@@ -65,22 +89,12 @@ absl::Status BootstrapDataDir(storage::DataDir* dir, const std::vector<uint64_t>
   return dir->Sync();
 }
 
-bool Membership::Contains(uint64_t id) const {
-  std::vector<uint64_t> ids = Ids();
-  return std::find(ids.begin(), ids.end(), id) != ids.end();
-}
+bool Membership::Contains(uint64_t id) const { return raft::IsMember(conf, id); }
 
-bool Membership::IsLearner(uint64_t id) const {
-  return std::find(conf.learners().begin(), conf.learners().end(), id) != conf.learners().end() ||
-         std::find(conf.learners_next().begin(), conf.learners_next().end(), id) !=
-             conf.learners_next().end();
-}
+bool Membership::IsLearner(uint64_t id) const { return raft::IsLearner(conf, id); }
 
 std::vector<uint64_t> Membership::Ids() const {
-  std::set<uint64_t> ids(conf.voters().begin(), conf.voters().end());
-  ids.insert(conf.voters_outgoing().begin(), conf.voters_outgoing().end());
-  ids.insert(conf.learners().begin(), conf.learners().end());
-  ids.insert(conf.learners_next().begin(), conf.learners_next().end());
+  std::set<uint64_t> ids = raft::MembersOf(conf);
   return std::vector<uint64_t>(ids.begin(), ids.end());
 }
 
@@ -433,22 +447,40 @@ absl::Status MemberHost::Open() {
   config.snapshot_every_entries = options_.snapshot_count;
   config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
   host_machine_ = std::make_unique<HostMachine>(this, &machine_, options_.metrics);
-  member::StateMachine* machine = host_machine_.get();
-  absl::StatusOr<std::unique_ptr<member::Member>> member =
-      member::Member::Start(config, dir_->TakeRecovered(), peers_, log_store_.get(), machine);
+  clock_ = std::make_unique<SteadyClock>();
+  absl::StatusOr<std::unique_ptr<member::KvMember>> member = member::KvMember::Start(
+      KvOptions(), config, dir_->TakeRecovered(), peers_, log_store_.get(), &machine_,
+      clock_.get(), host_machine_.get());
   if (!member.ok()) {
     return absl::DataLossError(absl::StrCat("cannot start the member from ", options_.data_dir,
                                             ": ", member.status().message()));
   }
-  member_ = std::move(*member);
-  // A member alone in its configuration need not wait an election timeout
-  // to lead (etcd does the same for a single-member cluster).
-  raftpb::ConfState conf = member_->Status().conf_state;
-  if (conf.voters_size() == 1 && conf.voters(0) == options_.member_id &&
-      conf.voters_outgoing_size() == 0) {
-    (void)member_->Campaign();
-  }
+  kv_member_ = std::move(*member);
+  kv_member_->set_membership_observer([this] { OnMembershipChange(); });
+  RefreshMembership();
   return absl::OkStatus();
+}
+
+member::KvMemberOptions MemberHost::KvOptions() const {
+  member::KvMemberOptions options;
+  options.tick_ms = options_.tick_ms;
+  options.election_ticks = options_.election_ticks;
+  options.request_timeout_ms = options_.request_timeout_ms;
+  // This member's name and client URLs, published once it is a member
+  // (etcd's publish); the peer URLs recorded when it was added win.
+  options.attributes_to_publish = [self = options_.self](const std::string& recorded_bytes) {
+    peerpb::MemberAttributes recorded;
+    // Written by this server's code on every member: bytes that do not
+    // parse are replaced.
+    (void)recorded.ParseFromString(recorded_bytes);
+    peerpb::MemberAttributes wanted = recorded;
+    if (wanted.peer_urls().empty()) *wanted.mutable_peer_urls() = self.peer_urls();
+    wanted.set_name(self.name());
+    *wanted.mutable_client_urls() = self.client_urls();
+    if (wanted.SerializeAsString() == recorded.SerializeAsString()) return recorded_bytes;
+    return wanted.SerializeAsString();
+  };
+  return options;
 }
 
 MemberHost::~MemberHost() { Stop(); }
@@ -483,19 +515,6 @@ void MemberHost::set_after_step(std::function<void(Context&)> hook) {
   Post([this, hook = std::move(hook)](Context&) mutable { after_step_ = std::move(hook); });
 }
 
-absl::StatusOr<kvpb::Response> MemberHost::Decode(const absl::StatusOr<std::string>& result) {
-  if (!result.ok()) return result.status();
-  kvpb::Response response;
-  if (!response.ParseFromString(*result)) {
-    return absl::InternalError("the key tree answered with bytes that do not parse");
-  }
-  if (response.error_code() != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
-                        response.error_message());
-  }
-  return response;
-}
-
 void MemberHost::Write(kvpb::Request request, Done done) {
   Post([request = std::move(request), done = std::move(done)](Context& context) mutable {
     context.host().StartWrite(std::move(request), std::move(done));
@@ -510,53 +529,17 @@ void MemberHost::Read(kvpb::Request request, bool serializable, Done done) {
 }
 
 void MemberHost::StartWrite(kvpb::Request request, Done done) {
-  request.mutable_header()->set_member_id(options_.member_id);
-  request.mutable_header()->set_id(next_request_id_++);
-  if (absl::Status s = machine_.store().Validate(request); !s.ok()) {
-    done(s);
-    return;
-  }
-  member_->Write(request.SerializeAsString(),
-                 AwaitAnswer([this, done = std::move(done)](absl::StatusOr<kvpb::Response> result) {
-                   if (!result.ok() && options_.metrics != nullptr) {
-                     options_.metrics->proposals_failed.fetch_add(1);
-                   }
-                   done(std::move(result));
-                 }));
+  kv_member_->Write(std::move(request),
+                    OnWire([this, done = std::move(done)](absl::StatusOr<kvpb::Response> result) {
+                      if (!result.ok() && options_.metrics != nullptr) {
+                        options_.metrics->proposals_failed.fetch_add(1);
+                      }
+                      done(std::move(result));
+                    }));
 }
 
 void MemberHost::StartRead(kvpb::Request request, bool serializable, Done done) {
-  if (serializable) {
-    done(Decode(machine_.store().Query(request).SerializeAsString()));
-    return;
-  }
-  member_->Read(request.SerializeAsString(), AwaitAnswer(std::move(done)));
-}
-
-member::Callback MemberHost::AwaitAnswer(Done done) {
-  uint64_t id = next_waiting_id_++;
-  waiting_.emplace(id, std::move(done));
-  deadlines_ms_.emplace_back(SteadyMs() + options_.request_timeout_ms, id);
-  return [this, id](absl::StatusOr<std::string> result) {
-    auto it = waiting_.find(id);
-    if (it == waiting_.end()) return;  // already timed out
-    Done waiting = std::move(it->second);
-    waiting_.erase(it);
-    waiting(Decode(result));
-  };
-}
-
-void MemberHost::ExpireRequests(int64_t now_ms, bool all) {
-  while (!deadlines_ms_.empty() && (all || deadlines_ms_.front().first <= now_ms)) {
-    uint64_t id = deadlines_ms_.front().second;
-    deadlines_ms_.pop_front();
-    auto it = waiting_.find(id);
-    if (it == waiting_.end()) continue;  // answered
-    Done waiting = std::move(it->second);
-    waiting_.erase(it);
-    waiting(absl::UnavailableError(all ? "etcdserver: server stopped"
-                                       : "etcdserver: request timed out"));
-  }
+  kv_member_->Read(std::move(request), serializable, OnWire(std::move(done)));
 }
 
 void MemberHost::Receive(raftpb::Message message) {
@@ -568,23 +551,15 @@ void MemberHost::Receive(raftpb::Message message) {
 
 absl::StatusOr<int64_t> MemberHost::LeaderKeepAlive(int64_t lease_id) {
   using Result = absl::StatusOr<int64_t>;
-  return OnMember<Result>(this, [lease_id](Context& context) -> Result {
-    if (context.member().node().raft().role() != raft::Role::kLeader) {
-      return absl::FailedPreconditionError("etcdserver: not leader");
-    }
-    return context.store().KeepAlive(lease_id, context.now_ms());
-  });
+  return OnMember<Result>(this,
+                          [lease_id](Context& context) { return context.kv().KeepAlive(lease_id); });
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
   using Result = absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>;
-  return OnMember<Result>(this, [&request](Context& context) -> Result {
-    if (context.member().node().raft().role() != raft::Role::kLeader) {
-      return absl::FailedPreconditionError("etcdserver: not leader");
-    }
-    return context.store().TimeToLive(request, context.now_ms());
-  });
+  return OnMember<Result>(this,
+                          [&request](Context& context) { return context.kv().TimeToLive(request); });
 }
 
 void ListMembers(const Membership& membership,
@@ -603,66 +578,26 @@ void ListMembers(const Membership& membership,
 }
 
 void MemberHost::PromoteLearner(uint64_t id, std::function<void(absl::Status)> done) {
-  Post([this, id, done = std::move(done)](Context& context) mutable {
-    const raft::Raft& raft = context.member().node().raft();
-    if (raft.role() != raft::Role::kLeader) {
-      done(absl::FailedPreconditionError("etcdserver: not leader"));
-      return;
-    }
-    RefreshMembership();
-    Membership current = membership();
-    if (!current.Contains(id)) {
-      done(absl::NotFoundError("etcdserver: member not found"));
-      return;
-    }
-    if (!current.IsLearner(id)) {
-      done(absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
-      return;
-    }
-    auto progress = raft.tracker().progress.find(id);
-    uint64_t committed = raft.log().committed();
-    if (progress == raft.tracker().progress.end() ||
-        static_cast<double>(progress->second.match) < 0.9 * static_cast<double>(committed)) {
-      done(absl::FailedPreconditionError(
-          "etcdserver: can only promote a learner member which is in sync with leader"));
-      return;
-    }
-    raftpb::ConfChange change;
-    change.add_changes()->set_type(raftpb::ADD_NODE);
-    change.mutable_changes(0)->set_node_id(id);
-    context.member().ChangeMembership(
-        std::move(change), [this, done = std::move(done)](absl::StatusOr<std::string> result) {
-          RefreshMembership();
-          done(result.status());
-        });
+  Post([id, done = std::move(done)](Context& context) mutable {
+    context.kv().PromoteLearner(id, std::move(done));
   });
 }
 
 void MemberHost::ChangeMembership(raftpb::ConfChange change,
                                   std::optional<peerpb::MemberAttributes> attributes,
                                   std::function<void(absl::Status)> done) {
-  Post([this, change = std::move(change), attributes = std::move(attributes),
+  Post([change = std::move(change), attributes = std::move(attributes),
         done = std::move(done)](Context& context) mutable {
-    context.member().ChangeMembership(
+    context.kv().ChangeMembership(
         std::move(change), attributes.has_value() ? attributes->SerializeAsString() : "",
-        [this, done = std::move(done)](absl::StatusOr<std::string> result) {
-          // So that the caller, once done, lists the new membership.
-          RefreshMembership();
-          done(result.status());
-        });
+        std::move(done));
   });
 }
 
 void MemberHost::UpdateAttributes(uint64_t id, peerpb::MemberAttributes attributes,
                                   std::function<void(absl::Status)> done) {
-  Post([this, id, attributes = std::move(attributes),
-        done = std::move(done)](Context& context) mutable {
-    context.member().UpdateAttributes(
-        id, attributes.SerializeAsString(),
-        [this, done = std::move(done)](absl::StatusOr<std::string> result) {
-          RefreshMembership();
-          done(result.status());
-        });
+  Post([id, attributes = std::move(attributes), done = std::move(done)](Context& context) mutable {
+    context.kv().UpdateAttributes(id, attributes.SerializeAsString(), std::move(done));
   });
 }
 
@@ -678,91 +613,44 @@ void MemberHost::set_on_membership_change(std::function<void(const Membership&)>
   });
 }
 
+void MemberHost::OnMembershipChange() {
+  RefreshMembership();
+  if (on_membership_change_) on_membership_change_(membership());
+}
+
 void MemberHost::RefreshMembership() {
+  const member::Member& member = kv_member_->member();
   {
     absl::MutexLock lock(&membership_mu_);
-    if (membership_.version == member_->membership_version()) return;
+    if (membership_.version == member.membership_version() && membership_.version != 0) return;
   }
   Membership next;
-  next.version = member_->membership_version();
-  next.conf = member_->Status().conf_state;
-  for (const auto& [id, bytes] : member_->attributes()) {
+  next.version = member.membership_version();
+  next.conf = kv_member_->conf();
+  for (const auto& [id, bytes] : member.attributes()) {
     // Written by this server's code on every member: a member whose
     // attributes do not parse is listed without them.
     (void)next.attributes[id].ParseFromString(bytes);
   }
-  next.removed.insert(member_->removed_members().begin(), member_->removed_members().end());
+  next.removed.insert(member.removed_members().begin(), member.removed_members().end());
   learner_.store(next.IsLearner(options_.member_id));
   absl::MutexLock lock(&membership_mu_);
   membership_ = std::move(next);
 }
 
-void MemberHost::TrackMembership() {
-  removed_.store(member_->ShouldShutDown());
-  RefreshMembership();
-  if (member_->membership_version() != membership_version_seen_) {
-    membership_version_seen_ = member_->membership_version();
-    if (on_membership_change_) on_membership_change_(membership());
-    published_ = false;
-  }
-  // Publish this member's name and client URLs once it is a member and a
-  // leader can take the proposal (etcd's publish).
-  if (published_ || publish_in_flight_ || member_->removed_from_cluster() ||
-      member_->node().raft().leader() == raft::kNoNode) {
-    return;
-  }
-  Membership current = membership();
-  if (!current.Contains(options_.member_id)) return;
-  peerpb::MemberAttributes wanted = current.attributes[options_.member_id];
-  if (wanted.peer_urls().empty()) *wanted.mutable_peer_urls() = options_.self.peer_urls();
-  wanted.set_name(options_.self.name());
-  *wanted.mutable_client_urls() = options_.self.client_urls();
-  if (wanted.SerializeAsString() == current.attributes[options_.member_id].SerializeAsString()) {
-    published_ = true;
-    return;
-  }
-  publish_in_flight_ = true;
-  member_->UpdateAttributes(options_.member_id, wanted.SerializeAsString(),
-                            [this](absl::StatusOr<std::string>) {
-                              // Success shows as a membership change; a
-                              // failure is retried after the next step.
-                              publish_in_flight_ = false;
-                            });
-}
-
-void MemberHost::ExpireLeases(int64_t now_ms) {
-  raft::NodeStatus status = member_->Status();
-  bool leader = status.role == raft::Role::kLeader;
-  if (leader && known_leader_ != options_.member_id) {
-    // A new leader restarts every lease's TTL (plus an election timeout):
-    // it does not know when the old leader last renewed them.
-    machine_.store().lessor().Promote(now_ms, options_.election_ticks * options_.tick_ms);
-  }
-  known_leader_ = status.leader;
-  if (!leader || now_ms < next_expiry_check_ms_) return;
-  next_expiry_check_ms_ = now_ms + kExpiryCheckMs;
-  std::vector<kv::LeaseId> expired =
-      machine_.store().lessor().Expired(now_ms, kMaxExpiredPerProposal);
-  if (expired.empty()) return;
-  kvpb::Request request;
-  for (kv::LeaseId id : expired) request.mutable_lease_expire()->add_ids(id);
-  request.mutable_header()->set_member_id(options_.member_id);
-  request.mutable_header()->set_id(next_request_id_++);
-  member_->Write(request.SerializeAsString(), [](absl::StatusOr<std::string>) {});
-}
-
 void MemberHost::UpdateMetrics() {
   Metrics* metrics = options_.metrics;
   if (metrics == nullptr) return;
-  const raft::Raft& raft = member_->node().raft();
+  const member::Member& member = kv_member_->member();
+  const raft::Raft& raft = member.node().raft();
   uint64_t leader = raft.leader();
   if (leader != metrics_leader_ && leader != raft::kNoNode) metrics->leader_changes.fetch_add(1);
   metrics_leader_ = leader;
   metrics->has_leader.store(leader != raft::kNoNode ? 1 : 0);
   metrics->is_leader.store(raft.role() == raft::Role::kLeader ? 1 : 0);
   metrics->proposals_committed.store(raft.log().committed());
-  metrics->proposals_applied.store(member_->applied_index());
-  metrics->proposals_pending.store(static_cast<int64_t>(member_->pending_requests()));
+  metrics->proposals_applied.store(member.applied_index());
+  metrics->proposals_pending.store(static_cast<int64_t>(member.pending_requests()));
   metrics->raft_term.store(raft.term());
   metrics->db_size_bytes.store(machine_.store().keyspace().size_bytes());
   metrics->keys.store(static_cast<int64_t>(machine_.store().keyspace().live_keys()));
@@ -771,6 +659,7 @@ void MemberHost::UpdateMetrics() {
 
 void MemberHost::Loop() {
   Context context(this);
+  member::Member& member = kv_member_->member();
   int64_t next_tick_ms = SteadyMs() + options_.tick_ms;
   for (;;) {
     std::deque<Task> tasks;
@@ -788,22 +677,21 @@ void MemberHost::Loop() {
     // its real duration), but never burst more than an election timeout.
     int ticks = 0;
     while (now >= next_tick_ms && ticks < options_.election_ticks) {
-      member_->Tick();
+      member.Tick();
       next_tick_ms += options_.tick_ms;
       ++ticks;
     }
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
-    ExpireLeases(now);
-    ExpireRequests(now, /*all=*/false);
-    TrackMembership();
+    kv_member_->AfterStep();
+    removed_.store(member.ShouldShutDown());
     UpdateMetrics();
-    term_.store(member_->node().raft().term());
-    leader_.store(member_->node().raft().leader());
+    term_.store(member.node().raft().term());
+    leader_.store(member.node().raft().leader());
     if (after_step_) after_step_(context);
     if (stopping && tasks.empty()) {
       absl::MutexLock lock(&mu_);
       if (tasks_.empty()) {
-        ExpireRequests(now, /*all=*/true);
+        kv_member_->FailAll();
         return;
       }
     }

@@ -1,8 +1,9 @@
-// Hosts one cluster member in the server: one thread owns the Raft member,
-// the key tree and the data directory, and everything else talks to it by
-// posting tasks. It feeds the member real time (a tick every heartbeat
-// interval), persists each Ready to the WAL before its messages leave (the
-// durability rule), runs the leader's lease expiry, and answers requests.
+// Hosts one cluster member in the server: one thread owns the member (a
+// member::KvMember: the Raft member, the key tree and the policies the
+// simulator runs too) and the data directory, and everything else talks to
+// it by posting tasks. It feeds the member real time (a tick every
+// heartbeat interval) and persists each Ready to the WAL before its
+// messages leave (the durability rule).
 //
 //   auto host = MemberHost::Start(options, &fs, &peers).value();
 //   host->Write(request, [](absl::StatusOr<kvpb::Response> r) { ... });
@@ -33,6 +34,7 @@
 #include "kv/store.h"
 #include "member/interfaces.h"
 #include "member/kv_machine.h"
+#include "member/kv_member.h"
 #include "member/member.h"
 #include "server/metrics.h"
 #include "server/peerpb/peer.pb.h"
@@ -98,7 +100,8 @@ class MemberHost {
   class Context {
    public:
     kv::Store& store() { return host_->machine_.store(); }
-    member::Member& member() { return *host_->member_; }
+    member::Member& member() { return host_->kv_member_->member(); }
+    member::KvMember& kv() { return *host_->kv_member_; }
     MemberHost& host() { return *host_; }
     int64_t now_ms() const;
 
@@ -136,8 +139,8 @@ class MemberHost {
   // A message from a peer.
   void Receive(raftpb::Message message);
   // Blocking, thread-safe lease calls answered by this member's lessor,
-  // which is authoritative only on the leader. Errors: kFailedPrecondition
-  // "etcdserver: not leader" elsewhere; lease not found.
+  // which is authoritative only on the leader (member::KvMember). Errors:
+  // kFailedPrecondition "etcdserver: not leader" elsewhere; lease not found.
   absl::StatusOr<int64_t> LeaderKeepAlive(int64_t lease_id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaderTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
@@ -146,9 +149,8 @@ class MemberHost {
   // configuration or the error.
   void ChangeMembership(raftpb::ConfChange change, std::optional<peerpb::MemberAttributes> attributes,
                         std::function<void(absl::Status)> done);
-  // On the leader: promotes learner `id` to voter once its log is within
-  // 90% of the leader's commit index, as etcd does. Errors as etcd's:
-  // "etcdserver: not leader", member not found, not a learner, not in sync.
+  // On the leader: promotes learner `id` to voter once it is in sync
+  // (member::KvMember::PromoteLearner).
   void PromoteLearner(uint64_t id, std::function<void(absl::Status)> done);
   // Replaces member `id`'s attributes through the log.
   void UpdateAttributes(uint64_t id, peerpb::MemberAttributes attributes,
@@ -181,24 +183,17 @@ class MemberHost {
  private:
   class Store;
   class HostMachine;
+  class SteadyClock;
   void UpdateMetrics();
   MemberHost(MemberHostOptions options, storage::FileSystem* fs, member::Transport* peers);
   absl::Status Open();
+  member::KvMemberOptions KvOptions() const;
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; }
-  void ExpireLeases(int64_t now_ms);
-  // Remembers `done` until the member answers or the request times out;
-  // returns the member's callback.
-  member::Callback AwaitAnswer(Done done);
-  // Fails the requests whose deadline passed (all of them when stopping).
-  void ExpireRequests(int64_t now_ms, bool all);
-  // After each step: publishes the membership (and this member's own
-  // attributes, once it is a member).
-  void TrackMembership();
-  // Refreshes membership() from the member (reads only: safe inside a
-  // member callback).
+  // Refreshes membership() from the member and tells the hook (reads
+  // only: safe inside a member callback).
+  void OnMembershipChange();
   void RefreshMembership();
-  static absl::StatusOr<kvpb::Response> Decode(const absl::StatusOr<std::string>& result);
 
   MemberHostOptions options_;
   storage::FileSystem* fs_;
@@ -207,22 +202,10 @@ class MemberHost {
   std::unique_ptr<Store> log_store_;
   member::KvMachine machine_;
   std::unique_ptr<HostMachine> host_machine_;
+  std::unique_ptr<SteadyClock> clock_;
   uint64_t metrics_leader_ = 0;
-  std::unique_ptr<member::Member> member_;
+  std::unique_ptr<member::KvMember> kv_member_;
   std::function<void(Context&)> after_step_;
-  uint64_t known_leader_ = 0;
-  int64_t next_expiry_check_ms_ = 0;
-  uint64_t next_request_id_ = 1;
-  // Client requests the member has not answered yet, by waiting id, and
-  // their deadlines in order (every request has the same timeout, so
-  // arrival order is deadline order).
-  std::map<uint64_t, Done> waiting_;
-  std::deque<std::pair<int64_t, uint64_t>> deadlines_ms_;
-  uint64_t next_waiting_id_ = 1;
-
-  uint64_t membership_version_seen_ = 0;
-  bool publish_in_flight_ = false;
-  bool published_ = false;
   std::function<void(const Membership&)> on_membership_change_;
   mutable absl::Mutex membership_mu_;
   Membership membership_ ABSL_GUARDED_BY(membership_mu_);

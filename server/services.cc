@@ -83,8 +83,7 @@ std::optional<std::string> TokenOf(const grpc::ServerContextBase* context) {
 // Who holds `token`, on the member thread: nobody without a token or with
 // auth disabled (then every request is allowed).
 absl::StatusOr<kv::AuthInfo> Resolve(MemberHost::Context& c, const std::optional<std::string>& token) {
-  if (!token.has_value() || !c.store().auth().enabled()) return kv::AuthInfo{};
-  return c.store().tokens().Resolve(*token, c.now_ms());
+  return c.kv().Resolve(token);
 }
 
 // Runs a request on the member thread: finds who asks (from the token),

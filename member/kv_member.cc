@@ -1,0 +1,246 @@
+#include "member/kv_member.h"
+
+#include <utility>
+#include <vector>
+
+#include "base/check.h"
+#include "raft/conf_state.h"
+
+namespace etc::member {
+
+absl::StatusOr<kvpb::Response> DecodeResponse(const absl::StatusOr<std::string>& result) {
+  if (!result.ok()) return result.status();
+  kvpb::Response response;
+  if (!response.ParseFromString(*result)) {
+    return absl::InternalError("the key tree answered with bytes that do not parse");
+  }
+  if (response.error_code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
+                        response.error_message());
+  }
+  return response;
+}
+
+absl::StatusOr<std::unique_ptr<KvMember>> KvMember::Start(KvMemberOptions options,
+                                                          MemberConfig config,
+                                                          raft::DurableState durable,
+                                                          Transport* transport, LogStore* store,
+                                                          KvMachine* kv, Clock* clock,
+                                                          StateMachine* machine) {
+  ETC_CHECK(kv != nullptr && clock != nullptr);
+  std::unique_ptr<KvMember> self(new KvMember(std::move(options), kv, clock));
+  raft::NodeId id = config.raft.id;
+  absl::StatusOr<std::unique_ptr<Member>> member = Member::Start(
+      std::move(config), std::move(durable), transport, store, machine != nullptr ? machine : kv);
+  if (!member.ok()) return member.status();
+  self->member_ = std::move(*member);
+  raftpb::ConfState conf = self->member_->Status().conf_state;
+  if (conf.voters_size() == 1 && conf.voters(0) == id && !raft::IsJoint(conf)) {
+    (void)self->member_->Campaign();
+  }
+  self->membership_version_seen_ = self->member_->membership_version();
+  return self;
+}
+
+KvMember::KvMember(KvMemberOptions options, KvMachine* kv, Clock* clock)
+    : options_(std::move(options)), kv_(kv), clock_(clock) {}
+
+bool KvMember::is_leader() const { return member_->node().raft().role() == raft::Role::kLeader; }
+
+bool KvMember::is_learner() const { return raft::IsLearner(conf(), id()); }
+
+raftpb::ConfState KvMember::conf() const {
+  // Not Member::Status(), which also describes every peer's progress.
+  return member_->node().raft().tracker().config.ToConfState();
+}
+
+// ---------------------------------------------------------------- requests --
+
+void KvMember::Write(kvpb::Request request, Done done) {
+  kvpb::RequestHeader* header = request.mutable_header();
+  header->set_member_id(id());
+  if (header->id() == 0) header->set_id(NextTraceId());
+  if (absl::Status s = store().Validate(request); !s.ok()) {
+    done(s);
+    return;
+  }
+  member_->Write(request.SerializeAsString(), AwaitAnswer(std::move(done)));
+}
+
+void KvMember::Read(kvpb::Request request, bool serializable, Done done) {
+  if (serializable) {
+    done(DecodeResponse(store().Query(request).SerializeAsString()));
+    return;
+  }
+  member_->Read(request.SerializeAsString(), AwaitAnswer(std::move(done)));
+}
+
+absl::StatusOr<kv::AuthInfo> KvMember::Resolve(const std::optional<std::string>& token) {
+  if (!token.has_value() || !store().auth().enabled()) return kv::AuthInfo{};
+  return store().tokens().Resolve(*token, clock_->now_ms());
+}
+
+Callback KvMember::AwaitAnswer(Done done) {
+  uint64_t id = next_waiting_id_++;
+  waiting_.emplace(id, std::move(done));
+  deadlines_ms_.emplace_back(clock_->now_ms() + options_.request_timeout_ms, id);
+  return [this, id](absl::StatusOr<std::string> result) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return;  // already timed out
+    Done waiting = std::move(it->second);
+    waiting_.erase(it);
+    waiting(DecodeResponse(result));
+  };
+}
+
+void KvMember::ExpireRequests(int64_t now_ms) {
+  while (!deadlines_ms_.empty() && deadlines_ms_.front().first <= now_ms) {
+    uint64_t id = deadlines_ms_.front().second;
+    deadlines_ms_.pop_front();
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) continue;  // answered
+    Done waiting = std::move(it->second);
+    waiting_.erase(it);
+    waiting(absl::DeadlineExceededError("etcdserver: request timed out"));
+  }
+}
+
+void KvMember::FailAll() {
+  deadlines_ms_.clear();
+  std::map<uint64_t, Done> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& [id, done] : waiting) {
+    done(absl::DeadlineExceededError("etcdserver: server stopped"));
+  }
+}
+
+// ------------------------------------------------------------------ leases --
+
+absl::StatusOr<int64_t> KvMember::KeepAlive(kv::LeaseId id) {
+  if (!is_leader()) return absl::FailedPreconditionError("etcdserver: not leader");
+  return store().KeepAlive(id, clock_->now_ms());
+}
+
+absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> KvMember::TimeToLive(
+    const etcdserverpb::LeaseTimeToLiveRequest& request) {
+  if (!is_leader()) return absl::FailedPreconditionError("etcdserver: not leader");
+  return store().TimeToLive(request, clock_->now_ms());
+}
+
+void KvMember::ExpireLeases(int64_t now_ms) {
+  bool leader = is_leader();
+  if (leader && !was_leader_) {
+    // A new leader restarts every lease's TTL (plus an election timeout):
+    // it does not know when the old leader last renewed them, and a
+    // lease must never end before its holder's last renewal allows.
+    store().lessor().Promote(now_ms, options_.election_ticks * options_.tick_ms);
+    next_expiry_check_ms_ = now_ms + options_.lease_check_interval_ms;
+  }
+  was_leader_ = leader;
+  // One revocation in flight at a time: the leases it carries are reported
+  // expired until it applies, and proposing them again would only fill the
+  // log (100,000 leases ending at once are 200 proposals, not 200 a check).
+  if (!leader || expiry_in_flight_ || now_ms < next_expiry_check_ms_) return;
+  next_expiry_check_ms_ = now_ms + options_.lease_check_interval_ms;
+  std::vector<kv::LeaseId> expired =
+      store().lessor().Expired(now_ms, options_.max_expired_leases_per_proposal);
+  if (expired.empty()) return;
+  kvpb::Request request;
+  for (kv::LeaseId id : expired) request.mutable_lease_expire()->add_ids(id);
+  expiry_in_flight_ = true;
+  Write(std::move(request), [this](absl::StatusOr<kvpb::Response>) { expiry_in_flight_ = false; });
+}
+
+// -------------------------------------------------------------- membership --
+
+void KvMember::PromoteLearner(raft::NodeId id, StatusDone done) {
+  const raft::Raft& raft = member_->node().raft();
+  if (raft.role() != raft::Role::kLeader) {
+    done(absl::FailedPreconditionError("etcdserver: not leader"));
+    return;
+  }
+  raftpb::ConfState conf = this->conf();
+  if (!raft::IsMember(conf, id)) {
+    done(absl::NotFoundError("etcdserver: member not found"));
+    return;
+  }
+  if (!raft::IsLearner(conf, id)) {
+    done(absl::FailedPreconditionError("etcdserver: can only promote a learner member"));
+    return;
+  }
+  // Only the leader knows how far the learner's log is: a learner promoted
+  // far behind would count in the quorum before it can acknowledge.
+  auto progress = raft.tracker().progress.find(id);
+  double in_sync_index =
+      options_.learner_in_sync_fraction * static_cast<double>(raft.log().committed());
+  if (progress == raft.tracker().progress.end() ||
+      static_cast<double>(progress->second.match) < in_sync_index) {
+    done(absl::FailedPreconditionError(
+        "etcdserver: can only promote a learner member which is in sync with leader"));
+    return;
+  }
+  raftpb::ConfChange change;
+  change.add_changes()->set_type(raftpb::ADD_NODE);
+  change.mutable_changes(0)->set_node_id(id);
+  ChangeMembership(std::move(change), "", std::move(done));
+}
+
+void KvMember::ChangeMembership(raftpb::ConfChange change, std::string attributes,
+                                StatusDone done) {
+  member_->ChangeMembership(std::move(change), std::move(attributes),
+                            [this, done = std::move(done)](absl::StatusOr<std::string> result) {
+                              // So that the caller, once done, sees the new membership.
+                              ObserveMembership();
+                              done(result.status());
+                            });
+}
+
+void KvMember::UpdateAttributes(raft::NodeId id, std::string attributes, StatusDone done) {
+  member_->UpdateAttributes(id, std::move(attributes),
+                            [this, done = std::move(done)](absl::StatusOr<std::string> result) {
+                              ObserveMembership();
+                              done(result.status());
+                            });
+}
+
+void KvMember::ObserveMembership() {
+  if (member_->membership_version() == membership_version_seen_) return;
+  membership_version_seen_ = member_->membership_version();
+  // Whatever changed, what is recorded for this member may have too.
+  published_ = false;
+  if (membership_observer_) membership_observer_();
+}
+
+void KvMember::PublishAttributes() {
+  // Once it is a member and a leader can take the proposal (etcd's
+  // publish); a failure is retried after a later step.
+  if (!options_.attributes_to_publish || published_ || publish_in_flight_ ||
+      member_->removed_from_cluster() || member_->node().raft().leader() == raft::kNoNode ||
+      !raft::IsMember(conf(), id())) {
+    return;
+  }
+  auto recorded = member_->attributes().find(id());
+  std::string current = recorded == member_->attributes().end() ? "" : recorded->second;
+  std::string wanted = options_.attributes_to_publish(current);
+  if (wanted == current) {
+    published_ = true;
+    return;
+  }
+  publish_in_flight_ = true;
+  member_->UpdateAttributes(id(), std::move(wanted), [this](absl::StatusOr<std::string>) {
+    // Success shows as a membership change, which looks again.
+    publish_in_flight_ = false;
+  });
+}
+
+// -------------------------------------------------------------------- step --
+
+void KvMember::AfterStep() {
+  int64_t now_ms = clock_->now_ms();
+  ExpireLeases(now_ms);
+  ExpireRequests(now_ms);
+  ObserveMembership();
+  PublishAttributes();
+}
+
+}  // namespace etc::member

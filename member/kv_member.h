@@ -1,0 +1,177 @@
+// A member of an etc cluster: the Raft member (member.h) with the key tree
+// (kv_machine.h) and every policy a host would otherwise decide on its own:
+// request deadlines, the leader's lease expiry and its hand-over, learner
+// promotion, publishing the member's attributes, and whose token a request
+// carries. The server and the simulator both host this class, on one
+// thread each, so every seed runs the decisions the server ships.
+//
+//   KvMember::Start(options, config, durable, &transport, &log_store, &kv, &clock);
+//   kv_member->Write(request, [](absl::StatusOr<kvpb::Response> r) { ... });
+//   kv_member->member().Tick();          // at the tick interval
+//   kv_member->AfterStep();              // after every input to the member
+//
+// Callbacks run on the hosting thread, inside the call that completes them.
+#ifndef ETC_MEMBER_KV_MEMBER_H_
+#define ETC_MEMBER_KV_MEMBER_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kv/kvpb/kvpb.pb.h"
+#include "member/clock.h"
+#include "member/interfaces.h"
+#include "member/kv_machine.h"
+#include "member/member.h"
+
+namespace etc::member {
+
+struct KvMemberOptions {
+  // The member's tick and election timeout, as the host ticks it.
+  int64_t tick_ms = 100;
+  int64_t election_ticks = 10;
+  // A request not answered within this long fails with kDeadlineExceeded
+  // "etcdserver: request timed out": its outcome is unknown (etcd's
+  // timeout is 5 s plus two election timeouts; its gRPC code for it is
+  // UNAVAILABLE, which the server's wire says).
+  int64_t request_timeout_ms = 7000;
+  // How often the leader looks for expired leases, and how many one
+  // revocation proposal carries: 1,000 leases a second at most, as etcd's
+  // leaseRevokeRate, so a mass expiry never floods the log.
+  int64_t lease_check_interval_ms = 500;
+  size_t max_expired_leases_per_proposal = 500;
+  // A learner may be promoted once its log reaches this fraction of the
+  // leader's commit index (etcd's 90%).
+  double learner_in_sync_fraction = 0.9;
+  // The attributes this member publishes through the log once it is in the
+  // configuration (etcd's publish), given those recorded for it (empty if
+  // none). Not set: it publishes nothing.
+  std::function<std::string(const std::string& recorded)> attributes_to_publish;
+};
+
+class KvMember {
+ public:
+  using Done = std::function<void(absl::StatusOr<kvpb::Response>)>;
+  using StatusDone = std::function<void(absl::Status)>;
+
+  // Starts the member (see Member::Start) on `kv`'s key tree. `machine` is
+  // what the member applies through (a host's wrapper around `kv`, e.g. one
+  // taking snapshots in a child process); null: `kv` itself. Everything
+  // passed must outlive the KvMember. A member alone in its configuration
+  // campaigns at once (etcd does the same for a single-member cluster).
+  static absl::StatusOr<std::unique_ptr<KvMember>> Start(KvMemberOptions options,
+                                                         MemberConfig config,
+                                                         raft::DurableState durable,
+                                                         Transport* transport, LogStore* store,
+                                                         KvMachine* kv, Clock* clock,
+                                                         StateMachine* machine = nullptr);
+  KvMember(const KvMember&) = delete;
+  KvMember& operator=(const KvMember&) = delete;
+
+  // ---- client requests: `done` runs exactly once ----
+  // A request that changes state (or a linearizable read through the log):
+  // validated, stamped with this member's id (and a trace id unless the
+  // caller set one), proposed, answered when applied. Errors: the request
+  // is invalid; kUnavailable: it certainly did not take effect;
+  // kDeadlineExceeded: no answer in time, outcome unknown.
+  void Write(kvpb::Request request, Done done);
+  // A read: linearizable through ReadIndex, or served from local state.
+  void Read(kvpb::Request request, bool serializable, Done done);
+  // Who holds `token`: nobody without a token or with auth disabled.
+  // Errors: kUnauthenticated "etcdserver: invalid auth token".
+  absl::StatusOr<kv::AuthInfo> Resolve(const std::optional<std::string>& token);
+
+  // ---- what only the leader answers (kFailedPrecondition "etcdserver:
+  // not leader" elsewhere) ----
+  absl::StatusOr<int64_t> KeepAlive(kv::LeaseId id);
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(
+      const etcdserverpb::LeaseTimeToLiveRequest& request);
+  // Promotes learner `id` once its log is in sync (see options). Errors as
+  // etcd's: not leader, member not found, not a learner, not in sync.
+  void PromoteLearner(raft::NodeId id, StatusDone done);
+
+  // ---- membership ----
+  // Proposes a configuration change; `attributes` (if not empty) become
+  // those of the member its first step adds.
+  void ChangeMembership(raftpb::ConfChange change, std::string attributes, StatusDone done);
+  void UpdateAttributes(raft::NodeId id, std::string attributes, StatusDone done);
+  // Called whenever the applied membership changed (after a step, and
+  // before a membership call's `done`).
+  void set_membership_observer(std::function<void()> observer) {
+    membership_observer_ = std::move(observer);
+  }
+
+  // ---- the host's duties ----
+  // After every input to the member (tick, message, persisted, request):
+  // runs the policies that follow from its new state.
+  void AfterStep();
+  // The host stops: every request still waiting fails (outcome unknown).
+  void FailAll();
+
+  Member& member() { return *member_; }
+  const Member& member() const { return *member_; }
+  kv::Store& store() { return kv_->store(); }
+  const kv::Store& store() const { return kv_->store(); }
+  Clock& clock() { return *clock_; }
+  const KvMemberOptions& options() const { return options_; }
+  raft::NodeId id() const { return member_->id(); }
+  bool is_leader() const;
+  bool is_learner() const;
+  // The configuration as the Raft core holds it now.
+  raftpb::ConfState conf() const;
+  // Requests waiting for an answer.
+  size_t waiting_requests() const { return waiting_.size(); }
+  // This member's attributes are recorded as it publishes them.
+  bool published() const { return published_; }
+  // A lease revocation is proposed and not applied yet.
+  bool expiry_in_flight() const { return expiry_in_flight_; }
+
+ private:
+  KvMember(KvMemberOptions options, KvMachine* kv, Clock* clock);
+  // Remembers `done` until the member answers or the deadline passes;
+  // returns the member's callback.
+  Callback AwaitAnswer(Done done);
+  void ExpireRequests(int64_t now_ms);
+  void ExpireLeases(int64_t now_ms);
+  void PublishAttributes();
+  void ObserveMembership();
+  uint64_t NextTraceId() { return next_trace_id_++; }
+
+  KvMemberOptions options_;
+  KvMachine* kv_;
+  Clock* clock_;
+  std::unique_ptr<Member> member_;
+  std::function<void()> membership_observer_;
+  uint64_t membership_version_seen_ = 0;
+
+  uint64_t next_trace_id_ = 1;
+  // Requests the member has not answered, by waiting id, and their
+  // deadlines in order (one timeout for all: arrival order is deadline
+  // order).
+  std::map<uint64_t, Done> waiting_;
+  std::deque<std::pair<int64_t, uint64_t>> deadlines_ms_;
+  uint64_t next_waiting_id_ = 1;
+
+  // Whether this member led at the last step, and when the leader looks
+  // for expired leases next.
+  bool was_leader_ = false;
+  int64_t next_expiry_check_ms_ = 0;
+  bool expiry_in_flight_ = false;
+
+  bool published_ = false;
+  bool publish_in_flight_ = false;
+};
+
+// The key tree's answer as a status (its error code and message) or the
+// response. Errors: kInternal for bytes that do not parse.
+absl::StatusOr<kvpb::Response> DecodeResponse(const absl::StatusOr<std::string>& result);
+
+}  // namespace etc::member
+
+#endif  // ETC_MEMBER_KV_MEMBER_H_

@@ -1,0 +1,415 @@
+// The policies both hosts run, on a hand-driven cluster of KvMembers: a
+// clock the test moves, stores whose writes complete when the test says,
+// messages delivered until nothing moves.
+#include "member/kv_member.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "member/testing/fake_host.h"
+#include "raft/conf_state.h"
+#include "raft/memory_storage.h"
+
+namespace etc::member {
+namespace {
+
+class FakeClock : public Clock {
+ public:
+  int64_t now_ms() override { return now; }
+  int64_t now = 1'000;
+};
+
+struct Host {
+  fake::FakeStore store;
+  fake::Outbox outbox{&store};
+  KvMachine kv;
+  FakeClock clock;
+  std::unique_ptr<KvMember> member;
+  // Writes complete only while true (false: the disk hangs).
+  bool disk_works = true;
+  bool connected = true;
+};
+
+constexpr int64_t kTickMs = 100;
+
+class Cluster {
+ public:
+  // `size` voters, plus `spares` members that start empty (to be added).
+  explicit Cluster(int size, int spares = 0, KvMemberOptions options = {}) : options_(options) {
+    options_.tick_ms = kTickMs;
+    options_.election_ticks = 10;
+    std::vector<raft::NodeId> voters;
+    for (int i = 1; i <= size; ++i) voters.push_back(i);
+    for (int i = 1; i <= size + spares; ++i) {
+      auto host = std::make_unique<Host>();
+      if (i <= size) host->store.durable = raft::MemoryStorage::Bootstrap(voters);
+      hosts_.push_back(std::move(host));
+      if (i <= size) Start(i);
+    }
+  }
+
+  void Start(raft::NodeId id) {
+    Host& h = host(id);
+    MemberConfig config;
+    config.raft.id = id;
+    config.raft.random_seed = 7;
+    config.raft.election_timeout_ticks = 10;
+    config.snapshot_every_entries = 0;
+    KvMemberOptions options = options_;
+    if (publish) {
+      options.attributes_to_publish = [id](const std::string&) { return absl::StrCat("m", id); };
+    }
+    auto member = KvMember::Start(options, config, h.store.durable.ToDurable(), &h.outbox,
+                                  &h.store, &h.kv, &h.clock);
+    ASSERT_TRUE(member.ok()) << member.status();
+    h.member = std::move(*member);
+  }
+
+  Host& host(raft::NodeId id) { return *hosts_[id - 1]; }
+  KvMember& at(raft::NodeId id) { return *host(id).member; }
+
+  // Completes writes and delivers messages until nothing moves, calling
+  // AfterStep after every input, as a host does.
+  void Settle() {
+    for (int round = 0; round < 1000; ++round) {
+      bool moved = false;
+      for (auto& h : hosts_) {
+        if (!h->member) continue;
+        while (h->disk_works && !h->store.pending.empty()) {
+          h->member->member().OnPersisted(h->store.CompleteOne());
+          h->member->AfterStep();
+          moved = true;
+        }
+      }
+      for (auto& h : hosts_) {
+        std::vector<raftpb::Message> messages = std::move(h->outbox.messages);
+        h->outbox.messages.clear();
+        for (raftpb::Message& m : messages) {
+          moved = true;
+          if (m.to() < 1 || m.to() > hosts_.size()) continue;
+          Host& to = host(m.to());
+          if (!to.member || !to.connected || !h->connected) continue;
+          EXPECT_TRUE(to.member->member().Receive(m).ok());
+          to.member->AfterStep();
+        }
+      }
+      if (!moved) return;
+    }
+    FAIL() << "did not settle";
+  }
+
+  // Moves every member's clock by `ms`, ticking as hosts do.
+  void Advance(int64_t ms) {
+    for (int64_t done = 0; done < ms; done += kTickMs) {
+      for (auto& h : hosts_) {
+        h->clock.now += kTickMs;
+        if (!h->member) continue;
+        h->member->member().Tick();
+        h->member->AfterStep();
+      }
+      Settle();
+    }
+  }
+
+  raft::NodeId ElectLeader(raft::NodeId id = 1) {
+    EXPECT_TRUE(at(id).member().Campaign().ok());
+    Settle();
+    EXPECT_TRUE(at(id).is_leader());
+    return id;
+  }
+
+  bool publish = false;
+
+ private:
+  KvMemberOptions options_;
+  std::vector<std::unique_ptr<Host>> hosts_;
+};
+
+struct Answer {
+  KvMember::Done done() {
+    return [this](absl::StatusOr<kvpb::Response> r) {
+      ++calls;
+      value = std::move(r);
+    };
+  }
+  KvMember::StatusDone status_done() {
+    return [this](absl::Status s) {
+      ++calls;
+      value = s.ok() ? absl::StatusOr<kvpb::Response>(kvpb::Response()) : s;
+    };
+  }
+  int calls = 0;
+  absl::StatusOr<kvpb::Response> value = absl::UnknownError("not called");
+};
+
+kvpb::Request Put(std::string key, std::string value, kv::LeaseId lease = 0) {
+  kvpb::Request request;
+  request.mutable_put()->set_key(std::move(key));
+  request.mutable_put()->set_value(std::move(value));
+  request.mutable_put()->set_lease(lease);
+  return request;
+}
+
+kvpb::Request Get(std::string key) {
+  kvpb::Request request;
+  request.mutable_range()->set_key(std::move(key));
+  return request;
+}
+
+kvpb::Request Grant(kv::LeaseId id, int64_t ttl_seconds) {
+  kvpb::Request request;
+  request.mutable_lease_grant()->set_id(id);
+  request.mutable_lease_grant()->set_ttl(ttl_seconds);
+  return request;
+}
+
+bool Present(KvMember& member, const std::string& key) {
+  return member.store().Query(Get(key)).range().kvs_size() == 1;
+}
+
+TEST(KvMember, WritesAndReadsAnswerWithTheKeyTreesResponse) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Answer put, read, serializable;
+  cluster.at(2).Write(Put("/a", "1"), put.done());
+  cluster.Settle();
+  ASSERT_TRUE(put.value.ok()) << put.value.status();
+  EXPECT_EQ(put.value->put().header().revision(), 1);
+  cluster.at(3).Read(Get("/a"), /*serializable=*/false, read.done());
+  cluster.at(3).Read(Get("/a"), /*serializable=*/true, serializable.done());
+  cluster.Settle();
+  ASSERT_TRUE(read.value.ok());
+  EXPECT_EQ(read.value->range().kvs(0).value(), "1");
+  EXPECT_EQ(serializable.value->range().kvs(0).value(), "1");
+}
+
+TEST(KvMember, AnInvalidRequestIsRefusedBeforeItIsProposed) {
+  Cluster cluster(1);
+  cluster.Settle();
+  uint64_t last = cluster.at(1).member().node().raft().log().last_index();
+  Answer answer;
+  cluster.at(1).Write(Put("", "no key"), answer.done());
+  EXPECT_EQ(answer.calls, 1);
+  EXPECT_EQ(answer.value.status().code(), absl::StatusCode::kInvalidArgument);
+  cluster.Settle();
+  EXPECT_EQ(cluster.at(1).member().node().raft().log().last_index(), last);
+}
+
+TEST(KvMember, ARequestWithoutAnAnswerTimesOutWithAnUnknownOutcome) {
+  KvMemberOptions options;
+  options.request_timeout_ms = 1'000;
+  Cluster cluster(3, 0, options);
+  cluster.ElectLeader();
+  // The leader alone: nothing commits.
+  cluster.host(2).connected = false;
+  cluster.host(3).connected = false;
+  Answer answer;
+  cluster.at(1).Write(Put("/a", "1"), answer.done());
+  cluster.Settle();
+  cluster.Advance(900);
+  EXPECT_EQ(answer.calls, 0);
+  cluster.Advance(200);
+  ASSERT_EQ(answer.calls, 1);
+  EXPECT_EQ(answer.value.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(answer.value.status().message(), "etcdserver: request timed out");
+  EXPECT_EQ(cluster.at(1).waiting_requests(), 0u);
+}
+
+TEST(KvMember, FailAllAnswersEveryWaitingRequest) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  cluster.host(2).connected = false;
+  cluster.host(3).connected = false;
+  Answer a, b;
+  cluster.at(1).Write(Put("/a", "1"), a.done());
+  cluster.at(1).Read(Get("/a"), false, b.done());
+  cluster.at(1).FailAll();
+  EXPECT_EQ(a.calls, 1);
+  EXPECT_EQ(b.calls, 1);
+  EXPECT_EQ(a.value.status().code(), absl::StatusCode::kDeadlineExceeded);
+  // The member's own answer, if it ever comes, goes nowhere.
+  cluster.host(2).connected = true;
+  cluster.host(3).connected = true;
+  cluster.Advance(2'000);
+  EXPECT_EQ(a.calls, 1);
+}
+
+TEST(KvMember, TheLeaderRevokesALeaseThatWasNotKeptAliveAndItsKeysGoWithIt) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Answer grant, put;
+  cluster.at(2).Write(Grant(7, 3), grant.done());
+  cluster.Settle();
+  ASSERT_TRUE(grant.value.ok()) << grant.value.status();
+  cluster.at(2).Write(Put("/lease/key", "v", 7), put.done());
+  cluster.Settle();
+  ASSERT_TRUE(put.value.ok()) << put.value.status();
+  // Kept alive for 5 s, past its 3 s TTL.
+  for (int i = 0; i < 5; ++i) {
+    cluster.Advance(1'000);
+    ASSERT_TRUE(cluster.at(1).KeepAlive(7).ok());
+  }
+  for (raft::NodeId id : {1, 2, 3}) EXPECT_TRUE(Present(cluster.at(id), "/lease/key"));
+  // Then not: within its TTL and one check interval it is revoked
+  // everywhere, through the log.
+  cluster.Advance(2'500);
+  EXPECT_TRUE(Present(cluster.at(3), "/lease/key"));
+  cluster.Advance(1'100);
+  for (raft::NodeId id : {1, 2, 3}) {
+    EXPECT_FALSE(Present(cluster.at(id), "/lease/key")) << "member " << id;
+    EXPECT_EQ(cluster.at(id).store().leases().Find(7), nullptr);
+  }
+}
+
+TEST(KvMember, OnlyTheLeaderRenewsOrTellsALeasesTimeToLive) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  Answer grant;
+  cluster.at(1).Write(Grant(9, 10), grant.done());
+  cluster.Settle();
+  EXPECT_EQ(cluster.at(2).KeepAlive(9).status().message(), "etcdserver: not leader");
+  etcdserverpb::LeaseTimeToLiveRequest ttl;
+  ttl.set_id(9);
+  EXPECT_EQ(cluster.at(3).TimeToLive(ttl).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(cluster.at(1).TimeToLive(ttl).ok());
+  EXPECT_EQ(cluster.at(1).TimeToLive(ttl)->grantedttl(), 10);
+  EXPECT_EQ(*cluster.at(1).KeepAlive(9), 10);
+  EXPECT_EQ(cluster.at(1).KeepAlive(12345).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(KvMember, ANewLeaderGivesEveryLeaseItsFullTtlAgain) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  Answer grant, put;
+  cluster.at(1).Write(Grant(5, 4), grant.done());
+  cluster.at(1).Write(Put("/k", "v", 5), put.done());
+  cluster.Settle();
+  // 3.5 s pass with the lease never renewed; then member 2 takes over. Its
+  // lessor cannot know when member 1 last renewed the lease, so it must
+  // give it a full TTL from now, not expire it half a second later.
+  cluster.Advance(3'500);
+  ASSERT_TRUE(cluster.at(1).member().TransferLeadership(2).ok());
+  cluster.Settle();
+  ASSERT_TRUE(cluster.at(2).is_leader());
+  cluster.Advance(3'500);
+  EXPECT_TRUE(Present(cluster.at(3), "/k"));
+  // TTL plus the election-timeout grace, plus a check interval.
+  cluster.Advance(2'000);
+  EXPECT_FALSE(Present(cluster.at(3), "/k"));
+}
+
+TEST(KvMember, AMassExpiryIsRevokedAtABoundedRateOneProposalAtATime) {
+  KvMemberOptions options;
+  options.max_expired_leases_per_proposal = 100;
+  Cluster cluster(3, 0, options);
+  cluster.ElectLeader();
+  for (kv::LeaseId id = 1; id <= 250; ++id) {
+    cluster.at(1).Write(Grant(id, 1), [](absl::StatusOr<kvpb::Response>) {});
+  }
+  cluster.Settle();
+  ASSERT_EQ(cluster.at(1).store().leases().leases().size(), 250u);
+  // Cut the leader off: the first revocation stays in flight, and no
+  // second one may follow it while it does.
+  cluster.Advance(1'500);
+  cluster.host(2).connected = false;
+  cluster.host(3).connected = false;
+  uint64_t before = cluster.at(1).member().node().raft().log().last_index();
+  size_t left = cluster.at(1).store().leases().leases().size();
+  cluster.Advance(2'000);
+  EXPECT_TRUE(cluster.at(1).expiry_in_flight());
+  EXPECT_LE(cluster.at(1).member().node().raft().log().last_index(), before + 1);
+  cluster.host(2).connected = true;
+  cluster.host(3).connected = true;
+  cluster.Advance(3'000);
+  EXPECT_LT(cluster.at(3).store().leases().leases().size(), left);
+  cluster.Advance(3'000);
+  EXPECT_TRUE(cluster.at(1).store().leases().leases().empty());
+  EXPECT_TRUE(cluster.at(3).store().leases().leases().empty());
+}
+
+raftpb::ConfChange AddLearner(raft::NodeId id) {
+  raftpb::ConfChange change;
+  change.add_changes()->set_type(raftpb::ADD_LEARNER_NODE);
+  change.mutable_changes(0)->set_node_id(id);
+  return change;
+}
+
+TEST(KvMember, ALearnerIsPromotedOnlyByTheLeaderAndOnlyOnceInSync) {
+  Cluster cluster(3, /*spares=*/1);
+  cluster.ElectLeader();
+  for (int i = 0; i < 20; ++i) {
+    cluster.at(1).Write(Put(absl::StrCat("/k", i), "v"), [](absl::StatusOr<kvpb::Response>) {});
+  }
+  cluster.Settle();
+  Answer added;
+  cluster.at(1).ChangeMembership(AddLearner(4), "", added.status_done());
+  cluster.Settle();
+  ASSERT_TRUE(added.value.ok()) << added.value.status();
+  cluster.Start(4);
+  // The learner's disk hangs: it acknowledges nothing, so it is not in sync.
+  cluster.host(4).disk_works = false;
+  cluster.Advance(500);
+
+  Answer on_follower, unknown, voter, behind;
+  cluster.at(2).PromoteLearner(4, on_follower.status_done());
+  EXPECT_EQ(on_follower.value.status().message(), "etcdserver: not leader");
+  cluster.at(1).PromoteLearner(9, unknown.status_done());
+  EXPECT_EQ(unknown.value.status().code(), absl::StatusCode::kNotFound);
+  cluster.at(1).PromoteLearner(3, voter.status_done());
+  EXPECT_EQ(voter.value.status().message(), "etcdserver: can only promote a learner member");
+  cluster.at(1).PromoteLearner(4, behind.status_done());
+  EXPECT_EQ(behind.value.status().message(),
+            "etcdserver: can only promote a learner member which is in sync with leader");
+  EXPECT_TRUE(cluster.at(1).is_learner() == false);
+
+  cluster.host(4).disk_works = true;
+  cluster.Advance(500);
+  Answer promoted;
+  cluster.at(1).PromoteLearner(4, promoted.status_done());
+  cluster.Settle();
+  ASSERT_TRUE(promoted.value.ok()) << promoted.value.status();
+  EXPECT_TRUE(raft::IsVoter(cluster.at(1).conf(), 4));
+  EXPECT_FALSE(cluster.at(4).is_learner());
+}
+
+TEST(KvMember, EachMemberPublishesItsAttributesOnceItIsInTheConfiguration) {
+  Cluster cluster(3, /*spares=*/1);
+  cluster.publish = true;
+  for (raft::NodeId id : {1, 2, 3}) cluster.Start(id);
+  int observed = 0;
+  cluster.at(3).set_membership_observer([&observed] { ++observed; });
+  cluster.ElectLeader();
+  cluster.Advance(300);
+  for (raft::NodeId id : {1, 2, 3}) {
+    EXPECT_TRUE(cluster.at(id).published()) << "member " << id;
+    for (raft::NodeId of : {1, 2, 3}) {
+      EXPECT_EQ(cluster.at(id).member().attributes().at(of), absl::StrCat("m", of));
+    }
+  }
+  // Told at least once (several changes applied in one step are one call).
+  EXPECT_GE(observed, 1);
+  // A member added later publishes once it is in the configuration.
+  Answer added;
+  cluster.at(1).ChangeMembership(AddLearner(4), "", added.status_done());
+  cluster.Settle();
+  cluster.Start(4);
+  cluster.Advance(500);
+  EXPECT_TRUE(cluster.at(4).published());
+  EXPECT_EQ(cluster.at(1).member().attributes().at(4), "m4");
+}
+
+TEST(KvMember, ATokenResolvesOnlyWithAuthOn) {
+  Cluster cluster(1);
+  cluster.Settle();
+  EXPECT_TRUE(cluster.at(1).Resolve(std::nullopt)->username.empty());
+  // Auth is off: any token, even an unknown one, is nobody.
+  EXPECT_TRUE(cluster.at(1).Resolve(std::string("made.up"))->username.empty());
+}
+
+}  // namespace
+}  // namespace etc::member
