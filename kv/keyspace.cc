@@ -1,9 +1,11 @@
 #include "kv/keyspace.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "base/crc32c.h"
 #include "kv/errors.h"
 
 namespace etc::kv {
@@ -55,6 +57,21 @@ int64_t Keyspace::CostOf(const std::string& key, const KeyVersion& version) {
   return static_cast<int64_t>(key.size() + version.value.size()) + kVersionOverheadBytes;
 }
 
+uint64_t Keyspace::DigestOf(const std::string& key, const KeyVersion& version) {
+  // CRC-32C of the key with the version's numbers, and of the value; then
+  // splitmix64's finalizer, so that summing digests stays collision-poor.
+  char fields[4 * sizeof(int64_t)];
+  int64_t numbers[4] = {version.mod_revision, version.create_revision, version.version,
+                        version.lease};
+  std::memcpy(fields, numbers, sizeof(fields));
+  uint32_t head = base::Crc32cExtend(base::Crc32c(key), std::string_view(fields, sizeof(fields)));
+  uint64_t x = (static_cast<uint64_t>(head) << 32) | base::Crc32c(version.value);
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 void Keyspace::BeginRevision() {
   ETC_CHECK(!writing_) << "revision " << revision_ + 1 << " is already open";
   writing_ = true;
@@ -74,6 +91,7 @@ void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
   ETC_CHECK(versions.empty() || versions.back().mod_revision < version.mod_revision)
       << "key written twice in revision " << version.mod_revision;
   size_bytes_ += CostOf(it->first, version);
+  digest_ += DigestOf(it->first, version);
   ++versions_;
   bool was_live = !versions.empty() && !versions.back().tombstone();
   if (was_live != !version.tombstone()) {
@@ -269,6 +287,7 @@ absl::Status Keyspace::Compact(Revision revision) {
     if (first_kept > 0 && !at_revision && !versions[first_kept - 1].tombstone()) --first_kept;
     for (size_t i = 0; i < first_kept; ++i) {
       size_bytes_ -= CostOf(it->first, versions[i]);
+      digest_ -= DigestOf(it->first, versions[i]);
       --versions_;
     }
     versions.erase(versions.begin(), versions.begin() + static_cast<ptrdiff_t>(first_kept));
@@ -303,6 +322,7 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
   std::vector<std::pair<Revision, const std::string*>> changes;
   size_t live = 0, versions_count = 0;
   int64_t size = 0;
+  uint64_t digest = 0;
   const std::string* previous_key = nullptr;
   for (auto& [key, versions] : keys) {
     if (previous_key != nullptr && !(*previous_key < key)) {
@@ -326,6 +346,7 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
       last = v.mod_revision;
       if (v.mod_revision >= compact_revision) changes.emplace_back(v.mod_revision, &it->first);
       size += CostOf(it->first, v);
+      digest += DigestOf(it->first, v);
       ++versions_count;
       it->second.push_back(std::move(v));
     }
@@ -341,6 +362,7 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
   live_keys_ = live;
   versions_ = versions_count;
   size_bytes_ = size;
+  digest_ = digest;
   return absl::OkStatus();
 }
 
@@ -353,6 +375,7 @@ void Keyspace::Swap(Keyspace& other) {
   std::swap(live_keys_, other.live_keys_);
   std::swap(versions_, other.versions_);
   std::swap(size_bytes_, other.size_bytes_);
+  std::swap(digest_, other.digest_);
 }
 
 void Keyspace::CheckInvariants() const {
@@ -360,6 +383,7 @@ void Keyspace::CheckInvariants() const {
   ETC_CHECK_LE(compact_revision_, revision_);
   size_t live = 0, versions_count = 0;
   int64_t size = 0;
+  uint64_t digest = 0;
   for (const auto& [key, versions] : keys_) {
     ETC_CHECK(!versions.empty()) << "key without versions";
     Revision last = 0;
@@ -384,6 +408,7 @@ void Keyspace::CheckInvariants() const {
       }
       last = v.mod_revision;
       size += CostOf(key, v);
+      digest += DigestOf(key, v);
       ++versions_count;
     }
     // Versions older than the compaction point: at most one, live, and only
@@ -397,6 +422,7 @@ void Keyspace::CheckInvariants() const {
   ETC_CHECK_EQ(live, live_keys_);
   ETC_CHECK_EQ(versions_count, versions_);
   ETC_CHECK_EQ(size, size_bytes_);
+  ETC_CHECK_EQ(digest, digest_) << "the keyspace digest drifted from its versions";
   Revision last_change = 0;
   for (const Change& change : changes_) {
     ETC_CHECK_GE(change.revision, last_change);

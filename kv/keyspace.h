@@ -182,6 +182,11 @@ class Keyspace {
   // Bytes of keys and values retained, plus a fixed cost per version: what
   // the quota counts. Deterministic, so every replica agrees.
   int64_t size_bytes() const { return size_bytes_; }
+  // An order-free digest of every retained version (the sum of a hash of
+  // each), kept up to date as versions come and go: equal on members that
+  // applied the same log, at a cost per write, not per call (the
+  // simulator compares it after every apply on every member).
+  uint64_t digest() const { return digest_; }
 
   // Crashes on a broken internal invariant (for tests and the simulator).
   void CheckInvariants() const;
@@ -200,6 +205,7 @@ class Keyspace {
   }
   void AddVersion(KeyMap::iterator it, KeyVersion version);
   static int64_t CostOf(const std::string& key, const KeyVersion& version);
+  static uint64_t DigestOf(const std::string& key, const KeyVersion& version);
 
   KeyMap keys_;
   std::deque<Change> changes_;
@@ -210,6 +216,7 @@ class Keyspace {
   size_t live_keys_ = 0;
   size_t versions_ = 0;
   int64_t size_bytes_ = 0;
+  uint64_t digest_ = 0;
 };
 
 }  // namespace etc::kv

@@ -90,6 +90,14 @@ void Lessor::Remove(LeaseId id) { expiry_.erase(id); }
 absl::StatusOr<int64_t> Lessor::Renew(LeaseId id, int64_t now_ms) {
   auto it = expiry_.find(id);
   if (it == expiry_.end()) return LeaseNotFoundError();
+  Stamp(it->second, now_ms);
+  if (it->second.expires_at_ms <= now_ms) {
+    // Its revocation may already be on its way through the log: renewing
+    // it now would tell the client it lives while it is being deleted
+    // (etcd's lessor waits for the revocation the same way). If the
+    // revocation fails, a new leader gives it a full TTL again.
+    return absl::UnavailableError("etcdserver: lease expired; its revocation is under way");
+  }
   it->second.expires_at_ms = now_ms + it->second.ttl_ms;
   return it->second.ttl_ms / 1000;
 }

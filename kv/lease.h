@@ -70,7 +70,8 @@ class Lessor {
   void Remove(LeaseId id);
   void Clear() { expiry_.clear(); }
   // Keepalive: the lease lives `ttl` from now. Returns the TTL, or
-  // kNotFound with etcd's message.
+  // kNotFound with etcd's message, or kUnavailable if it already expired
+  // (it is about to be revoked: ask again).
   absl::StatusOr<int64_t> Renew(LeaseId id, int64_t now_ms);
   // Leases whose time ran out, at most `max` (oldest first), for the leader
   // to propose revoking. They stay until revoked through the log; asking

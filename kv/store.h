@@ -109,6 +109,10 @@ class Store {
   uint32_t HashKV(Revision revision) const;
   // CRC-32C of the whole replicated state (Snapshot()). For Hash.
   uint32_t Hash() const;
+  // A digest of the replicated state that costs no walk of the keyspace
+  // (Keyspace::digest, revisions, leases, auth revision, alarms): equal on
+  // members that applied the same log. Local only: not a wire format.
+  uint64_t StateDigest() const;
   // Active alarms, by member.
   const std::set<std::pair<uint64_t, int>>& alarms() const { return alarms_; }
   bool nospace() const;

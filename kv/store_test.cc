@@ -954,6 +954,19 @@ TEST(LeaseTest, KeepAliveRenewsTheLease) {
   EXPECT_EQ(store.KeepAlive(8, 6'000).status(), LeaseNotFoundError());
 }
 
+TEST(LeaseTest, AnExpiredLeaseIsNotRenewedWhileItsRevocationMayBeUnderWay) {
+  Store store;
+  APPLY_OK(store, LeaseGrant(7, 10));
+  store.lessor().Promote(0, 0);
+  ASSERT_EQ(store.lessor().Expired(10'000, 10), std::vector<LeaseId>{7});
+  // The leader proposes the revocation; a renewal arriving meanwhile must
+  // not answer "alive for 10 more seconds".
+  EXPECT_EQ(store.KeepAlive(7, 10'001).status().code(), absl::StatusCode::kUnavailable);
+  // A new leader restarts its TTL: then it renews again.
+  store.lessor().Promote(10'002, 0);
+  EXPECT_EQ(*store.KeepAlive(7, 10'003), 10);
+}
+
 TEST(LeaseTest, LeaseExpireRevokesEachLeaseWithItsKeys) {
   Store store;
   APPLY_OK(store, LeaseGrant(1, 10));
