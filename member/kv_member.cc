@@ -43,7 +43,10 @@ absl::StatusOr<std::unique_ptr<KvMember>> KvMember::Start(KvMemberOptions option
 }
 
 KvMember::KvMember(KvMemberOptions options, KvMachine* kv, Clock* clock)
-    : options_(std::move(options)), kv_(kv), clock_(clock) {}
+    : options_(std::move(options)),
+      kv_(kv),
+      clock_(clock),
+      watch_streams_(&kv->store(), options_.watch) {}
 
 bool KvMember::is_leader() const { return member_->node().raft().role() == raft::Role::kLeader; }
 
@@ -116,14 +119,28 @@ void KvMember::FailAll() {
 
 // ------------------------------------------------------------------ leases --
 
-absl::StatusOr<int64_t> KvMember::KeepAlive(kv::LeaseId id) {
+absl::Status KvMember::CheckLeaseLeader() const {
   if (!is_leader()) return absl::FailedPreconditionError("etcdserver: not leader");
+  // A new leader answers for leases only once it applied an entry of its
+  // own term: until then its log may still hold an earlier leader's
+  // revocation, committed but not applied, and a renewal answered now
+  // would be undone by it a moment later (etcd waits for the applied
+  // index the same way since 3.5).
+  const raft::Raft& raft = member_->node().raft();
+  if (raft.log().TermAt(member_->applied_index()) != raft.term()) {
+    return absl::UnavailableError("etcdserver: leader changed");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> KvMember::KeepAlive(kv::LeaseId id) {
+  if (absl::Status s = CheckLeaseLeader(); !s.ok()) return s;
   return store().KeepAlive(id, clock_->now_ms());
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> KvMember::TimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
-  if (!is_leader()) return absl::FailedPreconditionError("etcdserver: not leader");
+  if (absl::Status s = CheckLeaseLeader(); !s.ok()) return s;
   return store().TimeToLive(request, clock_->now_ms());
 }
 
@@ -241,6 +258,7 @@ void KvMember::AfterStep() {
   ExpireRequests(now_ms);
   ObserveMembership();
   PublishAttributes();
+  watch_streams_.Deliver(now_ms);
 }
 
 }  // namespace etc::member

@@ -1,8 +1,8 @@
 // A member of an etc cluster: the Raft member (member.h) with the key tree
 // (kv_machine.h) and every policy a host would otherwise decide on its own:
 // request deadlines, the leader's lease expiry and its hand-over, learner
-// promotion, publishing the member's attributes, and whose token a request
-// carries. The server and the simulator both host this class, on one
+// promotion, publishing the member's attributes, whose token a request
+// carries, and watch delivery to clients' streams (watch_streams.h). The server and the simulator both host this class, on one
 // thread each, so every seed runs the decisions the server ships.
 //
 //   KvMember::Start(options, config, durable, &transport, &log_store, &kv, &clock);
@@ -29,6 +29,7 @@
 #include "member/interfaces.h"
 #include "member/kv_machine.h"
 #include "member/member.h"
+#include "member/watch_streams.h"
 
 namespace etc::member {
 
@@ -53,6 +54,8 @@ struct KvMemberOptions {
   // configuration (etcd's publish), given those recorded for it (empty if
   // none). Not set: it publishes nothing.
   std::function<std::string(const std::string& recorded)> attributes_to_publish;
+  // Clients' watch streams (delivery bounds, progress interval).
+  WatchStreamsOptions watch;
 };
 
 class KvMember {
@@ -88,7 +91,8 @@ class KvMember {
   absl::StatusOr<kv::AuthInfo> Resolve(const std::optional<std::string>& token);
 
   // ---- what only the leader answers (kFailedPrecondition "etcdserver:
-  // not leader" elsewhere) ----
+  // not leader" elsewhere; kUnavailable "etcdserver: leader changed" from a
+  // new leader that has not applied an entry of its term yet) ----
   absl::StatusOr<int64_t> KeepAlive(kv::LeaseId id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
@@ -114,6 +118,8 @@ class KvMember {
   // The host stops: every request still waiting fails (outcome unknown).
   void FailAll();
 
+  // Clients' watch streams, fed after every step.
+  WatchStreams& watch_streams() { return watch_streams_; }
   Member& member() { return *member_; }
   const Member& member() const { return *member_; }
   kv::Store& store() { return kv_->store(); }
@@ -139,6 +145,7 @@ class KvMember {
   Callback AwaitAnswer(Done done);
   void ExpireRequests(int64_t now_ms);
   void ExpireLeases(int64_t now_ms);
+  absl::Status CheckLeaseLeader() const;
   void PublishAttributes();
   void ObserveMembership();
   uint64_t NextTraceId() { return next_trace_id_++; }
@@ -149,6 +156,7 @@ class KvMember {
   std::unique_ptr<Member> member_;
   std::function<void()> membership_observer_;
   uint64_t membership_version_seen_ = 0;
+  WatchStreams watch_streams_;
 
   uint64_t next_trace_id_ = 1;
   // Requests the member has not answered, by waiting id, and their

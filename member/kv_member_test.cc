@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -73,10 +74,12 @@ class Cluster {
   Host& host(raft::NodeId id) { return *hosts_[id - 1]; }
   KvMember& at(raft::NodeId id) { return *host(id).member; }
 
-  // Completes writes and delivers messages until nothing moves, calling
-  // AfterStep after every input, as a host does.
-  void Settle() {
+  // Completes writes and delivers messages until nothing moves (or `stop`
+  // holds after a round), calling AfterStep after every input, as a host
+  // does.
+  void Settle(const std::function<bool()>& stop = nullptr) {
     for (int round = 0; round < 1000; ++round) {
+      if (stop && stop()) return;
       bool moved = false;
       for (auto& h : hosts_) {
         if (!h->member) continue;
@@ -289,18 +292,49 @@ TEST(KvMember, ANewLeaderGivesEveryLeaseItsFullTtlAgain) {
   cluster.at(1).Write(Grant(5, 4), grant.done());
   cluster.at(1).Write(Put("/k", "v", 5), put.done());
   cluster.Settle();
-  // 3.5 s pass with the lease never renewed; then member 2 takes over. Its
-  // lessor cannot know when member 1 last renewed the lease, so it must
-  // give it a full TTL from now, not expire it half a second later.
-  cluster.Advance(3'500);
+  // Member 1's lessor starts the lease's clock; then member 2 leads and
+  // the client renews there.
+  cluster.Advance(1'000);
   ASSERT_TRUE(cluster.at(1).member().TransferLeadership(2).ok());
   cluster.Settle();
   ASSERT_TRUE(cluster.at(2).is_leader());
+  cluster.Advance(2'500);
+  ASSERT_TRUE(cluster.at(2).KeepAlive(5).ok());
+  // Member 1 leads again. Its own clock for the lease says it ran out
+  // (4 s after it started it), but it cannot know of the renewal member 2
+  // took: it must give the lease a full TTL from now.
+  ASSERT_TRUE(cluster.at(2).member().TransferLeadership(1).ok());
+  cluster.Settle();
+  ASSERT_TRUE(cluster.at(1).is_leader());
   cluster.Advance(3'500);
   EXPECT_TRUE(Present(cluster.at(3), "/k"));
   // TTL plus the election-timeout grace, plus a check interval.
   cluster.Advance(2'000);
   EXPECT_FALSE(Present(cluster.at(3), "/k"));
+}
+
+TEST(KvMember, ANewLeaderAnswersForLeasesOnlyOnceItAppliedAnEntryOfItsTerm) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  Answer grant;
+  cluster.at(1).Write(Grant(3, 10), grant.done());
+  cluster.Settle();
+  // Member 2 wins the election and is cut off at once: its first entry
+  // commits nowhere, so it applies nothing of its term (an earlier
+  // leader's revocation could still be ahead of it in the log).
+  ASSERT_TRUE(cluster.at(1).member().TransferLeadership(2).ok());
+  cluster.Settle([&] { return cluster.at(2).is_leader(); });
+  ASSERT_TRUE(cluster.at(2).is_leader());
+  cluster.host(2).connected = false;
+  cluster.Settle();
+  EXPECT_EQ(cluster.at(2).KeepAlive(3).status().message(), "etcdserver: leader changed");
+  etcdserverpb::LeaseTimeToLiveRequest ttl;
+  ttl.set_id(3);
+  EXPECT_EQ(cluster.at(2).TimeToLive(ttl).status().code(), absl::StatusCode::kUnavailable);
+  cluster.host(2).connected = true;
+  cluster.Advance(100);
+  ASSERT_TRUE(cluster.at(2).is_leader());
+  EXPECT_EQ(*cluster.at(2).KeepAlive(3), 10);
 }
 
 TEST(KvMember, AMassExpiryIsRevokedAtABoundedRateOneProposalAtATime) {

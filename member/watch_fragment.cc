@@ -1,6 +1,6 @@
-#include "server/fragment.h"
+#include "member/watch_fragment.h"
 
-namespace etc::server {
+namespace etc::member {
 
 std::vector<etcdserverpb::WatchResponse> FragmentWatchResponse(
     etcdserverpb::WatchResponse response, size_t max_bytes) {
@@ -51,4 +51,4 @@ bool MergeWatchResponse(etcdserverpb::WatchResponse* into, size_t* into_bytes,
   return true;
 }
 
-}  // namespace etc::server
+}  // namespace etc::member

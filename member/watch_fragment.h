@@ -11,15 +11,15 @@
 // revisions at once. Clients see the same events in the same order with
 // fewer messages (one write, one completion, one send instead of many
 // while the stream is behind).
-#ifndef ETC_SERVER_FRAGMENT_H_
-#define ETC_SERVER_FRAGMENT_H_
+#ifndef ETC_MEMBER_WATCH_FRAGMENT_H_
+#define ETC_MEMBER_WATCH_FRAGMENT_H_
 
 #include <cstddef>
 #include <vector>
 
 #include "kv/etcdserverpb/rpc.pb.h"
 
-namespace etc::server {
+namespace etc::member {
 
 std::vector<etcdserverpb::WatchResponse> FragmentWatchResponse(
     etcdserverpb::WatchResponse response, size_t max_bytes);
@@ -35,6 +35,6 @@ bool IsPlainEventResponse(const etcdserverpb::WatchResponse& response);
 bool MergeWatchResponse(etcdserverpb::WatchResponse* into, size_t* into_bytes,
                         etcdserverpb::WatchResponse* next, size_t max_bytes);
 
-}  // namespace etc::server
+}  // namespace etc::member
 
-#endif  // ETC_SERVER_FRAGMENT_H_
+#endif  // ETC_MEMBER_WATCH_FRAGMENT_H_

@@ -1,8 +1,8 @@
-#include "server/fragment.h"
+#include "member/watch_fragment.h"
 
 #include <gtest/gtest.h>
 
-namespace etc::server {
+namespace etc::member {
 namespace {
 
 etcdserverpb::WatchResponse WithEvents(int count, size_t value_bytes) {
@@ -112,4 +112,4 @@ TEST(MergeWatchResponse, OnlyPlainEventResponsesOfOneWatcherUnderTheLimitMerge) 
 }
 
 }  // namespace
-}  // namespace etc::server
+}  // namespace etc::member

@@ -300,6 +300,7 @@ int Run(int argc, char** argv) {
   Metrics metrics;
   MemberHostOptions options;
   options.metrics = &metrics;
+  options.watch_progress_interval_ms = config->watch_progress_notify_interval_ms;
   if (identity->has_value()) {
     // A restart: the data directory says who this member is.
     const Identity& stored = **identity;
@@ -379,8 +380,7 @@ int Run(int argc, char** argv) {
         peers.SetAddresses(addresses);
       });
 
-  Services services(host->get(), &peers, config->initial_cluster_token,
-                    config->watch_progress_notify_interval_ms);
+  Services services(host->get(), &peers, config->initial_cluster_token);
   grpc::ServerBuilder builder;
   // etcd's gRPC limit: the largest request plus 512 KiB of overhead.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 512 * 1024));

@@ -466,6 +466,9 @@ member::KvMemberOptions MemberHost::KvOptions() const {
   options.tick_ms = options_.tick_ms;
   options.election_ticks = options_.election_ticks;
   options.request_timeout_ms = options_.request_timeout_ms;
+  options.watch.progress_interval_ms = options_.watch_progress_interval_ms;
+  // etcd's limit for a fragment: the request size limit.
+  options.watch.max_fragment_bytes = static_cast<size_t>(options_.store.max_request_bytes);
   // This member's name and client URLs, published once it is a member
   // (etcd's publish); the peer URLs recorded when it was added win.
   options.attributes_to_publish = [self = options_.self](const std::string& recorded_bytes) {
@@ -511,10 +514,6 @@ void MemberHost::Post(Task task) {
   tasks_.push_back(std::move(task));
 }
 
-void MemberHost::set_after_step(std::function<void(Context&)> hook) {
-  Post([this, hook = std::move(hook)](Context&) mutable { after_step_ = std::move(hook); });
-}
-
 void MemberHost::Write(kvpb::Request request, Done done) {
   Post([request = std::move(request), done = std::move(done)](Context& context) mutable {
     context.host().StartWrite(std::move(request), std::move(done));
@@ -549,17 +548,34 @@ void MemberHost::Receive(raftpb::Message message) {
   });
 }
 
+template <typename T>
+T MemberHost::OnLeaseLeader(std::function<T(Context&)> call) {
+  // A new leader answers for leases once it applied an entry of its term
+  // (KvMember::KeepAlive): that takes a round trip, so wait for it, up to
+  // an election timeout, rather than fail a client's renewal.
+  int64_t waited_ms = 0;
+  for (;;) {
+    T result = OnMember<T>(this, call);
+    if (result.ok() || result.status().code() != absl::StatusCode::kUnavailable ||
+        waited_ms >= options_.tick_ms * options_.election_ticks) {
+      return result;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
+    waited_ms += options_.tick_ms;
+  }
+}
+
 absl::StatusOr<int64_t> MemberHost::LeaderKeepAlive(int64_t lease_id) {
   using Result = absl::StatusOr<int64_t>;
-  return OnMember<Result>(this,
-                          [lease_id](Context& context) { return context.kv().KeepAlive(lease_id); });
+  return OnLeaseLeader<Result>(
+      [lease_id](Context& context) { return context.kv().KeepAlive(lease_id); });
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
   using Result = absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>;
-  return OnMember<Result>(this,
-                          [&request](Context& context) { return context.kv().TimeToLive(request); });
+  return OnLeaseLeader<Result>(
+      [&request](Context& context) { return context.kv().TimeToLive(request); });
 }
 
 void ListMembers(const Membership& membership,
@@ -687,7 +703,6 @@ void MemberHost::Loop() {
     UpdateMetrics();
     term_.store(member.node().raft().term());
     leader_.store(member.node().raft().leader());
-    if (after_step_) after_step_(context);
     if (stopping && tasks.empty()) {
       absl::MutexLock lock(&mu_);
       if (tasks_.empty()) {

@@ -65,6 +65,9 @@ struct MemberHostOptions {
   // "etcdserver: request timed out" (its outcome is then unknown, as with
   // etcd, whose timeout is 5 s plus two election timeouts).
   int64_t request_timeout_ms = 7000;
+  // Watchers that ask for progress notifications get one this often
+  // (etcd's --experimental-watch-progress-notify-interval).
+  int64_t watch_progress_interval_ms = 600'000;
 };
 
 // The cluster's membership as this member applied it.
@@ -172,8 +175,6 @@ class MemberHost {
   // Finishes in-flight work and stops the thread.
   void Stop();
 
-  // Called on the member thread after every step (watch delivery hooks).
-  void set_after_step(std::function<void(Context&)> hook);
 
   const MemberHostOptions& options() const { return options_; }
   // As of the member thread's last step (safe from any thread).
@@ -193,6 +194,10 @@ class MemberHost {
   // Refreshes membership() from the member and tells the hook (reads
   // only: safe inside a member callback).
   void OnMembershipChange();
+  // Runs a lease call on the member thread, waiting while a new leader
+  // cannot answer for leases yet.
+  template <typename T>
+  T OnLeaseLeader(std::function<T(Context&)> call);
   void RefreshMembership();
 
   MemberHostOptions options_;
@@ -205,7 +210,6 @@ class MemberHost {
   std::unique_ptr<SteadyClock> clock_;
   uint64_t metrics_leader_ = 0;
   std::unique_ptr<member::KvMember> kv_member_;
-  std::function<void(Context&)> after_step_;
   std::function<void(const Membership&)> on_membership_change_;
   mutable absl::Mutex membership_mu_;
   Membership membership_ ABSL_GUARDED_BY(membership_mu_);

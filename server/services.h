@@ -14,6 +14,7 @@
 #include "server/member_host.h"
 #include "server/peers.h"
 #include "server/recipes.h"
+#include "server/watch_service.h"
 
 namespace etc::server {
 
@@ -22,10 +23,8 @@ class Services {
  public:
   // `peers` forwards what only the leader answers (lease keep-alives,
   // learner promotion); `cluster_token` (--initial-cluster-token) goes
-  // into the ids of added members; watchers that ask for progress
-  // notifications get one every `watch_progress_interval_ms`.
-  Services(MemberHost* host, Peers* peers, std::string cluster_token,
-           int64_t watch_progress_interval_ms);
+  // into the ids of added members.
+  Services(MemberHost* host, Peers* peers, std::string cluster_token);
   ~Services();
   void Register(grpc::ServerBuilder* builder);
   // Once the server is built: the lock and election services use it
@@ -34,7 +33,6 @@ class Services {
 
  private:
   class KvService;
-  class WatchService;
   class LeaseService;
   class AuthService;
   class ClusterService;

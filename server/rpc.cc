@@ -1,0 +1,122 @@
+#include "server/rpc.h"
+
+#include <chrono>
+#include <memory>
+
+#include "absl/synchronization/notification.h"
+#include "google/protobuf/descriptor.h"
+
+namespace etc::server {
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC number their codes alike.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+void StampHeader(etcdserverpb::ResponseHeader* header, const MemberHost& host) {
+  header->set_cluster_id(host.options().cluster_id);
+  header->set_member_id(host.options().member_id);
+  header->set_raft_term(host.term());
+}
+
+void StampHeaders(google::protobuf::Message* message, const MemberHost& host) {
+  const google::protobuf::Descriptor* descriptor = message->GetDescriptor();
+  const google::protobuf::Reflection* reflection = message->GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (field->message_type() == etcdserverpb::ResponseHeader::descriptor() &&
+        !field->is_repeated()) {
+      StampHeader(static_cast<etcdserverpb::ResponseHeader*>(
+                      reflection->MutableMessage(message, field)),
+                  host);
+      continue;
+    }
+    // Nested responses (txn operations) carry headers too.
+    if (field->is_repeated()) {
+      for (int j = 0; j < reflection->FieldSize(*message, field); ++j) {
+        StampHeaders(reflection->MutableRepeatedMessage(message, field, j), host);
+      }
+    } else if (reflection->HasField(*message, field)) {
+      StampHeaders(reflection->MutableMessage(message, field), host);
+    }
+  }
+}
+
+std::optional<std::string> TokenOf(const grpc::ServerContextBase* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("token");
+  if (it == metadata.end()) it = metadata.find("authorization");
+  if (it == metadata.end()) return std::nullopt;
+  return std::string(it->second.data(), it->second.size());
+}
+
+absl::StatusOr<kv::AuthInfo> Resolve(MemberHost::Context& c, const std::optional<std::string>& token) {
+  return c.kv().Resolve(token);
+}
+
+void Submit(MemberHost* host, std::optional<std::string> token, kvpb::Request request, Mode mode,
+            MemberHost::Done done) {
+  if (mode != Mode::kSerializableRead && host->learner()) {
+    // A learner's state may lag any amount; etcd refuses the same.
+    done(absl::UnavailableError("etcdserver: rpc not supported for learner"));
+    return;
+  }
+  host->Post([token = std::move(token), request = std::move(request), mode,
+              done = std::move(done)](MemberHost::Context& c) mutable {
+    absl::StatusOr<kv::AuthInfo> who = Resolve(c, token);
+    if (!who.ok()) {
+      done(who.status());
+      return;
+    }
+    request.mutable_header()->set_username(who->username);
+    request.mutable_header()->set_auth_revision(who->revision);
+    if (mode == Mode::kWrite) {
+      c.host().StartWrite(std::move(request), std::move(done));
+    } else {
+      c.host().StartRead(std::move(request), mode == Mode::kSerializableRead, std::move(done));
+    }
+  });
+}
+
+absl::StatusOr<kvpb::Response> Call(MemberHost* host, std::optional<std::string> token,
+                                    kvpb::Request request, Mode mode) {
+  struct Pending {
+    absl::Notification done;
+    absl::StatusOr<kvpb::Response> result;
+  };
+  auto pending = std::make_shared<Pending>();
+  Submit(host, std::move(token), std::move(request), mode,
+         [pending](absl::StatusOr<kvpb::Response> response) {
+           pending->result = std::move(response);
+           pending->done.Notify();
+         });
+  pending->done.WaitForNotification();
+  return std::move(pending->result);
+}
+
+absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context) {
+  std::optional<std::string> token = TokenOf(context);
+  if (!token.has_value()) return kv::AuthInfo{};
+  return OnMember<absl::StatusOr<kv::AuthInfo>>(
+      host, [&token](MemberHost::Context& c) { return Resolve(c, token); });
+}
+
+absl::Status CallLeader(
+    MemberHost* host, Peers* peers,
+    const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call) {
+  uint64_t leader = host->leader();
+  std::shared_ptr<peerpb::Peer::Stub> stub =
+      leader == 0 || peers == nullptr ? nullptr : peers->Stub(leader);
+  if (stub == nullptr) return absl::UnavailableError("etcdserver: no leader");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Status status = call(stub.get(), &context);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace etc::server
