@@ -62,7 +62,7 @@ std::string Fault::Describe() const {
 
 std::string Swarm::Describe() const {
   return absl::StrCat(voters, " voters + ", spares, " spares, ", clients, " clients on ", keys,
-                      " keys, prevote=", pre_vote, " checkquorum=", check_quorum,
+                      " keys, ", lease_clients, " lease clients, prevote=", pre_vote, " checkquorum=", check_quorum,
                       " lease=", lease_reads, " drift=", clock_drift_fraction,
                       " latency=", network.latency_min_us, "+", network.latency_tail_mean_us,
                       "us loss=", network.loss_probability, " dup=", network.duplicate_probability,
@@ -115,6 +115,7 @@ Swarm DrawSwarm(Random& random, Micros safety_phase_us, int voters_override) {
   swarm.snapshot_every_entries = kSnapshotEvery[random.Uniform(3)];
   swarm.catch_up_entries = random.Chance(0.5) ? 4 : 32;
   swarm.client_timeout_us = random.Range(300'000, 2'000'000);
+  swarm.lease_clients = random.Chance(0.7) ? static_cast<int>(random.Range(1, 4)) : 0;
 
   // Which kinds of fault this seed uses, and how often.
   std::vector<FaultKind> kinds;

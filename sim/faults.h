@@ -62,6 +62,8 @@ struct Swarm {
   int spares = 2;
   int clients = 16;
   int keys = 8;
+  // Clients that grant, renew, revoke and abandon leases.
+  int lease_clients = 0;
   bool pre_vote = true;
   bool check_quorum = true;
   bool lease_reads = false;

@@ -222,6 +222,28 @@ MUTANTS = [
            "  refused_.insert(proposal.id().sequence());",
            "  Complete(proposal.id(), absl::UnavailableError(reason));",
            ("//member:member_test",), in_simulator=True),
+    # The host policies (member/kv_member.cc, kv/lease.cc) the server and the
+    # simulator both run.
+    Mutant("lease-promote-skipped", "leases: a new leader keeps its old lease clocks",
+           "member/kv_member.cc",
+           "    store().lessor().Promote(now_ms, options_.election_ticks * options_.tick_ms);",
+           "    (void)0;",
+           ("//member:kv_member_test",), in_simulator=True),
+    Mutant("lease-renewed-before-term-applied", "leases: a new leader renews before applying its term's first entry",
+           "member/kv_member.cc",
+           "  if (raft.log().TermAt(member_->applied_index()) != raft.term()) {",
+           "  if (false) {",
+           ("//member:kv_member_test",), in_simulator=True),
+    Mutant("expired-lease-renewed", "leases: renew a lease whose revocation is under way",
+           "kv/lease.cc",
+           "  if (it->second.expires_at_ms <= now_ms) {",
+           "  if (false) {",
+           ("//kv:store_test",), in_simulator=True),
+    Mutant("learner-promoted-out-of-sync", "#8 promote a learner whose log is far behind",
+           "member/kv_member.cc",
+           "      static_cast<double>(progress->second.match) < in_sync_index) {",
+           "      false) {",
+           ("//member:kv_member_test",), in_simulator=True),
     # Storage (raft-traps #12), in the real WAL and snapshot code the
     # simulator runs over its simulated disk.
     Mutant("storage-sync-skipped", "#12 acknowledge before fsync (the sync does nothing)",

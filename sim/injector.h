@@ -1,0 +1,61 @@
+// What happens to a simulated cluster besides its clients: the faults the
+// seed drew (network, process, disk, clock, membership), the operator's
+// duties (periodic compaction, retiring members whose disks failed, learner
+// promotion through the leader's in-sync rule), and healing everything for
+// the liveness phase.
+//
+//   FaultInjector injector(&world);
+//   injector.Schedule(swarm.faults, safety_phase_us);   // then run the queue
+#ifndef ETC_SIM_INJECTOR_H_
+#define ETC_SIM_INJECTOR_H_
+
+#include <string>
+#include <vector>
+
+#include "raft/raftpb.pb.h"
+#include "sim/faults.h"
+#include "sim/random.h"
+#include "sim/world.h"
+
+namespace etc::sim {
+
+class FaultInjector {
+ public:
+  FaultInjector(World* world, Random random);
+  // Applies each fault at its time (unless everything healed by then),
+  // heals at `heal_at_us`, and starts the operator's periodic duties.
+  void Schedule(const std::vector<Fault>& faults, Micros heal_at_us);
+  // When every fault healed (the liveness phase starts).
+  Micros healed_at_us() const { return healed_at_us_; }
+  // Learner promotions the leader accepted, and those it refused as not
+  // in sync.
+  uint64_t promotions() const { return promotions_; }
+  uint64_t promotions_refused() const { return promotions_refused_; }
+
+ private:
+  void ApplyFault(const Fault& fault);
+  void Partition(const Fault& fault);
+  void Isolate(NodeId node, Micros duration_us);
+  void BitFlip(const Fault& fault);
+  void StallAndSplit(const Fault& fault);
+  void Slow(const Fault& fault);
+  void ChangeMembers(const Fault& fault);
+  // Asks the leader to promote `learner`; a refusal (not in sync yet) is
+  // asked again once, a little later, as an operator would.
+  void Promote(NodeId learner, int attempts_left);
+  void ChangeMembership(raftpb::ConfChange change, const std::string& what);
+  void UnblockLater(std::vector<std::pair<NodeId, NodeId>> links, Micros after_us);
+  void Heal();
+  void Compact();
+  void RetireDamaged();
+
+  World* world_;
+  Random random_;
+  Micros healed_at_us_ = 0;
+  uint64_t promotions_ = 0;
+  uint64_t promotions_refused_ = 0;
+};
+
+}  // namespace etc::sim
+
+#endif  // ETC_SIM_INJECTOR_H_
