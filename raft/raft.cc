@@ -541,11 +541,14 @@ absl::Status Raft::StepTerm(const raftpb::Message& m, bool* consumed) {
   }
   if (m.term() < term_) {
     *consumed = true;
-    if ((config_.check_quorum || config_.pre_vote) &&
+    if ((config_.check_quorum || config_.pre_vote || !Promotable()) &&
         (m.type() == raftpb::MSG_HEARTBEAT || m.type() == raftpb::MSG_APP)) {
       // A stale leader cut off while we moved on (with CheckQuorum or
       // PreVote, our term can rise without it ever hearing). Tell it the
-      // term so it steps down instead of lingering.
+      // term so it steps down instead of lingering. A member that cannot
+      // campaign (it does not know it is a voter yet) must tell it too:
+      // it will send no vote request that would (the simulator found a
+      // leader stuck for good on such a member, seed 606).
       raftpb::Message resp;
       resp.set_type(raftpb::MSG_APP_RESP);
       resp.set_to(m.from());
