@@ -87,6 +87,11 @@ class StateMachine {
   virtual void SnapshotAsync(SnapshotDone done) { done(Snapshot()); }
   // Replaces the whole state; a malformed snapshot is an error.
   virtual absl::Status Restore(std::string_view data) = 0;
+  // Whether Restore would accept `data`, changing nothing: a snapshot from a
+  // peer is checked before it is persisted, so that no bytes on the wire
+  // can leave a member with a snapshot it cannot restore. The default
+  // accepts everything (for state machines whose Restore cannot fail).
+  virtual absl::Status CheckSnapshot(std::string_view data) const { return absl::OkStatus(); }
 };
 
 }  // namespace etc::member

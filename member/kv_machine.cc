@@ -22,6 +22,11 @@ std::string KvMachine::Apply(uint64_t index, std::string_view command) {
   return response.SerializeAsString();
 }
 
+absl::Status KvMachine::CheckSnapshot(std::string_view data) const {
+  kv::Store scratch(options_);
+  return scratch.Restore(data);
+}
+
 absl::StatusOr<std::string> KvMachine::Query(std::string_view query) const {
   kvpb::Request request;
   if (!request.ParseFromArray(query.data(), static_cast<int>(query.size()))) {

@@ -23,7 +23,7 @@ namespace etc::member {
 
 class KvMachine : public StateMachine {
  public:
-  explicit KvMachine(kv::StoreOptions options = {}) : store_(options) {}
+  explicit KvMachine(kv::StoreOptions options = {}) : options_(options), store_(options) {}
 
   // A command that does not parse is answered with an InvalidArgument
   // response (every member sees the same bytes, so all answer alike).
@@ -31,6 +31,9 @@ class KvMachine : public StateMachine {
   absl::StatusOr<std::string> Query(std::string_view query) const override;
   std::string Snapshot() const override { return store_.Snapshot(); }
   absl::Status Restore(std::string_view data) override { return store_.Restore(data); }
+  // Restores into a scratch key tree (the same validation, at the cost of
+  // a second copy while it runs: snapshots from peers are rare).
+  absl::Status CheckSnapshot(std::string_view data) const override;
 
   kv::Store& store() { return store_; }
   const kv::Store& store() const { return store_; }
@@ -41,6 +44,7 @@ class KvMachine : public StateMachine {
   void set_apply_observer(ApplyObserver observer) { observer_ = std::move(observer); }
 
  private:
+  kv::StoreOptions options_;
   kv::Store store_;
   ApplyObserver observer_;
 };

@@ -184,9 +184,25 @@ absl::Status Member::Receive(const raftpb::Message& message) {
     SendRemovedNotice(message.from());
     return absl::OkStatus();
   }
+  if (message.type() == raftpb::MSG_SNAP) {
+    // Persisted before it is restored: bytes that would not restore must
+    // never get that far (they would leave a member it cannot restart).
+    if (absl::Status s = CheckSnapshotData(message.snapshot().data()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "snapshot from member ", message.from(), " refused: ", s.message()));
+    }
+  }
   absl::Status status = node_.Step(message);
   Pump();
   return status;
+}
+
+absl::Status Member::CheckSnapshotData(const std::string& data) const {
+  memberpb::MemberSnapshot snapshot;
+  if (!data.empty() && !snapshot.ParseFromString(data)) {
+    return absl::DataLossError("member snapshot does not parse");
+  }
+  return machine_->CheckSnapshot(snapshot.application());
 }
 
 bool Member::IsVoter() const {

@@ -167,6 +167,8 @@ class Member {
   void CompactSome();
   // Restores the state machine and the removed members from snapshot data.
   absl::Status RestoreSnapshot(const std::string& data);
+  // Whether RestoreSnapshot would accept `data` (changing nothing).
+  absl::Status CheckSnapshotData(const std::string& data) const;
   memberpb::RequestId NextRequestId();
   void Complete(const memberpb::RequestId& id, absl::StatusOr<std::string> result);
   bool IsMine(const memberpb::RequestId& id) const;

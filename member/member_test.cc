@@ -11,7 +11,9 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "member/member.pb.h"
 #include "member/testing/fake_host.h"
 #include "raft/memory_storage.h"
 
@@ -39,6 +41,13 @@ class KvMachine : public StateMachine {
     std::string out;
     for (const auto& [k, v] : values) out += k + "=" + v + "\n";
     return out;
+  }
+  absl::Status CheckSnapshot(std::string_view data) const override {
+    for (absl::string_view line :
+         absl::StrSplit(absl::string_view(data.data(), data.size()), '\n', absl::SkipEmpty())) {
+      if (!absl::StrContains(line, '=')) return absl::DataLossError("bad snapshot line");
+    }
+    return absl::OkStatus();
   }
   absl::Status Restore(std::string_view data) override {
     values.clear();
@@ -584,6 +593,58 @@ TEST(Member, AFollowerBehindTheCompactedLogGetsTheSnapshotDataFromTheLeadersStor
     EXPECT_EQ(three.machine.values.at("k" + std::to_string(i)), std::to_string(i));
   }
   EXPECT_TRUE(three.member->node().raft().snapshot()->data().empty());
+}
+
+TEST(Member, ASnapshotFromAPeerThatWouldNotRestoreIsRefusedBeforeItIsPersisted) {
+  Cluster cluster(3, /*snapshot_every=*/3);
+  cluster.ElectLeader();
+  Host& three = cluster.host(3);
+  three.member.reset();
+  for (int i = 0; i < 12; ++i) {
+    Result result;
+    cluster.at(1).Write("k" + std::to_string(i) + "=" + std::to_string(i), result.callback());
+    cluster.Settle();
+  }
+  cluster.Start(three);
+  // Run the cluster, holding back the leader's snapshot for member 3.
+  std::vector<raftpb::Message> snaps;
+  for (int i = 0; i < 10 && snaps.empty(); ++i) {
+    cluster.at(1).Tick();
+    for (int round = 0; round < 50 && snaps.empty(); ++round) {
+      for (raft::NodeId id : {1, 2, 3}) {
+        Host& host = cluster.host(id);
+        while (!host.store.pending.empty()) host.member->OnPersisted(host.store.CompleteOne());
+      }
+      std::vector<raftpb::Message> held = Take(cluster, 1, {raftpb::MSG_SNAP});
+      snaps.insert(snaps.end(), held.begin(), held.end());
+      for (raft::NodeId id : {1, 2, 3}) {
+        std::vector<raftpb::Message> messages = std::move(cluster.host(id).outbox.messages);
+        cluster.host(id).outbox.messages.clear();
+        Deliver(cluster, messages);
+      }
+    }
+  }
+  ASSERT_EQ(snaps.size(), 1u);
+  uint64_t durable_before = three.store.durable.snapshot.metadata().index();
+  // Bytes that do not parse, and a parseable snapshot whose state machine
+  // part would not restore: both refused, nothing persisted, no crash.
+  raftpb::Message garbage = snaps[0];
+  garbage.mutable_snapshot()->set_data("\xff\xff\xff");
+  raftpb::Message bad_state = snaps[0];
+  memberpb::MemberSnapshot member_data;
+  ASSERT_TRUE(member_data.ParseFromString(snaps[0].snapshot().data()));
+  member_data.set_application("no equals sign here\n");
+  bad_state.mutable_snapshot()->set_data(member_data.SerializeAsString());
+  for (const raftpb::Message& bad : {garbage, bad_state}) {
+    absl::Status status = three.member->Receive(bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_TRUE(three.store.pending.empty()) << "a refused snapshot went to the store";
+  }
+  EXPECT_EQ(three.store.durable.snapshot.metadata().index(), durable_before);
+  // The real one is taken.
+  ASSERT_TRUE(three.member->Receive(snaps[0]).ok());
+  cluster.Settle();
+  EXPECT_EQ(three.machine.values.at("k11"), "11");
 }
 
 TEST(Member, ARemovedMemberThatDoesNotKnowIsToldAndIgnored) {

@@ -7,6 +7,13 @@
 #include "member/watch_fragment.h"
 
 namespace etc::member {
+namespace {
+
+// How many times one delivery goes back to the key tree for more of a
+// watcher's responses (each time as many as the stream has room for).
+constexpr int kMaxDeliveryRounds = 8;
+
+}  // namespace
 
 // ------------------------------------------------------------------ queue --
 
@@ -106,8 +113,14 @@ void WatchStreams::Create(StreamId stream_id, const etcdserverpb::WatchCreateReq
   if (request.fragment()) stream.fragmenting.insert(local);
   if (request.progress_notify()) stream.progress_notify.insert(local);
   owner_[*id] = stream_id;
-  // The created response (and, from a compacted start, the cancellation)
-  // are in the hub already; if the stream is full they wait their turn.
+  // The created response goes out now, whatever the stream holds: clients
+  // match created responses to their create requests by order (etcd's
+  // clientv3 does), so it must never wait behind another watcher's. What
+  // follows it (from a compacted start, the cancellation) takes its turn.
+  std::vector<etcdserverpb::WatchResponse> created = store_->watches().Take(*id, 1);
+  ETC_CHECK(created.size() == 1 && created[0].created());
+  created[0].set_watch_id(local);
+  stream.sink->Push(std::move(created), 0);
   deferred_.insert(*id);
   if (DeliverOne(*id)) deferred_.erase(*id);
 }
@@ -144,12 +157,18 @@ void WatchStreams::Cancel(StreamId stream_id, int64_t watch_id) {
 void WatchStreams::RequestProgress(StreamId stream_id) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return;
-  Stream& stream = it->second;
+  it->second.progress_wanted = true;
+  TryProgress(it->second);
+}
+
+void WatchStreams::TryProgress(Stream& stream) {
+  if (!stream.progress_wanted || Full(stream)) return;
   // Only when every watcher of the stream has seen everything (a progress
   // notification must never overtake events, etcd #15220).
   for (const auto& [hub, local] : stream.local_of) {
     if (deferred_.contains(hub) || !store_->watches().Progress(hub).has_value()) return;
   }
+  stream.progress_wanted = false;
   etcdserverpb::WatchResponse progress;
   progress.set_watch_id(-1);
   progress.mutable_header()->set_revision(store_->revision());
@@ -163,7 +182,10 @@ bool WatchStreams::DeliverOne(kv::WatcherId hub_id) {
   if (owner == owner_.end()) return true;  // its stream is gone
   Stream& stream = streams_.at(owner->second);
   size_t pending = stream.sink->Pending();
-  if (pending >= options_.max_queued_responses) return false;
+  if (pending >= options_.max_queued_responses) {
+    stream.sink->Blocked();
+    return false;
+  }
   int64_t local = stream.local_of.at(hub_id);
   bool fragmenting = stream.fragmenting.contains(local);
   // Revisions that queued up while the stream was busy go out as one
@@ -172,20 +194,31 @@ bool WatchStreams::DeliverOne(kv::WatcherId hub_id) {
   size_t merge_limit =
       fragmenting ? 0 : std::min(options_.max_merged_bytes, options_.max_fragment_bytes);
   kv::WatchHub& hub = store_->watches();
-  std::vector<etcdserverpb::WatchResponse> responses =
-      hub.Take(hub_id, options_.max_queued_responses - pending);
-  for (etcdserverpb::WatchResponse& response : responses) response.set_watch_id(local);
-  if (fragmenting) {
-    std::vector<etcdserverpb::WatchResponse> pieces;
-    for (etcdserverpb::WatchResponse& response : responses) {
-      for (etcdserverpb::WatchResponse& piece :
-           FragmentWatchResponse(std::move(response), options_.max_fragment_bytes)) {
-        pieces.push_back(std::move(piece));
+  // Responses merge as they go in, so a stream's slots count messages, not
+  // revisions: take more while they still fit (a watcher catching up from
+  // history reads one revision per response), a few rounds at most.
+  for (int round = 0; round < kMaxDeliveryRounds && pending < options_.max_queued_responses;
+       ++round) {
+    std::vector<etcdserverpb::WatchResponse> responses =
+        hub.Take(hub_id, options_.max_queued_responses - pending);
+    if (responses.empty()) break;
+    for (etcdserverpb::WatchResponse& response : responses) response.set_watch_id(local);
+    if (fragmenting) {
+      std::vector<etcdserverpb::WatchResponse> pieces;
+      for (etcdserverpb::WatchResponse& response : responses) {
+        for (etcdserverpb::WatchResponse& piece :
+             FragmentWatchResponse(std::move(response), options_.max_fragment_bytes)) {
+          pieces.push_back(std::move(piece));
+        }
       }
+      responses = std::move(pieces);
     }
-    responses = std::move(pieces);
+    stream.sink->Push(std::move(responses), merge_limit);
+    pending = stream.sink->Pending();
   }
-  if (!responses.empty()) stream.sink->Push(std::move(responses), merge_limit);
+  // Full now, with more perhaps to come: the sink wakes the member when
+  // its client has read.
+  if (stream.sink->Pending() >= options_.max_queued_responses) stream.sink->Blocked();
   // Cancelled (compacted) and delivered: forget it.
   if (!hub.exists(hub_id)) Forget(stream, hub_id);
   return true;
@@ -202,6 +235,7 @@ void WatchStreams::Deliver(int64_t now_ms) {
     if (DeliverOne(id)) deferred_.erase(id);
     it = next;
   }
+  for (auto& [id, stream] : streams_) TryProgress(stream);
   NotifyProgress(now_ms);
 }
 
@@ -210,6 +244,9 @@ void WatchStreams::NotifyProgress(int64_t now_ms) {
   if (now_ms < next_progress_ms_) return;
   next_progress_ms_ = now_ms + options_.progress_interval_ms;
   for (auto& [stream_id, stream] : streams_) {
+    // A full stream's client is behind: its notification can wait for the
+    // next interval (the bound holds for everything the member pushes).
+    if (Full(stream)) continue;
     for (int64_t local : stream.progress_notify) {
       kv::WatcherId hub = stream.hub_of.at(local);
       if (deferred_.contains(hub)) continue;

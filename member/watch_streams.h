@@ -63,6 +63,11 @@ class WatchSink {
   // Queues responses for the client, in order (see WatchQueue::Push).
   virtual void Push(std::vector<etcdserverpb::WatchResponse> responses,
                     size_t merge_limit_bytes) = 0;
+  // The member found (or left) the stream full: the sink
+  // should wake the member (any input will do) once its client has read
+  // what it holds, so that a backlog drains at the client's pace rather
+  // than at the member's next tick.
+  virtual void Blocked() = 0;
 };
 
 struct WatchStreamsOptions {
@@ -90,13 +95,15 @@ class WatchStreams {
   StreamId Open(std::shared_ptr<WatchSink> sink, kv::AuthInfo who);
   // The client went away: its watchers go too.
   void Close(StreamId stream);
-  // A create request: the created (or refused) response goes to the sink.
+  // A create request: the created (or refused) response goes to the sink
+  // at once, in the order of the requests (clients match them by order).
   // A client-chosen id must be unused and not negative (-1 is what
   // progress notifications carry).
   void Create(StreamId stream, const etcdserverpb::WatchCreateRequest& request);
   void Cancel(StreamId stream, int64_t watch_id);
-  // A progress request: one notification with watch id -1, only once every
-  // watcher of the stream has seen everything (never ahead of events).
+  // A progress request: one notification with watch id -1, once every
+  // watcher of the stream has seen everything (never ahead of events) and
+  // the stream has room (requests made meanwhile share the answer).
   void RequestProgress(StreamId stream);
 
   // After every step: moves ready responses to streams that keep up, and
@@ -116,6 +123,8 @@ class WatchStreams {
     int64_t next_local = 0;
     std::set<int64_t> fragmenting;
     std::set<int64_t> progress_notify;
+    // A progress request waits for room and for every watcher to catch up.
+    bool progress_wanted = false;
   };
 
   void Refuse(Stream& stream, int64_t watch_id, std::string reason);
@@ -124,6 +133,9 @@ class WatchStreams {
   // false if the stream is full (the watcher waits).
   bool DeliverOne(kv::WatcherId hub);
   void NotifyProgress(int64_t now_ms);
+  // Answers the stream's progress request if it can now.
+  void TryProgress(Stream& stream);
+  bool Full(Stream& stream) { return stream.sink->Pending() >= options_.max_queued_responses; }
 
   kv::Store* store_;
   WatchStreamsOptions options_;

@@ -19,6 +19,7 @@ class FakeSink : public WatchSink {
     queue.Push(std::move(responses), merge_limit);
     max_pending = std::max(max_pending, queue.size());
   }
+  void Blocked() override { ++blocked; }
   // The client reads everything queued.
   std::vector<etcdserverpb::WatchResponse> Drain() {
     std::vector<etcdserverpb::WatchResponse> out;
@@ -28,6 +29,7 @@ class FakeSink : public WatchSink {
   WatchQueue queue;
   size_t max_pending = 0;
   int pushes = 0;
+  int blocked = 0;
 };
 
 kvpb::Request Put(const std::string& key, const std::string& value) {
@@ -125,6 +127,49 @@ TEST_F(WatchStreamsTest, AStreamThatIsNotReadHoldsABoundedQueueAndLosesNothing) 
   EXPECT_LE(slow->max_pending, 4u);
 }
 
+TEST_F(WatchStreamsTest, CreatedResponsesComeInTheOrderOfTheRequestsEvenWhenTheStreamIsFull) {
+  // etcd's clientv3 matches created responses to its create requests by
+  // order: one must never wait behind another watcher's events.
+  auto sink = std::make_shared<FakeSink>();
+  WatchStreams::StreamId stream = streams_.Open(sink, {});
+  streams_.Create(stream, Prefix("/a/", 1));
+  Write(6);  // the stream is full now, and the member was told
+  EXPECT_GT(sink->blocked, 0);
+  std::vector<int64_t> created;
+  auto note_created = [&created](const std::vector<etcdserverpb::WatchResponse>& responses) {
+    for (const auto& response : responses) {
+      if (response.created()) created.push_back(response.watch_id());
+    }
+  };
+  streams_.Create(stream, Prefix("/b/", 2));
+  // The client reads before the member's next delivery, and asks for one
+  // more watcher, whose answer finds room at once.
+  note_created(sink->Drain());
+  streams_.Create(stream, Prefix("/c/", 3));
+  for (int round = 0; round < 20; ++round) {
+    note_created(sink->Drain());
+    streams_.Deliver(now_ms_);
+  }
+  EXPECT_EQ(created, (std::vector<int64_t>{1, 2, 3}));
+}
+
+TEST_F(WatchStreamsTest, AWatcherCatchingUpGetsManyRevisionsPerMessageWhenTheyMerge) {
+  WatchStreamsOptions options = Options();
+  options.max_merged_bytes = 64 * 1024;
+  WatchStreams streams(&store_, options);
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(store_.Apply(Put("/a/" + std::to_string(i), "v")).error_code(), 0);
+  auto sink = std::make_shared<FakeSink>();
+  WatchStreams::StreamId stream = streams.Open(sink, {});
+  etcdserverpb::WatchCreateRequest create = Prefix("/a/", 1);
+  create.set_start_revision(1);
+  streams.Create(stream, create);
+  // One delivery step: the four slots hold far more than four revisions.
+  streams.Deliver(now_ms_);
+  std::vector<etcdserverpb::WatchResponse> responses = sink->Drain();
+  EXPECT_LE(responses.size(), 4u);
+  EXPECT_GT(Revisions(responses, 1).size(), 20u);
+}
+
 TEST_F(WatchStreamsTest, DuplicateNegativeAndTooManyWatchIdsAreRefused) {
   auto sink = std::make_shared<FakeSink>();
   WatchStreams::StreamId stream = streams_.Open(sink, {});
@@ -162,14 +207,36 @@ TEST_F(WatchStreamsTest, ProgressNeverOvertakesEventsStillToBeDelivered) {
     for (auto& response : sink->Drain()) seen.push_back(std::move(response));
     streams_.Deliver(now_ms_);
   }
+  // The request is answered once, after the last event, claiming it.
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().watch_id(), -1);
+  EXPECT_EQ(seen.back().header().revision(), 10);
+  seen.pop_back();
   for (const auto& response : seen) EXPECT_NE(response.watch_id(), -1) << "progress overtook events";
   EXPECT_EQ(Revisions(seen, 1), Range(1, 10));
-  // Caught up: now it is answered, for the whole stream, at revision 10.
+  // Caught up: a new request is answered at once.
   streams_.RequestProgress(stream);
   std::vector<etcdserverpb::WatchResponse> progress = sink->Drain();
   ASSERT_EQ(progress.size(), 1u);
   EXPECT_EQ(progress[0].watch_id(), -1);
   EXPECT_EQ(progress[0].header().revision(), 10);
+}
+
+TEST_F(WatchStreamsTest, NothingTheMemberPushesOutgrowsAFullStream) {
+  auto sink = std::make_shared<FakeSink>();
+  WatchStreams::StreamId stream = streams_.Open(sink, {});
+  etcdserverpb::WatchCreateRequest create = Prefix("/a/", 1);
+  create.set_progress_notify(true);
+  streams_.Create(stream, create);
+  Write(20);
+  // The client reads nothing for a long time and keeps asking for
+  // progress: neither periodic nor requested notifications pile up.
+  for (int i = 0; i < 30; ++i) {
+    now_ms_ += 1000;
+    streams_.RequestProgress(stream);
+    streams_.Deliver(now_ms_);
+  }
+  EXPECT_LE(sink->max_pending, 4u);
 }
 
 TEST_F(WatchStreamsTest, WatchersThatAskForProgressGetItEveryInterval) {

@@ -288,6 +288,9 @@ class MemberHost::HostMachine : public member::StateMachine {
   }
   std::string Snapshot() const override { return machine_->Snapshot(); }
   absl::Status Restore(std::string_view data) override { return machine_->Restore(data); }
+  absl::Status CheckSnapshot(std::string_view data) const override {
+    return machine_->CheckSnapshot(data);
+  }
 
   void SnapshotAsync(SnapshotDone done) override {
     JoinReaders(/*all=*/false);

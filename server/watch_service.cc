@@ -48,6 +48,11 @@ class WatchStream final
     StartWrite(&writing_now_);
   }
 
+  void Blocked() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    blocked_ = true;
+  }
+
   // Holds the stream until gRPC is done with it.
   std::shared_ptr<WatchStream> self_;
 
@@ -105,6 +110,14 @@ class WatchStream final
     if (reads_done_) {
       lock.unlock();
       Finish(grpc::Status::OK);
+      return;
+    }
+    if (blocked_) {
+      // The member stopped feeding this stream while it was full: all of
+      // it is written now, so wake the member to send more.
+      blocked_ = false;
+      lock.unlock();
+      host_->Post([](MemberHost::Context&) {});
     }
   }
 
@@ -121,6 +134,7 @@ class WatchStream final
   member::WatchQueue queue_;
   etcdserverpb::WatchResponse writing_now_;
   bool writing_ = false;
+  bool blocked_ = false;
   bool closed_ = false;
   bool reads_done_ = false;
 };
