@@ -62,7 +62,8 @@ std::string Fault::Describe() const {
 
 std::string Swarm::Describe() const {
   return absl::StrCat(voters, " voters + ", spares, " spares, ", clients, " clients on ", keys,
-                      " keys, ", lease_clients, " lease clients, prevote=", pre_vote, " checkquorum=", check_quorum,
+                      " keys, ", lease_clients, " lease clients, ", watch_clients,
+                      " watch clients (bound ", watch_queue_bound, "), prevote=", pre_vote, " checkquorum=", check_quorum,
                       " lease=", lease_reads, " drift=", clock_drift_fraction,
                       " latency=", network.latency_min_us, "+", network.latency_tail_mean_us,
                       "us loss=", network.loss_probability, " dup=", network.duplicate_probability,
@@ -116,6 +117,9 @@ Swarm DrawSwarm(Random& random, Micros safety_phase_us, int voters_override) {
   swarm.catch_up_entries = random.Chance(0.5) ? 4 : 32;
   swarm.client_timeout_us = random.Range(300'000, 2'000'000);
   swarm.lease_clients = random.Chance(0.7) ? static_cast<int>(random.Range(1, 4)) : 0;
+  swarm.watch_clients = random.Chance(0.7) ? static_cast<int>(random.Range(1, 4)) : 0;
+  static constexpr size_t kWatchBounds[] = {2, 8, 64};
+  swarm.watch_queue_bound = kWatchBounds[random.Uniform(3)];
 
   // Which kinds of fault this seed uses, and how often.
   std::vector<FaultKind> kinds;

@@ -64,6 +64,10 @@ struct Swarm {
   int keys = 8;
   // Clients that grant, renew, revoke and abandon leases.
   int lease_clients = 0;
+  // Clients that watch (sometimes stalling), and how many responses a
+  // member lets a stream hold.
+  int watch_clients = 0;
+  size_t watch_queue_bound = 64;
   bool pre_vote = true;
   bool check_quorum = true;
   bool lease_reads = false;

@@ -7,6 +7,7 @@
 #include "sim/injector.h"
 #include "sim/kv_workload.h"
 #include "sim/lease_workload.h"
+#include "sim/watch_workload.h"
 #include "sim/random.h"
 #include "sim/world.h"
 
@@ -22,7 +23,8 @@ class Simulation {
         world_(options, swarm_, &random_, options.trace_to),
         injector_(&world_, random_.Fork(kFaultStream)),
         kv_(&world_, random_.Fork(kClientStream), random_.Fork(kClientNetworkStream)),
-        leases_(&world_, random_.Fork(kLeaseStream), random_.Fork(kLeaseStream + 1000)) {}
+        leases_(&world_, random_.Fork(kLeaseStream), random_.Fork(kLeaseStream + 1000)),
+        watches_(&world_, random_.Fork(kWatchStream)) {}
 
   SimResult Run();
 
@@ -37,6 +39,7 @@ class Simulation {
   FaultInjector injector_;
   KvWorkload kv_;
   LeaseWorkload leases_;
+  WatchWorkload watches_;
 };
 
 Swarm Simulation::DrawSwarm(const SimOptions& options) {
@@ -61,6 +64,8 @@ SimResult Simulation::Run() {
   kv_.set_liveness_deadline_us(options_.safety_phase_us + options_.liveness_grace_us);
   kv_.Start();
   leases_.Start(swarm_.lease_clients, options_.safety_phase_us + options_.liveness_grace_us);
+  watches_.Start(swarm_.watch_clients, options_.safety_phase_us,
+                 options_.safety_phase_us + options_.liveness_phase_us);
   EventQueue& queue = world_.queue();
   Micros end_us = options_.safety_phase_us + options_.liveness_phase_us;
   while (!world_.failed() && !queue.empty() && queue.next_time_us() <= end_us) queue.RunNext();
@@ -73,6 +78,7 @@ SimResult Simulation::Result() {
     world_.Fail("liveness", "no leader at the end of the liveness phase");
   }
   if (!world_.failed()) leases_.CheckEnd();
+  if (!world_.failed()) watches_.CheckEnd();
   if (!world_.failed()) kv_.CheckHistory(&result.timeline_html);
   for (auto& process : world_.processes()) {
     if (!process->up()) {

@@ -80,6 +80,8 @@ member::KvMemberOptions World::KvOptionsFor(const Process& process) const {
   options.lease_check_interval_ms = kLeaseCheckIntervalMs;
   // Small, so that leases ending together take several proposals.
   options.max_expired_leases_per_proposal = 8;
+  options.watch.max_queued_responses = swarm_.watch_queue_bound;
+  options.watch.progress_interval_ms = 200;
   // What the server publishes is its name and URLs; here, a name.
   options.attributes_to_publish = [id = process.id](const std::string&) {
     return absl::StrCat("member-", id);

@@ -222,6 +222,11 @@ MUTANTS = [
            "  refused_.insert(proposal.id().sequence());",
            "  Complete(proposal.id(), absl::UnavailableError(reason));",
            ("//member:member_test",), in_simulator=True),
+    Mutant("stale-term-non-voter-silent", "#7 a member that cannot campaign ignores a stale leader's appends",
+           "raft/raft.cc",
+           "    if ((config_.check_quorum || config_.pre_vote || !Promotable()) &&",
+           "    if ((config_.check_quorum || config_.pre_vote) &&",
+           ("//raft:interaction_test",)),
     # The host policies (member/kv_member.cc, kv/lease.cc) the server and the
     # simulator both run.
     Mutant("lease-promote-skipped", "leases: a new leader keeps its old lease clocks",
@@ -244,6 +249,29 @@ MUTANTS = [
            "      static_cast<double>(progress->second.match) < in_sync_index) {",
            "      false) {",
            ("//member:kv_member_test",), in_simulator=True),
+    Mutant("peer-snapshot-unchecked", "#9 persist a peer's snapshot before checking it restores",
+           "member/member.cc",
+           "    if (absl::Status s = CheckSnapshotData(message.snapshot().data()); !s.ok()) {",
+           "    if (absl::Status s = absl::OkStatus(); !s.ok()) {",
+           ("//member:member_test",)),
+    Mutant("watch-full-stream-watcher-dropped", "watches: a watcher whose stream was full is never fed again",
+           "member/watch_streams.cc",
+           "    if (DeliverOne(id)) deferred_.erase(id);",
+           "    DeliverOne(id);\n    deferred_.erase(id);",
+           ("//member:watch_streams_test",), in_simulator=True),
+    Mutant("watch-created-out-of-order", "watches: a created response waits behind the stream's backlog",
+           "member/watch_streams.cc",
+           "  std::vector<etcdserverpb::WatchResponse> created = store_->watches().Take(*id, 1);\n"
+           "  ETC_CHECK(created.size() == 1 && created[0].created());\n"
+           "  created[0].set_watch_id(local);\n"
+           "  stream.sink->Push(std::move(created), 0);\n",
+           "",
+           ("//member:watch_streams_test",), in_simulator=True),
+    Mutant("watch-progress-overtakes-events", "watches: progress notified while events are undelivered (etcd #15220)",
+           "kv/watch.cc",
+           "  if (!watcher.synced || watcher.canceled || !watcher.queue.empty()) return std::nullopt;",
+           "  if (watcher.canceled) return std::nullopt;",
+           ("//kv:watch_test", "//member:watch_streams_test"), in_simulator=True),
     # Storage (raft-traps #12), in the real WAL and snapshot code the
     # simulator runs over its simulated disk.
     Mutant("storage-sync-skipped", "#12 acknowledge before fsync (the sync does nothing)",
