@@ -1,6 +1,7 @@
 #include "kv/store.h"
 
 #include <algorithm>
+#include <limits>
 #include <functional>
 #include <set>
 #include <utility>
@@ -387,7 +388,10 @@ absl::StatusOr<etcdserverpb::RangeResponse> Store::DoRange(
                    r.sort_target() != etcdserverpb::RangeRequest::KEY ||
                    r.min_mod_revision() != 0 || r.max_mod_revision() != 0 ||
                    r.min_create_revision() != 0 || r.max_create_revision() != 0;
-  if (!fetch_all && r.limit() > 0) options.limit = r.limit() + 1;
+  if (!fetch_all && r.limit() > 0) {
+    // A limit of INT64_MAX is no limit (and must not overflow).
+    options.limit = r.limit() < std::numeric_limits<int64_t>::max() ? r.limit() + 1 : r.limit();
+  }
   absl::StatusOr<RangeResult> result = keys_.Range(RangeOf(r.key(), r.range_end()), options);
   if (!result.ok()) return result.status();
   etcdserverpb::RangeResponse response;
@@ -483,11 +487,15 @@ kvpb::Response Store::Query(const kvpb::Request& request) const {
       break;
     }
     case kvpb::Request::kLeaseLeases: {
+      // Root only (etcd 3.4 lists every user's leases to anyone).
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
       auto* out = response.mutable_lease_leases();
       for (const auto& [id, lease] : leases_.leases()) out->add_leases()->set_id(id);
       break;
     }
     case kvpb::Request::kHashKv: {
+      // Root only: it reads every key, whoever may read them.
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
       Revision rev = request.hash_kv().revision();
       if (absl::Status s = keys_.CheckReadable(rev); !s.ok()) return Failure(s);
       auto* out = response.mutable_hash_kv();
@@ -665,6 +673,18 @@ absl::Status Store::CheckTxnState(const TxnRequest& r) const {
   return absl::OkStatus();
 }
 
+absl::Status Store::CheckLeaseKeys(const AuthInfo& who, LeaseId id) const {
+  if (!auth_.enabled() || id == 0) return absl::OkStatus();
+  // Attaching (or revoking) a lease whose other keys this user could not
+  // delete would let the user delete them (etcd's checkLeasePuts).
+  const Lease* lease = leases_.Find(id);
+  if (lease == nullptr) return absl::OkStatus();
+  for (const std::string& key : lease->keys) {
+    if (absl::Status s = auth_.CheckWrite(who, RangeOf(key, "")); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::CheckTxnPermissions(const AuthInfo& who, const TxnRequest& r) const {
   if (!auth_.enabled()) return absl::OkStatus();
   for (const Compare& c : r.compare()) {
@@ -683,6 +703,8 @@ absl::Status Store::CheckTxnPermissions(const AuthInfo& who, const TxnRequest& r
           if (s.ok() && op.request_put().prev_kv()) {
             s = auth_.CheckRead(who, RangeOf(op.request_put().key(), ""));
           }
+          // As for a put outside a txn: a txn is no way around it.
+          if (s.ok()) s = CheckLeaseKeys(who, op.request_put().lease());
           break;
         case RequestOp::kRequestDeleteRange: {
           const auto& d = op.request_delete_range();
@@ -831,15 +853,7 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
       if (r.prev_kv()) {
         if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), "")); !s.ok()) return fail(s);
       }
-      if (auth_.enabled() && r.lease() != 0) {
-        // Attaching a lease whose other keys this user could not delete
-        // would let the user revoke them (etcd's checkLeasePuts).
-        if (const Lease* lease = leases_.Find(r.lease()); lease != nullptr) {
-          for (const std::string& key : lease->keys) {
-            if (absl::Status s = auth_.CheckWrite(who, RangeOf(key, "")); !s.ok()) return fail(s);
-          }
-        }
-      }
+      if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return fail(s);
       if (absl::Status s = CheckPutState(r); !s.ok()) return fail(s);
       if (absl::Status s = CheckQuota(static_cast<int64_t>(r.key().size() + r.value().size()),
                                       member_id);
@@ -885,6 +899,8 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
       break;
     }
     case kvpb::Request::kCompaction: {
+      // Root only (etcd 3.4 lets any user compact away everyone's history).
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
       if (absl::Status s = keys_.Compact(request.compaction().revision()); !s.ok()) return fail(s);
       break;
     }
@@ -902,11 +918,7 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
     }
     case kvpb::Request::kLeaseRevoke: {
       LeaseId id = request.lease_revoke().id();
-      if (const Lease* lease = leases_.Find(id); lease != nullptr && auth_.enabled()) {
-        for (const std::string& key : lease->keys) {
-          if (absl::Status s = auth_.CheckWrite(who, RangeOf(key, "")); !s.ok()) return fail(s);
-        }
-      }
+      if (absl::Status s = CheckLeaseKeys(who, id); !s.ok()) return fail(s);
       if (absl::Status s = RevokeLease(id); !s.ok()) return fail(s);
       break;
     }
@@ -924,8 +936,10 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
 
     case kvpb::Request::kAlarm: {
       const auto& r = request.alarm();
-      // Like etcd 3.4, raising and clearing alarms needs no admin rights.
       if (r.action() == etcdserverpb::AlarmRequest::GET) return Query(request);
+      // Root only: etcd 3.4 lets any user raise or clear alarms (a cleared
+      // NOSPACE lets writes past the quota again).
+      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
       auto* out = response.mutable_alarm();
       std::pair<uint64_t, int> alarm{r.memberid(), r.alarm()};
       if (r.alarm() != etcdserverpb::NONE) {

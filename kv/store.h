@@ -37,11 +37,18 @@
 
 namespace etc::kv {
 
+// The largest quota: a key tree of this size (plus a write) serializes to a
+// snapshot that a snapshot file can hold (storage::kMaxSnapshotPayloadBytes,
+// 2 GiB: snapshots are about 1.25 times size_bytes). etcd's default, 2 GiB,
+// would let the key tree outgrow its own snapshots.
+inline constexpr int64_t kMaxQuotaBytes = int64_t{3} << 29;  // 1.5 GiB
+
 struct StoreOptions {
   // --quota-backend-bytes: the size (Keyspace::size_bytes, i.e. retained
   // keys and values plus a fixed cost per version) past which writes are
-  // refused and the NOSPACE alarm raised. etcd's default is 2 GiB.
-  int64_t quota_bytes = int64_t{2} << 30;
+  // refused and the NOSPACE alarm raised. At most kMaxQuotaBytes, the
+  // default.
+  int64_t quota_bytes = kMaxQuotaBytes;
   // --max-request-bytes (etcd: 1.5 MiB).
   int64_t max_request_bytes = 1536 * 1024;
   // --max-txn-ops (etcd: 128).
@@ -133,6 +140,8 @@ class Store {
   bool EvaluateCompares(const etcdserverpb::TxnRequest& r) const;
   bool CompareHolds(const etcdserverpb::Compare& compare) const;
   absl::Status CheckTxnPermissions(const AuthInfo& who, const etcdserverpb::TxnRequest& r) const;
+  // With auth on, `who` may write every key already attached to lease `id`.
+  absl::Status CheckLeaseKeys(const AuthInfo& who, LeaseId id) const;
   void ApplyTxnOps(const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* response);
   absl::Status RevokeLease(LeaseId id);
   // Refuses a write growing the store by `growth_bytes` past the quota
