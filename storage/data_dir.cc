@@ -66,7 +66,8 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
   if (absl::Status s = CheckOrWriteVersion(fs, member_dir, &dir->fresh_); !s.ok()) return s;
 
   dir->snapshots_ = std::make_unique<Snapshotter>(fs, JoinPath(member_dir, "snap"),
-                                                  options.snapshots_retained);
+                                                  options.snapshots_retained,
+                                                  options.max_snapshot_bytes);
   if (absl::Status s = dir->snapshots_->Init(); !s.ok()) return s;
   absl::StatusOr<std::optional<raftpb::Snapshot>> snapshot = dir->snapshots_->LoadNewest();
   if (!snapshot.ok()) return snapshot.status();

@@ -38,6 +38,8 @@ struct DataDirOptions {
   WalOptions wal;
   // Snapshot files kept.
   int snapshots_retained = 5;
+  // The largest snapshot a file may hold (see kMaxSnapshotPayloadBytes).
+  uint64_t max_snapshot_bytes = kMaxSnapshotPayloadBytes;
 };
 
 class DataDir {

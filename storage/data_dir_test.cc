@@ -130,6 +130,27 @@ TEST(DataDirTest, ASnapshotFileWrittenBesideTheLogSurvivesACrashBeforeItIsRecord
   EXPECT_TRUE(raft::Node::Start(config, durable).ok());
 }
 
+TEST(DataDirTest, ASnapshotLargerThanAFileCanHoldIsRefusedBeforeAnythingIsWritten) {
+  // The reader parses a snapshot file as one protobuf message (at most
+  // 2 GiB): a larger file would be written and synced, then refused at the
+  // next start. The limit is an option so that the test need not hold
+  // 2 GiB; the default is kMaxSnapshotPayloadBytes.
+  MemoryFs fs;
+  DataDirOptions options;
+  options.max_snapshot_bytes = 1000;
+  auto dir = DataDir::Open(&fs, "data", options);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  raftpb::Snapshot boot = S(1, 1, "");
+  ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1)}, H(1, 3)).ok());
+  ASSERT_TRUE((*dir)->Sync().ok());
+  auto files_before = fs.List("data/member/snap");
+  absl::Status refused = (*dir)->WriteSnapshotFile(S(3, 1, std::string(2000, 'x')));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_EQ(fs.List("data/member/snap").value(), files_before.value());
+  EXPECT_TRUE((*dir)->WriteSnapshotFile(S(3, 1, std::string(500, 'x'))).ok());
+  EXPECT_LE(kMaxSnapshotPayloadBytes, uint64_t{INT32_MAX});
+}
+
 TEST(DataDirTest, ASnapshotFileHoldsItsMessageSerializedWhole) {
   // Written in pieces (the data from where it is), read back as one.
   for (std::string data : {std::string(), std::string("state"), std::string(300000, 'x')}) {

@@ -93,14 +93,18 @@ absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string_view bytes) {
   std::string_view payload = bytes.substr(kHeaderBytes);
   if (base::Crc32c(payload) != crc) return absl::DataLossError("snapshot checksum does not match");
   raftpb::Snapshot snapshot;
-  if (!snapshot.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+  if (payload.size() > kMaxSnapshotPayloadBytes ||
+      !snapshot.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return absl::DataLossError("snapshot payload does not parse");
   }
   return snapshot;
 }
 
-Snapshotter::Snapshotter(FileSystem* fs, std::string dir, int retain)
-    : fs_(fs), dir_(std::move(dir)), retain_(std::max(1, retain)) {}
+Snapshotter::Snapshotter(FileSystem* fs, std::string dir, int retain, uint64_t max_payload_bytes)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      retain_(std::max(1, retain)),
+      max_payload_bytes_(std::min(max_payload_bytes, kMaxSnapshotPayloadBytes)) {}
 
 absl::Status Snapshotter::Init() {
   if (!fs_->Exists(dir_)) {
@@ -130,11 +134,18 @@ absl::StatusOr<std::vector<std::string>> Snapshotter::Files() const {
 absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
   std::string path = JoinPath(dir_, FileName(snapshot.metadata()));
   std::string temp = path + ".tmp";
+  FilePieces pieces = PiecesOf(snapshot);
+  // Refused before anything is written: the reader would refuse it after.
+  uint64_t payload_bytes = pieces.head.size() + pieces.data.size() + pieces.tail.size();
+  if (payload_bytes > max_payload_bytes_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a snapshot of ", payload_bytes, " bytes is larger than a snapshot file holds (",
+                     max_payload_bytes_, ")"));
+  }
   {
     absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
     if (!file.ok()) return file.status();
     if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-    FilePieces pieces = PiecesOf(snapshot);
     // Synced as it goes, a few megabytes at a time: a large file written
     // whole and synced at the end leaves so much dirty data that the log's
     // own fsyncs (on the same disk) wait behind its writeback.

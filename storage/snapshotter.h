@@ -29,13 +29,22 @@ namespace etc::storage {
 absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string_view bytes);
 std::string EncodeSnapshotFile(const raftpb::Snapshot& snapshot);
 
+// The largest snapshot payload a file may hold: what protobuf parses in
+// one message (its sizes are ints). Save refuses a larger one rather than
+// write a file that no recovery could read.
+inline constexpr uint64_t kMaxSnapshotPayloadBytes = (uint64_t{1} << 31) - 1;
+
 class Snapshotter {
  public:
-  Snapshotter(FileSystem* fs, std::string dir, int retain = 5);
+  // `max_payload_bytes` at most kMaxSnapshotPayloadBytes (less, for tests).
+  Snapshotter(FileSystem* fs, std::string dir, int retain = 5,
+              uint64_t max_payload_bytes = kMaxSnapshotPayloadBytes);
 
   // Creates the directory if needed and removes leftover temporary files.
   absl::Status Init();
   // Writes `snapshot` durably, then removes the oldest beyond `retain`.
+  // Errors: kResourceExhausted (nothing written) for a snapshot larger than
+  // a file can hold; what the file system failed with.
   absl::Status Save(const raftpb::Snapshot& snapshot);
   // The newest snapshot file's contents (nullopt: there is none). A damaged
   // newest file is an error, not a reason to fall back to an older one: the
@@ -56,6 +65,7 @@ class Snapshotter {
   FileSystem* fs_;
   std::string dir_;
   int retain_;
+  uint64_t max_payload_bytes_;
 };
 
 }  // namespace etc::storage
