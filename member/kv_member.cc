@@ -67,6 +67,12 @@ void KvMember::Write(kvpb::Request request, Done done) {
     done(s);
     return;
   }
+  uint64_t committed = member_->node().raft().log().committed();
+  if (committed > member_->applied_index() &&
+      committed - member_->applied_index() > options_.max_applied_lag_entries) {
+    done(absl::ResourceExhaustedError("etcdserver: too many requests"));
+    return;
+  }
   member_->Write(request.SerializeAsString(), AwaitAnswer(std::move(done)));
 }
 

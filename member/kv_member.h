@@ -47,6 +47,11 @@ struct KvMemberOptions {
   // leaseRevokeRate, so a mass expiry never floods the log.
   int64_t lease_check_interval_ms = 500;
   size_t max_expired_leases_per_proposal = 500;
+  // Writes are refused ("etcdserver: too many requests", as etcd's) while
+  // this member's applied index lags its commit index by more than this:
+  // a member that cannot apply as fast as it commits must not queue
+  // without bound.
+  uint64_t max_applied_lag_entries = 5000;
   // A learner may be promoted once its log reaches this fraction of the
   // leader's commit index (etcd's 90%).
   double learner_in_sync_fraction = 0.9;

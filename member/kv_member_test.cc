@@ -223,6 +223,31 @@ TEST(KvMember, ARequestWithoutAnAnswerTimesOutWithAnUnknownOutcome) {
   EXPECT_EQ(cluster.at(1).waiting_requests(), 0u);
 }
 
+TEST(KvMember, AMemberThatAppliesFarBehindItsCommitRefusesWrites) {
+  KvMemberOptions options;
+  options.max_applied_lag_entries = 20;
+  Cluster cluster(3, 0, options);
+  cluster.ElectLeader();
+  // Member 2's disk hangs: it learns of commits (its log holds the entries
+  // in memory) but applies nothing.
+  cluster.host(2).disk_works = false;
+  for (int i = 0; i < 40; ++i) {
+    cluster.at(1).Write(Put("/k" + std::to_string(i), "v"), [](absl::StatusOr<kvpb::Response>) {});
+    cluster.Settle();
+  }
+  cluster.Advance(200);
+  ASSERT_GT(cluster.at(2).member().node().raft().log().committed(),
+            cluster.at(2).member().applied_index() + 20);
+  Answer refused, fine;
+  cluster.at(2).Write(Put("/x", "1"), refused.done());
+  EXPECT_EQ(refused.value.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.value.status().message(), "etcdserver: too many requests");
+  // The leader, which keeps up, takes writes.
+  cluster.at(1).Write(Put("/x", "1"), fine.done());
+  cluster.Settle();
+  EXPECT_TRUE(fine.value.ok()) << fine.value.status();
+}
+
 TEST(KvMember, FailAllAnswersEveryWaitingRequest) {
   Cluster cluster(3);
   cluster.ElectLeader();
