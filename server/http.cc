@@ -6,10 +6,14 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include <grpcpp/server_posix.h>
@@ -27,8 +31,9 @@ namespace {
 // gateway's JSON is at most a few times larger).
 constexpr size_t kMaxHttpRequestBytes = 8 << 20;
 constexpr size_t kMaxHeaderBytes = 64 << 10;
-// An idle HTTP connection is closed after this long.
-constexpr int kIdleTimeoutMs = 60000;
+// A connection that sent too little to tell its protocol is looked at again
+// after this long (not spun on while the rest is on its way).
+constexpr int64_t kSniffRetryMs = 5;
 
 const char* Reason(int status) {
   switch (status) {
@@ -93,7 +98,8 @@ std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive) {
 
 absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& host_port,
                                                           grpc::Server* grpc_server,
-                                                          HttpHandler handler) {
+                                                          HttpHandler handler,
+                                                          ListenerOptions options) {
   size_t colon = host_port.rfind(':');
   if (colon == std::string::npos) return absl::InvalidArgumentError("address without a port");
   std::string host = host_port.substr(0, colon);
@@ -138,8 +144,25 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& hos
   }
   listener->grpc_server_ = grpc_server;
   listener->handler_ = std::move(handler);
-  listener->acceptor_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
-  pthread_setname_np(listener->acceptor_.native_handle(), "etc-http");
+  listener->options_ = options;
+  fcntl(listener->listen_fd_, F_SETFL, fcntl(listener->listen_fd_, F_GETFL) | O_NONBLOCK);
+  listener->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  listener->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (listener->epoll_fd_ < 0 || listener->wake_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("epoll: ", std::strerror(errno)));
+  }
+  for (int fd : {listener->listen_fd_, listener->wake_fd_}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    epoll_ctl(listener->epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  }
+  listener->poller_ = std::thread([l = listener.get()] { l->PollLoop(); });
+  pthread_setname_np(listener->poller_.native_handle(), "etc-http");
+  for (int i = 0; i < std::max(1, options.workers); ++i) {
+    listener->workers_.emplace_back([l = listener.get()] { l->Work(); });
+    pthread_setname_np(listener->workers_.back().native_handle(), "etc-http-work");
+  }
   return listener;
 }
 
@@ -147,112 +170,283 @@ Listener::~Listener() { Stop(); }
 
 void Listener::Stop() {
   if (stopping_.exchange(true)) return;
-  if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
-  if (acceptor_.joinable()) acceptor_.join();
-  if (listen_fd_ >= 0) close(listen_fd_);
-  std::unique_lock<std::mutex> lock(mu_);
-  for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
-  idle_.wait(lock, [this] { return serving_ == 0; });
+  WakePoller();
+  if (poller_.joinable()) poller_.join();
+  work_.notify_all();
+  for (std::thread& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+  // What the workers handed back after the poller left.
+  for (Connection& connection : returned_) close(connection.fd);
+  returned_.clear();
+  for (Job& job : jobs_) close(job.connection.fd);
+  jobs_.clear();
+  for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+  listen_fd_ = epoll_fd_ = wake_fd_ = -1;
 }
 
-void Listener::AcceptLoop() {
-  while (!stopping_.load()) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (stopping_.load()) return;
-      if (errno == EMFILE || errno == ENFILE) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        continue;
-      }
-      return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++serving_;
-    }
-    std::thread([this, fd] {
-      pthread_setname_np(pthread_self(), "etc-http-conn");
-      Serve(fd);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--serving_ == 0) idle_.notify_all();
-    }).detach();
-  }
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
-void Listener::Serve(int fd) {
-  // Which protocol: HTTP/2's connection preface begins "PRI * HTTP/2.0",
-  // which no HTTP/1.x request line does.
-  char peek[3];
-  size_t have = 0;
-  while (have < sizeof(peek)) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) break;
-    ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK);
-    if (n <= 0) break;
-    have = static_cast<size_t>(n);
-    if (have < sizeof(peek)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (have < sizeof(peek) || stopping_.load()) {
-    close(fd);
-    return;
-  }
-  if (std::memcmp(peek, "PRI", 3) == 0) {
-    if (grpc_server_ == nullptr) {
-      close(fd);
-      return;
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    grpc::AddInsecureChannelFromFd(grpc_server_, fd);  // gRPC owns it now
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_fds_.insert(fd);
-  }
-  std::string buffer;
-  char chunk[16384];
-  for (;;) {
-    HttpRequest request;
-    absl::StatusOr<size_t> used = ParseHttpRequest(buffer, &request);
-    if (!used.ok()) {
-      HttpResponse bad;
-      bad.status = used.status().code() == absl::StatusCode::kResourceExhausted ? 413 : 400;
-      bad.content_type = "text/plain; charset=utf-8";
-      bad.body = std::string(used.status().message()) + "\n";
-      std::string out = FormatHttpResponse(bad, false);
-      (void)send(fd, out.data(), out.size(), MSG_NOSIGNAL);
-      break;
-    }
-    if (*used == 0) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, kIdleTimeoutMs) <= 0) break;
-      ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-      if (n <= 0) break;
-      buffer.append(chunk, static_cast<size_t>(n));
+// Writes all of `out` to a non-blocking socket, waiting for room at most
+// `timeout_ms` at a time.
+bool SendAll(int fd, const std::string& out, int timeout_ms) {
+  size_t sent = 0;
+  while (sent < out.size()) {
+    ssize_t n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
       continue;
     }
-    buffer.erase(0, *used);
-    auto connection = request.headers.find("connection");
-    bool keep_alive = connection == request.headers.end() ||
-                      absl::AsciiStrToLower(connection->second) != "close";
-    HttpResponse response = handler_(request);
-    std::string out = FormatHttpResponse(response, keep_alive);
-    size_t sent = 0;
-    while (sent < out.size()) {
-      ssize_t n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return false;
+      continue;
     }
-    if (sent < out.size() || !keep_alive || stopping_.load()) break;
+    return false;
   }
+  return true;
+}
+
+HttpResponse PlainError(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = std::move(body);
+  return response;
+}
+
+}  // namespace
+
+void Listener::WakePoller() {
+  if (wake_fd_ < 0) return;
+  uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+void Listener::Watch(Connection connection) {
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP;
+  event.data.fd = connection.fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, connection.fd, &event) != 0) {
+    Close(connection.fd);
+    return;
+  }
+  int fd = connection.fd;
+  watched_[fd] = std::move(connection);
+}
+
+void Listener::Forget(int fd) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  watched_.erase(fd);
+}
+
+void Listener::Close(int fd) {
+  Forget(fd);
+  close(fd);
+  open_connections_.fetch_sub(1);
+}
+
+void Listener::Accept() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      // EAGAIN: all taken; EMFILE/ENFILE: out of descriptors (the pending
+      // connections wait in the backlog until one closes).
+      return;
+    }
+    if (open_connections_.load() >= options_.max_connections) {
+      // Over the limit: closed at once, before it costs anything.
+      close(fd);
+      continue;
+    }
+    open_connections_.fetch_add(1);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    Connection connection;
+    connection.fd = fd;
+    connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
+    Watch(std::move(connection));
+  }
+}
+
+bool Listener::OnReadable(Connection& connection) {
+  int fd = connection.fd;
+  if (connection.sniffing) {
+    // Peeked, not read: a gRPC connection is handed over whole, preface
+    // included. HTTP/2's preface begins "PRI * HTTP/2.0", which no
+    // HTTP/1.x request line does.
+    char peek[3];
+    ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      Close(fd);
+      return false;
+    }
+    if (n < static_cast<ssize_t>(sizeof(peek))) {
+      // The rest comes soon: stop watching it for a moment (epoll would
+      // report it readable again at once).
+      epoll_event event{};
+      event.data.fd = fd;
+      epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+      connection.rearm_at_ms = NowMs() + kSniffRetryMs;
+      return true;
+    }
+    connection.sniffing = false;
+    if (std::memcmp(peek, "PRI", 3) == 0) {
+      Forget(fd);
+      open_connections_.fetch_sub(1);
+      if (grpc_server_ == nullptr) {
+        close(fd);
+        return false;
+      }
+      grpc::AddInsecureChannelFromFd(grpc_server_, fd);  // gRPC owns it now
+      return false;
+    }
+  }
+  char chunk[16384];
+  for (;;) {
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n > 0) {
+      connection.buffer.append(chunk, static_cast<size_t>(n));
+      if (connection.buffer.size() > kMaxHttpRequestBytes + kMaxHeaderBytes) break;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    Close(fd);  // closed by the client, or broken
+    return false;
+  }
+  connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
+  return Dispatch(connection);
+}
+
+bool Listener::Dispatch(Connection& connection) {
+  int fd = connection.fd;
+  Job job;
+  absl::StatusOr<size_t> used = ParseHttpRequest(connection.buffer, &job.request);
+  if (!used.ok()) {
+    int status = used.status().code() == absl::StatusCode::kResourceExhausted ? 413 : 400;
+    (void)SendAll(fd, FormatHttpResponse(PlainError(status, std::string(used.status().message()) + "\n"), false), 100);
+    Close(fd);
+    return false;
+  }
+  if (*used == 0) return true;  // not complete yet
+  connection.buffer.erase(0, *used);
+  // The worker owns it until it hands it back: no reads meanwhile. Moved
+  // out before Forget, which destroys the poller's entry `connection` is.
+  job.connection = std::move(connection);
+  Forget(fd);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    open_fds_.erase(fd);
+    if (jobs_.size() < options_.max_queued_requests && !stopping_.load()) {
+      jobs_.push_back(std::move(job));
+      work_.notify_one();
+      return false;
+    }
   }
+  (void)SendAll(fd, FormatHttpResponse(PlainError(503, "too many requests\n"), false), 100);
   close(fd);
+  open_connections_.fetch_sub(1);
+  return false;
+}
+
+void Listener::Work() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_.wait(lock, [this] { return !jobs_.empty() || stopping_.load(); });
+      if (jobs_.empty()) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    auto connection_header = job.request.headers.find("connection");
+    bool keep_alive = connection_header == job.request.headers.end() ||
+                      absl::AsciiStrToLower(connection_header->second) != "close";
+    HttpResponse response = handler_(job.request);
+    bool sent = SendAll(job.connection.fd, FormatHttpResponse(response, keep_alive),
+                        static_cast<int>(options_.idle_timeout_ms));
+    job.connection.close_after = !sent || !keep_alive;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      returned_.push_back(std::move(job.connection));
+    }
+    WakePoller();
+  }
+}
+
+void Listener::PollLoop() {
+  std::vector<epoll_event> events(256);
+  while (!stopping_.load()) {
+    int64_t now = NowMs();
+    int64_t next_deadline = now + 1000;
+    for (const auto& [fd, connection] : watched_) {
+      next_deadline = std::min(next_deadline, connection.deadline_ms);
+    }
+    for (auto& [fd, connection] : watched_) {
+      if (connection.rearm_at_ms == 0) continue;
+      if (connection.rearm_at_ms <= now) {
+        epoll_event event{};
+        event.events = EPOLLIN | EPOLLRDHUP;
+        event.data.fd = fd;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+        connection.rearm_at_ms = 0;
+      } else {
+        next_deadline = std::min(next_deadline, connection.rearm_at_ms);
+      }
+    }
+    int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
+    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout);
+    if (stopping_.load()) break;
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      if (fd == listen_fd_) {
+        Accept();
+      } else if (fd == wake_fd_) {
+        uint64_t count;
+        (void)!read(wake_fd_, &count, sizeof(count));
+      } else if (auto it = watched_.find(fd); it != watched_.end()) {
+        OnReadable(it->second);
+      }
+    }
+    // Back from the workers: watched again, or closed; a request already
+    // buffered (pipelined) is dispatched at once.
+    std::deque<Connection> returned;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      returned.swap(returned_);
+    }
+    for (Connection& connection : returned) {
+      if (connection.close_after) {
+        close(connection.fd);
+        open_connections_.fetch_sub(1);
+        continue;
+      }
+      connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
+      int fd = connection.fd;
+      Watch(std::move(connection));
+      if (auto it = watched_.find(fd); it != watched_.end() && !it->second.buffer.empty()) {
+        Dispatch(it->second);
+      }
+    }
+    now = NowMs();
+    std::vector<int> expired;
+    for (const auto& [fd, connection] : watched_) {
+      if (connection.deadline_ms <= now) expired.push_back(fd);
+    }
+    for (int fd : expired) Close(fd);
+  }
+  std::vector<int> open;
+  for (const auto& [fd, connection] : watched_) open.push_back(fd);
+  for (int fd : open) Close(fd);
 }
 
 }  // namespace etc::server

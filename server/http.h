@@ -12,13 +12,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -48,6 +49,21 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 absl::StatusOr<size_t> ParseHttpRequest(const std::string& data, HttpRequest* request);
 std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive);
 
+// Limits of an HTTP/1.1 port: every connection, idle or not, costs a
+// buffer and an epoll entry, not a thread; requests run on a few workers.
+struct ListenerOptions {
+  // Connections open at once (gRPC's, once handed over, no longer count);
+  // more are closed as they arrive.
+  size_t max_connections = 10'000;
+  // A connection that sends nothing this long is closed (also one that
+  // never says which protocol it speaks).
+  int64_t idle_timeout_ms = 60'000;
+  // Threads that run requests (the gateway's calls block until the member
+  // answers), and requests waiting for one; a full queue answers 503.
+  int workers = 4;
+  size_t max_queued_requests = 1024;
+};
+
 class Listener {
  public:
   // Binds and listens on host:port. `grpc_server` (nullptr: HTTP only)
@@ -55,28 +71,64 @@ class Listener {
   // Errors: kUnavailable if the address is taken.
   static absl::StatusOr<std::unique_ptr<Listener>> Start(const std::string& host_port,
                                                          grpc::Server* grpc_server,
-                                                         HttpHandler handler);
+                                                         HttpHandler handler,
+                                                         ListenerOptions options = {});
   ~Listener();
-  // Stops accepting, closes HTTP connections and waits for their threads.
+  // Stops accepting, closes HTTP connections and waits for the workers.
   // gRPC connections belong to the gRPC server from hand-over on.
   void Stop();
   int port() const { return port_; }
+  // HTTP connections open now (for tests and metrics).
+  size_t connections() const { return open_connections_.load(); }
 
  private:
+  struct Connection {
+    int fd = -1;
+    std::string buffer;
+    int64_t deadline_ms = 0;
+    // Which protocol is not known yet (HTTP/2's preface starts "PRI").
+    bool sniffing = true;
+    // Watched again from then (0: watched now).
+    int64_t rearm_at_ms = 0;
+    bool close_after = false;
+  };
+  struct Job {
+    Connection connection;
+    HttpRequest request;
+  };
+
   Listener() = default;
-  void AcceptLoop();
-  void Serve(int fd);
+  void PollLoop();
+  void Accept();
+  // Reads what arrived; returns false once the connection is gone (closed
+  // or handed to gRPC or a worker).
+  bool OnReadable(Connection& connection);
+  // Parses what the buffer holds: dispatches a complete request, answers a
+  // malformed one. Returns false once the connection left the poller.
+  bool Dispatch(Connection& connection);
+  void Watch(Connection connection);
+  void Forget(int fd);
+  void Close(int fd);
+  void Work();
+  void WakePoller();
 
   int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
   int port_ = 0;
   grpc::Server* grpc_server_ = nullptr;
   HttpHandler handler_;
-  std::thread acceptor_;
+  ListenerOptions options_;
+  std::thread poller_;
+  std::vector<std::thread> workers_;
   std::atomic<bool> stopping_{false};
+  std::atomic<size_t> open_connections_{0};
+  // Poller thread only: connections it watches, by fd.
+  std::map<int, Connection> watched_;
   std::mutex mu_;
-  std::condition_variable idle_;
-  std::set<int> open_fds_;  // HTTP connections being served
-  int serving_ = 0;         // threads in Serve
+  std::condition_variable work_;
+  std::deque<Job> jobs_;                // guarded by mu_
+  std::deque<Connection> returned_;     // guarded by mu_: back from workers
 };
 
 }  // namespace etc::server

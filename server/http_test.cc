@@ -1,6 +1,16 @@
 #include "server/http.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -49,6 +59,147 @@ TEST(ParseHttpRequest, ArbitraryBytesNeverCrash) {
     data += "\r\n\r\n";
     (void)ParseHttpRequest(data, &request);
   }
+}
+
+// ---- the listener, over real sockets on loopback ----
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends a GET and returns the response's first line ("" if none came).
+std::string Get(int fd, const std::string& path) {
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    return "";
+  }
+  std::string response;
+  char chunk[4096];
+  while (response.find("\r\n") == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return "";
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) return "";
+    response.append(chunk, static_cast<size_t>(n));
+  }
+  return response.substr(0, response.find("\r\n"));
+}
+
+// Whether the peer closed the connection (within `timeout_ms`).
+bool ClosedByPeer(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return false;
+  char byte;
+  return recv(fd, &byte, 1, 0) == 0;
+}
+
+size_t Threads() {
+  size_t count = 0;
+  DIR* dir = opendir("/proc/self/task");
+  while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+  closedir(dir);
+  return count;
+}
+
+HttpHandler Ok() {
+  return [](const HttpRequest& request) {
+    HttpResponse response;
+    response.body = "{\"path\":\"" + request.path + "\"}";
+    return response;
+  };
+}
+
+TEST(Listener, IdleConnectionsCostNoThreadsAndDoNotStopService) {
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  int port = (*listener)->port();
+  size_t threads_before = Threads();
+  // Half-open connections that never send a byte (what exhausted a
+  // process limited in threads when each had its own).
+  std::vector<int> idle;
+  for (int i = 0; i < 500; ++i) {
+    int fd = Connect(port);
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*listener)->connections() < 500 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ((*listener)->connections(), 500u);
+  EXPECT_LE(Threads(), threads_before + 2) << "a thread per connection";
+  int fd = Connect(port);
+  EXPECT_EQ(Get(fd, "/health"), "HTTP/1.1 200 OK");
+  // Keep-alive: the same connection serves again.
+  EXPECT_EQ(Get(fd, "/version"), "HTTP/1.1 200 OK");
+  close(fd);
+  for (int f : idle) close(f);
+  (*listener)->Stop();
+}
+
+TEST(Listener, ConnectionsPastTheLimitAreClosedAndTheOthersServed) {
+  ListenerOptions options;
+  options.max_connections = 3;
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok(), options);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::vector<int> open;
+  for (int i = 0; i < 3; ++i) open.push_back(Connect((*listener)->port()));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*listener)->connections() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int extra = Connect((*listener)->port());
+  EXPECT_TRUE(ClosedByPeer(extra, 5000)) << "a fourth connection was kept";
+  EXPECT_EQ(Get(open[0], "/a"), "HTTP/1.1 200 OK");
+  close(extra);
+  for (int f : open) close(f);
+  (*listener)->Stop();
+}
+
+TEST(Listener, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
+  ListenerOptions options;
+  options.idle_timeout_ms = 200;
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok(), options);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  int silent = Connect((*listener)->port());
+  int served = Connect((*listener)->port());
+  EXPECT_EQ(Get(served, "/a"), "HTTP/1.1 200 OK");
+  EXPECT_TRUE(ClosedByPeer(silent, 5000));
+  EXPECT_TRUE(ClosedByPeer(served, 5000));
+  close(silent);
+  close(served);
+  (*listener)->Stop();
+}
+
+TEST(Listener, RequestsPipelinedOnOneConnectionAreEachAnswered) {
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  int fd = Connect((*listener)->port());
+  std::string two = "GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
+  std::string all;
+  char chunk[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (all.find("/two") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) break;
+    all.append(chunk, static_cast<size_t>(n));
+  }
+  EXPECT_NE(all.find("{\"path\":\"/one\"}"), std::string::npos);
+  EXPECT_NE(all.find("{\"path\":\"/two\"}"), std::string::npos);
+  close(fd);
+  (*listener)->Stop();
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 // 127.0.0.1:2379 with its data in ./default.etc, as etcd does.
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
+#include <signal.h>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -42,7 +44,11 @@ extern char** environ;
 namespace etc::server {
 namespace {
 
-absl::Notification* g_stop = nullptr;
+// Set by the signal handler, read by the main loop: a lock-free atomic is
+// all a handler may touch (absl::Notification takes a mutex, which a signal
+// arriving while the main thread holds it would deadlock on).
+std::atomic<bool> g_stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
 
 struct JoinInfo {
   uint64_t member_id = 0;
@@ -146,9 +152,7 @@ absl::StatusOr<JoinInfo> Join(const ServerConfig& config,
   return absl::UnavailableError(absl::StrCat("no running member answered: ", last_error));
 }
 
-void OnSignal(int) {
-  if (g_stop != nullptr && !g_stop->HasBeenNotified()) g_stop->Notify();
-}
+void OnSignal(int) { g_stop_requested.store(true, std::memory_order_relaxed); }
 
 // One JSON object per line, as etcd's structured logs.
 void Log(const std::string& level, const std::string& message) {
@@ -478,11 +482,14 @@ int Run(int argc, char** argv) {
                            absl::StrJoin(config->listen_client_urls, ","), ", data in ",
                            config->data_dir));
 
-  absl::Notification stop;
-  g_stop = &stop;
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  while (!stop.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  // Polled: the handler only sets the flag.
+  while (!g_stop_requested.load(std::memory_order_relaxed)) {
+    absl::SleepFor(absl::Milliseconds(100));
     if ((*host)->removed()) {
       Log("warn", "this member has been permanently removed from the cluster; shutting down");
       break;
