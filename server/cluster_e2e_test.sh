@@ -8,11 +8,8 @@
 #   cluster_e2e_test.sh <server binary>
 set -uo pipefail
 server="$1"
-work="${TEST_TMPDIR:-$(mktemp -d)}/cluster-$$"
-mkdir -p "$work"
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+source "$(dirname "$0")/e2e_lib.sh"
+work=$(e2e_workdir cluster)
 declare -a client peer pid
 for i in 1 2 3; do client[$i]=$(free_port); peer[$i]=$(free_port); done
 cluster="m1=http://127.0.0.1:${peer[1]},m2=http://127.0.0.1:${peer[2]},m3=http://127.0.0.1:${peer[3]}"

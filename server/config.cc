@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "kv/store.h"
 
 namespace etc::server {
 namespace {
@@ -31,7 +32,7 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"heartbeat-interval", "time (ms) of a heartbeat interval"},
       {"election-timeout", "time (ms) for an election to time out"},
       {"snapshot-count", "applied entries between snapshots"},
-      {"quota-backend-bytes", "raise an alarm past this size (0: 2 GiB)"},
+      {"quota-backend-bytes", "raise an alarm past this size (0: 1.5 GiB, the most)"},
       {"max-request-bytes", "largest client request accepted"},
       {"max-txn-ops", "most operations in one txn"},
       {"experimental-watch-progress-notify-interval",
@@ -199,6 +200,11 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
       if (!parsed.ok()) return parsed.status();
       *field = *parsed;
     }
+  }
+  if (config.quota_backend_bytes > kv::kMaxQuotaBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--quota-backend-bytes=", config.quota_backend_bytes, ": at most ", kv::kMaxQuotaBytes,
+        " (a larger key tree's snapshot would not fit a snapshot file)"));
   }
   if (auto v = get("snapshot-count")) {
     absl::StatusOr<int64_t> parsed = Int("snapshot-count", *v, 1);

@@ -58,6 +58,8 @@ TEST(ConfigTest, BadFlagsAreClearErrors) {
   expect_error({"--initial-cluster=other=http://x:1"}, "no member named \"default\"");
   expect_error({"--initial-cluster=default=http://elsewhere:2380"}, "initial-advertise-peer-urls");
   expect_error({"--name"}, "needs a value");
+  // A key tree past 1.5 GiB would outgrow its own snapshot files.
+  expect_error({"--quota-backend-bytes=2147483648"}, "at most 1610612736");
   expect_error({"stray"}, "unexpected argument");
 }
 

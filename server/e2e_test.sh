@@ -9,13 +9,10 @@
 #   e2e_test.sh /usr/bin/etcd           # the referee
 set -uo pipefail
 server="$1"
-work="${TEST_TMPDIR:-$(mktemp -d)}/e2e-$$"
-mkdir -p "$work"
-command -v etcdctl >/dev/null || { echo "etcdctl is missing (Debian package etcd-client)"; exit 1; }
+source "$(dirname "$0")/e2e_lib.sh"
+work=$(e2e_workdir e2e)
+need_etcdctl
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 declare -a clients peers pids
 for i in 1 2 3; do clients[$i]=$(free_port); peers[$i]=$(free_port); done
 client=${clients[1]}

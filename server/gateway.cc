@@ -165,15 +165,19 @@ class Gateway {
     return Json(200, "{\"health\":\"true\"}");
   }
 
+  // The active alarms; a member thread that does not answer is unhealthy too.
   std::vector<std::string> OnMemberAlarms() {
-    return OnMember<std::vector<std::string>>(host_, [](MemberHost::Context& context) {
-      std::vector<std::string> alarms;
-      for (const auto& [member, type] : context.store().alarms()) {
-        alarms.push_back(
-            etcdserverpb::AlarmType_Name(static_cast<etcdserverpb::AlarmType>(type)));
-      }
-      return alarms;
-    });
+    absl::StatusOr<std::vector<std::string>> alarms =
+        OnMember<absl::StatusOr<std::vector<std::string>>>(host_, [](MemberHost::Context& context) {
+          std::vector<std::string> alarms;
+          for (const auto& [member, type] : context.store().alarms()) {
+            alarms.push_back(
+                etcdserverpb::AlarmType_Name(static_cast<etcdserverpb::AlarmType>(type)));
+          }
+          return alarms;
+        });
+    if (!alarms.ok()) return {"MEMBER_THREAD_UNRESPONSIVE"};
+    return *alarms;
   }
 
   // A read through ReadIndex, answered within a second. With auth on it is

@@ -28,6 +28,15 @@ absl::StatusOr<std::optional<Identity>> ReadIdentity(storage::FileSystem* fs,
 absl::Status WriteIdentity(storage::FileSystem* fs, const std::string& data_dir,
                            const Identity& identity);
 
+// This start's incarnation of the member in `data_dir`: one more than the
+// last start's, recorded (durably, in <data-dir>/member/incarnation) before
+// it is returned, so that no two starts share one, whatever the clock
+// does. The member tells its own proposals from an earlier life's by it
+// (memberpb.RequestId). The first start's is 1. The member directory must
+// exist (storage::DataDir::Open makes it). Errors: kDataLoss for a
+// damaged file; what writing it failed with.
+absl::StatusOr<uint64_t> NextIncarnation(storage::FileSystem* fs, const std::string& data_dir);
+
 }  // namespace etc::server
 
 #endif  // ETC_SERVER_IDENTITY_H_

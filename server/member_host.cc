@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "base/check.h"
 #include "raft/conf_state.h"
+#include "server/identity.h"
 #include "raft/memory_storage.h"
 
 namespace etc::server {
@@ -232,6 +233,13 @@ class MemberHost::Store : public member::LogStore {
           absl::MutexLock lock(&dir_mu_);
           status = dir_->RecordSnapshot(job.snapshot->metadata());
         }
+        if (status.code() == absl::StatusCode::kResourceExhausted) {
+          // Too large for a snapshot file (the quota keeps the key tree
+          // below that): the log keeps everything since the last snapshot.
+          std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"%s\"}\n",
+                       std::string(status.message()).c_str());
+          status = absl::OkStatus();
+        }
         ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
         // Its file is in place: the memory can go.
         absl::MutexLock lock(&queue_mu_);
@@ -443,10 +451,18 @@ absl::Status MemberHost::Open() {
   config.raft.heartbeat_interval_ticks = 1;
   config.raft.pre_vote = true;
   config.raft.check_quorum = true;
+  // Limits on what a leader holds for others: proposals it has not
+  // committed (etcd's MaxUncommittedEntriesSize), and appends in flight to
+  // one follower.
+  config.raft.max_uncommitted_payload_bytes = uint64_t{1} << 30;
+  config.raft.max_inflight_payload_bytes = uint64_t{64} << 20;
   config.raft.random_seed = static_cast<uint64_t>(SteadyMs()) ^ (options_.member_id * 0x9E3779B9u);
-  // Distinct across restarts (see memberpb.RequestId).
-  config.incarnation = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch().count());
+  // Distinct across restarts (see memberpb.RequestId): counted in the data
+  // directory, not read off a clock that may step back.
+  absl::StatusOr<uint64_t> incarnation = NextIncarnation(fs_, options_.data_dir);
+  if (!incarnation.ok()) return incarnation.status();
+  incarnation_ = *incarnation;
+  config.incarnation = incarnation_;
   config.snapshot_every_entries = options_.snapshot_count;
   config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
   host_machine_ = std::make_unique<HostMachine>(this, &machine_, options_.metrics);
@@ -510,6 +526,14 @@ void MemberHost::Stop() {
 absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> MemberHost::LoadSnapshot(
     const raftpb::SnapshotMetadata& metadata) {
   return log_store_->LoadSnapshot(metadata);
+}
+
+void MemberHost::SnapshotKeyTree(std::function<void(absl::StatusOr<std::string>)> done) {
+  Post([this, done = std::move(done)](Context&) mutable {
+    host_machine_->SnapshotAsync([done = std::move(done)](absl::StatusOr<std::string> data) {
+      done(std::move(data));
+    });
+  });
 }
 
 void MemberHost::Post(Task task) {
@@ -657,6 +681,32 @@ void MemberHost::RefreshMembership() {
   membership_ = std::move(next);
 }
 
+void MemberHost::LogLeadership() {
+  const raft::Raft& raft = kv_member_->member().node().raft();
+  // Formatted only when something changed: this runs after every step.
+  if (raft.term() == logged_term_ && raft.leader() == logged_leader_ &&
+      raft.role() == logged_role_) {
+    return;
+  }
+  std::string what;
+  if (raft.role() == raft::Role::kLeader && logged_role_ != raft::Role::kLeader) {
+    what = absl::StrCat("became the leader at term ", raft.term());
+  } else if (logged_role_ == raft::Role::kLeader && raft.role() != raft::Role::kLeader) {
+    what = absl::StrCat("stepped down at term ", raft.term(),
+                        raft.leader() != raft::kNoNode ? absl::StrCat(", new leader ", absl::Hex(raft.leader())) : "");
+  } else if (raft.leader() != logged_leader_) {
+    what = raft.leader() == raft::kNoNode
+               ? absl::StrCat("lost its leader at term ", raft.term())
+               : absl::StrCat("follows leader ", absl::Hex(raft.leader()), " at term ", raft.term());
+  }
+  logged_term_ = raft.term();
+  logged_leader_ = raft.leader();
+  logged_role_ = raft.role();
+  if (what.empty()) return;
+  std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"member %llx %s\"}\n",
+               static_cast<unsigned long long>(options_.member_id), what.c_str());
+}
+
 void MemberHost::UpdateMetrics() {
   Metrics* metrics = options_.metrics;
   if (metrics == nullptr) return;
@@ -703,6 +753,7 @@ void MemberHost::Loop() {
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
     kv_member_->AfterStep();
     removed_.store(member.ShouldShutDown());
+    LogLeadership();
     UpdateMetrics();
     term_.store(member.node().raft().term());
     leader_.store(member.node().raft().leader());

@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -172,11 +173,17 @@ class MemberHost {
   // member::LogStore::LoadSnapshot).
   absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
       const raftpb::SnapshotMetadata& metadata);
+  // Thread-safe: serializes the key tree as it is now in the background
+  // (the snapshot child process, as the member's own snapshots), for a
+  // backup; `done` runs on the member thread.
+  void SnapshotKeyTree(std::function<void(absl::StatusOr<std::string>)> done);
   // Finishes in-flight work and stops the thread.
   void Stop();
 
 
   const MemberHostOptions& options() const { return options_; }
+  // This start's incarnation (see NextIncarnation).
+  uint64_t incarnation() const { return incarnation_; }
   // As of the member thread's last step (safe from any thread).
   uint64_t term() const { return term_.load(); }
   uint64_t leader() const { return leader_.load(); }
@@ -186,6 +193,8 @@ class MemberHost {
   class HostMachine;
   class SteadyClock;
   void UpdateMetrics();
+  // Logs elections, step-downs and leader changes as they happen.
+  void LogLeadership();
   MemberHost(MemberHostOptions options, storage::FileSystem* fs, member::Transport* peers);
   absl::Status Open();
   member::KvMemberOptions KvOptions() const;
@@ -208,7 +217,11 @@ class MemberHost {
   member::KvMachine machine_;
   std::unique_ptr<HostMachine> host_machine_;
   std::unique_ptr<SteadyClock> clock_;
+  uint64_t incarnation_ = 0;
   uint64_t metrics_leader_ = 0;
+  uint64_t logged_term_ = 0;
+  uint64_t logged_leader_ = 0;
+  raft::Role logged_role_ = raft::Role::kFollower;
   std::unique_ptr<member::KvMember> kv_member_;
   std::function<void(const Membership&)> on_membership_change_;
   mutable absl::Mutex membership_mu_;
@@ -225,17 +238,34 @@ class MemberHost {
   std::thread thread_;
 };
 
-// Runs `task` on the member thread and waits for its result.
-template <typename T>
-T OnMember(MemberHost* host, std::function<T(MemberHost::Context&)> task) {
-  absl::Notification done;
-  T result;
-  host->Post([&](MemberHost::Context& context) {
-    result = task(context);
-    done.Notify();
+// Runs `task` on the member thread and waits for its result, at most the
+// host's request timeout: then (or if the host has stopped) the result is
+// kUnavailable "etcdserver: request timed out" and the task, if it has not
+// started yet, never runs (so it may refer to the caller's locals). R is a
+// Status or StatusOr.
+template <typename R>
+R OnMember(MemberHost* host, std::function<R(MemberHost::Context&)> task) {
+  static_assert(std::is_constructible_v<R, absl::Status>, "OnMember returns a Status or StatusOr");
+  struct Shared {
+    absl::Mutex mu;
+    bool abandoned ABSL_GUARDED_BY(mu) = false;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    std::optional<R> result ABSL_GUARDED_BY(mu);
+  };
+  auto shared = std::make_shared<Shared>();
+  host->Post([shared, task = std::move(task)](MemberHost::Context& context) {
+    absl::MutexLock lock(&shared->mu);
+    if (shared->abandoned) return;
+    shared->result.emplace(task(context));
+    shared->done = true;
   });
-  done.WaitForNotification();
-  return result;
+  absl::MutexLock lock(&shared->mu);
+  if (!shared->mu.AwaitWithTimeout(absl::Condition(&shared->done),
+                                   absl::Milliseconds(host->options().request_timeout_ms))) {
+    shared->abandoned = true;
+    return R(absl::UnavailableError("etcdserver: request timed out"));
+  }
+  return std::move(*shared->result);
 }
 
 // Starts an asynchronous operation (its callback may run after the caller

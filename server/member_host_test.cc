@@ -124,5 +124,35 @@ TEST_F(MemberHostTest, SnapshotDataComesFromTheStoreNotTheRaftCore) {
   (*again)->Stop();
 }
 
+TEST_F(MemberHostTest, EachStartHasAnIncarnationOfItsOwnCountedOnDisk) {
+  uint64_t first = 0;
+  {
+    auto host = StartHost();
+    ASSERT_TRUE(host.ok()) << host.status();
+    first = (*host)->incarnation();
+    (*host)->Stop();
+  }
+  auto host = StartHost();
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ((*host)->incarnation(), first + 1);
+  (*host)->Stop();
+}
+
+TEST_F(MemberHostTest, WaitingOnAStoppedHostEndsAtTheRequestTimeout) {
+  options_.request_timeout_ms = 200;
+  auto host = StartHost();
+  ASSERT_TRUE(host.ok()) << host.status();
+  (*host)->Stop();
+  bool ran = false;
+  auto started = std::chrono::steady_clock::now();
+  absl::Status status = OnMember<absl::Status>(host->get(), [&ran](MemberHost::Context&) {
+    ran = true;
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(ran);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
 }  // namespace
 }  // namespace etc::server

@@ -92,7 +92,12 @@ absl::StatusOr<kvpb::Response> Call(MemberHost* host, std::optional<std::string>
            pending->result = std::move(response);
            pending->done.Notify();
          });
-  pending->done.WaitForNotification();
+  // The member answers within its request timeout; a host that stopped
+  // runs nothing more, so the wait has a deadline of its own.
+  absl::Duration timeout = absl::Milliseconds(host->options().request_timeout_ms) + absl::Seconds(1);
+  if (!pending->done.WaitForNotificationWithTimeout(timeout)) {
+    return absl::UnavailableError("etcdserver: request timed out");
+  }
   return std::move(pending->result);
 }
 
@@ -101,6 +106,14 @@ absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context)
   if (!token.has_value()) return kv::AuthInfo{};
   return OnMember<absl::StatusOr<kv::AuthInfo>>(
       host, [&token](MemberHost::Context& c) { return Resolve(c, token); });
+}
+
+absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context) {
+  absl::StatusOr<kv::AuthInfo> who = Who(host, context);
+  if (!who.ok()) return who.status();
+  return OnMember<absl::Status>(host, [&who](MemberHost::Context& c) {
+    return c.store().auth().CheckAdmin(*who);
+  });
 }
 
 absl::Status CallLeader(

@@ -55,6 +55,10 @@ absl::StatusOr<kvpb::Response> Call(MemberHost* host, std::optional<std::string>
 // disabled, nobody.
 absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context);
 
+// With auth on, the caller's token must belong to a user with the root
+// role (membership, maintenance and other admin calls).
+absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context);
+
 // Calls the leader's peer service (for what only the leader can answer).
 absl::Status CallLeader(
     MemberHost* host, Peers* peers,

@@ -289,7 +289,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
 
   grpc::Status MemberAdd(grpc::ServerContext* context, const etcdserverpb::MemberAddRequest* request,
                          etcdserverpb::MemberAddResponse* response) override {
-    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
     std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
     if (absl::Status s = CheckPeerUrls(urls, 0); !s.ok()) return ToGrpc(s);
     Membership current = host_->membership();
@@ -329,7 +329,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
   grpc::Status MemberRemove(grpc::ServerContext* context,
                             const etcdserverpb::MemberRemoveRequest* request,
                             etcdserverpb::MemberRemoveResponse* response) override {
-    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
     if (!host_->membership().Contains(request->id())) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
     }
@@ -348,7 +348,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
   grpc::Status MemberUpdate(grpc::ServerContext* context,
                             const etcdserverpb::MemberUpdateRequest* request,
                             etcdserverpb::MemberUpdateResponse* response) override {
-    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
     std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
     Membership current = host_->membership();
     if (!current.Contains(request->id())) {
@@ -370,7 +370,7 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
   grpc::Status MemberPromote(grpc::ServerContext* context,
                              const etcdserverpb::MemberPromoteRequest* request,
                              etcdserverpb::MemberPromoteResponse* response) override {
-    if (absl::Status s = RequireAdmin(context); !s.ok()) return ToGrpc(s);
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
     absl::Status status;
     if (host_->leader() == host_->options().member_id) {
       status = Await(absl::Milliseconds(host_->options().request_timeout_ms), [&](std::function<void(absl::Status)> done) {
@@ -392,19 +392,11 @@ class Services::ClusterService final : public etcdserverpb::Cluster::Service {
  private:
   template <typename Response>
   void Finish(Response* response) {
-    response->mutable_header()->set_revision(
-        OnMember<int64_t>(host_, [](MemberHost::Context& c) { return c.store().revision(); }));
+    absl::StatusOr<int64_t> revision = OnMember<absl::StatusOr<int64_t>>(
+        host_, [](MemberHost::Context& c) { return c.store().revision(); });
+    // The change is done; a header without the revision beats no answer.
+    response->mutable_header()->set_revision(revision.value_or(0));
     StampHeaders(response, *host_);
-  }
-
-  // Changing the membership needs the root role once auth is enabled.
-  absl::Status RequireAdmin(grpc::ServerContext* context) {
-    absl::StatusOr<kv::AuthInfo> who = Who(host_, context);
-    if (!who.ok()) return who.status();
-    return OnMember<absl::Status>(host_, [&who](MemberHost::Context& c) {
-      if (!c.store().auth().enabled()) return absl::OkStatus();
-      return c.store().auth().CheckAdmin(*who);
-    });
   }
 
   // Valid peer URLs that no other member than `self` uses.
@@ -450,7 +442,8 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
 
   grpc::Status Status(grpc::ServerContext*, const etcdserverpb::StatusRequest*,
                       etcdserverpb::StatusResponse* response) override {
-    *response = OnMember<etcdserverpb::StatusResponse>(host_, [](MemberHost::Context& context) {
+    absl::StatusOr<etcdserverpb::StatusResponse> status =
+        OnMember<absl::StatusOr<etcdserverpb::StatusResponse>>(host_, [](MemberHost::Context& context) {
       etcdserverpb::StatusResponse out;
       const raft::Raft& raft = context.member().node().raft();
       // The etcd API version this server speaks (clients compare it).
@@ -467,11 +460,11 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
                                     etcdserverpb::AlarmType_Name(
                                         static_cast<etcdserverpb::AlarmType>(type))));
       }
-      raftpb::ConfState conf = context.member().Status().conf_state;
-      out.set_islearner(std::find(conf.learners().begin(), conf.learners().end(),
-                                  raft.id()) != conf.learners().end());
+      out.set_islearner(context.kv().is_learner());
       return out;
     });
+    if (!status.ok()) return ToGrpc(status.status());
+    *response = std::move(*status);
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
@@ -482,14 +475,21 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
     return Forward(host_, context, *request, &kvpb::Request::mutable_alarm, &kvpb::Response::alarm, mode,
                    response);
   }
-  grpc::Status Hash(grpc::ServerContext*, const etcdserverpb::HashRequest*,
+  grpc::Status Hash(grpc::ServerContext* context, const etcdserverpb::HashRequest*,
                     etcdserverpb::HashResponse* response) override {
-    *response = OnMember<etcdserverpb::HashResponse>(host_, [](MemberHost::Context& context) {
-      etcdserverpb::HashResponse out;
-      out.set_hash(context.store().Hash());
-      out.mutable_header()->set_revision(context.store().revision());
-      return out;
-    });
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
+    // The key tree's running digest: equal on members that applied the
+    // same log, and no walk of the tree on the member thread.
+    absl::StatusOr<etcdserverpb::HashResponse> hash =
+        OnMember<absl::StatusOr<etcdserverpb::HashResponse>>(host_, [](MemberHost::Context& context) {
+          etcdserverpb::HashResponse out;
+          uint64_t digest = context.store().StateDigest();
+          out.set_hash(static_cast<uint32_t>(digest ^ (digest >> 32)));
+          out.mutable_header()->set_revision(context.store().revision());
+          return out;
+        });
+    if (!hash.ok()) return ToGrpc(hash.status());
+    *response = std::move(*hash);
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
@@ -498,17 +498,20 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
     return Forward(host_, context, *request, &kvpb::Request::mutable_hash_kv, &kvpb::Response::hash_kv,
                    Mode::kLinearizableRead, response);
   }
-  grpc::Status Defragment(grpc::ServerContext*, const etcdserverpb::DefragmentRequest*,
+  grpc::Status Defragment(grpc::ServerContext* context, const etcdserverpb::DefragmentRequest*,
                           etcdserverpb::DefragmentResponse* response) override {
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
     // The key tree lives in memory and compaction frees its space at once;
     // what can be compacted is the files: a snapshot now (taken in the
     // background, unless one is already being taken) lets the log release
     // its segments once it is saved.
-    response->mutable_header()->set_revision(
-        OnMember<int64_t>(host_, [](MemberHost::Context& c) {
+    absl::StatusOr<int64_t> revision =
+        OnMember<absl::StatusOr<int64_t>>(host_, [](MemberHost::Context& c) {
           c.member().SnapshotNow();
           return c.store().revision();
-        }));
+        });
+    if (!revision.ok()) return ToGrpc(revision.status());
+    response->mutable_header()->set_revision(*revision);
     StampHeaders(response, *host_);
     return grpc::Status::OK;
   }
@@ -518,18 +521,20 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
   // its SHA-256.
   grpc::Status Snapshot(grpc::ServerContext* context, const etcdserverpb::SnapshotRequest*,
                         grpc::ServerWriter<etcdserverpb::SnapshotResponse>* writer) override {
-    absl::StatusOr<kv::AuthInfo> who = Who(host_, context);
-    if (!who.ok()) return ToGrpc(who.status());
-    absl::StatusOr<std::string> data =
-        OnMember<absl::StatusOr<std::string>>(host_, [&who](MemberHost::Context& c) {
-          if (c.store().auth().enabled()) {
-            if (absl::Status s = c.store().auth().CheckAdmin(*who); !s.ok()) {
-              return absl::StatusOr<std::string>(s);
-            }
-          }
-          return absl::StatusOr<std::string>(EncodeBackup(c.store().Snapshot()));
-        });
-    if (!data.ok()) return ToGrpc(data.status());
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
+    // Serialized by the snapshot child process, off the member thread (a
+    // large key tree takes seconds), then framed here.
+    // The callback may outlive this call (Await gives up after a minute).
+    auto state = std::make_shared<absl::StatusOr<std::string>>(absl::UnknownError("not taken"));
+    absl::Status waited = Await(absl::Seconds(60), [&](std::function<void(absl::Status)> done) {
+      host_->SnapshotKeyTree([state, done = std::move(done)](absl::StatusOr<std::string> data) {
+        *state = std::move(data);
+        done(state->status());
+      });
+    });
+    if (!waited.ok()) return ToGrpc(waited);
+    std::string framed = EncodeBackup(**state);
+    std::string* data = &framed;
     // The digest travels last, apart from the data (etcdctl checks it is
     // there; `etc snapshot restore` checks it matches).
     std::string digest = data->substr(data->size() - kBackupDigestBytes);
@@ -548,8 +553,9 @@ class Services::MaintenanceService final : public etcdserverpb::Maintenance::Ser
     writer->Write(last);
     return grpc::Status::OK;
   }
-  grpc::Status MoveLeader(grpc::ServerContext*, const etcdserverpb::MoveLeaderRequest* request,
+  grpc::Status MoveLeader(grpc::ServerContext* context, const etcdserverpb::MoveLeaderRequest* request,
                           etcdserverpb::MoveLeaderResponse* response) override {
+    if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
     uint64_t target = request->targetid();
     absl::Status status = OnMember<absl::Status>(host_, [target](MemberHost::Context& context) {
       return context.member().TransferLeadership(target);

@@ -7,12 +7,9 @@
 #   tls_e2e_test.sh <server binary>
 set -uo pipefail
 server="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"  # absolute: the test cds
-work="${TEST_TMPDIR:-$(mktemp -d)}/tls-$$"
-mkdir -p "$work"
+source "$(dirname "$0")/e2e_lib.sh"
+work=$(e2e_workdir tls)
 command -v openssl >/dev/null || { echo "openssl is missing (Debian package openssl)"; exit 1; }
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 
 # ---- the test's own CA, a server/peer certificate and a client one ----
 cd "$work"

@@ -66,8 +66,12 @@ class WatchServiceTest : public ::testing::Test {
   }
 
   size_t Watchers() {
-    return OnMember<size_t>(host_.get(),
-                            [](MemberHost::Context& c) { return c.store().watches().watchers(); });
+    absl::StatusOr<size_t> watchers = OnMember<absl::StatusOr<size_t>>(
+        host_.get(), [](MemberHost::Context& c) -> absl::StatusOr<size_t> {
+          return c.store().watches().watchers();
+        });
+    EXPECT_TRUE(watchers.ok()) << watchers.status();
+    return watchers.value_or(0);
   }
 
   std::unique_ptr<Stream> Open(grpc::ClientContext* context) { return stub_->Watch(context); }
