@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "storage/record.h"
 
 namespace etc::sim {
 
@@ -204,7 +205,19 @@ std::string Disk::FlipBitInLog() {
   size_t written = bytes.size();
   while (written > 0 && bytes[written - 1] == '\0') --written;
   if (written == 0) return std::string();
-  fs_.FlipBit(path, random_.Uniform(written * 8));
+  uint64_t bit = random_.Uniform(written * 8);
+  // Which record the bit lands in, and whether any follows it.
+  size_t offset = 0;
+  storage::DecodedRecord record = storage::DecodeRecord(bytes, offset);
+  while (record.status == storage::DecodedRecord::kOk && record.next_offset <= bit / 8) {
+    offset = record.next_offset;
+    record = storage::DecodeRecord(bytes, offset);
+  }
+  bool last_record = record.status != storage::DecodedRecord::kOk ||
+                     storage::DecodeRecord(bytes, record.next_offset).status !=
+                         storage::DecodedRecord::kOk;
+  flip_must_be_reported_ = names->size() > 1 || !last_record;
+  fs_.FlipBit(path, bit);
   return path;
 }
 

@@ -76,12 +76,17 @@ class Disk : public member::LogStore {
   // Flips a random bit in the member's oldest log data (a failing disk).
   // Returns the file it damaged (empty if there was nothing to damage).
   std::string FlipBitInLog();
+  // Whether the last flip hit a record that other records follow (in its
+  // segment or a later one): recovery must then refuse (kDataLoss). Only
+  // a flip in the log's very last record could pass for a torn write.
+  bool flip_must_be_reported() const { return flip_must_be_reported_; }
 
  private:
   void Complete(uint64_t generation);
   // Schedules the completion of the newest pending write.
   void ScheduleCompletion();
 
+  bool flip_must_be_reported_ = false;
   uint64_t node_id_;
   EventQueue* queue_;
   Trace* trace_;

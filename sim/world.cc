@@ -172,8 +172,15 @@ void World::StartMember(Process& process) {
     return;
   }
   process.kv = std::move(*member);
-  // It recovered (the flipped bit was in data recovery may drop, such as a
-  // torn-looking tail that held only a commit index).
+  if (process.damaged && process.disk->flip_must_be_reported()) {
+    // Records followed the flipped one: they were written after it, so it
+    // was no torn write, and cutting the log there loses what it held.
+    Fail("durability", absl::StrCat("member ", process.id,
+                                    " recovered from a bit flipped inside its log (other "
+                                    "records follow it) without reporting damage"));
+  }
+  // It recovered (the flipped bit was in the log's last record, which
+  // recovery may take for a torn write).
   process.damaged = false;
   NodeId id = process.id;
   process.member()->set_apply_observer(
