@@ -441,117 +441,136 @@ kvpb::Response Store::Query(const kvpb::Request& request) const {
   }
   AuthInfo who = WhoOf(request);
   kvpb::Response response;
+  absl::Status status;
   switch (request.op_case()) {
-    case kvpb::Request::kRange: {
-      const auto& r = request.range();
-      if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) {
-        return Failure(s);
-      }
-      auto result = DoRange(r);
-      if (!result.ok()) return Failure(result.status());
-      *response.mutable_range() = std::move(*result);
+    case kvpb::Request::kRange:
+    case kvpb::Request::kList:
+    case kvpb::Request::kTreeRange:
+      status = QueryRange(request, who, &response);
       break;
-    }
-    case kvpb::Request::kList: {
-      auto [key, end] = SubtreeRange(request.list().path());
-      if (absl::Status s = auth_.CheckRead(who, RangeOf(key, end)); !s.ok()) return Failure(s);
-      auto result = DoList(request.list());
-      if (!result.ok()) return Failure(result.status());
-      *response.mutable_list() = std::move(*result);
-      break;
-    }
-    case kvpb::Request::kTreeRange: {
-      const auto& t = request.tree_range();
-      auto [key, end] = SubtreeRange(t.path());
-      if (absl::Status s = auth_.CheckRead(who, RangeOf(key, end)); !s.ok()) return Failure(s);
-      etcdserverpb::RangeRequest r;
-      r.set_key(key);
-      r.set_range_end(end);
-      r.set_revision(t.revision());
-      r.set_limit(t.limit());
-      r.set_keys_only(t.keys_only());
-      r.set_count_only(t.count_only());
-      auto result = DoRange(r);
-      if (!result.ok()) return Failure(result.status());
-      *response.mutable_range() = std::move(*result);
-      break;
-    }
     case kvpb::Request::kTxn: {
       // A read-only txn: evaluated without writing anything.
-      if (absl::Status s = CheckTxnPermissions(who, request.txn()); !s.ok()) return Failure(s);
-      if (absl::Status s = CheckTxnState(request.txn()); !s.ok()) return Failure(s);
+      status = CheckTxnPermissions(who, request.txn());
+      if (status.ok()) status = CheckTxnState(request.txn());
+      if (!status.ok()) break;
       // ApplyTxnOps only reads for a read-only txn; the cast is safe.
       etcdserverpb::TxnResponse txn;
       const_cast<Store*>(this)->ApplyTxnOps(request.txn(), &txn);
       *response.mutable_txn() = std::move(txn);
       break;
     }
-    case kvpb::Request::kLeaseLeases: {
-      // Root only (etcd 3.4 lists every user's leases to anyone).
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
-      auto* out = response.mutable_lease_leases();
-      for (const auto& [id, lease] : leases_.leases()) out->add_leases()->set_id(id);
+    case kvpb::Request::kLeaseLeases:
+    case kvpb::Request::kHashKv:
+    case kvpb::Request::kAlarm:
+      status = QueryMaintenance(request, who, &response);
       break;
-    }
-    case kvpb::Request::kHashKv: {
-      // Root only: it reads every key, whoever may read them.
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
-      Revision rev = request.hash_kv().revision();
-      if (absl::Status s = keys_.CheckReadable(rev); !s.ok()) return Failure(s);
-      auto* out = response.mutable_hash_kv();
-      out->set_hash(HashKV(rev));
-      out->set_compact_revision(keys_.compact_revision());
-      break;
-    }
-    case kvpb::Request::kUserGet: {
-      absl::Status admin = auth_.CheckAdmin(who);
-      if (!admin.ok() && request.user_get().name() != who.username) return Failure(admin);
-      auto user = auth_.UserGet(request.user_get().name());
-      if (!user.ok()) return Failure(user.status());
-      auto* out = response.mutable_user_get();
-      for (const std::string& role : user->roles()) out->add_roles(role);
-      break;
-    }
-    case kvpb::Request::kUserList: {
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
-      auto* out = response.mutable_user_list();
-      for (const std::string& name : auth_.UserList()) out->add_users(name);
-      break;
-    }
-    case kvpb::Request::kRoleGet: {
-      absl::Status admin = auth_.CheckAdmin(who);
-      if (!admin.ok() && !auth_.HasRole(who.username, request.role_get().role())) {
-        return Failure(admin);
-      }
-      auto role = auth_.RoleGet(request.role_get().role());
-      if (!role.ok()) return Failure(role.status());
-      auto* out = response.mutable_role_get();
-      for (const authpb::Permission& p : role->keypermission()) *out->add_perm() = p;
-      break;
-    }
-    case kvpb::Request::kRoleList: {
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return Failure(s);
-      auto* out = response.mutable_role_list();
-      for (const std::string& name : auth_.RoleList()) out->add_roles(name);
-      break;
-    }
-    case kvpb::Request::kAlarm: {
-      auto* out = response.mutable_alarm();
-      for (const auto& [member, type] : alarms_) {
-        if (request.alarm().alarm() != etcdserverpb::NONE && type != request.alarm().alarm()) {
-          continue;
-        }
-        auto* alarm = out->add_alarms();
-        alarm->set_memberid(member);
-        alarm->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
-      }
-      break;
-    }
     default:
-      return Failure(absl::InvalidArgumentError("etcdserver: not a read-only request"));
+      status = QueryUserOrRole(request, who, &response);
+      break;
   }
+  if (!status.ok()) return Failure(status);
   StampHeader(&response, request);
   return response;
+}
+
+absl::Status Store::QueryRange(const kvpb::Request& request, const AuthInfo& who,
+                               kvpb::Response* response) const {
+  if (request.has_list()) {
+    auto [key, end] = SubtreeRange(request.list().path());
+    if (absl::Status s = auth_.CheckRead(who, RangeOf(key, end)); !s.ok()) return s;
+    auto result = DoList(request.list());
+    if (!result.ok()) return result.status();
+    *response->mutable_list() = std::move(*result);
+    return absl::OkStatus();
+  }
+  etcdserverpb::RangeRequest r;
+  if (request.has_range()) {
+    r = request.range();
+  } else {
+    // A directory's subtree, as the range of its keys.
+    const auto& t = request.tree_range();
+    auto [key, end] = SubtreeRange(t.path());
+    r.set_key(key);
+    r.set_range_end(end);
+    r.set_revision(t.revision());
+    r.set_limit(t.limit());
+    r.set_keys_only(t.keys_only());
+    r.set_count_only(t.count_only());
+  }
+  if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
+  auto result = DoRange(r);
+  if (!result.ok()) return result.status();
+  *response->mutable_range() = std::move(*result);
+  return absl::OkStatus();
+}
+
+absl::Status Store::QueryMaintenance(const kvpb::Request& request, const AuthInfo& who,
+                                     kvpb::Response* response) const {
+  if (request.has_alarm()) {
+    auto* out = response->mutable_alarm();
+    for (const auto& [member, type] : alarms_) {
+      if (request.alarm().alarm() != etcdserverpb::NONE && type != request.alarm().alarm()) {
+        continue;
+      }
+      auto* alarm = out->add_alarms();
+      alarm->set_memberid(member);
+      alarm->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
+    }
+    return absl::OkStatus();
+  }
+  // Root only: etcd 3.4 lists every user's leases to anyone; a hash reads
+  // every key, whoever may read them.
+  if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
+  if (request.has_lease_leases()) {
+    auto* out = response->mutable_lease_leases();
+    for (const auto& [id, lease] : leases_.leases()) out->add_leases()->set_id(id);
+    return absl::OkStatus();
+  }
+  Revision rev = request.hash_kv().revision();
+  if (absl::Status s = keys_.CheckReadable(rev); !s.ok()) return s;
+  auto* out = response->mutable_hash_kv();
+  out->set_hash(HashKV(rev));
+  out->set_compact_revision(keys_.compact_revision());
+  return absl::OkStatus();
+}
+
+absl::Status Store::QueryUserOrRole(const kvpb::Request& request, const AuthInfo& who,
+                                    kvpb::Response* response) const {
+  absl::Status admin = auth_.CheckAdmin(who);
+  switch (request.op_case()) {
+    case kvpb::Request::kUserGet: {
+      // A user may look itself up.
+      if (!admin.ok() && request.user_get().name() != who.username) return admin;
+      auto user = auth_.UserGet(request.user_get().name());
+      if (!user.ok()) return user.status();
+      auto* out = response->mutable_user_get();
+      for (const std::string& role : user->roles()) out->add_roles(role);
+      return absl::OkStatus();
+    }
+    case kvpb::Request::kUserList: {
+      if (!admin.ok()) return admin;
+      auto* out = response->mutable_user_list();
+      for (const std::string& name : auth_.UserList()) out->add_users(name);
+      return absl::OkStatus();
+    }
+    case kvpb::Request::kRoleGet: {
+      // A user may look up a role it has.
+      if (!admin.ok() && !auth_.HasRole(who.username, request.role_get().role())) return admin;
+      auto role = auth_.RoleGet(request.role_get().role());
+      if (!role.ok()) return role.status();
+      auto* out = response->mutable_role_get();
+      for (const authpb::Permission& p : role->keypermission()) *out->add_perm() = p;
+      return absl::OkStatus();
+    }
+    case kvpb::Request::kRoleList: {
+      if (!admin.ok()) return admin;
+      auto* out = response->mutable_role_list();
+      for (const std::string& name : auth_.RoleList()) out->add_roles(name);
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError("etcdserver: not a read-only request");
+  }
 }
 
 // ----------------------------------------------------------------- writes --
@@ -829,11 +848,10 @@ absl::Status Store::RevokeLease(LeaseId id) {
 }
 
 kvpb::Response Store::Apply(const kvpb::Request& request) {
-  kvpb::Response response;
   if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
   AuthInfo who = WhoOf(request);
-  uint64_t member_id = request.header().member_id();
-  auto fail = [](const absl::Status& s) { return Failure(s); };
+  kvpb::Response response;
+  absl::Status status;
   switch (request.op_case()) {
     case kvpb::Request::kRange:
     case kvpb::Request::kList:
@@ -846,186 +864,200 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
     case kvpb::Request::kRoleList:
       // Reads that went through the log (a linearizable read by proposal).
       return Query(request);
-
-    case kvpb::Request::kPut: {
-      const auto& r = request.put();
-      if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), "")); !s.ok()) return fail(s);
-      if (r.prev_kv()) {
-        if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), "")); !s.ok()) return fail(s);
-      }
-      if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return fail(s);
-      if (absl::Status s = CheckPutState(r); !s.ok()) return fail(s);
-      if (absl::Status s = CheckQuota(static_cast<int64_t>(r.key().size() + r.value().size()),
-                                      member_id);
-          !s.ok()) {
-        return fail(s);
-      }
-      keys_.BeginRevision();
-      auto put = DoPut(r);
-      keys_.EndRevision();
-      ETC_CHECK(put.ok()) << put.status();
-      *response.mutable_put() = std::move(*put);
+    case kvpb::Request::kPut:
+      status = ApplyPut(request, who, &response);
       break;
-    }
     case kvpb::Request::kDeleteRange:
-    case kvpb::Request::kDeleteTree: {
-      etcdserverpb::DeleteRangeRequest r;
-      if (request.has_delete_range()) {
-        r = request.delete_range();
-      } else {
-        auto [key, end] = SubtreeRange(request.delete_tree().path());
-        r.set_key(key);
-        r.set_range_end(end);
-        r.set_prev_kv(request.delete_tree().prev_kv());
-      }
-      if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), r.range_end())); !s.ok()) {
-        return fail(s);
-      }
-      if (r.prev_kv()) {
-        if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) {
-          return fail(s);
-        }
-      }
-      keys_.BeginRevision();
-      auto deleted = DoDeleteRange(r);
-      keys_.EndRevision();
-      *response.mutable_delete_range() = std::move(*deleted);
+    case kvpb::Request::kDeleteTree:
+      status = ApplyDelete(request, who, &response);
       break;
-    }
     case kvpb::Request::kTxn: {
-      auto txn = DoTxn(request.txn(), who, member_id);
-      if (!txn.ok()) return fail(txn.status());
-      *response.mutable_txn() = std::move(*txn);
+      auto txn = DoTxn(request.txn(), who, request.header().member_id());
+      status = txn.status();
+      if (txn.ok()) *response.mutable_txn() = std::move(*txn);
       break;
     }
-    case kvpb::Request::kCompaction: {
+    case kvpb::Request::kCompaction:
       // Root only (etcd 3.4 lets any user compact away everyone's history).
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
-      if (absl::Status s = keys_.Compact(request.compaction().revision()); !s.ok()) return fail(s);
+      status = auth_.CheckAdmin(who);
+      if (status.ok()) status = keys_.Compact(request.compaction().revision());
       break;
-    }
+    case kvpb::Request::kLeaseGrant:
+    case kvpb::Request::kLeaseRevoke:
+    case kvpb::Request::kLeaseExpire:
+    case kvpb::Request::kLeaseTimeToLive:
+      status = ApplyLease(request, who, &response);
+      break;
+    case kvpb::Request::kAlarm:
+      if (request.alarm().action() == etcdserverpb::AlarmRequest::GET) return Query(request);
+      status = ApplyAlarm(request, who, &response);
+      break;
+    case kvpb::Request::kAuthEnable:
+    case kvpb::Request::kAuthDisable:
+    case kvpb::Request::kAuthenticate:
+      status = ApplyAuthSwitch(request, who, &response);
+      break;
+    default:
+      status = ApplyUserOrRole(request, who);
+      break;
+  }
+  if (!status.ok()) return Failure(status);
+  StampHeader(&response, request);
+  watches_.Notify();
+  return response;
+}
 
+absl::Status Store::ApplyPut(const kvpb::Request& request, const AuthInfo& who,
+                             kvpb::Response* response) {
+  const auto& r = request.put();
+  if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), "")); !s.ok()) return s;
+  if (r.prev_kv()) {
+    if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), "")); !s.ok()) return s;
+  }
+  if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return s;
+  if (absl::Status s = CheckPutState(r); !s.ok()) return s;
+  if (absl::Status s = CheckQuota(static_cast<int64_t>(r.key().size() + r.value().size()),
+                                  request.header().member_id());
+      !s.ok()) {
+    return s;
+  }
+  keys_.BeginRevision();
+  auto put = DoPut(r);
+  keys_.EndRevision();
+  ETC_CHECK(put.ok()) << put.status();
+  *response->mutable_put() = std::move(*put);
+  return absl::OkStatus();
+}
+
+absl::Status Store::ApplyDelete(const kvpb::Request& request, const AuthInfo& who,
+                                kvpb::Response* response) {
+  etcdserverpb::DeleteRangeRequest r;
+  if (request.has_delete_range()) {
+    r = request.delete_range();
+  } else {
+    auto [key, end] = SubtreeRange(request.delete_tree().path());
+    r.set_key(key);
+    r.set_range_end(end);
+    r.set_prev_kv(request.delete_tree().prev_kv());
+  }
+  if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
+  if (r.prev_kv()) {
+    if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
+  }
+  keys_.BeginRevision();
+  auto deleted = DoDeleteRange(r);
+  keys_.EndRevision();
+  *response->mutable_delete_range() = std::move(*deleted);
+  return absl::OkStatus();
+}
+
+absl::Status Store::ApplyLease(const kvpb::Request& request, const AuthInfo& who,
+                               kvpb::Response* response) {
+  switch (request.op_case()) {
     case kvpb::Request::kLeaseGrant: {
-      if (absl::Status s = CheckQuota(0, member_id); !s.ok()) return fail(s);
+      if (absl::Status s = CheckQuota(0, request.header().member_id()); !s.ok()) return s;
       auto lease = leases_.Grant(request.lease_grant().id(), request.lease_grant().ttl(),
                                  options_.min_lease_ttl_seconds);
-      if (!lease.ok()) return fail(lease.status());
+      if (!lease.ok()) return lease.status();
       lessor_.Add((*lease)->id, (*lease)->ttl_seconds);
-      auto* out = response.mutable_lease_grant();
+      auto* out = response->mutable_lease_grant();
       out->set_id((*lease)->id);
       out->set_ttl((*lease)->ttl_seconds);
-      break;
+      return absl::OkStatus();
     }
     case kvpb::Request::kLeaseRevoke: {
       LeaseId id = request.lease_revoke().id();
-      if (absl::Status s = CheckLeaseKeys(who, id); !s.ok()) return fail(s);
-      if (absl::Status s = RevokeLease(id); !s.ok()) return fail(s);
-      break;
+      if (absl::Status s = CheckLeaseKeys(who, id); !s.ok()) return s;
+      return RevokeLease(id);
     }
-    case kvpb::Request::kLeaseExpire: {
+    case kvpb::Request::kLeaseExpire:
       // Proposed by the leader, not a client: no permission check. Leases
       // revoked meanwhile are skipped.
       for (LeaseId id : request.lease_expire().ids()) {
         if (leases_.Find(id) != nullptr) ETC_CHECK(RevokeLease(id).ok());
       }
-      break;
-    }
-    case kvpb::Request::kLeaseTimeToLive:
-      return fail(absl::InvalidArgumentError(
-          "etcdserver: lease time-to-live is answered by the leader's lessor, not the log"));
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError(
+          "etcdserver: lease time-to-live is answered by the leader's lessor, not the log");
+  }
+}
 
-    case kvpb::Request::kAlarm: {
-      const auto& r = request.alarm();
-      if (r.action() == etcdserverpb::AlarmRequest::GET) return Query(request);
-      // Root only: etcd 3.4 lets any user raise or clear alarms (a cleared
-      // NOSPACE lets writes past the quota again).
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
-      auto* out = response.mutable_alarm();
-      std::pair<uint64_t, int> alarm{r.memberid(), r.alarm()};
-      if (r.alarm() != etcdserverpb::NONE) {
-        bool changed = r.action() == etcdserverpb::AlarmRequest::ACTIVATE
-                           ? alarms_.insert(alarm).second
-                           : alarms_.erase(alarm) > 0;
-        if (changed) {
-          auto* member = out->add_alarms();
-          member->set_memberid(r.memberid());
-          member->set_alarm(r.alarm());
-        }
-      }
-      break;
-    }
-
-    case kvpb::Request::kAuthEnable: {
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
-      if (absl::Status s = auth_.Enable(); !s.ok()) return fail(s);
-      break;
-    }
-    case kvpb::Request::kAuthDisable: {
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
-      auth_.Disable();
-      break;
-    }
-    case kvpb::Request::kAuthenticate: {
-      const auto& r = request.authenticate();
-      if (!auth_.enabled()) return fail(AuthNotEnabledError());
-      // The proposer checked the password; the user may have gone, or lost
-      // its password, since.
-      absl::StatusOr<authpb::User> user = auth_.UserGet(r.name());
-      if (!user.ok() || user->options().no_password()) return fail(AuthFailedError());
-      if (r.token().empty()) return fail(absl::InvalidArgumentError("etcdserver: empty token"));
-      tokens_.Add(r.token(), AuthInfo{r.name(), auth_.revision()});
-      response.mutable_authenticate()->set_token(r.token());
-      break;
-    }
-    default: {
-      // User and role management: admin only.
-      if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return fail(s);
-      absl::Status s;
-      switch (request.op_case()) {
-        case kvpb::Request::kUserAdd:
-          s = auth_.UserAdd(request.user_add().name(), request.user_add().password_hash(),
-                            request.user_add().options());
-          break;
-        case kvpb::Request::kUserDelete:
-          s = auth_.UserDelete(request.user_delete().name());
-          break;
-        case kvpb::Request::kUserChangePassword:
-          s = auth_.UserChangePassword(request.user_change_password().name(),
-                                       request.user_change_password().password_hash());
-          break;
-        case kvpb::Request::kUserGrantRole:
-          s = auth_.UserGrantRole(request.user_grant_role().user(),
-                                  request.user_grant_role().role());
-          break;
-        case kvpb::Request::kUserRevokeRole:
-          s = auth_.UserRevokeRole(request.user_revoke_role().name(),
-                                   request.user_revoke_role().role());
-          break;
-        case kvpb::Request::kRoleAdd:
-          s = auth_.RoleAdd(request.role_add().name());
-          break;
-        case kvpb::Request::kRoleDelete:
-          s = auth_.RoleDelete(request.role_delete().role());
-          break;
-        case kvpb::Request::kRoleGrantPermission:
-          s = auth_.RoleGrantPermission(request.role_grant_permission().name(),
-                                        request.role_grant_permission().perm());
-          break;
-        case kvpb::Request::kRoleRevokePermission:
-          s = auth_.RoleRevokePermission(request.role_revoke_permission().role(),
-                                         request.role_revoke_permission().key(),
-                                         request.role_revoke_permission().range_end());
-          break;
-        default:
-          s = absl::InvalidArgumentError("etcdserver: unknown request");
-      }
-      if (!s.ok()) return fail(s);
-      break;
+absl::Status Store::ApplyAlarm(const kvpb::Request& request, const AuthInfo& who,
+                               kvpb::Response* response) {
+  const auto& r = request.alarm();
+  // Root only: etcd 3.4 lets any user raise or clear alarms (a cleared
+  // NOSPACE lets writes past the quota again).
+  if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
+  auto* out = response->mutable_alarm();
+  std::pair<uint64_t, int> alarm{r.memberid(), r.alarm()};
+  if (r.alarm() != etcdserverpb::NONE) {
+    bool changed = r.action() == etcdserverpb::AlarmRequest::ACTIVATE
+                       ? alarms_.insert(alarm).second
+                       : alarms_.erase(alarm) > 0;
+    if (changed) {
+      auto* member = out->add_alarms();
+      member->set_memberid(r.memberid());
+      member->set_alarm(r.alarm());
     }
   }
-  StampHeader(&response, request);
-  watches_.Notify();
-  return response;
+  return absl::OkStatus();
+}
+
+absl::Status Store::ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo& who,
+                                    kvpb::Response* response) {
+  if (request.has_auth_enable()) {
+    if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
+    return auth_.Enable();
+  }
+  if (request.has_auth_disable()) {
+    if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
+    auth_.Disable();
+    return absl::OkStatus();
+  }
+  const auto& r = request.authenticate();
+  if (!auth_.enabled()) return AuthNotEnabledError();
+  // The proposer checked the password; the user may have gone, or lost
+  // its password, since.
+  absl::StatusOr<authpb::User> user = auth_.UserGet(r.name());
+  if (!user.ok() || user->options().no_password()) return AuthFailedError();
+  if (r.token().empty()) return absl::InvalidArgumentError("etcdserver: empty token");
+  tokens_.Add(r.token(), AuthInfo{r.name(), auth_.revision()});
+  response->mutable_authenticate()->set_token(r.token());
+  return absl::OkStatus();
+}
+
+absl::Status Store::ApplyUserOrRole(const kvpb::Request& request, const AuthInfo& who) {
+  // User and role management: admin only.
+  if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
+  switch (request.op_case()) {
+    case kvpb::Request::kUserAdd:
+      return auth_.UserAdd(request.user_add().name(), request.user_add().password_hash(),
+                           request.user_add().options());
+    case kvpb::Request::kUserDelete:
+      return auth_.UserDelete(request.user_delete().name());
+    case kvpb::Request::kUserChangePassword:
+      return auth_.UserChangePassword(request.user_change_password().name(),
+                                      request.user_change_password().password_hash());
+    case kvpb::Request::kUserGrantRole:
+      return auth_.UserGrantRole(request.user_grant_role().user(), request.user_grant_role().role());
+    case kvpb::Request::kUserRevokeRole:
+      return auth_.UserRevokeRole(request.user_revoke_role().name(),
+                                  request.user_revoke_role().role());
+    case kvpb::Request::kRoleAdd:
+      return auth_.RoleAdd(request.role_add().name());
+    case kvpb::Request::kRoleDelete:
+      return auth_.RoleDelete(request.role_delete().role());
+    case kvpb::Request::kRoleGrantPermission:
+      return auth_.RoleGrantPermission(request.role_grant_permission().name(),
+                                       request.role_grant_permission().perm());
+    case kvpb::Request::kRoleRevokePermission:
+      return auth_.RoleRevokePermission(request.role_revoke_permission().role(),
+                                        request.role_revoke_permission().key(),
+                                        request.role_revoke_permission().range_end());
+    default:
+      return absl::InvalidArgumentError("etcdserver: unknown request");
+  }
 }
 
 // ----------------------------------------------------------------- leases --

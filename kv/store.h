@@ -127,6 +127,26 @@ class Store {
   void CheckInvariants() const;
 
  private:
+  // Query's and Apply's handlers, by kind of request: each checks the
+  // caller's permissions, then answers into `response` or changes nothing.
+  absl::Status QueryRange(const kvpb::Request& request, const AuthInfo& who,
+                          kvpb::Response* response) const;
+  absl::Status QueryMaintenance(const kvpb::Request& request, const AuthInfo& who,
+                                kvpb::Response* response) const;
+  absl::Status QueryUserOrRole(const kvpb::Request& request, const AuthInfo& who,
+                               kvpb::Response* response) const;
+  absl::Status ApplyPut(const kvpb::Request& request, const AuthInfo& who,
+                        kvpb::Response* response);
+  absl::Status ApplyDelete(const kvpb::Request& request, const AuthInfo& who,
+                           kvpb::Response* response);
+  absl::Status ApplyLease(const kvpb::Request& request, const AuthInfo& who,
+                          kvpb::Response* response);
+  absl::Status ApplyAlarm(const kvpb::Request& request, const AuthInfo& who,
+                          kvpb::Response* response);
+  // AuthEnable, AuthDisable, Authenticate.
+  absl::Status ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo& who,
+                               kvpb::Response* response);
+  absl::Status ApplyUserOrRole(const kvpb::Request& request, const AuthInfo& who);
   absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const etcdserverpb::RangeRequest& r) const;
   absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r);
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DoDeleteRange(
