@@ -120,8 +120,17 @@ absl::StatusOr<std::string> HostPort(const std::string& url) {
 
 bool IsTls(const std::string& url) { return absl::StartsWith(url, "https://"); }
 
-absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
-                                        const std::map<std::string, std::string>& environment) {
+namespace {
+
+const std::string* Find(const std::map<std::string, std::string>& values, const std::string& flag) {
+  auto it = values.find(flag);
+  return it == values.end() ? nullptr : &it->second;
+}
+
+// Each flag's value: from the arguments (--flag=value, --flag value, or
+// one dash), else from ETCD_FLAG in the environment, as etcd reads them.
+absl::StatusOr<std::map<std::string, std::string>> CollectFlags(
+    const std::vector<std::string>& args, const std::map<std::string, std::string>& environment) {
   std::map<std::string, std::string> values;
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];
@@ -154,34 +163,35 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
     if (it != environment.end()) values[flag] = it->second;
   }
 
-  ServerConfig config;
-  auto get = [&](const std::string& flag) -> const std::string* {
-    auto it = values.find(flag);
-    return it == values.end() ? nullptr : &it->second;
-  };
-  if (auto v = get("name")) config.name = *v;
-  config.data_dir = config.name + ".etc";
-  if (auto v = get("data-dir")) config.data_dir = *v;
-  if (auto v = get("listen-client-urls")) config.listen_client_urls = Urls(*v);
-  if (auto v = get("listen-metrics-urls")) config.listen_metrics_urls = Urls(*v);
-  if (auto v = get("advertise-client-urls")) config.advertise_client_urls = Urls(*v);
-  if (auto v = get("listen-peer-urls")) config.listen_peer_urls = Urls(*v);
-  if (auto v = get("initial-advertise-peer-urls")) config.initial_advertise_peer_urls = Urls(*v);
-  if (auto v = get("initial-cluster-state")) config.initial_cluster_state = *v;
-  if (auto v = get("initial-cluster-token")) config.initial_cluster_token = *v;
-  if (auto v = get("log-level")) config.log_level = *v;
+  return values;
+}
+
+// The values into the config's typed fields, each checked on its own.
+absl::Status ReadValues(const std::map<std::string, std::string>& values, ServerConfig* config) {
+  auto get = [&values](const std::string& flag) { return Find(values, flag); };
+  if (auto v = get("name")) config->name = *v;
+  config->data_dir = config->name + ".etc";
+  if (auto v = get("data-dir")) config->data_dir = *v;
+  if (auto v = get("listen-client-urls")) config->listen_client_urls = Urls(*v);
+  if (auto v = get("listen-metrics-urls")) config->listen_metrics_urls = Urls(*v);
+  if (auto v = get("advertise-client-urls")) config->advertise_client_urls = Urls(*v);
+  if (auto v = get("listen-peer-urls")) config->listen_peer_urls = Urls(*v);
+  if (auto v = get("initial-advertise-peer-urls")) config->initial_advertise_peer_urls = Urls(*v);
+  if (auto v = get("initial-cluster-state")) config->initial_cluster_state = *v;
+  if (auto v = get("initial-cluster-token")) config->initial_cluster_token = *v;
+  if (auto v = get("log-level")) config->log_level = *v;
   for (const auto& [flag, field] : std::vector<std::pair<std::string, std::string*>>{
-           {"cert-file", &config.client_tls.cert_file},
-           {"key-file", &config.client_tls.key_file},
-           {"trusted-ca-file", &config.client_tls.trusted_ca_file},
-           {"peer-cert-file", &config.peer_tls.cert_file},
-           {"peer-key-file", &config.peer_tls.key_file},
-           {"peer-trusted-ca-file", &config.peer_tls.trusted_ca_file}}) {
+           {"cert-file", &config->client_tls.cert_file},
+           {"key-file", &config->client_tls.key_file},
+           {"trusted-ca-file", &config->client_tls.trusted_ca_file},
+           {"peer-cert-file", &config->peer_tls.cert_file},
+           {"peer-key-file", &config->peer_tls.key_file},
+           {"peer-trusted-ca-file", &config->peer_tls.trusted_ca_file}}) {
     if (auto v = get(flag)) *field = *v;
   }
   for (const auto& [flag, field] : std::vector<std::pair<std::string, bool*>>{
-           {"client-cert-auth", &config.client_tls.client_cert_auth},
-           {"peer-client-cert-auth", &config.peer_tls.client_cert_auth}}) {
+           {"client-cert-auth", &config->client_tls.client_cert_auth},
+           {"peer-client-cert-auth", &config->peer_tls.client_cert_auth}}) {
     if (auto v = get(flag)) {
       if (*v != "true" && *v != "false") {
         return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", *v, ": expected true or false"));
@@ -191,25 +201,25 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
   }
   for (const auto& [flag, field, min] :
        std::vector<std::tuple<std::string, int64_t*, int64_t>>{
-           {"heartbeat-interval", &config.heartbeat_interval_ms, 1},
-           {"election-timeout", &config.election_timeout_ms, 1},
-           {"quota-backend-bytes", &config.quota_backend_bytes, 0},
-           {"max-request-bytes", &config.max_request_bytes, 1}}) {
+           {"heartbeat-interval", &config->heartbeat_interval_ms, 1},
+           {"election-timeout", &config->election_timeout_ms, 1},
+           {"quota-backend-bytes", &config->quota_backend_bytes, 0},
+           {"max-request-bytes", &config->max_request_bytes, 1}}) {
     if (auto v = get(flag)) {
       absl::StatusOr<int64_t> parsed = Int(flag, *v, min);
       if (!parsed.ok()) return parsed.status();
       *field = *parsed;
     }
   }
-  if (config.quota_backend_bytes > kv::kMaxQuotaBytes) {
+  if (config->quota_backend_bytes > kv::kMaxQuotaBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--quota-backend-bytes=", config.quota_backend_bytes, ": at most ", kv::kMaxQuotaBytes,
+        "--quota-backend-bytes=", config->quota_backend_bytes, ": at most ", kv::kMaxQuotaBytes,
         " (a larger key tree's snapshot would not fit a snapshot file)"));
   }
   if (auto v = get("snapshot-count")) {
     absl::StatusOr<int64_t> parsed = Int("snapshot-count", *v, 1);
     if (!parsed.ok()) return parsed.status();
-    config.snapshot_count = static_cast<uint64_t>(*parsed);
+    config->snapshot_count = static_cast<uint64_t>(*parsed);
   }
   if (auto v = get("experimental-watch-progress-notify-interval")) {
     absl::Duration interval;
@@ -217,14 +227,19 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
       return absl::InvalidArgumentError(absl::StrCat(
           "--experimental-watch-progress-notify-interval=", *v, ": expected a duration like 10m"));
     }
-    config.watch_progress_notify_interval_ms = absl::ToInt64Milliseconds(interval);
+    config->watch_progress_notify_interval_ms = absl::ToInt64Milliseconds(interval);
   }
   if (auto v = get("max-txn-ops")) {
     absl::StatusOr<int64_t> parsed = Int("max-txn-ops", *v, 1);
     if (!parsed.ok()) return parsed.status();
-    config.max_txn_ops = static_cast<int>(*parsed);
+    config->max_txn_ops = static_cast<int>(*parsed);
   }
 
+  return absl::OkStatus();
+}
+
+// What only the flags together can get wrong.
+absl::Status CheckTogether(const ServerConfig& config) {
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
     return absl::InvalidArgumentError(absl::StrCat("--initial-cluster-state=",
                                                    config.initial_cluster_state,
@@ -267,6 +282,14 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
       if (absl::Status s = HostPort(url).status(); !s.ok()) return s;
     }
   }
+  return absl::OkStatus();
+}
+
+// --initial-cluster (default: this member alone), with every member's id
+// from its peer URLs and the token, and the cluster's id from theirs.
+absl::Status ReadInitialCluster(const std::map<std::string, std::string>& values,
+                                ServerConfig* config) {
+  auto get = [&values](const std::string& flag) { return Find(values, flag); };
   if (auto v = get("initial-cluster")) {
     std::map<std::string, ClusterMember> by_name;
     for (absl::string_view item : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {
@@ -280,33 +303,46 @@ absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
       member.name = parts[0];
       member.peer_urls.push_back(parts[1]);
     }
-    for (auto& [name, member] : by_name) config.initial_cluster.push_back(member);
+    for (auto& [name, member] : by_name) config->initial_cluster.push_back(member);
   } else {
-    config.initial_cluster.push_back(ClusterMember{config.name, config.initial_advertise_peer_urls});
+    config->initial_cluster.push_back(ClusterMember{config->name, config->initial_advertise_peer_urls});
   }
   bool found = false;
   std::vector<uint64_t> ids;
-  for (ClusterMember& member : config.initial_cluster) {
-    member.id = MemberId(member.peer_urls, config.initial_cluster_token);
+  for (ClusterMember& member : config->initial_cluster) {
+    member.id = MemberId(member.peer_urls, config->initial_cluster_token);
     ids.push_back(member.id);
-    if (member.name == config.name) {
+    if (member.name == config->name) {
       found = true;
-      config.member_id = member.id;
-      std::set<std::string> advertised(config.initial_advertise_peer_urls.begin(),
-                                       config.initial_advertise_peer_urls.end());
+      config->member_id = member.id;
+      std::set<std::string> advertised(config->initial_advertise_peer_urls.begin(),
+                                       config->initial_advertise_peer_urls.end());
       std::set<std::string> listed(member.peer_urls.begin(), member.peer_urls.end());
       if (advertised != listed) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "--initial-cluster lists ", config.name, " at ", absl::StrJoin(listed, ","),
+            "--initial-cluster lists ", config->name, " at ", absl::StrJoin(listed, ","),
             " but --initial-advertise-peer-urls says ", absl::StrJoin(advertised, ",")));
       }
     }
   }
   if (!found) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--initial-cluster has no member named \"", config.name, "\" (--name)"));
+        "--initial-cluster has no member named \"", config->name, "\" (--name)"));
   }
-  config.cluster_id = ClusterId(ids);
+  config->cluster_id = ClusterId(ids);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> ParseFlags(const std::vector<std::string>& args,
+                                        const std::map<std::string, std::string>& environment) {
+  absl::StatusOr<std::map<std::string, std::string>> values = CollectFlags(args, environment);
+  if (!values.ok()) return values.status();
+  ServerConfig config;
+  if (absl::Status s = ReadValues(*values, &config); !s.ok()) return s;
+  if (absl::Status s = CheckTogether(config); !s.ok()) return s;
+  if (absl::Status s = ReadInitialCluster(*values, &config); !s.ok()) return s;
   return config;
 }
 

@@ -4,7 +4,9 @@
 // 127.0.0.1:2379 with its data in ./default.etc, as etcd does.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <signal.h>
 #include <cstdio>
@@ -20,11 +22,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "kv/store.h"
 #include "server/backup.h"
 #include "server/config.h"
@@ -254,11 +254,15 @@ int RestoreSnapshot(const std::vector<std::string>& args) {
   return 0;
 }
 
-int Run(int argc, char** argv) {
-  // Debian's Abseil checks every mutex acquisition for lock-order cycles
-  // (a debug aid that showed up at 1% of the leader's CPU under load).
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::vector<std::string> args(argv + 1, argv + argc);
+// An error starting the member: its exit code (2: the flags or files it
+// was given are wrong, 1: anything else) and what to log.
+struct StartError {
+  int exit_code = 1;
+  std::string message;
+};
+
+// `--help`, `--version` and `snapshot restore`, which run and exit.
+std::optional<int> RunCommand(const std::vector<std::string>& args) {
   if (args.size() >= 2 && args[0] == "snapshot" && args[1] == "restore") {
     return RestoreSnapshot(std::vector<std::string>(args.begin() + 2, args.end()));
   }
@@ -272,216 +276,186 @@ int Run(int argc, char** argv) {
       return 0;
     }
   }
-  absl::StatusOr<ServerConfig> config = ParseFlags(args, Environment());
-  if (!config.ok()) {
-    Log("error", std::string(config.status().message()));
-    return 2;
-  }
-  storage::PosixFs fs;
-  // As etcd, the data directory's parents are created too.
-  if (absl::Status s = MakeParents(config->data_dir); !s.ok()) {
-    Log("error", std::string(s.message()));
-    return 1;
-  }
-  absl::StatusOr<std::optional<Identity>> identity = ReadIdentity(&fs, config->data_dir);
-  if (!identity.ok()) {
-    Log("error", absl::StrCat("cannot start: ", identity.status().ToString()));
-    return 1;
-  }
-  uint64_t member_id = config->member_id;
-  uint64_t cluster_id = config->cluster_id;
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peer_dial = PeerDialTls(*config);
-  if (!peer_dial.ok()) {
-    Log("error", absl::StrCat("peer TLS: ", peer_dial.status().message()));
-    return 2;
-  }
+  return std::nullopt;
+}
+
+// Which member of which cluster this is, and where the others are: from
+// the data directory on a restart, from the running members when joining
+// (--initial-cluster-state=existing), from the flags for a new cluster
+// (whose members are then the initial voters).
+std::optional<StartError> PlaceMember(const ServerConfig& config,
+                                      const std::optional<Identity>& stored,
+                                      const std::shared_ptr<grpc::ChannelCredentials>& peer_dial,
+                                      MemberHostOptions* options,
+                                      std::map<uint64_t, std::string>* addresses) {
+  options->member_id = config.member_id;
+  options->cluster_id = config.cluster_id;
   // Where the other members are, as the flags say (the replicated
   // membership takes over once this member has it).
-  std::map<uint64_t, std::string> flag_addresses;
-  for (const ClusterMember& member : config->initial_cluster) {
-    flag_addresses[member.id] = *HostPort(member.peer_urls.front());
+  for (const ClusterMember& member : config.initial_cluster) {
+    (*addresses)[member.id] = *HostPort(member.peer_urls.front());
   }
-  Metrics metrics;
-  MemberHostOptions options;
-  options.metrics = &metrics;
-  options.watch_progress_interval_ms = config->watch_progress_notify_interval_ms;
-  if (identity->has_value()) {
-    // A restart: the data directory says who this member is.
-    const Identity& stored = **identity;
-    if (config->initial_cluster_state == "new" &&
-        (stored.member_id != member_id || stored.cluster_id != cluster_id)) {
-      Log("error", absl::StrCat("data directory ", config->data_dir, " belongs to member ",
-                                absl::Hex(stored.member_id), " of cluster ",
-                                absl::Hex(stored.cluster_id), ", but the flags describe member ",
-                                absl::Hex(member_id), " of cluster ", absl::Hex(cluster_id),
-                                " (check --name, --initial-cluster and --data-dir)"));
-      return 1;
+  if (stored.has_value()) {
+    if (config.initial_cluster_state == "new" &&
+        (stored->member_id != config.member_id || stored->cluster_id != config.cluster_id)) {
+      return StartError{
+          1, absl::StrCat("data directory ", config.data_dir, " belongs to member ",
+                          absl::Hex(stored->member_id), " of cluster ", absl::Hex(stored->cluster_id),
+                          ", but the flags describe member ", absl::Hex(config.member_id),
+                          " of cluster ", absl::Hex(config.cluster_id),
+                          " (check --name, --initial-cluster and --data-dir)")};
     }
-    member_id = stored.member_id;
-    cluster_id = stored.cluster_id;
-  } else if (config->initial_cluster_state == "existing") {
-    absl::StatusOr<JoinInfo> join = Join(*config, *peer_dial);
+    options->member_id = stored->member_id;
+    options->cluster_id = stored->cluster_id;
+  } else if (config.initial_cluster_state == "existing") {
+    absl::StatusOr<JoinInfo> join = Join(config, peer_dial);
     if (!join.ok()) {
-      Log("error", absl::StrCat("cannot join the cluster: ", join.status().message()));
-      return 1;
+      return StartError{1, absl::StrCat("cannot join the cluster: ", join.status().message())};
     }
-    member_id = join->member_id;
-    cluster_id = join->cluster_id;
-    flag_addresses = join->addresses;
+    options->member_id = join->member_id;
+    options->cluster_id = join->cluster_id;
+    *addresses = join->addresses;
   } else {
-    for (const ClusterMember& member : config->initial_cluster) {
-      options.initial_voters.push_back(member.id);
-      peerpb::MemberAttributes& attributes = options.initial_attributes[member.id];
+    for (const ClusterMember& member : config.initial_cluster) {
+      options->initial_voters.push_back(member.id);
+      peerpb::MemberAttributes& attributes = options->initial_attributes[member.id];
       for (const std::string& url : member.peer_urls) attributes.add_peer_urls(url);
     }
   }
+  return std::nullopt;
+}
 
-  options.member_id = member_id;
-  options.cluster_id = cluster_id;
-  options.self.set_name(config->name);
-  for (const std::string& url : config->initial_advertise_peer_urls) options.self.add_peer_urls(url);
-  for (const std::string& url : config->advertise_client_urls) options.self.add_client_urls(url);
-  options.data_dir = config->data_dir;
-  options.tick_ms = config->heartbeat_interval_ms;
-  options.election_ticks = config->election_timeout_ms / config->heartbeat_interval_ms;
-  options.snapshot_count = config->snapshot_count;
-  if (config->quota_backend_bytes > 0) options.store.quota_bytes = config->quota_backend_bytes;
-  options.store.max_request_bytes = config->max_request_bytes;
-  options.store.max_txn_ops = config->max_txn_ops;
+// What the flags say about the member's timing, snapshots and limits.
+void ApplyFlags(const ServerConfig& config, MemberHostOptions* options) {
+  options->watch_progress_interval_ms = config.watch_progress_notify_interval_ms;
+  options->self.set_name(config.name);
+  for (const std::string& url : config.initial_advertise_peer_urls) options->self.add_peer_urls(url);
+  for (const std::string& url : config.advertise_client_urls) options->self.add_client_urls(url);
+  options->data_dir = config.data_dir;
+  options->tick_ms = config.heartbeat_interval_ms;
+  options->election_ticks = config.election_timeout_ms / config.heartbeat_interval_ms;
+  options->snapshot_count = config.snapshot_count;
+  if (config.quota_backend_bytes > 0) options->store.quota_bytes = config.quota_backend_bytes;
+  options->store.max_request_bytes = config.max_request_bytes;
+  options->store.max_txn_ops = config.max_txn_ops;
   // A lease shorter than an election could expire during one.
-  options.store.min_lease_ttl_seconds =
-      (3 * config->election_timeout_ms / 2 + 999) / 1000;
+  options->store.min_lease_ttl_seconds = (3 * config.election_timeout_ms / 2 + 999) / 1000;
+}
 
-  Peers peers(member_id, cluster_id, flag_addresses, *peer_dial);
-  absl::StatusOr<std::unique_ptr<MemberHost>> host = MemberHost::Start(options, &fs, &peers);
-  if (!host.ok()) {
-    Log("error", absl::StrCat("cannot start: ", host.status().ToString()));
-    return 1;
-  }
-  peers.set_snapshot_loader([host = host->get()](const raftpb::SnapshotMetadata& metadata) {
-    return host->LoadSnapshot(metadata);
-  });
-  // The peer transport's threads stop before the host they read from goes
-  // (on every return below; a second Stop does nothing).
-  absl::Cleanup stop_peers = [&peers] { peers.Stop(); };
-  if (!identity->has_value()) {
-    if (absl::Status s = WriteIdentity(&fs, config->data_dir, {member_id, cluster_id}); !s.ok()) {
-      Log("error", absl::StrCat("cannot record the member's identity: ", s.ToString()));
-      (*host)->Stop();
-      return 1;
+// What serves a started member, stopped in an order that lets each part
+// finish with the parts it uses: the client ports (in-flight requests get
+// a grace period), the peer port, the peer transport, the member.
+struct Serving {
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::unique_ptr<grpc::Server> client_server;
+  std::unique_ptr<grpc::Server> peer_server;
+  Peers* peers = nullptr;
+  MemberHost* host = nullptr;
+
+  void Stop(std::chrono::seconds client_grace = std::chrono::seconds(0)) {
+    for (auto& listener : listeners) listener->Stop();
+    if (client_server != nullptr) {
+      client_server->Shutdown(std::chrono::system_clock::now() + client_grace);
     }
+    if (peer_server != nullptr) {
+      peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    }
+    if (peers != nullptr) peers->Stop();
+    if (host != nullptr) host->Stop();
+    // Gone while what they serve (the services, the member) still exists.
+    listeners.clear();
+    client_server.reset();
+    peer_server.reset();
   }
-  // Addresses come from the flags, then from the replicated membership. A
-  // removed member's address is kept: it must still be told it was removed
-  // (it shuts down only when a peer confirms).
-  (*host)->set_on_membership_change(
-      [&peers, addresses = flag_addresses](const Membership& membership) mutable {
-        for (const auto& [id, attributes] : membership.attributes) {
-          if (attributes.peer_urls().empty()) continue;
-          absl::StatusOr<std::string> address = HostPort(attributes.peer_urls(0));
-          if (address.ok()) addresses[id] = *address;
-        }
-        peers.SetAddresses(addresses);
-      });
+};
 
-  Services services(host->get(), &peers, config->initial_cluster_token);
+// The gRPC server for clients: https:// URLs are its own TLS ports; for
+// plaintext URLs it has no port of its own, the HTTP listeners hand it
+// their HTTP/2 connections (the same port also serves HTTP/1.1, as
+// etcd's does).
+std::optional<StartError> StartClientServer(const ServerConfig& config, Services* services,
+                                            Metrics* metrics, Serving* serving) {
   grpc::ServerBuilder builder;
   // etcd's gRPC limit: the largest request plus 512 KiB of overhead.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_request_bytes + 512 * 1024));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes + 512 * 1024));
   builder.SetMaxSendMessageSize(64 << 20);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(MetricsInterceptorFactory(&metrics));
+  interceptors.push_back(MetricsInterceptorFactory(metrics));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  services.Register(&builder);
-  // Plaintext client URLs: no port of gRPC's own, the client listeners
-  // hand it their HTTP/2 connections (the same port also serves HTTP/1.1,
-  // as etcd's does). https:// URLs are gRPC's own TLS ports (gRPC only).
-  std::vector<int> tls_ports(config->listen_client_urls.size(), 0);
-  for (size_t i = 0; i < config->listen_client_urls.size(); ++i) {
-    if (!IsTls(config->listen_client_urls[i])) continue;
-    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config->client_tls);
-    if (!tls.ok()) {
-      Log("error", absl::StrCat("client TLS: ", tls.status().message()));
-      (*host)->Stop();
-      return 2;
-    }
-    builder.AddListeningPort(*HostPort(config->listen_client_urls[i]), *tls, &tls_ports[i]);
+  services->Register(&builder);
+  std::vector<int> tls_ports(config.listen_client_urls.size(), 0);
+  for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
+    if (!IsTls(config.listen_client_urls[i])) continue;
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config.client_tls);
+    if (!tls.ok()) return StartError{2, absl::StrCat("client TLS: ", tls.status().message())};
+    builder.AddListeningPort(*HostPort(config.listen_client_urls[i]), *tls, &tls_ports[i]);
   }
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    Log("error", "cannot start the gRPC server (is a client port in use?)");
-    (*host)->Stop();
-    return 1;
+  serving->client_server = builder.BuildAndStart();
+  if (serving->client_server == nullptr) {
+    return StartError{1, "cannot start the gRPC server (is a client port in use?)"};
   }
-  services.Connect(server.get());
+  services->Connect(serving->client_server.get());
   for (size_t i = 0; i < tls_ports.size(); ++i) {
-    if (IsTls(config->listen_client_urls[i]) && tls_ports[i] == 0) {
-      Log("error", absl::StrCat("cannot listen on ", config->listen_client_urls[i],
-                                " (is the port in use?)"));
-      server->Shutdown();
-      (*host)->Stop();
-      return 1;
+    if (IsTls(config.listen_client_urls[i]) && tls_ports[i] == 0) {
+      return StartError{1, absl::StrCat("cannot listen on ", config.listen_client_urls[i],
+                                        " (is the port in use?)")};
     }
   }
-  std::vector<std::unique_ptr<Listener>> listeners;
-  auto listen = [&](const std::string& url, grpc::Server* grpc_server) -> bool {
+  return std::nullopt;
+}
+
+// The HTTP/1.1 listeners: each plaintext client URL (gRPC handed over,
+// HTTP and the JSON gateway served) and each --listen-metrics-urls.
+std::optional<StartError> StartListeners(const ServerConfig& config, Metrics* metrics,
+                                         Serving* serving) {
+  auto listen = [&](const std::string& url, grpc::Server* grpc_server) -> std::optional<StartError> {
     absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Start(
-        *HostPort(url), grpc_server, MakeHttpHandler(host->get(), &metrics, grpc_server));
+        *HostPort(url), grpc_server, MakeHttpHandler(serving->host, metrics, grpc_server));
     if (!listener.ok()) {
-      Log("error", absl::StrCat("cannot listen on ", url, ": ", listener.status().message(),
-                                " (is the port in use?)"));
-      return false;
+      return StartError{1, absl::StrCat("cannot listen on ", url, ": ",
+                                        listener.status().message(), " (is the port in use?)")};
     }
-    listeners.push_back(std::move(*listener));
-    return true;
+    serving->listeners.push_back(std::move(*listener));
+    return std::nullopt;
   };
-  bool listening = true;
-  for (const std::string& url : config->listen_client_urls) {
-    if (!IsTls(url)) listening = listening && listen(url, server.get());
+  for (const std::string& url : config.listen_client_urls) {
+    if (IsTls(url)) continue;
+    if (std::optional<StartError> e = listen(url, serving->client_server.get())) return e;
   }
-  for (const std::string& url : config->listen_metrics_urls) listening = listening && listen(url, nullptr);
-  if (!listening) {
-    for (auto& listener : listeners) listener->Stop();
-    server->Shutdown();
-    (*host)->Stop();
-    return 1;
+  for (const std::string& url : config.listen_metrics_urls) {
+    if (std::optional<StartError> e = listen(url, nullptr)) return e;
   }
-  // The peer port, for the other members' Raft messages.
-  PeerService peer_service(host->get(), cluster_id);
-  grpc::ServerBuilder peer_builder;
-  peer_builder.SetMaxReceiveMessageSize(256 << 20);
-  std::vector<int> peer_ports(config->listen_peer_urls.size(), 0);
-  for (size_t i = 0; i < config->listen_peer_urls.size(); ++i) {
+  return std::nullopt;
+}
+
+// The peer port, for the other members' Raft messages.
+std::optional<StartError> StartPeerServer(const ServerConfig& config, PeerService* service,
+                                          Serving* serving) {
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(256 << 20);
+  std::vector<int> ports(config.listen_peer_urls.size(), 0);
+  for (size_t i = 0; i < config.listen_peer_urls.size(); ++i) {
     std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-    if (IsTls(config->listen_peer_urls[i])) {
-      absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config->peer_tls);
-      if (!tls.ok()) {
-        Log("error", absl::StrCat("peer TLS: ", tls.status().message()));
-        server->Shutdown();
-        (*host)->Stop();
-        return 2;
-      }
+    if (IsTls(config.listen_peer_urls[i])) {
+      absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config.peer_tls);
+      if (!tls.ok()) return StartError{2, absl::StrCat("peer TLS: ", tls.status().message())};
       credentials = *tls;
     }
-    peer_builder.AddListeningPort(*HostPort(config->listen_peer_urls[i]), credentials,
-                                  &peer_ports[i]);
+    builder.AddListeningPort(*HostPort(config.listen_peer_urls[i]), credentials, &ports[i]);
   }
-  peer_builder.RegisterService(&peer_service);
-  std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
-  for (size_t i = 0; i < peer_ports.size(); ++i) {
-    if (peer_server == nullptr || peer_ports[i] == 0) {
-      Log("error", absl::StrCat("cannot listen on ", config->listen_peer_urls[i],
-                                " (is the port in use?)"));
-      server->Shutdown();
-      (*host)->Stop();
-      return 1;
+  builder.RegisterService(service);
+  serving->peer_server = builder.BuildAndStart();
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (serving->peer_server == nullptr || ports[i] == 0) {
+      return StartError{1, absl::StrCat("cannot listen on ", config.listen_peer_urls[i],
+                                        " (is the port in use?)")};
     }
   }
-  Log("info", absl::StrCat("serving member ", absl::Hex(member_id), " (", config->name,
-                           ") of cluster ", absl::Hex(cluster_id), " on ",
-                           absl::StrJoin(config->listen_client_urls, ","), ", data in ",
-                           config->data_dir));
+  return std::nullopt;
+}
 
+// Until SIGTERM or SIGINT, or until the cluster removed this member.
+void ServeUntilStopped(const MemberHost& host) {
   struct sigaction action {};
   action.sa_handler = OnSignal;
   sigemptyset(&action.sa_mask);
@@ -490,17 +464,96 @@ int Run(int argc, char** argv) {
   // Polled: the handler only sets the flag.
   while (!g_stop_requested.load(std::memory_order_relaxed)) {
     absl::SleepFor(absl::Milliseconds(100));
-    if ((*host)->removed()) {
+    if (host.removed()) {
       Log("warn", "this member has been permanently removed from the cluster; shutting down");
-      break;
+      return;
     }
   }
+}
+
+// The peer transport's addresses come from the flags, then from the
+// replicated membership. A removed member's address is kept: it must still
+// be told it was removed (it shuts down only when a peer confirms).
+void FollowMembership(MemberHost* host, Peers* peers, std::map<uint64_t, std::string> addresses) {
+  host->set_on_membership_change([peers, addresses](const Membership& membership) mutable {
+    for (const auto& [id, attributes] : membership.attributes) {
+      if (attributes.peer_urls().empty()) continue;
+      absl::StatusOr<std::string> address = HostPort(attributes.peer_urls(0));
+      if (address.ok()) addresses[id] = *address;
+    }
+    peers->SetAddresses(addresses);
+  });
+}
+
+int Fail(const StartError& error, Serving* serving) {
+  Log("error", error.message);
+  serving->Stop();
+  return error.exit_code;
+}
+
+int Run(int argc, char** argv) {
+  // Debian's Abseil checks every mutex acquisition for lock-order cycles
+  // (a debug aid that showed up at 1% of the leader's CPU under load).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (std::optional<int> exit_code = RunCommand(args)) return *exit_code;
+  absl::StatusOr<ServerConfig> config = ParseFlags(args, Environment());
+  Serving serving;
+  if (!config.ok()) return Fail({2, std::string(config.status().message())}, &serving);
+  storage::PosixFs fs;
+  // As etcd, the data directory's parents are created too.
+  if (absl::Status s = MakeParents(config->data_dir); !s.ok()) {
+    return Fail({1, std::string(s.message())}, &serving);
+  }
+  absl::StatusOr<std::optional<Identity>> identity = ReadIdentity(&fs, config->data_dir);
+  if (!identity.ok()) {
+    return Fail({1, absl::StrCat("cannot start: ", identity.status().ToString())}, &serving);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peer_dial = PeerDialTls(*config);
+  if (!peer_dial.ok()) {
+    return Fail({2, absl::StrCat("peer TLS: ", peer_dial.status().message())}, &serving);
+  }
+  Metrics metrics;
+  MemberHostOptions options;
+  options.metrics = &metrics;
+  std::map<uint64_t, std::string> addresses;
+  if (auto e = PlaceMember(*config, *identity, *peer_dial, &options, &addresses)) {
+    return Fail(*e, &serving);
+  }
+  ApplyFlags(*config, &options);
+  Peers peers(options.member_id, options.cluster_id, addresses, *peer_dial);
+  absl::StatusOr<std::unique_ptr<MemberHost>> host = MemberHost::Start(options, &fs, &peers);
+  if (!host.ok()) return Fail({1, absl::StrCat("cannot start: ", host.status().ToString())}, &serving);
+  serving.peers = &peers;
+  serving.host = host->get();
+  peers.set_snapshot_loader([host = host->get()](const raftpb::SnapshotMetadata& metadata) {
+    return host->LoadSnapshot(metadata);
+  });
+  if (!identity->has_value()) {
+    if (absl::Status s =
+            WriteIdentity(&fs, config->data_dir, {options.member_id, options.cluster_id});
+        !s.ok()) {
+      return Fail({1, absl::StrCat("cannot record the member's identity: ", s.ToString())},
+                  &serving);
+    }
+  }
+  FollowMembership(host->get(), &peers, addresses);
+  Services services(host->get(), &peers, config->initial_cluster_token);
+  // A key tree at its quota serializes to about 1.25 times the quota; a
+  // peer announcing more than twice that is not sending our snapshot.
+  PeerService peer_service(host->get(), options.cluster_id,
+                           std::min<uint64_t>(storage::kMaxSnapshotPayloadBytes,
+                                              2 * static_cast<uint64_t>(options.store.quota_bytes)));
+  if (auto e = StartClientServer(*config, &services, &metrics, &serving)) return Fail(*e, &serving);
+  if (auto e = StartListeners(*config, &metrics, &serving)) return Fail(*e, &serving);
+  if (auto e = StartPeerServer(*config, &peer_service, &serving)) return Fail(*e, &serving);
+  Log("info", absl::StrCat("serving member ", absl::Hex(options.member_id), " (", config->name,
+                           ") of cluster ", absl::Hex(options.cluster_id), " on ",
+                           absl::StrJoin(config->listen_client_urls, ","), ", data in ",
+                           config->data_dir));
+  ServeUntilStopped(**host);
   Log("info", "shutting down: finishing in-flight requests");
-  for (auto& listener : listeners) listener->Stop();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  peers.Stop();
-  (*host)->Stop();
+  serving.Stop(std::chrono::seconds(5));
   Log("info", "stopped");
   return 0;
 }

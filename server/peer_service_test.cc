@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "server/member_host.h"
 #include "server/peers.h"
+#include "server/testing/single_member.h"
 #include "storage/posix_fs.h"
 
 namespace etc::server {
@@ -44,15 +46,20 @@ bool AwaitTerm(const MemberHost& host, uint64_t term) {
   return host.term() == term;
 }
 
+// Serves `service` on a loopback port, with a client stub for it.
+void Serve(PeerService* service, std::unique_ptr<grpc::Server>* server,
+           std::unique_ptr<peerpb::Peer::Stub>* stub) {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(service);
+  *server = builder.BuildAndStart();
+  *stub = peerpb::Peer::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+}
+
 TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
-  std::string dir = ::testing::TempDir() + "/peer_service_XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  MemberHostOptions options;
-  options.member_id = 1;
-  options.cluster_id = 7;
-  options.initial_voters = {1};
-  options.data_dir = dir + "/data";
-  options.tick_ms = 10;
+  MemberHostOptions options = SingleMemberOptions("peer_service");
   storage::PosixFs fs;
   NoPeers peers;
   auto host = MemberHost::Start(options, &fs, &peers);
@@ -65,14 +72,10 @@ TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
   ASSERT_GT(term, 0u) << "the single member never elected itself";
 
   PeerService service(host->get(), options.cluster_id);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<peerpb::Peer::Stub> stub;
+  Serve(&service, &server, &stub);
   ASSERT_NE(server, nullptr);
-  auto stub = peerpb::Peer::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
 
   {
     // Another cluster's member: the stream is refused, nothing delivered.
@@ -99,6 +102,55 @@ TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
     EXPECT_TRUE(stream->Finish().ok());
   }
   EXPECT_TRUE(AwaitTerm(**host, term + 30)) << "term " << (*host)->term();
+  server->Shutdown();
+  (*host)->Stop();
+}
+
+// The first chunk of a snapshot transfer from member 2, announcing `total_bytes`.
+peerpb::SnapshotChunk SnapshotHead(uint64_t cluster_id, uint64_t total_bytes) {
+  peerpb::SnapshotChunk first;
+  first.set_from(2);
+  first.set_cluster_id(cluster_id);
+  first.mutable_message()->set_type(raftpb::MSG_SNAP);
+  first.mutable_message()->set_from(2);
+  first.mutable_message()->set_to(1);
+  first.set_total_bytes(total_bytes);
+  return first;
+}
+
+TEST(PeerService, BoundsASnapshotByItsOwnLimitNotTheSendersWord) {
+  MemberHostOptions options = SingleMemberOptions("peer_snapshot");
+  storage::PosixFs fs;
+  NoPeers peers;
+  auto host = MemberHost::Start(options, &fs, &peers);
+  ASSERT_TRUE(host.ok()) << host.status();
+  PeerService service(host->get(), options.cluster_id, /*max_snapshot_bytes=*/1024);
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<peerpb::Peer::Stub> stub;
+  Serve(&service, &server, &stub);
+  ASSERT_NE(server, nullptr);
+  auto send = [&stub](const std::vector<peerpb::SnapshotChunk>& chunks) {
+    grpc::ClientContext context;
+    peerpb::Ack ack;
+    auto stream = stub->Snapshot(&context, &ack);
+    for (const peerpb::SnapshotChunk& chunk : chunks) {
+      if (!stream->Write(chunk)) break;
+    }
+    stream->WritesDone();
+    return stream->Finish();
+  };
+  peerpb::SnapshotChunk kilobyte;
+  kilobyte.set_data(std::string(1000, 'x'));
+
+  // Announcing more than the member accepts: refused before any data.
+  grpc::Status status = send({SnapshotHead(7, uint64_t{1} << 40), kilobyte});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  // Sending more than announced: refused at the chunk that overshoots.
+  status = send({SnapshotHead(7, 500), kilobyte});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  // Less than announced: dropped as cut short.
+  status = send({SnapshotHead(7, 1010), kilobyte});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << status.error_message();
   server->Shutdown();
   (*host)->Stop();
 }

@@ -268,11 +268,22 @@ grpc::Status PeerService::Snapshot(grpc::ServerContext*,
   if (first.message().from() != first.from() || first.message().type() != raftpb::MSG_SNAP) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a snapshot message");
   }
-  // The size is the sender's word: the data is collected as it comes, and
-  // a transfer that does not add up is dropped.
+  // The size is the sender's word: bounded by ours, then the data is
+  // collected as it comes, never past the size announced, and a transfer
+  // that does not add up is dropped.
+  if (first.total_bytes() > max_snapshot_bytes_) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("a snapshot of ", first.total_bytes(),
+                                     " bytes is larger than this member accepts (",
+                                     max_snapshot_bytes_, ")"));
+  }
   std::string data;
   peerpb::SnapshotChunk chunk;
   while (data.size() < first.total_bytes() && reader->Read(&chunk)) {
+    if (chunk.data().size() > first.total_bytes() - data.size()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the snapshot transfer is longer than announced");
+    }
     data += chunk.data();
   }
   if (data.size() != first.total_bytes()) {

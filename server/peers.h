@@ -24,6 +24,7 @@
 #include "member/interfaces.h"
 #include "server/member_host.h"
 #include "server/peerpb/peer.grpc.pb.h"
+#include "storage/snapshotter.h"
 
 namespace etc::server {
 
@@ -92,7 +93,12 @@ class Peers : public member::Transport {
 // to wake in between.
 class PeerService final : public peerpb::Peer::WithCallbackMethod_Stream<peerpb::Peer::Service> {
  public:
-  PeerService(MemberHost* host, uint64_t cluster_id) : host_(host), cluster_id_(cluster_id) {}
+  // A snapshot a peer announces as larger than `max_snapshot_bytes` is
+  // refused before a byte of it is kept (the size is the sender's word, so
+  // the bound is ours: about what the key tree at its quota serializes to).
+  PeerService(MemberHost* host, uint64_t cluster_id,
+              uint64_t max_snapshot_bytes = storage::kMaxSnapshotPayloadBytes)
+      : host_(host), cluster_id_(cluster_id), max_snapshot_bytes_(max_snapshot_bytes) {}
   grpc::ServerReadReactor<peerpb::Batch>* Stream(grpc::CallbackServerContext* context,
                                                  peerpb::Ack* ack) override;
   grpc::Status LeaseKeepAlive(grpc::ServerContext* context,
@@ -113,6 +119,7 @@ class PeerService final : public peerpb::Peer::WithCallbackMethod_Stream<peerpb:
  private:
   MemberHost* host_;
   uint64_t cluster_id_;
+  uint64_t max_snapshot_bytes_;
 };
 
 }  // namespace etc::server

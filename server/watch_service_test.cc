@@ -17,6 +17,7 @@
 
 #include "kv/store.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
+#include "server/testing/single_member.h"
 #include "storage/posix_fs.h"
 
 namespace etc::server {
@@ -32,14 +33,7 @@ using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb
 class WatchServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir = ::testing::TempDir() + "/watch_service_XXXXXX";
-    ASSERT_NE(mkdtemp(dir.data()), nullptr);
-    MemberHostOptions options;
-    options.member_id = 1;
-    options.cluster_id = 7;
-    options.initial_voters = {1};
-    options.data_dir = dir + "/data";
-    options.tick_ms = 10;
+    MemberHostOptions options = SingleMemberOptions("watch_service");
     auto host = MemberHost::Start(options, &fs_, &peers_);
     ASSERT_TRUE(host.ok()) << host.status();
     host_ = std::move(*host);
