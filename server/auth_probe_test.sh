@@ -41,14 +41,6 @@ until etcdctl --endpoints="127.0.0.1:$client" --dial-timeout=1s --command-timeou
 done
 
 failures=0
-check() {  # check <name> <expected> <actual>
-  if [ "$2" == "$3" ]; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1"; echo "  expected: $(printf %q "$2")"; echo "  actual:   $(printf %q "$3")"
-    failures=$((failures + 1))
-  fi
-}
 denied="Error: etcdserver: permission denied"
 # etcd's answer where it allows what etc keeps for root.
 allowed_by_etcd() { [ "$mode" == "referee" ]; }

@@ -18,3 +18,14 @@ free_port() {
 need_etcdctl() {
   command -v etcdctl >/dev/null || { echo "etcdctl is missing (Debian package etcd-client)"; exit 1; }
 }
+
+# Compares what a step printed with what it should: counts a mismatch in
+# $failures (the caller starts it at 0 and exits non-zero unless it stays 0).
+check() {  # check <name> <expected> <actual>
+  if [ "$2" == "$3" ]; then
+    echo "ok   $1"
+  else
+    echo "FAIL $1"; echo "  expected: $(printf %q "$2")"; echo "  actual:   $(printf %q "$3")"
+    failures=$((failures + 1))
+  fi
+}

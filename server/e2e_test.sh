@@ -56,14 +56,6 @@ stop() {
 trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done' EXIT
 
 failures=0
-check() {  # check <name> <expected> <actual>
-  if [ "$2" == "$3" ]; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1"; echo "  expected: $(printf %q "$2")"; echo "  actual:   $(printf %q "$3")"
-    failures=$((failures + 1))
-  fi
-}
 
 start
 
