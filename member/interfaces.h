@@ -68,6 +68,26 @@ class LogStore {
       const raftpb::SnapshotMetadata& metadata) = 0;
 };
 
+// Where a state machine's long reads run (a snapshot's serialization, a
+// hash of the whole key tree): over the state as it is at the call, off
+// the thread that drives the member, which goes on applying meanwhile.
+// The server runs them in a forked child process (the state as of the
+// fork, copy-on-write); the simulator computes at once and hands the
+// result over after a drawn delay, so that it interleaves with applies,
+// configuration changes, restarts and crashes as the server's does.
+class BackgroundRunner {
+ public:
+  using Done = std::function<void(absl::StatusOr<std::string>)>;
+  virtual ~BackgroundRunner() = default;
+  // Runs `compute` over the state as it is now, elsewhere, and calls
+  // `done` with its result (or why it could not run) on the thread that
+  // drives the member, or never, if the member is gone by then. `compute`
+  // may run in another process: it must only read the state and return.
+  // `size_hint_bytes`: about how large the result will be (0: small), so
+  // a host copying it can reserve the room once.
+  virtual void Run(std::function<std::string()> compute, size_t size_hint_bytes, Done done) = 0;
+};
+
 // The replicated state machine. Apply must be deterministic: every member
 // applies the same commands in the same order and must end in the same state.
 class StateMachine {
@@ -77,6 +97,12 @@ class StateMachine {
   virtual std::string Apply(uint64_t index, std::string_view command) = 0;
   // Answers a read-only query against the current state.
   virtual absl::StatusOr<std::string> Query(std::string_view query) const = 0;
+  // The same, for the member: the answer reflects the state at the call,
+  // but a long one may be computed in the background (BackgroundRunner)
+  // and reach `done` later, on the member's thread. The default answers at
+  // once.
+  using QueryDone = std::function<void(absl::StatusOr<std::string>)>;
+  virtual void QueryAsync(std::string_view query, QueryDone done) { done(Query(query)); }
   virtual std::string Snapshot() const = 0;
   // Takes a snapshot of the state as it is now, possibly in the background
   // while later commands are applied: `done` gets what Snapshot() returns

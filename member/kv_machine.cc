@@ -35,4 +35,25 @@ absl::StatusOr<std::string> KvMachine::Query(std::string_view query) const {
   return store_.Query(request).SerializeAsString();
 }
 
+void KvMachine::QueryAsync(std::string_view query, QueryDone done) {
+  kvpb::Request request;
+  if (runner_ == nullptr || !request.ParseFromArray(query.data(), static_cast<int>(query.size())) ||
+      !request.has_hash_kv()) {
+    done(Query(query));
+    return;
+  }
+  // A walk of every retained version: seconds on a large tree, which the
+  // member must not spend (any client may ask).
+  runner_->Run([this, request = std::move(request)] { return store_.Query(request).SerializeAsString(); },
+               /*size_hint_bytes=*/0, std::move(done));
+}
+
+void KvMachine::SnapshotAsync(SnapshotDone done) {
+  if (runner_ == nullptr) {
+    done(Snapshot());
+    return;
+  }
+  runner_->Run([this] { return Snapshot(); }, store_.SnapshotBytesHint(), std::move(done));
+}
+
 }  // namespace etc::member

@@ -29,7 +29,12 @@ class KvMachine : public StateMachine {
   // response (every member sees the same bytes, so all answer alike).
   std::string Apply(uint64_t index, std::string_view command) override;
   absl::StatusOr<std::string> Query(std::string_view query) const override;
+  // A hash of the whole tree (HashKV) is computed on the background
+  // runner, if there is one; every other query at once.
+  void QueryAsync(std::string_view query, QueryDone done) override;
   std::string Snapshot() const override { return store_.Snapshot(); }
+  // On the background runner, if there is one; else at once.
+  void SnapshotAsync(SnapshotDone done) override;
   absl::Status Restore(std::string_view data) override { return store_.Restore(data); }
   // Restores into a scratch key tree (the same validation, at the cost of
   // a second copy while it runs: snapshots from peers are rare).
@@ -42,11 +47,15 @@ class KvMachine : public StateMachine {
   using ApplyObserver =
       std::function<void(uint64_t index, const kvpb::Request&, const kvpb::Response&)>;
   void set_apply_observer(ApplyObserver observer) { observer_ = std::move(observer); }
+  // Where snapshots and whole-tree hashes are computed (null: at once, on
+  // the member's thread). Must outlive the machine's use.
+  void set_background_runner(BackgroundRunner* runner) { runner_ = runner; }
 
  private:
   kv::StoreOptions options_;
   kv::Store store_;
   ApplyObserver observer_;
+  BackgroundRunner* runner_ = nullptr;
 };
 
 }  // namespace etc::member

@@ -78,7 +78,7 @@ void KvMember::Write(kvpb::Request request, Done done) {
 
 void KvMember::Read(kvpb::Request request, bool serializable, Done done) {
   if (serializable) {
-    done(DecodeResponse(store().Query(request).SerializeAsString()));
+    kv_->QueryAsync(request.SerializeAsString(), AwaitAnswer(std::move(done)));
     return;
   }
   member_->Read(request.SerializeAsString(), AwaitAnswer(std::move(done)));

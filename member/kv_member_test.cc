@@ -191,6 +191,47 @@ TEST(KvMember, WritesAndReadsAnswerWithTheKeyTreesResponse) {
   EXPECT_EQ(serializable.value->range().kvs(0).value(), "1");
 }
 
+// Holds background work until the test runs it (the state as of the call
+// is what the work computed, as a forked child's is).
+class HeldRunner : public BackgroundRunner {
+ public:
+  void Run(std::function<std::string()> compute, size_t, Done done) override {
+    held.push_back([result = compute(), done = std::move(done)] { done(result); });
+  }
+  std::vector<std::function<void()>> held;
+};
+
+TEST(KvMember, AWholeTreeHashRunsInTheBackgroundOverTheStateAtTheRead) {
+  Cluster cluster(1);
+  cluster.ElectLeader();
+  HeldRunner runner;
+  cluster.host(1).kv.set_background_runner(&runner);
+  Answer put;
+  cluster.at(1).Write(Put("/a", "1"), put.done());
+  cluster.Settle();
+  kvpb::Request hash;
+  hash.mutable_hash_kv();
+  Answer linearizable, serializable, range;
+  cluster.at(1).Read(hash, /*serializable=*/false, linearizable.done());
+  cluster.at(1).Read(hash, /*serializable=*/true, serializable.done());
+  cluster.at(1).Read(Get("/a"), /*serializable=*/true, range.done());
+  cluster.Settle();
+  EXPECT_EQ(range.calls, 1) << "other reads are answered at once";
+  ASSERT_EQ(runner.held.size(), 2u) << "both hashes went to the runner";
+  EXPECT_EQ(linearizable.calls + serializable.calls, 0);
+  uint32_t at_read = cluster.at(1).store().HashKV(0);
+  // The tree moves on before the background work reports.
+  Answer later;
+  cluster.at(1).Write(Put("/b", "2"), later.done());
+  cluster.Settle();
+  ASSERT_NE(cluster.at(1).store().HashKV(0), at_read);
+  for (auto& finish : runner.held) finish();
+  ASSERT_TRUE(linearizable.value.ok()) << linearizable.value.status();
+  ASSERT_TRUE(serializable.value.ok()) << serializable.value.status();
+  EXPECT_EQ(linearizable.value->hash_kv().hash(), at_read);
+  EXPECT_EQ(serializable.value->hash_kv().hash(), at_read);
+}
+
 TEST(KvMember, AnInvalidRequestIsRefusedBeforeItIsProposed) {
   Cluster cluster(1);
   cluster.Settle();

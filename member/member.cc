@@ -655,7 +655,7 @@ void Member::AnswerReads() {
     }
     PendingRead read = std::move(it->second);
     it = reads_.erase(it);
-    read.done(machine_->Query(read.query));
+    machine_->QueryAsync(read.query, std::move(read.done));
   }
 }
 

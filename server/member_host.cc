@@ -1,16 +1,10 @@
 #include "server/member_host.h"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -99,318 +93,6 @@ std::vector<uint64_t> Membership::Ids() const {
   return std::vector<uint64_t>(ids.begin(), ids.end());
 }
 
-// The member's LogStore on the data directory. Each Ready's obligations are
-// written and synced by a writer thread, and the member hears they are
-// durable only then (one sync per Ready: group commit of everything the
-// Ready carries). The member thread meanwhile goes on stepping messages and
-// taking requests, which gather into the next Ready. Snapshots and log
-// releases run on the member thread, serialized with the writer by a lock
-// (everything they cover is already durable).
-class MemberHost::Store : public member::LogStore {
- public:
-  Store(MemberHost* host, storage::DataDir* dir) : host_(host), dir_(dir) {
-    writer_ = std::thread([this] { Write(); });
-    snapshotter_ = std::thread([this] { Snapshot(); });
-    // Named, so that top -H and perf tell the member's threads apart.
-    pthread_setname_np(writer_.native_handle(), "etc-wal");
-    pthread_setname_np(snapshotter_.native_handle(), "etc-snapshot");
-  }
-  ~Store() override { Stop(); }
-
-  void Persist(member::PersistRequest request, uint64_t token) override {
-    absl::MutexLock lock(&queue_mu_);
-    queue_.push_back({std::move(request), token});
-  }
-  // A snapshot of the key tree can be hundreds of megabytes: it is written
-  // on a thread of its own, so that neither the member nor the log waits.
-  void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override {
-    absl::MutexLock lock(&queue_mu_);
-    snapshot_jobs_.push_back({std::move(snapshot), 0});
-  }
-  // After the snapshot before it (the same queue).
-  void CompactLog(uint64_t index) override {
-    absl::MutexLock lock(&queue_mu_);
-    snapshot_jobs_.push_back({nullptr, index});
-  }
-  // From memory while the snapshot is queued or being written, then from
-  // its file (once renamed into place; `writing_` is cleared only after).
-  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
-      const raftpb::SnapshotMetadata& metadata) override {
-    auto same = [&metadata](const std::shared_ptr<const raftpb::Snapshot>& snapshot) {
-      return snapshot != nullptr && snapshot->metadata().index() == metadata.index() &&
-             snapshot->metadata().term() == metadata.term();
-    };
-    {
-      absl::MutexLock lock(&queue_mu_);
-      if (same(writing_)) return writing_;
-      for (const SnapshotJob& job : snapshot_jobs_) {
-        if (same(job.snapshot)) return job.snapshot;
-      }
-    }
-    return dir_->LoadSnapshot(metadata);
-  }
-  // Writes what is queued, then stops the writers (after the member thread
-  // stopped: nothing more will be queued).
-  void Stop() {
-    {
-      absl::MutexLock lock(&queue_mu_);
-      stopping_ = true;
-    }
-    if (writer_.joinable()) writer_.join();
-    if (snapshotter_.joinable()) snapshotter_.join();
-  }
-
- private:
-  struct Pending {
-    member::PersistRequest request;
-    uint64_t token;
-  };
-  // A snapshot to save, or (snapshot null) the index to compact the log to.
-  struct SnapshotJob {
-    std::shared_ptr<const raftpb::Snapshot> snapshot;
-    uint64_t compact_to = 0;
-  };
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-    return stopping_ || !queue_.empty();
-  }
-  bool HasSnapshotJob() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-    return stopping_ || !snapshot_jobs_.empty();
-  }
-
-  void Write() {
-    for (;;) {
-      std::deque<Pending> batch;
-      {
-        absl::MutexLock lock(&queue_mu_);
-        queue_mu_.Await(absl::Condition(this, &Store::HasWork));
-        if (queue_.empty() && stopping_) return;
-        batch.swap(queue_);
-      }
-      for (Pending& pending : batch) {
-        absl::Status status;
-        {
-          // A snapshot from the leader is a snapshot file too.
-          std::optional<absl::MutexLock> snapshot_lock;
-          if (pending.request.snapshot != nullptr) snapshot_lock.emplace(&snapshot_mu_);
-          absl::MutexLock lock(&dir_mu_);
-          status = dir_->Write(pending.request.snapshot.get(), pending.request.entries,
-                               pending.request.hard_state);
-          if (status.ok() && pending.request.must_sync) {
-            auto start = std::chrono::steady_clock::now();
-            status = dir_->Sync();
-            if (Metrics* metrics = host_->options_.metrics; metrics != nullptr) {
-              metrics->wal_fsync_seconds.Observe(
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                      .count());
-            }
-          }
-        }
-        // A member that cannot write its log must not go on: it would
-        // promise what it does not hold.
-        ETC_CHECK(status.ok()) << "the write-ahead log failed: " << status;
-        uint64_t token = pending.token;
-        host_->Post([token](Context& context) { context.member().OnPersisted(token); });
-      }
-    }
-  }
-
-  void Snapshot() {
-    for (;;) {
-      SnapshotJob job;
-      {
-        absl::MutexLock lock(&queue_mu_);
-        queue_mu_.Await(absl::Condition(this, &Store::HasSnapshotJob));
-        if (snapshot_jobs_.empty() && stopping_) return;
-        job = std::move(snapshot_jobs_.front());
-        snapshot_jobs_.pop_front();
-        writing_ = job.snapshot;
-      }
-      absl::Status status;
-      if (job.snapshot != nullptr) {
-        absl::MutexLock snapshot_lock(&snapshot_mu_);
-        status = dir_->WriteSnapshotFile(*job.snapshot);
-        if (status.ok()) {
-          absl::MutexLock lock(&dir_mu_);
-          status = dir_->RecordSnapshot(job.snapshot->metadata());
-        }
-        if (status.code() == absl::StatusCode::kResourceExhausted) {
-          // Too large for a snapshot file (the quota keeps the key tree
-          // below that): the log keeps everything since the last snapshot.
-          std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"%s\"}\n",
-                       std::string(status.message()).c_str());
-          status = absl::OkStatus();
-        }
-        ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
-        // Its file is in place: the memory can go.
-        absl::MutexLock lock(&queue_mu_);
-        writing_.reset();
-      } else {
-        absl::MutexLock lock(&dir_mu_);
-        status = dir_->CompactLog(job.compact_to);
-        ETC_CHECK(status.ok()) << "releasing log segments failed: " << status;
-      }
-    }
-  }
-
-  MemberHost* host_;
-  storage::DataDir* dir_;
-  // Lock order: snapshot_mu_, then dir_mu_.
-  absl::Mutex snapshot_mu_;
-  absl::Mutex dir_mu_;
-  absl::Mutex queue_mu_;
-  std::deque<Pending> queue_ ABSL_GUARDED_BY(queue_mu_);
-  std::deque<SnapshotJob> snapshot_jobs_ ABSL_GUARDED_BY(queue_mu_);
-  // The snapshot the snapshot thread is writing.
-  std::shared_ptr<const raftpb::Snapshot> writing_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  std::thread writer_;
-  std::thread snapshotter_;
-};
-
-// The key tree as the server hosts it: every apply's latency goes into the
-// metrics, and snapshots are taken in a child process. fork() gives the
-// child the key tree as it is at that instant (copy-on-write), so the child
-// serializes it while the member thread goes on applying; the member thread
-// pauses only for the fork itself, not for the seconds a large tree takes.
-// The child runs nothing but the serialization and a write to a pipe, then
-// leaves with _exit; a reader thread here collects the bytes and hands
-// them to the member thread.
-class MemberHost::HostMachine : public member::StateMachine {
- public:
-  HostMachine(MemberHost* host, member::KvMachine* machine, Metrics* metrics)
-      : host_(host), machine_(machine), metrics_(metrics) {}
-  ~HostMachine() override { Stop(); }
-  // Waits for the snapshots being taken (their results go nowhere).
-  void Stop() { JoinReaders(/*all=*/true); }
-
-  std::string Apply(uint64_t index, std::string_view command) override {
-    if (metrics_ == nullptr) return machine_->Apply(index, command);
-    auto start = std::chrono::steady_clock::now();
-    std::string result = machine_->Apply(index, command);
-    metrics_->apply_seconds.Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    return result;
-  }
-  absl::StatusOr<std::string> Query(std::string_view query) const override {
-    return machine_->Query(query);
-  }
-  std::string Snapshot() const override { return machine_->Snapshot(); }
-  absl::Status Restore(std::string_view data) override { return machine_->Restore(data); }
-  absl::Status CheckSnapshot(std::string_view data) const override {
-    return machine_->CheckSnapshot(data);
-  }
-
-  void SnapshotAsync(SnapshotDone done) override {
-    JoinReaders(/*all=*/false);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      done(absl::InternalError(absl::StrCat("snapshot: pipe: ", std::strerror(errno))));
-      return;
-    }
-    size_t expected_bytes = machine_->store().SnapshotBytesHint();
-    auto started = std::chrono::steady_clock::now();
-    pid_t pid = fork();
-    if (pid < 0) {
-      int error = errno;
-      close(fds[0]);
-      close(fds[1]);
-      done(absl::InternalError(absl::StrCat("snapshot: fork: ", std::strerror(error))));
-      return;
-    }
-    if (pid == 0) {
-      // The child: this thread alone, the tree as of the fork. It runs
-      // only when the server's threads leave a core idle: every member
-      // snapshots at about the same index, and three serializations at once
-      // must not starve the requests.
-      close(fds[0]);
-      sched_param idle{};
-      if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0) (void)nice(19);
-      std::string data = machine_->Snapshot();
-      const char* next = data.data();
-      size_t left = data.size();
-      while (left > 0) {
-        ssize_t n = write(fds[1], next, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) _exit(1);
-        next += n;
-        left -= static_cast<size_t>(n);
-      }
-      _exit(0);
-    }
-    close(fds[1]);
-    int64_t fork_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-    auto finished = std::make_shared<std::atomic<bool>>(false);
-    readers_.push_back(Reader{
-        std::thread([this, fd = fds[0], pid, expected_bytes, started, fork_us, finished,
-                     done = std::move(done)]() mutable {
-          absl::StatusOr<std::string> result = Collect(fd, pid, expected_bytes);
-          if (result.ok()) {
-            std::fprintf(stderr,
-                         "{\"level\":\"info\",\"msg\":\"took a snapshot of the key tree: %zu "
-                         "bytes in %lld ms (child process %d; the fork paused the member %lld us)\"}\n",
-                         result->size(),
-                         static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    std::chrono::steady_clock::now() - started)
-                                                    .count()),
-                         static_cast<int>(pid), static_cast<long long>(fork_us));
-          }
-          host_->Post([done = std::move(done), result = std::move(result)](Context&) mutable {
-            done(std::move(result));
-          });
-          finished->store(true);
-        }),
-        finished});
-    pthread_setname_np(readers_.back().thread.native_handle(), "etc-snap-read");
-  }
-
- private:
-  struct Reader {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> finished;
-  };
-
-  // Reads the child's bytes to the end, then reaps it: the snapshot is
-  // whole only if the child exited cleanly.
-  static absl::StatusOr<std::string> Collect(int fd, pid_t pid, size_t expected_bytes) {
-    std::string data;
-    data.reserve(expected_bytes);
-    std::vector<char> buffer(1 << 20);
-    for (;;) {
-      ssize_t n = read(fd, buffer.data(), buffer.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      data.append(buffer.data(), static_cast<size_t>(n));
-    }
-    close(fd);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-      return absl::InternalError("snapshot: the child process failed");
-    }
-    return data;
-  }
-
-  // Joins the readers that are done (all of them: waits).
-  void JoinReaders(bool all) {
-    for (auto it = readers_.begin(); it != readers_.end();) {
-      if (all || it->finished->load()) {
-        it->thread.join();
-        it = readers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-
-  MemberHost* host_;
-  member::KvMachine* machine_;
-  Metrics* metrics_;
-  std::vector<Reader> readers_;  // member thread only
-};
-
 MemberHost::MemberHost(MemberHostOptions options, storage::FileSystem* fs,
                        member::Transport* peers)
     : options_(std::move(options)), fs_(fs), peers_(peers), machine_(options_.store) {}
@@ -444,7 +126,12 @@ absl::Status MemberHost::Open() {
     if (!dir.ok()) return dir.status();
     dir_ = std::move(*dir);
   }
-  log_store_ = std::make_unique<Store>(this, dir_.get());
+  log_store_ = std::make_unique<LogStoreThreads>(
+      dir_.get(),
+      [this](uint64_t token) {
+        Post([token](Context& context) { context.member().OnPersisted(token); });
+      },
+      options_.metrics);
   member::MemberConfig config;
   config.raft.id = options_.member_id;
   config.raft.election_timeout_ticks = options_.election_ticks;
@@ -465,11 +152,17 @@ absl::Status MemberHost::Open() {
   config.incarnation = incarnation_;
   config.snapshot_every_entries = options_.snapshot_count;
   config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
-  host_machine_ = std::make_unique<HostMachine>(this, &machine_, options_.metrics);
+  runner_ = std::make_unique<ForkRunner>([this](std::function<void()> task) {
+    Post([task = std::move(task)](Context&) { task(); });
+  });
+  machine_.set_background_runner(runner_.get());
+  if (options_.metrics != nullptr) {
+    timed_machine_ = std::make_unique<TimedMachine>(&machine_, options_.metrics);
+  }
   clock_ = std::make_unique<SteadyClock>();
   absl::StatusOr<std::unique_ptr<member::KvMember>> member = member::KvMember::Start(
-      KvOptions(), config, dir_->TakeRecovered(), peers_, log_store_.get(), &machine_,
-      clock_.get(), host_machine_.get());
+      KvOptions(), config, dir_->TakeRecovered(), peers_, &log_store_->store(), &machine_,
+      clock_.get(), timed_machine_.get());
   if (!member.ok()) {
     return absl::DataLossError(absl::StrCat("cannot start the member from ", options_.data_dir,
                                             ": ", member.status().message()));
@@ -518,22 +211,18 @@ void MemberHost::Stop() {
   if (thread_.joinable()) thread_.join();
   // A snapshot still being taken is of no use now; its reader must not
   // outlive the host it posts to.
-  if (host_machine_ != nullptr) host_machine_->Stop();
+  if (runner_ != nullptr) runner_->Stop();
   // Then the writer: what the member queued is written before it goes.
   if (log_store_ != nullptr) log_store_->Stop();
 }
 
 absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> MemberHost::LoadSnapshot(
     const raftpb::SnapshotMetadata& metadata) {
-  return log_store_->LoadSnapshot(metadata);
+  return log_store_->store().LoadSnapshot(metadata);
 }
 
 void MemberHost::SnapshotKeyTree(std::function<void(absl::StatusOr<std::string>)> done) {
-  Post([this, done = std::move(done)](Context&) mutable {
-    host_machine_->SnapshotAsync([done = std::move(done)](absl::StatusOr<std::string> data) {
-      done(std::move(data));
-    });
-  });
+  Post([this, done = std::move(done)](Context&) mutable { machine_.SnapshotAsync(std::move(done)); });
 }
 
 void MemberHost::Post(Task task) {

@@ -37,7 +37,10 @@
 #include "member/kv_machine.h"
 #include "member/kv_member.h"
 #include "member/member.h"
+#include "server/fork_runner.h"
+#include "server/log_store_threads.h"
 #include "server/metrics.h"
+#include "server/timed_machine.h"
 #include "server/peerpb/peer.pb.h"
 #include "storage/data_dir.h"
 
@@ -189,8 +192,6 @@ class MemberHost {
   uint64_t leader() const { return leader_.load(); }
 
  private:
-  class Store;
-  class HostMachine;
   class SteadyClock;
   void UpdateMetrics();
   // Logs elections, step-downs and leader changes as they happen.
@@ -213,9 +214,12 @@ class MemberHost {
   storage::FileSystem* fs_;
   member::Transport* peers_;
   std::unique_ptr<storage::DataDir> dir_;
-  std::unique_ptr<Store> log_store_;
+  std::unique_ptr<LogStoreThreads> log_store_;
   member::KvMachine machine_;
-  std::unique_ptr<HostMachine> host_machine_;
+  // Where snapshots and whole-tree hashes run (a child process).
+  std::unique_ptr<ForkRunner> runner_;
+  // With metrics: the machine as the member applies through it.
+  std::unique_ptr<TimedMachine> timed_machine_;
   std::unique_ptr<SteadyClock> clock_;
   uint64_t incarnation_ = 0;
   uint64_t metrics_leader_ = 0;

@@ -46,6 +46,7 @@ void Disk::Bootstrap(const raft::MemoryStorage& initial) {
 }
 
 absl::StatusOr<raft::DurableState> Disk::Recover() {
+  store_.reset();
   dir_.reset();
   absl::StatusOr<std::unique_ptr<storage::DataDir>> dir =
       storage::DataDir::Open(&fs_, kRoot, DirOptions(options_));
@@ -96,6 +97,24 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
   if (on_durable_) on_durable_(durable_.entries, durable_);
   raft::DurableState out = recovered;
   dir_ = std::move(*dir);
+  member::DataDirLogStore::Hooks hooks;
+  hooks.persisted = [this](const member::PersistRequest& request, uint64_t token) {
+    OnStored(request, token);
+  };
+  hooks.snapshot_saved = [this](const raftpb::Snapshot& snapshot) {
+    // A snapshot the member took before a newer one from the leader
+    // arrived may reach its file after it: recovery starts from the newest.
+    if (snapshot.metadata().index() > durable_.snapshot.metadata().index()) {
+      durable_.snapshot = snapshot;
+    }
+  };
+  hooks.log_compacted = [this](uint64_t index) {
+    auto& entries = durable_.entries;
+    entries.erase(std::remove_if(entries.begin(), entries.end(),
+                                 [index](const raftpb::Entry& e) { return e.index() <= index; }),
+                  entries.end());
+  };
+  store_ = std::make_unique<member::DataDirLogStore>(dir_.get(), std::move(hooks));
   return out;
 }
 
@@ -114,10 +133,16 @@ void Disk::Persist(member::PersistRequest request, uint64_t token) {
                             : std::string(),
                         request.snapshot != nullptr ? ", a snapshot" : "");
   });
-  ETC_CHECK(dir_ != nullptr) << "member " << node_id_ << " writes without a data directory";
-  absl::Status written = dir_->Write(request.snapshot.get(), request.entries, request.hard_state);
-  ETC_CHECK(written.ok()) << written;
-  pending_.push_back(PendingWrite{std::move(request), token});
+  ETC_CHECK(store_ != nullptr) << "member " << node_id_ << " writes without a data directory";
+  PendingWrite pending;
+  pending.first_index = request.entries.empty() ? 0 : request.entries.front().index();
+  pending.snapshot = request.snapshot != nullptr;
+  pending.token = token;
+  pending_.push_back(pending);
+  // The write reaches the file system at once (a crash may tear it); the
+  // sync that makes it durable comes after the drawn latency.
+  store_->Persist(std::move(request), token);
+  store_->WriteQueued();
   ScheduleCompletion();
 }
 
@@ -144,55 +169,66 @@ void Disk::StallUntil(Micros until_us) {
 
 void Disk::Complete(uint64_t generation) {
   if (generation != generation_ || pending_.empty()) return;
-  PendingWrite write = std::move(pending_.front());
-  pending_.pop_front();
   // Group commit: one sync makes this write (and any written after it)
-  // durable.
-  absl::Status synced = dir_->Sync();
-  ETC_CHECK(synced.ok()) << synced;
-  durable_.Persist(AsReady(write.request));
-  if (on_durable_) on_durable_(write.request.entries, durable_);
-  trace_->Event("disk.sync", node_id_, write.token,
-                [&] { return absl::StrCat(node_id_, " persisted write ", write.token); });
-  if (on_persisted_) on_persisted_(write.token);
+  // durable; the store reports the oldest (OnStored).
+  size_t reported = store_->SyncWritten(1).reported;
+  ETC_CHECK_EQ(reported, 1u) << "member " << node_id_ << ": a pending write the store lost";
+}
+
+void Disk::OnStored(const member::PersistRequest& request, uint64_t token) {
+  ETC_CHECK(!pending_.empty() && pending_.front().token == token)
+      << "member " << node_id_ << ": the store reported write " << token << " out of order";
+  pending_.pop_front();
+  durable_.Persist(AsReady(request));
+  if (on_durable_) on_durable_(request.entries, durable_);
+  trace_->Event("disk.sync", node_id_, token,
+                [&] { return absl::StrCat(node_id_, " persisted write ", token); });
+  if (on_persisted_) on_persisted_(token);
 }
 
 void Disk::SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) {
-  absl::Status saved = dir_->SaveSnapshot(*snapshot);
-  ETC_CHECK(saved.ok()) << saved;
-  durable_.snapshot = *snapshot;
+  store_->SaveSnapshot(std::move(snapshot));
+  ScheduleSnapshotJob();
+}
+
+void Disk::CompactLog(uint64_t index) {
+  store_->CompactLog(index);
+  ScheduleSnapshotJob();
+}
+
+void Disk::ScheduleSnapshotJob() {
+  // Often at once, else after a while (a large snapshot's file takes long
+  // to write), never during a hang. Each run takes the oldest job, so the
+  // jobs keep their order whatever the drawn times.
+  Micros delay_us = random_.Chance(0.5) ? 0 : random_.Range(1, kMaxSnapshotJobDelayUs);
+  Micros at_us = std::max(stalled_until_us_, queue_->now_us() + delay_us);
+  queue_->At(at_us, [this, crashes = crashes_] {
+    if (crashes != crashes_ || store_ == nullptr) return;
+    store_->RunSnapshotJob();
+  });
 }
 
 absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Disk::LoadSnapshot(
     const raftpb::SnapshotMetadata& metadata) {
-  if (dir_ == nullptr) return absl::UnavailableError("the disk is not open");
-  return dir_->LoadSnapshot(metadata);
-}
-
-void Disk::CompactLog(uint64_t index) {
-  absl::Status compacted = dir_->CompactLog(index);
-  ETC_CHECK(compacted.ok()) << compacted;
-  auto& entries = durable_.entries;
-  entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [index](const raftpb::Entry& e) { return e.index() <= index; }),
-                entries.end());
+  if (store_ == nullptr) return absl::UnavailableError("the disk is not open");
+  return store_->LoadSnapshot(metadata);
 }
 
 void Disk::Crash() {
   // Writes still pending may have reached the disk anyway (a later sync, or
   // a torn prefix): what they replace need not survive.
   for (const PendingWrite& write : pending_) {
-    if (write.request.snapshot != nullptr) replaced_from_ = 0;
-    if (!write.request.entries.empty()) {
-      replaced_from_ = std::min(replaced_from_, write.request.entries.front().index());
-    }
+    if (write.snapshot) replaced_from_ = 0;
+    if (write.first_index != 0) replaced_from_ = std::min(replaced_from_, write.first_index);
   }
   double tear = options_.torn_write_probability;
   fs_.Crash([this, tear] { return random_.Chance(tear); },
             [this](uint64_t n) { return random_.Uniform(n); });
+  store_.reset();
   dir_.reset();
   pending_.clear();
   ++generation_;
+  ++crashes_;
   last_completion_us_ = queue_->now_us();
 }
 

@@ -1,10 +1,14 @@
-// A member's simulated disk: the real storage code (storage::DataDir, its
-// WAL and snapshots) over an in-memory file system that loses unsynced
-// writes on a crash and may tear the last one at a sector boundary. Writes
-// reach the file system at once and become durable, in order, after a
-// drawn fsync latency (one sync covers every write before it: group
-// commit). A restart recovers the member's state with the real recovery
-// code, and the disk checks it against what it reported durable.
+// A member's simulated disk: the server's own LogStore logic
+// (member::DataDirLogStore) and the real storage code (storage::DataDir,
+// its WAL and snapshots) over an in-memory file system that loses unsynced
+// writes on a crash and may tear the last one at a sector boundary. Only
+// where the store's work runs differs from the server: writes reach the
+// file system at once and become durable, in order, after a drawn fsync
+// latency (one sync covers every write before it: group commit); snapshot
+// files are written and the log released after drawn delays, so members
+// serve snapshots from memory meanwhile, as the server's do. A restart
+// recovers the member's state with the real recovery code, and the disk
+// checks it against what it reported durable.
 #ifndef ETC_SIM_DISK_H_
 #define ETC_SIM_DISK_H_
 
@@ -15,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "member/data_dir_log_store.h"
 #include "member/interfaces.h"
 #include "raft/memory_storage.h"
 #include "sim/event_queue.h"
@@ -24,6 +29,9 @@
 #include "storage/memory_fs.h"
 
 namespace etc::sim {
+
+// The longest a snapshot file's write or a log release waits.
+inline constexpr Micros kMaxSnapshotJobDelayUs = 200'000;
 
 struct DiskOptions {
   Micros fsync_min_us = 50;
@@ -52,8 +60,9 @@ class Disk : public member::LogStore {
   void Persist(member::PersistRequest request, uint64_t token) override;
   void SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) override;
   void CompactLog(uint64_t index) override;
-  // Reads the snapshot file with the real storage code (what a MSG_SNAP
-  // leaving this member carries).
+  // From memory while its file is being written, then read from the file
+  // with the real storage code (what a MSG_SNAP leaving this member
+  // carries).
   absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
       const raftpb::SnapshotMetadata& metadata) override;
 
@@ -85,6 +94,11 @@ class Disk : public member::LogStore {
   void Complete(uint64_t generation);
   // Schedules the completion of the newest pending write.
   void ScheduleCompletion();
+  // Schedules a run of the oldest snapshot job (a snapshot file or a log
+  // release) after a drawn delay.
+  void ScheduleSnapshotJob();
+  // What the store reports, into the promise checker's view.
+  void OnStored(const member::PersistRequest& request, uint64_t token);
 
   bool flip_must_be_reported_ = false;
   uint64_t node_id_;
@@ -96,15 +110,23 @@ class Disk : public member::LogStore {
   OnDurable on_durable_;
   storage::MemoryFs fs_;
   std::unique_ptr<storage::DataDir> dir_;
+  // The store over dir_, from recovery to the next crash.
+  std::unique_ptr<member::DataDirLogStore> store_;
   // What the disk reported durable, as Raft's durable state.
   raft::MemoryStorage durable_;
+  // A write the store holds and has not reported: what a crash may lose
+  // or tear.
   struct PendingWrite {
-    member::PersistRequest request;
-    uint64_t token;
+    uint64_t first_index = 0;  // of its entries (0: none)
+    bool snapshot = false;
+    uint64_t token = 0;
   };
   std::deque<PendingWrite> pending_;
-  // Completions scheduled before a crash belong to an older generation.
+  // Completions scheduled before a crash (or a hang's early end, which
+  // reschedules them) belong to an older generation.
   uint64_t generation_ = 0;
+  // Snapshot jobs scheduled before a crash find a new store: they stop.
+  uint64_t crashes_ = 0;
   Micros last_completion_us_ = 0;
   Micros stalled_until_us_ = 0;
   // The lowest index a write pending at the last crash would have replaced

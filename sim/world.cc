@@ -10,15 +10,15 @@
 
 namespace etc::sim {
 
-void BackgroundSnapshotMachine::SnapshotAsync(SnapshotDone done) {
-  std::string data = Snapshot();
-  Micros delay_us = random_->Range(0, 3) == 0 ? 0 : random_->Range(1, kMaxSnapshotDelayUs);
+void SimBackgroundRunner::Run(std::function<std::string()> compute, size_t, Done done) {
+  std::string result = compute();
+  Micros delay_us = random_->Range(0, 3) == 0 ? 0 : random_->Range(1, kMaxDelayUs);
   if (delay_us == 0) {
-    done(std::move(data));
+    done(std::move(result));
     return;
   }
-  schedule_(delay_us, [done = std::move(done), data = std::move(data)]() mutable {
-    done(std::move(data));
+  schedule_(delay_us, [done = std::move(done), result = std::move(result)]() mutable {
+    done(std::move(result));
   });
 }
 
@@ -146,8 +146,7 @@ void World::StartMember(Process& process) {
     process.crashed = true;
     return;
   }
-  process.machine = std::make_unique<BackgroundSnapshotMachine>(
-      kv::StoreOptions(),
+  process.runner = std::make_unique<SimBackgroundRunner>(
       [this, &process, generation = process.generation](Micros delay_us,
                                                         std::function<void()> deliver) {
         queue_.After(delay_us, [this, &process, generation, deliver = std::move(deliver)] {
@@ -156,6 +155,8 @@ void World::StartMember(Process& process) {
         });
       },
       &snapshot_random_);
+  process.machine = std::make_unique<member::KvMachine>(kv::StoreOptions());
+  process.machine->set_background_runner(process.runner.get());
   process.machine->set_apply_observer(
       [this, &process](uint64_t index, const kvpb::Request& request,
                        const kvpb::Response& response) {
@@ -294,6 +295,7 @@ void World::Crash(Process& process) {
   // A crash answers nobody: the member and its waiting requests vanish.
   process.kv.reset();
   process.machine.reset();
+  process.runner.reset();
   process.disk->Crash();
   process.crashed = true;
   process.paused = false;

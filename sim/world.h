@@ -74,22 +74,22 @@ class SimClock : public member::Clock {
   double rate_;
 };
 
-// The key tree with snapshots taken in the background, as the server takes
-// them (in a child process): the data is the state at the call, handed to
-// the member after a drawn delay (sometimes at once), so that snapshots
-// interleave with applies, configuration changes, snapshots from the
+// Background work (the key tree's snapshots, whole-tree hashes) as the
+// server runs it in a child process: computed over the state at the call,
+// handed to the member after a drawn delay (sometimes at once), so that it
+// interleaves with applies, configuration changes, snapshots from the
 // leader, restarts and crashes.
-class BackgroundSnapshotMachine : public member::KvMachine {
+class SimBackgroundRunner : public member::BackgroundRunner {
  public:
   // Runs `deliver` on the member after `delay_us`, unless the member is
   // gone by then.
   using Schedule = std::function<void(Micros delay_us, std::function<void()> deliver)>;
-  BackgroundSnapshotMachine(kv::StoreOptions options, Schedule schedule, Random* random)
-      : member::KvMachine(options), schedule_(std::move(schedule)), random_(random) {}
-  void SnapshotAsync(SnapshotDone done) override;
+  SimBackgroundRunner(Schedule schedule, Random* random)
+      : schedule_(std::move(schedule)), random_(random) {}
+  void Run(std::function<std::string()> compute, size_t size_hint_bytes, Done done) override;
 
  private:
-  static constexpr Micros kMaxSnapshotDelayUs = 400'000;
+  static constexpr Micros kMaxDelayUs = 400'000;
   Schedule schedule_;
   Random* random_;
 };
@@ -114,7 +114,8 @@ struct Process {
   bool stopped = false;
   std::unique_ptr<Disk> disk;
   std::unique_ptr<SimClock> clock;
-  std::unique_ptr<BackgroundSnapshotMachine> machine;
+  std::unique_ptr<SimBackgroundRunner> runner;
+  std::unique_ptr<member::KvMachine> machine;
   std::unique_ptr<member::KvMember> kv;
   std::unique_ptr<SimTransport> transport;
   bool crashed = false;

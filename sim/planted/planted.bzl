@@ -76,6 +76,7 @@ PLANTED_DEPS = [
     "@system//:absl_flags",
     "@system//:absl_status",
     "@system//:absl_strings",
+    "@system//:absl_synchronization",
 ]
 
 def planted_simulator(bug):

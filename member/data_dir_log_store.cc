@@ -1,0 +1,172 @@
+#include "member/data_dir_log_store.h"
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/check.h"
+
+namespace etc::member {
+
+DataDirLogStore::DataDirLogStore(storage::DataDir* dir, Hooks hooks)
+    : dir_(dir), hooks_(std::move(hooks)) {
+  ETC_CHECK(dir_ != nullptr);
+}
+
+void DataDirLogStore::Persist(PersistRequest request, uint64_t token) {
+  absl::MutexLock lock(&queue_mu_);
+  ETC_CHECK(!closed_) << "a write after the store closed";
+  queued_.push_back(Pending{std::move(request), token});
+}
+
+void DataDirLogStore::SaveSnapshot(std::shared_ptr<const raftpb::Snapshot> snapshot) {
+  absl::MutexLock lock(&queue_mu_);
+  snapshot_jobs_.push_back(SnapshotJob{std::move(snapshot), 0});
+}
+
+void DataDirLogStore::CompactLog(uint64_t index) {
+  // Behind the snapshot saves queued before it: the release must not pass
+  // what a durable snapshot covers.
+  absl::MutexLock lock(&queue_mu_);
+  snapshot_jobs_.push_back(SnapshotJob{nullptr, index});
+}
+
+absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> DataDirLogStore::LoadSnapshot(
+    const raftpb::SnapshotMetadata& metadata) {
+  auto same = [&metadata](const std::shared_ptr<const raftpb::Snapshot>& snapshot) {
+    return snapshot != nullptr && snapshot->metadata().index() == metadata.index() &&
+           snapshot->metadata().term() == metadata.term();
+  };
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (same(writing_)) return writing_;
+    for (const SnapshotJob& job : snapshot_jobs_) {
+      if (same(job.snapshot)) return job.snapshot;
+    }
+  }
+  // `writing_` is cleared only once the file is renamed into place, so
+  // there is no moment when the snapshot is in neither.
+  return dir_->LoadSnapshot(metadata);
+}
+
+size_t DataDirLogStore::WriteQueued() {
+  std::deque<Pending> batch;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    batch.swap(queued_);
+  }
+  for (Pending& pending : batch) {
+    // A snapshot from the leader is a snapshot file too.
+    std::optional<absl::MutexLock> snapshot_lock;
+    if (pending.request.snapshot != nullptr) snapshot_lock.emplace(&snapshot_mu_);
+    absl::MutexLock lock(&dir_mu_);
+    absl::Status written = dir_->Write(pending.request.snapshot.get(), pending.request.entries,
+                                       pending.request.hard_state);
+    ETC_CHECK(written.ok()) << "the write-ahead log failed: " << written;
+    written_.push_back(std::move(pending));
+  }
+  return batch.size();
+}
+
+DataDirLogStore::Synced DataDirLogStore::SyncWritten(size_t max_reports) {
+  std::vector<Pending> durable;
+  Synced out;
+  {
+    absl::MutexLock lock(&dir_mu_);
+    if (written_.empty()) return out;
+    for (const Pending& pending : written_) out.synced = out.synced || pending.request.must_sync;
+    if (out.synced) {
+      absl::Status synced = dir_->Sync();
+      ETC_CHECK(synced.ok()) << "syncing the write-ahead log failed: " << synced;
+    }
+    while (!written_.empty() && durable.size() < max_reports) {
+      durable.push_back(std::move(written_.front()));
+      written_.pop_front();
+    }
+  }
+  if (hooks_.persisted) {
+    for (const Pending& pending : durable) hooks_.persisted(pending.request, pending.token);
+  }
+  out.reported = durable.size();
+  return out;
+}
+
+bool DataDirLogStore::RunSnapshotJob() {
+  SnapshotJob job;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    if (snapshot_jobs_.empty()) return false;
+    job = std::move(snapshot_jobs_.front());
+    snapshot_jobs_.pop_front();
+    writing_ = job.snapshot;
+  }
+  if (job.snapshot != nullptr) {
+    WriteSnapshot(*job.snapshot);
+    // Its file is in place: the memory can go.
+    absl::MutexLock lock(&queue_mu_);
+    writing_.reset();
+    return true;
+  }
+  {
+    absl::MutexLock lock(&dir_mu_);
+    absl::Status released = dir_->CompactLog(job.compact_to);
+    ETC_CHECK(released.ok()) << "releasing log segments failed: " << released;
+  }
+  if (hooks_.log_compacted) hooks_.log_compacted(job.compact_to);
+  return true;
+}
+
+void DataDirLogStore::WriteSnapshot(const raftpb::Snapshot& snapshot) {
+  absl::Status status;
+  {
+    absl::MutexLock snapshot_lock(&snapshot_mu_);
+    // The file first, without the log's lock: writing hundreds of
+    // megabytes must not hold up the log.
+    status = dir_->WriteSnapshotFile(snapshot);
+    if (status.ok()) {
+      absl::MutexLock lock(&dir_mu_);
+      status = dir_->RecordSnapshot(snapshot.metadata());
+    }
+  }
+  if (status.code() == absl::StatusCode::kResourceExhausted) {
+    // Too large for a snapshot file (the quota keeps the key tree below
+    // that): the log keeps everything since the last snapshot, and the
+    // releases queued behind this one release nothing past that.
+    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"%s\"}\n",
+                 std::string(status.message()).c_str());
+    return;
+  }
+  ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
+  if (hooks_.snapshot_saved) hooks_.snapshot_saved(snapshot);
+}
+
+bool DataDirLogStore::AwaitWrites() {
+  absl::MutexLock lock(&queue_mu_);
+  queue_mu_.Await(absl::Condition(this, &DataDirLogStore::HasWrites));
+  return !queued_.empty();
+}
+
+bool DataDirLogStore::AwaitSnapshotJob() {
+  absl::MutexLock lock(&queue_mu_);
+  queue_mu_.Await(absl::Condition(this, &DataDirLogStore::HasSnapshotJob));
+  return !snapshot_jobs_.empty();
+}
+
+void DataDirLogStore::Close() {
+  absl::MutexLock lock(&queue_mu_);
+  closed_ = true;
+}
+
+size_t DataDirLogStore::unreported() const {
+  absl::MutexLock lock(&dir_mu_);
+  return written_.size();
+}
+
+size_t DataDirLogStore::queued_snapshot_jobs() const {
+  absl::MutexLock lock(&queue_mu_);
+  return snapshot_jobs_.size();
+}
+
+}  // namespace etc::member

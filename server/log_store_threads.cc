@@ -1,0 +1,47 @@
+#include "server/log_store_threads.h"
+
+#include <pthread.h>
+
+#include <chrono>
+#include <utility>
+
+namespace etc::server {
+
+LogStoreThreads::LogStoreThreads(storage::DataDir* dir,
+                                 std::function<void(uint64_t token)> persisted, Metrics* metrics)
+    : store_(dir, member::DataDirLogStore::Hooks{
+                      .persisted = [persisted = std::move(persisted)](
+                                       const member::PersistRequest&,
+                                       uint64_t token) { persisted(token); },
+                  }),
+      metrics_(metrics) {
+  writer_ = std::thread([this] { Write(); });
+  snapshotter_ = std::thread([this] { Snapshot(); });
+  // Named, so that top -H and perf tell the member's threads apart.
+  pthread_setname_np(writer_.native_handle(), "etc-wal");
+  pthread_setname_np(snapshotter_.native_handle(), "etc-snapshot");
+}
+
+void LogStoreThreads::Stop() {
+  store_.Close();
+  if (writer_.joinable()) writer_.join();
+  if (snapshotter_.joinable()) snapshotter_.join();
+}
+
+void LogStoreThreads::Write() {
+  while (store_.AwaitWrites()) {
+    store_.WriteQueued();
+    auto start = std::chrono::steady_clock::now();
+    member::DataDirLogStore::Synced synced = store_.SyncWritten();
+    if (synced.synced && metrics_ != nullptr) {
+      metrics_->wal_fsync_seconds.Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  }
+}
+
+void LogStoreThreads::Snapshot() {
+  while (store_.AwaitSnapshotJob()) store_.RunSnapshotJob();
+}
+
+}  // namespace etc::server
