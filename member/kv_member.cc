@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/check.h"
+#include "kv/errors.h"
 #include "raft/conf_state.h"
 
 namespace etc::member {
@@ -86,7 +87,38 @@ void KvMember::Read(kvpb::Request request, bool serializable, Done done) {
 
 absl::StatusOr<kv::AuthInfo> KvMember::Resolve(const std::optional<std::string>& token) {
   if (!token.has_value() || !store().auth().enabled()) return kv::AuthInfo{};
-  return store().tokens().Resolve(*token, clock_->now_ms());
+  absl::StatusOr<kv::AuthInfo> who = store().tokens().Resolve(*token, clock_->now_ms());
+  if (!who.ok()) return who.status();
+  // Checked against the auth store as this member has it now, as etcd's
+  // tokens are: a request is refused as "old revision" only if the auth
+  // store moves between its proposal and its apply, not after any auth
+  // change since the token was issued.
+  who->revision = store().auth().revision();
+  return who;
+}
+
+absl::Status KvMember::Authorize(const std::optional<std::string>& token, kvpb::Request* request) {
+  absl::StatusOr<kv::AuthInfo> who = Resolve(token);
+  if (!who.ok()) return who.status();
+  request->mutable_header()->set_username(who->username);
+  request->mutable_header()->set_auth_revision(who->revision);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> KvMember::PasswordHashOf(const std::string& name) const {
+  if (!store().auth().enabled()) return kv::AuthNotEnabledError();
+  absl::StatusOr<authpb::User> user = store().auth().UserGet(name);
+  // Whether the user exists is nobody's business: the same answer as a
+  // wrong password.
+  if (!user.ok() || user->options().no_password()) return kv::AuthFailedError();
+  return user->password();
+}
+
+void KvMember::IssueToken(const std::string& name, std::string token, Done done) {
+  kvpb::Request request;
+  request.mutable_authenticate()->set_name(name);
+  request.mutable_authenticate()->set_token(std::move(token));
+  Write(std::move(request), std::move(done));
 }
 
 Callback KvMember::AwaitAnswer(Done done) {

@@ -91,9 +91,24 @@ class KvMember {
   void Write(kvpb::Request request, Done done);
   // A read: linearizable through ReadIndex, or served from local state.
   void Read(kvpb::Request request, bool serializable, Done done);
-  // Who holds `token`: nobody without a token or with auth disabled.
-  // Errors: kUnauthenticated "etcdserver: invalid auth token".
+  // Who holds `token`, checked against the auth store's current revision:
+  // nobody without a token or with auth disabled. Errors: kUnauthenticated
+  // "etcdserver: invalid auth token".
   absl::StatusOr<kv::AuthInfo> Resolve(const std::optional<std::string>& token);
+  // Stamps `request` with who holds `token` (Resolve) before it goes to
+  // Write or Read, as every client request does. Errors: as Resolve.
+  absl::Status Authorize(const std::optional<std::string>& token, kvpb::Request* request);
+
+  // ---- authentication, in two steps: the password check between them is
+  // slow on purpose (PBKDF2), so the host runs it off this thread ----
+  // The stored password hash of `name`. Errors as etcd answers
+  // Authenticate: kFailedPrecondition "authentication is not enabled";
+  // kInvalidArgument "authentication failed, invalid user ID or password"
+  // for a user that does not exist or has no password.
+  absl::StatusOr<std::string> PasswordHashOf(const std::string& name) const;
+  // Once the password matched: proposes `token` for `name` (applied on
+  // every member, so it works on any of them).
+  void IssueToken(const std::string& name, std::string token, Done done);
 
   // ---- what only the leader answers (kFailedPrecondition "etcdserver:
   // not leader" elsewhere; kUnavailable "etcdserver: leader changed" from a

@@ -103,7 +103,12 @@ void WatchStreams::Create(StreamId stream_id, const etcdserverpb::WatchCreateReq
     Refuse(stream, local, "etcdserver: too many watchers on this stream");
     return;
   }
-  absl::StatusOr<kv::WatcherId> id = store_->CreateWatch(stream.who, request);
+  // Checked as the stream's user is now, as etcd checks each create: an
+  // auth change since the stream opened (another user's role, say) must
+  // not make every later watch on it fail as "old revision".
+  kv::AuthInfo who = stream.who;
+  who.revision = store_->auth().revision();
+  absl::StatusOr<kv::WatcherId> id = store_->CreateWatch(who, request);
   if (!id.ok()) {
     Refuse(stream, local, std::string(id.status().message()));
     return;

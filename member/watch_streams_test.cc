@@ -327,5 +327,37 @@ TEST(WatchQueue, EventResponsesOfOneWatcherMergeUpToTheLimit) {
   EXPECT_EQ(queue.size(), 3u);
 }
 
+TEST_F(WatchStreamsTest, AStreamsCreatesAreCheckedAsItsUserIsNowNotAsWhenItOpened) {
+  auto apply = [this](kvpb::Request request) {
+    request.mutable_header()->set_username("root");
+    request.mutable_header()->set_auth_revision(store_.auth().revision());
+    kvpb::Response response = store_.Apply(request);
+    ASSERT_EQ(response.error_code(), 0) << response.error_message();
+  };
+  kvpb::Request add;
+  add.mutable_user_add()->set_name("root");
+  add.mutable_user_add()->mutable_options()->set_no_password(true);
+  apply(add);
+  kvpb::Request grant;
+  grant.mutable_user_grant_role()->set_user("root");
+  grant.mutable_user_grant_role()->set_role("root");
+  apply(grant);
+  kvpb::Request enable;
+  enable.mutable_auth_enable();
+  apply(enable);
+  auto sink = std::make_shared<FakeSink>();
+  WatchStreams::StreamId stream =
+      streams_.Open(sink, kv::AuthInfo{"root", store_.auth().revision()});
+  // Another role appears: nothing about root changed.
+  kvpb::Request role;
+  role.mutable_role_add()->set_name("other");
+  apply(role);
+  streams_.Create(stream, Prefix("/a/"));
+  std::vector<etcdserverpb::WatchResponse> responses = sink->Drain();
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_TRUE(responses[0].created());
+  EXPECT_FALSE(responses[0].canceled()) << responses[0].cancel_reason();
+}
+
 }  // namespace
 }  // namespace etc::member

@@ -63,7 +63,7 @@ std::string Fault::Describe() const {
 std::string Swarm::Describe() const {
   return absl::StrCat(voters, " voters + ", spares, " spares, ", clients, " clients on ", keys,
                       " keys, ", lease_clients, " lease clients, ", watch_clients,
-                      " watch clients (bound ", watch_queue_bound, "), prevote=", pre_vote, " checkquorum=", check_quorum,
+                      " watch clients (bound ", watch_queue_bound, "), auth=", auth, " prevote=", pre_vote, " checkquorum=", check_quorum,
                       " lease=", lease_reads, " drift=", clock_drift_fraction,
                       " latency=", network.latency_min_us, "+", network.latency_tail_mean_us,
                       "us loss=", network.loss_probability, " dup=", network.duplicate_probability,
@@ -120,6 +120,7 @@ Swarm DrawSwarm(Random& random, Micros safety_phase_us, int voters_override) {
   swarm.watch_clients = random.Chance(0.7) ? static_cast<int>(random.Range(1, 4)) : 0;
   static constexpr size_t kWatchBounds[] = {2, 8, 64};
   swarm.watch_queue_bound = kWatchBounds[random.Uniform(3)];
+  swarm.auth = random.Chance(0.4);
 
   // Which kinds of fault this seed uses, and how often.
   std::vector<FaultKind> kinds;

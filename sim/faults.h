@@ -68,6 +68,9 @@ struct Swarm {
   // member lets a stream hold.
   int watch_clients = 0;
   size_t watch_queue_bound = 64;
+  // Auth on: users and roles from the start, every client logged in, an
+  // administrator editing permissions and an intruder (auth_workload.h).
+  bool auth = false;
   bool pre_vote = true;
   bool check_quorum = true;
   bool lease_reads = false;

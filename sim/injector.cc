@@ -27,8 +27,8 @@ uint64_t DurableLastIndex(const raft::MemoryStorage& durable) {
 
 }  // namespace
 
-FaultInjector::FaultInjector(World* world, Random random)
-    : world_(world), random_(std::move(random)) {}
+FaultInjector::FaultInjector(World* world, AuthWorkload* auth, Random random)
+    : world_(world), auth_(auth), operator_(auth->NewSession(kv::kRootUser)), random_(std::move(random)) {}
 
 void FaultInjector::Schedule(const std::vector<Fault>& faults, Micros heal_at_us) {
   EventQueue& queue = world_->queue();
@@ -385,10 +385,11 @@ void FaultInjector::Compact() {
   world_->trace().Event("compact", leader, static_cast<uint64_t>(to), [&] {
     return absl::StrCat("member ", leader, " proposes compaction to ", to);
   });
-  world_->RunOn(process, [&process, to] {
+  world_->RunOn(process, [this, &process, to] {
     kvpb::Request request;
     request.mutable_compaction()->set_revision(to);
-    process.kv->Write(std::move(request), [](absl::StatusOr<kvpb::Response>) {});
+    auth_->Send(process, operator_, std::move(request), AuthWorkload::Mode::kWrite,
+                [](absl::StatusOr<kvpb::Response>) {});
   });
 }
 

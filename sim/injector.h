@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "raft/raftpb.pb.h"
+#include "sim/auth_workload.h"
 #include "sim/faults.h"
 #include "sim/random.h"
 #include "sim/world.h"
@@ -21,7 +22,8 @@ namespace etc::sim {
 
 class FaultInjector {
  public:
-  FaultInjector(World* world, Random random);
+  // The operator's requests (compaction) go as root through `auth`.
+  FaultInjector(World* world, AuthWorkload* auth, Random random);
   // Applies each fault at its time (unless everything healed by then),
   // heals at `heal_at_us`, and starts the operator's periodic duties.
   void Schedule(const std::vector<Fault>& faults, Micros heal_at_us);
@@ -50,6 +52,8 @@ class FaultInjector {
   void RetireDamaged();
 
   World* world_;
+  AuthWorkload* auth_;
+  AuthWorkload::Session operator_;
   Random random_;
   Micros healed_at_us_ = 0;
   uint64_t promotions_ = 0;

@@ -24,8 +24,8 @@ bool OutcomeUnknown(absl::StatusCode code) {
 
 }  // namespace
 
-KvWorkload::KvWorkload(World* world, Random random, Random latency)
-    : world_(world), random_(std::move(random)), latency_(std::move(latency)) {
+KvWorkload::KvWorkload(World* world, AuthWorkload* auth, Random random, Random latency)
+    : world_(world), auth_(auth), random_(std::move(random)), latency_(std::move(latency)) {
   world_->add_apply_observer([this](Process& process, uint64_t, const kvpb::Request& request,
                                     const kvpb::Response& response) {
     OnApply(process, request, response);
@@ -38,6 +38,7 @@ void KvWorkload::Start() {
     Client& client = clients_[i];
     client.id = i;
     client.random = random_.Fork(i);
+    client.session = auth_->NewSession(AuthWorkload::kClientUser);
     world_->queue().At(client.random.Range(0, 20'000), [this, &client] { IssueNext(client); });
   }
 }
@@ -122,13 +123,11 @@ void KvWorkload::SendAttempt(Client& client) {
       reply(absl::UnavailableError("connection refused"));
       return;
     }
-    world_->RunOn(process, [&process, op, reply, tag] {
-      kvpb::Request request = RequestFor(op, tag);
-      if (op.kind == lincheck::OpKind::kRead) {
-        process.kv->Read(std::move(request), /*serializable=*/false, reply);
-      } else {
-        process.kv->Write(std::move(request), reply);
-      }
+    world_->RunOn(process, [this, &process, &client, op, reply, tag] {
+      auth_->Send(process, client.session, RequestFor(op, tag),
+                  op.kind == lincheck::OpKind::kRead ? AuthWorkload::Mode::kLinearizableRead
+                                                     : AuthWorkload::Mode::kWrite,
+                  reply);
     });
   });
 }

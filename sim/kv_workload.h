@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "kv/kvpb/kvpb.pb.h"
+#include "sim/auth_workload.h"
 #include "sim/linearizability.h"
 #include "sim/random.h"
 #include "sim/world.h"
@@ -40,8 +41,9 @@ struct KvWorkloadStats {
 
 class KvWorkload {
  public:
-  // `random` drives the clients; `latency` the client-to-member network.
-  KvWorkload(World* world, Random random, Random latency);
+  // `random` drives the clients; `latency` the client-to-member network;
+  // clients log in through `auth`.
+  KvWorkload(World* world, AuthWorkload* auth, Random random, Random latency);
   // Starts the clients.
   void Start();
   // When the liveness phase began (operations invoked after it plus a
@@ -64,6 +66,7 @@ class KvWorkload {
     Micros deadline_us = 0;
     uint64_t writes = 0;
     std::map<std::string, std::optional<std::string>> last_seen;
+    AuthWorkload::Session session;
   };
 
   Micros ClientLatency() { return 100 + static_cast<Micros>(latency_.Exponential(300)); }
@@ -79,6 +82,7 @@ class KvWorkload {
   void FailCertainFailure(uint64_t tag, NodeId member);
 
   World* world_;
+  AuthWorkload* auth_;
   Random random_;
   Random latency_;
   std::vector<Client> clients_;

@@ -13,8 +13,8 @@ constexpr Micros kLeaseCheckUs = kLeaseCheckIntervalMs * 1000;
 
 }  // namespace
 
-LeaseWorkload::LeaseWorkload(World* world, Random random, Random latency)
-    : world_(world), random_(std::move(random)), latency_(std::move(latency)) {
+LeaseWorkload::LeaseWorkload(World* world, AuthWorkload* auth, Random random, Random latency)
+    : world_(world), auth_(auth), random_(std::move(random)), latency_(std::move(latency)) {
   world_->add_apply_observer(
       [this](Process&, uint64_t, const kvpb::Request& request, const kvpb::Response&) {
         OnApply(request);
@@ -35,6 +35,7 @@ void LeaseWorkload::Start(int clients, Micros grace_end_us) {
     Client& client = clients_[i];
     client.id = i;
     client.random = random_.Fork(i);
+    client.session = auth_->NewSession(AuthWorkload::kClientUser);
     Next(client, client.random.Range(0, 200'000));
   }
 }
@@ -69,7 +70,7 @@ void LeaseWorkload::SendWrite(Client& client, kvpb::Request request,
   std::vector<NodeId> members = world_->Members();
   NodeId target = members.empty() ? 1 + client.random.Uniform(world_->processes().size())
                                   : members[client.random.Uniform(members.size())];
-  world_->queue().After(Latency(), [this, target, request = std::move(request),
+  world_->queue().After(Latency(), [this, &client, target, request = std::move(request),
                                     done = std::move(done)]() mutable {
     auto back = [this, done](absl::StatusOr<kvpb::Response> result) {
       world_->queue().After(Latency(), [done, result = std::move(result)] { done(result); });
@@ -79,8 +80,8 @@ void LeaseWorkload::SendWrite(Client& client, kvpb::Request request,
       back(absl::UnavailableError("connection refused"));
       return;
     }
-    world_->RunOn(process, [&process, request = std::move(request), back]() mutable {
-      process.kv->Write(std::move(request), back);
+    world_->RunOn(process, [this, &process, &client, request = std::move(request), back]() mutable {
+      auth_->Send(process, client.session, std::move(request), AuthWorkload::Mode::kWrite, back);
     });
   });
 }

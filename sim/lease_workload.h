@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kv/kvpb/kvpb.pb.h"
+#include "sim/auth_workload.h"
 #include "sim/random.h"
 #include "sim/world.h"
 
@@ -36,7 +37,8 @@ struct LeaseWorkloadStats {
 
 class LeaseWorkload {
  public:
-  LeaseWorkload(World* world, Random random, Random latency);
+  // Clients log in through `auth`.
+  LeaseWorkload(World* world, AuthWorkload* auth, Random random, Random latency);
   // Starts `clients` lease clients; the liveness phase's grace ends at
   // `grace_end_us` (faults healed, elections settled).
   void Start(int clients, Micros grace_end_us);
@@ -64,6 +66,7 @@ class LeaseWorkload {
     int id = 0;
     Random random{0};
     uint64_t leases = 0;
+    AuthWorkload::Session session;
   };
 
   Micros Latency() { return 100 + static_cast<Micros>(latency_.Exponential(300)); }
@@ -85,6 +88,7 @@ class LeaseWorkload {
   }
 
   World* world_;
+  AuthWorkload* auth_;
   Random random_;
   Random latency_;
   std::vector<Client> clients_;

@@ -189,6 +189,7 @@ int Main() {
                   static_cast<unsigned long long>(result.elections),
                   static_cast<unsigned long long>(result.crashes),
                   static_cast<unsigned long long>(result.trace_hash));
+      if (!result.auth_summary.empty()) std::printf("  auth: %s\n", result.auth_summary.c_str());
     }
     if (!result.passed()) {
       ++failures;

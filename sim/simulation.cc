@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "raft/describe.h"
+#include "sim/auth_workload.h"
 #include "sim/injector.h"
 #include "sim/kv_workload.h"
 #include "sim/lease_workload.h"
@@ -21,10 +22,11 @@ class Simulation {
         random_(options.seed),
         swarm_(DrawSwarm(options)),
         world_(options, swarm_, &random_, options.trace_to),
-        injector_(&world_, random_.Fork(kFaultStream)),
-        kv_(&world_, random_.Fork(kClientStream), random_.Fork(kClientNetworkStream)),
-        leases_(&world_, random_.Fork(kLeaseStream), random_.Fork(kLeaseStream + 1000)),
-        watches_(&world_, random_.Fork(kWatchStream)) {}
+        auth_(&world_, random_.Fork(kAuthStream)),
+        injector_(&world_, &auth_, random_.Fork(kFaultStream)),
+        kv_(&world_, &auth_, random_.Fork(kClientStream), random_.Fork(kClientNetworkStream)),
+        leases_(&world_, &auth_, random_.Fork(kLeaseStream), random_.Fork(kLeaseStream + 1000)),
+        watches_(&world_, &auth_, random_.Fork(kWatchStream)) {}
 
   SimResult Run();
 
@@ -36,6 +38,7 @@ class Simulation {
   Random random_;
   Swarm swarm_;
   World world_;
+  AuthWorkload auth_;
   FaultInjector injector_;
   KvWorkload kv_;
   LeaseWorkload leases_;
@@ -59,7 +62,9 @@ SimResult Simulation::Run() {
   world_.trace().Event("sim.start", options_.seed, swarm_.voters, [&] {
     return absl::StrCat("seed ", options_.seed, ": ", swarm_.Describe());
   });
+  world_.set_bootstrap_key_tree(auth_.BootstrapKeyTree());
   world_.AddProcesses();
+  auth_.Start(options_.safety_phase_us);
   injector_.Schedule(swarm_.faults, options_.safety_phase_us);
   kv_.set_liveness_deadline_us(options_.safety_phase_us + options_.liveness_grace_us);
   kv_.Start();
@@ -100,6 +105,13 @@ SimResult Simulation::Result() {
   result.swarm = swarm_;
   result.elections = world_.elections();
   result.crashes = world_.crashes();
+  if (auth_.enabled()) {
+    const AuthWorkload::Stats& auth = auth_.stats();
+    result.auth_summary = absl::StrCat(auth.logins, " logins, ", auth.permission_edits,
+                                       " permission edits, ", auth.old_revision_refusals,
+                                       " requests refused for an auth change, ",
+                                       auth.intruder_refusals, " intruder writes refused");
+  }
   KvWorkloadStats stats = kv_.stats();
   result.operations = stats.operations;
   result.operations_ok = stats.operations_ok;

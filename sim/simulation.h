@@ -50,6 +50,8 @@ struct SimResult {
   size_t operations_unknown = 0;
   uint64_t elections = 0;
   uint64_t crashes = 0;
+  // With auth on: what the auth workload did ("" with auth off).
+  std::string auth_summary;
   Swarm swarm;
   // A self-contained HTML timeline of the offending key, for a
   // linearizability violation.

@@ -41,8 +41,8 @@ class WatchWorkload::Sink : public member::WatchSink {
   std::deque<size_t> creating;
 };
 
-WatchWorkload::WatchWorkload(World* world, Random random)
-    : world_(world), random_(std::move(random)) {
+WatchWorkload::WatchWorkload(World* world, AuthWorkload* auth, Random random)
+    : world_(world), auth_(auth), random_(std::move(random)) {
   world_->add_apply_observer([this](Process& process, uint64_t, const kvpb::Request&,
                                     const kvpb::Response&) { OnApply(process); });
 }
@@ -75,6 +75,7 @@ void WatchWorkload::Start(int clients, Micros stalls_end_us, Micros end_us) {
     Client& client = clients_[i];
     client.id = i;
     client.random = random_.Fork(i);
+    client.session = auth_->NewSession(AuthWorkload::kClientUser);
     client.period_us = client.random.Range(1'000, 20'000);
     int watchers = static_cast<int>(client.random.Range(1, 3));
     for (int w = 0; w < watchers; ++w) {
@@ -142,8 +143,16 @@ void WatchWorkload::Connect(Client& client) {
   world_->trace().Event("watch.connect", static_cast<uint64_t>(client.id), target, [&] {
     return absl::StrCat("watch client ", client.id, " opens a stream on member ", target);
   });
-  world_->RunOn(process, [this, &client, &process] {
-    client.stream = process.kv->watch_streams().Open(client.sink, kv::AuthInfo{});
+  world_->RunOn(process, [this, &client, &process, sink = client.sink] {
+    if (client.sink != sink) return;  // it went elsewhere meanwhile
+    absl::StatusOr<kv::AuthInfo> who = auth_->Who(process, client.session);
+    if (!who.ok()) {
+      // Not logged in here (yet): the next drain finds no stream and
+      // connects again.
+      client.sink.reset();
+      return;
+    }
+    client.stream = process.kv->watch_streams().Open(client.sink, *who);
     for (size_t w = 0; w < client.watchers.size(); ++w) CreateOn(client, w);
   });
   world_->queue().After(client.period_us, [this, &client] { Drain(client); });

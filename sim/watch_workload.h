@@ -32,6 +32,7 @@
 
 #include "kv/kvpb/kvpb.pb.h"
 #include "member/watch_streams.h"
+#include "sim/auth_workload.h"
 #include "sim/random.h"
 #include "sim/world.h"
 
@@ -48,7 +49,8 @@ struct WatchWorkloadStats {
 
 class WatchWorkload {
  public:
-  WatchWorkload(World* world, Random random);
+  // Clients log in through `auth`.
+  WatchWorkload(World* world, AuthWorkload* auth, Random random);
   // Starts `clients` watch clients; stalls end by `stalls_end_us`; the run
   // ends at `end_us`.
   void Start(int clients, Micros stalls_end_us, Micros end_us);
@@ -95,6 +97,7 @@ class WatchWorkload {
     NodeId mark_member = 0;
     uint64_t mark_generation = 0;
     int64_t mark_revision = 0;
+    AuthWorkload::Session session;
   };
 
   void OnApply(Process& process);
@@ -112,6 +115,7 @@ class WatchWorkload {
   Watcher* ByLocalId(Client& client, int64_t local_id);
 
   World* world_;
+  AuthWorkload* auth_;
   Random random_;
   std::vector<Client> clients_;
   // Revision -> its changes, from the first member to reach it.

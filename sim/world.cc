@@ -118,6 +118,9 @@ void World::AddProcesses() {
     // one when they are added.
     raft::MemoryStorage initial =
         i <= swarm_.voters ? raft::MemoryStorage::Bootstrap(voters) : raft::MemoryStorage();
+    if (i <= swarm_.voters && !bootstrap_key_tree_.empty()) {
+      initial.snapshot.set_data(member::Member::BootstrapData({}, bootstrap_key_tree_));
+    }
     process->disk->Bootstrap(std::move(initial));
     processes_.push_back(std::move(process));
   }

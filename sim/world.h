@@ -55,6 +55,7 @@ enum Stream : uint64_t {
   kSnapshotStream,
   kLeaseStream,
   kWatchStream,
+  kAuthStream,
   kDiskStream = 100,
   kClockStream = 200,
   kRaftSeedStream = 300,
@@ -144,6 +145,9 @@ class World {
   World(const SimOptions& options, const Swarm& swarm, Random* root, FILE* trace_to);
 
   // ---- setup ----
+  // The key tree's state in the voters' bootstrap snapshot (before
+  // AddProcesses; empty: an empty tree).
+  void set_bootstrap_key_tree(std::string state) { bootstrap_key_tree_ = std::move(state); }
   void AddProcesses();
   // Told about every request any member's key tree applies, after its own
   // invariants were checked.
@@ -211,6 +215,7 @@ class World {
   Network network_;
   Random snapshot_random_;
   SafetyChecker checker_;
+  std::string bootstrap_key_tree_;
   std::vector<std::unique_ptr<Process>> processes_;
   std::vector<ApplyObserver> apply_observers_;
   std::vector<std::function<void(Process&)>> after_input_;

@@ -272,6 +272,13 @@ MUTANTS = [
            "  if (!watcher.synced || watcher.canceled || !watcher.queue.empty()) return std::nullopt;",
            "  if (watcher.canceled) return std::nullopt;",
            ("//kv:watch_test", "//member:watch_streams_test"), in_simulator=True),
+    # Access control: the simulator's intruder (a read-only user) keeps
+    # trying to write, with auth on in the seeds that draw it.
+    Mutant("read-permission-grants-writes", "auth: a read-only permission lets its user write",
+           "kv/auth.cc",
+           "      bool allows = p.permtype() == authpb::Permission::READWRITE ||",
+           "      bool allows = true ||",
+           ("//kv:store_test",), in_simulator=True),
     # Storage (raft-traps #12), in the real WAL and snapshot code the
     # simulator runs over its simulated disk.
     Mutant("storage-sync-skipped", "#12 acknowledge before fsync (the sync does nothing)",
