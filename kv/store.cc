@@ -13,12 +13,16 @@
 #include "base/check.h"
 #include "base/crc32c.h"
 #include "kv/errors.h"
+#include "kv/store_internal.h"
 
 namespace etc::kv {
 
 using etcdserverpb::Compare;
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
+using internal::Failure;
+using internal::RangeOf;
+using internal::WhoOf;
 
 namespace {
 
@@ -26,17 +30,6 @@ constexpr uint32_t kSnapshotFormat = 1;
 // Leases revoked per LeaseExpire entry at most (the leader proposes more
 // entries for more).
 constexpr int kMaxExpirePerRequest = 1000;
-
-kvpb::Response Failure(const absl::Status& status) {
-  kvpb::Response response;
-  response.set_error_code(static_cast<int32_t>(status.code()));
-  response.set_error_message(std::string(status.message()));
-  return response;
-}
-
-KeyRange RangeOf(const std::string& key, const std::string& range_end) {
-  return KeyRange{key, range_end};
-}
 
 // ---- stateless validation (etcd's v3rpc checks) ----
 
@@ -221,10 +214,6 @@ void SortKvs(const etcdserverpb::RangeRequest& r,
     std::stable_sort(kvs->begin(), kvs->end(),
                      [&](const mvccpb::KeyValue& a, const mvccpb::KeyValue& b) { return less(b, a); });
   }
-}
-
-AuthInfo WhoOf(const kvpb::Request& request) {
-  return AuthInfo{request.header().username(), request.header().auth_revision()};
 }
 
 }  // namespace
