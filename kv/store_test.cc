@@ -1741,6 +1741,30 @@ TEST(BadInputTest, TxnWithTooManyOpsIsRefused) {
   EXPECT_EQ(store.revision(), 1);
 }
 
+TEST(BadInputTest, ANestedTxnHoldsAtMostWhatItsParentsLeave) {
+  // etcd's checkTxnRequest: a nested txn gets the ops its parent's budget
+  // leaves after the parent's own, and each sibling gets the same.
+  StoreOptions options;
+  options.max_txn_ops = 4;
+  Store store(options);
+  auto puts = [](const std::string& prefix, int n) {
+    std::vector<RequestOp> ops;
+    for (int i = 0; i < n; ++i) ops.push_back(PutOp(prefix + std::to_string(i), "v"));
+    return ops;
+  };
+  APPLY_OK(store, Txn({}, {TxnOp(MakeTxn({}, puts("a", 2))), TxnOp(MakeTxn({}, puts("b", 2)))}));
+  EXPECT_REFUSED(store, Txn({}, {TxnOp(MakeTxn({}, puts("a", 3))), PutOp("c", "v")}),
+                 TooManyOpsError());
+  // The larger branch counts.
+  EXPECT_REFUSED(store, Txn({}, puts("c", 2), {TxnOp(MakeTxn({}, {}, puts("a", 3)))}),
+                 TooManyOpsError());
+  // Two levels down: 4 - 1 - 1 left.
+  APPLY_OK(store, Txn({}, {TxnOp(MakeTxn({}, {TxnOp(MakeTxn({}, puts("a", 2)))}))}));
+  EXPECT_REFUSED(store, Txn({}, {TxnOp(MakeTxn({}, {TxnOp(MakeTxn({}, puts("a", 3)))}))}),
+                 TooManyOpsError());
+  EXPECT_EQ(store.revision(), 2);
+}
+
 TEST(BadInputTest, TxnPuttingAKeyTwiceIsRefused) {
   Store store;
   EXPECT_REFUSED(store, Txn({}, {PutOp("a", "1"), PutOp("a", "2")}), DuplicateKeyError());
@@ -1977,6 +2001,48 @@ TEST_F(TxnTest, RangesInsideATxnSeeItsEarlierWrites) {
   EXPECT_EQ(KeysIn(ops[4].response_range()), std::vector<std::string>{"r/b"});
   ASSERT_EQ(ops[6].response_range().kvs_size(), 1);
   EXPECT_EQ(ops[6].response_range().kvs(0).create_revision(), store_.revision());
+}
+
+TEST_F(TxnTest, EachNestedTxnTakesItsOwnBranchAtAnyDepth) {
+  Compare holds = CmpValue("k", Compare::EQUAL, "abc");
+  Compare fails = CmpValue("k", Compare::EQUAL, "xyz");
+  TxnRequest inner = MakeTxn({holds}, {PutOp("b", "then"), RangeOp("b")}, {PutOp("b", "else")});
+  TxnRequest first = MakeTxn({fails}, {PutOp("a", "then")}, {TxnOp(inner), PutOp("a", "else")});
+  TxnRequest second = MakeTxn({holds}, {PutOp("c", "then")}, {PutOp("c", "else")});
+  kvpb::Response response =
+      APPLY_OK(store_, Txn({holds}, {TxnOp(first), TxnOp(second), RangeOp("a")}));
+  const etcdserverpb::TxnResponse& outer = response.txn();
+  ASSERT_TRUE(outer.succeeded());
+  ASSERT_EQ(outer.responses_size(), 3);
+  const etcdserverpb::TxnResponse& first_out = outer.responses(0).response_txn();
+  EXPECT_FALSE(first_out.succeeded());
+  ASSERT_EQ(first_out.responses_size(), 2);
+  const etcdserverpb::TxnResponse& inner_out = first_out.responses(0).response_txn();
+  EXPECT_TRUE(inner_out.succeeded());
+  ASSERT_EQ(inner_out.responses_size(), 2);
+  EXPECT_EQ(inner_out.responses(1).response_range().kvs(0).value(), "then");
+  EXPECT_TRUE(first_out.responses(1).has_response_put());
+  EXPECT_TRUE(outer.responses(1).response_txn().succeeded());
+  EXPECT_EQ(outer.responses(2).response_range().kvs(0).value(), "else");
+  // Every result, at any depth, reports the txn's revision.
+  EXPECT_EQ(inner_out.header().revision(), store_.revision());
+  EXPECT_EQ(inner_out.responses(1).response_range().header().revision(), store_.revision());
+  EXPECT_EQ(first_out.responses(1).response_put().header().revision(), store_.revision());
+  EXPECT_EQ(Read(store_, "a")->value(), "else");
+  EXPECT_EQ(Read(store_, "b")->value(), "then");
+  EXPECT_EQ(Read(store_, "c")->value(), "then");
+}
+
+TEST_F(TxnTest, ATxnIsReadOnlyWhenNoBranchWritesAtAnyDepth) {
+  TxnRequest reads = MakeTxn({}, {RangeOp("k")}, {RangeOp("r/", "r0")});
+  EXPECT_TRUE(Store::IsReadOnly(Txn({}, {RangeOp("k"), TxnOp(reads)})));
+  EXPECT_FALSE(Store::IsReadOnly(Txn({}, {RangeOp("k")}, {PutOp("k", "v")})));
+  EXPECT_FALSE(Store::IsReadOnly(Txn({}, {TxnOp(MakeTxn({}, {}, {DeleteOp("k")}))})));
+  EXPECT_FALSE(
+      Store::IsReadOnly(Txn({}, {TxnOp(MakeTxn({}, {TxnOp(MakeTxn({}, {PutOp("k", "v")}))}))})));
+  // A txn that writes must be proposed.
+  EXPECT_EQ(StatusOf(store_.Query(Txn({}, {}, {DeleteOp("k")}))).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(TxnTest, ReadOnlyTxnDoesNotBumpTheRevision) {
