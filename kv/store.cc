@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <functional>
 #include <set>
 #include <utility>
 
@@ -14,6 +13,7 @@
 #include "base/crc32c.h"
 #include "kv/errors.h"
 #include "kv/store_internal.h"
+#include "kv/txn.h"
 
 namespace etc::kv {
 
@@ -21,6 +21,7 @@ using etcdserverpb::Compare;
 using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 using internal::Failure;
+using internal::TxnBranches;
 using internal::RangeOf;
 using internal::WhoOf;
 
@@ -58,9 +59,7 @@ absl::Status CheckDeleteRequest(const etcdserverpb::DeleteRangeRequest& r) {
   return absl::OkStatus();
 }
 
-absl::Status CheckTxnRequest(const TxnRequest& r, int max_ops);
-
-absl::Status CheckRequestOp(const RequestOp& op, int max_ops) {
+absl::Status CheckRequestOp(const RequestOp& op) {
   switch (op.request_case()) {
     case RequestOp::kRequestRange:
       return CheckRangeRequest(op.request_range());
@@ -69,7 +68,7 @@ absl::Status CheckRequestOp(const RequestOp& op, int max_ops) {
     case RequestOp::kRequestDeleteRange:
       return CheckDeleteRequest(op.request_delete_range());
     case RequestOp::kRequestTxn:
-      return CheckTxnRequest(op.request_txn(), max_ops);
+      return absl::OkStatus();  // checked as the walk enters it
     case RequestOp::REQUEST_NOT_SET:
       break;
   }
@@ -78,7 +77,8 @@ absl::Status CheckRequestOp(const RequestOp& op, int max_ops) {
 
 // etcd's checkIntervals: within a txn a key may be put once, and not both
 // put and deleted (deletes may overlap each other); the two branches of a
-// nested txn may each put the same key.
+// nested txn may each put the same key. Not a WalkTxn: each branch's sets
+// are checked against each other bottom up, whatever order the ops are in.
 absl::Status CheckIntervals(const google::protobuf::RepeatedPtrField<RequestOp>& ops,
                             std::set<std::string>* puts,
                             std::vector<std::pair<std::string, std::string>>* deletes) {
@@ -122,9 +122,7 @@ absl::Status CheckIntervals(const google::protobuf::RepeatedPtrField<RequestOp>&
   return absl::OkStatus();
 }
 
-absl::Status CheckTxnRequest(const TxnRequest& r, int max_ops) {
-  int ops = std::max({r.compare_size(), r.success_size(), r.failure_size()});
-  if (ops > max_ops) return TooManyOpsError();
+absl::Status CheckCompares(const TxnRequest& r) {
   for (const Compare& c : r.compare()) {
     if (c.key().empty()) return EmptyKeyError();
     if (!Compare::CompareResult_IsValid(c.result()) ||
@@ -132,13 +130,24 @@ absl::Status CheckTxnRequest(const TxnRequest& r, int max_ops) {
       return absl::InvalidArgumentError("etcdserver: invalid compare");
     }
   }
-  for (const RequestOp& op : r.success()) {
-    if (absl::Status s = CheckRequestOp(op, max_ops - ops); !s.ok()) return s;
-  }
-  for (const RequestOp& op : r.failure()) {
-    if (absl::Status s = CheckRequestOp(op, max_ops - ops); !s.ok()) return s;
-  }
   return absl::OkStatus();
+}
+
+// etcd's checkTxnRequest: a txn holds at most `max_ops` ops per branch (or
+// compares), and a nested txn at most what its parent's own ops leave.
+absl::Status CheckTxnRequest(const TxnRequest& r, int max_ops) {
+  // The ops each txn the walk is in leaves its nested txns, innermost last.
+  std::vector<int> budgets = {max_ops};
+  return internal::WalkTxn(
+      r,
+      [&](const TxnRequest& t) -> absl::StatusOr<TxnBranches> {
+        int ops = std::max({t.compare_size(), t.success_size(), t.failure_size()});
+        if (ops > budgets.back()) return TooManyOpsError();
+        if (absl::Status s = CheckCompares(t); !s.ok()) return s;
+        budgets.push_back(budgets.back() - ops);
+        return TxnBranches::kBoth;
+      },
+      CheckRequestOp, [&](const TxnRequest&) { budgets.pop_back(); });
 }
 
 absl::Status CheckTopLevelTxn(const TxnRequest& r, int max_ops) {
@@ -149,30 +158,6 @@ absl::Status CheckTopLevelTxn(const TxnRequest& r, int max_ops) {
     if (absl::Status s = CheckIntervals(*branch, &puts, &deletes); !s.ok()) return s;
   }
   return absl::OkStatus();
-}
-
-bool TxnHasPuts(const TxnRequest& r) {
-  for (const auto* branch : {&r.success(), &r.failure()}) {
-    for (const RequestOp& op : *branch) {
-      if (op.has_request_put()) return true;
-      if (op.has_request_txn() && TxnHasPuts(op.request_txn())) return true;
-    }
-  }
-  return false;
-}
-
-int64_t TxnGrowth(const TxnRequest& r) {
-  int64_t growth = 0;
-  for (const auto* branch : {&r.success(), &r.failure()}) {
-    for (const RequestOp& op : *branch) {
-      if (op.has_request_put()) {
-        growth += static_cast<int64_t>(op.request_put().key().size() +
-                                       op.request_put().value().size());
-      }
-      if (op.has_request_txn()) growth += TxnGrowth(op.request_txn());
-    }
-  }
-  return growth;
 }
 
 int64_t CompareInt(int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
@@ -213,6 +198,20 @@ void SortKvs(const etcdserverpb::RangeRequest& r,
   } else {
     std::stable_sort(kvs->begin(), kvs->end(),
                      [&](const mvccpb::KeyValue& a, const mvccpb::KeyValue& b) { return less(b, a); });
+  }
+}
+
+// Every result in `response` and in the txns nested in it gets `header`.
+void StampTxnHeaders(const etcdserverpb::ResponseHeader& header,
+                     etcdserverpb::TxnResponse* response) {
+  *response->mutable_header() = header;
+  for (etcdserverpb::ResponseOp& op : *response->mutable_responses()) {
+    if (op.has_response_range()) *op.mutable_response_range()->mutable_header() = header;
+    if (op.has_response_put()) *op.mutable_response_put()->mutable_header() = header;
+    if (op.has_response_delete_range()) {
+      *op.mutable_response_delete_range()->mutable_header() = header;
+    }
+    if (op.has_response_txn()) StampTxnHeaders(header, op.mutable_response_txn());
   }
 }
 
@@ -310,20 +309,9 @@ bool Store::IsReadOnly(const kvpb::Request& request) {
       return true;
     case kvpb::Request::kAlarm:
       return request.alarm().action() == etcdserverpb::AlarmRequest::GET;
-    case kvpb::Request::kTxn: {
-      return !TxnHasPuts(request.txn()) && [&] {
-        std::function<bool(const TxnRequest&)> no_deletes = [&](const TxnRequest& t) {
-          for (const auto* branch : {&t.success(), &t.failure()}) {
-            for (const RequestOp& op : *branch) {
-              if (op.has_request_delete_range()) return false;
-              if (op.has_request_txn() && !no_deletes(op.request_txn())) return false;
-            }
-          }
-          return true;
-        };
-        return no_deletes(request.txn());
-      }();
-    }
+    case kvpb::Request::kTxn:
+      return !internal::TxnHas(request.txn(), RequestOp::kRequestPut) &&
+             !internal::TxnHas(request.txn(), RequestOp::kRequestDeleteRange);
     default:
       return false;
   }
@@ -660,25 +648,21 @@ bool Store::EvaluateCompares(const TxnRequest& r) const {
 }
 
 absl::Status Store::CheckTxnState(const TxnRequest& r) const {
-  const auto& branch = EvaluateCompares(r) ? r.success() : r.failure();
-  for (const RequestOp& op : branch) {
-    switch (op.request_case()) {
-      case RequestOp::kRequestRange: {
-        Revision rev = std::max<Revision>(op.request_range().revision(), 0);
-        if (absl::Status s = keys_.CheckReadable(rev); !s.ok()) return s;
-        break;
-      }
-      case RequestOp::kRequestPut:
-        if (absl::Status s = CheckPutState(op.request_put()); !s.ok()) return s;
-        break;
-      case RequestOp::kRequestTxn:
-        if (absl::Status s = CheckTxnState(op.request_txn()); !s.ok()) return s;
-        break;
-      default:
-        break;
-    }
-  }
-  return absl::OkStatus();
+  return internal::WalkTxn(
+      r,
+      [&](const TxnRequest& t) -> absl::StatusOr<TxnBranches> {
+        return internal::TakenBranch(EvaluateCompares(t));
+      },
+      [&](const RequestOp& op) {
+        switch (op.request_case()) {
+          case RequestOp::kRequestRange:
+            return keys_.CheckReadable(std::max<Revision>(op.request_range().revision(), 0));
+          case RequestOp::kRequestPut:
+            return CheckPutState(op.request_put());
+          default:
+            return absl::OkStatus();
+        }
+      });
 }
 
 absl::Status Store::CheckLeaseKeys(const AuthInfo& who, LeaseId id) const {
@@ -695,117 +679,120 @@ absl::Status Store::CheckLeaseKeys(const AuthInfo& who, LeaseId id) const {
 
 absl::Status Store::CheckTxnPermissions(const AuthInfo& who, const TxnRequest& r) const {
   if (!auth_.enabled()) return absl::OkStatus();
-  for (const Compare& c : r.compare()) {
-    if (absl::Status s = auth_.CheckRead(who, RangeOf(c.key(), c.range_end())); !s.ok()) return s;
-  }
-  // Both branches, whichever runs (etcd).
-  for (const auto* branch : {&r.success(), &r.failure()}) {
-    for (const RequestOp& op : *branch) {
-      absl::Status s;
-      switch (op.request_case()) {
-        case RequestOp::kRequestRange:
-          s = auth_.CheckRead(who, RangeOf(op.request_range().key(), op.request_range().range_end()));
-          break;
-        case RequestOp::kRequestPut:
-          s = auth_.CheckWrite(who, RangeOf(op.request_put().key(), ""));
-          if (s.ok() && op.request_put().prev_kv()) {
-            s = auth_.CheckRead(who, RangeOf(op.request_put().key(), ""));
+  return internal::WalkTxn(
+      r,
+      [&](const TxnRequest& t) -> absl::StatusOr<TxnBranches> {
+        for (const Compare& c : t.compare()) {
+          if (absl::Status s = auth_.CheckRead(who, RangeOf(c.key(), c.range_end())); !s.ok()) {
+            return s;
           }
-          // As for a put outside a txn: a txn is no way around it.
-          if (s.ok()) s = CheckLeaseKeys(who, op.request_put().lease());
-          break;
-        case RequestOp::kRequestDeleteRange: {
-          const auto& d = op.request_delete_range();
-          s = auth_.CheckWrite(who, RangeOf(d.key(), d.range_end()));
-          if (s.ok() && d.prev_kv()) s = auth_.CheckRead(who, RangeOf(d.key(), d.range_end()));
-          break;
         }
-        case RequestOp::kRequestTxn:
-          s = CheckTxnPermissions(who, op.request_txn());
-          break;
-        default:
-          break;
+        // Both branches, whichever runs (etcd).
+        return TxnBranches::kBoth;
+      },
+      [&](const RequestOp& op) { return CheckTxnOpPermissions(who, op); });
+}
+
+absl::Status Store::CheckTxnOpPermissions(const AuthInfo& who, const RequestOp& op) const {
+  absl::Status s;
+  switch (op.request_case()) {
+    case RequestOp::kRequestRange:
+      return auth_.CheckRead(who, RangeOf(op.request_range().key(), op.request_range().range_end()));
+    case RequestOp::kRequestPut:
+      s = auth_.CheckWrite(who, RangeOf(op.request_put().key(), ""));
+      if (s.ok() && op.request_put().prev_kv()) {
+        s = auth_.CheckRead(who, RangeOf(op.request_put().key(), ""));
       }
-      if (!s.ok()) return s;
+      // As for a put outside a txn: a txn is no way around it.
+      if (s.ok()) s = CheckLeaseKeys(who, op.request_put().lease());
+      return s;
+    case RequestOp::kRequestDeleteRange: {
+      const auto& d = op.request_delete_range();
+      s = auth_.CheckWrite(who, RangeOf(d.key(), d.range_end()));
+      if (s.ok() && d.prev_kv()) s = auth_.CheckRead(who, RangeOf(d.key(), d.range_end()));
+      return s;
     }
+    default:
+      return absl::OkStatus();
   }
-  return absl::OkStatus();
 }
 
 void Store::ApplyTxnOps(const TxnRequest& r, etcdserverpb::TxnResponse* response) {
   // Every compare of every nested txn sees the state before the txn
-  // (etcd's compareToPath): decide all branches first.
-  std::function<void(const TxnRequest&, std::vector<bool>*)> decide =
-      [&](const TxnRequest& t, std::vector<bool>* path) {
-        bool succeeded = EvaluateCompares(t);
-        path->push_back(succeeded);
-        for (const RequestOp& op : succeeded ? t.success() : t.failure()) {
-          if (op.has_request_txn()) decide(op.request_txn(), path);
-        }
-      };
-  std::vector<bool> path;
-  decide(r, &path);
+  // (etcd's compareToPath): decide all branches first, in the order the
+  // second walk enters the txns.
+  std::vector<bool> succeeded;
+  absl::Status status = internal::WalkTxn(
+      r,
+      [&](const TxnRequest& t) -> absl::StatusOr<TxnBranches> {
+        succeeded.push_back(EvaluateCompares(t));
+        return internal::TakenBranch(succeeded.back());
+      },
+      [](const RequestOp&) { return absl::OkStatus(); });
+  ETC_CHECK(status.ok()) << status;
   size_t next = 0;
-  std::function<void(const TxnRequest&, etcdserverpb::TxnResponse*)> run =
-      [&](const TxnRequest& t, etcdserverpb::TxnResponse* out) {
-        bool succeeded = path[next++];
-        out->set_succeeded(succeeded);
-        for (const RequestOp& op : succeeded ? t.success() : t.failure()) {
-          etcdserverpb::ResponseOp* result = out->add_responses();
-          switch (op.request_case()) {
-            case RequestOp::kRequestRange: {
-              auto range = DoRange(op.request_range());
-              ETC_CHECK(range.ok()) << "txn range failed after its checks: " << range.status();
-              *result->mutable_response_range() = std::move(*range);
-              break;
-            }
-            case RequestOp::kRequestPut: {
-              auto put = DoPut(op.request_put());
-              ETC_CHECK(put.ok()) << "txn put failed after its checks: " << put.status();
-              *result->mutable_response_put() = std::move(*put);
-              break;
-            }
-            case RequestOp::kRequestDeleteRange: {
-              auto deleted = DoDeleteRange(op.request_delete_range());
-              ETC_CHECK(deleted.ok());
-              *result->mutable_response_delete_range() = std::move(*deleted);
-              break;
-            }
-            case RequestOp::kRequestTxn:
-              run(op.request_txn(), result->mutable_response_txn());
-              break;
-            default:
-              break;
-          }
+  // The response of each txn the walk is in, innermost last, and the one
+  // of the nested txn it enters next.
+  std::vector<etcdserverpb::TxnResponse*> responses;
+  etcdserverpb::TxnResponse* entering = response;
+  status = internal::WalkTxn(
+      r,
+      [&](const TxnRequest&) -> absl::StatusOr<TxnBranches> {
+        entering->set_succeeded(succeeded[next++]);
+        responses.push_back(entering);
+        return internal::TakenBranch(entering->succeeded());
+      },
+      [&](const RequestOp& op) {
+        etcdserverpb::ResponseOp* result = responses.back()->add_responses();
+        if (op.has_request_txn()) {
+          entering = result->mutable_response_txn();
+        } else {
+          ApplyTxnOp(op, result);
         }
-      };
-  run(r, response);
+        return absl::OkStatus();
+      },
+      [&](const TxnRequest&) { responses.pop_back(); });
+  ETC_CHECK(status.ok()) << status;
+}
+
+void Store::ApplyTxnOp(const RequestOp& op, etcdserverpb::ResponseOp* result) {
+  switch (op.request_case()) {
+    case RequestOp::kRequestRange: {
+      auto range = DoRange(op.request_range());
+      ETC_CHECK(range.ok()) << "txn range failed after its checks: " << range.status();
+      *result->mutable_response_range() = std::move(*range);
+      break;
+    }
+    case RequestOp::kRequestPut: {
+      auto put = DoPut(op.request_put());
+      ETC_CHECK(put.ok()) << "txn put failed after its checks: " << put.status();
+      *result->mutable_response_put() = std::move(*put);
+      break;
+    }
+    case RequestOp::kRequestDeleteRange: {
+      auto deleted = DoDeleteRange(op.request_delete_range());
+      ETC_CHECK(deleted.ok());
+      *result->mutable_response_delete_range() = std::move(*deleted);
+      break;
+    }
+    default:
+      break;
+  }
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> Store::DoTxn(const TxnRequest& r, const AuthInfo& who,
                                                        uint64_t member_id) {
   if (absl::Status s = CheckTxnPermissions(who, r); !s.ok()) return s;
   if (absl::Status s = CheckTxnState(r); !s.ok()) return s;
-  if (TxnHasPuts(r)) {
-    if (absl::Status s = CheckQuota(TxnGrowth(r), member_id); !s.ok()) return s;
+  if (internal::TxnHas(r, RequestOp::kRequestPut)) {
+    if (absl::Status s = CheckQuota(internal::TxnGrowth(r), member_id); !s.ok()) return s;
   }
   etcdserverpb::TxnResponse response;
   keys_.BeginRevision();
   ApplyTxnOps(r, &response);
   keys_.EndRevision();
   // Ranges inside report the txn's own revision, as etcd does.
-  std::function<void(etcdserverpb::TxnResponse*)> set_headers = [&](etcdserverpb::TxnResponse* t) {
-    *t->mutable_header() = Header();
-    for (auto& op : *t->mutable_responses()) {
-      if (op.has_response_range()) *op.mutable_response_range()->mutable_header() = Header();
-      if (op.has_response_put()) *op.mutable_response_put()->mutable_header() = Header();
-      if (op.has_response_delete_range()) {
-        *op.mutable_response_delete_range()->mutable_header() = Header();
-      }
-      if (op.has_response_txn()) set_headers(op.mutable_response_txn());
-    }
-  };
-  set_headers(&response);
+  StampTxnHeaders(Header(), &response);
   return response;
 }
 

@@ -160,9 +160,13 @@ class Store {
   bool EvaluateCompares(const etcdserverpb::TxnRequest& r) const;
   bool CompareHolds(const etcdserverpb::Compare& compare) const;
   absl::Status CheckTxnPermissions(const AuthInfo& who, const etcdserverpb::TxnRequest& r) const;
+  // One op of a txn, a nested txn's own ops aside.
+  absl::Status CheckTxnOpPermissions(const AuthInfo& who, const etcdserverpb::RequestOp& op) const;
   // With auth on, `who` may write every key already attached to lease `id`.
   absl::Status CheckLeaseKeys(const AuthInfo& who, LeaseId id) const;
   void ApplyTxnOps(const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* response);
+  // Applies one op of a txn that is not a nested txn.
+  void ApplyTxnOp(const etcdserverpb::RequestOp& op, etcdserverpb::ResponseOp* result);
   absl::Status RevokeLease(LeaseId id);
   // Refuses a write growing the store by `growth_bytes` past the quota
   // (raising NOSPACE in `member_id`'s name), or while NOSPACE is raised.
