@@ -76,47 +76,6 @@ etcdserverpb::ResponseHeader Store::Header() const {
   return header;
 }
 
-// ----------------------------------------------------------------- writes --
-
-absl::Status Store::CheckPutState(const etcdserverpb::PutRequest& r) const {
-  if (r.ignore_value() || r.ignore_lease()) {
-    if (!keys_.Get(r.key()).has_value()) return KeyNotFoundError();
-  }
-  if (r.lease() != 0 && leases_.Find(r.lease()) == nullptr) return LeaseNotFoundError();
-  return absl::OkStatus();
-}
-
-absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRequest& r) {
-  if (absl::Status s = CheckPutState(r); !s.ok()) return s;
-  std::optional<mvccpb::KeyValue> current = keys_.Get(r.key());
-  std::string_view value = r.value();
-  LeaseId lease = r.lease();
-  if (r.ignore_value()) value = current->value();
-  if (r.ignore_lease()) lease = current->lease();
-  // Copy: `value` may point into the version about to be superseded.
-  std::string value_copy(value);
-  std::optional<mvccpb::KeyValue> previous = keys_.Put(r.key(), value_copy, lease);
-  if (previous.has_value() && previous->lease() != 0 && previous->lease() != lease) {
-    leases_.Detach(previous->lease(), r.key());
-  }
-  if (lease != 0) leases_.Attach(lease, r.key());
-  etcdserverpb::PutResponse response;
-  if (r.prev_kv() && previous.has_value()) *response.mutable_prev_kv() = std::move(*previous);
-  return response;
-}
-
-absl::StatusOr<etcdserverpb::DeleteRangeResponse> Store::DoDeleteRange(
-    const etcdserverpb::DeleteRangeRequest& r) {
-  std::vector<mvccpb::KeyValue> deleted = keys_.DeleteRange(RangeOf(r.key(), r.range_end()));
-  etcdserverpb::DeleteRangeResponse response;
-  response.set_deleted(static_cast<int64_t>(deleted.size()));
-  for (mvccpb::KeyValue& kv : deleted) {
-    if (kv.lease() != 0) leases_.Detach(kv.lease(), kv.key());
-    if (r.prev_kv()) *response.add_prev_kvs() = std::move(kv);
-  }
-  return response;
-}
-
 absl::Status Store::CheckLeaseKeys(const AuthInfo& who, LeaseId id) const {
   if (!auth_.enabled() || id == 0) return absl::OkStatus();
   // Attaching (or revoking) a lease whose other keys this user could not
@@ -129,22 +88,6 @@ absl::Status Store::CheckLeaseKeys(const AuthInfo& who, LeaseId id) const {
   return absl::OkStatus();
 }
 
-bool Store::nospace() const {
-  for (const auto& [member, type] : alarms_) {
-    if (type == etcdserverpb::NOSPACE) return true;
-  }
-  return false;
-}
-
-absl::Status Store::CheckQuota(int64_t growth_bytes, uint64_t member_id) {
-  if (nospace()) return NoSpaceError();
-  if (keys_.size_bytes() + growth_bytes > options_.quota_bytes) {
-    alarms_.insert({member_id, etcdserverpb::NOSPACE});
-    return NoSpaceError();
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Store::RevokeLease(LeaseId id) {
   absl::StatusOr<std::set<std::string>> keys = leases_.Revoke(id);
   if (!keys.ok()) return keys.status();
@@ -153,110 +96,6 @@ absl::Status Store::RevokeLease(LeaseId id) {
   keys_.BeginRevision();
   for (const std::string& key : *keys) keys_.DeleteRange(RangeOf(key, ""));
   keys_.EndRevision();
-  return absl::OkStatus();
-}
-
-kvpb::Response Store::Apply(const kvpb::Request& request) {
-  if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
-  AuthInfo who = WhoOf(request);
-  kvpb::Response response;
-  absl::Status status;
-  switch (request.op_case()) {
-    case kvpb::Request::kRange:
-    case kvpb::Request::kList:
-    case kvpb::Request::kTreeRange:
-    case kvpb::Request::kLeaseLeases:
-    case kvpb::Request::kHashKv:
-    case kvpb::Request::kUserGet:
-    case kvpb::Request::kUserList:
-    case kvpb::Request::kRoleGet:
-    case kvpb::Request::kRoleList:
-      // Reads that went through the log (a linearizable read by proposal).
-      return Query(request);
-    case kvpb::Request::kPut:
-      status = ApplyPut(request, who, &response);
-      break;
-    case kvpb::Request::kDeleteRange:
-    case kvpb::Request::kDeleteTree:
-      status = ApplyDelete(request, who, &response);
-      break;
-    case kvpb::Request::kTxn: {
-      auto txn = DoTxn(request.txn(), who, request.header().member_id());
-      status = txn.status();
-      if (txn.ok()) *response.mutable_txn() = std::move(*txn);
-      break;
-    }
-    case kvpb::Request::kCompaction:
-      // Root only (etcd 3.4 lets any user compact away everyone's history).
-      status = auth_.CheckAdmin(who);
-      if (status.ok()) status = keys_.Compact(request.compaction().revision());
-      break;
-    case kvpb::Request::kLeaseGrant:
-    case kvpb::Request::kLeaseRevoke:
-    case kvpb::Request::kLeaseExpire:
-    case kvpb::Request::kLeaseTimeToLive:
-      status = ApplyLease(request, who, &response);
-      break;
-    case kvpb::Request::kAlarm:
-      if (request.alarm().action() == etcdserverpb::AlarmRequest::GET) return Query(request);
-      status = ApplyAlarm(request, who, &response);
-      break;
-    case kvpb::Request::kAuthEnable:
-    case kvpb::Request::kAuthDisable:
-    case kvpb::Request::kAuthenticate:
-      status = ApplyAuthSwitch(request, who, &response);
-      break;
-    default:
-      status = ApplyUserOrRole(request, who);
-      break;
-  }
-  if (!status.ok()) return Failure(status);
-  StampHeader(&response, request);
-  watches_.Notify();
-  return response;
-}
-
-absl::Status Store::ApplyPut(const kvpb::Request& request, const AuthInfo& who,
-                             kvpb::Response* response) {
-  const auto& r = request.put();
-  if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), "")); !s.ok()) return s;
-  if (r.prev_kv()) {
-    if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), "")); !s.ok()) return s;
-  }
-  if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return s;
-  if (absl::Status s = CheckPutState(r); !s.ok()) return s;
-  if (absl::Status s = CheckQuota(static_cast<int64_t>(r.key().size() + r.value().size()),
-                                  request.header().member_id());
-      !s.ok()) {
-    return s;
-  }
-  keys_.BeginRevision();
-  auto put = DoPut(r);
-  keys_.EndRevision();
-  ETC_CHECK(put.ok()) << put.status();
-  *response->mutable_put() = std::move(*put);
-  return absl::OkStatus();
-}
-
-absl::Status Store::ApplyDelete(const kvpb::Request& request, const AuthInfo& who,
-                                kvpb::Response* response) {
-  etcdserverpb::DeleteRangeRequest r;
-  if (request.has_delete_range()) {
-    r = request.delete_range();
-  } else {
-    auto [key, end] = SubtreeRange(request.delete_tree().path());
-    r.set_key(key);
-    r.set_range_end(end);
-    r.set_prev_kv(request.delete_tree().prev_kv());
-  }
-  if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
-  if (r.prev_kv()) {
-    if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
-  }
-  keys_.BeginRevision();
-  auto deleted = DoDeleteRange(r);
-  keys_.EndRevision();
-  *response->mutable_delete_range() = std::move(*deleted);
   return absl::OkStatus();
 }
 
@@ -289,83 +128,6 @@ absl::Status Store::ApplyLease(const kvpb::Request& request, const AuthInfo& who
     default:
       return absl::InvalidArgumentError(
           "etcdserver: lease time-to-live is answered by the leader's lessor, not the log");
-  }
-}
-
-absl::Status Store::ApplyAlarm(const kvpb::Request& request, const AuthInfo& who,
-                               kvpb::Response* response) {
-  const auto& r = request.alarm();
-  // Root only: etcd 3.4 lets any user raise or clear alarms (a cleared
-  // NOSPACE lets writes past the quota again).
-  if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
-  auto* out = response->mutable_alarm();
-  std::pair<uint64_t, int> alarm{r.memberid(), r.alarm()};
-  if (r.alarm() != etcdserverpb::NONE) {
-    bool changed = r.action() == etcdserverpb::AlarmRequest::ACTIVATE
-                       ? alarms_.insert(alarm).second
-                       : alarms_.erase(alarm) > 0;
-    if (changed) {
-      auto* member = out->add_alarms();
-      member->set_memberid(r.memberid());
-      member->set_alarm(r.alarm());
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Store::ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo& who,
-                                    kvpb::Response* response) {
-  if (request.has_auth_enable()) {
-    if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
-    return auth_.Enable();
-  }
-  if (request.has_auth_disable()) {
-    if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
-    auth_.Disable();
-    return absl::OkStatus();
-  }
-  const auto& r = request.authenticate();
-  if (!auth_.enabled()) return AuthNotEnabledError();
-  // The proposer checked the password; the user may have gone, or lost
-  // its password, since.
-  absl::StatusOr<authpb::User> user = auth_.UserGet(r.name());
-  if (!user.ok() || user->options().no_password()) return AuthFailedError();
-  if (r.token().empty()) return absl::InvalidArgumentError("etcdserver: empty token");
-  tokens_.Add(r.token(), AuthInfo{r.name(), auth_.revision()});
-  response->mutable_authenticate()->set_token(r.token());
-  return absl::OkStatus();
-}
-
-absl::Status Store::ApplyUserOrRole(const kvpb::Request& request, const AuthInfo& who) {
-  // User and role management: admin only.
-  if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
-  switch (request.op_case()) {
-    case kvpb::Request::kUserAdd:
-      return auth_.UserAdd(request.user_add().name(), request.user_add().password_hash(),
-                           request.user_add().options());
-    case kvpb::Request::kUserDelete:
-      return auth_.UserDelete(request.user_delete().name());
-    case kvpb::Request::kUserChangePassword:
-      return auth_.UserChangePassword(request.user_change_password().name(),
-                                      request.user_change_password().password_hash());
-    case kvpb::Request::kUserGrantRole:
-      return auth_.UserGrantRole(request.user_grant_role().user(), request.user_grant_role().role());
-    case kvpb::Request::kUserRevokeRole:
-      return auth_.UserRevokeRole(request.user_revoke_role().name(),
-                                  request.user_revoke_role().role());
-    case kvpb::Request::kRoleAdd:
-      return auth_.RoleAdd(request.role_add().name());
-    case kvpb::Request::kRoleDelete:
-      return auth_.RoleDelete(request.role_delete().role());
-    case kvpb::Request::kRoleGrantPermission:
-      return auth_.RoleGrantPermission(request.role_grant_permission().name(),
-                                       request.role_grant_permission().perm());
-    case kvpb::Request::kRoleRevokePermission:
-      return auth_.RoleRevokePermission(request.role_revoke_permission().role(),
-                                        request.role_revoke_permission().key(),
-                                        request.role_revoke_permission().range_end());
-    default:
-      return absl::InvalidArgumentError("etcdserver: unknown request");
   }
 }
 
