@@ -1,35 +1,21 @@
+// kv::Store's core: construction, response headers, watch creation, the
+// whole-state digests and the invariants. The rest of the Store lives by job
+// in store_validate.cc, store_read.cc, store_write.cc, store_txn.cc,
+// store_lease.cc and store_snapshot.cc.
 #include "kv/store.h"
 
-#include <algorithm>
-#include <limits>
-#include <set>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "google/protobuf/wire_format_lite.h"
 #include "base/check.h"
 #include "base/crc32c.h"
-#include "kv/errors.h"
 #include "kv/store_internal.h"
-#include "kv/txn.h"
 
 namespace etc::kv {
 
-using etcdserverpb::Compare;
-using etcdserverpb::RequestOp;
-using etcdserverpb::TxnRequest;
-using internal::Failure;
 using internal::RangeOf;
-using internal::TxnBranches;
-using internal::WhoOf;
-
-namespace {
-
-constexpr uint32_t kSnapshotFormat = 1;
-
-}  // namespace
 
 std::pair<std::string, std::string> SubtreeRange(std::string_view path) {
   std::string prefix(path);
@@ -76,8 +62,6 @@ etcdserverpb::ResponseHeader Store::Header() const {
   return header;
 }
 
-// ---------------------------------------------------------------- watches --
-
 absl::StatusOr<WatcherId> Store::CreateWatch(const AuthInfo& who,
                                              etcdserverpb::WatchCreateRequest request) {
   // An empty key means "\0", the smallest key (etcd's watch server).
@@ -87,153 +71,6 @@ absl::StatusOr<WatcherId> Store::CreateWatch(const AuthInfo& who,
     return s;
   }
   return watches_.Create(request);
-}
-
-// ------------------------------------------------------------ whole state --
-
-std::string Store::Snapshot() const {
-  // Written field by field in field-number order, exactly the bytes
-  // serializing one kvpb.Snapshot would give, but without first building
-  // that message: it would copy every key and value (twice the key tree's
-  // memory, for a moment) and take far longer.
-  kvpb::Snapshot head;
-  head.set_format(kSnapshotFormat);
-  head.set_revision(keys_.revision());
-  head.set_compact_revision(keys_.compact_revision());
-  kvpb::Snapshot tail;
-  for (const auto& [id, lease] : leases_.leases()) {
-    auto* out = tail.add_leases();
-    out->set_id(id);
-    out->set_ttl_seconds(lease.ttl_seconds);
-  }
-  tail.set_lease_id_counter(leases_.id_counter());
-  tail.set_auth_enabled(auth_.enabled());
-  tail.set_auth_revision(auth_.revision());
-  for (authpb::User& user : auth_.users()) *tail.add_users() = std::move(user);
-  for (authpb::Role& role : auth_.roles()) *tail.add_roles() = std::move(role);
-  for (const auto& [member, type] : alarms_) {
-    auto* alarm = tail.add_alarms();
-    alarm->set_memberid(member);
-    alarm->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
-  }
-
-  std::string out;
-  out.reserve(SnapshotBytesHint());
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    // Deterministic: map-free messages, fields in order.
-    coded.SetSerializationDeterministic(true);
-    head.SerializeToCodedStream(&coded);
-    // One key's message at a time, reused (its version objects too).
-    kvpb::Snapshot::Key key;
-    bool open = false;
-    auto flush = [&] {
-      if (!open) return;
-      key.ByteSizeLong();  // WriteMessage writes the cached sizes
-      google::protobuf::internal::WireFormatLite::WriteMessage(
-          kvpb::Snapshot::kKeysFieldNumber, key, &coded);
-      key.Clear();
-      open = false;
-    };
-    keys_.ForEachVersion([&](const std::string& name, const KeyVersion& version) {
-      if (open && key.key() != name) flush();
-      if (!open) {
-        key.set_key(name);
-        open = true;
-      }
-      mvccpb::KeyValue* kv = key.add_versions();
-      kv->set_mod_revision(version.mod_revision);
-      kv->set_create_revision(version.create_revision);
-      kv->set_version(version.version);
-      kv->set_lease(version.lease);
-      kv->set_value(version.value);
-    });
-    flush();
-    tail.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
-
-absl::Status Store::Restore(std::string_view data) {
-  kvpb::Snapshot snapshot;
-  if (data.empty()) {
-    // A new cluster's bootstrap snapshot: the empty state.
-    snapshot.set_format(kSnapshotFormat);
-    snapshot.set_auth_revision(1);
-  } else if (!snapshot.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
-    return absl::DataLossError("key tree snapshot does not parse");
-  }
-  if (snapshot.format() != kSnapshotFormat) {
-    return absl::DataLossError(
-        absl::StrCat("key tree snapshot has format ", snapshot.format(), ", expected ",
-                     kSnapshotFormat));
-  }
-  std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys;
-  keys.reserve(static_cast<size_t>(snapshot.keys_size()));
-  for (kvpb::Snapshot::Key& key : *snapshot.mutable_keys()) {
-    std::vector<KeyVersion> versions;
-    for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
-      KeyVersion v;
-      v.mod_revision = kv.mod_revision();
-      v.create_revision = kv.create_revision();
-      v.version = kv.version();
-      v.lease = kv.lease();
-      v.value = std::move(*kv.mutable_value());
-      versions.push_back(std::move(v));
-    }
-    keys.emplace_back(std::move(*key.mutable_key()), std::move(versions));
-  }
-  // Build everything aside, then swap: a bad snapshot changes nothing.
-  Keyspace restored_keys;
-  if (absl::Status s = restored_keys.Restore(snapshot.revision(), snapshot.compact_revision(),
-                                             std::move(keys));
-      !s.ok()) {
-    return s;
-  }
-  LeaseTable restored_leases;
-  std::vector<std::pair<LeaseId, int64_t>> leases;
-  for (const auto& lease : snapshot.leases()) leases.emplace_back(lease.id(), lease.ttl_seconds());
-  if (absl::Status s = restored_leases.Restore(leases, snapshot.lease_id_counter()); !s.ok()) {
-    return s;
-  }
-  // Attach each live key to its lease.
-  absl::StatusOr<RangeResult> live =
-      restored_keys.Range(KeyRange{"", std::string(1, '\0')}, RangeOptions{});
-  if (!live.ok()) return absl::DataLossError("key tree snapshot: unreadable keyspace");
-  for (const mvccpb::KeyValue& kv : live->kvs) {
-    if (kv.lease() == 0) continue;
-    if (restored_leases.Find(kv.lease()) == nullptr) {
-      return absl::DataLossError(
-          absl::StrCat("key tree snapshot: a key is attached to missing lease ", kv.lease()));
-    }
-    restored_leases.Attach(kv.lease(), kv.key());
-  }
-  AuthStore restored_auth;
-  std::vector<authpb::User> users(snapshot.users().begin(), snapshot.users().end());
-  std::vector<authpb::Role> roles(snapshot.roles().begin(), snapshot.roles().end());
-  if (absl::Status s = restored_auth.Restore(snapshot.auth_enabled(), snapshot.auth_revision(),
-                                             std::move(users), std::move(roles));
-      !s.ok()) {
-    return s;
-  }
-  std::set<std::pair<uint64_t, int>> alarms;
-  for (const auto& alarm : snapshot.alarms()) {
-    if (!etcdserverpb::AlarmType_IsValid(alarm.alarm()) || alarm.alarm() == etcdserverpb::NONE) {
-      return absl::DataLossError("key tree snapshot: invalid alarm");
-    }
-    alarms.insert({alarm.memberid(), alarm.alarm()});
-  }
-  // Commit. The keyspace object stays (the watch hub points to it).
-  keys_.Swap(restored_keys);
-  leases_ = std::move(restored_leases);
-  auth_ = std::move(restored_auth);
-  alarms_ = std::move(alarms);
-  lessor_.Clear();
-  for (const auto& [id, lease] : leases_.leases()) lessor_.Add(id, lease.ttl_seconds);
-  tokens_ = TokenTable();
-  watches_.OnRestore();
-  return absl::OkStatus();
 }
 
 uint32_t Store::HashKV(Revision revision) const {
