@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,85 @@ namespace etc::kv {
 namespace {
 
 constexpr uint32_t kSnapshotFormat = 1;
+
+// Restore's steps, each filling one part of the state aside from the
+// snapshot. Each checks what it reads: errors are kDataLoss.
+
+// Parses `data` into `snapshot`; empty data is a new cluster's bootstrap
+// snapshot, the empty state.
+absl::Status ParseSnapshot(std::string_view data, kvpb::Snapshot* snapshot) {
+  if (data.empty()) {
+    snapshot->set_format(kSnapshotFormat);
+    snapshot->set_auth_revision(1);
+  } else if (!snapshot->ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    return absl::DataLossError("key tree snapshot does not parse");
+  }
+  if (snapshot->format() != kSnapshotFormat) {
+    return absl::DataLossError(absl::StrCat("key tree snapshot has format ", snapshot->format(),
+                                            ", expected ", kSnapshotFormat));
+  }
+  return absl::OkStatus();
+}
+
+// Fills `keys` from the snapshot's versions, moving the keys and values out
+// of `snapshot` rather than copying them (they are most of its size).
+absl::Status RestoreKeyspace(kvpb::Snapshot* snapshot, Keyspace* keys) {
+  std::vector<std::pair<std::string, std::vector<KeyVersion>>> versions_by_key;
+  versions_by_key.reserve(static_cast<size_t>(snapshot->keys_size()));
+  for (kvpb::Snapshot::Key& key : *snapshot->mutable_keys()) {
+    std::vector<KeyVersion> versions;
+    for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
+      KeyVersion v;
+      v.mod_revision = kv.mod_revision();
+      v.create_revision = kv.create_revision();
+      v.version = kv.version();
+      v.lease = kv.lease();
+      v.value = std::move(*kv.mutable_value());
+      versions.push_back(std::move(v));
+    }
+    versions_by_key.emplace_back(std::move(*key.mutable_key()), std::move(versions));
+  }
+  return keys->Restore(snapshot->revision(), snapshot->compact_revision(),
+                       std::move(versions_by_key));
+}
+
+// Fills `leases` from the snapshot and attaches each live key of `keys` to
+// its lease, which must be there.
+absl::Status RestoreLeases(const kvpb::Snapshot& snapshot, const Keyspace& keys,
+                           LeaseTable* leases) {
+  std::vector<std::pair<LeaseId, int64_t>> ttls;
+  for (const auto& lease : snapshot.leases()) ttls.emplace_back(lease.id(), lease.ttl_seconds());
+  if (absl::Status s = leases->Restore(ttls, snapshot.lease_id_counter()); !s.ok()) return s;
+  absl::StatusOr<RangeResult> live = keys.Range(KeyRange{"", std::string(1, '\0')}, RangeOptions{});
+  if (!live.ok()) return absl::DataLossError("key tree snapshot: unreadable keyspace");
+  for (const mvccpb::KeyValue& kv : live->kvs) {
+    if (kv.lease() == 0) continue;
+    if (leases->Find(kv.lease()) == nullptr) {
+      return absl::DataLossError(
+          absl::StrCat("key tree snapshot: a key is attached to missing lease ", kv.lease()));
+    }
+    leases->Attach(kv.lease(), kv.key());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RestoreAuth(const kvpb::Snapshot& snapshot, AuthStore* auth) {
+  std::vector<authpb::User> users(snapshot.users().begin(), snapshot.users().end());
+  std::vector<authpb::Role> roles(snapshot.roles().begin(), snapshot.roles().end());
+  return auth->Restore(snapshot.auth_enabled(), snapshot.auth_revision(), std::move(users),
+                       std::move(roles));
+}
+
+absl::Status RestoreAlarms(const kvpb::Snapshot& snapshot,
+                           std::set<std::pair<uint64_t, int>>* alarms) {
+  for (const auto& alarm : snapshot.alarms()) {
+    if (!etcdserverpb::AlarmType_IsValid(alarm.alarm()) || alarm.alarm() == etcdserverpb::NONE) {
+      return absl::DataLossError("key tree snapshot: invalid alarm");
+    }
+    alarms->insert({alarm.memberid(), alarm.alarm()});
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -86,73 +166,18 @@ std::string Store::Snapshot() const {
 
 absl::Status Store::Restore(std::string_view data) {
   kvpb::Snapshot snapshot;
-  if (data.empty()) {
-    // A new cluster's bootstrap snapshot: the empty state.
-    snapshot.set_format(kSnapshotFormat);
-    snapshot.set_auth_revision(1);
-  } else if (!snapshot.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
-    return absl::DataLossError("key tree snapshot does not parse");
-  }
-  if (snapshot.format() != kSnapshotFormat) {
-    return absl::DataLossError(
-        absl::StrCat("key tree snapshot has format ", snapshot.format(), ", expected ",
-                     kSnapshotFormat));
-  }
-  std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys;
-  keys.reserve(static_cast<size_t>(snapshot.keys_size()));
-  for (kvpb::Snapshot::Key& key : *snapshot.mutable_keys()) {
-    std::vector<KeyVersion> versions;
-    for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
-      KeyVersion v;
-      v.mod_revision = kv.mod_revision();
-      v.create_revision = kv.create_revision();
-      v.version = kv.version();
-      v.lease = kv.lease();
-      v.value = std::move(*kv.mutable_value());
-      versions.push_back(std::move(v));
-    }
-    keys.emplace_back(std::move(*key.mutable_key()), std::move(versions));
-  }
+  if (absl::Status s = ParseSnapshot(data, &snapshot); !s.ok()) return s;
   // Build everything aside, then swap: a bad snapshot changes nothing.
   Keyspace restored_keys;
-  if (absl::Status s = restored_keys.Restore(snapshot.revision(), snapshot.compact_revision(),
-                                             std::move(keys));
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = RestoreKeyspace(&snapshot, &restored_keys); !s.ok()) return s;
   LeaseTable restored_leases;
-  std::vector<std::pair<LeaseId, int64_t>> leases;
-  for (const auto& lease : snapshot.leases()) leases.emplace_back(lease.id(), lease.ttl_seconds());
-  if (absl::Status s = restored_leases.Restore(leases, snapshot.lease_id_counter()); !s.ok()) {
+  if (absl::Status s = RestoreLeases(snapshot, restored_keys, &restored_leases); !s.ok()) {
     return s;
-  }
-  // Attach each live key to its lease.
-  absl::StatusOr<RangeResult> live =
-      restored_keys.Range(KeyRange{"", std::string(1, '\0')}, RangeOptions{});
-  if (!live.ok()) return absl::DataLossError("key tree snapshot: unreadable keyspace");
-  for (const mvccpb::KeyValue& kv : live->kvs) {
-    if (kv.lease() == 0) continue;
-    if (restored_leases.Find(kv.lease()) == nullptr) {
-      return absl::DataLossError(
-          absl::StrCat("key tree snapshot: a key is attached to missing lease ", kv.lease()));
-    }
-    restored_leases.Attach(kv.lease(), kv.key());
   }
   AuthStore restored_auth;
-  std::vector<authpb::User> users(snapshot.users().begin(), snapshot.users().end());
-  std::vector<authpb::Role> roles(snapshot.roles().begin(), snapshot.roles().end());
-  if (absl::Status s = restored_auth.Restore(snapshot.auth_enabled(), snapshot.auth_revision(),
-                                             std::move(users), std::move(roles));
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = RestoreAuth(snapshot, &restored_auth); !s.ok()) return s;
   std::set<std::pair<uint64_t, int>> alarms;
-  for (const auto& alarm : snapshot.alarms()) {
-    if (!etcdserverpb::AlarmType_IsValid(alarm.alarm()) || alarm.alarm() == etcdserverpb::NONE) {
-      return absl::DataLossError("key tree snapshot: invalid alarm");
-    }
-    alarms.insert({alarm.memberid(), alarm.alarm()});
-  }
+  if (absl::Status s = RestoreAlarms(snapshot, &alarms); !s.ok()) return s;
   // Commit. The keyspace object stays (the watch hub points to it).
   keys_.Swap(restored_keys);
   leases_ = std::move(restored_leases);
