@@ -18,21 +18,14 @@ using internal::WhoOf;
 
 kvpb::Response Store::Apply(const kvpb::Request& request) {
   if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
+  // Reads that went through the log (a linearizable read by proposal). A
+  // txn that only reads is still applied below, where every nested result
+  // gets its header.
+  if (!request.has_txn() && IsReadOnly(request)) return Query(request);
   AuthInfo who = WhoOf(request);
   kvpb::Response response;
   absl::Status status;
   switch (request.op_case()) {
-    case kvpb::Request::kRange:
-    case kvpb::Request::kList:
-    case kvpb::Request::kTreeRange:
-    case kvpb::Request::kLeaseLeases:
-    case kvpb::Request::kHashKv:
-    case kvpb::Request::kUserGet:
-    case kvpb::Request::kUserList:
-    case kvpb::Request::kRoleGet:
-    case kvpb::Request::kRoleList:
-      // Reads that went through the log (a linearizable read by proposal).
-      return Query(request);
     case kvpb::Request::kPut:
       status = ApplyPut(request, who, &response);
       break;
@@ -58,7 +51,6 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
       status = ApplyLease(request, who, &response);
       break;
     case kvpb::Request::kAlarm:
-      if (request.alarm().action() == etcdserverpb::AlarmRequest::GET) return Query(request);
       status = ApplyAlarm(request, who, &response);
       break;
     case kvpb::Request::kAuthEnable:
