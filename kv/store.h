@@ -127,50 +127,61 @@ class Store {
   void CheckInvariants() const;
 
  private:
-  // Query's and Apply's handlers, by kind of request: each checks the
-  // caller's permissions, then answers into `response` or changes nothing.
+  // Grouped by the file that defines them. Query's and Apply's handlers
+  // (Query*, Apply*), by kind of request: each checks the caller's
+  // permissions, then answers into `response` or changes nothing.
+
+  // ---- reads (store_read.cc) ----
   absl::Status QueryRange(const kvpb::Request& request, const AuthInfo& who,
                           kvpb::Response* response) const;
   absl::Status QueryMaintenance(const kvpb::Request& request, const AuthInfo& who,
                                 kvpb::Response* response) const;
   absl::Status QueryUserOrRole(const kvpb::Request& request, const AuthInfo& who,
                                kvpb::Response* response) const;
+  absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const etcdserverpb::RangeRequest& r) const;
+  absl::StatusOr<kvpb::ListResponse> DoList(const kvpb::ListRequest& r) const;
+
+  // ---- writes (store_write.cc) ----
   absl::Status ApplyPut(const kvpb::Request& request, const AuthInfo& who,
                         kvpb::Response* response);
   absl::Status ApplyDelete(const kvpb::Request& request, const AuthInfo& who,
                            kvpb::Response* response);
-  absl::Status ApplyLease(const kvpb::Request& request, const AuthInfo& who,
-                          kvpb::Response* response);
   absl::Status ApplyAlarm(const kvpb::Request& request, const AuthInfo& who,
                           kvpb::Response* response);
   // AuthEnable, AuthDisable, Authenticate.
   absl::Status ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo& who,
                                kvpb::Response* response);
   absl::Status ApplyUserOrRole(const kvpb::Request& request, const AuthInfo& who);
-  absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const etcdserverpb::RangeRequest& r) const;
   absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r);
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DoDeleteRange(
       const etcdserverpb::DeleteRangeRequest& r);
+  absl::Status CheckPutState(const etcdserverpb::PutRequest& r) const;
+  // Refuses a write growing the store by `growth_bytes` past the quota
+  // (raising NOSPACE in `member_id`'s name), or while NOSPACE is raised.
+  absl::Status CheckQuota(int64_t growth_bytes, uint64_t member_id);
+
+  // ---- transactions (store_txn.cc) ----
   absl::StatusOr<etcdserverpb::TxnResponse> DoTxn(const etcdserverpb::TxnRequest& r,
                                                   const AuthInfo& who, uint64_t member_id);
-  absl::StatusOr<kvpb::ListResponse> DoList(const kvpb::ListRequest& r) const;
-  absl::Status CheckPutState(const etcdserverpb::PutRequest& r) const;
+  absl::Status CheckTxnPermissions(const AuthInfo& who, const etcdserverpb::TxnRequest& r) const;
+  // One op of a txn, a nested txn's own ops aside.
+  absl::Status CheckTxnOpPermissions(const AuthInfo& who, const etcdserverpb::RequestOp& op) const;
   // Checks the ops of the branch each (nested) txn will take.
   absl::Status CheckTxnState(const etcdserverpb::TxnRequest& r) const;
   bool EvaluateCompares(const etcdserverpb::TxnRequest& r) const;
   bool CompareHolds(const etcdserverpb::Compare& compare) const;
-  absl::Status CheckTxnPermissions(const AuthInfo& who, const etcdserverpb::TxnRequest& r) const;
-  // One op of a txn, a nested txn's own ops aside.
-  absl::Status CheckTxnOpPermissions(const AuthInfo& who, const etcdserverpb::RequestOp& op) const;
-  // With auth on, `who` may write every key already attached to lease `id`.
-  absl::Status CheckLeaseKeys(const AuthInfo& who, LeaseId id) const;
   void ApplyTxnOps(const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* response);
   // Applies one op of a txn that is not a nested txn.
   void ApplyTxnOp(const etcdserverpb::RequestOp& op, etcdserverpb::ResponseOp* result);
+
+  // ---- leases (store_lease.cc) ----
+  absl::Status ApplyLease(const kvpb::Request& request, const AuthInfo& who,
+                          kvpb::Response* response);
   absl::Status RevokeLease(LeaseId id);
-  // Refuses a write growing the store by `growth_bytes` past the quota
-  // (raising NOSPACE in `member_id`'s name), or while NOSPACE is raised.
-  absl::Status CheckQuota(int64_t growth_bytes, uint64_t member_id);
+  // With auth on, `who` may write every key already attached to lease `id`.
+  absl::Status CheckLeaseKeys(const AuthInfo& who, LeaseId id) const;
+
+  // ---- responses (store.cc) ----
   etcdserverpb::ResponseHeader Header() const;
   // Sets the header of the response's result (creating the result message
   // if the request's handler left it empty).
