@@ -74,6 +74,20 @@ grpc::Status Reply(const absl::StatusOr<kvpb::Response>& response,
   return grpc::Status::OK;
 }
 
+// A blocking unary handler's answer that the member builds from its own
+// state: `read` runs on the member thread, its result goes out with
+// headers stamped.
+template <typename Response>
+grpc::Status ReplyOnMember(MemberHost* host,
+                           std::function<absl::StatusOr<Response>(MemberHost::Context&)> read,
+                           Response* out) {
+  absl::StatusOr<Response> response = OnMember<absl::StatusOr<Response>>(host, std::move(read));
+  if (!response.ok()) return ToGrpc(response.status());
+  *out = std::move(*response);
+  StampHeaders(out, *host);
+  return grpc::Status::OK;
+}
+
 // The whole of a blocking unary handler: wrap the client's request in a
 // kvpb.Request, run it, unwrap and stamp the answer.
 template <typename Request, typename Response>

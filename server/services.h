@@ -1,16 +1,29 @@
-// etcd's v3 gRPC services over a MemberHost: each handler turns the
-// client's request into a kvpb.Request, hands it to the member thread, and
-// returns the key tree's answer with the response header filled in
-// (cluster id, member id, revision, Raft term). Errors keep etcd's gRPC
-// codes and messages.
+// etcd's v3 gRPC services over a MemberHost, one file each (kv_service.h,
+// watch_service.h, lease_service.h, auth_service.h, cluster_service.h,
+// maintenance_service.h, and the lock and election recipes): each handler
+// turns the client's request into a kvpb.Request, hands it to the member
+// thread, and returns the key tree's answer with the response header
+// filled in (cluster id, member id, revision, Raft term). Errors keep
+// etcd's gRPC codes and messages. Services owns them all and registers
+// them on the client server.
+//
+//   Services services(host, &peers, config.initial_cluster_token);
+//   services.Register(&builder);
+//   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+//   services.Connect(server.get());
 #ifndef ETC_SERVER_SERVICES_H_
 #define ETC_SERVER_SERVICES_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "server/etcdserverpb/rpc_service.grpc.pb.h"
+#include "server/auth_service.h"
+#include "server/cluster_service.h"
+#include "server/kv_service.h"
+#include "server/lease_service.h"
+#include "server/maintenance_service.h"
 #include "server/member_host.h"
 #include "server/peers.h"
 #include "server/recipes.h"
@@ -32,20 +45,16 @@ class Services {
   void Connect(grpc::Server* server);
 
  private:
-  class KvService;
-  class LeaseService;
-  class AuthService;
-  class ClusterService;
-  class MaintenanceService;
-  std::unique_ptr<KvService> kv_;
-  std::unique_ptr<WatchService> watch_;
-  std::unique_ptr<LeaseService> lease_;
-  std::unique_ptr<AuthService> auth_;
-  std::unique_ptr<ClusterService> cluster_;
-  std::unique_ptr<MaintenanceService> maintenance_;
+  KvService kv_;
+  WatchService watch_;
+  LeaseService lease_;
+  AuthService auth_;
+  ClusterService cluster_;
+  MaintenanceService maintenance_;
+  // Shared by the lock and election services (declared before them).
   std::shared_ptr<Recipes> recipes_;
-  std::unique_ptr<LockService> lock_;
-  std::unique_ptr<ElectionService> election_;
+  LockService lock_;
+  ElectionService election_;
 };
 
 }  // namespace etc::server
