@@ -145,9 +145,15 @@ class MemberHost {
   void StartRead(kvpb::Request request, bool serializable, Done done);
   // A message from a peer.
   void Receive(raftpb::Message message);
-  // Blocking, thread-safe lease calls answered by this member's lessor,
-  // which is authoritative only on the leader (member::KvMember). Errors:
-  // kFailedPrecondition "etcdserver: not leader" elsewhere; lease not found.
+  // Lease calls answered by this member's lessor, which is authoritative
+  // only on the leader (member::KvMember). A new leader that cannot answer
+  // for leases yet is asked again every tick, up to an election timeout.
+  // Errors: kFailedPrecondition "etcdserver: not leader" elsewhere; lease
+  // not found; kUnavailable (still no answer, or the host stopped).
+  // Thread-safe and never blocks: `done` runs on the member thread, once
+  // (never, if the call is made after the host stopped).
+  void LeaderKeepAlive(int64_t lease_id, std::function<void(absl::StatusOr<int64_t>)> done);
+  // The same, blocking (at most a request timeout and an election timeout).
   absl::StatusOr<int64_t> LeaderKeepAlive(int64_t lease_id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaderTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
@@ -204,10 +210,19 @@ class MemberHost {
   // Refreshes membership() from the member and tells the hook (reads
   // only: safe inside a member callback).
   void OnMembershipChange();
-  // Runs a lease call on the member thread, waiting while a new leader
-  // cannot answer for leases yet.
+  // Runs a lease call on the member thread, again after each tick while a
+  // new leader cannot answer for leases yet; `done` gets the answer.
   template <typename T>
-  T OnLeaseLeader(std::function<T(Context&)> call);
+  void OnLeaseLeader(std::function<T(Context&)> call, std::function<void(T)> done);
+  // On the member thread: one attempt of OnLeaseLeader's call.
+  template <typename T>
+  void TryLeaseCall(Context& context, std::function<T(Context&)> call,
+                    std::function<void(T)> done, int64_t deadline_ms);
+  // OnLeaseLeader, waiting for the answer.
+  template <typename T>
+  T AwaitLeaseLeader(std::function<T(Context&)> call);
+  // On the member thread: runs the tasks waiting for a tick.
+  void RunAfterTick(Context& context);
   void RefreshMembership();
 
   MemberHostOptions options_;
@@ -240,6 +255,11 @@ class MemberHost {
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  // Member thread only: what runs after the next tick (lease calls a new
+  // leader cannot answer yet), and whether the host is stopping (they then
+  // get the answer they have).
+  std::vector<Task> after_tick_;
+  bool stopping_lease_calls_ = false;
 };
 
 // Runs `task` on the member thread and waits for its result, at most the
