@@ -116,20 +116,54 @@ absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context) {
   });
 }
 
-absl::Status CallLeader(
-    MemberHost* host, Peers* peers,
-    const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call) {
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+namespace {
+
+// The leader's peer stub, or kUnavailable when there is none to reach.
+absl::StatusOr<std::shared_ptr<peerpb::Peer::Stub>> LeaderStub(MemberHost* host, Peers* peers) {
   uint64_t leader = host->leader();
   std::shared_ptr<peerpb::Peer::Stub> stub =
       leader == 0 || peers == nullptr ? nullptr : peers->Stub(leader);
   if (stub == nullptr) return absl::UnavailableError("etcdserver: no leader");
+  return stub;
+}
+
+// A forwarded call is answered within this, or fails.
+std::chrono::system_clock::time_point LeaderCallDeadline() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(5);
+}
+
+}  // namespace
+
+absl::Status CallLeader(
+    MemberHost* host, Peers* peers,
+    const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call) {
+  absl::StatusOr<std::shared_ptr<peerpb::Peer::Stub>> stub = LeaderStub(host, peers);
+  if (!stub.ok()) return stub.status();
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::Status status = call(stub.get(), &context);
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  context.set_deadline(LeaderCallDeadline());
+  return FromGrpc(call(stub->get(), &context));
+}
+
+void StartCallLeader(MemberHost* host, Peers* peers, const LeaderCallStart& start,
+                     std::function<void(absl::Status)> done) {
+  absl::StatusOr<std::shared_ptr<peerpb::Peer::Stub>> stub = LeaderStub(host, peers);
+  if (!stub.ok()) {
+    done(stub.status());
+    return;
   }
-  return absl::OkStatus();
+  auto context = std::make_shared<grpc::ClientContext>();
+  context->set_deadline(LeaderCallDeadline());
+  // The stub and the context live until the call completes (gRPC moves the
+  // completion out before running it, so it may free them).
+  start(stub->get(), context.get(),
+        [stub = *stub, context, done = std::move(done)](grpc::Status status) {
+          done(FromGrpc(status));
+        });
 }
 
 }  // namespace etc::server

@@ -59,10 +59,22 @@ absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context)
 // role (membership, maintenance and other admin calls).
 absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context);
 
+absl::Status FromGrpc(const grpc::Status& status);
+
 // Calls the leader's peer service (for what only the leader can answer).
 absl::Status CallLeader(
     MemberHost* host, Peers* peers,
     const std::function<grpc::Status(peerpb::Peer::Stub*, grpc::ClientContext*)>& call);
+
+// CallLeader without waiting: `start` begins a callback-API call on the
+// leader's stub with the context given and the completion it is handed;
+// `done` gets the call's status, once, on a gRPC thread (or at once, on
+// this one, when no leader is known). What the call reads and writes must
+// live until `done`.
+using LeaderCallStart = std::function<void(peerpb::Peer::Stub*, grpc::ClientContext*,
+                                           std::function<void(grpc::Status)>)>;
+void StartCallLeader(MemberHost* host, Peers* peers, const LeaderCallStart& start,
+                     std::function<void(absl::Status)> done);
 
 // Copies the result of `response` into `out` with headers stamped.
 template <typename Out>
