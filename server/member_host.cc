@@ -320,11 +320,6 @@ void MemberHost::LeaderKeepAlive(int64_t lease_id,
       std::move(done));
 }
 
-absl::StatusOr<int64_t> MemberHost::LeaderKeepAlive(int64_t lease_id) {
-  return AwaitLeaseLeader<absl::StatusOr<int64_t>>(
-      [lease_id](Context& context) { return context.kv().KeepAlive(lease_id); });
-}
-
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
   using Result = absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>;

@@ -153,8 +153,7 @@ class MemberHost {
   // Thread-safe and never blocks: `done` runs on the member thread, once
   // (never, if the call is made after the host stopped).
   void LeaderKeepAlive(int64_t lease_id, std::function<void(absl::StatusOr<int64_t>)> done);
-  // The same, blocking (at most a request timeout and an election timeout).
-  absl::StatusOr<int64_t> LeaderKeepAlive(int64_t lease_id);
+  // Blocking (at most a request timeout and an election timeout).
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> LeaderTimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
   // Proposes a configuration change; `attributes` (if any) become those of

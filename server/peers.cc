@@ -303,17 +303,23 @@ grpc::ServerReadReactor<peerpb::Batch>* PeerService::Stream(grpc::CallbackServer
   return new BatchReader(host_, cluster_id_);
 }
 
-grpc::Status PeerService::LeaseKeepAlive(grpc::ServerContext*,
-                                         const etcdserverpb::LeaseKeepAliveRequest* request,
-                                         etcdserverpb::LeaseKeepAliveResponse* response) {
-  absl::StatusOr<int64_t> ttl = host_->LeaderKeepAlive(request->id());
-  if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
-    return grpc::Status(static_cast<grpc::StatusCode>(ttl.status().code()),
-                        std::string(ttl.status().message()));
-  }
-  response->set_id(request->id());
-  response->set_ttl(ttl.ok() ? *ttl : 0);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* PeerService::LeaseKeepAlive(
+    grpc::CallbackServerContext* context, const etcdserverpb::LeaseKeepAliveRequest* request,
+    etcdserverpb::LeaseKeepAliveResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  int64_t id = request->id();
+  // gRPC keeps the call, and `response`, until Finish.
+  host_->LeaderKeepAlive(id, [reactor, response, id](absl::StatusOr<int64_t> ttl) {
+    if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(ttl.status().code()),
+                                   std::string(ttl.status().message())));
+      return;
+    }
+    response->set_id(id);
+    response->set_ttl(ttl.ok() ? *ttl : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::Status PeerService::LeaseTimeToLive(grpc::ServerContext*,

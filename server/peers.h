@@ -90,8 +90,12 @@ class Peers : public member::Transport {
 // Receives other members' messages (and forwarded lease requests). The
 // message streams are callback reactors: a batch is handed to the member
 // from the gRPC thread that read it, with no thread of its own per stream
-// to wake in between.
-class PeerService final : public peerpb::Peer::WithCallbackMethod_Stream<peerpb::Peer::Service> {
+// to wake in between. Forwarded keep-alives are callback handlers too,
+// answered from the member thread: every client keep-alive through a
+// follower comes here, and none holds a thread while it waits.
+class PeerService final
+    : public peerpb::Peer::WithCallbackMethod_Stream<
+          peerpb::Peer::WithCallbackMethod_LeaseKeepAlive<peerpb::Peer::Service>> {
  public:
   // A snapshot a peer announces as larger than `max_snapshot_bytes` is
   // refused before a byte of it is kept (the size is the sender's word, so
@@ -101,9 +105,9 @@ class PeerService final : public peerpb::Peer::WithCallbackMethod_Stream<peerpb:
       : host_(host), cluster_id_(cluster_id), max_snapshot_bytes_(max_snapshot_bytes) {}
   grpc::ServerReadReactor<peerpb::Batch>* Stream(grpc::CallbackServerContext* context,
                                                  peerpb::Ack* ack) override;
-  grpc::Status LeaseKeepAlive(grpc::ServerContext* context,
-                              const etcdserverpb::LeaseKeepAliveRequest* request,
-                              etcdserverpb::LeaseKeepAliveResponse* response) override;
+  grpc::ServerUnaryReactor* LeaseKeepAlive(grpc::CallbackServerContext* context,
+                                           const etcdserverpb::LeaseKeepAliveRequest* request,
+                                           etcdserverpb::LeaseKeepAliveResponse* response) override;
   grpc::Status LeaseTimeToLive(grpc::ServerContext* context,
                                const etcdserverpb::LeaseTimeToLiveRequest* request,
                                etcdserverpb::LeaseTimeToLiveResponse* response) override;
