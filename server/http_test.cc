@@ -1,7 +1,6 @@
 #include "server/http.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -13,6 +12,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "server/testing/threads.h"
 
 namespace etc::server {
 namespace {
@@ -102,14 +103,6 @@ bool ClosedByPeer(int fd, int timeout_ms) {
   return recv(fd, &byte, 1, 0) == 0;
 }
 
-size_t Threads() {
-  size_t count = 0;
-  DIR* dir = opendir("/proc/self/task");
-  while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
-  closedir(dir);
-  return count;
-}
-
 HttpHandler Ok() {
   return [](const HttpRequest& request) {
     HttpResponse response;
@@ -122,7 +115,7 @@ TEST(Listener, IdleConnectionsCostNoThreadsAndDoNotStopService) {
   auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok());
   ASSERT_TRUE(listener.ok()) << listener.status();
   int port = (*listener)->port();
-  size_t threads_before = Threads();
+  size_t threads_before = ThreadCount();
   // Half-open connections that never send a byte (what exhausted a
   // process limited in threads when each had its own).
   std::vector<int> idle;
@@ -136,7 +129,7 @@ TEST(Listener, IdleConnectionsCostNoThreadsAndDoNotStopService) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ((*listener)->connections(), 500u);
-  EXPECT_LE(Threads(), threads_before + 2) << "a thread per connection";
+  EXPECT_LE(ThreadCount(), threads_before + 2) << "a thread per connection";
   int fd = Connect(port);
   EXPECT_EQ(Get(fd, "/health"), "HTTP/1.1 200 OK");
   // Keep-alive: the same connection serves again.

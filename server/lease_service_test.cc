@@ -6,7 +6,6 @@
 // when the client half-closes, cancels or the server stops.
 #include "server/lease_service.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -20,26 +19,14 @@
 
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 #include "server/testing/single_member.h"
+#include "server/testing/threads.h"
 #include "storage/posix_fs.h"
 
 namespace etc::server {
 namespace {
 
-class NoPeers : public member::Transport {
- public:
-  void Send(raftpb::Message) override {}
-};
-
 using Stream = grpc::ClientReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
                                         etcdserverpb::LeaseKeepAliveResponse>;
-
-size_t Threads() {
-  size_t count = 0;
-  DIR* dir = opendir("/proc/self/task");
-  while (dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
-  closedir(dir);
-  return count;
-}
 
 etcdserverpb::LeaseKeepAliveRequest KeepAlive(int64_t id) {
   etcdserverpb::LeaseKeepAliveRequest request;
@@ -130,9 +117,9 @@ TEST_F(LeaseServiceTest, OpenKeepAliveStreamsCostNoThreadEach) {
   std::vector<std::unique_ptr<OpenStream>> streams;
   // A few first, so that gRPC's own threads (pollers, executors) are up.
   OpenRenewing(&streams, 10, id, 60);
-  size_t threads_with_10 = Threads();
+  size_t threads_with_10 = ThreadCount();
   OpenRenewing(&streams, 300, id, 60);
-  size_t threads_with_300 = Threads();
+  size_t threads_with_300 = ThreadCount();
   std::printf("threads: %zu with 10 open keep-alive streams, %zu with 300\n", threads_with_10,
               threads_with_300);
   EXPECT_LE(threads_with_300, threads_with_10 + 8) << "a thread per keep-alive stream";

@@ -12,16 +12,11 @@
 #include <thread>
 
 #include "member/member.pb.h"
+#include "server/testing/single_member.h"
 #include "storage/posix_fs.h"
 
 namespace etc::server {
 namespace {
-
-// A single voter sends nothing, and nothing may be sent anyway.
-class NoPeers : public member::Transport {
- public:
-  void Send(raftpb::Message) override {}
-};
 
 absl::StatusOr<kvpb::Response> Put(MemberHost& host, const std::string& key,
                                    const std::string& value) {

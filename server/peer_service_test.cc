@@ -19,11 +19,6 @@
 namespace etc::server {
 namespace {
 
-class NoPeers : public member::Transport {
- public:
-  void Send(raftpb::Message) override {}
-};
-
 // A heartbeat from `from` at `term`: a member that hears it steps down to
 // that term, which is how the test sees that it arrived.
 peerpb::Batch HeartbeatBatch(uint64_t cluster_id, uint64_t batch_from, uint64_t message_from,

@@ -23,11 +23,6 @@
 namespace etc::server {
 namespace {
 
-class NoPeers : public member::Transport {
- public:
-  void Send(raftpb::Message) override {}
-};
-
 using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
 
 class WatchServiceTest : public ::testing::Test {

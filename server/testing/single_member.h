@@ -1,7 +1,9 @@
 // Options for a one-member cluster in a fresh temporary directory, the
-// setting of the server's unit tests that need a real MemberHost:
+// setting of the server's unit tests that need a real MemberHost, and the
+// transport it needs (none):
 //
 //   MemberHostOptions options = SingleMemberOptions("watch_service");
+//   NoPeers peers;
 //   auto host = MemberHost::Start(options, &fs, &peers);
 #ifndef ETC_SERVER_TESTING_SINGLE_MEMBER_H_
 #define ETC_SERVER_TESTING_SINGLE_MEMBER_H_
@@ -12,9 +14,16 @@
 
 #include <gtest/gtest.h>
 
+#include "member/interfaces.h"
 #include "server/member_host.h"
 
 namespace etc::server {
+
+// A single voter sends nothing, and nothing may be sent anyway.
+class NoPeers : public member::Transport {
+ public:
+  void Send(raftpb::Message) override {}
+};
 
 inline MemberHostOptions SingleMemberOptions(const std::string& name) {
   std::string dir = ::testing::TempDir() + "/" + name + "_XXXXXX";
