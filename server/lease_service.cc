@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/rpc.h"
 
 namespace etc::server {
@@ -39,7 +39,7 @@ class KeepAliveStream final : public KeepAliveReactor,
 
   // Before gRPC has the reactor: starts reading.
   void Begin() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     self_ = shared_from_this();
     Advance();
   }
@@ -48,11 +48,11 @@ class KeepAliveStream final : public KeepAliveReactor,
   void OnReadDone(bool ok) override {
     std::optional<int64_t> renew;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       reading_ = false;
       if (!ok) {
         reads_done_ = true;  // the client half-closed, or the call broke
-      } else if (!finished_ && !error_.has_value()) {
+      } else if (!finished_ && !gone_ && !error_.has_value()) {
         ++renewing_;
         renew = request_.id();
       }
@@ -62,7 +62,7 @@ class KeepAliveStream final : public KeepAliveReactor,
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     writing_ = false;
     // A failed write means the client is gone: nothing more can be sent.
     if (!ok) gone_ = true;
@@ -72,12 +72,16 @@ class KeepAliveStream final : public KeepAliveReactor,
   // The client cancelled, or the server is stopping: finish without
   // waiting for renewals in flight (a stopped member never answers them).
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     gone_ = true;
     Advance();
   }
 
-  void OnDone() override { std::shared_ptr<KeepAliveStream> last = std::move(self_); }
+  void OnDone() override {
+    std::shared_ptr<KeepAliveStream> last;  // freed after the lock is released
+    absl::MutexLock lock(&mu_);
+    last = std::move(self_);
+  }
 
   // Asks this member's lessor first: only the leader's may renew, and a
   // follower hears so at once and forwards.
@@ -116,7 +120,7 @@ class KeepAliveStream final : public KeepAliveReactor,
   }
 
   void Answer(int64_t id, absl::StatusOr<int64_t> ttl) {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     --renewing_;
     if (finished_) return;
     // An unknown lease answers TTL 0: the client's sign that it expired.
@@ -133,24 +137,26 @@ class KeepAliveStream final : public KeepAliveReactor,
     Advance();
   }
 
-  // Starts what the stream can do now: finish, the next write, the next
-  // read.
+  // Starts what the stream can do now: finish (never while a write is
+  // out), the next write, the next read.
   void Advance() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_ || writing_) return;
-    bool drained = reads_done_ && renewing_ == 0 && answers_.empty();
-    if (gone_ || error_.has_value() || drained) {
-      finished_ = true;
-      Finish(error_.value_or(grpc::Status::OK));
-      return;
-    }
-    if (!answers_.empty()) {
-      writing_now_ = std::move(answers_.front());
-      answers_.pop_front();
-      writing_ = true;
-      StartWrite(&writing_now_);
+    if (finished_) return;
+    bool ending = gone_ || error_.has_value();
+    if (!writing_) {
+      if (ending || (reads_done_ && renewing_ == 0 && answers_.empty())) {
+        finished_ = true;
+        Finish(error_.value_or(grpc::Status::OK));
+        return;
+      }
+      if (!answers_.empty()) {
+        writing_now_ = std::move(answers_.front());
+        answers_.pop_front();
+        writing_ = true;
+        StartWrite(&writing_now_);
+      }
     }
     size_t pending = renewing_ + answers_.size() + (writing_ ? 1 : 0);
-    if (!reading_ && !reads_done_ && pending < kMaxPendingRenewals) {
+    if (!ending && !reading_ && !reads_done_ && pending < kMaxPendingRenewals) {
       reading_ = true;
       StartRead(&request_);
     }
@@ -158,7 +164,7 @@ class KeepAliveStream final : public KeepAliveReactor,
 
   MemberHost* const host_;
   Peers* const peers_;
-  std::mutex mu_;
+  absl::Mutex mu_;
   std::shared_ptr<KeepAliveStream> self_ ABSL_GUARDED_BY(mu_);
   etcdserverpb::LeaseKeepAliveRequest request_;  // the read in flight fills it
   etcdserverpb::LeaseKeepAliveResponse writing_now_ ABSL_GUARDED_BY(mu_);

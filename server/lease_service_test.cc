@@ -1,13 +1,15 @@
 // etcd's Lease service over real gRPC (a loopback port) into a real
 // single-member host: keep-alive streams cost no thread each (etcd clients
 // hold one open per client for their whole life), every request on a
-// stream is answered with its lease's TTL, a stream that a client fills
-// faster than it reads still answers everything, and open streams end
-// when the client half-closes, cancels or the server stops.
+// stream is answered with its lease's TTL, a client that writes faster
+// than it reads is held back by flow control rather than queued for (and
+// is still answered everything), and open streams end when the client
+// half-closes, cancels or the server stops.
 #include "server/lease_service.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -56,11 +58,16 @@ class LeaseServiceTest : public ::testing::Test {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    // Flow-control windows stay at their first size (no bandwidth probes
+    // growing them), so a client that does not read fills them soon.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    stub_ = etcdserverpb::Lease::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    stub_ = etcdserverpb::Lease::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), arguments));
   }
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
@@ -161,6 +168,37 @@ TEST_F(LeaseServiceTest, EachRequestIsAnsweredWithItsLeasesTtlEvenWhenTheClientR
   EXPECT_EQ(answered_long, kRequests / 2);
   // An unknown lease answers TTL 0, the client's sign that it expired.
   EXPECT_EQ(Renew(open->stream.get(), 12345), 0);
+  open->stream->WritesDone();
+  EXPECT_TRUE(open->stream->Finish().ok());
+}
+
+TEST_F(LeaseServiceTest, AClientThatDoesNotReadIsHeldBackNotQueuedFor) {
+  int64_t id = Grant(60);
+  std::unique_ptr<OpenStream> open = Open();
+  // Far more requests than the windows and buffers between the client and
+  // the service hold: a service that read them all without being read
+  // from would queue their answers in its memory and let the writer finish.
+  constexpr int kRequests = 20000;
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < kRequests && open->stream->Write(KeepAlive(id)); ++i) written.fetch_add(1);
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (written.load() < kRequests && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int written_unread = written.load();
+  std::printf("a client that does not read got %d of %d keep-alives out\n", written_unread,
+              kRequests);
+  EXPECT_LT(written_unread, kRequests) << "the stream read on without anyone reading its answers";
+  // Once the client reads, everything is answered.
+  for (int i = 0; i < kRequests; ++i) {
+    etcdserverpb::LeaseKeepAliveResponse response;
+    ASSERT_TRUE(open->stream->Read(&response)) << "answer " << i;
+    ASSERT_EQ(response.ttl(), 60) << "answer " << i;
+  }
+  writer.join();
+  EXPECT_EQ(written.load(), kRequests);
   open->stream->WritesDone();
   EXPECT_TRUE(open->stream->Finish().ok());
 }
