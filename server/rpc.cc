@@ -52,10 +52,6 @@ std::optional<std::string> TokenOf(const grpc::ServerContextBase* context) {
   return std::string(it->second.data(), it->second.size());
 }
 
-absl::StatusOr<kv::AuthInfo> Resolve(MemberHost::Context& c, const std::optional<std::string>& token) {
-  return c.kv().Resolve(token);
-}
-
 void Submit(MemberHost* host, std::optional<std::string> token, kvpb::Request request, Mode mode,
             MemberHost::Done done) {
   if (mode != Mode::kSerializableRead && host->learner()) {
@@ -65,13 +61,10 @@ void Submit(MemberHost* host, std::optional<std::string> token, kvpb::Request re
   }
   host->Post([token = std::move(token), request = std::move(request), mode,
               done = std::move(done)](MemberHost::Context& c) mutable {
-    absl::StatusOr<kv::AuthInfo> who = Resolve(c, token);
-    if (!who.ok()) {
-      done(who.status());
+    if (absl::Status authorized = c.kv().Authorize(token, &request); !authorized.ok()) {
+      done(authorized);
       return;
     }
-    request.mutable_header()->set_username(who->username);
-    request.mutable_header()->set_auth_revision(who->revision);
     if (mode == Mode::kWrite) {
       c.host().StartWrite(std::move(request), std::move(done));
     } else {
@@ -105,7 +98,7 @@ absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context)
   std::optional<std::string> token = TokenOf(context);
   if (!token.has_value()) return kv::AuthInfo{};
   return OnMember<absl::StatusOr<kv::AuthInfo>>(
-      host, [&token](MemberHost::Context& c) { return Resolve(c, token); });
+      host, [&token](MemberHost::Context& c) { return c.kv().Resolve(token); });
 }
 
 absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context) {

@@ -36,10 +36,6 @@ void StampHeaders(google::protobuf::Message* message, const MemberHost& host);
 // Authenticate; the JSON gateway passes an HTTP Authorization header on.
 std::optional<std::string> TokenOf(const grpc::ServerContextBase* context);
 
-// Who holds `token`, on the member thread: nobody without a token or with
-// auth disabled (then every request is allowed).
-absl::StatusOr<kv::AuthInfo> Resolve(MemberHost::Context& c, const std::optional<std::string>& token);
-
 // Runs a request on the member thread: finds who asks (from the token),
 // then proposes it or reads. `done` runs on the member thread exactly once
 // (MemberHost answers every request within its request timeout).
