@@ -130,7 +130,9 @@ check "the new leader is the target" "$target" "$(leader_index)"
 client[4]=$(free_port); peer[4]=$(free_port)
 add=$(ctl_change 1 member add m4 --learner --peer-urls="http://127.0.0.1:${peer[4]}")
 sed 's/^/  | /' <<<"$add"
-check "member add --learner" "yes" "$(grep -q 'Member [0-9a-f]* added to cluster' <<<"$add" && echo yes)"
+# etcdctl pads the id to 16 columns ("Member  6af348fd1a3d218 added"):
+# an id with a leading zero digit has two spaces before it.
+check "member add --learner" "yes" "$(grep -qE 'Member +[0-9a-f]+ added to cluster' <<<"$add" && echo yes)"
 joined=$(sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' <<<"$add")
 check "member add prints the cluster to join" "yes" \
   "$(grep -q "m4=http://127.0.0.1:${peer[4]}" <<<"$joined" && echo yes)"
@@ -150,7 +152,7 @@ done
 check "the learner catches up" "yes" "$caught"
 check_says "a learner refuses linearizable reads" 'learner' \
   "$(ctl 4 get /after-kill)"
-m4_hex=$(sed -n 's/^Member \([0-9a-f]*\) added.*/\1/p' <<<"$add")
+m4_hex=$(sed -n 's/^Member  *\([0-9a-f]*\) added.*/\1/p' <<<"$add")
 promoted=""
 for _ in $(seq 1 50); do
   out=$(ctl_change 2 member promote "$m4_hex")
