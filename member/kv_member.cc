@@ -147,6 +147,7 @@ void KvMember::ExpireRequests(int64_t now_ms) {
 }
 
 void KvMember::FailAll() {
+  RetryLeaseCalls(/*give_up=*/true);
   deadlines_ms_.clear();
   std::map<uint64_t, Done> waiting = std::move(waiting_);
   waiting_.clear();
@@ -180,6 +181,47 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> KvMember::TimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
   if (absl::Status s = CheckLeaseLeader(); !s.ok()) return s;
   return store().TimeToLive(request, clock_->now_ms());
+}
+
+template <typename T>
+void KvMember::WhenLeaseLeader(std::function<T()> call, std::function<void(T)> done) {
+  int64_t deadline_ms = clock_->now_ms() + options_.tick_ms * options_.election_ticks;
+  auto attempt = [this, call = std::move(call), done = std::move(done),
+                  deadline_ms](bool give_up) {
+    // Past the deadline nothing is renewed any more: the client has moved
+    // on, and a renewal it never hears of would keep the lease alive
+    // longer than it believes.
+    if (give_up || clock_->now_ms() >= deadline_ms) {
+      done(T(absl::UnavailableError("etcdserver: leader changed")));
+      return true;
+    }
+    T result = call();
+    if (!result.ok() && result.status().code() == absl::StatusCode::kUnavailable) return false;
+    done(std::move(result));
+    return true;
+  };
+  if (!attempt(false)) lease_calls_.push_back(std::move(attempt));
+}
+
+void KvMember::RetryLeaseCalls(bool give_up) {
+  std::deque<std::function<bool(bool)>> calls;
+  calls.swap(lease_calls_);
+  for (auto& call : calls) {
+    if (!call(give_up)) lease_calls_.push_back(std::move(call));
+  }
+}
+
+void KvMember::KeepAliveWhenReady(kv::LeaseId id,
+                                  std::function<void(absl::StatusOr<int64_t>)> done) {
+  WhenLeaseLeader<absl::StatusOr<int64_t>>([this, id] { return KeepAlive(id); },
+                                           std::move(done));
+}
+
+void KvMember::TimeToLiveWhenReady(
+    etcdserverpb::LeaseTimeToLiveRequest request,
+    std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
+  WhenLeaseLeader<absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>>(
+      [this, request = std::move(request)] { return TimeToLive(request); }, std::move(done));
 }
 
 void KvMember::ExpireLeases(int64_t now_ms) {
@@ -293,6 +335,7 @@ void KvMember::PublishAttributes() {
 void KvMember::AfterStep() {
   int64_t now_ms = clock_->now_ms();
   ExpireLeases(now_ms);
+  RetryLeaseCalls(/*give_up=*/false);
   ExpireRequests(now_ms);
   ObserveMembership();
   PublishAttributes();

@@ -116,6 +116,14 @@ class KvMember {
   absl::StatusOr<int64_t> KeepAlive(kv::LeaseId id);
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(
       const etcdserverpb::LeaseTimeToLiveRequest& request);
+  // The same, for a client: a new leader that cannot answer for leases yet
+  // asks again after every step, up to an election timeout, rather than
+  // fail the client's renewal (it only has to apply an entry of its term,
+  // a round trip). `done` runs once, with the answer or the last error.
+  void KeepAliveWhenReady(kv::LeaseId id, std::function<void(absl::StatusOr<int64_t>)> done);
+  void TimeToLiveWhenReady(
+      etcdserverpb::LeaseTimeToLiveRequest request,
+      std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done);
   // Promotes learner `id` once its log is in sync (see options). Errors as
   // etcd's: not leader, member not found, not a learner, not in sync.
   void PromoteLearner(raft::NodeId id, StatusDone done);
@@ -166,6 +174,12 @@ class KvMember {
   void ExpireRequests(int64_t now_ms);
   void ExpireLeases(int64_t now_ms);
   absl::Status CheckLeaseLeader() const;
+  // Calls `call` now and, while it answers kUnavailable, after each step
+  // until an election timeout passed; then gives `done` its answer.
+  template <typename T>
+  void WhenLeaseLeader(std::function<T()> call, std::function<void(T)> done);
+  // Runs the lease calls that wait (giving up: with their last answer).
+  void RetryLeaseCalls(bool give_up);
   void PublishAttributes();
   void ObserveMembership();
   uint64_t NextTraceId() { return next_trace_id_++; }
@@ -191,6 +205,9 @@ class KvMember {
   bool was_leader_ = false;
   int64_t next_expiry_check_ms_ = 0;
   bool expiry_in_flight_ = false;
+  // Lease calls waiting for this new leader to answer for leases: each
+  // tries once and says whether it is done.
+  std::deque<std::function<bool(bool give_up)>> lease_calls_;
 
   bool published_ = false;
   bool publish_in_flight_ = false;

@@ -398,10 +398,37 @@ TEST(KvMember, ANewLeaderAnswersForLeasesOnlyOnceItAppliedAnEntryOfItsTerm) {
   etcdserverpb::LeaseTimeToLiveRequest ttl;
   ttl.set_id(3);
   EXPECT_EQ(cluster.at(2).TimeToLive(ttl).status().code(), absl::StatusCode::kUnavailable);
+  // A client's renewal waits for it instead of failing.
+  std::optional<absl::StatusOr<int64_t>> waited;
+  cluster.at(2).KeepAliveWhenReady(3, [&waited](absl::StatusOr<int64_t> r) { waited = r; });
+  cluster.Settle();
+  EXPECT_FALSE(waited.has_value());
   cluster.host(2).connected = true;
   cluster.Advance(100);
   ASSERT_TRUE(cluster.at(2).is_leader());
+  ASSERT_TRUE(waited.has_value());
+  EXPECT_EQ(**waited, 10);
   EXPECT_EQ(*cluster.at(2).KeepAlive(3), 10);
+}
+
+TEST(KvMember, ARenewalWaitingForANewLeaderGivesUpAfterAnElectionTimeoutWithoutRenewing) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  Answer grant;
+  cluster.at(1).Write(Grant(3, 10), grant.done());
+  cluster.Settle();
+  ASSERT_TRUE(cluster.at(1).member().TransferLeadership(2).ok());
+  cluster.Settle([&] { return cluster.at(2).is_leader(); });
+  cluster.host(2).connected = false;
+  cluster.Settle();
+  std::optional<absl::StatusOr<int64_t>> waited;
+  cluster.at(2).KeepAliveWhenReady(3, [&waited](absl::StatusOr<int64_t> r) { waited = r; });
+  // The election timeout passes on the member's clock with the member cut
+  // off (it steps down, CheckQuorum): the client hears "leader changed".
+  cluster.host(2).clock.now += kTickMs * 10;
+  cluster.at(2).AfterStep();
+  ASSERT_TRUE(waited.has_value());
+  EXPECT_EQ(waited->status().message(), "etcdserver: leader changed");
 }
 
 TEST(KvMember, AMassExpiryIsRevokedAtABoundedRateOneProposalAtATime) {

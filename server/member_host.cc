@@ -264,67 +264,31 @@ void MemberHost::Receive(raftpb::Message message) {
   });
 }
 
-template <typename T>
-void MemberHost::OnLeaseLeader(std::function<T(Context&)> call, std::function<void(T)> done) {
-  int64_t deadline_ms = SteadyMs() + options_.tick_ms * options_.election_ticks;
-  Post([call = std::move(call), done = std::move(done), deadline_ms](Context& context) mutable {
-    context.host().TryLeaseCall(context, std::move(call), std::move(done), deadline_ms);
-  });
-}
-
-template <typename T>
-void MemberHost::TryLeaseCall(Context& context, std::function<T(Context&)> call,
-                              std::function<void(T)> done, int64_t deadline_ms) {
-  T result = call(context);
-  // A new leader answers for leases once it applied an entry of its term
-  // (KvMember::KeepAlive): that takes a round trip, so ask again after the
-  // next tick, up to an election timeout, rather than fail a client's
-  // renewal. Nothing waits meanwhile: the call waits in after_tick_.
-  if (!result.ok() && result.status().code() == absl::StatusCode::kUnavailable &&
-      !stopping_lease_calls_ && SteadyMs() < deadline_ms) {
-    after_tick_.push_back([call = std::move(call), done = std::move(done),
-                           deadline_ms](Context& context) mutable {
-      context.host().TryLeaseCall(context, std::move(call), std::move(done), deadline_ms);
-    });
-    return;
-  }
-  done(std::move(result));
-}
-
-template <typename T>
-T MemberHost::AwaitLeaseLeader(std::function<T(Context&)> call) {
-  // The answer may come after the wait gave up: it lands in shared memory.
-  auto answer = std::make_shared<std::optional<T>>();
-  absl::Duration timeout =
-      absl::Milliseconds(options_.request_timeout_ms + options_.tick_ms * options_.election_ticks);
-  absl::Status waited = Await(timeout, [&](std::function<void(absl::Status)> done) {
-    OnLeaseLeader<T>(std::move(call), [answer, done = std::move(done)](T result) {
-      *answer = std::move(result);
-      done(absl::OkStatus());
-    });
-  });
-  if (!waited.ok()) return T(waited);
-  return std::move(**answer);
-}
-
-void MemberHost::RunAfterTick(Context& context) {
-  std::vector<Task> due;
-  due.swap(after_tick_);
-  for (Task& task : due) task(context);
-}
-
 void MemberHost::LeaderKeepAlive(int64_t lease_id,
                                  std::function<void(absl::StatusOr<int64_t>)> done) {
-  OnLeaseLeader<absl::StatusOr<int64_t>>(
-      [lease_id](Context& context) { return context.kv().KeepAlive(lease_id); },
-      std::move(done));
+  Post([lease_id, done = std::move(done)](Context& context) mutable {
+    context.kv().KeepAliveWhenReady(lease_id, std::move(done));
+  });
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> MemberHost::LeaderTimeToLive(
     const etcdserverpb::LeaseTimeToLiveRequest& request) {
   using Result = absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>;
-  return AwaitLeaseLeader<Result>(
-      [request](Context& context) { return context.kv().TimeToLive(request); });
+  // The answer may come after the wait gave up: it lands in shared memory.
+  auto answer = std::make_shared<std::optional<Result>>();
+  absl::Duration timeout =
+      absl::Milliseconds(options_.request_timeout_ms + options_.tick_ms * options_.election_ticks);
+  absl::Status waited = Await(timeout, [&](std::function<void(absl::Status)> done) {
+    Post([request, answer, done = std::move(done)](Context& context) mutable {
+      context.kv().TimeToLiveWhenReady(std::move(request),
+                                       [answer, done = std::move(done)](Result result) {
+                                         *answer = std::move(result);
+                                         done(absl::OkStatus());
+                                       });
+    });
+  });
+  if (!waited.ok()) return waited;
+  return std::move(**answer);
 }
 
 void ListMembers(const Membership& membership,
@@ -473,7 +437,6 @@ void MemberHost::Loop() {
       ++ticks;
     }
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
-    if (ticks > 0) RunAfterTick(context);
     kv_member_->AfterStep();
     removed_.store(member.ShouldShutDown());
     LogLeadership();
@@ -483,8 +446,6 @@ void MemberHost::Loop() {
     if (stopping && tasks.empty()) {
       absl::MutexLock lock(&mu_);
       if (tasks_.empty()) {
-        stopping_lease_calls_ = true;
-        RunAfterTick(context);
         kv_member_->FailAll();
         return;
       }

@@ -209,19 +209,6 @@ class MemberHost {
   // Refreshes membership() from the member and tells the hook (reads
   // only: safe inside a member callback).
   void OnMembershipChange();
-  // Runs a lease call on the member thread, again after each tick while a
-  // new leader cannot answer for leases yet; `done` gets the answer.
-  template <typename T>
-  void OnLeaseLeader(std::function<T(Context&)> call, std::function<void(T)> done);
-  // On the member thread: one attempt of OnLeaseLeader's call.
-  template <typename T>
-  void TryLeaseCall(Context& context, std::function<T(Context&)> call,
-                    std::function<void(T)> done, int64_t deadline_ms);
-  // OnLeaseLeader, waiting for the answer.
-  template <typename T>
-  T AwaitLeaseLeader(std::function<T(Context&)> call);
-  // On the member thread: runs the tasks waiting for a tick.
-  void RunAfterTick(Context& context);
   void RefreshMembership();
 
   MemberHostOptions options_;
@@ -254,11 +241,6 @@ class MemberHost {
   std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
-  // Member thread only: what runs after the next tick (lease calls a new
-  // leader cannot answer yet), and whether the host is stopping (they then
-  // get the answer they have).
-  std::vector<Task> after_tick_;
-  bool stopping_lease_calls_ = false;
 };
 
 // Runs `task` on the member thread and waits for its result, at most the

@@ -14,6 +14,9 @@ constexpr char kSalt[] = "sim-salt-16bytes";
 // The role the administrator edits, on keys nobody reads or writes.
 constexpr char kScratchRole[] = "scratch";
 constexpr int kScratchKeys = 4;
+// How long a client waits for its login's answer before trying another
+// (a member answers or times out within its request timeout).
+constexpr Micros kLoginTimeoutUs = 2 * kRequestTimeoutMs * 1000;
 
 std::string PasswordOf(const std::string& user) { return user + "-password"; }
 
@@ -149,6 +152,8 @@ absl::StatusOr<kv::AuthInfo> AuthWorkload::Who(Process& process, Session& sessio
 }
 
 void AuthWorkload::LogIn(Process& process, Session& session) {
+  Micros now_us = world_->queue().now_us();
+  if (now_us < session.login_until_us) return;
   // A member that has not applied the bootstrap state yet (a spare that
   // was just added) has no users: the client tries elsewhere later.
   absl::StatusOr<std::string> hash = process.kv->PasswordHashOf(session.user);
@@ -161,9 +166,11 @@ void AuthWorkload::LogIn(Process& process, Session& session) {
   }
   ++session.logins;
   ++stats_.logins;
+  session.login_until_us = now_us + kLoginTimeoutUs;
   std::string token = absl::StrCat(session.user, ".", session.id, ".", session.logins);
   process.kv->IssueToken(session.user, token,
                          [&session, token](absl::StatusOr<kvpb::Response> issued) {
+                           session.login_until_us = 0;
                            if (issued.ok()) session.token = token;
                          });
 }

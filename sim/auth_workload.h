@@ -55,6 +55,10 @@ class AuthWorkload {
     std::optional<std::string> token;
     uint64_t logins = 0;
     uint64_t id = 0;
+    // A login in flight until then (its answer may never come, if its
+    // member dies): no second one meanwhile, as a client waits for its
+    // Authenticate call.
+    Micros login_until_us = 0;
   };
 
   AuthWorkload(World* world, Random random);

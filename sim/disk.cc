@@ -97,6 +97,11 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
   if (on_durable_) on_durable_(durable_.entries, durable_);
   raft::DurableState out = recovered;
   dir_ = std::move(*dir);
+  OpenStore();
+  return out;
+}
+
+void Disk::OpenStore() {
   member::DataDirLogStore::Hooks hooks;
   hooks.persisted = [this](const member::PersistRequest& request, uint64_t token) {
     OnStored(request, token);
@@ -115,7 +120,6 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
                   entries.end());
   };
   store_ = std::make_unique<member::DataDirLogStore>(dir_.get(), std::move(hooks));
-  return out;
 }
 
 void Disk::Persist(member::PersistRequest request, uint64_t token) {

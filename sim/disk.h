@@ -97,6 +97,9 @@ class Disk : public member::LogStore {
   // Schedules a run of the oldest snapshot job (a snapshot file or a log
   // release) after a drawn delay.
   void ScheduleSnapshotJob();
+  // The server's store logic over the recovered directory, reporting into
+  // the promise checker's view.
+  void OpenStore();
   // What the store reports, into the promise checker's view.
   void OnStored(const member::PersistRequest& request, uint64_t token);
 

@@ -10,6 +10,9 @@ namespace {
 constexpr Micros kTickUs = kTickPeriodUs;
 constexpr Micros kElectionTimeoutUs = kElectionTicks * kTickPeriodUs;
 constexpr Micros kLeaseCheckUs = kLeaseCheckIntervalMs * 1000;
+// A renewal unanswered this long is given up (the member waits at most an
+// election timeout of its own clock for a new leader to be ready).
+constexpr Micros kRenewTimeoutUs = 3 * kElectionTimeoutUs;
 
 }  // namespace
 
@@ -153,38 +156,53 @@ void LeaseWorkload::Renew(Client& client, kv::LeaseId id) {
   Micros sent_us = now_us;
   NodeId leader = world_->Leader();
   world_->queue().After(Latency(), [this, &client, id, sent_us, leader] {
-    absl::StatusOr<int64_t> ttl = absl::UnavailableError("no leader");
-    if (leader != 0 && world_->process(leader).up() && !world_->process(leader).paused) {
-      Process& process = world_->process(leader);
-      world_->RunOn(process, [&] { ttl = process.kv->KeepAlive(id); });
+    // Answered once: by the member (a new leader may take a round trip to
+    // answer for leases), or by the client's own timeout if the member
+    // died or hung meanwhile.
+    auto answered = std::make_shared<bool>(false);
+    auto back = [this, &client, id, sent_us, answered](absl::StatusOr<int64_t> ttl) {
+      if (*answered) return;
+      *answered = true;
+      world_->queue().After(Latency(), [this, &client, id, sent_us, ttl] {
+        OnRenewed(client, id, sent_us, ttl);
+      });
+    };
+    world_->queue().After(kRenewTimeoutUs, [back] { back(absl::UnavailableError("timed out")); });
+    if (leader == 0 || !world_->process(leader).up() || world_->process(leader).paused) {
+      back(absl::UnavailableError("no leader"));
+      return;
     }
-    world_->queue().After(Latency(), [this, &client, id, sent_us, ttl] {
-      Lease& lease = leases_.at(id);
-      if (ttl.ok()) {
-        ++stats_.renewals;
-        lease.renewed_sent_us = std::max(lease.renewed_sent_us, sent_us);
-        Micros ttl_us = lease.ttl_seconds * 1'000'000;
-        // Now and then the client stalls (a pause, a slow network) for
-        // about a TTL, so that its renewals meet the lease just as it
-        // expires, on one leader or across a change of leaders.
-        Micros next_us = client.random.Chance(0.15)
-                             ? static_cast<Micros>(static_cast<double>(ttl_us) *
-                                                   (0.8 + 0.4 * client.random.Unit()))
-                             : ttl_us / 3;
-        world_->queue().After(next_us, [this, &client, id] { Renew(client, id); });
-        return;
-      }
-      if (ttl.status().code() == absl::StatusCode::kNotFound) {
-        // Expired (or never granted): the client starts over.
-        lease.gone = true;
-        Next(client, client.random.Range(10'000, 100'000));
-        return;
-      }
-      // No leader, or one not ready: ask again soon.
-      world_->queue().After(client.random.Range(5'000, 30'000),
-                            [this, &client, id] { Renew(client, id); });
-    });
+    Process& process = world_->process(leader);
+    world_->RunOn(process, [&process, id, back] { process.kv->KeepAliveWhenReady(id, back); });
   });
+}
+
+void LeaseWorkload::OnRenewed(Client& client, kv::LeaseId id, Micros sent_us,
+                              absl::StatusOr<int64_t> ttl) {
+  Lease& lease = leases_.at(id);
+  if (ttl.ok()) {
+    ++stats_.renewals;
+    lease.renewed_sent_us = std::max(lease.renewed_sent_us, sent_us);
+    Micros ttl_us = lease.ttl_seconds * 1'000'000;
+    // Now and then the client stalls (a pause, a slow network) for
+    // about a TTL, so that its renewals meet the lease just as it
+    // expires, on one leader or across a change of leaders.
+    Micros next_us = client.random.Chance(0.15)
+                         ? static_cast<Micros>(static_cast<double>(ttl_us) *
+                                               (0.8 + 0.4 * client.random.Unit()))
+                         : ttl_us / 3;
+    world_->queue().After(next_us, [this, &client, id] { Renew(client, id); });
+    return;
+  }
+  if (ttl.status().code() == absl::StatusCode::kNotFound) {
+    // Expired (or never granted): the client starts over.
+    lease.gone = true;
+    Next(client, client.random.Range(10'000, 100'000));
+    return;
+  }
+  // No leader, or one not ready: ask again soon.
+  world_->queue().After(client.random.Range(5'000, 30'000),
+                        [this, &client, id] { Renew(client, id); });
 }
 
 void LeaseWorkload::Revoke(Client& client, kv::LeaseId id) {

@@ -74,6 +74,8 @@ class LeaseWorkload {
   void SendGrant(Client& client, kv::LeaseId id);
   void Attach(Client& client, kv::LeaseId id);
   void Renew(Client& client, kv::LeaseId id);
+  // A renewal sent at `sent_us` was answered.
+  void OnRenewed(Client& client, kv::LeaseId id, Micros sent_us, absl::StatusOr<int64_t> ttl);
   void Revoke(Client& client, kv::LeaseId id);
   void Next(Client& client, Micros after_us);
   // Sends `request` to a member of the cluster; `done` gets the answer
