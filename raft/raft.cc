@@ -19,6 +19,78 @@ std::shared_ptr<const raftpb::Snapshot> MetadataOnly(const raftpb::Snapshot& sna
   return copy;
 }
 
+// Where the persisted log ends: its last entry, or the snapshot if no entry
+// follows it.
+struct LogEnd {
+  Index index = 0;
+  Term term = 0;
+};
+
+absl::Status CheckSnapshotMetadata(const raftpb::SnapshotMetadata& meta) {
+  if (meta.index() > 0 && meta.term() == 0) {
+    return absl::DataLossError("snapshot has an index but no term");
+  }
+  if (meta.index() == 0 && meta.conf_state().voters_size() > 0) {
+    // A snapshot at index 0 is never sent, so a member joining later would
+    // never learn this configuration and would disagree with the others.
+    return absl::InvalidArgumentError(
+        "an initial configuration needs a snapshot at index >= 1 (see MemoryStorage::Bootstrap)");
+  }
+  return absl::OkStatus();
+}
+
+// Entries the snapshot already covers are skipped, never replayed onto it
+// (raft-traps #12); the one at the snapshot's index must agree with it.
+absl::Status DropEntriesTheSnapshotCovers(DurableState& durable) {
+  const raftpb::SnapshotMetadata& meta = durable.snapshot.metadata();
+  auto first_new = durable.entries.begin();
+  while (first_new != durable.entries.end() && first_new->index() <= meta.index()) {
+    if (first_new->index() == meta.index() && first_new->term() != meta.term()) {
+      return absl::DataLossError(absl::StrCat("log entry ", meta.index(), " has term ",
+                                              first_new->term(), " but the snapshot says ",
+                                              meta.term()));
+    }
+    ++first_new;
+  }
+  durable.entries.erase(durable.entries.begin(), first_new);
+  return absl::OkStatus();
+}
+
+// The entries after the snapshot follow it and each other without a gap,
+// in terms that never go down, and are of known types.
+absl::StatusOr<LogEnd> CheckEntriesFollowSnapshot(const raftpb::SnapshotMetadata& meta,
+                                                  const std::vector<raftpb::Entry>& entries) {
+  LogEnd end{meta.index(), meta.term()};
+  for (const raftpb::Entry& entry : entries) {
+    if (entry.index() != end.index + 1) {
+      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " follows ", end.index,
+                                              ": the persisted log has a gap"));
+    }
+    if (entry.term() < end.term) {
+      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " has term ",
+                                              entry.term(), " below its predecessor's"));
+    }
+    if (entry.type() != raftpb::ENTRY_NORMAL && entry.type() != raftpb::ENTRY_CONF_CHANGE) {
+      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " has unknown type"));
+    }
+    end = LogEnd{entry.index(), entry.term()};
+  }
+  return end;
+}
+
+// A torn write can leave a Ready's entries durable without its hard state
+// (they are written first), so the persisted term may trail the log's.
+// Everything in that Ready was unsent, including any vote, so continuing
+// in the log's term with no vote is safe.
+raftpb::HardState RestoredHardState(const raftpb::HardState& persisted, Term last_term) {
+  raftpb::HardState restored = persisted;
+  if (restored.term() < last_term) {
+    restored.set_term(last_term);
+    restored.set_vote(kNoNode);
+  }
+  return restored;
+}
+
 }  // namespace
 
 const char* RoleName(Role role) {
@@ -77,58 +149,15 @@ int64_t Config::LeaseTicks() const {
 absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
   if (absl::Status status = config.Validate(); !status.ok()) return status;
   const raftpb::SnapshotMetadata& meta = durable.snapshot.metadata();
-  Index last = meta.index();
-  Term last_term = meta.term();
-  if (meta.index() > 0 && meta.term() == 0) {
-    return absl::DataLossError("snapshot has an index but no term");
-  }
-  if (meta.index() == 0 && meta.conf_state().voters_size() > 0) {
-    // A snapshot at index 0 is never sent, so a member joining later would
-    // never learn this configuration and would disagree with the others.
-    return absl::InvalidArgumentError(
-        "an initial configuration needs a snapshot at index >= 1 (see MemoryStorage::Bootstrap)");
-  }
-  // Entries the snapshot already covers are skipped, never replayed onto it
-  // (raft-traps #12); the one at the snapshot's index must agree with it.
-  auto first_new = durable.entries.begin();
-  while (first_new != durable.entries.end() && first_new->index() <= meta.index()) {
-    if (first_new->index() == meta.index() && first_new->term() != meta.term()) {
-      return absl::DataLossError(absl::StrCat("log entry ", meta.index(), " has term ",
-                                              first_new->term(), " but the snapshot says ",
-                                              meta.term()));
-    }
-    ++first_new;
-  }
-  durable.entries.erase(durable.entries.begin(), first_new);
-  for (const raftpb::Entry& entry : durable.entries) {
-    if (entry.index() != last + 1) {
-      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " follows ", last,
-                                              ": the persisted log has a gap"));
-    }
-    if (entry.term() < last_term) {
-      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " has term ",
-                                              entry.term(), " below its predecessor's"));
-    }
-    if (entry.type() != raftpb::ENTRY_NORMAL && entry.type() != raftpb::ENTRY_CONF_CHANGE) {
-      return absl::DataLossError(absl::StrCat("log entry ", entry.index(), " has unknown type"));
-    }
-    last = entry.index();
-    last_term = entry.term();
-  }
-  if (durable.hard_state.commit() > last) {
+  if (absl::Status status = CheckSnapshotMetadata(meta); !status.ok()) return status;
+  if (absl::Status status = DropEntriesTheSnapshotCovers(durable); !status.ok()) return status;
+  absl::StatusOr<LogEnd> end = CheckEntriesFollowSnapshot(meta, durable.entries);
+  if (!end.ok()) return end.status();
+  if (durable.hard_state.commit() > end->index) {
     return absl::DataLossError(absl::StrCat("hard state commits ", durable.hard_state.commit(),
-                                            " but the log ends at ", last));
+                                            " but the log ends at ", end->index));
   }
-  // A torn write can leave a Ready's entries durable without its hard state
-  // (they are written first), so the persisted term may trail the log's.
-  // Everything in that Ready was unsent, including any vote, so continuing
-  // in the log's term with no vote is safe.
-  raftpb::HardState hs_restored = durable.hard_state;
-  if (hs_restored.term() < last_term) {
-    hs_restored.set_term(last_term);
-    hs_restored.set_vote(kNoNode);
-  }
-  const raftpb::HardState& hs = hs_restored;
+  const raftpb::HardState hs = RestoredHardState(durable.hard_state, end->term);
   Index applied = durable.applied_index.value_or(meta.index());
   if (applied < meta.index() || applied > std::max(hs.commit(), meta.index())) {
     return absl::InvalidArgumentError(absl::StrCat("applied index ", applied, " outside [",
@@ -137,20 +166,9 @@ absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
   Raft raft(std::move(config), durable);
   const raftpb::ConfState& conf =
       durable.applied_conf_state.has_value() ? *durable.applied_conf_state : meta.conf_state();
-  absl::StatusOr<confchange::Changed> restored =
-      confchange::Restore(conf, tracker::ProgressTracker(raft.tracker_.max_inflight_msgs(),
-                                                         raft.tracker_.max_inflight_bytes()),
-                          raft.log_.last_index());
-  if (!restored.ok()) {
-    return absl::DataLossError(absl::StrCat("persisted configuration: ", restored.status().message()));
-  }
-  raft.tracker_.config = std::move(restored->config);
-  raft.tracker_.progress = std::move(restored->progress);
-  raft.log_.Append(std::move(durable.entries));
-  raft.log_.StableTo(last, last_term);
-  raft.log_.CommitTo(std::max(hs.commit(), meta.index()));
-  raft.log_.AppliedTo(applied);
-  raft.conf_applied_index_ = applied;
+  if (absl::Status status = raft.RestoreConfig(conf); !status.ok()) return status;
+  raft.RestoreLog(std::move(durable.entries), end->index, end->term,
+                  std::max(hs.commit(), meta.index()), applied);
   raft.BecomeFollower(hs.term(), kNoNode);
   raft.vote_ = hs.vote();
   raft.checked_term_ = raft.term_;
@@ -159,6 +177,28 @@ absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
                         raft.tracker_.config.Describe(), ", commit ", raft.log_.committed(),
                         ", applied ", applied, ", last ", raft.log_.last_index()));
   return raft;
+}
+
+absl::Status Raft::RestoreConfig(const raftpb::ConfState& conf) {
+  absl::StatusOr<confchange::Changed> restored =
+      confchange::Restore(conf, tracker::ProgressTracker(tracker_.max_inflight_msgs(),
+                                                         tracker_.max_inflight_bytes()),
+                          log_.last_index());
+  if (!restored.ok()) {
+    return absl::DataLossError(absl::StrCat("persisted configuration: ", restored.status().message()));
+  }
+  tracker_.config = std::move(restored->config);
+  tracker_.progress = std::move(restored->progress);
+  return absl::OkStatus();
+}
+
+void Raft::RestoreLog(std::vector<raftpb::Entry> entries, Index last, Term last_term,
+                      Index committed, Index applied) {
+  log_.Append(std::move(entries));
+  log_.StableTo(last, last_term);
+  log_.CommitTo(committed);
+  log_.AppliedTo(applied);
+  conf_applied_index_ = applied;
 }
 
 Raft::Raft(Config config, const DurableState& durable)

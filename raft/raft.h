@@ -137,6 +137,11 @@ class Raft {
 
  private:
   explicit Raft(Config config, const DurableState& durable);
+  // Create's last steps, on a durable state it checked: the configuration
+  // (kDataLoss if malformed), then the log.
+  absl::Status RestoreConfig(const raftpb::ConfState& conf);
+  void RestoreLog(std::vector<raftpb::Entry> entries, Index last, Term last_term, Index committed,
+                  Index applied);
 
   // Roles.
   void BecomeFollower(Term term, NodeId leader);
