@@ -67,6 +67,73 @@ absl::Status Damaged(const std::string& path, uint64_t offset, std::string_view 
                                           "; the member must not serve from it"));
 }
 
+// Zeroes a torn tail from `offset` on, durably, and says so in `contents`.
+absl::Status CutTornTail(File& file, std::string_view data, size_t offset,
+                         const std::string& path, WalContents* contents) {
+  uint64_t cut = data.size() - offset;
+  if (absl::Status s = file.WriteAt(offset, std::string(cut, '\0')); !s.ok()) return s;
+  if (absl::Status s = file.Sync(); !s.ok()) return s;
+  contents->truncated_file = path;
+  contents->truncated_bytes = cut;
+  return absl::OkStatus();
+}
+
+// An entry record: it replaces any entry at its index and after, and must
+// not leave a gap.
+absl::Status ReplayEntry(std::string_view payload, const std::string& path, size_t offset,
+                         std::vector<raftpb::Entry>* entries) {
+  raftpb::Entry entry;
+  if (!entry.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Damaged(path, offset, "an entry record does not parse");
+  }
+  if (!entries->empty()) {
+    uint64_t first = entries->front().index();
+    uint64_t next = entries->back().index() + 1;
+    if (entry.index() > next) {
+      return Damaged(path, offset, absl::StrCat("entry ", entry.index(), " follows entry ",
+                                                next - 1));
+    }
+    if (entry.index() < first) {
+      entries->clear();
+    } else if (entry.index() < next) {
+      entries->resize(entry.index() - first);
+    }
+  }
+  entries->push_back(std::move(entry));
+  return absl::OkStatus();
+}
+
+// A record after the segment header, into what recovery found so far.
+absl::Status ReplayRecord(const DecodedRecord& record, const std::string& path, size_t offset,
+                          WalContents* contents) {
+  switch (record.type) {
+    case RecordType::kEntry:
+      return ReplayEntry(record.payload, path, offset, &contents->entries);
+    case RecordType::kHardState:
+      if (!contents->hard_state.ParseFromArray(record.payload.data(),
+                                               static_cast<int>(record.payload.size()))) {
+        return Damaged(path, offset, "a hard state record does not parse");
+      }
+      return absl::OkStatus();
+    case RecordType::kSnapshot:
+    case RecordType::kLogReset: {
+      raftpb::SnapshotMetadata metadata;
+      if (!metadata.ParseFromArray(record.payload.data(),
+                                   static_cast<int>(record.payload.size()))) {
+        return Damaged(path, offset, "a snapshot record does not parse");
+      }
+      if (record.type == RecordType::kLogReset) contents->entries.clear();
+      contents->snapshot = std::move(metadata);
+      return absl::OkStatus();
+    }
+    case RecordType::kSegmentHeader:
+      return Damaged(path, offset, "a segment header in the middle of a segment");
+    case RecordType::kFileContent:
+      return Damaged(path, offset, "a file content record in the log");
+  }
+  return Damaged(path, offset, "a record of unknown type");
+}
+
 }  // namespace
 
 std::string Wal::SegmentName(uint64_t sequence, uint64_t first_index) {
@@ -90,40 +157,54 @@ absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Wal::Open(FileSyste
                                                                       WalOptions options) {
   std::unique_ptr<Wal> wal(new Wal(fs, dir, options));
   WalContents contents;
-  if (!fs->Exists(dir)) {
-    if (absl::Status s = fs->MakeDir(dir); !s.ok()) return s;
-  }
-  absl::StatusOr<std::vector<std::string>> names = fs->List(dir);
-  if (!names.ok()) return names.status();
-  for (const std::string& name : *names) {
-    uint64_t sequence = 0, first_index = 0;
-    if (ParseSegmentName(name, &sequence, &first_index)) {
-      wal->segments_.push_back(Segment{sequence, first_index, name});
-    } else if (name.size() > 4 && name.substr(name.size() - 4) == kTempSuffix) {
-      // A segment being created when the process died: never used.
-      if (absl::Status s = fs->Remove(JoinPath(dir, name)); !s.ok()) return s;
-    }
-  }
-  std::sort(wal->segments_.begin(), wal->segments_.end(),
-            [](const Segment& a, const Segment& b) { return a.sequence < b.sequence; });
-  for (size_t i = 1; i < wal->segments_.size(); ++i) {
-    if (wal->segments_[i].sequence != wal->segments_[i - 1].sequence + 1) {
-      return absl::DataLossError(absl::StrCat("write-ahead log in ", dir, ": segment ",
-                                              wal->segments_[i - 1].sequence + 1,
-                                              " is missing before ", wal->segments_[i].name));
-    }
-  }
+  if (absl::Status s = wal->FindSegments(); !s.ok()) return s;
   if (wal->segments_.empty()) {
     if (absl::Status s = wal->Rotate(); !s.ok()) return s;
     return std::make_pair(std::move(wal), std::move(contents));
   }
+  if (absl::Status s = wal->Replay(&contents); !s.ok()) return s;
+  wal->hard_state_ = contents.hard_state;
+  wal->snapshot_ = contents.snapshot;
+  wal->last_index_ = contents.entries.empty() ? 0 : contents.entries.back().index();
+  if (wal->tail_ == nullptr) {
+    if (absl::Status s = wal->Rotate(); !s.ok()) return s;
+  }
+  return std::make_pair(std::move(wal), std::move(contents));
+}
 
-  std::vector<raftpb::Entry>& entries = contents.entries;
-  for (size_t i = 0; i < wal->segments_.size(); ++i) {
-    const Segment& segment = wal->segments_[i];
-    bool last_segment = i + 1 == wal->segments_.size();
-    std::string path = JoinPath(dir, segment.name);
-    absl::StatusOr<std::unique_ptr<File>> file = fs->Open(path, {});
+absl::Status Wal::FindSegments() {
+  if (!fs_->Exists(dir_)) {
+    if (absl::Status s = fs_->MakeDir(dir_); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<std::string>> names = fs_->List(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    uint64_t sequence = 0, first_index = 0;
+    if (ParseSegmentName(name, &sequence, &first_index)) {
+      segments_.push_back(Segment{sequence, first_index, name});
+    } else if (name.size() > 4 && name.substr(name.size() - 4) == kTempSuffix) {
+      // A segment being created when the process died: never used.
+      if (absl::Status s = fs_->Remove(JoinPath(dir_, name)); !s.ok()) return s;
+    }
+  }
+  std::sort(segments_.begin(), segments_.end(),
+            [](const Segment& a, const Segment& b) { return a.sequence < b.sequence; });
+  for (size_t i = 1; i < segments_.size(); ++i) {
+    if (segments_[i].sequence != segments_[i - 1].sequence + 1) {
+      return absl::DataLossError(absl::StrCat("write-ahead log in ", dir_, ": segment ",
+                                              segments_[i - 1].sequence + 1,
+                                              " is missing before ", segments_[i].name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Wal::Replay(WalContents* contents) {
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const Segment& segment = segments_[i];
+    bool last_segment = i + 1 == segments_.size();
+    std::string path = JoinPath(dir_, segment.name);
+    absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(path, {});
     if (!file.ok()) return file.status();
     absl::StatusOr<std::string> data = ReadAll(**file);
     if (!data.ok()) return data.status();
@@ -150,88 +231,32 @@ absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Wal::Open(FileSyste
                          record.status == DecodedRecord::kTruncated ? "a record is cut short"
                                                                     : "a checksum does not match");
         }
-        uint64_t cut = data->size() - offset;
-        if (absl::Status s = (*file)->WriteAt(offset, std::string(cut, '\0')); !s.ok()) return s;
-        if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
-        contents.truncated_file = path;
-        contents.truncated_bytes = cut;
+        if (absl::Status s = CutTornTail(**file, *data, offset, path, contents); !s.ok()) return s;
         break;
       }
-      if (!header_seen) {
-        if (record.type != RecordType::kSegmentHeader ||
-            record.payload != HeaderPayload(segment.sequence, segment.first_index)) {
-          return Damaged(path, offset, "the segment header does not match its name");
-        }
-        header_seen = true;
-        offset = record.next_offset;
-        continue;
+      if (header_seen) {
+        if (absl::Status s = ReplayRecord(record, path, offset, contents); !s.ok()) return s;
+      } else if (record.type != RecordType::kSegmentHeader ||
+                 record.payload != HeaderPayload(segment.sequence, segment.first_index)) {
+        return Damaged(path, offset, "the segment header does not match its name");
       }
-      switch (record.type) {
-        case RecordType::kEntry: {
-          raftpb::Entry entry;
-          if (!entry.ParseFromArray(record.payload.data(), static_cast<int>(record.payload.size()))) {
-            return Damaged(path, offset, "an entry record does not parse");
-          }
-          if (!entries.empty()) {
-            uint64_t first = entries.front().index();
-            uint64_t next = entries.back().index() + 1;
-            if (entry.index() > next) {
-              return Damaged(path, offset, absl::StrCat("entry ", entry.index(), " follows entry ",
-                                                        next - 1));
-            }
-            if (entry.index() < first) {
-              entries.clear();
-            } else if (entry.index() < next) {
-              entries.resize(entry.index() - first);
-            }
-          }
-          entries.push_back(std::move(entry));
-          break;
-        }
-        case RecordType::kHardState:
-          if (!contents.hard_state.ParseFromArray(record.payload.data(),
-                                                  static_cast<int>(record.payload.size()))) {
-            return Damaged(path, offset, "a hard state record does not parse");
-          }
-          break;
-        case RecordType::kSnapshot:
-        case RecordType::kLogReset: {
-          raftpb::SnapshotMetadata metadata;
-          if (!metadata.ParseFromArray(record.payload.data(),
-                                       static_cast<int>(record.payload.size()))) {
-            return Damaged(path, offset, "a snapshot record does not parse");
-          }
-          if (record.type == RecordType::kLogReset) entries.clear();
-          contents.snapshot = std::move(metadata);
-          break;
-        }
-        case RecordType::kSegmentHeader:
-          return Damaged(path, offset, "a segment header in the middle of a segment");
-        case RecordType::kFileContent:
-          return Damaged(path, offset, "a file content record in the log");
-      }
+      header_seen = true;
       offset = record.next_offset;
     }
     if (!header_seen) {
       if (!last_segment) return Damaged(path, 0, "the segment has no header");
       // Created but never written (the process died right after renaming
       // it into place, before the header was synced): recreate it.
-      if (absl::Status s = fs->Remove(path); !s.ok()) return s;
-      wal->segments_.pop_back();
+      if (absl::Status s = fs_->Remove(path); !s.ok()) return s;
+      segments_.pop_back();
       break;
     }
     if (last_segment) {
-      wal->tail_ = std::move(*file);
-      wal->tail_offset_ = offset;
+      tail_ = std::move(*file);
+      tail_offset_ = offset;
     }
   }
-  wal->hard_state_ = contents.hard_state;
-  wal->snapshot_ = contents.snapshot;
-  wal->last_index_ = entries.empty() ? 0 : entries.back().index();
-  if (wal->tail_ == nullptr) {
-    if (absl::Status s = wal->Rotate(); !s.ok()) return s;
-  }
-  return std::make_pair(std::move(wal), std::move(contents));
+  return absl::OkStatus();
 }
 
 absl::Status Wal::WriteBuffer(const std::string& bytes) {

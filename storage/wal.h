@@ -91,6 +91,11 @@ class Wal {
   };
   Wal(FileSystem* fs, std::string dir, WalOptions options);
   static std::string SegmentName(uint64_t sequence, uint64_t first_index);
+  // Open's steps: the segment files in order (kDataLoss for a gap), then
+  // every record in them into `contents`, cutting a torn tail off the last
+  // segment, which becomes the tail to write to.
+  absl::Status FindSegments();
+  absl::Status Replay(WalContents* contents);
   // Starts a new segment after the current one (synced, with its directory).
   absl::Status Rotate();
   absl::Status WriteBuffer(const std::string& bytes);
