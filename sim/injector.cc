@@ -63,7 +63,6 @@ void FaultInjector::Isolate(NodeId node, Micros duration_us) {
 void FaultInjector::ApplyFault(const Fault& fault) {
   world_->trace().Event("fault", static_cast<uint64_t>(fault.kind), fault.a,
                         [&] { return fault.Describe(); });
-  Network& network = world_->network();
   switch (fault.kind) {
     case FaultKind::kPartition:
       Partition(fault);
@@ -75,50 +74,27 @@ void FaultInjector::ApplyFault(const Fault& fault) {
       if (NodeId leader = world_->Leader(); leader != 0) Isolate(leader, fault.duration_us);
       break;
     case FaultKind::kOneWay:
-      network.Block(fault.a, fault.b);
+      world_->network().Block(fault.a, fault.b);
       UnblockLater({{fault.a, fault.b}}, fault.duration_us);
       break;
-    case FaultKind::kFlap: {
-      // Down and up every 5-50ms for the fault's duration.
-      Micros period_us = random_.Range(5'000, 50'000);
-      for (Micros t = 0; t < fault.duration_us; t += 2 * period_us) {
-        world_->queue().After(t, [this, fault] {
-          if (!world_->healed()) world_->network().BlockBothWays(fault.a, fault.b);
-        });
-        world_->queue().After(t + period_us, [this, fault] {
-          if (!world_->healed()) world_->network().UnblockBothWays(fault.a, fault.b);
-        });
-      }
+    case FaultKind::kFlap:
+      Flap(fault);
       break;
-    }
     case FaultKind::kClog:
-      network.Clog(fault.a, world_->queue().now_us() + fault.duration_us);
+      world_->network().Clog(fault.a, world_->queue().now_us() + fault.duration_us);
       break;
     case FaultKind::kCrash:
-    case FaultKind::kCrashLeader: {
-      NodeId victim = fault.kind == FaultKind::kCrash ? fault.a : world_->Leader();
-      if (victim == 0) break;
-      Process& target = world_->process(victim);
-      world_->Crash(target);
-      world_->queue().After(fault.duration_us, [this, &target] {
-        if (!world_->healed()) world_->Restart(target);
-      });
+      CrashFor(fault.a, fault.duration_us);
       break;
-    }
+    case FaultKind::kCrashLeader:
+      CrashFor(world_->Leader(), fault.duration_us);
+      break;
     case FaultKind::kPause:
       world_->Pause(world_->process(fault.a), fault.duration_us);
       break;
-    case FaultKind::kDiskStall: {
-      // Up to a second: long enough for a new leader to overwrite what the
-      // member is still writing, short enough to end within the liveness
-      // phase's grace.
-      Micros stall_us = std::min<Micros>(fault.duration_us, 1'000'000);
-      world_->process(fault.a).disk->StallUntil(world_->queue().now_us() + stall_us);
-      world_->trace().Event("disk.stall", fault.a, fault.duration_us, [&] {
-        return absl::StrCat(fault.a, "'s disk hangs for ", stall_us / 1000, "ms");
-      });
+    case FaultKind::kDiskStall:
+      StallDisk(fault);
       break;
-    }
     case FaultKind::kBitFlip:
       BitFlip(fault);
       break;
@@ -134,22 +110,58 @@ void FaultInjector::ApplyFault(const Fault& fault) {
     case FaultKind::kReplaceVoter:
       ChangeMembers(fault);
       break;
-    case FaultKind::kTransferLeader: {
-      NodeId leader = world_->Leader();
-      if (leader == 0) break;
-      raftpb::ConfState conf = world_->process(leader).kv->conf();
-      if (conf.voters_size() < 2) break;
-      NodeId to = conf.voters(static_cast<int>(random_.Uniform(conf.voters_size())));
-      Process& from = world_->process(leader);
-      world_->RunOn(from, [&from, to] { (void)from.member()->TransferLeadership(to); });
+    case FaultKind::kTransferLeader:
+      TransferLeader();
       break;
-    }
     case FaultKind::kSnapshotNow: {
       Process& target = world_->process(fault.a);
       world_->RunOn(target, [&target] { target.member()->SnapshotNow(); });
       break;
     }
   }
+}
+
+void FaultInjector::Flap(const Fault& fault) {
+  // Down and up every 5-50ms for the fault's duration.
+  Micros period_us = random_.Range(5'000, 50'000);
+  for (Micros t = 0; t < fault.duration_us; t += 2 * period_us) {
+    world_->queue().After(t, [this, fault] {
+      if (!world_->healed()) world_->network().BlockBothWays(fault.a, fault.b);
+    });
+    world_->queue().After(t + period_us, [this, fault] {
+      if (!world_->healed()) world_->network().UnblockBothWays(fault.a, fault.b);
+    });
+  }
+}
+
+void FaultInjector::CrashFor(NodeId victim, Micros duration_us) {
+  if (victim == 0) return;
+  Process& target = world_->process(victim);
+  world_->Crash(target);
+  world_->queue().After(duration_us, [this, &target] {
+    if (!world_->healed()) world_->Restart(target);
+  });
+}
+
+void FaultInjector::StallDisk(const Fault& fault) {
+  // Up to a second: long enough for a new leader to overwrite what the
+  // member is still writing, short enough to end within the liveness
+  // phase's grace.
+  Micros stall_us = std::min<Micros>(fault.duration_us, 1'000'000);
+  world_->process(fault.a).disk->StallUntil(world_->queue().now_us() + stall_us);
+  world_->trace().Event("disk.stall", fault.a, fault.duration_us, [&] {
+    return absl::StrCat(fault.a, "'s disk hangs for ", stall_us / 1000, "ms");
+  });
+}
+
+void FaultInjector::TransferLeader() {
+  NodeId leader = world_->Leader();
+  if (leader == 0) return;
+  raftpb::ConfState conf = world_->process(leader).kv->conf();
+  if (conf.voters_size() < 2) return;
+  NodeId to = conf.voters(static_cast<int>(random_.Uniform(conf.voters_size())));
+  Process& from = world_->process(leader);
+  world_->RunOn(from, [&from, to] { (void)from.member()->TransferLeadership(to); });
 }
 
 void FaultInjector::Partition(const Fault& fault) {

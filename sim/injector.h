@@ -36,6 +36,12 @@ class FaultInjector {
 
  private:
   void ApplyFault(const Fault& fault);
+  // Faults with more than a line to them, as ApplyFault dispatches them.
+  void Flap(const Fault& fault);
+  // Crashes `victim` (none if 0) and restarts it after `duration_us`.
+  void CrashFor(NodeId victim, Micros duration_us);
+  void StallDisk(const Fault& fault);
+  void TransferLeader();
   void Partition(const Fault& fault);
   void Isolate(NodeId node, Micros duration_us);
   void BitFlip(const Fault& fault);
