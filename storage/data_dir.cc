@@ -120,6 +120,9 @@ absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
                             const std::vector<raftpb::Entry>& entries,
                             const std::optional<raftpb::HardState>& hard_state) {
   if (snapshot != nullptr) {
+    // What the log would refuse is refused before the snapshot is saved, so
+    // a refused Ready writes nothing at all.
+    if (absl::Status s = Wal::CheckFits(entries, &snapshot->metadata()); !s.ok()) return s;
     // The file first: if the crash comes before the log's reset record,
     // recovery still finds the snapshot and voids the conflicting entries.
     if (absl::Status s = snapshots_->Save(*snapshot); !s.ok()) return s;

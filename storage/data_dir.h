@@ -63,6 +63,8 @@ class DataDir {
 
   // One Ready's persistence obligations, in order. Not durable until Sync
   // (except the snapshot file, which is durable when this returns).
+  // Errors: kResourceExhausted (nothing written) for an entry larger than a
+  // log record holds or a snapshot larger than a file holds.
   absl::Status Write(const raftpb::Snapshot* snapshot, const std::vector<raftpb::Entry>& entries,
                      const std::optional<raftpb::HardState>& hard_state);
   // Group commit: makes everything written so far durable.

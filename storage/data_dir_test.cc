@@ -9,6 +9,7 @@
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 #include "storage/memory_fs.h"
+#include "storage/record.h"
 
 namespace etc::storage {
 namespace {
@@ -149,6 +150,33 @@ TEST(DataDirTest, ASnapshotLargerThanAFileCanHoldIsRefusedBeforeAnythingIsWritte
   EXPECT_EQ(fs.List("data/member/snap").value(), files_before.value());
   EXPECT_TRUE((*dir)->WriteSnapshotFile(S(3, 1, std::string(500, 'x'))).ok());
   EXPECT_LE(kMaxSnapshotPayloadBytes, uint64_t{INT32_MAX});
+}
+
+TEST(DataDirTest, AReadyWithAnEntryTheLogCannotHoldIsRefusedBeforeItsSnapshotIsSaved) {
+  // The log's reader takes a record over kMaxRecordPayloadBytes for damage.
+  // A Ready's snapshot is saved before its entries are logged, so the
+  // entries are checked first: a refused Ready writes nothing at all.
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1)}, H(1, 2)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+    auto files_before = fs.List("data/member/snap");
+    raftpb::Entry too_large = E(6, 2);
+    too_large.set_data(std::string(kMaxRecordPayloadBytes, 'x'));
+    raftpb::Snapshot from_leader = S(5, 2);
+    absl::Status refused = (*dir)->Write(&from_leader, {too_large}, H(2, 6));
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+    EXPECT_EQ(fs.List("data/member/snap").value(), files_before.value());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ((*dir)->recovered().snapshot.metadata().index(), 1u);
+  ASSERT_EQ((*dir)->recovered().entries.size(), 1u);
+  EXPECT_EQ((*dir)->recovered().hard_state.term(), 1u);
 }
 
 TEST(DataDirTest, ASnapshotFileHoldsItsMessageSerializedWhole) {

@@ -1,5 +1,7 @@
 #include "storage/record.h"
 
+#include "absl/strings/str_cat.h"
+#include "base/check.h"
 #include "base/crc32c.h"
 
 namespace etc::storage {
@@ -22,7 +24,17 @@ bool KnownType(uint8_t type) {
 
 }  // namespace
 
+absl::Status CheckRecordPayloadBytes(uint64_t payload_bytes, std::string_view what) {
+  if (payload_bytes <= kMaxRecordPayloadBytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(std::string(what), " of ", payload_bytes,
+                                                   " bytes is larger than a log record holds (",
+                                                   kMaxRecordPayloadBytes, ")"));
+}
+
 void AppendRecord(RecordType type, std::string_view payload, std::string* out) {
+  // Past the limit the reader would refuse the record; past 4 GiB the
+  // length would not even fit its field.
+  ETC_CHECK_LE(payload.size(), kMaxRecordPayloadBytes);
   char header[kRecordHeaderBytes];
   PutU32(static_cast<uint32_t>(payload.size()), header);
   header[4] = static_cast<char>(type);

@@ -20,9 +20,12 @@
 #ifndef ETC_STORAGE_RECORD_H_
 #define ETC_STORAGE_RECORD_H_
 
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 namespace etc::storage {
 
@@ -49,11 +52,21 @@ inline constexpr char kRecordEndMark = static_cast<char>(0xE7);
 // The unit a disk writes atomically: a crash tears writes only between
 // sectors.
 inline constexpr uint64_t kSectorBytes = 512;
-// No record is larger: a length above it is damage, not data.
+// No record is larger: the reader takes a length above it for damage, not
+// data, so the writer refuses a larger payload before writing anything
+// (CheckRecordPayloadBytes).
 inline constexpr uint32_t kMaxRecordPayloadBytes = 64u << 20;
+// A payload is parsed as one protobuf message, whose sizes are ints.
+static_assert(kMaxRecordPayloadBytes <= static_cast<uint32_t>(INT_MAX));
 
+// kResourceExhausted, saying what and how large, if a record cannot hold a
+// payload of `payload_bytes`.
+absl::Status CheckRecordPayloadBytes(uint64_t payload_bytes, std::string_view what);
+
+// Frames a record. The payload must fit (CheckRecordPayloadBytes first): a
+// larger one is the caller's bug and crashes.
 std::string EncodeRecord(RecordType type, std::string_view payload);
-// Appends the framed record to `out` (one buffer for a batch).
+// The same, appended to `out` (one buffer for a batch).
 void AppendRecord(RecordType type, std::string_view payload, std::string* out);
 
 struct DecodedRecord {

@@ -134,7 +134,27 @@ absl::Status ReplayRecord(const DecodedRecord& record, const std::string& path, 
   return Damaged(path, offset, "a record of unknown type");
 }
 
+// Serializes `message` as a record of `type` onto `batch`, unless a record
+// cannot hold it: then kResourceExhausted, and `batch` is as it was.
+absl::Status AppendMessage(RecordType type, const google::protobuf::MessageLite& message,
+                           std::string_view what, std::string* batch) {
+  if (absl::Status s = CheckRecordPayloadBytes(message.ByteSizeLong(), what); !s.ok()) return s;
+  AppendRecord(type, message.SerializeAsString(), batch);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status Wal::CheckFits(const std::vector<raftpb::Entry>& entries,
+                            const raftpb::SnapshotMetadata* metadata) {
+  for (const raftpb::Entry& entry : entries) {
+    if (absl::Status s = CheckRecordPayloadBytes(entry.ByteSizeLong(), "an entry"); !s.ok()) {
+      return s;
+    }
+  }
+  if (metadata == nullptr) return absl::OkStatus();
+  return CheckRecordPayloadBytes(metadata->ByteSizeLong(), "a snapshot's metadata");
+}
 
 std::string Wal::SegmentName(uint64_t sequence, uint64_t first_index) {
   char name[64];
@@ -300,12 +320,17 @@ absl::Status Wal::Rotate() {
 
 absl::Status Wal::Append(const std::vector<raftpb::Entry>& entries,
                          const std::optional<raftpb::HardState>& hard_state) {
+  // The whole batch is encoded, and each record checked, before anything is
+  // written: a batch with a record the reader would refuse is refused whole.
   std::string batch;
   for (const raftpb::Entry& entry : entries) {
-    AppendRecord(RecordType::kEntry, entry.SerializeAsString(), &batch);
+    if (absl::Status s = AppendMessage(RecordType::kEntry, entry, "an entry", &batch); !s.ok()) {
+      return s;
+    }
   }
   if (hard_state.has_value()) {
-    AppendRecord(RecordType::kHardState, hard_state->SerializeAsString(), &batch);
+    absl::Status s = AppendMessage(RecordType::kHardState, *hard_state, "a hard state", &batch);
+    if (!s.ok()) return s;
   }
   if (batch.empty()) return absl::OkStatus();
   if (tail_offset_ + batch.size() > options_.segment_bytes) {
@@ -318,14 +343,20 @@ absl::Status Wal::Append(const std::vector<raftpb::Entry>& entries,
 }
 
 absl::Status Wal::AppendSnapshotMarker(const raftpb::SnapshotMetadata& metadata) {
+  std::string record;
+  absl::Status s = AppendMessage(RecordType::kSnapshot, metadata, "a snapshot marker", &record);
+  if (!s.ok()) return s;
   snapshot_ = metadata;
-  return WriteBuffer(EncodeRecord(RecordType::kSnapshot, metadata.SerializeAsString()));
+  return WriteBuffer(record);
 }
 
 absl::Status Wal::AppendLogReset(const raftpb::SnapshotMetadata& metadata) {
+  std::string record;
+  absl::Status s = AppendMessage(RecordType::kLogReset, metadata, "a log reset", &record);
+  if (!s.ok()) return s;
   snapshot_ = metadata;
   last_index_ = metadata.index();
-  return WriteBuffer(EncodeRecord(RecordType::kLogReset, metadata.SerializeAsString()));
+  return WriteBuffer(record);
 }
 
 absl::Status Wal::Sync() {

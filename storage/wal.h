@@ -62,15 +62,25 @@ class Wal {
                                                                           std::string dir,
                                                                           WalOptions options);
 
+  // kResourceExhausted if a log record cannot hold one of `entries`, or
+  // `metadata` (the reader would take such a record for damage). Append,
+  // AppendSnapshotMarker and AppendLogReset refuse those before writing
+  // anything; this lets DataDir refuse a Ready before it saves its snapshot.
+  static absl::Status CheckFits(const std::vector<raftpb::Entry>& entries,
+                                const raftpb::SnapshotMetadata* metadata = nullptr);
+
   // Appends a batch: the entries (each replacing any logged entry at its
   // index and after), then the hard state. Not durable until Sync.
+  // Errors: kResourceExhausted (nothing written) for a record larger than
+  // the log holds (kMaxRecordPayloadBytes); what the file system failed with.
   absl::Status Append(const std::vector<raftpb::Entry>& entries,
                       const std::optional<raftpb::HardState>& hard_state);
   // Records that a snapshot at `metadata` was saved (after its file is
-  // durable). Not durable until Sync.
+  // durable). Not durable until Sync. Errors as Append's.
   absl::Status AppendSnapshotMarker(const raftpb::SnapshotMetadata& metadata);
   // Records that a snapshot from the leader replaced the whole log: replay
-  // forgets every entry logged before. Not durable until Sync.
+  // forgets every entry logged before. Not durable until Sync. Errors as
+  // Append's.
   absl::Status AppendLogReset(const raftpb::SnapshotMetadata& metadata);
   // Makes everything appended so far durable: one sync for the whole batch.
   absl::Status Sync();

@@ -331,6 +331,62 @@ TEST(WalTest, AMissingSegmentIsDataLoss) {
 // Random batches, syncs and power losses: after every crash the log holds
 // every synced entry that no later batch replaced, contiguously, and nothing
 // that was never written.
+// An entry whose record payload (the serialized entry) is exactly `bytes`.
+raftpb::Entry EntryOfBytes(uint64_t index, uint64_t term, size_t bytes) {
+  raftpb::Entry entry = E(index, term, std::string(bytes, 'x'));
+  while (entry.ByteSizeLong() > bytes) entry.mutable_data()->pop_back();
+  return entry;
+}
+
+TEST(WalTest, AnEntryLargerThanARecordHoldsIsRefusedBeforeAnythingIsWritten) {
+  // The reader takes a record over kMaxRecordPayloadBytes for damage: once
+  // written, the log would refuse to open (kDataLoss) at the next start.
+  MemoryFs fs;
+  {
+    auto opened = Wal::Open(&fs, "wal", Small());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    auto& wal = opened->first;
+    ASSERT_TRUE(wal->Append({E(1, 1)}, H(1, 1)).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+    std::vector<std::string> segments = wal->segments();
+    std::string bytes = fs.Contents("wal/" + segments.back());
+    raftpb::Entry too_large = EntryOfBytes(3, 1, kMaxRecordPayloadBytes + 1);
+    ASSERT_EQ(too_large.ByteSizeLong(), kMaxRecordPayloadBytes + 1);
+    // Refused whole, with the entries and the hard state before and after it.
+    absl::Status refused = wal->Append({E(2, 1), too_large, E(4, 1)}, H(1, 2));
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+    EXPECT_EQ(wal->segments(), segments);
+    EXPECT_TRUE(fs.Contents("wal/" + segments.back()) == bytes);
+    EXPECT_EQ(wal->last_index(), 1u);
+    EXPECT_EQ(Wal::CheckFits({E(2, 1), too_large}).code(), absl::StatusCode::kResourceExhausted);
+    // The log goes on.
+    ASSERT_TRUE(wal->Append({E(2, 1)}, H(1, 2)).ok());
+    ASSERT_TRUE(wal->Sync().ok());
+  }
+  auto reopened = Wal::Open(&fs, "wal", Small());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ(Indexes(reopened->second), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(reopened->second.hard_state.commit(), 2u);
+}
+
+TEST(WalTest, AnEntryAsLargeAsARecordHoldsRoundTrips) {
+  MemoryFs fs;
+  raftpb::Entry largest = EntryOfBytes(2, 1, kMaxRecordPayloadBytes);
+  ASSERT_EQ(largest.ByteSizeLong(), kMaxRecordPayloadBytes);
+  EXPECT_TRUE(Wal::CheckFits({largest}).ok());
+  {
+    auto opened = Wal::Open(&fs, "wal", Small());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    ASSERT_TRUE(opened->first->Append({E(1, 1), largest, E(3, 1)}, H(1, 3)).ok());
+    ASSERT_TRUE(opened->first->Sync().ok());
+  }
+  auto reopened = Wal::Open(&fs, "wal", Small());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  ASSERT_EQ(Indexes(reopened->second), (std::vector<uint64_t>{1, 2, 3}));
+  // Not EXPECT_EQ: a failure would print 64 MiB.
+  EXPECT_TRUE(reopened->second.entries[1].data() == largest.data());
+}
+
 RC_GTEST_PROP(WalProperty, SyncedEntriesSurviveCrashes, ()) {
   MemoryFs fs;
   uint64_t seed = *rc::gen::arbitrary<uint64_t>();
