@@ -35,8 +35,7 @@ absl::StatusOr<std::unique_ptr<KvMember>> KvMember::Start(KvMemberOptions option
       std::move(config), std::move(durable), transport, store, machine != nullptr ? machine : kv);
   if (!member.ok()) return member.status();
   self->member_ = std::move(*member);
-  raftpb::ConfState conf = self->member_->Status().conf_state;
-  if (conf.voters_size() == 1 && conf.voters(0) == id && !raft::IsJoint(conf)) {
+  if (raft::IsSoleVoter(self->member_->Status().conf_state, id)) {
     (void)self->member_->Campaign();
   }
   self->membership_version_seen_ = self->member_->membership_version();

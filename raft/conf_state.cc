@@ -26,6 +26,14 @@ bool IsMember(const raftpb::ConfState& conf, NodeId id) {
 
 bool IsVoter(const raftpb::ConfState& conf, NodeId id) { return Holds(conf.voters(), id); }
 
+bool IsIncomingOrOutgoingVoter(const raftpb::ConfState& conf, NodeId id) {
+  return Holds(conf.voters(), id) || Holds(conf.voters_outgoing(), id);
+}
+
+bool IsSoleVoter(const raftpb::ConfState& conf, NodeId id) {
+  return conf.voters_size() == 1 && conf.voters(0) == id && !IsJoint(conf);
+}
+
 bool IsLearner(const raftpb::ConfState& conf, NodeId id) {
   return Holds(conf.learners(), id) || Holds(conf.learners_next(), id);
 }

@@ -23,6 +23,11 @@ std::set<NodeId> MembersOf(const raftpb::ConfState& conf);
 bool IsMember(const raftpb::ConfState& conf, NodeId id);
 // A voter of the incoming (current) configuration.
 bool IsVoter(const raftpb::ConfState& conf, NodeId id);
+// A voter of the incoming or, during a joint change, the outgoing
+// configuration: its vote counts in some quorum.
+bool IsIncomingOrOutgoingVoter(const raftpb::ConfState& conf, NodeId id);
+// The only voter, outside a joint change: it wins an election alone.
+bool IsSoleVoter(const raftpb::ConfState& conf, NodeId id);
 // A learner now, or one once the joint change in progress completes.
 bool IsLearner(const raftpb::ConfState& conf, NodeId id);
 // A joint configuration (a change between two voter sets is in progress).

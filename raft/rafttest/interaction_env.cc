@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/check.h"
+#include "raft/conf_state.h"
 #include "raft/describe.h"
 
 namespace etc::raft::rafttest {
@@ -426,13 +427,11 @@ std::string InteractionEnv::Handle(const TestCase& tc) {
         continue;
       }
       NodeStatus status = member.node->Status();
-      const auto& cs = status.conf_state;
-      auto contains = [&](const auto& list) {
-        return std::find(list.begin(), list.end(), member.id) != list.end();
-      };
-      const char* membership = contains(cs.voters()) || contains(cs.voters_outgoing()) ? "Voter"
-                               : contains(cs.learners())                               ? "Learner"
-                                                                                       : "NonMember";
+      const raftpb::ConfState& conf = status.conf_state;
+      // A learner of the next configuration is an outgoing voter still.
+      const char* membership = IsIncomingOrOutgoingVoter(conf, member.id) ? "Voter"
+                               : IsLearner(conf, member.id)               ? "Learner"
+                                                                          : "NonMember";
       absl::StrAppend(&out_, member.id, ": ", RoleName(status.role), " (", membership,
                       ") Term:", status.term, " Lead:", status.leader, "\n");
     }
