@@ -20,6 +20,12 @@ constexpr Micros kRetirePeriodUs = 100'000;
 // A promotion the leader refused (not in sync) is asked again after this.
 constexpr Micros kPromoteRetryUs = 200'000;
 
+// One of a configuration's lists of ids (there must be one), drawn
+// uniformly.
+NodeId DrawOne(Random& random, const google::protobuf::RepeatedField<uint64_t>& ids) {
+  return ids[static_cast<int>(random.Uniform(ids.size()))];
+}
+
 uint64_t DurableLastIndex(const raft::MemoryStorage& durable) {
   return durable.entries.empty() ? durable.snapshot.metadata().index()
                                  : durable.entries.back().index();
@@ -159,7 +165,7 @@ void FaultInjector::TransferLeader() {
   if (leader == 0) return;
   raftpb::ConfState conf = world_->process(leader).kv->conf();
   if (conf.voters_size() < 2) return;
-  NodeId to = conf.voters(static_cast<int>(random_.Uniform(conf.voters_size())));
+  NodeId to = DrawOne(random_, conf.voters());
   Process& from = world_->process(leader);
   world_->RunOn(from, [&from, to] { (void)from.member()->TransferLeadership(to); });
 }
@@ -273,7 +279,7 @@ void FaultInjector::ChangeMembers(const Fault& fault) {
       break;
     case FaultKind::kPromote: {
       if (conf.learners_size() == 0) return;
-      NodeId learner = conf.learners(static_cast<int>(random_.Uniform(conf.learners_size())));
+      NodeId learner = DrawOne(random_, conf.learners());
       // Never promote a member that refuses to start.
       if (world_->process(learner).damaged) return;
       Promote(learner, /*attempts_left=*/2);
@@ -281,7 +287,7 @@ void FaultInjector::ChangeMembers(const Fault& fault) {
     }
     default: {
       if (conf.voters_size() < 2) return;
-      NodeId victim = conf.voters(static_cast<int>(random_.Uniform(conf.voters_size())));
+      NodeId victim = DrawOne(random_, conf.voters());
       // A member that refuses to start for damaged data is the one to go
       // (removing another could leave a majority that needs it).
       for (NodeId id : conf.voters()) {
