@@ -4,15 +4,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
 
 namespace etc::client {
 namespace {
 
-absl::Status ToAbsl(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  // gRPC and absl number their codes alike.
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
+using server::FromGrpc;
 
 std::chrono::system_clock::time_point After(std::chrono::milliseconds duration) {
   return std::chrono::system_clock::now() + duration;
@@ -218,7 +215,7 @@ absl::Status Client::Call(
     std::unique_ptr<grpc::ClientContext> context = NewContext(timeout);
     grpc::Status status = call(channel.get(), context.get());
     if (status.ok()) return absl::OkStatus();
-    last = ToAbsl(status);
+    last = FromGrpc(status);
     // A refused token was refused before anything happened: log in again
     // and retry, once.
     if (!options_.user.empty() && !reauthenticated &&

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "server/grpc_status.h"
 
 namespace etc::server {
 namespace {
@@ -311,8 +312,7 @@ grpc::ServerUnaryReactor* PeerService::LeaseKeepAlive(
   // gRPC keeps the call, and `response`, until Finish.
   host_->LeaderKeepAlive(id, [reactor, response, id](absl::StatusOr<int64_t> ttl) {
     if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
-      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(ttl.status().code()),
-                                   std::string(ttl.status().message())));
+      reactor->Finish(ToGrpc(ttl.status()));
       return;
     }
     response->set_id(id);
@@ -326,10 +326,7 @@ grpc::Status PeerService::LeaseTimeToLive(grpc::ServerContext*,
                                           const etcdserverpb::LeaseTimeToLiveRequest* request,
                                           etcdserverpb::LeaseTimeToLiveResponse* response) {
   absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> result = host_->LeaderTimeToLive(*request);
-  if (!result.ok()) {
-    return grpc::Status(static_cast<grpc::StatusCode>(result.status().code()),
-                        std::string(result.status().message()));
-  }
+  if (!result.ok()) return ToGrpc(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
 }
@@ -351,11 +348,7 @@ grpc::Status PeerService::MemberPromote(grpc::ServerContext*,
   absl::Status status = Await(absl::Seconds(5), [&](std::function<void(absl::Status)> done) {
     host_->PromoteLearner(request->id(), std::move(done));
   });
-  if (!status.ok()) {
-    return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                        std::string(status.message()));
-  }
-  return grpc::Status::OK;
+  return ToGrpc(status);
 }
 
 }  // namespace etc::server

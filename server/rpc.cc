@@ -8,12 +8,6 @@
 
 namespace etc::server {
 
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  // absl and gRPC number their codes alike.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
-}
-
 void StampHeader(etcdserverpb::ResponseHeader* header, const MemberHost& host) {
   header->set_cluster_id(host.options().cluster_id);
   header->set_member_id(host.options().member_id);
@@ -107,11 +101,6 @@ absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context) {
   return OnMember<absl::Status>(host, [&who](MemberHost::Context& c) {
     return c.store().auth().CheckAdmin(*who);
   });
-}
-
-absl::Status FromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kv/kvpb/kvpb.pb.h"
+#include "server/grpc_status.h"
 #include "server/member_host.h"
 #include "server/peerpb/peer.grpc.pb.h"
 #include "server/peers.h"
@@ -22,8 +23,6 @@ namespace etc::server {
 
 // How a request reaches the key tree.
 enum class Mode { kWrite, kLinearizableRead, kSerializableRead };
-
-grpc::Status ToGrpc(const absl::Status& status);
 
 // Sets the member's part of a response header: cluster id, member id, Raft
 // term (the revision is the key tree's).
@@ -54,8 +53,6 @@ absl::StatusOr<kv::AuthInfo> Who(MemberHost* host, grpc::ServerContext* context)
 // With auth on, the caller's token must belong to a user with the root
 // role (membership, maintenance and other admin calls).
 absl::Status RequireAdmin(MemberHost* host, grpc::ServerContext* context);
-
-absl::Status FromGrpc(const grpc::Status& status);
 
 // Calls the leader's peer service (for what only the leader can answer).
 absl::Status CallLeader(
