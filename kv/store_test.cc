@@ -19,6 +19,7 @@
 
 #include "gtest/gtest.h"
 #include "kv/errors.h"
+#include "kv/response_status.h"
 #include "kv/store.h"
 
 namespace etc::kv {
@@ -29,12 +30,6 @@ using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 
 // ------------------------------------------------------------ helpers --
-
-absl::Status StatusOf(const kvpb::Response& response) {
-  if (response.error_code() == 0) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
-                      response.error_message());
-}
 
 const std::string kZero(1, '\0');  // range_end "\0": every key from `key` on
 

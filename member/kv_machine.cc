@@ -1,13 +1,12 @@
 #include "member/kv_machine.h"
 
+#include "kv/response_status.h"
+
 namespace etc::member {
 namespace {
 
 std::string Malformed(std::string_view what) {
-  kvpb::Response response;
-  response.set_error_code(static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
-  response.set_error_message(std::string(what));
-  return response.SerializeAsString();
+  return kv::ErrorResponse(absl::InvalidArgumentError(std::string(what))).SerializeAsString();
 }
 
 }  // namespace

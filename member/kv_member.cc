@@ -5,6 +5,7 @@
 
 #include "base/check.h"
 #include "kv/errors.h"
+#include "kv/response_status.h"
 #include "raft/conf_state.h"
 
 namespace etc::member {
@@ -15,10 +16,7 @@ absl::StatusOr<kvpb::Response> DecodeResponse(const absl::StatusOr<std::string>&
   if (!response.ParseFromString(*result)) {
     return absl::InternalError("the key tree answered with bytes that do not parse");
   }
-  if (response.error_code() != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(response.error_code()),
-                        response.error_message());
-  }
+  if (absl::Status refused = kv::StatusOf(response); !refused.ok()) return refused;
   return response;
 }
 
