@@ -43,6 +43,12 @@ namespace etc::kv {
 // would let the key tree outgrow its own snapshots.
 inline constexpr int64_t kMaxQuotaBytes = int64_t{3} << 29;  // 1.5 GiB
 
+// The largest --max-request-bytes: a request travels in one log entry, which
+// must fit one WAL record (storage::kMaxRecordPayloadBytes, 64 MiB, the
+// most its reader takes), envelope included. Larger, the leader's log would
+// refuse the entry and the member stop.
+inline constexpr int64_t kMaxRequestBytesLimit = int64_t{32} << 20;  // 32 MiB
+
 struct StoreOptions {
   // --quota-backend-bytes: the size (Keyspace::size_bytes, i.e. retained
   // keys and values plus a fixed cost per version) past which writes are

@@ -4,7 +4,7 @@
 //
 //   if (absl::Status s = auth_.CheckRead(WhoOf(request), RangeOf(r.key(), r.range_end()));
 //       !s.ok()) {
-//     return Failure(s);
+//     return ErrorResponse(s);   // response_status.h
 //   }
 #ifndef ETC_KV_STORE_INTERNAL_H_
 #define ETC_KV_STORE_INTERNAL_H_
@@ -18,14 +18,6 @@
 #include "kv/kvpb/kvpb.pb.h"
 
 namespace etc::kv::internal {
-
-// A failed request's response: the status's code and message, nothing else.
-inline kvpb::Response Failure(const absl::Status& status) {
-  kvpb::Response response;
-  response.set_error_code(static_cast<int32_t>(status.code()));
-  response.set_error_message(std::string(status.message()));
-  return response;
-}
 
 // A request's key and range_end as a range. It views the strings: they must
 // outlive it.

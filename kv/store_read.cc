@@ -5,11 +5,11 @@
 #include <limits>
 #include <utility>
 
+#include "kv/response_status.h"
 #include "kv/store_internal.h"
 
 namespace etc::kv {
 
-using internal::Failure;
 using internal::RangeOf;
 using internal::WhoOf;
 
@@ -57,9 +57,9 @@ void SortKvs(const etcdserverpb::RangeRequest& r,
 }  // namespace
 
 kvpb::Response Store::Query(const kvpb::Request& request) const {
-  if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
+  if (absl::Status status = Validate(request); !status.ok()) return ErrorResponse(status);
   if (!IsReadOnly(request)) {
-    return Failure(absl::InvalidArgumentError("etcdserver: request writes; it must be proposed"));
+    return ErrorResponse(absl::InvalidArgumentError("etcdserver: request writes; it must be proposed"));
   }
   AuthInfo who = WhoOf(request);
   kvpb::Response response;
@@ -90,7 +90,7 @@ kvpb::Response Store::Query(const kvpb::Request& request) const {
       status = QueryUserOrRole(request, who, &response);
       break;
   }
-  if (!status.ok()) return Failure(status);
+  if (!status.ok()) return ErrorResponse(status);
   StampHeader(&response, request);
   return response;
 }

@@ -8,16 +8,16 @@
 
 #include "base/check.h"
 #include "kv/errors.h"
+#include "kv/response_status.h"
 #include "kv/store_internal.h"
 
 namespace etc::kv {
 
-using internal::Failure;
 using internal::RangeOf;
 using internal::WhoOf;
 
 kvpb::Response Store::Apply(const kvpb::Request& request) {
-  if (absl::Status status = Validate(request); !status.ok()) return Failure(status);
+  if (absl::Status status = Validate(request); !status.ok()) return ErrorResponse(status);
   // Reads that went through the log (a linearizable read by proposal). A
   // txn that only reads is still applied below, where every nested result
   // gets its header.
@@ -62,7 +62,7 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
       status = ApplyUserOrRole(request, who);
       break;
   }
-  if (!status.ok()) return Failure(status);
+  if (!status.ok()) return ErrorResponse(status);
   StampHeader(&response, request);
   watches_.Notify();
   return response;

@@ -6,6 +6,7 @@
 #include "base/check.h"
 #include "kv/errors.h"
 #include "kv/response_status.h"
+#include "member/errors.h"
 #include "raft/conf_state.h"
 
 namespace etc::member {
@@ -139,7 +140,7 @@ void KvMember::ExpireRequests(int64_t now_ms) {
     if (it == waiting_.end()) continue;  // answered
     Done waiting = std::move(it->second);
     waiting_.erase(it);
-    waiting(absl::DeadlineExceededError("etcdserver: request timed out"));
+    waiting(absl::DeadlineExceededError(kRequestTimedOut));
   }
 }
 
@@ -255,7 +256,7 @@ void KvMember::PromoteLearner(raft::NodeId id, StatusDone done) {
   }
   raftpb::ConfState conf = this->conf();
   if (!raft::IsMember(conf, id)) {
-    done(absl::NotFoundError("etcdserver: member not found"));
+    done(MemberNotFoundError());
     return;
   }
   if (!raft::IsLearner(conf, id)) {

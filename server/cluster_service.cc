@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "member/errors.h"
 #include "server/config.h"
 #include "server/rpc.h"
 
@@ -59,11 +60,9 @@ grpc::Status ClusterService::MemberAdd(grpc::ServerContext* context,
   if (absl::Status s = CheckPeerUrls(urls, 0); !s.ok()) return ToGrpc(s);
   Membership current = host_->membership();
   if (request->islearner()) {
-    size_t learners = 0;
-    for (uint64_t id : current.Ids()) learners += current.IsLearner(id) ? 1 : 0;
-    if (learners >= 1) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          "etcdserver: too many learner members in cluster");
+    // etcd allows one learner at a time.
+    if (current.conf.learners_size() + current.conf.learners_next_size() >= 1) {
+      return ToGrpc(member::TooManyLearnersError());
     }
   }
   uint64_t id = NewMemberId(urls, current);
@@ -89,9 +88,7 @@ grpc::Status ClusterService::MemberRemove(grpc::ServerContext* context,
                                           const etcdserverpb::MemberRemoveRequest* request,
                                           etcdserverpb::MemberRemoveResponse* response) {
   if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
-  if (!host_->membership().Contains(request->id())) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
-  }
+  if (!host_->membership().Contains(request->id())) return ToGrpc(member::MemberNotFoundError());
   raftpb::ConfChange change;
   change.add_changes()->set_type(raftpb::REMOVE_NODE);
   change.mutable_changes(0)->set_node_id(request->id());
@@ -109,9 +106,7 @@ grpc::Status ClusterService::MemberUpdate(grpc::ServerContext* context,
   if (absl::Status s = RequireAdmin(host_, context); !s.ok()) return ToGrpc(s);
   std::vector<std::string> urls(request->peerurls().begin(), request->peerurls().end());
   Membership current = host_->membership();
-  if (!current.Contains(request->id())) {
-    return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
-  }
+  if (!current.Contains(request->id())) return ToGrpc(member::MemberNotFoundError());
   if (absl::Status s = CheckPeerUrls(urls, request->id()); !s.ok()) return ToGrpc(s);
   peerpb::MemberAttributes attributes = current.attributes[request->id()];
   attributes.clear_peer_urls();

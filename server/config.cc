@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "kv/store.h"
+#include "storage/record.h"
 
 namespace etc::server {
 namespace {
@@ -210,6 +211,13 @@ absl::Status ReadValues(const std::map<std::string, std::string>& values, Server
       if (!parsed.ok()) return parsed.status();
       *field = *parsed;
     }
+  }
+  static_assert(kv::kMaxRequestBytesLimit < int64_t{storage::kMaxRecordPayloadBytes},
+                "a request at the limit must fit one WAL record");
+  if (config->max_request_bytes > kv::kMaxRequestBytesLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-request-bytes=", config->max_request_bytes, ": at most ",
+        kv::kMaxRequestBytesLimit, " (a request travels in one log record)"));
   }
   if (config->quota_backend_bytes > kv::kMaxQuotaBytes) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -60,6 +60,8 @@ TEST(ConfigTest, BadFlagsAreClearErrors) {
   expect_error({"--name"}, "needs a value");
   // A key tree past 1.5 GiB would outgrow its own snapshot files.
   expect_error({"--quota-backend-bytes=2147483648"}, "at most 1610612736");
+  // A request past 32 MiB would not fit the log record that carries it.
+  expect_error({"--max-request-bytes=33554433"}, "at most 33554432");
   expect_error({"stray"}, "unexpected argument");
 }
 

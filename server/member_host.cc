@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "base/check.h"
+#include "member/errors.h"
 #include "raft/conf_state.h"
 #include "server/identity.h"
 #include "raft/memory_storage.h"
@@ -65,7 +66,7 @@ absl::Status Await(absl::Duration timeout,
     pending->done.Notify();
   });
   if (!pending->done.WaitForNotificationWithTimeout(timeout)) {
-    return absl::UnavailableError("etcdserver: request timed out");
+    return absl::UnavailableError(member::kRequestTimedOut);
   }
   return pending->status;
 }

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "kv/kvpb/kvpb.pb.h"
 #include "kv/store.h"
+#include "member/errors.h"
 #include "member/interfaces.h"
 #include "member/kv_machine.h"
 #include "member/kv_member.h"
@@ -268,7 +269,7 @@ R OnMember(MemberHost* host, std::function<R(MemberHost::Context&)> task) {
   if (!shared->mu.AwaitWithTimeout(absl::Condition(&shared->done),
                                    absl::Milliseconds(host->options().request_timeout_ms))) {
     shared->abandoned = true;
-    return R(absl::UnavailableError("etcdserver: request timed out"));
+    return R(absl::UnavailableError(member::kRequestTimedOut));
   }
   return std::move(*shared->result);
 }

@@ -5,6 +5,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "google/protobuf/descriptor.h"
+#include "member/errors.h"
 
 namespace etc::server {
 
@@ -83,7 +84,7 @@ absl::StatusOr<kvpb::Response> Call(MemberHost* host, std::optional<std::string>
   // runs nothing more, so the wait has a deadline of its own.
   absl::Duration timeout = absl::Milliseconds(host->options().request_timeout_ms) + absl::Seconds(1);
   if (!pending->done.WaitForNotificationWithTimeout(timeout)) {
-    return absl::UnavailableError("etcdserver: request timed out");
+    return absl::UnavailableError(member::kRequestTimedOut);
   }
   return std::move(pending->result);
 }

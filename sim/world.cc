@@ -376,10 +376,7 @@ const member::Member* World::LeaderOfTerm(raft::Term term) {
 std::vector<NodeId> World::Members() {
   std::vector<NodeId> members;
   if (NodeId leader = Leader(); leader != 0) {
-    // Every voter and learner has a progress entry at the leader.
-    for (const auto& [id, progress] : process(leader).member()->node().raft().tracker().progress) {
-      members.push_back(id);
-    }
+    for (NodeId id : raft::MembersOf(process(leader).kv->conf())) members.push_back(id);
   }
   return members;
 }
