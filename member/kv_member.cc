@@ -45,7 +45,10 @@ KvMember::KvMember(KvMemberOptions options, KvMachine* kv, Clock* clock)
     : options_(std::move(options)),
       kv_(kv),
       clock_(clock),
-      watch_streams_(&kv->store(), options_.watch) {}
+      watch_streams_(&kv->store(), options_.watch) {
+  watch_streams_.set_resolver(
+      [this](const std::optional<std::string>& token) { return Resolve(token); });
+}
 
 bool KvMember::is_leader() const { return member_->node().raft().role() == raft::Role::kLeader; }
 

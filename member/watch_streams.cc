@@ -50,11 +50,12 @@ void WatchQueue::Clear() {
 WatchStreams::WatchStreams(kv::Store* store, WatchStreamsOptions options)
     : store_(store), options_(options) {}
 
-WatchStreams::StreamId WatchStreams::Open(std::shared_ptr<WatchSink> sink, kv::AuthInfo who) {
+WatchStreams::StreamId WatchStreams::Open(std::shared_ptr<WatchSink> sink,
+                                          std::optional<std::string> token) {
   StreamId id = next_stream_++;
   Stream& stream = streams_[id];
   stream.sink = std::move(sink);
-  stream.who = std::move(who);
+  stream.token = std::move(token);
   return id;
 }
 
@@ -103,12 +104,13 @@ void WatchStreams::Create(StreamId stream_id, const etcdserverpb::WatchCreateReq
     Refuse(stream, local, "etcdserver: too many watchers on this stream");
     return;
   }
-  // Checked as the stream's user is now, as etcd checks each create: an
-  // auth change since the stream opened (another user's role, say) must
-  // not make every later watch on it fail as "old revision".
-  kv::AuthInfo who = stream.who;
-  who.revision = store_->auth().revision();
-  absl::StatusOr<kv::WatcherId> id = store_->CreateWatch(who, request);
+  absl::StatusOr<kv::AuthInfo> who =
+      resolver_ ? resolver_(stream.token) : absl::StatusOr<kv::AuthInfo>(kv::AuthInfo{});
+  if (!who.ok()) {
+    Refuse(stream, local, std::string(who.status().message()));
+    return;
+  }
+  absl::StatusOr<kv::WatcherId> id = store_->CreateWatch(*who, request);
   if (!id.ok()) {
     Refuse(stream, local, std::string(id.status().message()));
     return;

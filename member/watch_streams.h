@@ -11,7 +11,7 @@
 // WatchSinks; the policy here is what both run.
 //
 //   WatchStreams streams(&store, {});
-//   WatchStreams::StreamId id = streams.Open(sink, who);
+//   WatchStreams::StreamId id = streams.Open(sink, token);
 //   streams.Create(id, create_request);   // the created response goes to sink
 //   streams.Deliver();                    // after every step
 //   streams.Close(id);
@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "kv/etcdserverpb/rpc.pb.h"
 #include "kv/store.h"
 
@@ -91,8 +93,17 @@ class WatchStreams {
 
   WatchStreams(kv::Store* store, WatchStreamsOptions options);
 
-  // A client's stream, as user `who` (the token it opened the stream with).
-  StreamId Open(std::shared_ptr<WatchSink> sink, kv::AuthInfo who);
+  // Who holds a token now (KvMember::Resolve); not set: nobody, whatever
+  // the token.
+  using Resolver = std::function<absl::StatusOr<kv::AuthInfo>(const std::optional<std::string>&)>;
+  void set_resolver(Resolver resolver) { resolver_ = std::move(resolver); }
+
+  // A client's stream, with the token it opened the stream with (none:
+  // nobody). Each create is checked as the token's user is at that
+  // moment, as etcd checks each: the member may have learned of the token
+  // or of auth only since the stream opened (a member just added), and the
+  // user's rights may have changed.
+  StreamId Open(std::shared_ptr<WatchSink> sink, std::optional<std::string> token);
   // The client went away: its watchers go too.
   void Close(StreamId stream);
   // A create request: the created (or refused) response goes to the sink
@@ -116,7 +127,7 @@ class WatchStreams {
  private:
   struct Stream {
     std::shared_ptr<WatchSink> sink;
-    kv::AuthInfo who;
+    std::optional<std::string> token;
     // Hub watcher id <-> the stream's own watch id.
     std::map<kv::WatcherId, int64_t> local_of;
     std::map<int64_t, kv::WatcherId> hub_of;
@@ -141,6 +152,7 @@ class WatchStreams {
   WatchStreamsOptions options_;
   StreamId next_stream_ = 1;
   std::map<StreamId, Stream> streams_;
+  Resolver resolver_;
   // Which stream each hub watcher belongs to.
   std::map<kv::WatcherId, StreamId> owner_;
   // Watchers with responses the hub reported ready, not yet moved.

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "kv/errors.h"
+
 namespace etc::member {
 namespace {
 
@@ -327,7 +329,7 @@ TEST(WatchQueue, EventResponsesOfOneWatcherMergeUpToTheLimit) {
   EXPECT_EQ(queue.size(), 3u);
 }
 
-TEST_F(WatchStreamsTest, AStreamsCreatesAreCheckedAsItsUserIsNowNotAsWhenItOpened) {
+TEST_F(WatchStreamsTest, AStreamsCreatesAreCheckedAsItsTokensUserIsNowNotAsWhenItOpened) {
   auto apply = [this](kvpb::Request request) {
     request.mutable_header()->set_username("root");
     request.mutable_header()->set_auth_revision(store_.auth().revision());
@@ -345,9 +347,15 @@ TEST_F(WatchStreamsTest, AStreamsCreatesAreCheckedAsItsUserIsNowNotAsWhenItOpene
   kvpb::Request enable;
   enable.mutable_auth_enable();
   apply(enable);
+  // The token resolves as KvMember resolves it: to its user at the auth
+  // store's current revision.
+  streams_.set_resolver([this](const std::optional<std::string>& token)
+                            -> absl::StatusOr<kv::AuthInfo> {
+    if (token != "root-token") return kv::InvalidAuthTokenError();
+    return kv::AuthInfo{"root", store_.auth().revision()};
+  });
   auto sink = std::make_shared<FakeSink>();
-  WatchStreams::StreamId stream =
-      streams_.Open(sink, kv::AuthInfo{"root", store_.auth().revision()});
+  WatchStreams::StreamId stream = streams_.Open(sink, std::string("root-token"));
   // Another role appears: nothing about root changed.
   kvpb::Request role;
   role.mutable_role_add()->set_name("other");
@@ -357,6 +365,13 @@ TEST_F(WatchStreamsTest, AStreamsCreatesAreCheckedAsItsUserIsNowNotAsWhenItOpene
   ASSERT_EQ(responses.size(), 1u);
   EXPECT_TRUE(responses[0].created());
   EXPECT_FALSE(responses[0].canceled()) << responses[0].cancel_reason();
+  // A token that no longer resolves refuses the create, with its reason.
+  WatchStreams::StreamId stale = streams_.Open(sink, std::string("gone-token"));
+  streams_.Create(stale, Prefix("/a/"));
+  responses = sink->Drain();
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_TRUE(responses[0].canceled());
+  EXPECT_EQ(responses[0].cancel_reason(), "etcdserver: invalid auth token");
 }
 
 }  // namespace

@@ -151,12 +151,14 @@ WatchService::Watch(grpc::CallbackServerContext* context) {
   host_->Post([weak, token = TokenOf(context)](MemberHost::Context& c) {
     std::shared_ptr<WatchStream> stream = weak.lock();
     if (stream == nullptr) return;
+    // A token that means nothing here fails the stream at once; each
+    // create is checked again as the token's user is then.
     absl::StatusOr<kv::AuthInfo> who = c.kv().Resolve(token);
     if (!who.ok()) {
       stream->Finish(ToGrpc(who.status()));
       return;
     }
-    stream->Begin(c.kv().watch_streams().Open(stream, *who));
+    stream->Begin(c.kv().watch_streams().Open(stream, token));
   });
   return raw;
 }

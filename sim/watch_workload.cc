@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "kv/errors.h"
 #include "raft/conf_state.h"
 
 namespace etc::sim {
@@ -152,7 +153,7 @@ void WatchWorkload::Connect(Client& client) {
       client.sink.reset();
       return;
     }
-    client.stream = process.kv->watch_streams().Open(client.sink, *who);
+    client.stream = process.kv->watch_streams().Open(client.sink, client.session.token);
     for (size_t w = 0; w < client.watchers.size(); ++w) CreateOn(client, w);
   });
   world_->queue().After(client.period_us, [this, &client] { Drain(client); });
@@ -200,6 +201,14 @@ void WatchWorkload::Drain(Client& client) {
         world_->RunOn(world_->process(client.member), [] {});
       }
     }
+    if (client.reopen && StreamAlive(client)) {
+      Process& process = world_->process(client.member);
+      world_->RunOn(process, [&client, &process, stream = client.stream] {
+        process.kv->watch_streams().Close(stream);
+      });
+      client.sink.reset();  // the next drain reconnects
+    }
+    client.reopen = false;
     if (now_us < stalls_end_us_ && client.random.Chance(0.01)) {
       // The client stops reading for a while (a slow consumer).
       client.stalled_until_us = std::min(stalls_end_us_, now_us + client.random.Range(100'000, 1'500'000));
@@ -277,6 +286,15 @@ void WatchWorkload::Check(Client& client, const etcdserverpb::WatchResponse& res
     watcher.creating = false;
     watcher.local_id = response.watch_id();
     if (response.canceled()) {
+      if (auth_->enabled() && (response.cancel_reason() == kv::InvalidAuthTokenError().message() ||
+                               response.cancel_reason() == kv::UserEmptyError().message())) {
+        // The member does not know the token (it restored a snapshot,
+        // which holds no tokens, or learned of auth only since the stream
+        // opened): log in again and reopen, as a client does.
+        client.session.token.reset();
+        client.reopen = true;
+        return;
+      }
       world_->Fail("watch", absl::StrCat("watch client ", client.id, "'s watcher was refused: ",
                                          response.cancel_reason()));
       return;

@@ -98,6 +98,8 @@ class WatchWorkload {
     uint64_t mark_generation = 0;
     int64_t mark_revision = 0;
     AuthWorkload::Session session;
+    // A create was refused for the stream's token: close it and reconnect.
+    bool reopen = false;
   };
 
   void OnApply(Process& process);
