@@ -30,55 +30,14 @@ etc_server="$bin/server/etc"
 bench="$bin/client/etc-bench"
 etcd_server=/usr/bin/etcd
 work="$(mktemp -d)"
+source tools/cluster_lib.sh
 trap 'kill_cluster; rm -rf "$work"' EXIT
 requests=$($quick && echo 20000 || echo 100000)
 sweep=(1 8 32 64 128 256 512)
 sweep_duration=$($quick && echo 3s || echo 10s)
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-pids=()
-kill_cluster() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
-endpoints=""
-start_cluster() {  # start_cluster <binary> <name>
-  local binary=$1 name=$2 cluster="" i
-  local -a client peer
-  for i in 1 2 3; do client[$i]=$(free_port); peer[$i]=$(free_port); done
-  for i in 1 2 3; do cluster+="${cluster:+,}m$i=http://127.0.0.1:${peer[$i]}"; done
-  endpoints=""
-  # Room for the whole run without compaction: etcd's bolt file grows with
-  # every revision; etc accepts at most 1.5 GiB (what a snapshot file can
-  # hold), which its accounting of the same load stays well below.
-  local quota=8589934592
-  [[ "$name" == etc ]] && quota=1610612736
-  for i in 1 2 3; do
-    "$binary" --name "m$i" --data-dir "$work/$name/m$i" \
-      --listen-client-urls "http://127.0.0.1:${client[$i]}" --advertise-client-urls "http://127.0.0.1:${client[$i]}" \
-      --listen-peer-urls "http://127.0.0.1:${peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peer[$i]}" \
-      --initial-cluster "$cluster" --initial-cluster-state new \
-      --quota-backend-bytes=$quota >>"$work/$name-m$i.log" 2>&1 &
-    pids+=("$!")
-    endpoints+="${endpoints:+,}127.0.0.1:${client[$i]}"
-  done
-  for _ in $(seq 1 100); do
-    etcdctl --endpoints="$endpoints" endpoint health >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "the $name cluster did not start:" >&2; for f in "$work/$name"-m*.log; do tail -n 5 "$f" >&2; done; exit 1
-}
-
 # name -> JSON line per server; and the servers' CPU per request (µs)
 declare -A result cpu_us
-cpu_ticks() {  # user + system clock ticks of the cluster's members
-  local total=0 p
-  for p in "${pids[@]}"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done
-  echo "$total"
-}
 run() {  # run <server name> <row name> <etc-bench flags...>
   local server=$1 row=$2; shift 2
   local line before after
@@ -91,12 +50,6 @@ print(round((int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK")*1e6/n) 
   printf '  %-28s %s\n' "$row" "$(field throughput "$line")/s p99 $(field p99_ms "$line") ms, $(field errors "$line") errors, servers' CPU ${cpu_us[$server/$row]} us/request"
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"; }
-
-rss_kib() {  # total resident memory of the cluster's members
-  local total=0 p
-  for p in "${pids[@]}"; do total=$(( total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status") )); done
-  echo "$total"
-}
 
 declare -A memory
 for server in ${BENCH_SERVERS:-etcd etc}; do
