@@ -7,6 +7,8 @@
 //   etc-bench --endpoints=127.0.0.1:2379 --workload=put --clients=64 --total=100000
 //   etc-bench --workload=range --consistency=s --duration=10s
 //   etc-bench --workload=watch --watchers=100 --total=1000
+//   etc-bench --workload=lease-expiry --leases=100000 --lease-ttl=30 --lease-keys=10000
+//     (a mass lease expiry under a put load: bench_lease_expiry.h)
 //
 // Output: a table (throughput, latency p50/p90/p99/p99.9/max, errors) and
 // one machine-readable JSON line starting with {"workload":.
@@ -25,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "client/bench_common.h"
+#include "client/bench_lease_expiry.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 
 namespace etc::bench {
@@ -84,6 +87,7 @@ int Run(int argc, char** argv) {
     return 1;
   }
   std::vector<std::shared_ptr<grpc::Channel>> channels = std::move(*connected);
+  if (options.workload == "lease-expiry") return RunLeaseExpiry(options, channels, targets);
   std::string value(options.value_size, 'v');
 
   // Ranges need something to read: one pass of puts over the key space

@@ -75,15 +75,27 @@ absl::StatusOr<Options> Parse(int argc, char** argv) {
       o.fill = value == "true";
     } else if (name == "watchers") {
       s = integer(&o.watchers);
+    } else if (name == "leases") {
+      s = integer(&o.leases);
+    } else if (name == "lease-ttl") {
+      s = integer(&o.lease_ttl_s);
+    } else if (name == "lease-keys") {
+      s = integer(&o.lease_keys);
+    } else if (name == "after") {
+      if (!absl::ParseDuration(value, &o.after)) s = absl::InvalidArgumentError("--after: e.g. 10s");
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     }
     if (!s.ok()) return s;
   }
-  static const char* kWorkloads[] = {"put", "range", "txn", "watch", "lease-keepalive", "mixed"};
+  static const char* kWorkloads[] = {"put", "range", "txn", "watch", "lease-keepalive", "mixed",
+                                     "lease-expiry"};
   if (std::find(std::begin(kWorkloads), std::end(kWorkloads), o.workload) == std::end(kWorkloads)) {
     return absl::InvalidArgumentError(
-        "--workload: one of put, range, txn, watch, lease-keepalive, mixed");
+        "--workload: one of put, range, txn, watch, lease-keepalive, mixed, lease-expiry");
+  }
+  if (o.workload == "lease-expiry" && (o.leases < 1 || o.lease_ttl_s < 1 || o.lease_keys > o.leases)) {
+    return absl::InvalidArgumentError("--leases and --lease-ttl must be >= 1, --lease-keys <= --leases");
   }
   if (o.clients < 1 || o.connections < 1 || o.key_space < 1 || o.key_size < 1) {
     return absl::InvalidArgumentError("--clients, --connections, --key-space and --key-size must be >= 1");

@@ -27,7 +27,8 @@ namespace etc::bench {
 
 struct Options {
   std::vector<std::string> endpoints = {"127.0.0.1:2379"};
-  std::string workload = "put";  // put, range, txn, watch, lease-keepalive, mixed
+  // put, range, txn, watch, lease-keepalive, mixed, lease-expiry
+  std::string workload = "put";
   int clients = 16;
   int connections = 4;
   int64_t total = 10000;
@@ -43,6 +44,13 @@ struct Options {
   // range and mixed: first put a value under each key read (up to 10,000;
   // not measured). false when an earlier run already did.
   bool fill = true;
+  // lease-expiry: leases granted, their TTL, how many get a key, and how
+  // long the put load goes on after the last lease is gone (--duration
+  // bounds the whole run).
+  int64_t leases = 100000;
+  int64_t lease_ttl_s = 30;
+  int64_t lease_keys = 10000;
+  absl::Duration after = absl::Seconds(10);
 };
 
 absl::StatusOr<Options> Parse(int argc, char** argv);

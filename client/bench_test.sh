@@ -25,6 +25,16 @@ r = json.loads(sys.argv[1])
 print("ok" if r["ok"] > 0 and r["errors"] == 0 and r["p50_ms"] > 0 and r["throughput"] > 0 else "bad")' "$line" 2>/dev/null)
   if [ "$verdict" == "ok" ]; then echo "ok   $workload: $line"; else echo "FAIL $workload: $line"; failures=$((failures + 1)); fi
 done
+# A small mass expiry: every lease granted and gone, every key deleted with
+# its lease, puts measured before and during it.
+line=$("$bench" --endpoints="127.0.0.1:$client" --workload=lease-expiry --clients=4 --connections=2 \
+         --leases=300 --lease-keys=30 --lease-ttl=6 --after=1s --duration=60s --target=leader 2>/dev/null |
+       grep '^{"workload"')
+verdict=$(python3 -c 'import json,sys
+r = json.loads(sys.argv[1])
+print("ok" if r["granted"] == 300 and r["renewed"] == 300 and r["all_gone_s"] >= 0 and r["keys_deleted"] == 30
+      and r["before_puts_per_s"] > 0 and r["expiry_puts_per_s"] > 0 and r["term_first"] == r["term_last"] else "bad")' "$line" 2>/dev/null)
+if [ "$verdict" == "ok" ]; then echo "ok   lease-expiry: $line"; else echo "FAIL lease-expiry: $line"; failures=$((failures + 1)); fi
 line=$("$bench" --workload=nonsense 2>&1)
 if grep -q "workload: one of" <<<"$line"; then echo "ok   bad flag is a clear error"; else echo "FAIL bad flag: $line"; failures=$((failures + 1)); fi
 kill -TERM $pid; wait $pid
