@@ -9,9 +9,13 @@
 //   etc-bench --workload=watch --watchers=100 --total=1000
 //   etc-bench --workload=lease-expiry --leases=100000 --lease-ttl=30 --lease-keys=10000
 //     (a mass lease expiry under a put load: bench_lease_expiry.h)
+//   etc-bench --workload=put --target=leader --idle-silent=5000 --idle-http=5000 --idle-hold=70s
+//     (the leader holding idle connections meanwhile: bench_idle.h)
 //
 // Output: a table (throughput, latency p50/p90/p99/p99.9/max, errors) and
-// one machine-readable JSON line starting with {"workload":.
+// one machine-readable JSON line starting with {"workload":. With idle
+// connections, also {"idle_opened":...} once they are open, before the
+// workload starts, and {"idle_held":...} after the hold.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "client/bench_common.h"
+#include "client/bench_idle.h"
 #include "client/bench_lease_expiry.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 
@@ -89,6 +94,21 @@ int Run(int argc, char** argv) {
   std::vector<std::shared_ptr<grpc::Channel>> channels = std::move(*connected);
   if (options.workload == "lease-expiry") return RunLeaseExpiry(options, channels, targets);
   std::string value(options.value_size, 'v');
+  // Idle connections to the first target, opened once the workload's own
+  // connections are up (so these are not refused for them).
+  std::unique_ptr<IdleConnections> idle;
+  if (options.idle) {
+    IdleConnections::Opened opened;
+    idle = IdleConnections::Open(targets[0], options.idle_silent, options.idle_http, &opened);
+    std::string new_client = TryNewClient(targets[0]);
+    std::printf(
+        "{\"idle_opened\":\"%s\",\"silent\":%lld,\"http\":%lld,\"failed\":%lld,\"unanswered\":%lld,"
+        "\"seconds\":%.2f,\"new_client\":\"%s\"}\n",
+        targets[0].c_str(), static_cast<long long>(opened.silent), static_cast<long long>(opened.http),
+        static_cast<long long>(opened.failed), static_cast<long long>(opened.unanswered), opened.seconds,
+        new_client.c_str());
+    std::fflush(stdout);
+  }
 
   // Ranges need something to read: one pass of puts over the key space
   // (bounded), not measured.
@@ -210,6 +230,16 @@ int Run(int argc, char** argv) {
     return 0;
   }
   Report(options, results, seconds);
+  if (idle) {
+    IdleConnections::Closed closed = idle->HoldUntil(options.idle_hold);
+    std::string new_client = TryNewClient(targets[0]);
+    std::printf(
+        "{\"idle_held\":\"%s\",\"open\":%lld,\"closed\":%lld,\"first_closed_s\":%.1f,"
+        "\"last_closed_s\":%.1f,\"new_client\":\"%s\"}\n",
+        targets[0].c_str(), static_cast<long long>(closed.open), static_cast<long long>(closed.closed),
+        closed.first_s, closed.last_s, new_client.c_str());
+    std::fflush(stdout);
+  }
   return 0;
 }
 

@@ -83,6 +83,15 @@ absl::StatusOr<Options> Parse(int argc, char** argv) {
       s = integer(&o.lease_keys);
     } else if (name == "after") {
       if (!absl::ParseDuration(value, &o.after)) s = absl::InvalidArgumentError("--after: e.g. 10s");
+    } else if (name == "idle-silent") {
+      s = integer(&o.idle_silent);
+      o.idle = true;
+    } else if (name == "idle-http") {
+      s = integer(&o.idle_http);
+      o.idle = true;
+    } else if (name == "idle-hold") {
+      if (!absl::ParseDuration(value, &o.idle_hold)) s = absl::InvalidArgumentError("--idle-hold: e.g. 70s");
+      o.idle = true;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     }
@@ -93,6 +102,9 @@ absl::StatusOr<Options> Parse(int argc, char** argv) {
   if (std::find(std::begin(kWorkloads), std::end(kWorkloads), o.workload) == std::end(kWorkloads)) {
     return absl::InvalidArgumentError(
         "--workload: one of put, range, txn, watch, lease-keepalive, mixed, lease-expiry");
+  }
+  if (o.idle && (o.workload == "watch" || o.workload == "lease-keepalive" || o.workload == "lease-expiry")) {
+    return absl::InvalidArgumentError("--idle-*: with put, range, txn or mixed");
   }
   if (o.workload == "lease-expiry" && (o.leases < 1 || o.lease_ttl_s < 1 || o.lease_keys > o.leases)) {
     return absl::InvalidArgumentError("--leases and --lease-ttl must be >= 1, --lease-keys <= --leases");

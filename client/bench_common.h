@@ -51,6 +51,14 @@ struct Options {
   int64_t lease_ttl_s = 30;
   int64_t lease_keys = 10000;
   absl::Duration after = absl::Seconds(10);
+  // Any unary workload: idle TCP connections held open to the first
+  // target while it runs (bench_idle.h), and until how long after they
+  // were opened to watch whether the server closes them. `idle`: one of
+  // these flags was given, so the run reports on them (also on none).
+  int idle_silent = 0;
+  int idle_http = 0;
+  absl::Duration idle_hold = absl::ZeroDuration();
+  bool idle = false;
 };
 
 absl::StatusOr<Options> Parse(int argc, char** argv);

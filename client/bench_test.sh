@@ -35,6 +35,18 @@ r = json.loads(sys.argv[1])
 print("ok" if r["granted"] == 300 and r["renewed"] == 300 and r["all_gone_s"] >= 0 and r["keys_deleted"] == 30
       and r["before_puts_per_s"] > 0 and r["expiry_puts_per_s"] > 0 and r["term_first"] == r["term_last"] else "bad")' "$line" 2>/dev/null)
 if [ "$verdict" == "ok" ]; then echo "ok   lease-expiry: $line"; else echo "FAIL lease-expiry: $line"; failures=$((failures + 1)); fi
+# Idle connections held to the member while puts run: all opened (the HTTP
+# ones answered), a new client still served, the puts unharmed.
+out=$("$bench" --endpoints="127.0.0.1:$client" --workload=put --clients=4 --connections=2 --total=200 \
+        --idle-silent=20 --idle-http=20 --idle-hold=0s)
+verdict=$(python3 -c 'import json,sys
+lines = [json.loads(l) for l in sys.argv[1].splitlines() if l.startswith("{")]
+opened = next(l for l in lines if "idle_opened" in l)
+held = next(l for l in lines if "idle_held" in l)
+put = next(l for l in lines if "workload" in l)
+print("ok" if opened["silent"] == 20 and opened["http"] == 20 and opened["new_client"] == "ok"
+      and held["open"] + held["closed"] == 40 and put["ok"] == 200 and put["errors"] == 0 else "bad")' "$out" 2>/dev/null)
+if [ "$verdict" == "ok" ]; then echo "ok   idle connections: $(grep idle_opened <<<"$out")"; else echo "FAIL idle connections: $out"; failures=$((failures + 1)); fi
 line=$("$bench" --workload=nonsense 2>&1)
 if grep -q "workload: one of" <<<"$line"; then echo "ok   bad flag is a clear error"; else echo "FAIL bad flag: $line"; failures=$((failures + 1)); fi
 kill -TERM $pid; wait $pid
