@@ -28,8 +28,9 @@ kill_cluster() {
 }
 
 cluster_starts=0
-start_cluster() {  # start_cluster <binary> <name>
+start_cluster() {  # start_cluster <binary> <name> [more flags for every member...]
   local binary=$1 name=$2 cluster="" i dir
+  shift 2
   local -a client peer
   # A new cluster each time: data and logs of an earlier one are left alone.
   cluster_starts=$(( cluster_starts + 1 ))
@@ -49,7 +50,7 @@ start_cluster() {  # start_cluster <binary> <name>
       --listen-client-urls "http://127.0.0.1:${client[$i]}" --advertise-client-urls "http://127.0.0.1:${client[$i]}" \
       --listen-peer-urls "http://127.0.0.1:${peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peer[$i]}" \
       --initial-cluster "$cluster" --initial-cluster-state new \
-      --quota-backend-bytes=$quota >>"$dir/m$i.log" 2>&1 &
+      --quota-backend-bytes=$quota "$@" >>"$dir/m$i.log" 2>&1 &
     pids+=("$!")
     endpoints+="${endpoints:+,}127.0.0.1:${client[$i]}"
     client_urls+=("http://127.0.0.1:${client[$i]}")
