@@ -241,11 +241,13 @@ void Listener::Watch(Connection connection) {
   }
   int fd = connection.fd;
   watched_[fd] = std::move(connection);
+  waiting_connections_.store(watched_.size());
 }
 
 void Listener::Forget(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   watched_.erase(fd);
+  waiting_connections_.store(watched_.size());
 }
 
 void Listener::Close(int fd) {
@@ -263,8 +265,9 @@ void Listener::Accept() {
       // connections wait in the backlog until one closes).
       return;
     }
-    if (open_connections_.load() >= options_.max_connections) {
-      // Over the limit: closed at once, before it costs anything.
+    if (open_connections_.load() >= options_.max_connections && !CloseSilentLongest()) {
+      // At the limit with every connection being answered: closed at
+      // once, before it costs anything.
       close(fd);
       continue;
     }
@@ -274,8 +277,25 @@ void Listener::Accept() {
     Connection connection;
     connection.fd = fd;
     connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
+    connection.last_heard = ++heard_;
     Watch(std::move(connection));
   }
+}
+
+bool Listener::CloseSilentLongest() {
+  // A scan, only at the limit: cheaper than keeping the connections
+  // ordered on every byte they send.
+  auto silent_longest = watched_.end();
+  for (auto it = watched_.begin(); it != watched_.end(); ++it) {
+    if (silent_longest == watched_.end() ||
+        std::make_pair(!it->second.sniffing, it->second.last_heard) <
+            std::make_pair(!silent_longest->second.sniffing, silent_longest->second.last_heard)) {
+      silent_longest = it;
+    }
+  }
+  if (silent_longest == watched_.end()) return false;
+  Close(silent_longest->first);
+  return true;
 }
 
 bool Listener::OnReadable(Connection& connection) {
@@ -325,6 +345,7 @@ bool Listener::OnReadable(Connection& connection) {
     return false;
   }
   connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
+  connection.last_heard = ++heard_;
   return Dispatch(connection);
 }
 

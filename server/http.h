@@ -52,8 +52,13 @@ std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive);
 // Limits of an HTTP/1.1 port: every connection, idle or not, costs a
 // buffer and an epoll entry, not a thread; requests run on a few workers.
 struct ListenerOptions {
-  // Connections open at once (gRPC's, once handed over, no longer count);
-  // more are closed as they arrive.
+  // Connections open at once (gRPC's, once handed over, no longer count).
+  // At the limit a new connection takes the place of the one silent
+  // longest, preferring one that never said which protocol it speaks (as
+  // nginx drains idle keep-alive connections when it runs out): refusing
+  // new ones instead would let idle connections lock every new client,
+  // gRPC's too, out of the port until the idle timeout. Only if none is
+  // waiting on its client (all are being answered) is the new one closed.
   size_t max_connections = 10'000;
   // A connection that sends nothing this long is closed (also one that
   // never says which protocol it speaks).
@@ -80,6 +85,9 @@ class Listener {
   int port() const { return port_; }
   // HTTP connections open now (for tests and metrics).
   size_t connections() const { return open_connections_.load(); }
+  // Of those, the ones waiting on their clients (idle, or sending a
+  // request): not being answered. Only these can make room for a new one.
+  size_t waiting_connections() const { return waiting_connections_.load(); }
 
  private:
   struct Connection {
@@ -88,6 +96,9 @@ class Listener {
     int64_t deadline_ms = 0;
     // Which protocol is not known yet (HTTP/2's preface starts "PRI").
     bool sniffing = true;
+    // When it was accepted or last sent bytes, in the poller's order
+    // (heard_): the smallest has been silent longest.
+    uint64_t last_heard = 0;
     // Watched again from then (0: watched now).
     int64_t rearm_at_ms = 0;
     bool close_after = false;
@@ -107,6 +118,9 @@ class Listener {
   // malformed one. Returns false once the connection left the poller.
   bool Dispatch(Connection& connection);
   void Watch(Connection connection);
+  // Closes the watched connection silent longest (see max_connections);
+  // false if none is watched.
+  bool CloseSilentLongest();
   void Forget(int fd);
   void Close(int fd);
   void Work();
@@ -123,8 +137,11 @@ class Listener {
   std::vector<std::thread> workers_;
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> open_connections_{0};
-  // Poller thread only: connections it watches, by fd.
+  std::atomic<size_t> waiting_connections_{0};  // watched_.size(), for other threads
+  // Poller thread only: connections it watches, by fd, and the count
+  // their last_heard comes from.
   std::map<int, Connection> watched_;
+  uint64_t heard_ = 0;
   std::mutex mu_;
   std::condition_variable work_;
   std::deque<Job> jobs_;                // guarded by mu_

@@ -139,22 +139,43 @@ TEST(Listener, IdleConnectionsCostNoThreadsAndDoNotStopService) {
   (*listener)->Stop();
 }
 
-TEST(Listener, ConnectionsPastTheLimitAreClosedAndTheOthersServed) {
+TEST(Listener, AtTheLimitANewConnectionTakesThePlaceOfOneThatNeverSpoke) {
   ListenerOptions options;
   options.max_connections = 3;
   auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok(), options);
   ASSERT_TRUE(listener.ok()) << listener.status();
-  std::vector<int> open;
-  for (int i = 0; i < 3; ++i) open.push_back(Connect((*listener)->port()));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while ((*listener)->connections() < 3 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  int extra = Connect((*listener)->port());
-  EXPECT_TRUE(ClosedByPeer(extra, 5000)) << "a fourth connection was kept";
-  EXPECT_EQ(Get(open[0], "/a"), "HTTP/1.1 200 OK");
-  close(extra);
-  for (int f : open) close(f);
+  // Until `n` connections wait on their clients: an answered one is back
+  // from its worker only a moment after its client has the answer.
+  auto await_waiting = [&](size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while ((*listener)->waiting_connections() != n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return (*listener)->waiting_connections() == n;
+  };
+  // Two that were answered and stay open between requests, one that never
+  // sends a byte, opened last: the one that makes room all the same.
+  int first = Connect((*listener)->port());
+  int second = Connect((*listener)->port());
+  EXPECT_EQ(Get(first, "/a"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Get(second, "/b"), "HTTP/1.1 200 OK");
+  int silent = Connect((*listener)->port());
+  ASSERT_TRUE(await_waiting(3));
+  int fresh = Connect((*listener)->port());
+  EXPECT_TRUE(ClosedByPeer(silent, 5000)) << "the silent connection was kept";
+  EXPECT_EQ(Get(fresh, "/c"), "HTTP/1.1 200 OK") << "a new client was refused";
+  EXPECT_EQ(Get(first, "/a"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Get(second, "/b"), "HTTP/1.1 200 OK");
+  EXPECT_EQ((*listener)->connections(), 3u);
+  ASSERT_TRUE(await_waiting(3));
+  // With none that never spoke, the one idle longest makes room: `fresh`,
+  // answered before the other two were answered again.
+  int another = Connect((*listener)->port());
+  EXPECT_TRUE(ClosedByPeer(fresh, 5000)) << "the connection idle longest was kept";
+  EXPECT_EQ(Get(another, "/d"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Get(first, "/a"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Get(second, "/b"), "HTTP/1.1 200 OK");
+  for (int f : {first, second, silent, fresh, another}) close(f);
   (*listener)->Stop();
 }
 

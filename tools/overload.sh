@@ -40,10 +40,13 @@
 #    70 s. How each server treats them: etc's client port sniffs every
 #    connection on one epoll thread (server/http.cc): an HTTP/2 preface
 #    hands it to gRPC, where it no longer counts; until then, and for
-#    HTTP/1.1, it counts towards a limit of 10,000 connections and is
-#    closed after 60 s without a byte. etcd 3.4 (cmux, then Go's HTTP
-#    server) gives each connection a goroutine, sets no limit and no idle
-#    timeout.
+#    HTTP/1.1, it counts towards a limit of 10,000 connections (at the
+#    limit a new connection takes the place of the one silent longest, one
+#    that never spoke first) and is closed after 60 s without a byte.
+#    etcd 3.4 (cmux, then Go's HTTP server) gives each connection a
+#    goroutine, sets no limit and no idle timeout. Idle gRPC connections (a
+#    preface, then nothing) are not part of the run: once etc hands one to
+#    gRPC it no longer counts it, and gRPC sets no limit on their number.
 #
 # Needs a hard limit on open files (ulimit -Hn) of at least --idle plus a
 # few hundred: the script raises its soft limit to the hard one, and the
