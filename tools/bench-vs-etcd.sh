@@ -23,14 +23,8 @@ for arg in "$@"; do
     *) echo "usage: tools/bench-vs-etcd.sh [--quick] [--keys=N] [--no-write]" >&2; exit 2 ;;
   esac
 done
-tools/setup.sh
-bazel build --config=opt //server:etc //client:etc-bench
-bin="$(bazel info --config=opt bazel-bin)"
-etc_server="$bin/server/etc"
-bench="$bin/client/etc-bench"
-etcd_server=/usr/bin/etcd
-work="$(mktemp -d)"
 source tools/cluster_lib.sh
+prepare_load_run
 trap 'kill_cluster; rm -rf "$work"' EXIT
 requests=$($quick && echo 20000 || echo 100000)
 sweep=(1 8 32 64 128 256 512)

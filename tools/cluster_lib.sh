@@ -1,8 +1,9 @@
-# Starting and stopping a 3-member cluster on loopback for the load scripts
-# (bench-vs-etcd.sh, overload.sh): etc or etcd 3.4 alike, started with
-# etcd's flags. Sourced, not run:
+# Building, starting and stopping 3-member clusters on loopback for the load
+# scripts (bench-vs-etcd.sh, overload.sh): etc or etcd 3.4 alike, started
+# with etcd's flags. Sourced, not run:
 #
-#   work="$(mktemp -d)"; source tools/cluster_lib.sh
+#   source tools/cluster_lib.sh
+#   prepare_load_run                   # builds; sets etc_server, etcd_server, bench, work
 #   trap 'kill_cluster; rm -rf "$work"' EXIT
 #   start_cluster /usr/bin/etcd etcd   # sets endpoints, pids, client_urls
 #   ... etcdctl --endpoints="$endpoints" ...
@@ -11,6 +12,20 @@
 #
 # Data directories and logs go under $work/<name>.<n> (n counts the
 # clusters started); the members inherit the caller's limits (ulimit -n).
+
+# Installs what is missing and builds etc and etc-bench (optimized); sets
+# etc_server, etcd_server and bench to the binaries and work to a new
+# directory for the run.
+prepare_load_run() {
+  tools/setup.sh
+  bazel build --config=opt //server:etc //client:etc-bench
+  local bin
+  bin="$(bazel info --config=opt bazel-bin)"
+  etc_server="$bin/server/etc"
+  etcd_server=/usr/bin/etcd
+  bench="$bin/client/etc-bench"
+  work="$(mktemp -d)"
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

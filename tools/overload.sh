@@ -79,14 +79,8 @@ if [ "$(ulimit -n)" -lt $(( idle + 500 )) ]; then
   echo "overload.sh: $idle idle connections need more open files than the hard limit allows ($(ulimit -Hn))" >&2
   exit 1
 fi
-tools/setup.sh
-bazel build --config=opt //server:etc //client:etc-bench
-bin="$(bazel info --config=opt bazel-bin)"
-etc_server="$bin/server/etc"
-bench="$bin/client/etc-bench"
-etcd_server=/usr/bin/etcd
-work="$(mktemp -d)"
 source tools/cluster_lib.sh
+prepare_load_run
 if $keep; then
   trap 'kill_cluster; echo "raw output kept in $work"' EXIT
 else
