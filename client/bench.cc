@@ -7,7 +7,7 @@
 //   etc-bench --endpoints=127.0.0.1:2379 --workload=put --clients=64 --total=100000
 //   etc-bench --workload=range --consistency=s --duration=10s
 //   etc-bench --workload=watch --watchers=100 --total=1000
-//   etc-bench --workload=lease-expiry --leases=100000 --lease-ttl=30 --lease-keys=10000
+//   etc-bench --workload=lease-expiry --leases=100000 --lease-ttl=45 --lease-keys=10000
 //     (a mass lease expiry under a put load: bench_lease_expiry.h)
 //   etc-bench --workload=put --target=leader --idle-silent=5000 --idle-http=5000 --idle-hold=70s
 //     (the leader holding idle connections meanwhile: bench_idle.h)

@@ -48,7 +48,7 @@ struct Options {
   // long the put load goes on after the last lease is gone (--duration
   // bounds the whole run).
   int64_t leases = 100000;
-  int64_t lease_ttl_s = 30;
+  int64_t lease_ttl_s = 45;
   int64_t lease_keys = 10000;
   absl::Duration after = absl::Seconds(10);
   // Any unary workload: idle TCP connections held open to the first

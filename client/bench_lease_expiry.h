@@ -2,7 +2,7 @@
 // put load, to show that a cluster flooded with revocations does not collapse.
 //
 //   etc-bench --endpoints=A,B,C --workload=lease-expiry --target=leader
-//     --leases=100000 --lease-ttl=30 --lease-keys=10000 --clients=16 --after=10s --duration=400s
+//     --leases=100000 --lease-ttl=45 --lease-keys=10000 --clients=16 --after=10s --duration=400s
 //
 // First, with no other load: --leases leases are granted with --lease-ttl
 // seconds, --lease-keys of them (spread evenly) get a key under
