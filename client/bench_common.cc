@@ -7,10 +7,12 @@
 #include <mutex>
 #include <type_traits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace etc::bench {
 
@@ -26,77 +28,104 @@ std::string Key(const Options& options, int64_t n) {
   return key;
 }
 
-absl::StatusOr<Options> Parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    size_t eq = arg.find('=');
-    if (arg.rfind("--", 0) != 0 || eq == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("expected --flag=value, got ", arg));
-    }
-    std::string name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
-    auto integer = [&](auto* out) -> absl::Status {
-      int64_t v = 0;
-      if (!absl::SimpleAtoi(value, &v) || v < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected a number"));
-      }
-      *out = static_cast<std::remove_reference_t<decltype(*out)>>(v);
-      return absl::OkStatus();
-    };
-    absl::Status s;
-    if (name == "endpoints") {
-      o.endpoints = absl::StrSplit(value, ',', absl::SkipEmpty());
-    } else if (name == "workload") {
-      o.workload = value;
-    } else if (name == "clients") {
-      s = integer(&o.clients);
-    } else if (name == "connections") {
-      s = integer(&o.connections);
-    } else if (name == "total") {
-      s = integer(&o.total);
-    } else if (name == "duration") {
-      if (!absl::ParseDuration(value, &o.duration)) s = absl::InvalidArgumentError("--duration: e.g. 10s");
-    } else if (name == "key-size") {
-      s = integer(&o.key_size);
-    } else if (name == "value-size") {
-      s = integer(&o.value_size);
-    } else if (name == "key-space") {
-      s = integer(&o.key_space);
-    } else if (name == "sequential-keys") {
-      o.sequential_keys = value == "true";
-    } else if (name == "consistency") {
-      o.consistency = value;
-    } else if (name == "read-ratio") {
-      if (!absl::SimpleAtod(value, &o.read_ratio)) s = absl::InvalidArgumentError("--read-ratio");
-    } else if (name == "target") {
-      o.target = value;
-    } else if (name == "fill") {
-      if (value != "true" && value != "false") s = absl::InvalidArgumentError("--fill: true or false");
-      o.fill = value == "true";
-    } else if (name == "watchers") {
-      s = integer(&o.watchers);
-    } else if (name == "leases") {
-      s = integer(&o.leases);
-    } else if (name == "lease-ttl") {
-      s = integer(&o.lease_ttl_s);
-    } else if (name == "lease-keys") {
-      s = integer(&o.lease_keys);
-    } else if (name == "after") {
-      if (!absl::ParseDuration(value, &o.after)) s = absl::InvalidArgumentError("--after: e.g. 10s");
-    } else if (name == "idle-silent") {
-      s = integer(&o.idle_silent);
-      o.idle = true;
-    } else if (name == "idle-http") {
-      s = integer(&o.idle_http);
-      o.idle = true;
-    } else if (name == "idle-hold") {
-      if (!absl::ParseDuration(value, &o.idle_hold)) s = absl::InvalidArgumentError("--idle-hold: e.g. 70s");
-      o.idle = true;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
-    }
-    if (!s.ok()) return s;
+namespace {
+
+// How one flag's value lands in Options; `name` is the flag's, for errors.
+using Setter = absl::Status (*)(absl::string_view name, absl::string_view value, Options* o);
+
+// A count (a number >= 0) into an integer field.
+template <auto field>
+absl::Status Count(absl::string_view name, absl::string_view value, Options* o) {
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": expected a number"));
   }
+  o->*field = static_cast<std::remove_reference_t<decltype(o->*field)>>(v);
+  return absl::OkStatus();
+}
+
+// A duration (e.g. 10s); `example_s` is the example the error gives.
+template <auto field, int example_s>
+absl::Status Span(absl::string_view name, absl::string_view value, Options* o) {
+  if (absl::ParseDuration(value, &(o->*field))) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("--", name, ": e.g. ", example_s, "s"));
+}
+
+template <auto field>
+absl::Status Text(absl::string_view name, absl::string_view value, Options* o) {
+  o->*field = std::string(value);
+  return absl::OkStatus();
+}
+
+// One of the idle connection flags: any of them turns the idle report on.
+template <Setter set>
+absl::Status Idle(absl::string_view name, absl::string_view value, Options* o) {
+  o->idle = true;
+  return set(name, value, o);
+}
+
+struct Flag {
+  absl::string_view name;
+  Setter set;
+};
+
+constexpr Flag kFlags[] = {
+    {"endpoints",
+     [](absl::string_view, absl::string_view value, Options* o) {
+       o->endpoints = absl::StrSplit(value, ',', absl::SkipEmpty());
+       return absl::OkStatus();
+     }},
+    {"workload", Text<&Options::workload>},
+    {"clients", Count<&Options::clients>},
+    {"connections", Count<&Options::connections>},
+    {"total", Count<&Options::total>},
+    {"duration", Span<&Options::duration, 10>},
+    {"key-size", Count<&Options::key_size>},
+    {"value-size", Count<&Options::value_size>},
+    {"key-space", Count<&Options::key_space>},
+    {"sequential-keys",
+     [](absl::string_view, absl::string_view value, Options* o) {
+       o->sequential_keys = value == "true";
+       return absl::OkStatus();
+     }},
+    {"consistency", Text<&Options::consistency>},
+    {"read-ratio",
+     [](absl::string_view, absl::string_view value, Options* o) {
+       if (absl::SimpleAtod(value, &o->read_ratio)) return absl::OkStatus();
+       return absl::InvalidArgumentError("--read-ratio");
+     }},
+    {"target", Text<&Options::target>},
+    {"fill",
+     [](absl::string_view, absl::string_view value, Options* o) {
+       if (value != "true" && value != "false") return absl::InvalidArgumentError("--fill: true or false");
+       o->fill = value == "true";
+       return absl::OkStatus();
+     }},
+    {"watchers", Count<&Options::watchers>},
+    {"leases", Count<&Options::leases>},
+    {"lease-ttl", Count<&Options::lease_ttl_s>},
+    {"lease-keys", Count<&Options::lease_keys>},
+    {"after", Span<&Options::after, 10>},
+    {"idle-silent", Idle<Count<&Options::idle_silent>>},
+    {"idle-http", Idle<Count<&Options::idle_http>>},
+    {"idle-hold", Idle<Span<&Options::idle_hold, 70>>},
+};
+
+// Sets the Options field of one --flag=value argument.
+absl::Status ParseFlag(absl::string_view arg, Options* o) {
+  size_t eq = arg.find('=');
+  if (!absl::StartsWith(arg, "--") || eq == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("expected --flag=value, got ", arg));
+  }
+  absl::string_view name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
+  for (const Flag& flag : kFlags) {
+    if (flag.name == name) return flag.set(name, value, o);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+}
+
+// The combinations of flags that make no run.
+absl::Status Validate(const Options& o) {
   static const char* kWorkloads[] = {"put", "range", "txn", "watch", "lease-keepalive", "mixed",
                                      "lease-expiry"};
   if (std::find(std::begin(kWorkloads), std::end(kWorkloads), o.workload) == std::end(kWorkloads)) {
@@ -113,7 +142,18 @@ absl::StatusOr<Options> Parse(int argc, char** argv) {
     return absl::InvalidArgumentError("--clients, --connections, --key-space and --key-size must be >= 1");
   }
   if (o.target != "all" && o.target != "leader") return absl::InvalidArgumentError("--target: all or leader");
-  return o;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Options> Parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    if (absl::Status s = ParseFlag(argv[i], &options); !s.ok()) return s;
+  }
+  if (absl::Status s = Validate(options); !s.ok()) return s;
+  return options;
 }
 
 std::string FindLeader(const Options& options) {
