@@ -6,7 +6,7 @@
 //
 //   etc-bench --endpoints=127.0.0.1:2379 --workload=put --clients=64 --total=100000
 //   etc-bench --workload=range --consistency=s --duration=10s
-//   etc-bench --workload=watch --watchers=100 --total=1000
+//   etc-bench --workload=watch --watchers=100 --total=1000  (bench_watch.h)
 //   etc-bench --workload=lease-expiry --leases=100000 --lease-ttl=45 --lease-keys=10000
 //     (a mass lease expiry under a put load: bench_lease_expiry.h)
 //   etc-bench --workload=put --target=leader --idle-silent=5000 --idle-http=5000 --idle-hold=70s
@@ -33,6 +33,7 @@
 #include "client/bench_common.h"
 #include "client/bench_idle.h"
 #include "client/bench_lease_expiry.h"
+#include "client/bench_watch.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 
 namespace etc::bench {
@@ -139,44 +140,8 @@ int Run(int argc, char** argv) {
     return *n < options.total;
   };
 
-  // The watch workload: watchers on one key (spread over the
-  // connections), writes carrying their send time; latency is delivery.
-  std::vector<std::thread> watch_threads;
-  std::vector<std::unique_ptr<grpc::ClientContext>> watch_contexts;
-  std::mutex watch_mu;
-  Result watch_result;
-  std::atomic<int> watchers_ready{0};
-  if (options.workload == "watch") {
-    for (int w = 0; w < options.watchers; ++w) {
-      watch_contexts.push_back(std::make_unique<grpc::ClientContext>());
-    }
-    for (int w = 0; w < options.watchers; ++w) {
-      watch_threads.emplace_back([&, w] {
-        auto stub = etcdserverpb::Watch::NewStub(channels[w % channels.size()]);
-        auto stream = stub->Watch(watch_contexts[w].get());
-        etcdserverpb::WatchRequest request;
-        request.mutable_create_request()->set_key("/bench/watched");
-        stream->Write(request);
-        etcdserverpb::WatchResponse response;
-        bool counted = false;
-        while (stream->Read(&response)) {
-          if (response.created() && !counted) {
-            counted = true;
-            watchers_ready.fetch_add(1);
-          }
-          int64_t now = NowMicros();
-          std::lock_guard<std::mutex> lock(watch_mu);
-          for (const mvccpb::Event& event : response.events()) {
-            int64_t sent = 0;
-            if (absl::SimpleAtoi(event.kv().value().substr(0, 16), &sent)) {
-              watch_result.latencies_us.push_back(now - sent);
-            }
-          }
-        }
-      });
-    }
-    while (watchers_ready.load() < options.watchers) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  std::unique_ptr<Watchers> watchers;
+  if (options.workload == "watch") watchers = std::make_unique<Watchers>(options.watchers, channels);
 
   auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -218,13 +183,9 @@ int Run(int argc, char** argv) {
   }
   for (std::thread& t : threads) t.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (options.workload == "watch") {
-    // Let the last events arrive, then stop the watchers.
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    for (auto& context : watch_contexts) context->TryCancel();
-    for (std::thread& t : watch_threads) t.join();
+  if (watchers) {
     std::vector<Result> delivered;
-    delivered.push_back(std::move(watch_result));
+    delivered.push_back(watchers->Stop());
     for (Result& r : results) delivered[0].errors += r.errors;
     Report(options, delivered, seconds);
     return 0;

@@ -248,7 +248,7 @@ struct Chain {
     if (o.workload == "watch") {
       // The write's send time travels in the value: the watchers measure
       // delivery; the write itself is recorded only if it fails.
-      put.set_key("/bench/watched");
+      put.set_key(kWatchedKey);
       put.set_value(absl::StrFormat("%016d", start_us) + *value);
       kv->async()->Put(context.get(), &put, &put_response, [this](grpc::Status s) {
         if (!s.ok()) Record(result, start_us, s);

@@ -63,6 +63,9 @@ struct Options {
 
 absl::StatusOr<Options> Parse(int argc, char** argv);
 
+// The key the watch workload's puts write and its watchers watch.
+inline constexpr char kWatchedKey[] = "/bench/watched";
+
 int64_t NowMicros();
 
 // Key number `n` as options.key_size digits (wrapped to the key space).
