@@ -33,6 +33,7 @@
 #include "client/bench_common.h"
 #include "client/bench_idle.h"
 #include "client/bench_lease_expiry.h"
+#include "client/bench_lease_keepalive.h"
 #include "client/bench_watch.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 
@@ -144,44 +145,14 @@ int Run(int argc, char** argv) {
   if (options.workload == "watch") watchers = std::make_unique<Watchers>(options.watchers, channels);
 
   auto started = std::chrono::steady_clock::now();
-  std::vector<std::thread> threads;
   // Unary workloads run on gRPC's callback API: a client is a chain of
   // requests (each sent from the previous one's completion), not a thread,
   // so the load generator's own CPU stays small beside the servers'.
-  if (options.workload != "lease-keepalive") RunChains(options, value, channels, more, &results);
-  for (int c = 0; c < options.clients && options.workload == "lease-keepalive"; ++c) {
-    threads.emplace_back([&, c] {
-      Result& result = results[c];
-      auto channel = channels[c % channels.size()];
-      int64_t n = 0;
-      auto lease = etcdserverpb::Lease::NewStub(channel);
-      grpc::ClientContext grant_context;
-      etcdserverpb::LeaseGrantRequest grant;
-      grant.set_ttl(60);
-      etcdserverpb::LeaseGrantResponse granted;
-      grpc::Status s = lease->LeaseGrant(&grant_context, grant, &granted);
-      if (!s.ok()) {
-        Record(&result, 0, s);
-        return;
-      }
-      grpc::ClientContext context;
-      auto stream = lease->LeaseKeepAlive(&context);
-      etcdserverpb::LeaseKeepAliveRequest request;
-      request.set_id(granted.id());
-      etcdserverpb::LeaseKeepAliveResponse response;
-      while (more(&n)) {
-        int64_t start = NowMicros();
-        if (!stream->Write(request) || !stream->Read(&response)) {
-          Record(&result, start, grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broke"));
-          return;
-        }
-        Record(&result, start, grpc::Status::OK);
-      }
-      stream->WritesDone();
-      (void)stream->Finish();
-    });
+  if (options.workload == "lease-keepalive") {
+    RunKeepAlives(options, channels, more, &results);
+  } else {
+    RunChains(options, value, channels, more, &results);
   }
-  for (std::thread& t : threads) t.join();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (watchers) {
     std::vector<Result> delivered;
