@@ -20,16 +20,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
 #include "client/bench_common.h"
 #include "client/bench_idle.h"
 #include "client/bench_lease_expiry.h"
@@ -71,79 +72,101 @@ void Report(const Options& options, std::vector<Result>& results, double seconds
   std::fflush(stdout);
 }
 
-int Run(int argc, char** argv) {
-  absl::StatusOr<Options> parsed = Parse(argc, argv);
-  if (!parsed.ok()) {
-    std::fprintf(stderr, "etc-bench: %s\n", std::string(parsed.status().message()).c_str());
-    return 2;
+// Says why etc-bench stops; returns its exit code.
+int Fail(const absl::Status& status, int exit_code) {
+  std::fprintf(stderr, "etc-bench: %s\n", std::string(status.message()).c_str());
+  return exit_code;
+}
+
+// The endpoints the workload goes to: every one, or (--target=leader) the
+// leader's. Errors: kUnavailable if none says it leads.
+absl::StatusOr<std::vector<std::string>> PickTargets(const Options& options) {
+  if (options.target != "leader") return options.endpoints;
+  std::string leader = FindLeader(options);
+  if (leader.empty()) return absl::UnavailableError("no endpoint says it leads");
+  return std::vector<std::string>{leader};
+}
+
+// Opens the idle connections to `target` and prints {"idle_opened":...}
+// (flushed: tools/overload.sh waits for it while the workload runs).
+std::unique_ptr<IdleConnections> OpenIdle(const Options& options, const std::string& target) {
+  IdleConnections::Opened opened;
+  std::unique_ptr<IdleConnections> idle =
+      IdleConnections::Open(target, options.idle_silent, options.idle_http, &opened);
+  std::string new_client = TryNewClient(target);
+  std::printf(
+      "{\"idle_opened\":\"%s\",\"silent\":%lld,\"http\":%lld,\"failed\":%lld,\"unanswered\":%lld,"
+      "\"seconds\":%.2f,\"new_client\":\"%s\"}\n",
+      target.c_str(), static_cast<long long>(opened.silent), static_cast<long long>(opened.http),
+      static_cast<long long>(opened.failed), static_cast<long long>(opened.unanswered), opened.seconds,
+      new_client.c_str());
+  std::fflush(stdout);
+  return idle;
+}
+
+// Holds the idle connections until options.idle_hold, then prints
+// {"idle_held":...}.
+void ReportIdleHeld(const Options& options, IdleConnections* idle, const std::string& target) {
+  IdleConnections::Closed closed = idle->HoldUntil(options.idle_hold);
+  std::string new_client = TryNewClient(target);
+  std::printf(
+      "{\"idle_held\":\"%s\",\"open\":%lld,\"closed\":%lld,\"first_closed_s\":%.1f,"
+      "\"last_closed_s\":%.1f,\"new_client\":\"%s\"}\n",
+      target.c_str(), static_cast<long long>(closed.open), static_cast<long long>(closed.closed),
+      closed.first_s, closed.last_s, new_client.c_str());
+  std::fflush(stdout);
+}
+
+// Ranges need something to read: one pass of puts over the key space
+// (bounded), not measured.
+void Fill(const Options& options, const std::string& value, const std::shared_ptr<grpc::Channel>& channel) {
+  auto kv = etcdserverpb::KV::NewStub(channel);
+  int64_t fill = std::min<int64_t>(options.key_space, 10000);
+  for (int64_t n = 0; n < fill; ++n) {
+    grpc::ClientContext context;
+    etcdserverpb::PutRequest put;
+    put.set_key(Key(options, n));
+    put.set_value(value);
+    etcdserverpb::PutResponse response;
+    (void)kv->Put(&context, put, &response);
   }
-  Options options = *parsed;
-  std::vector<std::string> targets = options.endpoints;
-  if (options.target == "leader") {
-    std::string leader = FindLeader(options);
-    if (leader.empty()) {
-      std::fprintf(stderr, "etc-bench: no endpoint says it leads\n");
-      return 1;
-    }
-    targets = {leader};
+}
+
+// Hands out request numbers until options.total are issued, or, with
+// --duration, until that long from now.
+std::function<bool(int64_t*)> RequestBudget(const Options& options) {
+  auto issued = std::make_shared<std::atomic<int64_t>>(0);
+  if (options.duration > absl::ZeroDuration()) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(options.duration));
+    return [issued, deadline](int64_t* n) {
+      *n = issued->fetch_add(1);
+      return std::chrono::steady_clock::now() < deadline;
+    };
   }
-  absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> connected =
-      Connect(targets, options.connections);
-  if (!connected.ok()) {
-    std::fprintf(stderr, "etc-bench: %s\n", std::string(connected.status().message()).c_str());
-    return 1;
-  }
-  std::vector<std::shared_ptr<grpc::Channel>> channels = std::move(*connected);
-  if (options.workload == "lease-expiry") return RunLeaseExpiry(options, channels, targets);
+  return [issued, total = options.total](int64_t* n) {
+    *n = issued->fetch_add(1);
+    return *n < total;
+  };
+}
+
+// The workloads measured request by request (all but lease-expiry), with
+// the idle connections to `first_target` held meanwhile if asked.
+void RunMeasured(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                 const std::string& first_target) {
   std::string value(options.value_size, 'v');
   // Idle connections to the first target, opened once the workload's own
   // connections are up (so these are not refused for them).
   std::unique_ptr<IdleConnections> idle;
-  if (options.idle) {
-    IdleConnections::Opened opened;
-    idle = IdleConnections::Open(targets[0], options.idle_silent, options.idle_http, &opened);
-    std::string new_client = TryNewClient(targets[0]);
-    std::printf(
-        "{\"idle_opened\":\"%s\",\"silent\":%lld,\"http\":%lld,\"failed\":%lld,\"unanswered\":%lld,"
-        "\"seconds\":%.2f,\"new_client\":\"%s\"}\n",
-        targets[0].c_str(), static_cast<long long>(opened.silent), static_cast<long long>(opened.http),
-        static_cast<long long>(opened.failed), static_cast<long long>(opened.unanswered), opened.seconds,
-        new_client.c_str());
-    std::fflush(stdout);
-  }
-
-  // Ranges need something to read: one pass of puts over the key space
-  // (bounded), not measured.
+  if (options.idle) idle = OpenIdle(options, first_target);
   if (options.fill && (options.workload == "range" || options.workload == "mixed")) {
-    auto kv = etcdserverpb::KV::NewStub(channels[0]);
-    int64_t fill = std::min<int64_t>(options.key_space, 10000);
-    for (int64_t n = 0; n < fill; ++n) {
-      grpc::ClientContext context;
-      etcdserverpb::PutRequest put;
-      put.set_key(Key(options, n));
-      put.set_value(value);
-      etcdserverpb::PutResponse response;
-      (void)kv->Put(&context, put, &response);
-    }
+    Fill(options, value, channels[0]);
   }
-
-  std::atomic<int64_t> issued{0};
-  std::vector<Result> results(options.clients);
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(absl::ToInt64Milliseconds(options.duration));
-  bool by_time = options.duration > absl::ZeroDuration();
-  auto more = [&](int64_t* n) {
-    if (by_time) {
-      *n = issued.fetch_add(1);
-      return std::chrono::steady_clock::now() < deadline;
-    }
-    *n = issued.fetch_add(1);
-    return *n < options.total;
-  };
-
+  std::function<bool(int64_t*)> more = RequestBudget(options);
   std::unique_ptr<Watchers> watchers;
   if (options.workload == "watch") watchers = std::make_unique<Watchers>(options.watchers, channels);
 
+  std::vector<Result> results(options.clients);
   auto started = std::chrono::steady_clock::now();
   // Unary workloads run on gRPC's callback API: a client is a chain of
   // requests (each sent from the previous one's completion), not a thread,
@@ -155,23 +178,27 @@ int Run(int argc, char** argv) {
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (watchers) {
+    // What the watch workload measures is delivery; its puts count only
+    // when they fail.
     std::vector<Result> delivered;
     delivered.push_back(watchers->Stop());
     for (Result& r : results) delivered[0].errors += r.errors;
-    Report(options, delivered, seconds);
-    return 0;
+    results = std::move(delivered);
   }
   Report(options, results, seconds);
-  if (idle) {
-    IdleConnections::Closed closed = idle->HoldUntil(options.idle_hold);
-    std::string new_client = TryNewClient(targets[0]);
-    std::printf(
-        "{\"idle_held\":\"%s\",\"open\":%lld,\"closed\":%lld,\"first_closed_s\":%.1f,"
-        "\"last_closed_s\":%.1f,\"new_client\":\"%s\"}\n",
-        targets[0].c_str(), static_cast<long long>(closed.open), static_cast<long long>(closed.closed),
-        closed.first_s, closed.last_s, new_client.c_str());
-    std::fflush(stdout);
-  }
+  if (idle) ReportIdleHeld(options, idle.get(), first_target);
+}
+
+int Run(int argc, char** argv) {
+  absl::StatusOr<Options> options = Parse(argc, argv);
+  if (!options.ok()) return Fail(options.status(), 2);
+  absl::StatusOr<std::vector<std::string>> targets = PickTargets(*options);
+  if (!targets.ok()) return Fail(targets.status(), 1);
+  absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
+      Connect(*targets, options->connections);
+  if (!channels.ok()) return Fail(channels.status(), 1);
+  if (options->workload == "lease-expiry") return RunLeaseExpiry(*options, *channels, *targets);
+  RunMeasured(*options, *channels, targets->front());
   return 0;
 }
 
