@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
@@ -464,118 +465,150 @@ void Progress(const Timeline& timeline, const std::string& what) {
   std::fprintf(stderr, "[%6.1f s] %s\n", (NowMicros() - timeline.t0_us) / 1e6, what.c_str());
 }
 
-}  // namespace
-
-int RunLeaseExpiry(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-                   const std::vector<std::string>& targets) {
-  // The sampler's and the watch's channels: one to each member; leases
-  // are counted on the first member that is not the target (the leader).
+// The sampler's and the watch's channels: one to each member; leases
+// are counted on the first member that is not the target (the leader).
+struct Monitors {
   std::vector<std::shared_ptr<grpc::Channel>> members;
-  size_t counting = options.endpoints.size();
+  size_t counting = 0;  // in members
+};
+
+Monitors ConnectMonitors(const Options& options, const std::string& target) {
+  Monitors monitors;
+  monitors.counting = options.endpoints.size();
   for (size_t i = 0; i < options.endpoints.size(); ++i) {
     grpc::ChannelArguments args;
     args.SetInt("etc.bench.monitor", static_cast<int>(i));
     args.SetMaxReceiveMessageSize(64 << 20);
-    members.push_back(grpc::CreateCustomChannel(options.endpoints[i],
-                                                grpc::InsecureChannelCredentials(), args));
-    if (options.endpoints[i] != targets[0] && counting == options.endpoints.size()) counting = i;
+    monitors.members.push_back(grpc::CreateCustomChannel(options.endpoints[i],
+                                                         grpc::InsecureChannelCredentials(), args));
+    if (options.endpoints[i] != target && monitors.counting == options.endpoints.size()) monitors.counting = i;
   }
-  if (counting == options.endpoints.size()) counting = 0;  // one member: it counts
+  if (monitors.counting == options.endpoints.size()) monitors.counting = 0;  // one member: it counts
+  return monitors;
+}
+
+// What the setup did: the leases granted (0 where a grant failed), the
+// keys put on them, and the one renewal of them all.
+struct Setup {
+  std::vector<int64_t> ids;
+  double grant_s = 0;
+  int64_t attached = 0;
+  double attach_s = 0;
+  Failures grant_failures, attach_failures;
+  Renewal renewal;
+};
+
+// Setup, unloaded: the grants are proposals and would compete with the
+// puts (and take longer than the TTL allows). Errors: kFailedPrecondition
+// if the grants and keys leave no time to renew every lease before the
+// first one expires.
+absl::Status SetUp(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                   Setup* setup) {
   std::vector<std::unique_ptr<etcdserverpb::Lease::Stub>> lease_stubs;
   std::vector<std::unique_ptr<etcdserverpb::KV::Stub>> kv_stubs;
   for (const auto& channel : channels) {
     lease_stubs.push_back(etcdserverpb::Lease::NewStub(channel));
     kv_stubs.push_back(etcdserverpb::KV::NewStub(channel));
   }
-
-  // Setup, unloaded: the grants are proposals and would compete with the
-  // puts (and take longer than the TTL allows).
   int64_t setup_us = NowMicros();
   auto since_setup = [&] { return (NowMicros() - setup_us) / 1e6; };
-  Failures grant_failures, attach_failures;
   std::fprintf(stderr, "granting %lld leases, TTL %lld s\n", static_cast<long long>(options.leases),
                static_cast<long long>(options.lease_ttl_s));
-  std::vector<int64_t> ids = GrantLeases(options, lease_stubs, &grant_failures);
-  double grant_s = since_setup();
-  std::fprintf(stderr, "[%.1f s] putting %lld keys on leases\n", grant_s,
+  setup->ids = GrantLeases(options, lease_stubs, &setup->grant_failures);
+  setup->grant_s = since_setup();
+  std::fprintf(stderr, "[%.1f s] putting %lld keys on leases\n", setup->grant_s,
                static_cast<long long>(options.lease_keys));
-  int64_t attached = AttachKeys(options, ids, kv_stubs, &attach_failures);
-  double attach_s = since_setup() - grant_s;
+  setup->attached = AttachKeys(options, setup->ids, kv_stubs, &setup->attach_failures);
+  setup->attach_s = since_setup() - setup->grant_s;
   // The renewal must start (and end: it takes seconds) before the first
   // lease granted runs out. Renewing an expired lease would fail, and on
   // etcd waits until the lease is revoked, at the bounded revocation rate.
   if (since_setup() + kRenewMarginS > options.lease_ttl_s) {
-    std::fprintf(stderr,
-                 "etc-bench: the grants and keys took %.1f s, too close to the TTL (%lld s) to renew "
-                 "every lease before the first expires: raise --lease-ttl above %.0f\n",
-                 since_setup(), static_cast<long long>(options.lease_ttl_s), since_setup() + kRenewMarginS);
-    return 1;
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the grants and keys took %.1f s, too close to the TTL (%d s) to renew every lease before the "
+        "first expires: raise --lease-ttl above %.0f",
+        since_setup(), options.lease_ttl_s, since_setup() + kRenewMarginS));
   }
   std::fprintf(stderr, "[%.1f s] renewing every lease once\n", since_setup());
-  Renewal renewal = RenewOnce(ids, lease_stubs);
+  setup->renewal = RenewOnce(setup->ids, lease_stubs);
+  return absl::OkStatus();
+}
 
-  // From here on the clock of the report: the put load, the samples and
-  // the deletions.
-  Timeline timeline;
-  timeline.t0_us = renewal.end_us;
-  timeline.expiry_start_us = renewal.start_us + options.lease_ttl_s * kSecondUs;
-  Progress(timeline, absl::StrFormat("renewed %d (%d had expired, %d unanswered) in %.1f s; TTLs end at %.1f s",
-                                     renewal.renewed, renewal.gone, renewal.unanswered,
-                                     (renewal.end_us - renewal.start_us) / 1e6,
-                                     (timeline.expiry_start_us - timeline.t0_us) / 1e6));
+// Until the last lease is gone (noted in timeline->all_gone_us) or the
+// run's time is up; then --after more.
+void WaitForExpiry(const Options& options, const Sampler& sampler, Timeline* timeline) {
+  absl::Duration duration = options.duration > absl::ZeroDuration() ? options.duration : absl::Seconds(600);
+  int64_t deadline_us = timeline->t0_us + absl::ToInt64Microseconds(duration);
+  int64_t reported_us = 0;
+  while (NowMicros() < deadline_us) {
+    std::optional<Sample> latest = sampler.Latest();
+    if (latest && latest->at_us >= timeline->expiry_start_us && latest->leases == 0) {
+      timeline->all_gone_us = latest->at_us;
+      break;
+    }
+    if (latest && latest->at_us - reported_us >= 10 * kSecondUs) {
+      reported_us = latest->at_us;
+      Progress(*timeline, absl::StrCat(latest->leases, " leases left, term ", latest->term));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (timeline->all_gone_us != 0) {
+    Progress(*timeline, "no lease left");
+    int64_t until = std::min(deadline_us, NowMicros() + absl::ToInt64Microseconds(options.after));
+    std::this_thread::sleep_for(std::chrono::microseconds(std::max<int64_t>(0, until - NowMicros())));
+  } else {
+    Progress(*timeline, "out of time with leases left");
+  }
+}
+
+// What the put load saw, and the cluster meanwhile.
+struct Load {
+  std::vector<Result> results;
+  std::vector<Sample> samples;
+  std::vector<int64_t> deleted_at_us;
+};
+
+// Puts from timeline->t0_us on, sampling the cluster and counting the
+// keys' deletions, until WaitForExpiry is done (timeline->end_us).
+Load RunLoad(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+             const Monitors& monitors, const std::vector<int64_t>& ids, Timeline* timeline) {
+  Load load;
+  load.results.resize(options.clients);
   std::atomic<bool> stop{false};
   std::atomic<int64_t> issued{0};
-  std::vector<Result> results(options.clients);
   std::string value(options.value_size, 'v');
-  std::thread load([&] {
+  std::thread puts([&] {
     RunChains(options, value, channels,
               [&](int64_t* n) {
                 *n = issued.fetch_add(1);
                 return !stop.load();
               },
-              &results);
+              &load.results);
   });
-  Sampler sampler(members[counting], members, ids, timeline.t0_us);
-  DeletionCounter deletions(members[counting]);
-
-  // Until the last lease is gone (or the run's time is up), then --after more.
-  absl::Duration duration = options.duration > absl::ZeroDuration() ? options.duration : absl::Seconds(600);
-  int64_t deadline_us = timeline.t0_us + absl::ToInt64Microseconds(duration);
-  int64_t reported_us = 0;
-  while (NowMicros() < deadline_us) {
-    std::optional<Sample> latest = sampler.Latest();
-    if (latest && latest->at_us >= timeline.expiry_start_us && latest->leases == 0) {
-      timeline.all_gone_us = latest->at_us;
-      break;
-    }
-    if (latest && latest->at_us - reported_us >= 10 * kSecondUs) {
-      reported_us = latest->at_us;
-      Progress(timeline, absl::StrCat(latest->leases, " leases left, term ", latest->term));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (timeline.all_gone_us != 0) {
-    Progress(timeline, "no lease left");
-    int64_t until = std::min(deadline_us, NowMicros() + absl::ToInt64Microseconds(options.after));
-    std::this_thread::sleep_for(std::chrono::microseconds(std::max<int64_t>(0, until - NowMicros())));
-  } else {
-    Progress(timeline, "out of time with leases left");
-  }
-  timeline.end_us = NowMicros();
+  Sampler sampler(monitors.members[monitors.counting], monitors.members, ids, timeline->t0_us);
+  DeletionCounter deletions(monitors.members[monitors.counting]);
+  WaitForExpiry(options, sampler, timeline);
+  timeline->end_us = NowMicros();
   stop.store(true);
-  load.join();
+  puts.join();
   sampler.Stop();
   deletions.Stop();
+  load.samples = sampler.samples();
+  load.deleted_at_us = deletions.deleted_at_us();
+  return load;
+}
 
-  std::vector<Sample> samples = sampler.samples();
-  std::vector<Bucket> buckets = Buckets(timeline, results, samples, deletions.deleted_at_us());
-  PrintBuckets(buckets);
+// The line {"workload":"lease-expiry",...}.
+void PrintSummary(const Options& options, const Setup& setup, const Timeline& timeline, const Load& load,
+                  const std::vector<Bucket>& buckets) {
   uint64_t first_term = 0, last_term = 0;
-  for (const Sample& sample : samples) {
+  for (const Sample& sample : load.samples) {
     if (sample.term == 0) continue;
     if (first_term == 0) first_term = sample.term;
     last_term = sample.term;
   }
+  const std::vector<int64_t>& ids = setup.ids;
+  const Renewal& renewal = setup.renewal;
   int64_t granted = std::count_if(ids.begin(), ids.end(), [](int64_t id) { return id != 0; });
   double all_gone_s = timeline.all_gone_us != 0 ? (timeline.all_gone_us - timeline.expiry_start_us) / 1e6 : -1;
   std::string summary = absl::StrFormat(
@@ -585,17 +618,43 @@ int RunLeaseExpiry(const Options& options, const std::vector<std::shared_ptr<grp
       "\"ttl_s\":%d,\"expiry_start_s\":%.1f,\"all_gone_s\":%.1f,\"revoked_per_s_mean\":%.0f,"
       "\"revoked_per_s_peak\":%.0f,\"keys_deleted\":%d,\"term_first\":%d,\"term_last\":%d,"
       "\"leader_changes\":%d,\"seconds\":%.1f",
-      options.clients, options.leases, granted, grant_s,
-      grant_failures.count(), JsonSafe(grant_failures.first()), options.lease_keys, attached,
-      attach_s, attach_failures.count(), renewal.renewed, renewal.gone,
+      options.clients, options.leases, granted, setup.grant_s,
+      setup.grant_failures.count(), JsonSafe(setup.grant_failures.first()), options.lease_keys,
+      setup.attached, setup.attach_s, setup.attach_failures.count(), renewal.renewed, renewal.gone,
       renewal.unanswered, (renewal.end_us - renewal.start_us) / 1e6, options.lease_ttl_s,
       (timeline.expiry_start_us - timeline.t0_us) / 1e6, all_gone_s,
-      all_gone_s > 0 ? renewal.renewed / all_gone_s : 0.0, PeakRevocationRate(timeline, samples),
-      static_cast<int64_t>(deletions.deleted_at_us().size()), first_term, last_term,
-      LeaderChanges(samples), (timeline.end_us - timeline.t0_us) / 1e6);
+      all_gone_s > 0 ? renewal.renewed / all_gone_s : 0.0, PeakRevocationRate(timeline, load.samples),
+      static_cast<int64_t>(load.deleted_at_us.size()), first_term, last_term,
+      LeaderChanges(load.samples), (timeline.end_us - timeline.t0_us) / 1e6);
   for (const char* phase : {"before", "expiry", "after"}) summary += PhaseFields(buckets, phase);
   std::printf("%s}\n", summary.c_str());
   std::fflush(stdout);
+}
+
+}  // namespace
+
+int RunLeaseExpiry(const Options& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                   const std::vector<std::string>& targets) {
+  Monitors monitors = ConnectMonitors(options, targets[0]);
+  Setup setup;
+  if (absl::Status s = SetUp(options, channels, &setup); !s.ok()) {
+    std::fprintf(stderr, "etc-bench: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  // From here on the clock of the report: the put load, the samples and
+  // the deletions.
+  const Renewal& renewal = setup.renewal;
+  Timeline timeline;
+  timeline.t0_us = renewal.end_us;
+  timeline.expiry_start_us = renewal.start_us + options.lease_ttl_s * kSecondUs;
+  Progress(timeline, absl::StrFormat("renewed %d (%d had expired, %d unanswered) in %.1f s; TTLs end at %.1f s",
+                                     renewal.renewed, renewal.gone, renewal.unanswered,
+                                     (renewal.end_us - renewal.start_us) / 1e6,
+                                     (timeline.expiry_start_us - timeline.t0_us) / 1e6));
+  Load load = RunLoad(options, channels, monitors, setup.ids, &timeline);
+  std::vector<Bucket> buckets = Buckets(timeline, load.results, load.samples, load.deleted_at_us);
+  PrintBuckets(buckets);
+  PrintSummary(options, setup, timeline, load, buckets);
   return 0;
 }
 
