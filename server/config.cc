@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -167,6 +168,39 @@ absl::StatusOr<std::map<std::string, std::string>> CollectFlags(
   return values;
 }
 
+// The integer flags with their bounds.
+absl::Status ReadLimits(const std::map<std::string, std::string>& values, ServerConfig* config) {
+  auto get = [&values](const std::string& flag) { return Find(values, flag); };
+  static_assert(kv::kMaxRequestBytesLimit < int64_t{storage::kMaxRecordPayloadBytes},
+                "a request at the limit must fit one WAL record");
+  struct IntFlag {
+    const char* flag;
+    int64_t* field;
+    int64_t min;
+    int64_t max;
+    const char* why_max;
+  };
+  constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
+  for (const IntFlag& f : std::vector<IntFlag>{
+           {"heartbeat-interval", &config->heartbeat_interval_ms, 1, kNoMax, ""},
+           {"election-timeout", &config->election_timeout_ms, 1, kNoMax, ""},
+           {"quota-backend-bytes", &config->quota_backend_bytes, 0, kv::kMaxQuotaBytes,
+            "a larger key tree's snapshot would not fit a snapshot file"},
+           {"max-request-bytes", &config->max_request_bytes, 1, kv::kMaxRequestBytesLimit,
+            "a request travels in one log record"}}) {
+    if (auto v = get(f.flag)) {
+      absl::StatusOr<int64_t> parsed = Int(f.flag, *v, f.min);
+      if (!parsed.ok()) return parsed.status();
+      *f.field = *parsed;
+    }
+    if (*f.field > f.max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", f.flag, "=", *f.field, ": at most ", f.max, " (", f.why_max, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The values into the config's typed fields, each checked on its own.
 absl::Status ReadValues(const std::map<std::string, std::string>& values, ServerConfig* config) {
   auto get = [&values](const std::string& flag) { return Find(values, flag); };
@@ -200,30 +234,7 @@ absl::Status ReadValues(const std::map<std::string, std::string>& values, Server
       *field = *v == "true";
     }
   }
-  for (const auto& [flag, field, min] :
-       std::vector<std::tuple<std::string, int64_t*, int64_t>>{
-           {"heartbeat-interval", &config->heartbeat_interval_ms, 1},
-           {"election-timeout", &config->election_timeout_ms, 1},
-           {"quota-backend-bytes", &config->quota_backend_bytes, 0},
-           {"max-request-bytes", &config->max_request_bytes, 1}}) {
-    if (auto v = get(flag)) {
-      absl::StatusOr<int64_t> parsed = Int(flag, *v, min);
-      if (!parsed.ok()) return parsed.status();
-      *field = *parsed;
-    }
-  }
-  static_assert(kv::kMaxRequestBytesLimit < int64_t{storage::kMaxRecordPayloadBytes},
-                "a request at the limit must fit one WAL record");
-  if (config->max_request_bytes > kv::kMaxRequestBytesLimit) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max-request-bytes=", config->max_request_bytes, ": at most ",
-        kv::kMaxRequestBytesLimit, " (a request travels in one log record)"));
-  }
-  if (config->quota_backend_bytes > kv::kMaxQuotaBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--quota-backend-bytes=", config->quota_backend_bytes, ": at most ", kv::kMaxQuotaBytes,
-        " (a larger key tree's snapshot would not fit a snapshot file)"));
-  }
+  if (absl::Status s = ReadLimits(values, config); !s.ok()) return s;
   if (auto v = get("snapshot-count")) {
     absl::StatusOr<int64_t> parsed = Int("snapshot-count", *v, 1);
     if (!parsed.ok()) return parsed.status();

@@ -280,27 +280,7 @@ void WatchWorkload::Check(Client& client, const etcdserverpb::WatchResponse& res
     return;
   }
   if (response.created()) {
-    ETC_CHECK(!client.sink->creating.empty()) << "a created response nobody asked for";
-    Watcher& watcher = client.watchers[client.sink->creating.front()];
-    client.sink->creating.pop_front();
-    watcher.creating = false;
-    watcher.local_id = response.watch_id();
-    if (response.canceled()) {
-      if (auth_->enabled() && (response.cancel_reason() == kv::InvalidAuthTokenError().message() ||
-                               response.cancel_reason() == kv::UserEmptyError().message())) {
-        // The member does not know the token (it restored a snapshot,
-        // which holds no tokens, or learned of auth only since the stream
-        // opened): log in again and reopen, as a client does.
-        client.session.token.reset();
-        client.reopen = true;
-        return;
-      }
-      world_->Fail("watch", absl::StrCat("watch client ", client.id, "'s watcher was refused: ",
-                                         response.cancel_reason()));
-      return;
-    }
-    // A start of 0 is the revision after the member's current one.
-    if (watcher.next_revision == 0) watcher.next_revision = revision + 1;
+    OnCreated(client, response);
     return;
   }
   Watcher* watcher = ByLocalId(client, response.watch_id());
@@ -332,6 +312,30 @@ void WatchWorkload::Check(Client& client, const etcdserverpb::WatchResponse& res
     return;
   }
   CheckEvents(client, *watcher, response);
+}
+
+void WatchWorkload::OnCreated(Client& client, const etcdserverpb::WatchResponse& response) {
+  ETC_CHECK(!client.sink->creating.empty()) << "a created response nobody asked for";
+  Watcher& watcher = client.watchers[client.sink->creating.front()];
+  client.sink->creating.pop_front();
+  watcher.creating = false;
+  watcher.local_id = response.watch_id();
+  if (response.canceled()) {
+    if (auth_->enabled() && (response.cancel_reason() == kv::InvalidAuthTokenError().message() ||
+                             response.cancel_reason() == kv::UserEmptyError().message())) {
+      // The member does not know the token (it restored a snapshot, which
+      // holds no tokens, or learned of auth only since the stream opened):
+      // log in again and reopen, as a client does.
+      client.session.token.reset();
+      client.reopen = true;
+      return;
+    }
+    world_->Fail("watch", absl::StrCat("watch client ", client.id, "'s watcher was refused: ",
+                                       response.cancel_reason()));
+    return;
+  }
+  // A start of 0 is the revision after the member's current one.
+  if (watcher.next_revision == 0) watcher.next_revision = response.header().revision() + 1;
 }
 
 void WatchWorkload::CheckEvents(Client& client, Watcher& watcher,

@@ -108,6 +108,8 @@ class WatchWorkload {
   void CreateOn(Client& client, size_t watcher);
   void Drain(Client& client);
   void Check(Client& client, const etcdserverpb::WatchResponse& response);
+  // The answer to a create: the watcher's id, or its refusal.
+  void OnCreated(Client& client, const etcdserverpb::WatchResponse& response);
   void CheckEvents(Client& client, Watcher& watcher, const etcdserverpb::WatchResponse& response);
   // No matching event in [from, through]; the checker's name on failure.
   bool NoneBetween(const Watcher& watcher, int64_t from, int64_t through, const char* what,
