@@ -186,6 +186,19 @@ absl::StatusOr<RangeResult> Keyspace::Range(KeyRange range, const RangeOptions& 
   return result;
 }
 
+bool Keyspace::AnyLive(KeyRange range, Revision revision) const {
+  Revision at = ReadRevision(revision);
+  if (range.single_key()) {
+    auto it = keys_.find(range.key);
+    return it != keys_.end() && Visible(it->second, at) != nullptr;
+  }
+  for (auto it = keys_.lower_bound(range.key);
+       it != keys_.end() && (range.unbounded() || it->first < range.range_end); ++it) {
+    if (Visible(it->second, at) != nullptr) return true;
+  }
+  return false;
+}
+
 std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision revision) const {
   auto it = keys_.find(key);
   if (it == keys_.end()) return std::nullopt;

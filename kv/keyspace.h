@@ -135,6 +135,9 @@ class Keyspace {
   // ---- reading ----
   // Errors: kOutOfRange with etcd's compacted / future-revision message.
   absl::StatusOr<RangeResult> Range(KeyRange range, const RangeOptions& options) const;
+  // Whether any key in the range is live at `revision` (0: latest); stops
+  // at the first one (a directory's existence, without counting it).
+  bool AnyLive(KeyRange range, Revision revision = 0) const;
   // The live version of `key` at `revision` (0: latest).
   std::optional<mvccpb::KeyValue> Get(std::string_view key, Revision revision = 0) const;
   // Immediate children of `directory` (see ChildPrefix) at `revision`.

@@ -31,7 +31,7 @@ void Store::StampHeader(kvpb::Response* response, const kvpb::Request& request) 
   // Every result message has the header as its field 1, and its field in
   // kvpb.Response has the number of the request's field in kvpb.Request,
   // except for the directory and expiry requests, which answer as etcd's
-  // own range / delete / revoke do.
+  // own range / delete / revoke do, and v2's, which all answer as `tree`.
   int number = static_cast<int>(request.op_case());
   switch (request.op_case()) {
     case kvpb::Request::kTreeRange:
@@ -42,6 +42,10 @@ void Store::StampHeader(kvpb::Response* response, const kvpb::Request& request) 
       break;
     case kvpb::Request::kLeaseExpire:
       number = kvpb::Response::kLeaseRevoke;
+      break;
+    case kvpb::Request::kTreeSet:
+    case kvpb::Request::kTreeDelete:
+      number = kvpb::Response::kTree;
       break;
     default:
       break;

@@ -3,7 +3,7 @@
 // etcd v3's own messages (wrapped in kvpb.Request / kvpb.Response) and
 // answers exactly as etcd 3.4 does, revision for revision, plus etc's
 // directory operations (list the children of a path, recursive get and
-// delete).
+// delete) and etcd v2's keys API over the same keys (kv/tree.h).
 //
 // Replicated, deterministic state: the keyspace with its history, leases
 // and the keys attached to them, users/roles/permissions, alarms. Each
@@ -165,6 +165,18 @@ class Store {
   // Refuses a write growing the store by `growth_bytes` past the quota
   // (raising NOSPACE in `member_id`'s name), or while NOSPACE is raised.
   absl::Status CheckQuota(int64_t growth_bytes, uint64_t member_id);
+
+  // ---- etcd v2's keys API (store_tree.cc, kv/tree.h) ----
+  absl::Status ApplyTreeSet(const kvpb::Request& request, const AuthInfo& who,
+                            kvpb::Response* response);
+  absl::Status ApplyTreeDelete(const kvpb::Request& request, const AuthInfo& who,
+                               kvpb::Response* response);
+  absl::Status QueryTreeGet(const kvpb::Request& request, const AuthInfo& who,
+                            kvpb::Response* response) const;
+  // The immediate children of directory `path` that `who` may read (a
+  // child directory only if all of it is readable) into `dir`.
+  void AddChildren(const std::string& path, Revision revision, const AuthInfo& who,
+                   bool all_readable, kvpb::TreeNode* dir) const;
 
   // ---- transactions (store_txn.cc) ----
   absl::StatusOr<etcdserverpb::TxnResponse> DoTxn(const etcdserverpb::TxnRequest& r,

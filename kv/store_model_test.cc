@@ -1,6 +1,7 @@
 // The key tree against a naive model: a std::map per revision. Random
 // sequences of puts, deletes, txns (with compares, nested txns and ranges
-// inside), compactions, snapshot round trips and ranges at random revisions
+// inside), compactions, snapshot round trips, ranges at random revisions
+// and, over the same keys, etcd v2's sets, deletes and gets (tree_model.h)
 // must give exactly the model's answers, revision for revision.
 #include <map>
 #include <optional>
@@ -10,20 +11,12 @@
 #include "gtest/gtest.h"
 #include "kv/errors.h"
 #include "kv/store.h"
+#include "kv/tree_model.h"
 #include "rapidcheck.h"
 #include "rapidcheck/gtest.h"
 
 namespace etc::kv {
 namespace {
-
-struct ModelKv {
-  std::string value;
-  int64_t create = 0;
-  int64_t mod = 0;
-  int64_t version = 0;
-};
-
-using State = std::map<std::string, ModelKv>;
 
 class Model {
  public:
@@ -71,7 +64,9 @@ class Model {
   bool changed_ = false;
 };
 
-const std::vector<std::string> kKeys = {"a", "a/x", "a/y", "b", "b/z", "c"};
+// Paths, so that v2's requests reach the same keys ("/a/" marks the
+// directory "/a" explicit).
+const std::vector<std::string> kKeys = {"/a", "/a/", "/a/x", "/a/y", "/a/x/q", "/b", "/b/z", "/c"};
 
 std::string AnyKey() { return *rc::gen::elementOf(kKeys); }
 
@@ -219,6 +214,76 @@ void RunModelOps(const etcdserverpb::TxnRequest& txn, bool succeeded, Model& mod
   }
 }
 
+// v2's paths: the keys' nodes and the root.
+std::string AnyTreePath() {
+  return *rc::gen::element<std::string>("/", "/a", "/a/x", "/a/y", "/a/x/q", "/b", "/b/z", "/c");
+}
+
+// A v2 set or delete, applied to the store and the model.
+void CheckTreeWrite(Store& store, Model& model) {
+  kvpb::Request request;
+  TreeOutcome expected;
+  std::string value = *rc::gen::element<std::string>("v0", "v1", "v2");
+  if (*rc::gen::inRange(0, 3) > 0) {
+    auto* r = request.mutable_tree_set();
+    r->set_path(AnyTreePath());
+    r->set_mode(static_cast<kvpb::TreeSetRequest::Mode>(*rc::gen::inRange(0, 5)));
+    r->set_dir(*rc::gen::inRange(0, 4) == 0);
+    if (!r->dir()) r->set_value(value);
+    if (r->mode() == kvpb::TreeSetRequest::COMPARE_AND_SWAP) {
+      r->set_prev_value(*rc::gen::element<std::string>("", "v0", "v1"));
+      r->set_prev_index(*rc::gen::inRange<int64_t>(0, model.revision() + 1));
+    }
+    if (r->mode() != kvpb::TreeSetRequest::CREATE_IN_ORDER && *rc::gen::inRange(0, 5) == 0) {
+      r->set_refresh(true);
+      r->clear_value();
+    }
+    expected = ModelTreeSet(model.now(), model.revision(), *r);
+  } else {
+    auto* r = request.mutable_tree_delete();
+    r->set_path(AnyTreePath());
+    r->set_dir(*rc::gen::inRange(0, 2) == 0);
+    r->set_recursive(*rc::gen::inRange(0, 3) == 0);
+    if (*rc::gen::inRange(0, 3) == 0) {
+      r->set_prev_value(*rc::gen::element<std::string>("", "v0", "v1"));
+      r->set_prev_index(*rc::gen::inRange<int64_t>(0, model.revision() + 1));
+    }
+    expected = ModelTreeDelete(model.now(), *r);
+  }
+  kvpb::Response response = store.Apply(request);
+  RC_ASSERT(response.error_code() == 0);
+  const kvpb::TreeResponse& tree = response.tree();
+  RC_ASSERT(tree.error_code() == expected.error_code);
+  RC_ASSERT(tree.error_cause() == expected.cause);
+  if (expected.error_code != 0) {
+    RC_ASSERT(tree.header().revision() == model.revision());
+    return;
+  }
+  model.Begin();
+  for (const std::string& key : expected.deletes) model.Delete(key, "");
+  if (expected.put) model.Put(expected.put->first, expected.put->second);
+  model.Commit();
+  RC_ASSERT(tree.header().revision() == model.revision());
+  RC_ASSERT(tree.action() == expected.action);
+  RC_ASSERT(tree.node().key() == expected.node_key);
+  RC_ASSERT(tree.node().dir() == expected.node_dir);
+  RC_ASSERT(tree.node().modified_index() == model.revision());
+  RC_ASSERT(tree.has_prev_node() == expected.had_prev);
+  if (expected.put && !expected.node_dir) {
+    RC_ASSERT(tree.node().value() == expected.put->second);
+    RC_ASSERT(tree.node().created_index() == model.now().at(expected.put->first).create);
+  }
+}
+
+void CheckTreeGet(const Store& store, const Model& model) {
+  kvpb::Request request;
+  request.mutable_tree_get()->set_path(AnyTreePath());
+  request.mutable_tree_get()->set_recursive(*rc::gen::arbitrary<bool>());
+  kvpb::Response response = store.Query(request);
+  RC_ASSERT(response.error_code() == 0);
+  CheckModelTreeGet(model.now(), request.tree_get(), response.tree());
+}
+
 RC_GTEST_PROP(StoreModel, MatchesNaiveModel, ()) {
   Store store;
   Model model;
@@ -280,13 +345,17 @@ RC_GTEST_PROP(StoreModel, MatchesNaiveModel, ()) {
         RC_ASSERT(response.error_code() == 0);
         model.compacted = target;
       }
-    } else if (kind < 78) {
+    } else if (kind < 76) {
       // A snapshot round trip changes nothing observable.
       std::string snapshot = store.Snapshot();
       uint32_t hash = store.HashKV(0);
       RC_ASSERT(store.Restore(snapshot).ok());
       RC_ASSERT(store.Snapshot() == snapshot);
       RC_ASSERT(store.HashKV(0) == hash);
+    } else if (kind < 88) {
+      CheckTreeWrite(store, model);
+    } else if (kind < 92) {
+      CheckTreeGet(store, model);
     } else {
       auto [key, end] = AnyRange();
       int64_t at = *rc::gen::inRange<int64_t>(0, model.revision() + 2);

@@ -81,6 +81,9 @@ kvpb::Response Store::Query(const kvpb::Request& request) const {
       *response.mutable_txn() = std::move(txn);
       break;
     }
+    case kvpb::Request::kTreeGet:
+      status = QueryTreeGet(request, who, &response);
+      break;
     case kvpb::Request::kLeaseLeases:
     case kvpb::Request::kHashKv:
     case kvpb::Request::kAlarm:

@@ -10,6 +10,7 @@
 
 #include "kv/errors.h"
 #include "kv/store_internal.h"
+#include "kv/tree.h"
 #include "kv/txn.h"
 
 namespace etc::kv {
@@ -152,6 +153,41 @@ absl::Status CheckTopLevelTxn(const TxnRequest& r, int max_ops) {
   return absl::OkStatus();
 }
 
+// etcd v2's keys API: normalized paths (the server cleans clients' paths
+// first), and only the fields the request's mode uses.
+absl::Status CheckTreeRequest(const kvpb::Request& request) {
+  const std::string& path = request.has_tree_get()   ? request.tree_get().path()
+                            : request.has_tree_set() ? request.tree_set().path()
+                                                     : request.tree_delete().path();
+  if (!IsNormalTreePath(path)) {
+    return absl::InvalidArgumentError("etcdserver: a v2 key must be a clean path from the root");
+  }
+  if (request.has_tree_get()) {
+    if (request.tree_get().revision() < 0) {
+      return absl::InvalidArgumentError("etcdserver: negative revision");
+    }
+    return absl::OkStatus();
+  }
+  if (request.has_tree_delete()) {
+    if (request.tree_delete().prev_index() < 0) {
+      return absl::InvalidArgumentError("etcdserver: negative prevIndex");
+    }
+    return absl::OkStatus();
+  }
+  const kvpb::TreeSetRequest& r = request.tree_set();
+  if (!kvpb::TreeSetRequest::Mode_IsValid(r.mode())) {
+    return absl::InvalidArgumentError("etcdserver: unknown v2 write mode");
+  }
+  if (r.prev_index() < 0 || r.lease() < 0) {
+    return absl::InvalidArgumentError("etcdserver: negative prevIndex or lease");
+  }
+  if (r.mode() != kvpb::TreeSetRequest::COMPARE_AND_SWAP &&
+      (!r.prev_value().empty() || r.prev_index() != 0)) {
+    return absl::InvalidArgumentError("etcdserver: prevValue and prevIndex need compare-and-swap");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status Store::Validate(const kvpb::Request& request) const {
@@ -182,6 +218,10 @@ absl::Status Store::Validate(const kvpb::Request& request) const {
       return absl::OkStatus();
     case kvpb::Request::kDeleteTree:
       return absl::OkStatus();
+    case kvpb::Request::kTreeGet:
+    case kvpb::Request::kTreeSet:
+    case kvpb::Request::kTreeDelete:
+      return CheckTreeRequest(request);
     case kvpb::Request::kLeaseGrant:
       if (request.lease_grant().ttl() > kMaxLeaseTtlSeconds) return LeaseTtlTooLargeError();
       if (request.lease_grant().id() < 0) {
@@ -225,6 +265,7 @@ bool Store::IsReadOnly(const kvpb::Request& request) {
     case kvpb::Request::kRange:
     case kvpb::Request::kList:
     case kvpb::Request::kTreeRange:
+    case kvpb::Request::kTreeGet:
     case kvpb::Request::kLeaseLeases:
     case kvpb::Request::kHashKv:
     case kvpb::Request::kUserGet:

@@ -50,6 +50,12 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
     case kvpb::Request::kLeaseTimeToLive:
       status = ApplyLease(request, who, &response);
       break;
+    case kvpb::Request::kTreeSet:
+      status = ApplyTreeSet(request, who, &response);
+      break;
+    case kvpb::Request::kTreeDelete:
+      status = ApplyTreeDelete(request, who, &response);
+      break;
     case kvpb::Request::kAlarm:
       status = ApplyAlarm(request, who, &response);
       break;
