@@ -66,7 +66,8 @@ class Model {
 
 // Paths, so that v2's requests reach the same keys ("/a/" marks the
 // directory "/a" explicit).
-const std::vector<std::string> kKeys = {"/a", "/a/", "/a/x", "/a/y", "/a/x/q", "/b", "/b/z", "/c"};
+const std::vector<std::string> kKeys = {"/a",     "/a/", "/a/x", "/a/y", "/a/x/q",
+                                        "/a/_h", "/b",  "/b/z", "/c"};
 
 std::string AnyKey() { return *rc::gen::elementOf(kKeys); }
 
@@ -216,7 +217,8 @@ void RunModelOps(const etcdserverpb::TxnRequest& txn, bool succeeded, Model& mod
 
 // v2's paths: the keys' nodes and the root.
 std::string AnyTreePath() {
-  return *rc::gen::element<std::string>("/", "/a", "/a/x", "/a/y", "/a/x/q", "/b", "/b/z", "/c");
+  return *rc::gen::element<std::string>("/", "/a", "/a/x", "/a/y", "/a/x/q", "/a/_h", "/b", "/b/z",
+                                        "/c", "/c/m/n");
 }
 
 // A v2 set or delete, applied to the store and the model.

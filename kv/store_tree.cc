@@ -51,6 +51,23 @@ struct Refusal {
   std::string cause;
 };
 
+// v2 walks down to a node (store.go's internalGet): a file on the way is
+// "not a directory", with the file as the cause.
+std::optional<Refusal> FileAbove(const Keyspace& keys, const std::string& path, Revision revision) {
+  for (const std::string& ancestor : TreeAncestors(path)) {
+    if (keys.Get(ancestor, revision).has_value()) return Refusal{kTreeNotDir, ancestor};
+  }
+  return std::nullopt;
+}
+
+// ... and "key not found" names the first component that does not exist.
+Refusal NotFound(const Keyspace& keys, const std::string& path, Revision revision) {
+  for (const std::string& ancestor : TreeAncestors(path)) {
+    if (!StateOf(keys, ancestor, revision).exists()) return Refusal{kTreeKeyNotFound, ancestor};
+  }
+  return Refusal{kTreeKeyNotFound, path};
+}
+
 absl::Status Refuse(kvpb::TreeResponse* out, const Refusal& refusal) {
   out->set_error_code(refusal.code);
   out->set_error_cause(refusal.cause);
@@ -59,20 +76,22 @@ absl::Status Refuse(kvpb::TreeResponse* out, const Refusal& refusal) {
 
 // v2's preconditions of a set on `node` (store.go's Set, Create, Update and
 // CompareAndSwap).
-std::optional<Refusal> CheckSet(const kvpb::TreeSetRequest& r, const std::string& path,
-                                const NodeState& node) {
-  if (r.refresh() && !node.exists()) return Refusal{kTreeKeyNotFound, path};
+std::optional<Refusal> CheckSet(const Keyspace& keys, const kvpb::TreeSetRequest& r,
+                                const std::string& path, const NodeState& node) {
+  bool creates = r.mode() == SetMode::CREATE || r.mode() == SetMode::CREATE_IN_ORDER;
+  // A refresh reads the node first; one that creates it has nothing to keep.
+  if (r.refresh() && !creates && !node.exists()) return NotFound(keys, path, 0);
   switch (r.mode()) {
     case SetMode::CREATE:
     case SetMode::CREATE_IN_ORDER:
       if (node.exists()) return Refusal{kTreeNodeExist, path};
       return std::nullopt;
     case SetMode::UPDATE:
-      if (!node.exists()) return Refusal{kTreeKeyNotFound, path};
+      if (!node.exists()) return NotFound(keys, path, 0);
       if (node.is_dir() && !r.value().empty()) return Refusal{kTreeNotFile, path};
       return std::nullopt;
     case SetMode::COMPARE_AND_SWAP: {
-      if (!node.exists()) return Refusal{kTreeKeyNotFound, path};
+      if (!node.exists()) return NotFound(keys, path, 0);
       if (node.is_dir()) return Refusal{kTreeNotFile, path};
       bool value_differs = !r.prev_value().empty() && r.prev_value() != node.file->value();
       bool index_differs = r.prev_index() != 0 && r.prev_index() != node.file->mod_revision();
@@ -114,11 +133,12 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
     path = DirMarker(path) + InOrderName(keys_.revision() + 1);
   }
   if (path == "/") return Refuse(out, {kTreeRootReadOnly, "/"});
-  for (const std::string& ancestor : TreeAncestors(path)) {
-    if (keys_.Get(ancestor).has_value()) return Refuse(out, {kTreeNotDir, ancestor});
-  }
+  // Directories on the way are made (implicitly: no markers); files refuse.
+  if (std::optional<Refusal> refusal = FileAbove(keys_, path, 0)) return Refuse(out, *refusal);
   NodeState node = StateOf(keys_, path, 0);
-  if (std::optional<Refusal> refusal = CheckSet(r, path, node)) return Refuse(out, *refusal);
+  if (std::optional<Refusal> refusal = CheckSet(keys_, r, path, node)) {
+    return Refuse(out, *refusal);
+  }
   // A directory is written as its marker: mkdir, or an update of a
   // directory's TTL.
   bool as_dir = node.is_dir() || (r.dir() && r.mode() != SetMode::UPDATE);
@@ -131,7 +151,9 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
   if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return s;
   etcdserverpb::PutRequest put;
   put.set_key(key);
-  if (!as_dir && !r.dir()) put.set_value(r.refresh() ? node.file->value() : r.value());
+  if (!as_dir && !r.dir()) {
+    put.set_value(r.refresh() && node.file.has_value() ? node.file->value() : r.value());
+  }
   put.set_lease(r.lease());
   if (absl::Status s = CheckQuota(static_cast<int64_t>(key.size() + put.value().size()),
                                   request.header().member_id());
@@ -167,8 +189,9 @@ absl::Status Store::ApplyTreeDelete(const kvpb::Request& request, const AuthInfo
   kvpb::TreeResponse* out = response->mutable_tree();
   const std::string& path = r.path();
   if (path == "/") return Refuse(out, {kTreeRootReadOnly, "/"});
+  if (std::optional<Refusal> refusal = FileAbove(keys_, path, 0)) return Refuse(out, *refusal);
   NodeState node = StateOf(keys_, path, 0);
-  if (!node.exists()) return Refuse(out, {kTreeKeyNotFound, path});
+  if (!node.exists()) return Refuse(out, NotFound(keys_, path, 0));
   bool compare = !r.prev_value().empty() || r.prev_index() != 0;
   if (compare) {
     if (node.is_dir()) return Refuse(out, {kTreeNotFile, path});
@@ -216,8 +239,11 @@ absl::Status Store::QueryTreeGet(const kvpb::Request& request, const AuthInfo& w
   if (absl::Status s = keys_.CheckReadable(r.revision()); !s.ok()) return s;
   kvpb::TreeResponse* out = response->mutable_tree();
   const std::string& path = r.path();
+  if (std::optional<Refusal> refusal = FileAbove(keys_, path, r.revision())) {
+    return Refuse(out, *refusal);
+  }
   NodeState node = StateOf(keys_, path, r.revision());
-  if (path != "/" && !node.exists()) return Refuse(out, {kTreeKeyNotFound, path});
+  if (path != "/" && !node.exists()) return Refuse(out, NotFound(keys_, path, r.revision()));
   out->set_action("get");
   if (node.file.has_value()) {
     if (absl::Status s = auth_.CheckRead(who, RangeOf(path, "")); !s.ok()) return s;
@@ -251,6 +277,7 @@ void Store::AddChildren(const std::string& path, Revision revision, const AuthIn
   ETC_CHECK(listing.ok()) << listing.status();  // the revision was checked readable
   std::string prefix = DirMarker(path);
   for (const DirectoryEntry& entry : listing->entries) {
+    if (IsHiddenName(entry.name)) continue;
     std::string child = prefix + entry.name;
     if (entry.kv.has_value()) {  // a file, even if keys are below it too
       if (all_readable || auth_.CheckRead(who, RangeOf(child, "")).ok()) {

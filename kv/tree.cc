@@ -139,9 +139,10 @@ void AddSubtree(std::string_view path, const std::vector<mvccpb::KeyValue>& kvs,
     kvpb::TreeNode* parent = dir;
     bool hidden = false;
     size_t slash = key.find('/', prefix.size());
+    size_t name_start = prefix.size();
     while (slash != std::string_view::npos && slash + 1 < key.size()) {
       std::string_view sub = key.substr(0, slash);
-      if (files.count(sub) > 0) {
+      if (files.count(sub) > 0 || IsHiddenName(key.substr(name_start))) {
         hidden = true;
         break;
       }
@@ -152,9 +153,10 @@ void AddSubtree(std::string_view path, const std::vector<mvccpb::KeyValue>& kvs,
         it = dirs.emplace(std::string(sub), made).first;
       }
       parent = it->second;
+      name_start = slash + 1;
       slash = key.find('/', slash + 1);
     }
-    if (hidden) continue;
+    if (hidden || IsHiddenName(key.substr(name_start))) continue;
     std::string_view node_path = NodePathOf(key);
     if (IsDirMarker(key)) {
       if (files.count(node_path) > 0) continue;

@@ -56,6 +56,11 @@ std::string_view NodePathOf(std::string_view key);
 // "/a/b/c" -> {"/a", "/a/b"}.
 std::vector<std::string> TreeAncestors(std::string_view path);
 
+// v2 hides nodes whose name starts with '_' from listings (python-etcd's
+// locks live in "/_locks"); they are still read, written and watched by
+// their paths.
+inline bool IsHiddenName(std::string_view name) { return !name.empty() && name[0] == '_'; }
+
 // The name of the in-order key a POST creates at `revision`: 20 digits,
 // zero-padded, so that names sort in creation order (v2's format).
 std::string InOrderName(int64_t revision);
@@ -73,7 +78,8 @@ kvpb::TreeNode DirNode(std::string_view path, const mvccpb::KeyValue* marker);
 
 // Builds the nodes below directory `path` from `kvs`, every key below it in
 // key order (markers included), as children of `dir`: a key whose name is
-// also a directory is shown as the file, as a lone key is.
+// also a directory is shown as the file, as a lone key is; hidden names and
+// everything below them are left out.
 void AddSubtree(std::string_view path, const std::vector<mvccpb::KeyValue>& kvs,
                 kvpb::TreeNode* dir);
 

@@ -49,6 +49,25 @@ inline bool ModelHasChildren(const State& s, const std::string& path) {
   return false;
 }
 
+inline bool ModelExists(const State& s, const std::string& path) {
+  return path == "/" || s.count(path) > 0 || s.count(path + "/") > 0 || ModelHasChildren(s, path);
+}
+
+// v2's "key not found" names the first missing component.
+inline std::string ModelMissing(const State& s, const std::string& path) {
+  for (const std::string& a : TreeAncestors(path)) {
+    if (!ModelExists(s, a)) return a;
+  }
+  return path;
+}
+
+inline std::optional<std::string> ModelFileAbove(const State& s, const std::string& path) {
+  for (const std::string& a : TreeAncestors(path)) {
+    if (s.count(a) > 0) return a;
+  }
+  return std::nullopt;
+}
+
 inline TreeOutcome ModelRefuse(int32_t code, std::string cause) {
   TreeOutcome o;
   o.error_code = code;
@@ -68,9 +87,12 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
   bool is_file = file != s.end();
   bool is_dir = !is_file && (s.count(path + "/") > 0 || ModelHasChildren(s, path));
   bool exists = is_file || is_dir;
-  if (r.refresh() && !exists) return ModelRefuse(100, path);
-  if ((r.mode() == R::CREATE || r.mode() == R::CREATE_IN_ORDER) && exists) return ModelRefuse(105, path);
-  if ((r.mode() == R::UPDATE || r.mode() == R::COMPARE_AND_SWAP) && !exists) return ModelRefuse(100, path);
+  bool creates = r.mode() == R::CREATE || r.mode() == R::CREATE_IN_ORDER;
+  if (r.refresh() && !creates && !exists) return ModelRefuse(100, ModelMissing(s, path));
+  if (creates && exists) return ModelRefuse(105, path);
+  if ((r.mode() == R::UPDATE || r.mode() == R::COMPARE_AND_SWAP) && !exists) {
+    return ModelRefuse(100, ModelMissing(s, path));
+  }
   if (r.mode() == R::UPDATE && is_dir && !r.value().empty()) return ModelRefuse(102, path);
   if ((r.mode() == R::SET || r.mode() == R::COMPARE_AND_SWAP) && is_dir) return ModelRefuse(102, path);
   if (r.mode() == R::COMPARE_AND_SWAP) {
@@ -96,7 +118,7 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
     if (is_file) o.deletes.push_back(path);
     o.put = {path + "/", ""};
   } else {
-    std::string value = r.dir() ? "" : r.refresh() ? file->second.value : r.value();
+    std::string value = r.dir() ? "" : r.refresh() && is_file ? file->second.value : r.value();
     o.put = {path, value};
   }
   return o;
@@ -105,6 +127,7 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
 inline TreeOutcome ModelTreeDelete(const State& s, const kvpb::TreeDeleteRequest& r) {
   const std::string& path = r.path();
   if (path == "/") return ModelRefuse(107, "/");
+  if (auto above = ModelFileAbove(s, path)) return ModelRefuse(104, *above);
   auto file = s.find(path);
   bool is_file = file != s.end();
   bool has_children = ModelHasChildren(s, path) ;
@@ -115,7 +138,7 @@ inline TreeOutcome ModelTreeDelete(const State& s, const kvpb::TreeDeleteRequest
     if (key.size() > path.size() + 1 && key.compare(0, path.size() + 1, path + "/") == 0) others = true;
   }
   bool is_dir = !is_file && (marker || has_children);
-  if (!is_file && !is_dir) return ModelRefuse(100, path);
+  if (!is_file && !is_dir) return ModelRefuse(100, ModelMissing(s, path));
   bool compare = !r.prev_value().empty() || r.prev_index() != 0;
   if (compare) {
     if (is_dir) return ModelRefuse(102, path);
@@ -146,12 +169,18 @@ inline TreeOutcome ModelTreeDelete(const State& s, const kvpb::TreeDeleteRequest
   return o;
 }
 
-// The files a v2 get of `path` shows (recursive: all below; otherwise the
+// The nodes a v2 get of `path` shows (recursive: all below; otherwise the
 // immediate children and, for a directory child, only its name): a key
-// whose path has a file as an ancestor below `path` is hidden by it.
+// whose path has a file as an ancestor below `path` is hidden by it, as is
+// one with a component starting with '_'.
 inline void CheckModelTreeGet(const State& s, const kvpb::TreeGetRequest& r,
                               const kvpb::TreeResponse& response) {
   const std::string& path = r.path();
+  if (auto above = ModelFileAbove(s, path)) {
+    RC_ASSERT(response.error_code() == 104);
+    RC_ASSERT(response.error_cause() == *above);
+    return;
+  }
   if (path != "/" && s.count(path) > 0) {
     RC_ASSERT(response.error_code() == 0);
     RC_ASSERT(!response.node().dir());
@@ -162,6 +191,7 @@ inline void CheckModelTreeGet(const State& s, const kvpb::TreeGetRequest& r,
   bool is_dir = path == "/" || s.count(path + "/") > 0 || ModelHasChildren(s, path);
   if (!is_dir) {
     RC_ASSERT(response.error_code() == 100);
+    RC_ASSERT(response.error_cause() == ModelMissing(s, path));
     return;
   }
   RC_ASSERT(response.error_code() == 0);
@@ -172,7 +202,8 @@ inline void CheckModelTreeGet(const State& s, const kvpb::TreeGetRequest& r,
   for (const auto& [key, kv] : s) {
     if (key.size() <= prefix.size() || key.compare(0, prefix.size(), prefix) != 0) continue;
     std::string node = std::string(NodePathOf(key));
-    bool hidden = false;
+    // A name starting with '_' hides itself and all below it.
+    bool hidden = key.find("/_", prefix.size() - 1) != std::string::npos;
     for (const std::string& a : TreeAncestors(node)) {
       if (a.size() >= prefix.size() && s.count(a) > 0) hidden = true;
       if (a.size() >= prefix.size()) expected.insert({a, true});
