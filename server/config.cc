@@ -49,8 +49,15 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"peer-key-file", "peer TLS key (PEM)"},
       {"peer-trusted-ca-file", "CA (PEM) peers' certificates must chain to"},
       {"peer-client-cert-auth", "require peer client certificates (true/false)"},
+      {"enable-v2", "serve etcd v2's keys API (/v2/keys) over the same keys as v3 (true/false)"},
   };
   return *flags;
+}
+
+// Flags that, as Go's boolean flags, may stand alone ("--enable-v2"
+// means --enable-v2=true); only "--flag=false" turns one off.
+bool IsBoolFlag(const std::string& name) {
+  return name == "enable-v2" || name == "client-cert-auth" || name == "peer-client-cert-auth";
 }
 
 absl::StatusOr<int64_t> Int(const std::string& flag, const std::string& value, int64_t min) {
@@ -144,6 +151,9 @@ absl::StatusOr<std::map<std::string, std::string>> CollectFlags(
     if (equals != absl::string_view::npos) {
       name = std::string(arg.substr(0, equals));
       value = std::string(arg.substr(equals + 1));
+    } else if (IsBoolFlag(std::string(arg))) {
+      name = std::string(arg);
+      value = "true";
     } else {
       name = std::string(arg);
       if (i + 1 >= args.size()) {
@@ -226,7 +236,8 @@ absl::Status ReadValues(const std::map<std::string, std::string>& values, Server
   }
   for (const auto& [flag, field] : std::vector<std::pair<std::string, bool*>>{
            {"client-cert-auth", &config->client_tls.client_cert_auth},
-           {"peer-client-cert-auth", &config->peer_tls.client_cert_auth}}) {
+           {"peer-client-cert-auth", &config->peer_tls.client_cert_auth},
+           {"enable-v2", &config->enable_v2}}) {
     if (auto v = get(flag)) {
       if (*v != "true" && *v != "false") {
         return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", *v, ": expected true or false"));

@@ -53,6 +53,9 @@ struct ServerConfig {
   std::string log_level = "info";
   TlsFiles client_tls;
   TlsFiles peer_tls;
+  // --enable-v2: etcd v2's keys API on the client port (etcd 3.4's default
+  // is off), over the same keyspace as v3.
+  bool enable_v2 = false;
 
   uint64_t member_id = 0;
   uint64_t cluster_id = 0;

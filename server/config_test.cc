@@ -26,6 +26,17 @@ TEST(ConfigTest, BothFlagFormsAndEnvironment) {
   EXPECT_EQ(config->election_timeout_ms, 500);
 }
 
+TEST(ConfigTest, BooleanFlagsStandAloneAsGosDo) {
+  auto config = ParseFlags({"--enable-v2", "--name", "n1"}, {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->enable_v2);
+  EXPECT_EQ(config->name, "n1");
+  EXPECT_FALSE(ParseFlags({}, {})->enable_v2);  // etcd 3.4's default
+  EXPECT_FALSE(ParseFlags({"--enable-v2=false"}, {})->enable_v2);
+  EXPECT_TRUE(ParseFlags({}, {{"ETCD_ENABLE_V2", "true"}})->enable_v2);
+  EXPECT_FALSE(ParseFlags({"--enable-v2=maybe"}, {}).ok());
+}
+
 TEST(ConfigTest, InitialClusterGivesIdsAndChecksThisMember) {
   auto config = ParseFlags(
       {"--name=a", "--initial-advertise-peer-urls=http://10.0.0.1:2380",

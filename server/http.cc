@@ -38,9 +38,15 @@ constexpr int64_t kSniffRetryMs = 5;
 const char* Reason(int status) {
   switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 301: return "Moved Permanently";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 412: return "Precondition Failed";
+    case 415: return "Unsupported Media Type";
     case 413: return "Payload Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -90,10 +96,11 @@ absl::StatusOr<size_t> ParseHttpRequest(const std::string& data, HttpRequest* re
 }
 
 std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive) {
-  return absl::StrCat("HTTP/1.1 ", response.status, " ", Reason(response.status),
-                      "\r\nContent-Type: ", response.content_type,
-                      "\r\nContent-Length: ", response.body.size(),
-                      keep_alive ? "" : "\r\nConnection: close", "\r\n\r\n", response.body);
+  std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ", Reason(response.status),
+                                  "\r\nContent-Type: ", response.content_type,
+                                  "\r\nContent-Length: ", response.body.size());
+  for (const auto& [name, value] : response.headers) absl::StrAppend(&head, "\r\n", name, ": ", value);
+  return absl::StrCat(head, keep_alive ? "" : "\r\nConnection: close", "\r\n\r\n", response.body);
 }
 
 absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& host_port,

@@ -38,6 +38,8 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
+  // Extra response headers, in order (e.g. {"X-Etcd-Index", "12"}).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
 };
 
