@@ -42,7 +42,7 @@ grpc::Status AuthService::Authenticate(grpc::ServerContext*,
   if (!kv::CheckPasswordHash(r->password(), *hash)) return ToGrpc(kv::AuthFailedError());
   kvpb::Request request;
   request.mutable_authenticate()->set_name(name);
-  request.mutable_authenticate()->set_token(NewToken());
+  request.mutable_authenticate()->set_token(NewAuthToken());
   return Reply(Call(host_, std::nullopt, std::move(request), Mode::kWrite),
                &kvpb::Response::authenticate, response, *host_);
 }
@@ -77,12 +77,13 @@ grpc::Status AuthService::UserChangePassword(
 ETC_AUTH_FORWARDED_CALLS(ETC_AUTH_DEFINE)
 #undef ETC_AUTH_DEFINE
 
-std::string AuthService::NewToken() {
+std::string NewAuthToken() {
   static constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  static std::atomic<uint64_t> next_token{1};
   std::string random = RandomBytes(16);
   std::string token;
   for (char c : random) token.push_back(kLetters[static_cast<unsigned char>(c) % 52]);
-  return absl::StrCat(token, ".", next_token_.fetch_add(1));
+  return absl::StrCat(token, ".", next_token.fetch_add(1));
 }
 
 }  // namespace etc::server

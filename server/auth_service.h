@@ -58,12 +58,12 @@ class AuthService final : public etcdserverpb::Auth::Service {
 #undef ETC_AUTH_DECLARE
 
  private:
-  // etcd's simple-token shape: random letters, a dot, a counter.
-  std::string NewToken();
-
   MemberHost* host_;
-  std::atomic<uint64_t> next_token_{1};
 };
+
+// A new token for the member to issue, in etcd's simple-token shape:
+// random letters, a dot, a counter (Authenticate's, and v2's basic auth).
+std::string NewAuthToken();
 
 }  // namespace etc::server
 

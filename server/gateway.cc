@@ -114,11 +114,12 @@ HttpResponse GatewayError(const grpc::Status& status) {
 
 class Gateway {
  public:
-  Gateway(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server)
+  Gateway(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server, bool enable_v2)
       : host_(host), metrics_(metrics) {
     if (grpc_server != nullptr) {
       stub_ = std::make_unique<grpc::GenericStub>(
           grpc_server->InProcessChannel(grpc::ChannelArguments()));
+      if (enable_v2) v2_ = std::make_unique<V2Api>(host);
     }
   }
 
@@ -137,6 +138,7 @@ class Gateway {
     if (request.path == "/version" && request.method == "GET") {
       return Json(200, "{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}");
     }
+    if (v2_ != nullptr && V2Api::Serves(request.path)) return v2_->Handle(request);
     if (stub_ != nullptr) {
       auto route = Routes().find(request.path);
       if (route != Routes().end()) {
@@ -247,12 +249,14 @@ class Gateway {
   MemberHost* host_;
   Metrics* metrics_;
   std::unique_ptr<grpc::GenericStub> stub_;
+  std::unique_ptr<V2Api> v2_;
 };
 
 }  // namespace
 
-HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server) {
-  auto gateway = std::make_shared<Gateway>(host, metrics, grpc_server);
+HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server,
+                            bool enable_v2) {
+  auto gateway = std::make_shared<Gateway>(host, metrics, grpc_server, enable_v2);
   return [gateway](const HttpRequest& request) { return gateway->Handle(request); };
 }
 

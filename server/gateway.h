@@ -17,12 +17,15 @@
 #include "server/http.h"
 #include "server/member_host.h"
 #include "server/metrics.h"
+#include "server/v2_keys.h"
 
 namespace etc::server {
 
 // `grpc_server` (nullptr: /health and /metrics only, for
-// --listen-metrics-urls) serves the JSON API.
-HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server);
+// --listen-metrics-urls) serves the JSON API; with `enable_v2`, etcd v2's
+// API too (v2_keys.h).
+HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server,
+                            bool enable_v2 = false);
 
 }  // namespace etc::server
 

@@ -410,7 +410,7 @@ std::optional<StartError> StartListeners(const ServerConfig& config, Metrics* me
                                          Serving* serving) {
   auto listen = [&](const std::string& url, grpc::Server* grpc_server) -> std::optional<StartError> {
     absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Start(
-        *HostPort(url), grpc_server, MakeHttpHandler(serving->host, metrics, grpc_server));
+        *HostPort(url), grpc_server, MakeHttpHandler(serving->host, metrics, grpc_server, config.enable_v2));
     if (!listener.ok()) {
       return StartError{1, absl::StrCat("cannot listen on ", url, ": ",
                                         listener.status().message(), " (is the port in use?)")};

@@ -1,0 +1,80 @@
+// etcd v2's keys API on the client port, served with --enable-v2 over the
+// same keyspace as v3 (kv/tree.h): GET/HEAD/PUT/POST/DELETE /v2/keys/...
+// as etcd 3.4 answers them (bodies, status codes, X-Etcd-Index,
+// X-Raft-Index, X-Raft-Term, X-Etcd-Cluster-Id, CORS), with v2's TTLs as
+// leases and HTTP basic auth against the v3 users and roles. Also what v2
+// clients use to find the cluster: /v2/members, /v2/machines and
+// /v2/stats/{self,leader,store}.
+//
+// Requests run through the member like every client request (followers
+// forward writes and quorum reads); a worker thread waits for the answer.
+// Long-poll watches (wait=true) are V2Watch's (v2_watch.h).
+#ifndef ETC_SERVER_V2_KEYS_H_
+#define ETC_SERVER_V2_KEYS_H_
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "server/http.h"
+#include "server/member_host.h"
+#include "server/v2_json.h"
+#include "server/v2_request.h"
+
+namespace etc::server {
+
+class V2Api {
+ public:
+  explicit V2Api(MemberHost* host);
+
+  // Whether `path` is one of v2's (/v2/keys..., /v2/members..., /v2/machines,
+  // /v2/stats/...).
+  static bool Serves(std::string_view path);
+
+  // Answers a request that is not a watch (see IsWatch).
+  HttpResponse Handle(const HttpRequest& request);
+
+  // A GET with wait=true on /v2/keys.
+  static bool IsWatch(const HttpRequest& request);
+
+  // Who the request's basic-auth credentials log in as: a token of the
+  // member's (issued once per user and password, then reused), none without
+  // credentials or with auth off. Errors: a V2Error (110) to answer.
+  absl::StatusOr<std::optional<std::string>> TokenFor(const HttpRequest& request);
+  void ForgetToken(const HttpRequest& request);
+
+  // The headers every v2 answer carries (cluster id, CORS); X-Etcd-Index too.
+  void AddHeaders(int64_t etcd_index, HttpResponse* response) const;
+
+  MemberHost* host() const { return host_; }
+
+ private:
+  HttpResponse Keys(const HttpRequest& request);
+  HttpResponse RunKeyRequest(const HttpRequest& request, V2KeyRequest key);
+  HttpResponse Members(const HttpRequest& request);
+  HttpResponse Machines();
+  HttpResponse Stats(const std::string& which);
+  HttpResponse Error(const V2Error& error) const;
+  // A refused request's status as v2 words it.
+  HttpResponse ErrorOf(const absl::Status& status) const;
+  // Counts an answer in /v2/stats/store.
+  void Count(const kvpb::Request& request, bool ok);
+
+  MemberHost* host_;
+  std::string cluster_id_hex_;
+  int64_t start_unix_ns_;
+  std::mutex tokens_mu_;
+  // "user:password" -> token. Bounded: cleared when it grows past 1,000.
+  std::map<std::string, std::string> tokens_;
+  // /v2/stats/store's counters, by name.
+  std::mutex stats_mu_;
+  std::map<std::string, int64_t> store_stats_;
+};
+
+}  // namespace etc::server
+
+#endif  // ETC_SERVER_V2_KEYS_H_
