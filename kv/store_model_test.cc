@@ -263,6 +263,7 @@ void CheckTreeWrite(Store& store, Model& model) {
   }
   model.Begin();
   for (const std::string& key : expected.deletes) model.Delete(key, "");
+  for (const std::string& marker : expected.markers) model.Put(marker, "");
   if (expected.put) model.Put(expected.put->first, expected.put->second);
   model.Commit();
   RC_ASSERT(tree.header().revision() == model.revision());

@@ -149,18 +149,35 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
   }
   if (r.lease() != 0 && leases_.Find(r.lease()) == nullptr) return LeaseNotFoundError();
   if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return s;
+  // Directories made on the way get markers, as v2 makes them: they stay
+  // when their keys go. (Only where the user may write; elsewhere they
+  // stay implicit.)
+  std::vector<std::string> made;
+  int64_t made_bytes = 0;
+  for (const std::string& ancestor : TreeAncestors(path)) {
+    if (StateOf(keys_, ancestor, 0).exists()) continue;
+    std::string marker = DirMarker(ancestor);
+    if (!auth_.CheckWrite(who, RangeOf(marker, "")).ok()) continue;
+    made_bytes += static_cast<int64_t>(marker.size());
+    made.push_back(std::move(marker));
+  }
   etcdserverpb::PutRequest put;
   put.set_key(key);
   if (!as_dir && !r.dir()) {
     put.set_value(r.refresh() && node.file.has_value() ? node.file->value() : r.value());
   }
   put.set_lease(r.lease());
-  if (absl::Status s = CheckQuota(static_cast<int64_t>(key.size() + put.value().size()),
+  if (absl::Status s = CheckQuota(static_cast<int64_t>(key.size() + put.value().size()) + made_bytes,
                                   request.header().member_id());
       !s.ok()) {
     return s;
   }
   keys_.BeginRevision();
+  for (const std::string& marker : made) {
+    etcdserverpb::PutRequest made_dir;
+    made_dir.set_key(marker);
+    ETC_CHECK(DoPut(made_dir).ok());
+  }
   if (node.file.has_value() && as_dir) {
     etcdserverpb::DeleteRangeRequest replaced;
     replaced.set_key(path);

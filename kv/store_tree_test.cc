@@ -96,14 +96,23 @@ TEST(StoreTree, OneKeyspaceWithV3) {
             (std::vector<std::string>{"/a/", "/a/b", "/a/c", "/d/"}));
 }
 
-TEST(StoreTree, ExplicitDirectoriesOutliveTheirKeysImplicitOnesDoNot) {
+TEST(StoreTree, V2DirectoriesOutliveTheirKeysV3OnesDoNot) {
   Store store;
   Tree(store, Mkdir("/d"));
   Tree(store, Set("/d/x", "1"));
-  Tree(store, Set("/i/x", "1"));
+  // A v2 set makes the directories on its way, as v2 does: markers.
+  kvpb::TreeResponse made = Tree(store, Set("/m/n/x", "1"));
+  kvpb::Request put;
+  put.mutable_put()->set_key("/i/x");
+  put.mutable_put()->set_value("1");
+  ASSERT_EQ(StatusOf(store.Apply(put)), absl::OkStatus());
   Tree(store, TreeDelete("/d/x"));
+  Tree(store, TreeDelete("/m/n/x"));
   Tree(store, TreeDelete("/i/x"));
   EXPECT_TRUE(Tree(store, TreeGet("/d")).node().dir());
+  kvpb::TreeResponse m = Tree(store, TreeGet("/m", true));
+  EXPECT_EQ(m.node().created_index(), made.node().created_index());
+  EXPECT_EQ(Keys(m.node()), std::vector<std::string>{"/m/n/"});
   EXPECT_EQ(Tree(store, TreeGet("/i")).error_code(), kTreeKeyNotFound);
   EXPECT_EQ(Tree(store, TreeDelete("/d")).error_code(), kTreeNotFile);
   EXPECT_EQ(Tree(store, TreeDelete("/d", /*dir=*/true)).action(), "delete");

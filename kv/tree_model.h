@@ -35,6 +35,8 @@ struct TreeOutcome {
   std::string node_key;  // the node written or deleted
   bool node_dir = false;
   std::vector<std::string> deletes;  // keys
+  // Markers of the directories made on the way, then the node's own put.
+  std::vector<std::string> markers;
   std::optional<std::pair<std::string, std::string>> put;
   bool had_prev = false;
 };
@@ -114,6 +116,9 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
   o.had_prev = exists;
   bool as_dir = is_dir || (r.dir() && r.mode() != R::UPDATE);
   o.node_dir = as_dir;
+  for (const std::string& a : TreeAncestors(path)) {
+    if (!ModelExists(s, a)) o.markers.push_back(a + "/");
+  }
   if (as_dir) {
     if (is_file) o.deletes.push_back(path);
     o.put = {path + "/", ""};

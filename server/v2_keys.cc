@@ -20,18 +20,6 @@ namespace {
 
 constexpr std::string_view kKeysPrefix = "/v2/keys";
 
-int64_t UnixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The clock the member's lessor runs on (MemberHost's).
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 HttpResponse Text(int status, std::string body, std::string type = "text/plain; charset=utf-8") {
   HttpResponse response;
@@ -49,6 +37,21 @@ struct Answer {
   uint64_t raft_index = 0;
   std::map<int64_t, NodeExpiry> expiry;
 };
+
+// The time left on each lease in `expiry`, from the member's lessor (on
+// the member thread); leases it does not know are dropped.
+void FillExpiry(kv::Store* store, std::map<int64_t, NodeExpiry>* expiry) {
+  int64_t now_ms = SteadyNowMs();
+  for (auto it = expiry->begin(); it != expiry->end();) {
+    std::optional<int64_t> left = store->lessor().RemainingMs(it->first, now_ms);
+    if (!left) {
+      it = expiry->erase(it);
+      continue;
+    }
+    it->second = NodeExpiry{*left, UnixNsOfSteadyMs(now_ms + *left)};
+    ++it;
+  }
+}
 
 void CollectLeases(const kvpb::TreeNode& node, std::map<int64_t, NodeExpiry>* out) {
   if (node.lease() != 0) (*out)[node.lease()];
@@ -79,17 +82,7 @@ Answer Run(MemberHost* host, const std::optional<std::string>& token, kvpb::Requ
       if (response.ok() && response->has_tree()) {
         CollectLeases(response->tree().node(), &answer.expiry);
         CollectLeases(response->tree().prev_node(), &answer.expiry);
-        int64_t now_ms = SteadyNowMs();
-        int64_t now_ns = UnixNowNs();
-        for (auto it = answer.expiry.begin(); it != answer.expiry.end();) {
-          std::optional<int64_t> left = store->lessor().RemainingMs(it->first, now_ms);
-          if (!left) {
-            it = answer.expiry.erase(it);
-            continue;
-          }
-          it->second = NodeExpiry{*left, now_ns + *left * 1'000'000};
-          ++it;
-        }
+        FillExpiry(store, &answer.expiry);
       }
       answer.response = std::move(response);
       pending->done.Notify();
@@ -141,7 +134,7 @@ std::string CountName(const kvpb::Request& request) {
 V2Api::V2Api(MemberHost* host)
     : host_(host),
       cluster_id_hex_(absl::StrFormat("%x", host->options().cluster_id)),
-      start_unix_ns_(UnixNowNs()) {}
+      start_unix_ns_(UnixNsOfSteadyMs(SteadyNowMs())) {}
 
 bool V2Api::Serves(std::string_view path) {
   for (std::string_view prefix : {"/v2/keys", "/v2/members", "/v2/stats/"}) {
