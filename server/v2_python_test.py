@@ -1500,7 +1500,8 @@ def wait_ready(cl, deadline_s=40):
 
 
 def test_bare_flag(work):
-    """etcd's flags are Go booleans: a bare `--enable-v2` (no value) is
+    """etcd's boolean flags are Go booleans: a bare `--enable-v2` (no value,
+    here followed by another flag, which it must not take as its value) is
     how deployments write it. One member on its own ports."""
     section('a bare --enable-v2')
     port, peer = free_port(), free_port()
@@ -1510,7 +1511,7 @@ def test_bare_flag(work):
         [SERVER, '--name', 'bare', '--data-dir', os.path.join(work, 'bare'),
          '--listen-client-urls', curl, '--advertise-client-urls', curl,
          '--listen-peer-urls', purl, '--initial-advertise-peer-urls', purl,
-         '--initial-cluster', 'bare=' + purl, '--enable-v2'],
+         '--enable-v2', '--initial-cluster', 'bare=' + purl],
         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     logf.close()
     procs['bare'] = p
