@@ -158,7 +158,9 @@ class Store {
   absl::Status ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo& who,
                                kvpb::Response* response);
   absl::Status ApplyUserOrRole(const kvpb::Request& request, const AuthInfo& who);
-  absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r);
+  // `replace`: see Keyspace::Put.
+  absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r,
+                                                  bool replace = false);
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DoDeleteRange(
       const etcdserverpb::DeleteRangeRequest& r);
   absl::Status CheckPutState(const etcdserverpb::PutRequest& r) const;

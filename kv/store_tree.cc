@@ -183,7 +183,10 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
     replaced.set_key(path);
     (void)DoDeleteRange(replaced);
   }
-  absl::StatusOr<etcdserverpb::PutResponse> written = DoPut(put);
+  // v2's set replaces the node: a new createdIndex (update and
+  // compare-and-swap keep it).
+  bool replace = r.mode() == SetMode::SET && node.file.has_value() && !as_dir;
+  absl::StatusOr<etcdserverpb::PutResponse> written = DoPut(put, replace);
   keys_.EndRevision();
   ETC_CHECK(written.ok()) << written.status();
   std::optional<mvccpb::KeyValue> now = keys_.Get(key);

@@ -38,6 +38,8 @@ struct TreeOutcome {
   // Markers of the directories made on the way, then the node's own put.
   std::vector<std::string> markers;
   std::optional<std::pair<std::string, std::string>> put;
+  // The put starts the key afresh (a set of an existing file).
+  bool replace = false;
   bool had_prev = false;
 };
 
@@ -125,6 +127,7 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
   } else {
     std::string value = r.dir() ? "" : r.refresh() && is_file ? file->second.value : r.value();
     o.put = {path, value};
+    o.replace = r.mode() == R::SET && is_file;
   }
   return o;
 }

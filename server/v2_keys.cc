@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "kv/auth.h"
+#include "kv/errors.h"
 #include "kv/tree.h"
 #include "member/errors.h"
 #include "server/auth_service.h"
@@ -168,6 +169,9 @@ HttpResponse V2Api::Error(const V2Error& error) const {
 }
 
 HttpResponse V2Api::ErrorOf(const absl::Status& status) const {
+  // With auth on, a request without credentials is nobody's: v2 says so
+  // as for any refusal.
+  if (status == kv::UserEmptyError()) return Error({110, "Insufficient credentials", 0});
   switch (status.code()) {
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kUnauthenticated:
