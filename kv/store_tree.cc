@@ -74,6 +74,16 @@ absl::Status Refuse(kvpb::TreeResponse* out, const Refusal& refusal) {
   return absl::OkStatus();
 }
 
+// v2's compare of a file against prevValue / prevIndex (empty and 0 are
+// not compared).
+std::optional<Refusal> CompareFails(const mvccpb::KeyValue& file, const std::string& prev_value,
+                                    int64_t prev_index) {
+  bool value_differs = !prev_value.empty() && prev_value != file.value();
+  bool index_differs = prev_index != 0 && prev_index != file.mod_revision();
+  if (!value_differs && !index_differs) return std::nullopt;
+  return Refusal{kTreeCompareFailed, CompareFailCause(file, prev_value, prev_index)};
+}
+
 // v2's preconditions of a set on `node` (store.go's Set, Create, Update and
 // CompareAndSwap).
 std::optional<Refusal> CheckSet(const Keyspace& keys, const kvpb::TreeSetRequest& r,
@@ -93,13 +103,7 @@ std::optional<Refusal> CheckSet(const Keyspace& keys, const kvpb::TreeSetRequest
     case SetMode::COMPARE_AND_SWAP: {
       if (!node.exists()) return NotFound(keys, path, 0);
       if (node.is_dir()) return Refusal{kTreeNotFile, path};
-      bool value_differs = !r.prev_value().empty() && r.prev_value() != node.file->value();
-      bool index_differs = r.prev_index() != 0 && r.prev_index() != node.file->mod_revision();
-      if (value_differs || index_differs) {
-        return Refusal{kTreeCompareFailed,
-                       CompareFailCause(*node.file, r.prev_value(), r.prev_index())};
-      }
-      return std::nullopt;
+      return CompareFails(*node.file, r.prev_value(), r.prev_index());
     }
     default:  // SET replaces a file, never a directory
       if (node.is_dir()) return Refusal{kTreeNotFile, path};
@@ -215,10 +219,8 @@ absl::Status Store::ApplyTreeDelete(const kvpb::Request& request, const AuthInfo
   bool compare = !r.prev_value().empty() || r.prev_index() != 0;
   if (compare) {
     if (node.is_dir()) return Refuse(out, {kTreeNotFile, path});
-    if ((!r.prev_value().empty() && r.prev_value() != node.file->value()) ||
-        (r.prev_index() != 0 && r.prev_index() != node.file->mod_revision())) {
-      return Refuse(out, {kTreeCompareFailed,
-                          CompareFailCause(*node.file, r.prev_value(), r.prev_index())});
+    if (std::optional<Refusal> failed = CompareFails(*node.file, r.prev_value(), r.prev_index())) {
+      return Refuse(out, *failed);
     }
   } else if (node.is_dir()) {
     if (!r.dir() && !r.recursive()) return Refuse(out, {kTreeNotFile, path});
