@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -198,6 +199,14 @@ HttpResponse V2Api::Handle(const HttpRequest& request) {
 }
 
 HttpResponse V2Api::Keys(const HttpRequest& request) {
+  std::variant<HttpResponse, V2KeyRequest> read = ReadKeyRequest(request);
+  if (HttpResponse* answer = std::get_if<HttpResponse>(&read)) return std::move(*answer);
+  HttpResponse response = RunKeyRequest(request, std::move(std::get<V2KeyRequest>(read)));
+  if (request.method == "HEAD") response.body.clear();
+  return response;
+}
+
+std::variant<HttpResponse, V2KeyRequest> V2Api::ReadKeyRequest(const HttpRequest& request) const {
   absl::StatusOr<std::string> path = UnescapePath(request.path);
   if (!path.ok()) return Error({210, std::string(path.status().message()), 0});
   std::string clean = CleanUrlPath(*path);
@@ -223,9 +232,7 @@ HttpResponse V2Api::Keys(const HttpRequest& request) {
   if (!key.ok()) return Error({209, std::string(key.status().message()), 0});
   V2Parsed parsed = ParseV2KeyRequest(request, *key);
   if (parsed.error) return Error(*parsed.error);
-  HttpResponse response = RunKeyRequest(request, std::move(parsed.key));
-  if (request.method == "HEAD") response.body.clear();
-  return response;
+  return std::move(parsed.key);
 }
 
 HttpResponse V2Api::RunKeyRequest(const HttpRequest& http, V2KeyRequest key) {

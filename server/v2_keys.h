@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "absl/status/statusor.h"
 #include "server/http.h"
@@ -52,15 +53,19 @@ class V2Api {
 
   MemberHost* host() const { return host_; }
 
+  // A /v2/keys request read and checked: the key request, or the answer
+  // to give at once (a refusal, a redirect, OPTIONS).
+  std::variant<HttpResponse, V2KeyRequest> ReadKeyRequest(const HttpRequest& request) const;
+  // A refused request's status as v2 words it.
+  HttpResponse ErrorOf(const absl::Status& status) const;
+  HttpResponse Error(const V2Error& error) const;
+
  private:
   HttpResponse Keys(const HttpRequest& request);
   HttpResponse RunKeyRequest(const HttpRequest& request, V2KeyRequest key);
   HttpResponse Members(const HttpRequest& request);
   HttpResponse Machines();
   HttpResponse Stats(const std::string& which);
-  HttpResponse Error(const V2Error& error) const;
-  // A refused request's status as v2 words it.
-  HttpResponse ErrorOf(const absl::Status& status) const;
   // Counts an answer in /v2/stats/store.
   void Count(const kvpb::Request& request, bool ok);
 
