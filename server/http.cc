@@ -45,31 +45,6 @@ constexpr size_t kKeptOutputCapacity = 64 << 10;
 // after this long (not spun on while the rest is on its way).
 constexpr int64_t kSniffRetryMs = 5;
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-  }
-}
-
 }  // namespace
 
 namespace {
@@ -145,7 +120,7 @@ absl::StatusOr<size_t> ReadBody(const std::string& data, size_t begin, HttpReque
 }
 
 void AppendHead(std::string* out, const HttpResponse& response, bool keep_alive) {
-  absl::StrAppend(out, "HTTP/1.1 ", response.status, " ", Reason(response.status),
+  absl::StrAppend(out, "HTTP/1.1 ", response.status, " ", HttpStatusText(response.status),
                   "\r\nContent-Type: ", response.content_type);
   for (const auto& [name, value] : response.headers) {
     // A line break in a header would let its value write the response.
@@ -215,6 +190,30 @@ std::string FormatHttpChunk(const std::string& data) {
   return out;
 }
 
+const char* HttpStatusText(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
 AsyncHttpHandler Synchronous(HttpHandler handler) {
   return [handler = std::move(handler)](const HttpRequest& request,
                                         std::shared_ptr<HttpExchange> exchange) {
@@ -238,6 +237,23 @@ HttpResponse PlainError(int status, std::string body) {
   response.content_type = "text/plain; charset=utf-8";
   response.body = std::move(body);
   return response;
+}
+
+// Whether the request's head is in `buffer` and asks for "100 Continue"
+// before its body (curl does for bodies over 1 MiB, and waits a second
+// for it otherwise).
+bool ExpectsContinue(const std::string& buffer) {
+  size_t header_end = buffer.find("\r\n\r\n");
+  if (header_end == std::string::npos) return false;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(buffer).substr(0, header_end), "\r\n")) {
+    size_t colon = line.find(':');
+    if (colon != absl::string_view::npos &&
+        absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(0, colon)), "expect") &&
+        absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(colon + 1)), "100-continue")) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool KeepAlive(const HttpRequest& request) {
@@ -319,6 +335,8 @@ struct Listener::Conn : std::enable_shared_from_this<Conn> {
   int64_t rearm_at_ms = 0;
   // A request was dispatched and the connection is not taken back yet.
   bool answering = false;
+  // "100 Continue" went out for the request being received.
+  bool continued = false;
 
   absl::Mutex mu;
   bool closing ABSL_GUARDED_BY(mu) = false;   // nothing more goes out
@@ -755,7 +773,16 @@ bool Listener::OnReadable(const std::shared_ptr<Conn>& conn) {
 void Listener::Dispatch(const std::shared_ptr<Conn>& conn) {
   HttpRequest request;
   absl::StatusOr<size_t> used = ParseHttpRequest(conn->buffer, &request);
-  if (used.ok() && *used == 0) return;  // not complete yet
+  if (used.ok() && *used == 0) {  // not complete yet
+    if (!conn->continued && ExpectsContinue(conn->buffer)) {
+      conn->continued = true;
+      // Best effort: a client that does not get it sends the body anyway.
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      (void)!send(conn->fd, kContinue, sizeof(kContinue) - 1, MSG_NOSIGNAL);
+    }
+    return;
+  }
+  conn->continued = false;
   bool keep_alive = false;
   if (used.ok()) {
     conn->buffer.erase(0, *used);

@@ -110,6 +110,9 @@ std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive);
 std::string FormatHttpStreamHead(const HttpResponse& head, bool keep_alive);
 // One chunk of a chunked body ("" for empty data, which would end it).
 std::string FormatHttpChunk(const std::string& data);
+// A status's reason phrase ("Precondition Failed"), as Go's
+// http.StatusText gives it ("Unknown" for one it does not know).
+const char* HttpStatusText(int status);
 
 // Limits of an HTTP/1.1 port: every connection, idle or not, costs a
 // buffer and an epoll entry, not a thread; requests run on a few workers.

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -185,6 +186,15 @@ HttpHandler Ok() {
   };
 }
 
+// Answers the request's body, in brackets.
+HttpHandler Echo() {
+  return [](const HttpRequest& request) {
+    HttpResponse response;
+    response.body = "[" + request.body + "]";
+    return response;
+  };
+}
+
 TEST(Listener, IdleConnectionsCostNoThreadsAndDoNotStopService) {
   auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok());
   ASSERT_TRUE(listener.ok()) << listener.status();
@@ -319,18 +329,55 @@ bool SendRequest(int fd, const std::string& path) {
          static_cast<ssize_t>(request.size());
 }
 
-// A handler that answers nothing itself: it keeps every exchange for the
-// test to answer, from the test's thread, after the worker returned.
-class Held {
- public:
-  AsyncHttpHandler Handler() {
-    return [this](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
-      std::lock_guard<std::mutex> lock(mu_);
-      paths_.push_back(request.path);
-      exchanges_.push_back(std::move(exchange));
-      arrived_.notify_all();
-    };
+// Until `condition` holds (checked every 10 ms, for at most 5 s).
+bool Eventually(const std::function<bool()>& condition) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!condition() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  return condition();
+}
+
+// A listener whose handler answers nothing itself: it keeps every exchange
+// for the test to answer, from the test's thread, after the worker
+// returned. The clients a test opens are closed at its end.
+class HeldExchanges : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (listener_ != nullptr) listener_->Stop();
+    for (int fd : clients_) close(fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    exchanges_.clear();
+  }
+
+  void Start(ListenerOptions options = {}) {
+    auto started = Listener::Start(
+        "127.0.0.1:0", nullptr,
+        [this](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+          std::lock_guard<std::mutex> lock(mu_);
+          paths_.push_back(request.path);
+          exchanges_.push_back(std::move(exchange));
+          arrived_.notify_all();
+        },
+        options);
+    ASSERT_TRUE(started.ok()) << started.status();
+    listener_ = std::move(*started);
+  }
+
+  // A new connection; with a path, it asks for it.
+  int Client(const std::string& path = "") {
+    if (listener_ == nullptr) return -1;
+    int fd = Connect(listener_->port());
+    clients_.push_back(fd);
+    if (!path.empty()) EXPECT_TRUE(SendRequest(fd, path));
+    return fd;
+  }
+
+  void Hangup(int fd) {
+    close(fd);
+    clients_.erase(std::find(clients_.begin(), clients_.end(), fd));
+  }
+
   // The i-th exchange, once it arrived (nullptr if it did not within 5 s).
   std::shared_ptr<HttpExchange> Await(size_t i) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -345,41 +392,27 @@ class Held {
     std::lock_guard<std::mutex> lock(mu_);
     return paths_.at(i);
   }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    exchanges_.clear();
-  }
+
+  std::unique_ptr<Listener> listener_;
 
  private:
+  std::vector<int> clients_;
   std::mutex mu_;
   std::condition_variable arrived_;
   std::vector<std::string> paths_;
   std::vector<std::shared_ptr<HttpExchange>> exchanges_;
 };
 
-// Until `condition` holds (checked every 10 ms, for at most 5 s).
-bool Eventually(const std::function<bool()>& condition) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!condition() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
-
-TEST(Listener, AnAnswerGivenLaterFromAnotherThreadReachesTheClient) {
-  Held held;
+TEST_F(HeldExchanges, AnAnswerGivenLaterFromAnotherThreadReachesTheClient) {
   ListenerOptions options;
   options.workers = 1;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler(), options);
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  int fd = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(fd, "/v2/keys/x"));
-  std::shared_ptr<HttpExchange> exchange = held.Await(0);
+  Start(options);
+  int fd = Client("/v2/keys/x");
+  std::shared_ptr<HttpExchange> exchange = Await(0);
   ASSERT_NE(exchange, nullptr);
   // The worker returned long ago: the one worker serves another client.
-  int other = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(other, "/other"));
-  std::shared_ptr<HttpExchange> second = held.Await(1);
+  int other = Client("/other");
+  std::shared_ptr<HttpExchange> second = Await(1);
   ASSERT_NE(second, nullptr);
   second->Respond(HttpResponse{});
   EXPECT_EQ(ReadUntil(other, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
@@ -397,21 +430,15 @@ TEST(Listener, AnAnswerGivenLaterFromAnotherThreadReachesTheClient) {
   exchange->Respond(HttpResponse{});
   EXPECT_FALSE(exchange->Send("late"));
   ASSERT_TRUE(SendRequest(fd, "/again"));
-  ASSERT_NE(held.Await(2), nullptr);
-  held.Await(2)->Respond(HttpResponse{});
+  ASSERT_NE(Await(2), nullptr);
+  Await(2)->Respond(HttpResponse{});
   EXPECT_EQ(ReadUntil(fd, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
-  close(fd);
-  close(other);
-  (*listener)->Stop();
 }
 
-TEST(Listener, AStreamReachesTheClientChunkByChunkAsItIsSent) {
-  Held held;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler());
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  int fd = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(fd, "/v3/watch"));
-  std::shared_ptr<HttpExchange> exchange = held.Await(0);
+TEST_F(HeldExchanges, AStreamReachesTheClientChunkByChunkAsItIsSent) {
+  Start();
+  int fd = Client("/v3/watch");
+  std::shared_ptr<HttpExchange> exchange = Await(0);
   ASSERT_NE(exchange, nullptr);
   HttpResponse head;
   head.headers = {{"X-Stream", "yes"}};
@@ -434,34 +461,28 @@ TEST(Listener, AStreamReachesTheClientChunkByChunkAsItIsSent) {
   EXPECT_FALSE(exchange->Send("after the end"));
   // The connection serves its next request.
   ASSERT_TRUE(SendRequest(fd, "/next"));
-  ASSERT_NE(held.Await(1), nullptr);
-  held.Await(1)->Respond(HttpResponse{});
+  ASSERT_NE(Await(1), nullptr);
+  Await(1)->Respond(HttpResponse{});
   EXPECT_EQ(ReadUntil(fd, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
-  close(fd);
-  (*listener)->Stop();
 }
 
-TEST(Listener, AClientThatLeavesWhileWaitingRunsOnCloseAndFreesItsConnection) {
-  Held held;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler());
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  int waiting = Connect((*listener)->port());
-  int streaming = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(waiting, "/v2/keys/x?wait=true"));
-  ASSERT_TRUE(SendRequest(streaming, "/v3/watch"));
-  std::shared_ptr<HttpExchange> long_poll = held.Await(0);
-  std::shared_ptr<HttpExchange> watch = held.Await(1);
+TEST_F(HeldExchanges, AClientThatLeavesWhileWaitingRunsOnCloseAndFreesItsConnection) {
+  Start();
+  int waiting = Client("/v2/keys/x?wait=true");
+  int streaming = Client("/v3/watch");
+  std::shared_ptr<HttpExchange> long_poll = Await(0);
+  std::shared_ptr<HttpExchange> watch = Await(1);
   ASSERT_NE(long_poll, nullptr);
   ASSERT_NE(watch, nullptr);
   std::atomic<int> closed{0};
   long_poll->OnClose([&closed] { closed.fetch_add(1); });
   watch->StartStream(HttpResponse{});
   watch->OnClose([&closed] { closed.fetch_add(10); });
-  ASSERT_TRUE(Eventually([&] { return (*listener)->connections() == 2; }));
-  close(waiting);
-  close(streaming);
+  ASSERT_TRUE(Eventually([&] { return listener_->connections() == 2; }));
+  Hangup(waiting);
+  Hangup(streaming);
   EXPECT_TRUE(Eventually([&] { return closed.load() == 11; })) << closed.load();
-  EXPECT_TRUE(Eventually([&] { return (*listener)->connections() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return listener_->connections() == 0; }));
   // What comes after the client left goes nowhere, and OnClose does not
   // run again (a callback given now runs at once).
   long_poll->Respond(HttpResponse{});
@@ -471,18 +492,14 @@ TEST(Listener, AClientThatLeavesWhileWaitingRunsOnCloseAndFreesItsConnection) {
   watch->OnClose([&late] { late = true; });
   EXPECT_TRUE(late);
   EXPECT_EQ(closed.load(), 11);
-  (*listener)->Stop();
 }
 
-TEST(Listener, AStreamWhoseClientReadsNothingIsCutOffAtTheCap) {
-  Held held;
+TEST_F(HeldExchanges, AStreamWhoseClientReadsNothingIsCutOffAtTheCap) {
   ListenerOptions options;
   options.max_stream_buffered_bytes = 256 << 10;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler(), options);
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  int fd = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(fd, "/v3/watch"));
-  std::shared_ptr<HttpExchange> exchange = held.Await(0);
+  Start(options);
+  Client("/v3/watch");
+  std::shared_ptr<HttpExchange> exchange = Await(0);
   ASSERT_NE(exchange, nullptr);
   std::atomic<bool> closed{false};
   exchange->OnClose([&closed] { closed = true; });
@@ -500,33 +517,26 @@ TEST(Listener, AStreamWhoseClientReadsNothingIsCutOffAtTheCap) {
   EXPECT_LE(max_buffered_bytes, options.max_stream_buffered_bytes + chunk.size() + 16);
   EXPECT_TRUE(closed.load());
   EXPECT_EQ(exchange->buffered_bytes(), 0u);
-  EXPECT_TRUE(Eventually([&] { return (*listener)->connections() == 0; }));
-  close(fd);
-  (*listener)->Stop();
+  EXPECT_TRUE(Eventually([&] { return listener_->connections() == 0; }));
 }
 
-TEST(Listener, MoreWaitingExchangesThanWorkersAreAllAnsweredWithoutAThreadEach) {
-  Held held;
+TEST_F(HeldExchanges, MoreWaitingExchangesThanWorkersAreAllAnsweredWithoutAThreadEach) {
   ListenerOptions options;
   options.workers = 2;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler(), options);
-  ASSERT_TRUE(listener.ok()) << listener.status();
+  Start(options);
   size_t threads_before = ThreadCount();
   constexpr int kClients = 50;
   std::vector<int> clients;
-  for (int i = 0; i < kClients; ++i) {
-    clients.push_back(Connect((*listener)->port()));
-    ASSERT_TRUE(SendRequest(clients.back(), "/wait/" + std::to_string(i)));
-  }
-  ASSERT_NE(held.Await(kClients - 1), nullptr) << "workers held by the waiting ones";
+  for (int i = 0; i < kClients; ++i) clients.push_back(Client("/wait/" + std::to_string(i)));
+  ASSERT_NE(Await(kClients - 1), nullptr) << "workers held by the waiting ones";
   EXPECT_LE(ThreadCount(), threads_before);
-  EXPECT_EQ((*listener)->waiting_connections(), 0u);
+  EXPECT_EQ(listener_->waiting_connections(), 0u);
   std::vector<std::thread> answerers;
   for (int i = 0; i < kClients; ++i) {
-    answerers.emplace_back([&held, i] {
+    answerers.emplace_back([this, i] {
       HttpResponse response;
-      response.body = held.path(i);
-      held.Await(i)->Respond(std::move(response));
+      response.body = path(i);
+      Await(i)->Respond(std::move(response));
     });
   }
   for (std::thread& t : answerers) t.join();
@@ -534,21 +544,15 @@ TEST(Listener, MoreWaitingExchangesThanWorkersAreAllAnsweredWithoutAThreadEach) 
     std::string path = "/wait/" + std::to_string(i);
     EXPECT_NE(ReadUntil(clients[i], Has(path)).find(path), std::string::npos) << i;
   }
-  EXPECT_TRUE(Eventually([&] { return (*listener)->waiting_connections() == kClients; }));
-  for (int fd : clients) close(fd);
-  (*listener)->Stop();
+  EXPECT_TRUE(Eventually([&] { return listener_->waiting_connections() == kClients; }));
 }
 
-TEST(Listener, StopEndsWaitingExchangesWhichMayOutliveIt) {
-  Held held;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler());
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  int waiting = Connect((*listener)->port());
-  int streaming = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(waiting, "/wait"));
-  ASSERT_TRUE(SendRequest(streaming, "/watch"));
-  std::shared_ptr<HttpExchange> long_poll = held.Await(0);
-  std::shared_ptr<HttpExchange> watch = held.Await(1);
+TEST_F(HeldExchanges, StopEndsWaitingExchangesWhichMayOutliveIt) {
+  Start();
+  int waiting = Client("/wait");
+  Client("/watch");
+  std::shared_ptr<HttpExchange> long_poll = Await(0);
+  std::shared_ptr<HttpExchange> watch = Await(1);
   ASSERT_NE(long_poll, nullptr);
   ASSERT_NE(watch, nullptr);
   watch->StartStream(HttpResponse{});
@@ -560,42 +564,58 @@ TEST(Listener, StopEndsWaitingExchangesWhichMayOutliveIt) {
     for (int i = 0; i < 1000 && watch->Send("event\n"); ++i) {
     }
   });
-  (*listener)->Stop();
+  listener_->Stop();
   racer.join();
   EXPECT_EQ(closed.load(), 2);
   EXPECT_TRUE(ClosedByPeer(waiting, 5000));
-  listener->reset();  // the exchanges outlive their listener
+  listener_.reset();  // the exchanges outlive their listener
   long_poll->Respond(HttpResponse{});
   EXPECT_FALSE(watch->Send("event"));
   watch->Finish();
   EXPECT_EQ(watch->buffered_bytes(), 0u);
-  held.Clear();
-  close(waiting);
-  close(streaming);
 }
 
-TEST(Listener, APipelinedRequestWaitsUntilTheOneBeforeItIsAnswered) {
-  Held held;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler());
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  int fd = Connect((*listener)->port());
+TEST_F(HeldExchanges, APipelinedRequestWaitsUntilTheOneBeforeItIsAnswered) {
+  Start();
+  int fd = Client();
   std::string two = "GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_EQ(send(fd, two.data(), two.size(), MSG_NOSIGNAL), static_cast<ssize_t>(two.size()));
-  ASSERT_NE(held.Await(0), nullptr);
+  ASSERT_NE(Await(0), nullptr);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(held.count(), 1u) << "the second request ran before the first was answered";
+  EXPECT_EQ(count(), 1u) << "the second request ran before the first was answered";
   HttpResponse one;
   one.body = "first";
-  held.Await(0)->Respond(one);
-  ASSERT_NE(held.Await(1), nullptr);
-  EXPECT_EQ(held.path(1), "/two");
+  Await(0)->Respond(one);
+  ASSERT_NE(Await(1), nullptr);
+  EXPECT_EQ(path(1), "/two");
   HttpResponse second;
   second.body = "second";
-  held.Await(1)->Respond(second);
+  Await(1)->Respond(second);
   std::string both = ReadUntil(fd, Has("second"));
   EXPECT_LT(both.find("first"), both.find("second")) << both;
-  close(fd);
-  (*listener)->Stop();
+}
+
+TEST_F(HeldExchanges, AtTheLimitAConnectionWaitingForItsAnswerIsNeverTheOneClosed) {
+  ListenerOptions options;
+  options.max_connections = 2;
+  Start(options);
+  // A long poll, silent since its request (and so silent longest), and a
+  // connection that never spoke.
+  int long_poll = Client("/v2/keys/x?wait=true");
+  ASSERT_NE(Await(0), nullptr);
+  int silent = Client();
+  ASSERT_TRUE(Eventually([&] { return listener_->connections() == 2; }));
+  int fresh = Client();
+  EXPECT_TRUE(ClosedByPeer(silent, 5000));
+  ASSERT_TRUE(SendRequest(fresh, "/fresh"));
+  ASSERT_NE(Await(1), nullptr);
+  // Both now wait for answers: a new connection is refused instead.
+  int refused = Client();
+  EXPECT_TRUE(ClosedByPeer(refused, 5000));
+  Await(0)->Respond(HttpResponse{});
+  EXPECT_EQ(ReadUntil(long_poll, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
+  Await(1)->Respond(HttpResponse{});
+  EXPECT_EQ(ReadUntil(fresh, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
 }
 
 TEST(Listener, AnExchangeDroppedWithoutAnAnswerIsAnswered500AndClosed) {
@@ -610,40 +630,8 @@ TEST(Listener, AnExchangeDroppedWithoutAnAnswerIsAnswered500AndClosed) {
   (*listener)->Stop();
 }
 
-TEST(Listener, AtTheLimitAConnectionWaitingForItsAnswerIsNeverTheOneClosed) {
-  Held held;
-  ListenerOptions options;
-  options.max_connections = 2;
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, held.Handler(), options);
-  ASSERT_TRUE(listener.ok()) << listener.status();
-  // A long poll, silent since its request (and so silent longest), and a
-  // connection that never spoke.
-  int long_poll = Connect((*listener)->port());
-  ASSERT_TRUE(SendRequest(long_poll, "/v2/keys/x?wait=true"));
-  ASSERT_NE(held.Await(0), nullptr);
-  int silent = Connect((*listener)->port());
-  ASSERT_TRUE(Eventually([&] { return (*listener)->connections() == 2; }));
-  int fresh = Connect((*listener)->port());
-  EXPECT_TRUE(ClosedByPeer(silent, 5000));
-  ASSERT_TRUE(SendRequest(fresh, "/fresh"));
-  ASSERT_NE(held.Await(1), nullptr);
-  // Both now wait for answers: a new connection is refused instead.
-  int refused = Connect((*listener)->port());
-  EXPECT_TRUE(ClosedByPeer(refused, 5000));
-  held.Await(0)->Respond(HttpResponse{});
-  EXPECT_EQ(ReadUntil(long_poll, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
-  held.Await(1)->Respond(HttpResponse{});
-  EXPECT_EQ(ReadUntil(fresh, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
-  for (int f : {long_poll, silent, fresh, refused}) close(f);
-  (*listener)->Stop();
-}
-
 TEST(Listener, AChunkedRequestBodyReachesTheHandlerWhole) {
-  auto listener = Listener::Start("127.0.0.1:0", nullptr, [](const HttpRequest& request) {
-    HttpResponse response;
-    response.body = "[" + request.body + "]";
-    return response;
-  });
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Echo());
   ASSERT_TRUE(listener.ok()) << listener.status();
   int fd = Connect((*listener)->port());
   std::string request =
@@ -655,6 +643,22 @@ TEST(Listener, AChunkedRequestBodyReachesTheHandlerWhole) {
   std::string rest = "2\r\nde\r\n0\r\n\r\n";
   ASSERT_EQ(send(fd, rest.data(), rest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(rest.size()));
   EXPECT_NE(ReadUntil(fd, Has("[abcde]")).find("[abcde]"), std::string::npos);
+  close(fd);
+  (*listener)->Stop();
+}
+
+TEST(Listener, ABodyAwaitedWithExpectContinueIsAskedFor) {
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Echo());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  int fd = Connect((*listener)->port());
+  // As curl sends a body over 1 MiB: it waits a second for "100 Continue".
+  std::string head =
+      "POST /v3/kv/put HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+  ASSERT_EQ(send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  EXPECT_EQ(ReadUntil(fd, Has("\r\n\r\n"), 500), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(send(fd, "hello", 5, MSG_NOSIGNAL), 5);
+  std::string answer = ReadUntil(fd, Has("[hello]"));
+  EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK") << answer;
   close(fd);
   (*listener)->Stop();
 }
