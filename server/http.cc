@@ -387,6 +387,18 @@ bool Listener::Conn::Flush() {
   return true;
 }
 
+// An exchange's OnClose, taken out under the connection's lock and run (if
+// the exchange was cut short) or only released once the lock is: it may
+// take locks of its own, or hold the exchange. Declared before the lock,
+// so it is destroyed after it.
+struct Ending {
+  std::function<void()> on_close;
+  bool run = false;
+  ~Ending() {
+    if (run && on_close) on_close();
+  }
+};
+
 // An HttpExchange on a Conn: at most one per connection is not over (a
 // pipelined request waits for the one before it), and its state lives
 // under the connection's mutex.
@@ -396,82 +408,69 @@ class Listener::Exchange final : public HttpExchange {
       : conn_(std::move(conn)), keep_alive_(keep_alive) {}
 
   ~Exchange() override {
-    std::function<void()> on_close;
-    {
-      absl::MutexLock lock(&conn_->mu);
-      if (state_ == State::kOver) return;
-      // Dropped without an answer: the client must not wait forever.
-      bool waiting = state_ == State::kWaiting;
-      on_close = End();
-      if (waiting) {
-        Conclude(FormatHttpResponse(PlainError(500, "the server gave no answer\n"), false), false);
-      } else {
-        conn_->CutOff();  // a chunked body cut short tells the client
-      }
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (over()) return;
+    // Dropped without an answer: the client must not wait forever.
+    bool waiting = state_ == State::kWaiting;
+    End(/*answered=*/false, &ending);
+    if (waiting) {
+      Conclude(FormatHttpResponse(PlainError(500, "the server gave no answer\n"), false), false);
+    } else {
+      conn_->CutOff();  // a chunked body cut short tells the client
     }
-    if (on_close) on_close();
   }
 
   void Respond(HttpResponse response) override {
-    std::function<void()> on_close;
-    {
-      absl::MutexLock lock(&conn_->mu);
-      if (state_ != State::kWaiting) return;
-      on_close = End();
-      Conclude(FormatHttpResponse(response, keep_alive_), keep_alive_);
-    }
-    if (on_close) on_close();
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kWaiting) return;
+    End(/*answered=*/true, &ending);
+    Conclude(FormatHttpResponse(response, keep_alive_), keep_alive_);
   }
 
   void StartStream(HttpResponse head) override {
+    Ending ending;
     absl::MutexLock lock(&conn_->mu);
     if (state_ != State::kWaiting) return;
     state_ = State::kStreaming;
     conn_->out.append(FormatHttpStreamHead(head, keep_alive_));
-    Write();
+    if (!Write()) End(/*answered=*/false, &ending);
   }
 
   bool Send(std::string chunk) override {
-    std::function<void()> on_close;
-    {
-      absl::MutexLock lock(&conn_->mu);
-      if (state_ != State::kStreaming) return false;
-      AppendChunk(&conn_->out, chunk);
-      // Written first, so a client that keeps up never meets the cap.
-      if (Write()) return true;
-      on_close = End();
-    }
-    if (on_close) on_close();
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kStreaming) return false;
+    AppendChunk(&conn_->out, chunk);
+    // Written first, so a client that keeps up never meets the cap.
+    if (Write()) return true;
+    End(/*answered=*/false, &ending);
     return false;
   }
 
   void Finish() override {
-    std::function<void()> on_close;
-    {
-      absl::MutexLock lock(&conn_->mu);
-      if (state_ != State::kStreaming) return;
-      on_close = End();
-      Conclude("0\r\n\r\n", keep_alive_);
-    }
-    if (on_close) on_close();
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kStreaming) return;
+    End(/*answered=*/true, &ending);
+    Conclude("0\r\n\r\n", keep_alive_);
   }
 
   void OnClose(std::function<void()> on_close) override {
-    {
-      absl::MutexLock lock(&conn_->mu);
-      if (state_ != State::kOver) {
-        if (on_close_) {
-          on_close_ = [first = std::move(on_close_), second = std::move(on_close)] {
-            first();
-            second();
-          };
-        } else {
-          on_close_ = std::move(on_close);
-        }
-        return;
-      }
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (over()) {
+      ending.on_close = std::move(on_close);
+      ending.run = state_ == State::kCutShort;
+    } else if (on_close_) {
+      on_close_ = [first = std::move(on_close_), second = std::move(on_close)] {
+        first();
+        second();
+      };
+    } else {
+      on_close_ = std::move(on_close);
     }
-    on_close();
   }
 
   size_t buffered_bytes() const override {
@@ -479,16 +478,21 @@ class Listener::Exchange final : public HttpExchange {
     return conn_->released ? 0 : conn_->queued();
   }
 
-  // The exchange is over (answered, or its connection closed); returns
-  // its OnClose, to run once conn_->mu is released.
-  std::function<void()> End() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
-    state_ = State::kOver;
+  // The exchange is over: answered in full, or cut short (its OnClose is
+  // then to run). Either way the OnClose leaves it, into `ending`.
+  void End(bool answered, Ending* ending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
+    state_ = answered ? State::kAnswered : State::kCutShort;
     if (conn_->exchange == this) conn_->exchange = nullptr;
-    return std::exchange(on_close_, nullptr);
+    ending->on_close = std::exchange(on_close_, nullptr);
+    ending->run = !answered;
   }
 
  private:
-  enum class State { kWaiting, kStreaming, kOver };
+  enum class State { kWaiting, kStreaming, kAnswered, kCutShort };
+
+  bool over() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
+    return state_ == State::kAnswered || state_ == State::kCutShort;
+  }
 
   // Writes what it can of what is queued. False, with the client cut off,
   // if it is gone or reads too slowly.
@@ -635,18 +639,18 @@ void Listener::Return(std::shared_ptr<Conn> conn) {
     std::lock_guard<std::mutex> lock(mu_);
     returned_.push_back(std::move(conn));
   }
-  if (std::this_thread::get_id() != poller_.get_id()) WakePoller();
+  if (std::this_thread::get_id() != poller_id_) WakePoller();
 }
 
 void Listener::CountWaiting() { waiting_connections_.store(conns_.size() - answering_); }
 
 void Listener::Close(const std::shared_ptr<Conn>& conn) {
   std::shared_ptr<Conn> keep = conn;  // `conn` may be the map's own entry
-  std::function<void()> on_close;
+  Ending ending;  // runs last
   {
     absl::MutexLock lock(&keep->mu);
     if (keep->released) return;
-    if (keep->exchange != nullptr) on_close = keep->exchange->End();
+    if (keep->exchange != nullptr) keep->exchange->End(/*answered=*/false, &ending);
     keep->closing = true;
     keep->released = true;
     epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, keep->fd, nullptr);
@@ -656,7 +660,6 @@ void Listener::Close(const std::shared_ptr<Conn>& conn) {
   conns_.erase(keep->fd);
   open_connections_.fetch_sub(1);
   CountWaiting();
-  if (on_close) on_close();
 }
 
 void Listener::Accept() {
@@ -922,6 +925,7 @@ void Listener::OnEvent(int fd, uint32_t events) {
 }
 
 void Listener::PollLoop() {
+  poller_id_ = std::this_thread::get_id();
   std::vector<epoll_event> events(256);
   while (!stopping_.load()) {
     int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), NextTimeoutMs());

@@ -80,12 +80,14 @@ class HttpExchange {
   // Ends the chunked body; the connection then serves its next request
   // (keep-alive).
   virtual void Finish() = 0;
-  // Runs once, on some thread, when the exchange is over: answered
-  // (Respond or Finish), or cut short (the client disconnected or was cut
-  // off, the Listener stopped). The place to cancel a watch, so a cancel
-  // must not mind that its watch may have fired already. Runs at once if
-  // the exchange is already over; a second callback runs after the first.
-  // Released once run, so it may hold the exchange.
+  // Runs once, on some thread, when the exchange ends without its whole
+  // answer: the client disconnected (e.g. a long-poll client went away) or
+  // was cut off, the handler dropped the exchange, or the Listener stopped.
+  // The place to cancel a watch. Runs at once if that already happened;
+  // never after Respond or Finish (the callback is then only released). It
+  // runs on the listener's poller, or inside the Send that cut the client
+  // off: it must not block. A second callback runs after the first; each
+  // is released once the exchange is over, so it may hold the exchange.
   virtual void OnClose(std::function<void()> on_close) = 0;
   // Bytes queued and not yet written to the socket.
   virtual size_t buffered_bytes() const = 0;
@@ -218,6 +220,7 @@ class Listener {
   AsyncHttpHandler handler_;
   ListenerOptions options_;
   std::thread poller_;
+  std::thread::id poller_id_;  // set by the poller before any connection exists
   std::vector<std::thread> workers_;
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> open_connections_{0};

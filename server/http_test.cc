@@ -417,6 +417,9 @@ TEST_F(HeldExchanges, AnAnswerGivenLaterFromAnotherThreadReachesTheClient) {
   second->Respond(HttpResponse{});
   EXPECT_EQ(ReadUntil(other, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
   EXPECT_EQ(ReadUntil(fd, Has("\r\n\r\n"), 100), "") << "answered before the answer was given";
+  // Answered in full: OnClose never runs, given before or after.
+  std::atomic<int> closed{0};
+  exchange->OnClose([&closed] { closed.fetch_add(1); });
   std::thread([exchange] {
     HttpResponse response;
     response.headers = {{"X-Etcd-Index", "12"}};
@@ -426,6 +429,8 @@ TEST_F(HeldExchanges, AnAnswerGivenLaterFromAnotherThreadReachesTheClient) {
   std::string answer = ReadUntil(fd, Has("{\"action\":\"set\"}"));
   EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK");
   EXPECT_NE(answer.find("\r\nX-Etcd-Index: 12\r\n"), std::string::npos) << answer;
+  exchange->OnClose([&closed] { closed.fetch_add(1); });
+  EXPECT_EQ(closed.load(), 0);
   // Over: a second answer is ignored, and keep-alive serves the next one.
   exchange->Respond(HttpResponse{});
   EXPECT_FALSE(exchange->Send("late"));
@@ -456,7 +461,10 @@ TEST_F(HeldExchanges, AStreamReachesTheClientChunkByChunkAsItIsSent) {
     EXPECT_EQ(ReadUntil(fd, Has(line)), "8\r\n" + line + "\r\n");
   }
   EXPECT_TRUE(exchange->Send(""));  // skipped: it would end the body
+  bool closed = false;
+  exchange->OnClose([&closed] { closed = true; });
   exchange->Finish();
+  EXPECT_FALSE(closed) << "OnClose ran for a stream finished in full";
   EXPECT_EQ(ReadUntil(fd, Has("0\r\n\r\n")), "0\r\n\r\n");
   EXPECT_FALSE(exchange->Send("after the end"));
   // The connection serves its next request.
