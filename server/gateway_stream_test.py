@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+import requests
 from etcd3gw.client import Etcd3Client
 from etcd3gw.lease import Lease
 
@@ -323,6 +324,11 @@ def test_keepalive(p):
           [(r.get('ID'), r.get('TTL')) for r in lines])
     code, text = post(p[0], '/v3/lease/keepalive', '')
     check('an empty body: an empty stream', (200, ''), (code, text))
+    # python-requests sends a generator's body chunked.
+    answer = requests.post('http://127.0.0.1:%d/v3/lease/keepalive' % p[2],
+                           data=iter([b'{"ID":', b'"%d"}' % lease.id]), timeout=TIMEOUT)
+    check('a request body sent chunked is read whole', (200, str(lease.id)),
+          (answer.status_code, answer.json()['result'].get('ID')))
     lease.revoke()
     check('after revoke, refresh says -1', -1, lease.refresh())
 
