@@ -864,8 +864,9 @@ void Listener::TakeBack(const std::shared_ptr<Conn>& conn) {
   conn->answering = false;
   --answering_;
   CountWaiting();
+  // Idle from now on, but silent since its client last sent a byte (what
+  // the connection limit goes by).
   conn->deadline_ms = NowMs() + options_.idle_timeout_ms;
-  conn->last_heard = ++heard_;
   // A request already buffered (pipelined) is dispatched at once.
   if (!conn->buffer.empty()) Dispatch(conn);
 }
