@@ -555,6 +555,41 @@ TEST_F(HeldExchanges, MoreWaitingExchangesThanWorkersAreAllAnsweredWithoutAThrea
   EXPECT_TRUE(Eventually([&] { return listener_->waiting_connections() == kClients; }));
 }
 
+TEST_F(HeldExchanges, AnAnswerRacingTheClientsHangupEndsTheExchangeOnce) {
+  Start();
+  constexpr int kRounds = 200;
+  std::atomic<int> closed{0};
+  for (int i = 0; i < kRounds; ++i) {
+    int fd = Client("/race");
+    std::shared_ptr<HttpExchange> exchange = Await(i);
+    ASSERT_NE(exchange, nullptr);
+    // Shared: the callback may run just after the connection is counted
+    // closed.
+    auto runs = std::make_shared<std::atomic<int>>(0);
+    exchange->OnClose([runs, &closed] {
+      runs->fetch_add(1);
+      closed.fetch_add(1);
+    });
+    // The answer from one thread, as from the member's; the hang-up, seen
+    // by the poller, at the same moment; a stream in between, sometimes.
+    std::thread answerer([exchange, i] {
+      if (i % 2 == 0) {
+        exchange->Respond(HttpResponse{});
+      } else {
+        exchange->StartStream(HttpResponse{});
+        exchange->Send("event\n");
+        exchange->Finish();
+      }
+    });
+    Hangup(fd);
+    answerer.join();
+    ASSERT_TRUE(Eventually([&] { return listener_->connections() == 0; })) << i;
+    EXPECT_LE(runs->load(), 1) << i;
+  }
+  listener_->Stop();  // every callback has run
+  EXPECT_LE(closed.load(), kRounds);
+}
+
 TEST_F(HeldExchanges, StopEndsWaitingExchangesWhichMayOutliveIt) {
   Start();
   int waiting = Client("/wait");
