@@ -191,7 +191,10 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
   // compare-and-swap keep it).
   bool replace = r.mode() == SetMode::SET && node.file.has_value() && !as_dir;
   absl::StatusOr<etcdserverpb::PutResponse> written = DoPut(put, replace);
-  keys_.EndRevision();
+  Revision revision = keys_.EndRevision();
+  // A refresh tells no watcher (v2's rule); the rest tell their action.
+  NoteTreeEvent(revision, r.refresh() && r.mode() != SetMode::CREATE ? "refresh" : ActionOf(r.mode()),
+                "", false);
   ETC_CHECK(written.ok()) << written.status();
   std::optional<mvccpb::KeyValue> now = keys_.Get(key);
   ETC_CHECK(now.has_value());
@@ -242,6 +245,7 @@ absl::Status Store::ApplyTreeDelete(const kvpb::Request& request, const AuthInfo
   (void)DoDeleteRange(deletion);
   Revision revision = keys_.EndRevision();
   out->set_action(compare ? "compareAndDelete" : "delete");
+  NoteTreeEvent(revision, out->action(), node.is_dir() ? path : "", node.is_dir());
   kvpb::TreeNode before = node.is_dir() ? DirNode(path, node.marker ? &*node.marker : nullptr)
                                         : FileNode(*node.file);
   kvpb::TreeNode* after = out->mutable_node();
@@ -291,6 +295,18 @@ absl::Status Store::QueryTreeGet(const kvpb::Request& request, const AuthInfo& w
   }
   if (!all_readable && dir->nodes_size() == 0) return auth_.CheckRead(who, RangeOf(key, end));
   return absl::OkStatus();
+}
+
+void Store::NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir) {
+  if (revision <= last_noted_) return;  // nothing changed
+  last_noted_ = revision;
+  tree_notes_[revision] = TreeNote{std::move(action), std::move(path), dir};
+  if (tree_notes_.size() > kMaxTreeNotes) tree_notes_.erase(tree_notes_.begin());
+}
+
+const Store::TreeNote* Store::TreeNoteAt(Revision revision) const {
+  auto it = tree_notes_.find(revision);
+  return it == tree_notes_.end() ? nullptr : &it->second;
 }
 
 void Store::AddChildren(const std::string& path, Revision revision, const AuthInfo& who,

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ class V2Api {
 
   // A GET with wait=true on /v2/keys.
   static bool IsWatch(const HttpRequest& request);
+  // Starts such a watch; `exchange` gets the answer when an event comes,
+  // or a refusal now (v2_watch.cc).
+  void Watch(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
 
   // Who the request's basic-auth credentials log in as: a token of the
   // member's (issued once per user and password, then reused), none without
