@@ -155,6 +155,54 @@ TEST(StoreTree, TtlIsALease) {
   EXPECT_EQ(Tree(store, TreeGet("/t")).error_code(), kTreeKeyNotFound);
 }
 
+TEST(StoreTree, RevisionsRememberWhatTheyWereToV2) {
+  Store store;
+  Tree(store, Set("/n", "1", Mode::CREATE));
+  Tree(store, Set("/n", "2", Mode::UPDATE));
+  kvpb::Request cas = Set("/n", "3", Mode::COMPARE_AND_SWAP);
+  cas.mutable_tree_set()->set_prev_value("2");
+  Tree(store, cas);
+  kvpb::Request refresh = Set("/n", "", Mode::UPDATE);
+  refresh.mutable_tree_set()->set_refresh(true);
+  Tree(store, refresh);
+  Tree(store, Set("/d/x", "1"));
+  Tree(store, TreeDelete("/d", /*dir=*/true, /*recursive=*/true));
+  kvpb::Request put;
+  put.mutable_put()->set_key("/v3");
+  ASSERT_EQ(StatusOf(store.Apply(put)), absl::OkStatus());
+  std::vector<std::string> actions;
+  for (Revision r = 1; r <= store.revision(); ++r) {
+    const Store::TreeNote* note = store.TreeNoteAt(r);
+    actions.push_back(note == nullptr ? "-" : note->action + (note->dir ? " " + note->path : ""));
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"create", "update", "compareAndSwap", "refresh", "set",
+                                               "delete /d", "-"}));
+  // A refused request notes nothing.
+  Tree(store, Set("/n", "x", Mode::CREATE));
+  EXPECT_EQ(store.TreeNoteAt(store.revision() + 1), nullptr);
+}
+
+TEST(StoreTree, ALeaseOnADirectoryTakesTheDirectory) {
+  Store store;
+  kvpb::Request grant;
+  grant.mutable_lease_grant()->set_id(3);
+  grant.mutable_lease_grant()->set_ttl(5);
+  ASSERT_EQ(StatusOf(store.Apply(grant)), absl::OkStatus());
+  kvpb::Request mkdir = Mkdir("/t");
+  mkdir.mutable_tree_set()->set_lease(3);
+  Tree(store, mkdir);
+  Tree(store, Set("/t/a/b", "1"));
+  Tree(store, Set("/kept", "1"));
+  kvpb::Request expire;
+  expire.mutable_lease_expire()->add_ids(3);
+  ASSERT_EQ(StatusOf(store.Apply(expire)), absl::OkStatus());
+  EXPECT_EQ(Keys(Tree(store, TreeGet("/", true)).node()), std::vector<std::string>{"/kept"});
+  const Store::TreeNote* note = store.TreeNoteAt(store.revision());
+  ASSERT_NE(note, nullptr);
+  EXPECT_EQ(note->action, "expire");
+  EXPECT_EQ(note->path, "/t");
+}
+
 TEST(StoreTree, RefusalsChangeNothing) {
   Store store;
   Tree(store, Set("/f", "1"));
