@@ -60,11 +60,18 @@ def section(name):
     log('--- ' + name)
 
 
-def until(fn, timeout=10, interval=0.05):
-    """fn() once it is true, or its last value after timeout seconds."""
+def until(fn, timeout=10, interval=0.05, quiet=False):
+    """fn() once it is true, or its last value after timeout seconds. With
+    quiet, an exception fn raises counts as the value None (the call is tried
+    again) rather than going up."""
     deadline = time.time() + timeout
     while True:
-        v = fn()
+        try:
+            v = fn()
+        except Exception:
+            if not quiet:
+                raise
+            v = None
         if v or time.time() > deadline:
             return v
         time.sleep(interval)
@@ -122,20 +129,23 @@ class Cluster(object):
 
 
 def attempt(name, fn, *args):
-    """fn(*args), an exception counted as a failure and the test going on."""
+    """fn(*args), an exception counted as a failure and the test going on;
+    returns fn's result (None if it raised)."""
     try:
-        fn(*args)
+        return fn(*args)
     except Exception:
         failures.append(name + ' raised')
         log('FAIL %s raised:\n%s' % (name, traceback.format_exc()))
+        return None
 
 
-def run_cluster_test(server, prefix, names, body):
+def run_cluster_test(server, prefix, names, body, usage='<server binary>'):
     """Runs body(work) in a new work folder (it starts the cluster and runs
     the checks), checks that every member still runs, kills what the test
-    started and reports; returns the exit code."""
+    started and reports; returns the exit code. `usage`: the arguments the
+    usage line names when the server binary is missing."""
     if not server or not os.access(server, os.X_OK):
-        print('usage: %s <server binary>' % os.path.basename(sys.argv[0]))
+        print('usage: %s %s' % (os.path.basename(sys.argv[0]), usage))
         return 2
     base = os.environ.get('TEST_TMPDIR') or tempfile.mkdtemp()
     work = tempfile.mkdtemp(prefix=prefix, dir=base)

@@ -37,19 +37,18 @@ import json
 import os
 import queue
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 
 import etcd
 import etcd.auth
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_lib  # noqa: E402 (beside this file)
+from e2e_lib import check, check_true, log, section, until  # noqa: E402
 
 SERVER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 REFEREE = bool(SERVER) and (os.path.basename(SERVER) == 'etcd' or
@@ -58,38 +57,6 @@ NAMES = ['m1', 'm2', 'm3']
 TIMEOUT = 10  # seconds, for every single request
 FORM = 'application/x-www-form-urlencoded'
 ETCDCTL = '/usr/bin/etcdctl'
-
-failures = []
-passes = 0
-procs = {}
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(name, expected, actual):
-    global passes
-    if expected == actual:
-        passes += 1
-        log('ok   ' + name)
-    else:
-        failures.append(name)
-        log('FAIL %s\n  expected: %r\n  actual:   %r' % (name, expected, actual))
-
-
-def check_true(name, cond, detail=''):
-    global passes
-    if cond:
-        passes += 1
-        log('ok   ' + name)
-    else:
-        failures.append(name)
-        log('FAIL %s %s' % (name, detail))
-
-
-def section(name):
-    log('--- ' + name)
 
 
 def outcome(fn):
@@ -143,66 +110,12 @@ def tried(fn):
         return Raised(e)
 
 
-def until(fn, timeout=10, interval=0.1):
-    deadline = time.time() + timeout
-    while True:
-        try:
-            v = fn()
-        except Exception:  # noqa
-            v = None
-        if v or time.time() > deadline:
-            return v
-        time.sleep(interval)
+class Cluster(e2e_lib.Cluster):
+    """e2e_lib's three members with the v2 API on, and python-etcd clients
+    of them."""
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def kill_all():
-    for p in procs.values():
-        if p.poll() is None:
-            p.kill()
-    for p in procs.values():
-        try:
-            p.wait(timeout=5)
-        except Exception:  # noqa
-            pass
-
-
-def on_signal(signum, _frame):
-    kill_all()
-    os._exit(128 + signum)
-
-
-class Cluster(object):
     def __init__(self, work):
-        self.work = work
-        self.client_port = [free_port() for _ in NAMES]
-        self.peer_port = [free_port() for _ in NAMES]
-        self.peer_url = ['http://127.0.0.1:%d' % p for p in self.peer_port]
-        self.client_url = ['http://127.0.0.1:%d' % p for p in self.client_port]
-        self.initial = ','.join('%s=%s' % (n, u)
-                                for n, u in zip(NAMES, self.peer_url))
-
-    def start(self, i):
-        logf = open(os.path.join(self.work, NAMES[i] + '.log'), 'ab')
-        procs[i] = subprocess.Popen(
-            [SERVER, '--name', NAMES[i],
-             '--data-dir', os.path.join(self.work, NAMES[i]),
-             '--listen-client-urls', self.client_url[i],
-             '--advertise-client-urls', self.client_url[i],
-             '--listen-peer-urls', self.peer_url[i],
-             '--initial-advertise-peer-urls', self.peer_url[i],
-             '--initial-cluster', self.initial,
-             '--initial-cluster-state', 'new',
-             '--enable-v2=true'],
-            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        logf.close()
+        e2e_lib.Cluster.__init__(self, SERVER, work, NAMES, ['--enable-v2=true'])
 
     def client(self, i, **kw):
         return etcd.Client(host='127.0.0.1', port=self.client_port[i],
@@ -339,11 +252,11 @@ def differs_keyspace(c, cl, leader, f1, f2):
               [('/ks/ctl', 'c3'), ('/ks/v3key', 'x3')], v3_keys(p[f1], '/ks/'))
         return
     check('v3 put is visible to v2', 'x3',
-          getattr(until(lambda: c[f2].read('/ks/v3key', quorum=True)),
-                  'value', None))
+          getattr(until(lambda: c[f2].read('/ks/v3key', quorum=True),
+                        quiet=True), 'value', None))
     check('etcdctl v3 put is visible to v2', 'c3',
-          getattr(until(lambda: c[f1].read('/ks/ctl', quorum=True)),
-                  'value', None))
+          getattr(until(lambda: c[f1].read('/ks/ctl', quorum=True),
+                        quiet=True), 'value', None))
     check('v2 write is visible to v3', 'x2', v3_get(p[f1], '/ks/v2key'))
     check('v2 directory is a v3 marker key "<dir>/" with an empty value',
           [('/ks/v2dir/', '')], v3_keys(p[f2], '/ks/v2dir'))
@@ -581,7 +494,7 @@ def test_keys(c, cl, leader, f1, f2):
     check('a read answers X-Etcd-Index at least the write\'s', True,
           g.etcd_index >= r2.modifiedIndex)
     g = until(lambda: (lambda x: x if x.value == '2' else None)(
-        c[f1].read('/k/a')), timeout=5)
+        c[f1].read('/k/a')), timeout=5, quiet=True)
     check('non-quorum read on a member catches up', '2', getattr(g, 'value', None))
     check('get() is read()', '2', c[f2].get('/k/a').value)
     check('"in" finds the key', (True, False),
@@ -1508,7 +1421,7 @@ def test_auth(c, cl, leader, f1, f2):
     check('after auth disable anyone reads again (on every member)',
           ['secret'] * 3,
           [getattr(until(lambda i=i: c[i].read('/other/y', quorum=True),
-                         timeout=5), 'value', None) for i in range(3)])
+                         timeout=5, quiet=True), 'value', None) for i in range(3)])
 
 
 # --- main -------------------------------------------------------------------
@@ -1525,9 +1438,9 @@ def wait_ready(cl, deadline_s=40):
                     break
             except Exception:  # noqa
                 pass
-            if procs[i].poll() is not None:
-                raise RuntimeError('%s exited with %s' % (NAMES[i],
-                                                          procs[i].poll()))
+            if e2e_lib.procs[i].poll() is not None:
+                raise RuntimeError('%s exited with %s' % (
+                    NAMES[i], e2e_lib.procs[i].poll()))
             if time.time() > deadline:
                 raise RuntimeError('member on %d never became healthy' % port)
             time.sleep(0.1)
@@ -1553,7 +1466,7 @@ def test_bare_flag(work):
     here followed by another flag, which it must not take as its value) is
     how deployments write it. One member on its own ports."""
     section('a bare --enable-v2')
-    port, peer = free_port(), free_port()
+    port, peer = e2e_lib.free_port(), e2e_lib.free_port()
     purl, curl = 'http://127.0.0.1:%d' % peer, 'http://127.0.0.1:%d' % port
     logf = open(os.path.join(work, 'bare.log'), 'ab')
     p = subprocess.Popen(
@@ -1563,7 +1476,7 @@ def test_bare_flag(work):
          '--enable-v2', '--initial-cluster', 'bare=' + purl],
         stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     logf.close()
-    procs['bare'] = p
+    e2e_lib.others.append(p)  # killed however the test ends
     status = None
     deadline = time.time() + 15
     while time.time() < deadline and p.poll() is None:
@@ -1578,7 +1491,6 @@ def test_bare_flag(work):
           (None, 200), (p.poll(), status))
     p.kill()
     p.wait(timeout=5)
-    del procs['bare']
 
 
 def member_status(cl):
@@ -1593,84 +1505,34 @@ def member_status(cl):
     return ids, (ids.index(lid) if lid in ids else 0)
 
 
-def main():
-    if not SERVER or not os.access(SERVER, os.X_OK):
-        print('usage: v2_python_test.py <server binary> [referee]')
-        return 2
-    base = os.environ.get('TEST_TMPDIR') or tempfile.mkdtemp()
-    work = tempfile.mkdtemp(prefix='v2py-', dir=base)
+def body(work):
+    log('server %s (%s)' % (SERVER, 'referee: etcd 3.4' if REFEREE else 'etc'))
     cl = Cluster(work)
     t_start = time.time()
-    log('server %s (%s)' % (SERVER, 'referee: etcd 3.4' if REFEREE else 'etc'))
     for i in range(3):
         cl.start(i)
-    try:
-        wait_ready(cl)
-        log('cluster ready after %.1fs' % (time.time() - t_start))
-        member_ids, leader = member_status(cl)
-        f1, f2 = [i for i in range(3) if i != leader]
-        log('leader is %s; followers %s, %s' % (NAMES[leader], NAMES[f1],
-                                                NAMES[f2]))
-        c = [cl.client(i) for i in range(3)]
-        ttl_state = None
-
-        def run(name, fn, *args):
-            try:
-                return fn(*args)
-            except Exception:  # noqa
-                failures.append(name + ' raised')
-                log('FAIL %s raised:\n%s' % (name, traceback.format_exc()))
-        args = (c, cl, leader, f1, f2)
-        ttl_state = run('test_ttl_start', test_ttl_start, *args)
-        for test in (test_keys, test_dirs, test_cas, test_inorder):
-            run(test.__name__, test, *args)
-        if ttl_state:
-            run('test_ttl_finish', test_ttl_finish, *(args + (ttl_state,)))
-        for test in (test_watch, test_raw, test_raw_shapes, differs_keyspace,
-                     test_lock):
-            run(test.__name__, test, *args)
-        run('test_cluster', test_cluster, *(args + (member_ids,)))
-        run('differs_history_window', differs_history_window, *args)
-        run('test_auth', test_auth, *args)
-        for i, p in procs.items():
-            check('%s is still running at the end' % NAMES[i], None, p.poll())
-        run('test_bare_flag', test_bare_flag, work)
-    except Exception:  # noqa
-        failures.append('setup')
-        log('FAIL setup:\n%s' % traceback.format_exc())
-    finally:
-        kill_all()
-    log('ran in %.1fs' % (time.time() - t_start))
-    if failures:
-        log('%d check(s) failed (%d passed) against %s (logs in %s):' %
-            (len(failures), passes, SERVER, work))
-        for f in failures:
-            log('  ' + f)
-        for i in range(3):
-            try:
-                with open(os.path.join(work, NAMES[i] + '.log'), 'rb') as f:
-                    tail = f.read().decode('utf-8', 'replace').splitlines()[-3:]
-                log('%s log tail:\n  %s' % (NAMES[i], '\n  '.join(tail)))
-            except OSError:
-                pass
-        return 1
-    log('all %d checks passed against %s' % (passes, SERVER))
-    if not os.environ.get('TEST_TMPDIR'):
-        shutil.rmtree(base, ignore_errors=True)
-    return 0
+    wait_ready(cl)
+    log('cluster ready after %.1fs' % (time.time() - t_start))
+    member_ids, leader = member_status(cl)
+    f1, f2 = [i for i in range(3) if i != leader]
+    log('leader is %s; followers %s, %s' % (NAMES[leader], NAMES[f1],
+                                            NAMES[f2]))
+    c = [cl.client(i) for i in range(3)]
+    args = (c, cl, leader, f1, f2)
+    ttl_state = e2e_lib.attempt('test_ttl_start', test_ttl_start, *args)
+    for test in (test_keys, test_dirs, test_cas, test_inorder):
+        e2e_lib.attempt(test.__name__, test, *args)
+    if ttl_state:
+        e2e_lib.attempt('test_ttl_finish', test_ttl_finish, *(args + (ttl_state,)))
+    for test in (test_watch, test_raw, test_raw_shapes, differs_keyspace,
+                 test_lock):
+        e2e_lib.attempt(test.__name__, test, *args)
+    e2e_lib.attempt('test_cluster', test_cluster, *(args + (member_ids,)))
+    e2e_lib.attempt('differs_history_window', differs_history_window, *args)
+    e2e_lib.attempt('test_auth', test_auth, *args)
+    e2e_lib.attempt('test_bare_flag', test_bare_flag, work)
 
 
 if __name__ == '__main__':
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    rc = 1
-    try:
-        rc = main()
-    except BaseException:  # noqa
-        traceback.print_exc()
-    finally:
-        kill_all()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Watch threads (daemons) may still block on a socket; leave at once.
-    os._exit(rc)
+    e2e_lib.run(lambda: e2e_lib.run_cluster_test(
+        SERVER, 'v2py-', NAMES, body, usage='<server binary> [referee]'))
