@@ -37,6 +37,7 @@ import json
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -871,6 +872,50 @@ def test_inorder(c, cl, leader, f1, f2):
           r.key.startswith('/newqueue/sub/'))
 
 
+def threads_of(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('Threads:'):
+                return int(line.split()[1])
+    return None
+
+
+def watchers_of(port):
+    """etc's watcher gauge (v3 and v2 watches alike); None for etcd, whose
+    v2 watchers it does not count."""
+    r = raw(port, 'GET', '/metrics')
+    m = re.search(rb'^etcd_debugging_mvcc_watcher_total (\d+)', r.body, re.M)
+    return int(m.group(1)) if m and not REFEREE else None
+
+
+def test_waiters(c, cl, leader, f1, f2):
+    """Long-poll watches hold no thread each, and ones whose clients leave
+    are forgotten (bounded memory per waiter)."""
+    section('long-poll waiters')
+    p = cl.client_port[f1]
+    pid = e2e_lib.procs[f1].pid
+    before = threads_of(pid)
+    idle = watchers_of(p)
+    socks = []
+    for i in range(60):
+        s = socket.create_connection(('127.0.0.1', p), timeout=TIMEOUT)
+        s.sendall(b'GET /v2/keys/waiters/k%d?wait=true HTTP/1.1\r\nHost: x\r\n\r\n' % i)
+        socks.append(s)
+    time.sleep(1)
+    check_true('60 waiting long-polls add no thread each',
+               threads_of(pid) <= before + 8, '%s -> %s threads' % (before, threads_of(pid)))
+    if idle is not None:
+        until(lambda: watchers_of(p) == idle + 60, timeout=5)
+        check('... each a watch of the member\'s', idle + 60, watchers_of(p))
+    for s in socks:
+        s.close()
+    if idle is not None:
+        until(lambda: watchers_of(p) == idle, timeout=5)
+        check('clients that leave take their watches with them', idle, watchers_of(p))
+    r = c[f1].write('/waiters/after', 'ok')
+    check('the member still serves', 'ok', c[f2].read('/waiters/after', quorum=True).value)
+
+
 def test_watch(c, cl, leader, f1, f2):
     section('watches')
     base = c[f1].write('/w/k', '0').modifiedIndex
@@ -1524,7 +1569,7 @@ def body(work):
         e2e_lib.attempt(test.__name__, test, *args)
     if ttl_state:
         e2e_lib.attempt('test_ttl_finish', test_ttl_finish, *(args + (ttl_state,)))
-    for test in (test_watch, test_raw, test_raw_shapes, differs_keyspace,
+    for test in (test_watch, test_waiters, test_raw, test_raw_shapes, differs_keyspace,
                  test_lock):
         e2e_lib.attempt(test.__name__, test, *args)
     e2e_lib.attempt('test_cluster', test_cluster, *(args + (member_ids,)))
