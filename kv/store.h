@@ -192,6 +192,10 @@ class Store {
                                kvpb::Response* response);
   absl::Status QueryTreeGet(const kvpb::Request& request, const AuthInfo& who,
                             kvpb::Response* response) const;
+  // Whether `who` may write the node `path` at all: the key, or the
+  // directory (its marker or all of it). Checked before anything about the
+  // node is told.
+  absl::Status MayWrite(const AuthInfo& who, const std::string& path) const;
   // Remembers what `revision` was to v2 (TreeNoteAt); nothing if the
   // revision changed nothing.
   void NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir);

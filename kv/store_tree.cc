@@ -137,6 +137,13 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
     path = DirMarker(path) + InOrderName(keys_.revision() + 1);
   }
   if (path == "/") return Refuse(out, {kTreeRootReadOnly, "/"});
+  // Nothing about a node reaches a user who may not write it (a refusal
+  // would say whether it exists, and a failed compare what it holds: that
+  // takes read permission too, as a v3 compare does).
+  if (absl::Status s = MayWrite(who, path); !s.ok()) return s;
+  if (r.mode() == SetMode::COMPARE_AND_SWAP || r.refresh()) {
+    if (absl::Status s = auth_.CheckRead(who, RangeOf(path, "")); !s.ok()) return s;
+  }
   // Directories on the way are made (implicitly: no markers); files refuse.
   if (std::optional<Refusal> refusal = FileAbove(keys_, path, 0)) return Refuse(out, *refusal);
   NodeState node = StateOf(keys_, path, 0);
@@ -216,6 +223,10 @@ absl::Status Store::ApplyTreeDelete(const kvpb::Request& request, const AuthInfo
   kvpb::TreeResponse* out = response->mutable_tree();
   const std::string& path = r.path();
   if (path == "/") return Refuse(out, {kTreeRootReadOnly, "/"});
+  if (absl::Status s = MayWrite(who, path); !s.ok()) return s;
+  if (!r.prev_value().empty() || r.prev_index() != 0) {
+    if (absl::Status s = auth_.CheckRead(who, RangeOf(path, "")); !s.ok()) return s;
+  }
   if (std::optional<Refusal> refusal = FileAbove(keys_, path, 0)) return Refuse(out, *refusal);
   NodeState node = StateOf(keys_, path, 0);
   if (!node.exists()) return Refuse(out, NotFound(keys_, path, 0));
@@ -265,10 +276,18 @@ absl::Status Store::QueryTreeGet(const kvpb::Request& request, const AuthInfo& w
   if (absl::Status s = keys_.CheckReadable(r.revision()); !s.ok()) return s;
   kvpb::TreeResponse* out = response->mutable_tree();
   const std::string& path = r.path();
+  auto [key, end] = SubtreeRange(path);
+  bool key_readable = auth_.CheckRead(who, RangeOf(path, "")).ok();
+  bool all_readable = auth_.CheckRead(who, RangeOf(key, end)).ok();
+  NodeState node = StateOf(keys_, path, r.revision());
+  // Whether a node exists is told only to a user who may read it, or some
+  // of a directory (a filtered listing, below).
+  if (!key_readable && !all_readable && !node.is_dir() && path != "/") {
+    return auth_.CheckRead(who, RangeOf(path, ""));
+  }
   if (std::optional<Refusal> refusal = FileAbove(keys_, path, r.revision())) {
     return Refuse(out, *refusal);
   }
-  NodeState node = StateOf(keys_, path, r.revision());
   if (path != "/" && !node.exists()) return Refuse(out, NotFound(keys_, path, r.revision()));
   out->set_action("get");
   if (node.file.has_value()) {
@@ -278,8 +297,6 @@ absl::Status Store::QueryTreeGet(const kvpb::Request& request, const AuthInfo& w
   }
   kvpb::TreeNode* dir = out->mutable_node();
   *dir = DirNode(path, node.marker ? &*node.marker : nullptr);
-  auto [key, end] = SubtreeRange(path);
-  bool all_readable = auth_.CheckRead(who, RangeOf(key, end)).ok();
   if (r.recursive()) {
     absl::StatusOr<RangeResult> below = keys_.Range(RangeOf(key, end), {.revision = r.revision()});
     if (!below.ok()) return below.status();
@@ -295,6 +312,18 @@ absl::Status Store::QueryTreeGet(const kvpb::Request& request, const AuthInfo& w
   }
   if (!all_readable && dir->nodes_size() == 0) return auth_.CheckRead(who, RangeOf(key, end));
   return absl::OkStatus();
+}
+
+absl::Status Store::MayWrite(const AuthInfo& who, const std::string& path) const {
+  absl::Status file = auth_.CheckWrite(who, RangeOf(path, ""));
+  if (file.ok()) return file;
+  auto [key, end] = SubtreeRange(path);
+  // A directory's own: its marker (a set) or all of it (a delete).
+  std::string marker = DirMarker(path);
+  if (auth_.CheckWrite(who, RangeOf(marker, "")).ok() || auth_.CheckWrite(who, RangeOf(key, end)).ok()) {
+    return absl::OkStatus();
+  }
+  return file;
 }
 
 void Store::NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir) {

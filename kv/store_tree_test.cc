@@ -292,6 +292,20 @@ TEST_F(StoreTreeAuth, EverythingElseIsRefused) {
   EXPECT_EQ(Refusal(Set("/b/x", "v")), PermissionDeniedError());
   EXPECT_EQ(Refusal(Mkdir("/c")), PermissionDeniedError());
   EXPECT_EQ(Refusal(TreeDelete("/b", true, true)), PermissionDeniedError());
+  // Refusals would tell what is there: they come after the permission check.
+  kvpb::Request cas = Set("/b/secret", "x", Mode::COMPARE_AND_SWAP);
+  cas.mutable_tree_set()->set_prev_value("guess");
+  EXPECT_EQ(Refusal(cas), PermissionDeniedError());
+  kvpb::Request cad = TreeDelete("/b/secret");
+  cad.mutable_tree_delete()->set_prev_value("guess");
+  EXPECT_EQ(Refusal(cad), PermissionDeniedError());
+  EXPECT_EQ(Refusal(Set("/b/secret", "x", Mode::CREATE)), PermissionDeniedError());
+  EXPECT_EQ(Refusal(Set("/b/nope", "x", Mode::UPDATE)), PermissionDeniedError());
+  EXPECT_EQ(Refusal(TreeDelete("/b/nope")), PermissionDeniedError());
+  EXPECT_EQ(Refusal(TreeGet("/b/nope")), PermissionDeniedError());
+  EXPECT_EQ(Refusal(TreeGet("/top/x")), PermissionDeniedError());  // not 104
+  // Inside her own directory, v2's answers as usual.
+  EXPECT_EQ(Tree(store_, As(TreeGet("/a/nope"), "alice", store_)).error_code(), kTreeKeyNotFound);
   // Her own directory she may delete whole, and write in it again.
   EXPECT_EQ(Refusal(TreeDelete("/a", true, true)), absl::OkStatus());
   EXPECT_EQ(Refusal(Set("/a/new", "v")), absl::OkStatus());
