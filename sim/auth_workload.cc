@@ -6,6 +6,7 @@
 #include "base/check.h"
 #include "kv/errors.h"
 #include "kv/store.h"
+#include "sim/registers.h"
 
 namespace etc::sim {
 namespace {
@@ -223,7 +224,7 @@ void AuthWorkload::Intrude() {
   if (world_->failed() || world_->queue().now_us() >= until_us_) return;
   world_->queue().After(random_.Range(10'000, 100'000), [this] { Intrude(); });
   kvpb::Request request;
-  request.mutable_put()->set_key(absl::StrCat("k", random_.Uniform(2)));
+  request.mutable_put()->set_key(RegisterKey(random_.Uniform(2)));
   request.mutable_put()->set_value("intruder");
   SendToAnyMember(intruder_, std::move(request), [this](absl::StatusOr<kvpb::Response> r) {
     if (r.ok()) {

@@ -1,6 +1,7 @@
 #include "sim/kv_workload.h"
 
 #include "absl/strings/str_cat.h"
+#include "sim/registers.h"
 
 namespace etc::sim {
 namespace {
@@ -62,7 +63,7 @@ void KvWorkload::IssueNext(Client& client) {
   const Swarm& swarm = world_->swarm();
   lincheck::Operation op;
   op.client = client.id;
-  op.key = absl::StrCat("k", client.random.Uniform(static_cast<uint64_t>(swarm.keys)));
+  op.key = RegisterKey(client.random.Uniform(static_cast<uint64_t>(swarm.keys)));
   uint64_t roll = client.random.Uniform(100);
   if (roll < 50) {
     op.kind = lincheck::OpKind::kRead;
