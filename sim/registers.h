@@ -10,6 +10,7 @@
 #define ETC_SIM_REGISTERS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,13 @@ inline constexpr char kRegisterDir[] = "/kv";
 inline constexpr char kRegisterPrefix[] = "/kv/";
 
 inline std::string RegisterKey(uint64_t index) { return absl::StrCat(kRegisterPrefix, "k", index); }
+
+// What a client last saw of a register: its value (nullopt: absent) and the
+// modified index (mod revision) it held it at (0: absent or not known).
+struct SeenValue {
+  std::optional<std::string> value;
+  int64_t index = 0;
+};
 
 }  // namespace etc::sim
 
