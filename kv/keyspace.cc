@@ -107,7 +107,7 @@ void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
 }
 
 std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_view value,
-                                              LeaseId lease) {
+                                              LeaseId lease, bool replace) {
   ETC_CHECK(writing_) << "Put outside BeginRevision/EndRevision";
   auto it = keys_.find(key);
   if (it == keys_.end()) it = keys_.emplace(std::string(key), Versions()).first;
@@ -120,8 +120,8 @@ std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_
   if (!versions.empty() && !versions.back().tombstone()) {
     const KeyVersion& live = versions.back();
     previous = ToKeyValue(it->first, live);
-    next.create_revision = live.create_revision;
-    next.version = live.version + 1;
+    next.create_revision = replace ? revision_ + 1 : live.create_revision;
+    next.version = replace ? 1 : live.version + 1;
   } else {
     next.create_revision = revision_ + 1;
     next.version = 1;
@@ -407,7 +407,10 @@ void Keyspace::CheckInvariants() const {
       if (!v.tombstone()) {
         ETC_CHECK_LE(v.create_revision, v.mod_revision);
         bool continues = i > 0 && !versions[i - 1].tombstone();
-        if (continues) {
+        bool replaced = continues && v.version == 1;  // a v2 set (Put's `replace`)
+        if (replaced) {
+          ETC_CHECK_EQ(v.create_revision, v.mod_revision);
+        } else if (continues) {
           ETC_CHECK_EQ(v.version, versions[i - 1].version + 1);
           ETC_CHECK_EQ(v.create_revision, versions[i - 1].create_revision);
         } else if (i > 0) {

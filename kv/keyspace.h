@@ -127,8 +127,10 @@ class Keyspace {
 
   // Writes `value` to `key`; returns the previous live version, if any.
   // The key must not have been written in this revision already (checked).
+  // `replace` starts the key afresh (version 1, created now) even if it is
+  // live: etcd v2's set replaces a node, so its createdIndex is new.
   std::optional<mvccpb::KeyValue> Put(std::string_view key, std::string_view value,
-                                      LeaseId lease);
+                                      LeaseId lease, bool replace = false);
   // Deletes every live key in the range; returns the deleted key-values.
   std::vector<mvccpb::KeyValue> DeleteRange(KeyRange range);
 

@@ -23,6 +23,7 @@
 #define ETC_KV_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -103,6 +104,22 @@ class Store {
   const AuthStore& auth() const { return auth_; }
   TokenTable& tokens() { return tokens_; }
 
+  // ---- etcd v2's view of recent revisions (local, not replicated) ----
+  // What a v2 watcher shows for a revision that a v2 call or a lease's
+  // expiry made: its action ("create", "update", "compareAndSwap",
+  // "compareAndDelete", "expire", ...; "refresh" is shown to nobody), and
+  // for a directory's deletion, the directory. Nothing for v3's writes
+  // (a v2 watcher shows "set" and "delete"). Kept for the last
+  // kMaxTreeNotes such revisions, and lost with a restart or a snapshot:
+  // older events show as v3's.
+  struct TreeNote {
+    std::string action;
+    std::string path;  // empty: the event's own key
+    bool dir = false;
+  };
+  static constexpr size_t kMaxTreeNotes = 100'000;
+  const TreeNote* TreeNoteAt(Revision revision) const;
+
   // ---- whole state ----
   const Keyspace& keyspace() const { return keys_; }
   Revision revision() const { return keys_.revision(); }
@@ -158,7 +175,9 @@ class Store {
   absl::Status ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo& who,
                                kvpb::Response* response);
   absl::Status ApplyUserOrRole(const kvpb::Request& request, const AuthInfo& who);
-  absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r);
+  // `replace`: see Keyspace::Put.
+  absl::StatusOr<etcdserverpb::PutResponse> DoPut(const etcdserverpb::PutRequest& r,
+                                                  bool replace = false);
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DoDeleteRange(
       const etcdserverpb::DeleteRangeRequest& r);
   absl::Status CheckPutState(const etcdserverpb::PutRequest& r) const;
@@ -173,6 +192,9 @@ class Store {
                                kvpb::Response* response);
   absl::Status QueryTreeGet(const kvpb::Request& request, const AuthInfo& who,
                             kvpb::Response* response) const;
+  // Remembers what `revision` was to v2 (TreeNoteAt); nothing if the
+  // revision changed nothing.
+  void NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir);
   // The immediate children of directory `path` that `who` may read (a
   // child directory only if all of it is readable) into `dir`.
   void AddChildren(const std::string& path, Revision revision, const AuthInfo& who,
@@ -215,6 +237,9 @@ class Store {
   Lessor lessor_;
   WatchHub watches_;
   TokenTable tokens_;
+  std::map<Revision, TreeNote> tree_notes_;
+  // The revision the last note is for (a note needs a new revision).
+  Revision last_noted_ = 0;
 };
 
 // The directory `path` as a key range: every key below it.

@@ -1,6 +1,7 @@
 // kv::Store's leases: granting, revoking and expiring them through the log,
 // and the leader's keepalives and time-to-live answers from its lessor.
 #include "kv/store.h"
+#include "kv/tree.h"
 
 #include <optional>
 #include <set>
@@ -50,10 +51,24 @@ absl::Status Store::RevokeLease(LeaseId id) {
   absl::StatusOr<std::set<std::string>> keys = leases_.Revoke(id);
   if (!keys.ok()) return keys.status();
   lessor_.Remove(id);
-  // All of the lease's keys go in one revision.
+  // All of the lease's keys go in one revision. A directory's marker
+  // (kv/tree.h) takes the directory with it: etcd v2's directory TTL.
   keys_.BeginRevision();
-  for (const std::string& key : *keys) keys_.DeleteRange(RangeOf(key, ""));
-  keys_.EndRevision();
+  std::string expired_dir;
+  for (const std::string& key : *keys) {
+    etcdserverpb::DeleteRangeRequest deletion;
+    if (IsDirMarker(key) && key != "/") {
+      auto [begin, end] = SubtreeRange(NodePathOf(key));
+      deletion.set_key(begin);
+      deletion.set_range_end(end);
+      if (expired_dir.empty()) expired_dir = std::string(NodePathOf(key));
+    } else {
+      deletion.set_key(key);
+    }
+    (void)DoDeleteRange(deletion);
+  }
+  Revision revision = keys_.EndRevision();
+  NoteTreeEvent(revision, "expire", expired_dir, !expired_dir.empty());
   return absl::OkStatus();
 }
 

@@ -27,10 +27,10 @@ class Model {
 
   // A write revision: changes go to `next_`, then Commit.
   void Begin() { next_ = now(); changed_ = false; }
-  void Put(const std::string& key, const std::string& value) {
+  void Put(const std::string& key, const std::string& value, bool replace = false) {
     int64_t rev = revision() + 1;
     auto it = next_.find(key);
-    if (it == next_.end()) {
+    if (it == next_.end() || replace) {
       next_[key] = ModelKv{value, rev, rev, 1};
     } else {
       it->second.value = value;
@@ -263,7 +263,8 @@ void CheckTreeWrite(Store& store, Model& model) {
   }
   model.Begin();
   for (const std::string& key : expected.deletes) model.Delete(key, "");
-  if (expected.put) model.Put(expected.put->first, expected.put->second);
+  for (const std::string& marker : expected.markers) model.Put(marker, "");
+  if (expected.put) model.Put(expected.put->first, expected.put->second, expected.replace);
   model.Commit();
   RC_ASSERT(tree.header().revision() == model.revision());
   RC_ASSERT(tree.action() == expected.action);

@@ -74,6 +74,16 @@ absl::Status Refuse(kvpb::TreeResponse* out, const Refusal& refusal) {
   return absl::OkStatus();
 }
 
+// v2's compare of a file against prevValue / prevIndex (empty and 0 are
+// not compared).
+std::optional<Refusal> CompareFails(const mvccpb::KeyValue& file, const std::string& prev_value,
+                                    int64_t prev_index) {
+  bool value_differs = !prev_value.empty() && prev_value != file.value();
+  bool index_differs = prev_index != 0 && prev_index != file.mod_revision();
+  if (!value_differs && !index_differs) return std::nullopt;
+  return Refusal{kTreeCompareFailed, CompareFailCause(file, prev_value, prev_index)};
+}
+
 // v2's preconditions of a set on `node` (store.go's Set, Create, Update and
 // CompareAndSwap).
 std::optional<Refusal> CheckSet(const Keyspace& keys, const kvpb::TreeSetRequest& r,
@@ -93,13 +103,7 @@ std::optional<Refusal> CheckSet(const Keyspace& keys, const kvpb::TreeSetRequest
     case SetMode::COMPARE_AND_SWAP: {
       if (!node.exists()) return NotFound(keys, path, 0);
       if (node.is_dir()) return Refusal{kTreeNotFile, path};
-      bool value_differs = !r.prev_value().empty() && r.prev_value() != node.file->value();
-      bool index_differs = r.prev_index() != 0 && r.prev_index() != node.file->mod_revision();
-      if (value_differs || index_differs) {
-        return Refusal{kTreeCompareFailed,
-                       CompareFailCause(*node.file, r.prev_value(), r.prev_index())};
-      }
-      return std::nullopt;
+      return CompareFails(*node.file, r.prev_value(), r.prev_index());
     }
     default:  // SET replaces a file, never a directory
       if (node.is_dir()) return Refusal{kTreeNotFile, path};
@@ -149,25 +153,48 @@ absl::Status Store::ApplyTreeSet(const kvpb::Request& request, const AuthInfo& w
   }
   if (r.lease() != 0 && leases_.Find(r.lease()) == nullptr) return LeaseNotFoundError();
   if (absl::Status s = CheckLeaseKeys(who, r.lease()); !s.ok()) return s;
+  // Directories made on the way get markers, as v2 makes them: they stay
+  // when their keys go. (Only where the user may write; elsewhere they
+  // stay implicit.)
+  std::vector<std::string> made;
+  int64_t made_bytes = 0;
+  for (const std::string& ancestor : TreeAncestors(path)) {
+    if (StateOf(keys_, ancestor, 0).exists()) continue;
+    std::string marker = DirMarker(ancestor);
+    if (!auth_.CheckWrite(who, RangeOf(marker, "")).ok()) continue;
+    made_bytes += static_cast<int64_t>(marker.size());
+    made.push_back(std::move(marker));
+  }
   etcdserverpb::PutRequest put;
   put.set_key(key);
   if (!as_dir && !r.dir()) {
     put.set_value(r.refresh() && node.file.has_value() ? node.file->value() : r.value());
   }
   put.set_lease(r.lease());
-  if (absl::Status s = CheckQuota(static_cast<int64_t>(key.size() + put.value().size()),
+  if (absl::Status s = CheckQuota(static_cast<int64_t>(key.size() + put.value().size()) + made_bytes,
                                   request.header().member_id());
       !s.ok()) {
     return s;
   }
   keys_.BeginRevision();
+  for (const std::string& marker : made) {
+    etcdserverpb::PutRequest made_dir;
+    made_dir.set_key(marker);
+    ETC_CHECK(DoPut(made_dir).ok());
+  }
   if (node.file.has_value() && as_dir) {
     etcdserverpb::DeleteRangeRequest replaced;
     replaced.set_key(path);
     (void)DoDeleteRange(replaced);
   }
-  absl::StatusOr<etcdserverpb::PutResponse> written = DoPut(put);
-  keys_.EndRevision();
+  // v2's set replaces the node: a new createdIndex (update and
+  // compare-and-swap keep it).
+  bool replace = r.mode() == SetMode::SET && node.file.has_value() && !as_dir;
+  absl::StatusOr<etcdserverpb::PutResponse> written = DoPut(put, replace);
+  Revision revision = keys_.EndRevision();
+  // A refresh tells no watcher (v2's rule); the rest tell their action.
+  NoteTreeEvent(revision, r.refresh() && r.mode() != SetMode::CREATE ? "refresh" : ActionOf(r.mode()),
+                "", false);
   ETC_CHECK(written.ok()) << written.status();
   std::optional<mvccpb::KeyValue> now = keys_.Get(key);
   ETC_CHECK(now.has_value());
@@ -195,10 +222,8 @@ absl::Status Store::ApplyTreeDelete(const kvpb::Request& request, const AuthInfo
   bool compare = !r.prev_value().empty() || r.prev_index() != 0;
   if (compare) {
     if (node.is_dir()) return Refuse(out, {kTreeNotFile, path});
-    if ((!r.prev_value().empty() && r.prev_value() != node.file->value()) ||
-        (r.prev_index() != 0 && r.prev_index() != node.file->mod_revision())) {
-      return Refuse(out, {kTreeCompareFailed,
-                          CompareFailCause(*node.file, r.prev_value(), r.prev_index())});
+    if (std::optional<Refusal> failed = CompareFails(*node.file, r.prev_value(), r.prev_index())) {
+      return Refuse(out, *failed);
     }
   } else if (node.is_dir()) {
     if (!r.dir() && !r.recursive()) return Refuse(out, {kTreeNotFile, path});
@@ -220,6 +245,7 @@ absl::Status Store::ApplyTreeDelete(const kvpb::Request& request, const AuthInfo
   (void)DoDeleteRange(deletion);
   Revision revision = keys_.EndRevision();
   out->set_action(compare ? "compareAndDelete" : "delete");
+  NoteTreeEvent(revision, out->action(), node.is_dir() ? path : "", node.is_dir());
   kvpb::TreeNode before = node.is_dir() ? DirNode(path, node.marker ? &*node.marker : nullptr)
                                         : FileNode(*node.file);
   kvpb::TreeNode* after = out->mutable_node();
@@ -269,6 +295,18 @@ absl::Status Store::QueryTreeGet(const kvpb::Request& request, const AuthInfo& w
   }
   if (!all_readable && dir->nodes_size() == 0) return auth_.CheckRead(who, RangeOf(key, end));
   return absl::OkStatus();
+}
+
+void Store::NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir) {
+  if (revision <= last_noted_) return;  // nothing changed
+  last_noted_ = revision;
+  tree_notes_[revision] = TreeNote{std::move(action), std::move(path), dir};
+  if (tree_notes_.size() > kMaxTreeNotes) tree_notes_.erase(tree_notes_.begin());
+}
+
+const Store::TreeNote* Store::TreeNoteAt(Revision revision) const {
+  auto it = tree_notes_.find(revision);
+  return it == tree_notes_.end() ? nullptr : &it->second;
 }
 
 void Store::AddChildren(const std::string& path, Revision revision, const AuthInfo& who,

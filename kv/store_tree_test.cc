@@ -96,14 +96,23 @@ TEST(StoreTree, OneKeyspaceWithV3) {
             (std::vector<std::string>{"/a/", "/a/b", "/a/c", "/d/"}));
 }
 
-TEST(StoreTree, ExplicitDirectoriesOutliveTheirKeysImplicitOnesDoNot) {
+TEST(StoreTree, V2DirectoriesOutliveTheirKeysV3OnesDoNot) {
   Store store;
   Tree(store, Mkdir("/d"));
   Tree(store, Set("/d/x", "1"));
-  Tree(store, Set("/i/x", "1"));
+  // A v2 set makes the directories on its way, as v2 does: markers.
+  kvpb::TreeResponse made = Tree(store, Set("/m/n/x", "1"));
+  kvpb::Request put;
+  put.mutable_put()->set_key("/i/x");
+  put.mutable_put()->set_value("1");
+  ASSERT_EQ(StatusOf(store.Apply(put)), absl::OkStatus());
   Tree(store, TreeDelete("/d/x"));
+  Tree(store, TreeDelete("/m/n/x"));
   Tree(store, TreeDelete("/i/x"));
   EXPECT_TRUE(Tree(store, TreeGet("/d")).node().dir());
+  kvpb::TreeResponse m = Tree(store, TreeGet("/m", true));
+  EXPECT_EQ(m.node().created_index(), made.node().created_index());
+  EXPECT_EQ(Keys(m.node()), std::vector<std::string>{"/m/n/"});
   EXPECT_EQ(Tree(store, TreeGet("/i")).error_code(), kTreeKeyNotFound);
   EXPECT_EQ(Tree(store, TreeDelete("/d")).error_code(), kTreeNotFile);
   EXPECT_EQ(Tree(store, TreeDelete("/d", /*dir=*/true)).action(), "delete");
@@ -144,6 +153,54 @@ TEST(StoreTree, TtlIsALease) {
   revoke.mutable_lease_revoke()->set_id(7);
   ASSERT_EQ(StatusOf(store.Apply(revoke)), absl::OkStatus());
   EXPECT_EQ(Tree(store, TreeGet("/t")).error_code(), kTreeKeyNotFound);
+}
+
+TEST(StoreTree, RevisionsRememberWhatTheyWereToV2) {
+  Store store;
+  Tree(store, Set("/n", "1", Mode::CREATE));
+  Tree(store, Set("/n", "2", Mode::UPDATE));
+  kvpb::Request cas = Set("/n", "3", Mode::COMPARE_AND_SWAP);
+  cas.mutable_tree_set()->set_prev_value("2");
+  Tree(store, cas);
+  kvpb::Request refresh = Set("/n", "", Mode::UPDATE);
+  refresh.mutable_tree_set()->set_refresh(true);
+  Tree(store, refresh);
+  Tree(store, Set("/d/x", "1"));
+  Tree(store, TreeDelete("/d", /*dir=*/true, /*recursive=*/true));
+  kvpb::Request put;
+  put.mutable_put()->set_key("/v3");
+  ASSERT_EQ(StatusOf(store.Apply(put)), absl::OkStatus());
+  std::vector<std::string> actions;
+  for (Revision r = 1; r <= store.revision(); ++r) {
+    const Store::TreeNote* note = store.TreeNoteAt(r);
+    actions.push_back(note == nullptr ? "-" : note->action + (note->dir ? " " + note->path : ""));
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"create", "update", "compareAndSwap", "refresh", "set",
+                                               "delete /d", "-"}));
+  // A refused request notes nothing.
+  Tree(store, Set("/n", "x", Mode::CREATE));
+  EXPECT_EQ(store.TreeNoteAt(store.revision() + 1), nullptr);
+}
+
+TEST(StoreTree, ALeaseOnADirectoryTakesTheDirectory) {
+  Store store;
+  kvpb::Request grant;
+  grant.mutable_lease_grant()->set_id(3);
+  grant.mutable_lease_grant()->set_ttl(5);
+  ASSERT_EQ(StatusOf(store.Apply(grant)), absl::OkStatus());
+  kvpb::Request mkdir = Mkdir("/t");
+  mkdir.mutable_tree_set()->set_lease(3);
+  Tree(store, mkdir);
+  Tree(store, Set("/t/a/b", "1"));
+  Tree(store, Set("/kept", "1"));
+  kvpb::Request expire;
+  expire.mutable_lease_expire()->add_ids(3);
+  ASSERT_EQ(StatusOf(store.Apply(expire)), absl::OkStatus());
+  EXPECT_EQ(Keys(Tree(store, TreeGet("/", true)).node()), std::vector<std::string>{"/kept"});
+  const Store::TreeNote* note = store.TreeNoteAt(store.revision());
+  ASSERT_NE(note, nullptr);
+  EXPECT_EQ(note->action, "expire");
+  EXPECT_EQ(note->path, "/t");
 }
 
 TEST(StoreTree, RefusalsChangeNothing) {

@@ -126,7 +126,8 @@ absl::Status Store::CheckPutState(const etcdserverpb::PutRequest& r) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRequest& r) {
+absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRequest& r,
+                                                       bool replace) {
   if (absl::Status s = CheckPutState(r); !s.ok()) return s;
   std::optional<mvccpb::KeyValue> current = keys_.Get(r.key());
   std::string_view value = r.value();
@@ -135,7 +136,7 @@ absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRe
   if (r.ignore_lease()) lease = current->lease();
   // Copy: `value` may point into the version about to be superseded.
   std::string value_copy(value);
-  std::optional<mvccpb::KeyValue> previous = keys_.Put(r.key(), value_copy, lease);
+  std::optional<mvccpb::KeyValue> previous = keys_.Put(r.key(), value_copy, lease, replace);
   if (previous.has_value() && previous->lease() != 0 && previous->lease() != lease) {
     leases_.Detach(previous->lease(), r.key());
   }

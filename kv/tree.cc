@@ -11,27 +11,6 @@
 namespace etc::kv {
 namespace {
 
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (length == 0 || i + length > s.size()) return false;
-    for (size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    }
-    // Overlong forms and surrogates are as invalid as a stray byte.
-    uint32_t point = length == 1 ? c : c & (0x7f >> length);
-    for (size_t k = 1; k < length; ++k) point = (point << 6) | (s[i + k] & 0x3f);
-    static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (point < kMinimum[length] || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
 void SortChildren(kvpb::TreeNode* node) {
   auto* nodes = node->mutable_nodes();
   std::sort(nodes->begin(), nodes->end(),
@@ -42,8 +21,10 @@ void SortChildren(kvpb::TreeNode* node) {
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeTreePath(std::string_view path) {
-  if (path.find('\0') != std::string_view::npos || !IsValidUtf8(path)) {
-    return absl::InvalidArgumentError("etcdserver: a v2 key must be UTF-8 without NUL bytes");
+  // Any other bytes are a name, as in etcd (which shows what is not UTF-8
+  // as U+FFFD in its JSON).
+  if (path.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("etcdserver: a v2 key must not hold a NUL byte");
   }
   std::vector<std::string_view> parts;
   size_t start = 0;

@@ -37,7 +37,7 @@ enum TreeError : int32_t {
 // A client's path as v2 cleans it (Go's path.Clean under "/"): repeated
 // slashes and a trailing one dropped, "." and ".." resolved lexically
 // ("/a/../b" is "/b"; ".." above the root stays at the root). Errors:
-// kInvalidArgument for a path with a NUL byte or invalid UTF-8.
+// kInvalidArgument for a path with a NUL byte.
 absl::StatusOr<std::string> NormalizeTreePath(std::string_view path);
 
 // Whether `path` is already in normal form (what the store accepts).

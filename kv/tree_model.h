@@ -35,7 +35,11 @@ struct TreeOutcome {
   std::string node_key;  // the node written or deleted
   bool node_dir = false;
   std::vector<std::string> deletes;  // keys
+  // Markers of the directories made on the way, then the node's own put.
+  std::vector<std::string> markers;
   std::optional<std::pair<std::string, std::string>> put;
+  // The put starts the key afresh (a set of an existing file).
+  bool replace = false;
   bool had_prev = false;
 };
 
@@ -75,6 +79,19 @@ inline TreeOutcome ModelRefuse(int32_t code, std::string cause) {
   return o;
 }
 
+// v2's compare of a file against prevValue / prevIndex (empty and 0 are
+// not compared): 101 with the cause when it fails.
+inline std::optional<TreeOutcome> ModelCompareFails(const ModelKv& file, const std::string& prev_value,
+                                                    int64_t prev_index) {
+  bool bad_value = !prev_value.empty() && prev_value != file.value;
+  bool bad_index = prev_index != 0 && prev_index != file.mod;
+  if (!bad_value && !bad_index) return std::nullopt;
+  mvccpb::KeyValue current;
+  current.set_value(file.value);
+  current.set_mod_revision(file.mod);
+  return ModelRefuse(101, CompareFailCause(current, prev_value, prev_index));
+}
+
 inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::TreeSetRequest& r) {
   using R = kvpb::TreeSetRequest;
   std::string path = r.path();
@@ -96,14 +113,7 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
   if (r.mode() == R::UPDATE && is_dir && !r.value().empty()) return ModelRefuse(102, path);
   if ((r.mode() == R::SET || r.mode() == R::COMPARE_AND_SWAP) && is_dir) return ModelRefuse(102, path);
   if (r.mode() == R::COMPARE_AND_SWAP) {
-    bool bad_value = !r.prev_value().empty() && r.prev_value() != file->second.value;
-    bool bad_index = r.prev_index() != 0 && r.prev_index() != file->second.mod;
-    if (bad_value || bad_index) {
-      mvccpb::KeyValue current;
-      current.set_value(file->second.value);
-      current.set_mod_revision(file->second.mod);
-      return ModelRefuse(101, CompareFailCause(current, r.prev_value(), r.prev_index()));
-    }
+    if (auto failed = ModelCompareFails(file->second, r.prev_value(), r.prev_index())) return *failed;
   }
   TreeOutcome o;
   o.action = r.mode() == R::CREATE || r.mode() == R::CREATE_IN_ORDER ? "create"
@@ -114,12 +124,16 @@ inline TreeOutcome ModelTreeSet(const State& s, int64_t revision, const kvpb::Tr
   o.had_prev = exists;
   bool as_dir = is_dir || (r.dir() && r.mode() != R::UPDATE);
   o.node_dir = as_dir;
+  for (const std::string& a : TreeAncestors(path)) {
+    if (!ModelExists(s, a)) o.markers.push_back(a + "/");
+  }
   if (as_dir) {
     if (is_file) o.deletes.push_back(path);
     o.put = {path + "/", ""};
   } else {
     std::string value = r.dir() ? "" : r.refresh() && is_file ? file->second.value : r.value();
     o.put = {path, value};
+    o.replace = r.mode() == R::SET && is_file;
   }
   return o;
 }
@@ -142,14 +156,7 @@ inline TreeOutcome ModelTreeDelete(const State& s, const kvpb::TreeDeleteRequest
   bool compare = !r.prev_value().empty() || r.prev_index() != 0;
   if (compare) {
     if (is_dir) return ModelRefuse(102, path);
-    bool bad_value = !r.prev_value().empty() && r.prev_value() != file->second.value;
-    bool bad_index = r.prev_index() != 0 && r.prev_index() != file->second.mod;
-    if (bad_value || bad_index) {
-      mvccpb::KeyValue current;
-      current.set_value(file->second.value);
-      current.set_mod_revision(file->second.mod);
-      return ModelRefuse(101, CompareFailCause(current, r.prev_value(), r.prev_index()));
-    }
+    if (auto failed = ModelCompareFails(file->second, r.prev_value(), r.prev_index())) return *failed;
   } else if (is_dir) {
     if (!r.dir() && !r.recursive()) return ModelRefuse(102, path);
     if (!r.recursive() && others) return ModelRefuse(108, path);

@@ -17,12 +17,9 @@ TEST(TreePath, NormalizesAsV2Does) {
   EXPECT_EQ(NormalizeTreePath("/\xc3\xa9t\xc3\xa9").value(), "/\xc3\xa9t\xc3\xa9");
 }
 
-TEST(TreePath, RefusesNulAndInvalidUtf8) {
+TEST(TreePath, RefusesNulButKeepsOtherBytes) {
   EXPECT_FALSE(NormalizeTreePath(std::string("/a\0b", 4)).ok());
-  EXPECT_FALSE(NormalizeTreePath("/\xff").ok());
-  EXPECT_FALSE(NormalizeTreePath("/\xc3").ok());          // truncated
-  EXPECT_FALSE(NormalizeTreePath("/\xc0\xaf").ok());      // overlong '/'
-  EXPECT_FALSE(NormalizeTreePath("/\xed\xa0\x80").ok());  // a surrogate
+  EXPECT_EQ(NormalizeTreePath("/\xff").value(), "/\xff");  // etcd stores it too
 }
 
 TEST(TreePath, NormalForm) {

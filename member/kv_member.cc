@@ -221,8 +221,28 @@ void KvMember::KeepAliveWhenReady(kv::LeaseId id,
 void KvMember::TimeToLiveWhenReady(
     etcdserverpb::LeaseTimeToLiveRequest request,
     std::function<void(absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>)> done) {
-  WhenLeaseLeader<absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>>(
-      [this, request = std::move(request)] { return TimeToLive(request); }, std::move(done));
+  using Answer = absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse>;
+  if (!request.keys()) {
+    WhenLeaseLeader<Answer>([this, request = std::move(request)] { return TimeToLive(request); },
+                            std::move(done));
+    return;
+  }
+  // The lease's keys as of the question: a put that another member
+  // answered before it was asked must be listed, and this leader may not
+  // have applied it yet. A read index first (listing alarms reads nothing
+  // that any user may not).
+  kvpb::Request barrier;
+  barrier.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::GET);
+  Read(std::move(barrier), /*serializable=*/false,
+       [this, request = std::move(request),
+        done = std::move(done)](absl::StatusOr<kvpb::Response> read) mutable {
+         if (!read.ok()) {
+           done(read.status());
+           return;
+         }
+         WhenLeaseLeader<Answer>([this, request = std::move(request)] { return TimeToLive(request); },
+                                 std::move(done));
+       });
 }
 
 void KvMember::ExpireLeases(int64_t now_ms) {

@@ -280,6 +280,21 @@ done
 check "the restored member has the data" "yes" "$restored"
 check "the restored member takes writes" "OK" \
   "$(etcdctl --endpoints="127.0.0.1:$rclient" put /after-restore 1 2>&1)"
+# Told to stop while a lock waits: the member stops cleanly (etc once
+# crashed there, cleaning up the waiter's key over a server shutting down).
+client=$rclient
+lease_a=$((16#$($E lease grant 60 | awk '{print $2}')))
+lease_b=$((16#$($E lease grant 60 | awk '{print $2}')))
+http POST /v3/lock/lock "{\"name\":\"$(b64 stoplock)\",\"lease\":\"$lease_a\"}" >/dev/null
+http POST /v3/lock/lock "{\"name\":\"$(b64 stoplock)\",\"lease\":\"$lease_b\"}" >/dev/null 2>&1 &
+sleep 0.5
+kill -TERM "${pids[0]}"
+wait "${pids[0]}"
+status=$?
+# etc exits 0; etcd 3.4 ends by its own SIGTERM (143). Either, not a crash.
+check "a member with a waiting lock stops without crashing" "stopped" \
+  "$([ "$status" -eq 0 ] || [ "$status" -eq 143 ] && echo stopped || echo "exit status $status")"
+pids=()
 stop
 printf 'garbage' >"$work/bad.db"
 if [ "$(basename "$server")" != "etcd" ]; then

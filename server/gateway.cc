@@ -1,26 +1,24 @@
 #include "server/gateway.h"
 
 #include <map>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/util/json_util.h"
 #include "kv/etcdserverpb/rpc.pb.h"
+#include "server/gateway_codec.h"
+#include "server/gateway_stream.h"
 #include "server/v3electionpb/v3election.pb.h"
 #include "server/v3lockpb/v3lock.pb.h"
 
 namespace etc::server {
 namespace {
 
-// etcd 3.4's gateway routes (rpc.proto's google.api.http options) to gRPC
-// methods. /v3/maintenance/hash is Hash: etcd maps HashKV to the same path
-// and Hash wins there too.
 struct RouteTarget {
   std::string method;  // "/etcdserverpb.KV/Range"
   const google::protobuf::Message* request;
@@ -97,21 +95,6 @@ HttpResponse Json(int status, std::string body) {
   return response;
 }
 
-// grpc-gateway's error body, and its HTTP status for each gRPC code.
-HttpResponse GatewayError(const grpc::Status& status) {
-  static const int kHttpStatus[] = {200, 499, 500, 400, 504, 404, 409, 403, 429,
-                                    400, 409, 400, 501, 500, 503, 500, 401};
-  int code = static_cast<int>(status.error_code());
-  int http = code >= 0 && code < 17 ? kHttpStatus[code] : 500;
-  std::string message;
-  for (char c : status.error_message()) {
-    if (c == '"' || c == '\\') message += '\\';
-    message += c;
-  }
-  return Json(http, absl::StrCat("{\"error\":\"", message, "\",\"code\":", code, ",\"message\":\"",
-                                 message, "\"}"));
-}
-
 class Gateway {
  public:
   Gateway(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server, bool enable_v2)
@@ -123,7 +106,34 @@ class Gateway {
     }
   }
 
-  HttpResponse Handle(const HttpRequest& request) {
+  void Handle(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+    // etcd 3.4 serves its gateway under /v3beta/ too (it rewrites the path
+    // before routing); /v3alpha/ is gone.
+    std::string path = request.path;
+    if (absl::StartsWith(path, "/v3beta/")) path = "/v3/" + path.substr(8);
+    if (v2_ != nullptr && V2Api::Serves(request.path)) {
+      // A long-poll watch answers later; the rest waits for the member.
+      if (V2Api::IsWatch(request)) return v2_->Watch(request, std::move(exchange));
+      return exchange->Respond(v2_->Handle(request));
+    }
+    if (stub_ != nullptr) {
+      if (std::optional<GatewayStream> stream = GatewayStreamAt(path)) {
+        if (request.method != "POST") return exchange->Respond(Json(405, "Method Not Allowed\n"));
+        return ServeGatewayStream(*stream, stub_.get(), request, std::move(exchange));
+      }
+      auto route = Routes().find(path);
+      if (route != Routes().end()) {
+        if (request.method != "POST") return exchange->Respond(Json(405, "Method Not Allowed\n"));
+        return Call(route->second, request, std::move(exchange));
+      }
+    }
+    exchange->Respond(Serve(request));
+  }
+
+ private:
+  // What is answered at once: /health waits for the member, but at most a
+  // second.
+  HttpResponse Serve(const HttpRequest& request) {
     if (request.path == "/metrics") {
       if (request.method != "GET") return Json(405, "Method Not Allowed\n");
       HttpResponse response;
@@ -138,18 +148,9 @@ class Gateway {
     if (request.path == "/version" && request.method == "GET") {
       return Json(200, "{\"etcdserver\":\"3.4.23\",\"etcdcluster\":\"3.4.0\"}");
     }
-    if (v2_ != nullptr && V2Api::Serves(request.path)) return v2_->Handle(request);
-    if (stub_ != nullptr) {
-      auto route = Routes().find(request.path);
-      if (route != Routes().end()) {
-        if (request.method != "POST") return Json(405, "Method Not Allowed\n");
-        return Call(route->second, request);
-      }
-    }
     return Json(404, "404 page not found\n");
   }
 
- private:
   HttpResponse Health(const HttpRequest& request) {
     std::vector<std::string> excluded;
     for (absl::string_view pair : absl::StrSplit(request.query, '&')) {
@@ -200,50 +201,47 @@ class Gateway {
            status.code() == absl::StatusCode::kInvalidArgument;
   }
 
-  HttpResponse Call(const RouteTarget& route, const HttpRequest& request) {
+  // Starts the gRPC call and returns: its completion answers. A call may
+  // wait as long as its client does (a lock, a campaign), as through etcd's
+  // gateway; the client leaving cancels it.
+  void Call(const RouteTarget& route, const HttpRequest& request,
+            std::shared_ptr<HttpExchange> exchange) {
     std::unique_ptr<google::protobuf::Message> input(route.request->New());
-    std::string body = request.body.empty() ? "{}" : request.body;
-    google::protobuf::util::JsonParseOptions parse;
-    parse.ignore_unknown_fields = false;
-    if (auto status = google::protobuf::util::JsonStringToMessage(body, input.get(), parse);
-        !status.ok()) {
-      return GatewayError(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                       std::string(status.message())));
+    if (absl::Status parsed = GatewayFromJson(request.body.empty() ? "{}" : request.body, input.get());
+        !parsed.ok()) {
+      exchange->Respond(GatewayError(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(parsed.message()))));
+      return;
     }
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    struct Pending {
+      grpc::ClientContext context;
+      grpc::ByteBuffer request;
+      grpc::ByteBuffer response;
+    };
+    auto pending = std::make_shared<Pending>();
     auto authorization = request.headers.find("authorization");
     if (authorization != request.headers.end()) {
-      context.AddMetadata("authorization", authorization->second);
+      pending->context.AddMetadata("authorization", authorization->second);
     }
-    grpc::Slice request_slice(input->SerializeAsString());
-    grpc::ByteBuffer request_bytes(&request_slice, 1);
-    grpc::ByteBuffer response_bytes;
-    absl::Notification done;
-    grpc::Status status;
-    stub_->UnaryCall(&context, route.method, grpc::StubOptions(), &request_bytes, &response_bytes,
-                     [&](grpc::Status result) {
-                       status = std::move(result);
-                       done.Notify();
+    pending->request = ToByteBuffer(*input);
+    stub_->UnaryCall(&pending->context, route.method, grpc::StubOptions(), &pending->request,
+                     &pending->response, [pending, exchange, &route](grpc::Status status) {
+                       exchange->Respond(Answer(route, status, pending->response));
                      });
-    done.WaitForNotification();
+    std::weak_ptr<Pending> weak = pending;
+    exchange->OnClose([weak] {
+      if (std::shared_ptr<Pending> live = weak.lock()) live->context.TryCancel();
+    });
+  }
+
+  static HttpResponse Answer(const RouteTarget& route, const grpc::Status& status,
+                             const grpc::ByteBuffer& bytes) {
     if (!status.ok()) return GatewayError(status);
     std::unique_ptr<google::protobuf::Message> output(route.response->New());
-    std::vector<grpc::Slice> slices;
-    std::string response_data;
-    if (response_bytes.Dump(&slices).ok()) {
-      for (const grpc::Slice& slice : slices) {
-        response_data.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-      }
-    }
-    if (!output->ParseFromString(response_data)) {
+    if (!FromByteBuffer(bytes, output.get())) {
       return GatewayError(grpc::Status(grpc::StatusCode::INTERNAL, "cannot decode the response"));
     }
-    std::string json;
-    google::protobuf::util::JsonPrintOptions print;
-    print.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(*output, &json, print);
-    return Json(200, std::move(json));
+    return Json(200, GatewayToJson(*output));
   }
 
   MemberHost* host_;
@@ -254,10 +252,12 @@ class Gateway {
 
 }  // namespace
 
-HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server,
-                            bool enable_v2) {
+AsyncHttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server,
+                                 bool enable_v2) {
   auto gateway = std::make_shared<Gateway>(host, metrics, grpc_server, enable_v2);
-  return [gateway](const HttpRequest& request) { return gateway->Handle(request); };
+  return [gateway](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+    gateway->Handle(request, std::move(exchange));
+  };
 }
 
 }  // namespace etc::server

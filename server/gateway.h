@@ -1,12 +1,16 @@
 // What the client port answers over HTTP/1.1, as etcd 3.4 does: GET
 // /health ({"health":"true"}, or 503 without a leader, with an alarm, or
 // when a linearizable read fails within a second), GET /metrics
-// (Prometheus text), GET /version, and the grpc-gateway JSON API (POST
-// /v3/kv/range and the other unary calls, JSON with proto field names,
-// bytes as base64, 64-bit integers as strings), which runs each request
-// through the gRPC services in-process so that it gets exactly their
-// validation, auth and errors. The streaming calls (/v3/watch,
-// /v3/lease/keepalive, /v3/maintenance/snapshot) are not served over JSON.
+// (Prometheus text), GET /version, and the grpc-gateway JSON API under
+// /v3/ and /v3beta/: the unary calls (POST /v3/kv/range ...; JSON with
+// proto field names, bytes as base64, 64-bit integers as strings,
+// gateway_codec.h) and the streaming ones, POST /v3/watch and
+// /v3/lease/keepalive (chunked answers, gateway_stream.h). Each request
+// becomes the same gRPC call, in-process, so it gets exactly the services'
+// validation, auth and errors; a call in flight holds no thread (its
+// completion answers the HttpExchange), and a client that leaves cancels
+// it. /v3/maintenance/snapshot and /v3/election/observe (server streams)
+// are not served over JSON.
 #ifndef ETC_SERVER_GATEWAY_H_
 #define ETC_SERVER_GATEWAY_H_
 
@@ -24,8 +28,8 @@ namespace etc::server {
 // `grpc_server` (nullptr: /health and /metrics only, for
 // --listen-metrics-urls) serves the JSON API; with `enable_v2`, etcd v2's
 // API too (v2_keys.h).
-HttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server,
-                            bool enable_v2 = false);
+AsyncHttpHandler MakeHttpHandler(MemberHost* host, Metrics* metrics, grpc::Server* grpc_server,
+                                 bool enable_v2 = false);
 
 }  // namespace etc::server
 

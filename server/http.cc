@@ -4,7 +4,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -15,14 +14,18 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include <grpcpp/server_posix.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace etc::server {
 namespace {
@@ -31,27 +34,108 @@ namespace {
 // gateway's JSON is at most a few times larger).
 constexpr size_t kMaxHttpRequestBytes = 8 << 20;
 constexpr size_t kMaxHeaderBytes = 64 << 10;
+// A chunked body's framing may take as much room as its data (a body of
+// 1-byte chunks is six times its size): past that, it only makes us scan.
+constexpr size_t kMaxChunkedRequestBytes = 2 * kMaxHttpRequestBytes;
+constexpr size_t kMaxChunkLineBytes = 1024;
+// An answer's buffer, once written, keeps at most this much capacity: a
+// connection waiting for its next answer should cost little.
+constexpr size_t kKeptOutputCapacity = 64 << 10;
 // A connection that sent too little to tell its protocol is looked at again
 // after this long (not spun on while the rest is on its way).
 constexpr int64_t kSniffRetryMs = 5;
 
-const char* Reason(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 301: return "Moved Permanently";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 412: return "Precondition Failed";
-    case 415: return "Unsupported Media Type";
-    case 413: return "Payload Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+}  // namespace
+
+namespace {
+
+// Where the chunked body starting at `begin` ends (0: not complete yet),
+// appending its data to `body` unless that is null: the first pass, on
+// every read, only walks the chunk sizes; the data is copied once.
+absl::StatusOr<size_t> ChunkedBodyEnd(const std::string& data, size_t begin, std::string* body) {
+  size_t pos = begin;
+  size_t decoded = 0;
+  for (;;) {
+    size_t line_end = data.find("\r\n", pos);
+    if (line_end == std::string::npos) {
+      if (data.size() - pos > kMaxChunkLineBytes) return absl::InvalidArgumentError("malformed chunk size");
+      return 0;
+    }
+    // The size in hex, then optional extensions after ';' (ignored).
+    absl::string_view size_text(data.data() + pos, std::min(line_end - pos, data.find(';', pos) - pos));
+    size_text = absl::StripTrailingAsciiWhitespace(size_text);
+    size_t size = 0;
+    if (size_text.empty() || size_text.size() > 8 ||
+        !std::all_of(size_text.begin(), size_text.end(), absl::ascii_isxdigit) ||
+        !absl::SimpleHexAtoi(size_text, &size)) {
+      return absl::InvalidArgumentError("malformed chunk size");
+    }
+    pos = line_end + 2;
+    if (size == 0) break;
+    decoded += size;
+    if (decoded > kMaxHttpRequestBytes || pos + size - begin > kMaxChunkedRequestBytes) {
+      return absl::ResourceExhaustedError("request too large");
+    }
+    if (data.size() < pos + size + 2) return 0;
+    if (data.compare(pos + size, 2, "\r\n") != 0) return absl::InvalidArgumentError("malformed chunk");
+    if (body != nullptr) body->append(data, pos, size);
+    pos += size + 2;
   }
+  // Trailer fields (ignored), then an empty line.
+  size_t trailers = pos;
+  for (;;) {
+    size_t line_end = data.find("\r\n", pos);
+    if (line_end == std::string::npos) {
+      if (data.size() - trailers > kMaxHeaderBytes) return absl::InvalidArgumentError("trailers too large");
+      return 0;
+    }
+    if (line_end == pos) return pos + 2;
+    pos = line_end + 2;
+  }
+}
+
+// The body's length from Content-Length, or its end if chunked.
+absl::StatusOr<size_t> ReadBody(const std::string& data, size_t begin, HttpRequest* parsed) {
+  auto encoding = parsed->headers.find("transfer-encoding");
+  if (encoding != parsed->headers.end()) {
+    // Both would let a proxy in front and this server disagree on where
+    // the request ends.
+    if (!absl::EqualsIgnoreCase(encoding->second, "chunked") ||
+        parsed->headers.contains("content-length")) {
+      return absl::InvalidArgumentError("unsupported Transfer-Encoding (only chunked, without Content-Length)");
+    }
+    absl::StatusOr<size_t> end = ChunkedBodyEnd(data, begin, nullptr);
+    if (end.ok() && *end != 0) (void)ChunkedBodyEnd(data, begin, &parsed->body);
+    return end;
+  }
+  size_t length = 0;
+  auto it = parsed->headers.find("content-length");
+  if (it != parsed->headers.end() && !absl::SimpleAtoi(it->second, &length)) {
+    return absl::InvalidArgumentError("malformed Content-Length");
+  }
+  if (length > kMaxHttpRequestBytes) return absl::ResourceExhaustedError("request too large");
+  if (data.size() < begin + length) return 0;
+  parsed->body = data.substr(begin, length);
+  return begin + length;
+}
+
+void AppendHead(std::string* out, const HttpResponse& response, bool keep_alive) {
+  absl::StrAppend(out, "HTTP/1.1 ", response.status, " ", HttpStatusText(response.status),
+                  "\r\nContent-Type: ", response.content_type);
+  for (const auto& [name, value] : response.headers) {
+    // A line break in a header would let its value write the response.
+    if (absl::StrContains(name, '\n') || absl::StrContains(name, '\r') ||
+        absl::StrContains(value, '\n') || absl::StrContains(value, '\r')) {
+      continue;
+    }
+    absl::StrAppend(out, "\r\n", name, ": ", value);
+  }
+  if (!keep_alive) out->append("\r\nConnection: close");
+}
+
+void AppendChunk(std::string* out, absl::string_view data) {
+  if (data.empty()) return;
+  absl::StrAppend(out, absl::Hex(data.size()), "\r\n", data, "\r\n");
 }
 
 }  // namespace
@@ -79,33 +163,375 @@ absl::StatusOr<size_t> ParseHttpRequest(const std::string& data, HttpRequest* re
     std::string name = absl::AsciiStrToLower(lines[i].substr(0, colon));
     parsed.headers[name] = std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
   }
-  if (parsed.headers.contains("transfer-encoding")) {
-    return absl::InvalidArgumentError("chunked request bodies are not supported; send Content-Length");
-  }
-  size_t length = 0;
-  auto it = parsed.headers.find("content-length");
-  if (it != parsed.headers.end() && !absl::SimpleAtoi(it->second, &length)) {
-    return absl::InvalidArgumentError("malformed Content-Length");
-  }
-  if (length > kMaxHttpRequestBytes) return absl::ResourceExhaustedError("request too large");
-  size_t total = header_end + 4 + length;
-  if (data.size() < total) return 0;
-  parsed.body = data.substr(header_end + 4, length);
+  absl::StatusOr<size_t> end = ReadBody(data, header_end + 4, &parsed);
+  if (!end.ok() || *end == 0) return end;
   *request = std::move(parsed);
-  return total;
+  return end;
 }
 
 std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive) {
-  std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ", Reason(response.status),
-                                  "\r\nContent-Type: ", response.content_type,
-                                  "\r\nContent-Length: ", response.body.size());
-  for (const auto& [name, value] : response.headers) absl::StrAppend(&head, "\r\n", name, ": ", value);
-  return absl::StrCat(head, keep_alive ? "" : "\r\nConnection: close", "\r\n\r\n", response.body);
+  std::string out;
+  AppendHead(&out, response, keep_alive);
+  absl::StrAppend(&out, "\r\nContent-Length: ", response.body.size(), "\r\n\r\n", response.body);
+  return out;
 }
+
+std::string FormatHttpStreamHead(const HttpResponse& head, bool keep_alive) {
+  std::string out;
+  AppendHead(&out, head, keep_alive);
+  out.append("\r\nTransfer-Encoding: chunked\r\n\r\n");
+  AppendChunk(&out, head.body);
+  return out;
+}
+
+std::string FormatHttpChunk(const std::string& data) {
+  std::string out;
+  AppendChunk(&out, data);
+  return out;
+}
+
+const char* HttpStatusText(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+AsyncHttpHandler Synchronous(HttpHandler handler) {
+  return [handler = std::move(handler)](const HttpRequest& request,
+                                        std::shared_ptr<HttpExchange> exchange) {
+    exchange->Respond(handler(request));
+  };
+}
+
+// ---------------------------------------------------------- connections --
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse PlainError(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = std::move(body);
+  return response;
+}
+
+// Whether the request's head is in `buffer` and asks for "100 Continue"
+// before its body (curl does for bodies over 1 MiB, and waits a second
+// for it otherwise).
+bool ExpectsContinue(const std::string& buffer) {
+  size_t header_end = buffer.find("\r\n\r\n");
+  if (header_end == std::string::npos) return false;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(buffer).substr(0, header_end), "\r\n")) {
+    size_t colon = line.find(':');
+    if (colon != absl::string_view::npos &&
+        absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(0, colon)), "expect") &&
+        absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(line.substr(colon + 1)), "100-continue")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool KeepAlive(const HttpRequest& request) {
+  auto connection = request.headers.find("connection");
+  return connection == request.headers.end() || !absl::EqualsIgnoreCase(connection->second, "close");
+}
+
+}  // namespace
+
+// One HTTP/1.1 connection. The poller alone reads it, and alone closes its
+// socket (so a descriptor number is never reused while anything may still
+// write to it); the exchange answering it writes from any thread under mu.
+struct Listener::Conn : std::enable_shared_from_this<Conn> {
+  Conn(Listener* owner, int fd, const ListenerOptions& options)
+      : owner(owner),
+        fd(fd),
+        max_buffered_bytes(options.max_stream_buffered_bytes),
+        drain_timeout_ms(options.idle_timeout_ms) {}
+
+  // Sets what epoll reports for it.
+  void Watch(uint32_t wanted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (released || wanted == events) return;
+    epoll_event event{};
+    event.events = wanted;
+    event.data.fd = fd;
+    epoll_ctl(owner->epoll_fd_, EPOLL_CTL_MOD, fd, &event);
+    events = wanted;
+  }
+
+  size_t queued() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return out.size() - out_sent; }
+
+  // Writes what the socket takes now; false if the client is gone.
+  bool Flush() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // After an answer's bytes were queued: the poller is told to watch for
+  // room, to take the connection back once the exchange is over and all
+  // is written, or to close it.
+  void Settle() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (released) return;
+    if (closing) {
+      owner->Return(shared_from_this());
+    } else if (queued() > 0) {
+      Watch(EPOLLOUT | EPOLLRDHUP);
+    } else {
+      Watch(EPOLLRDHUP);
+      if (over) {
+        closing = close_when_drained;
+        owner->Return(shared_from_this());
+      }
+    }
+  }
+
+  // Sends nothing more: the client sees the connection end now, and the
+  // poller closes it.
+  void CutOff() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (released) return;
+    closing = true;
+    shutdown(fd, SHUT_RDWR);
+    std::string().swap(out);  // freed now, not when the poller closes it
+    out_sent = 0;
+    drain_deadline_ms.store(0);
+    Settle();
+  }
+
+  Listener* const owner;  // used only under mu while !released
+  const int fd;
+  const size_t max_buffered_bytes;
+  const int64_t drain_timeout_ms;
+
+  // The poller's own.
+  std::string buffer;  // received, not yet a request
+  int64_t deadline_ms = 0;
+  // Which protocol is not known yet (HTTP/2's preface starts "PRI").
+  bool sniffing = true;
+  // When it was accepted or last sent bytes, in the poller's order
+  // (heard_): the smallest has been silent longest.
+  uint64_t last_heard = 0;
+  // Watched again from then (0: watched now).
+  int64_t rearm_at_ms = 0;
+  // A request was dispatched and the connection is not taken back yet.
+  bool answering = false;
+  // "100 Continue" went out for the request being received.
+  bool continued = false;
+
+  absl::Mutex mu;
+  bool closing ABSL_GUARDED_BY(mu) = false;   // nothing more goes out
+  bool released ABSL_GUARDED_BY(mu) = false;  // the socket is closed or gRPC's
+  Exchange* exchange ABSL_GUARDED_BY(mu) = nullptr;  // answering, not over
+  bool over ABSL_GUARDED_BY(mu) = false;      // answered: taken back once written
+  bool close_when_drained ABSL_GUARDED_BY(mu) = false;
+  std::string out ABSL_GUARDED_BY(mu);        // queued; out_sent of it written
+  size_t out_sent ABSL_GUARDED_BY(mu) = 0;
+  uint32_t events ABSL_GUARDED_BY(mu) = 0;    // what epoll reports
+  // While bytes wait for a client that reads none: when it is closed.
+  std::atomic<int64_t> drain_deadline_ms{0};
+};
+
+bool Listener::Conn::Flush() {
+  if (released) return false;
+  bool progressed = false;
+  while (out_sent < out.size()) {
+    ssize_t n = send(fd, out.data() + out_sent, out.size() - out_sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_sent += static_cast<size_t>(n);
+      progressed = true;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      return false;
+    }
+  }
+  if (out_sent == out.size()) {
+    out_sent = 0;
+    if (out.capacity() > kKeptOutputCapacity) {
+      std::string().swap(out);
+    } else {
+      out.clear();
+    }
+    drain_deadline_ms.store(0);
+    return true;
+  }
+  if (out_sent >= out.size() / 2) {  // amortized: each byte moves at most once
+    out.erase(0, out_sent);
+    out_sent = 0;
+  }
+  if (progressed || drain_deadline_ms.load() == 0) {
+    drain_deadline_ms.store(NowMs() + drain_timeout_ms);
+  }
+  return true;
+}
+
+// An exchange's OnClose, taken out under the connection's lock and run (if
+// the exchange was cut short) or only released once the lock is: it may
+// take locks of its own, or hold the exchange. Declared before the lock,
+// so it is destroyed after it.
+struct Ending {
+  std::function<void()> on_close;
+  bool run = false;
+  ~Ending() {
+    if (run && on_close) on_close();
+  }
+};
+
+// An HttpExchange on a Conn: at most one per connection is not over (a
+// pipelined request waits for the one before it), and its state lives
+// under the connection's mutex.
+class Listener::Exchange final : public HttpExchange {
+ public:
+  Exchange(std::shared_ptr<Conn> conn, bool keep_alive)
+      : conn_(std::move(conn)), keep_alive_(keep_alive) {}
+
+  ~Exchange() override {
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (over()) return;
+    // Dropped without an answer: the client must not wait forever.
+    bool waiting = state_ == State::kWaiting;
+    End(/*answered=*/false, &ending);
+    if (waiting) {
+      Conclude(FormatHttpResponse(PlainError(500, "the server gave no answer\n"), false), false);
+    } else {
+      conn_->CutOff();  // a chunked body cut short tells the client
+    }
+  }
+
+  void Respond(HttpResponse response) override {
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kWaiting) return;
+    End(/*answered=*/true, &ending);
+    Conclude(FormatHttpResponse(response, keep_alive_), keep_alive_);
+  }
+
+  void StartStream(HttpResponse head) override {
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kWaiting) return;
+    state_ = State::kStreaming;
+    conn_->out.append(FormatHttpStreamHead(head, keep_alive_));
+    if (!Write()) End(/*answered=*/false, &ending);
+  }
+
+  bool Send(std::string chunk) override {
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kStreaming) return false;
+    AppendChunk(&conn_->out, chunk);
+    // Written first, so a client that keeps up never meets the cap.
+    if (Write()) return true;
+    End(/*answered=*/false, &ending);
+    return false;
+  }
+
+  void Finish() override {
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (state_ != State::kStreaming) return;
+    End(/*answered=*/true, &ending);
+    Conclude("0\r\n\r\n", keep_alive_);
+  }
+
+  void OnClose(std::function<void()> on_close) override {
+    Ending ending;
+    absl::MutexLock lock(&conn_->mu);
+    if (over()) {
+      ending.on_close = std::move(on_close);
+      ending.run = state_ == State::kCutShort;
+    } else if (on_close_) {
+      on_close_ = [first = std::move(on_close_), second = std::move(on_close)] {
+        first();
+        second();
+      };
+    } else {
+      on_close_ = std::move(on_close);
+    }
+  }
+
+  size_t buffered_bytes() const override {
+    absl::MutexLock lock(&conn_->mu);
+    return conn_->released ? 0 : conn_->queued();
+  }
+
+  // The exchange is over: answered in full, or cut short (its OnClose is
+  // then to run). Either way the OnClose leaves it, into `ending`.
+  void End(bool answered, Ending* ending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
+    state_ = answered ? State::kAnswered : State::kCutShort;
+    if (conn_->exchange == this) conn_->exchange = nullptr;
+    ending->on_close = std::exchange(on_close_, nullptr);
+    ending->run = !answered;
+  }
+
+ private:
+  enum class State { kWaiting, kStreaming, kAnswered, kCutShort };
+
+  bool over() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
+    return state_ == State::kAnswered || state_ == State::kCutShort;
+  }
+
+  // Writes what it can of what is queued. False, with the client cut off,
+  // if it is gone or reads too slowly.
+  bool Write() ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
+    if (!conn_->Flush() || conn_->queued() > conn_->max_buffered_bytes) {
+      conn_->CutOff();
+      return false;
+    }
+    conn_->Settle();
+    return true;
+  }
+
+  // The answer's last bytes: the connection goes back to reading requests
+  // (or is closed) once they are written.
+  void Conclude(absl::string_view last, bool keep_alive) ABSL_EXCLUSIVE_LOCKS_REQUIRED(conn_->mu) {
+    if (conn_->released) return;
+    conn_->out.append(last.data(), last.size());
+    conn_->over = true;
+    conn_->close_when_drained = !keep_alive;
+    if (!conn_->Flush()) {
+      conn_->CutOff();
+      return;
+    }
+    conn_->Settle();
+  }
+
+  const std::shared_ptr<Conn> conn_;
+  const bool keep_alive_;
+  State state_ ABSL_GUARDED_BY(conn_->mu) = State::kWaiting;
+  std::function<void()> on_close_ ABSL_GUARDED_BY(conn_->mu);
+};
+
+// -------------------------------------------------------------- listener --
 
 absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& host_port,
                                                           grpc::Server* grpc_server,
-                                                          HttpHandler handler,
+                                                          AsyncHttpHandler handler,
                                                           ListenerOptions options) {
   size_t colon = host_port.rfind(':');
   if (colon == std::string::npos) return absl::InvalidArgumentError("address without a port");
@@ -178,59 +604,31 @@ Listener::~Listener() { Stop(); }
 void Listener::Stop() {
   if (stopping_.exchange(true)) return;
   WakePoller();
+  // The poller closes every connection as it leaves: each exchange not
+  // over runs its OnClose there, and is a no-op from then on.
   if (poller_.joinable()) poller_.join();
+  {
+    // Taken so that no worker is between its check of stopping_ and its
+    // wait when the notification comes.
+    std::lock_guard<std::mutex> lock(mu_);
+  }
   work_.notify_all();
   for (std::thread& worker : workers_) {
     if (worker.joinable()) worker.join();
   }
-  // What the workers handed back after the poller left.
-  for (Connection& connection : returned_) close(connection.fd);
-  returned_.clear();
-  for (Job& job : jobs_) close(job.connection.fd);
-  jobs_.clear();
+  std::deque<Job> jobs;
+  std::vector<std::shared_ptr<Conn>> returned;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs.swap(jobs_);
+    returned.swap(returned_);
+  }
+  jobs.clear();  // their exchanges' connections are closed: no answers
   for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
     if (fd >= 0) close(fd);
   }
   listen_fd_ = epoll_fd_ = wake_fd_ = -1;
 }
-
-namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Writes all of `out` to a non-blocking socket, waiting for room at most
-// `timeout_ms` at a time.
-bool SendAll(int fd, const std::string& out, int timeout_ms) {
-  size_t sent = 0;
-  while (sent < out.size()) {
-    ssize_t n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (poll(&p, 1, timeout_ms) <= 0) return false;
-      continue;
-    }
-    return false;
-  }
-  return true;
-}
-
-HttpResponse PlainError(int status, std::string body) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = "text/plain; charset=utf-8";
-  response.body = std::move(body);
-  return response;
-}
-
-}  // namespace
 
 void Listener::WakePoller() {
   if (wake_fd_ < 0) return;
@@ -238,29 +636,32 @@ void Listener::WakePoller() {
   (void)!write(wake_fd_, &one, sizeof(one));
 }
 
-void Listener::Watch(Connection connection) {
-  epoll_event event{};
-  event.events = EPOLLIN | EPOLLRDHUP;
-  event.data.fd = connection.fd;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, connection.fd, &event) != 0) {
-    Close(connection.fd);
-    return;
+void Listener::Return(std::shared_ptr<Conn> conn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    returned_.push_back(std::move(conn));
   }
-  int fd = connection.fd;
-  watched_[fd] = std::move(connection);
-  waiting_connections_.store(watched_.size());
+  if (std::this_thread::get_id() != poller_id_) WakePoller();
 }
 
-void Listener::Forget(int fd) {
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  watched_.erase(fd);
-  waiting_connections_.store(watched_.size());
-}
+void Listener::CountWaiting() { waiting_connections_.store(conns_.size() - answering_); }
 
-void Listener::Close(int fd) {
-  Forget(fd);
-  close(fd);
+void Listener::Close(const std::shared_ptr<Conn>& conn) {
+  std::shared_ptr<Conn> keep = conn;  // `conn` may be the map's own entry
+  Ending ending;  // runs last
+  {
+    absl::MutexLock lock(&keep->mu);
+    if (keep->released) return;
+    if (keep->exchange != nullptr) keep->exchange->End(/*answered=*/false, &ending);
+    keep->closing = true;
+    keep->released = true;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, keep->fd, nullptr);
+    close(keep->fd);
+  }
+  if (keep->answering) --answering_;
+  conns_.erase(keep->fd);
   open_connections_.fetch_sub(1);
+  CountWaiting();
 }
 
 void Listener::Accept() {
@@ -278,58 +679,75 @@ void Listener::Accept() {
       close(fd);
       continue;
     }
-    open_connections_.fetch_add(1);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    Connection connection;
-    connection.fd = fd;
-    connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
-    connection.last_heard = ++heard_;
-    Watch(std::move(connection));
+    auto conn = std::make_shared<Conn>(this, fd, options_);
+    conn->deadline_ms = NowMs() + options_.idle_timeout_ms;
+    conn->last_heard = ++heard_;
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP;
+    event.data.fd = fd;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+      close(fd);
+      continue;
+    }
+    {
+      absl::MutexLock lock(&conn->mu);
+      conn->events = event.events;
+    }
+    open_connections_.fetch_add(1);
+    conns_[fd] = std::move(conn);
+    CountWaiting();
   }
 }
 
 bool Listener::CloseSilentLongest() {
   // A scan, only at the limit: cheaper than keeping the connections
   // ordered on every byte they send.
-  auto silent_longest = watched_.end();
-  for (auto it = watched_.begin(); it != watched_.end(); ++it) {
-    if (silent_longest == watched_.end() ||
-        std::make_pair(!it->second.sniffing, it->second.last_heard) <
-            std::make_pair(!silent_longest->second.sniffing, silent_longest->second.last_heard)) {
-      silent_longest = it;
+  std::shared_ptr<Conn> silent_longest;
+  for (const auto& [fd, conn] : conns_) {
+    if (conn->answering) continue;
+    if (silent_longest == nullptr ||
+        std::make_pair(!conn->sniffing, conn->last_heard) <
+            std::make_pair(!silent_longest->sniffing, silent_longest->last_heard)) {
+      silent_longest = conn;
     }
   }
-  if (silent_longest == watched_.end()) return false;
-  Close(silent_longest->first);
+  if (silent_longest == nullptr) return false;
+  Close(silent_longest);
   return true;
 }
 
-bool Listener::OnReadable(Connection& connection) {
-  int fd = connection.fd;
-  if (connection.sniffing) {
+bool Listener::OnReadable(const std::shared_ptr<Conn>& conn) {
+  int fd = conn->fd;
+  if (conn->sniffing) {
     // Peeked, not read: a gRPC connection is handed over whole, preface
     // included. HTTP/2's preface begins "PRI * HTTP/2.0", which no
     // HTTP/1.x request line does.
     char peek[3];
     ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-      Close(fd);
+      Close(conn);
       return false;
     }
     if (n < static_cast<ssize_t>(sizeof(peek))) {
       // The rest comes soon: stop watching it for a moment (epoll would
       // report it readable again at once).
-      epoll_event event{};
-      event.data.fd = fd;
-      epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
-      connection.rearm_at_ms = NowMs() + kSniffRetryMs;
+      absl::MutexLock lock(&conn->mu);
+      conn->Watch(0);
+      conn->rearm_at_ms = NowMs() + kSniffRetryMs;
       return true;
     }
-    connection.sniffing = false;
+    conn->sniffing = false;
     if (std::memcmp(peek, "PRI", 3) == 0) {
-      Forget(fd);
+      {
+        absl::MutexLock lock(&conn->mu);
+        conn->released = true;
+      }
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      conns_.erase(fd);
       open_connections_.fetch_sub(1);
+      CountWaiting();
       if (grpc_server_ == nullptr) {
         close(fd);
         return false;
@@ -342,48 +760,117 @@ bool Listener::OnReadable(Connection& connection) {
   for (;;) {
     ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
     if (n > 0) {
-      connection.buffer.append(chunk, static_cast<size_t>(n));
-      if (connection.buffer.size() > kMaxHttpRequestBytes + kMaxHeaderBytes) break;
+      conn->buffer.append(chunk, static_cast<size_t>(n));
+      if (conn->buffer.size() > kMaxHttpRequestBytes + kMaxHeaderBytes) break;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (n < 0 && errno == EINTR) continue;
-    Close(fd);  // closed by the client, or broken
+    Close(conn);  // closed by the client, or broken
     return false;
   }
-  connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
-  connection.last_heard = ++heard_;
-  return Dispatch(connection);
+  conn->deadline_ms = NowMs() + options_.idle_timeout_ms;
+  conn->last_heard = ++heard_;
+  Dispatch(conn);
+  return true;
 }
 
-bool Listener::Dispatch(Connection& connection) {
-  int fd = connection.fd;
-  Job job;
-  absl::StatusOr<size_t> used = ParseHttpRequest(connection.buffer, &job.request);
+void Listener::Dispatch(const std::shared_ptr<Conn>& conn) {
+  HttpRequest request;
+  absl::StatusOr<size_t> used = ParseHttpRequest(conn->buffer, &request);
+  if (used.ok() && *used == 0) {  // not complete yet
+    if (!conn->continued && ExpectsContinue(conn->buffer)) {
+      conn->continued = true;
+      // Best effort: a client that does not get it sends the body anyway.
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      (void)!send(conn->fd, kContinue, sizeof(kContinue) - 1, MSG_NOSIGNAL);
+    }
+    return;
+  }
+  conn->continued = false;
+  bool keep_alive = false;
+  if (used.ok()) {
+    conn->buffer.erase(0, *used);
+    if (conn->buffer.empty()) std::string().swap(conn->buffer);  // a long wait costs little
+    keep_alive = KeepAlive(request);
+  }
+  bool room;
+  {
+    // Only the poller adds jobs: the room seen here is there when it does.
+    std::lock_guard<std::mutex> lock(mu_);
+    room = jobs_.size() < options_.max_queued_requests;
+  }
+  auto exchange = std::make_shared<Exchange>(conn, keep_alive && room);
+  {
+    // No more reads until it is answered (pipelined requests wait in the
+    // socket), but a hang-up is still heard.
+    absl::MutexLock lock(&conn->mu);
+    conn->exchange = exchange.get();
+    conn->over = false;
+    conn->Watch(EPOLLRDHUP);
+  }
+  conn->answering = true;
+  ++answering_;
+  CountWaiting();
   if (!used.ok()) {
     int status = used.status().code() == absl::StatusCode::kResourceExhausted ? 413 : 400;
-    (void)SendAll(fd, FormatHttpResponse(PlainError(status, std::string(used.status().message()) + "\n"), false), 100);
-    Close(fd);
-    return false;
+    exchange->Respond(PlainError(status, std::string(used.status().message()) + "\n"));
+    return;
   }
-  if (*used == 0) return true;  // not complete yet
-  connection.buffer.erase(0, *used);
-  // The worker owns it until it hands it back: no reads meanwhile. Moved
-  // out before Forget, which destroys the poller's entry `connection` is.
-  job.connection = std::move(connection);
-  Forget(fd);
+  if (!room) {
+    exchange->Respond(PlainError(503, "too many requests\n"));
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (jobs_.size() < options_.max_queued_requests && !stopping_.load()) {
-      jobs_.push_back(std::move(job));
-      work_.notify_one();
-      return false;
+    jobs_.push_back(Job{std::move(exchange), std::move(request)});
+  }
+  work_.notify_one();
+}
+
+void Listener::OnAnswering(const std::shared_ptr<Conn>& conn, uint32_t events) {
+  // A client that hangs up (or half-closes) while its answer is pending is
+  // gone, as Go's server takes it to be: its long poll or watch is
+  // cancelled.
+  bool gone = (events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) != 0;
+  if (!gone && (events & EPOLLOUT) != 0) {
+    absl::MutexLock lock(&conn->mu);
+    if (conn->Flush()) {
+      conn->Settle();
+      return;
+    }
+    gone = true;
+  }
+  if (gone) Close(conn);
+}
+
+void Listener::TakeBack(const std::shared_ptr<Conn>& conn) {
+  auto it = conns_.find(conn->fd);
+  if (it == conns_.end() || it->second != conn || !conn->answering) return;  // closed already
+  bool close = false;
+  {
+    absl::MutexLock lock(&conn->mu);
+    if (conn->closing) {
+      close = true;
+    } else if (!conn->over || conn->queued() > 0) {
+      return;  // returned more than once, or not over yet
+    } else {
+      conn->over = false;
+      conn->Watch(EPOLLIN | EPOLLRDHUP);
     }
   }
-  (void)SendAll(fd, FormatHttpResponse(PlainError(503, "too many requests\n"), false), 100);
-  close(fd);
-  open_connections_.fetch_sub(1);
-  return false;
+  if (close) {
+    Close(conn);
+    return;
+  }
+  conn->answering = false;
+  --answering_;
+  CountWaiting();
+  // Idle from now on, but silent since its client last sent a byte (what
+  // the connection limit goes by).
+  conn->deadline_ms = NowMs() + options_.idle_timeout_ms;
+  // A request already buffered (pipelined) is dispatched at once.
+  if (!conn->buffer.empty()) Dispatch(conn);
 }
 
 void Listener::Work() {
@@ -392,47 +879,59 @@ void Listener::Work() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       work_.wait(lock, [this] { return !jobs_.empty() || stopping_.load(); });
-      if (jobs_.empty()) return;
+      if (stopping_.load()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    auto connection_header = job.request.headers.find("connection");
-    bool keep_alive = connection_header == job.request.headers.end() ||
-                      absl::AsciiStrToLower(connection_header->second) != "close";
-    HttpResponse response = handler_(job.request);
-    bool sent = SendAll(job.connection.fd, FormatHttpResponse(response, keep_alive),
-                        static_cast<int>(options_.idle_timeout_ms));
-    job.connection.close_after = !sent || !keep_alive;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      returned_.push_back(std::move(job.connection));
+    handler_(job.request, std::move(job.exchange));
+  }
+}
+
+int Listener::NextTimeoutMs() {
+  int64_t now = NowMs();
+  int64_t next_deadline = now + 1000;
+  for (const auto& [fd, conn] : conns_) {
+    int64_t deadline = conn->answering ? conn->drain_deadline_ms.load() : conn->deadline_ms;
+    if (deadline != 0) next_deadline = std::min(next_deadline, deadline);
+    if (conn->rearm_at_ms == 0) continue;
+    if (conn->rearm_at_ms <= now) {
+      absl::MutexLock lock(&conn->mu);
+      conn->Watch(EPOLLIN | EPOLLRDHUP);
+      conn->rearm_at_ms = 0;
+    } else {
+      next_deadline = std::min(next_deadline, conn->rearm_at_ms);
     }
-    WakePoller();
+  }
+  return static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
+}
+
+void Listener::ExpireDeadlines() {
+  int64_t now = NowMs();
+  // Idle too long, or not reading its answer for as long.
+  std::vector<std::shared_ptr<Conn>> expired;
+  for (const auto& [fd, conn] : conns_) {
+    int64_t deadline = conn->answering ? conn->drain_deadline_ms.load() : conn->deadline_ms;
+    if (deadline != 0 && deadline <= now) expired.push_back(conn);
+  }
+  for (const std::shared_ptr<Conn>& conn : expired) Close(conn);
+}
+
+void Listener::OnEvent(int fd, uint32_t events) {
+  auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  std::shared_ptr<Conn> conn = it->second;
+  if (conn->answering) {
+    OnAnswering(conn, events);
+  } else {
+    OnReadable(conn);
   }
 }
 
 void Listener::PollLoop() {
+  poller_id_ = std::this_thread::get_id();
   std::vector<epoll_event> events(256);
   while (!stopping_.load()) {
-    int64_t now = NowMs();
-    int64_t next_deadline = now + 1000;
-    for (const auto& [fd, connection] : watched_) {
-      next_deadline = std::min(next_deadline, connection.deadline_ms);
-    }
-    for (auto& [fd, connection] : watched_) {
-      if (connection.rearm_at_ms == 0) continue;
-      if (connection.rearm_at_ms <= now) {
-        epoll_event event{};
-        event.events = EPOLLIN | EPOLLRDHUP;
-        event.data.fd = fd;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event);
-        connection.rearm_at_ms = 0;
-      } else {
-        next_deadline = std::min(next_deadline, connection.rearm_at_ms);
-      }
-    }
-    int timeout = static_cast<int>(std::clamp<int64_t>(next_deadline - now, 0, 1000));
-    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout);
+    int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), NextTimeoutMs());
     if (stopping_.load()) break;
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
@@ -441,40 +940,19 @@ void Listener::PollLoop() {
       } else if (fd == wake_fd_) {
         uint64_t count;
         (void)!read(wake_fd_, &count, sizeof(count));
-      } else if (auto it = watched_.find(fd); it != watched_.end()) {
-        OnReadable(it->second);
+      } else {
+        OnEvent(fd, events[i].events);
       }
     }
-    // Back from the workers: watched again, or closed; a request already
-    // buffered (pipelined) is dispatched at once.
-    std::deque<Connection> returned;
+    std::vector<std::shared_ptr<Conn>> returned;
     {
       std::lock_guard<std::mutex> lock(mu_);
       returned.swap(returned_);
     }
-    for (Connection& connection : returned) {
-      if (connection.close_after) {
-        close(connection.fd);
-        open_connections_.fetch_sub(1);
-        continue;
-      }
-      connection.deadline_ms = NowMs() + options_.idle_timeout_ms;
-      int fd = connection.fd;
-      Watch(std::move(connection));
-      if (auto it = watched_.find(fd); it != watched_.end() && !it->second.buffer.empty()) {
-        Dispatch(it->second);
-      }
-    }
-    now = NowMs();
-    std::vector<int> expired;
-    for (const auto& [fd, connection] : watched_) {
-      if (connection.deadline_ms <= now) expired.push_back(fd);
-    }
-    for (int fd : expired) Close(fd);
+    for (const std::shared_ptr<Conn>& conn : returned) TakeBack(conn);
+    ExpireDeadlines();
   }
-  std::vector<int> open;
-  for (const auto& [fd, connection] : watched_) open.push_back(fd);
-  for (int fd : open) Close(fd);
+  while (!conns_.empty()) Close(conns_.begin()->second);
 }
 
 }  // namespace etc::server

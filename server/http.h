@@ -4,7 +4,18 @@
 // /metrics, /version and the JSON gateway). A metrics-only port
 // (--listen-metrics-urls) is the same listener without gRPC.
 //
-//   auto port = Listener::Start("127.0.0.1:2379", grpc_server, handler).value();
+// A request runs on a worker thread, which may answer it at once or keep
+// its HttpExchange and answer later, from any thread, whole or as a
+// chunked stream (a watch): a connection waiting for its answer holds no
+// thread, only its buffers and an epoll entry.
+//
+//   auto port = Listener::Start("127.0.0.1:2379", grpc_server,
+//       [](const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+//         exchange->OnClose([] { /* cancel what feeds it */ });
+//         exchange->StartStream(HttpResponse{});
+//         exchange->Send("{\"event\":1}\n");  // from any thread, later
+//         exchange->Finish();
+//       }).value();
 //   ...
 //   port->Stop();
 #ifndef ETC_SERVER_HTTP_H_
@@ -19,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -32,7 +44,7 @@ struct HttpRequest {
   std::string path;   // without the query
   std::string query;  // after '?', undecoded
   std::map<std::string, std::string> headers;  // names lower-cased
-  std::string body;
+  std::string body;   // de-chunked if it came with Transfer-Encoding: chunked
 };
 
 struct HttpResponse {
@@ -45,30 +57,91 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// One request's answer, given later or streamed, from any thread. Exactly
+// one of Respond or StartStream (+ Send* + Finish) is used; a call out of
+// that order, or after the exchange is over, does nothing. Thread-safe;
+// never blocks on the client (bytes are queued and written by the poller
+// as the socket allows).
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+  // The whole answer; the exchange is over (keep-alive as for synchronous
+  // answers).
+  virtual void Respond(HttpResponse response) = 0;
+  // Starts a chunked (Transfer-Encoding: chunked) response with head's
+  // status, content type and headers (its body, if any, is the first chunk).
+  virtual void StartStream(HttpResponse head) = 0;
+  // Queues one chunk (an empty one is skipped: it would end the body).
+  // False (and the connection is closed, OnClose runs) if the client is
+  // gone or the bytes it has not read yet exceed the per-connection cap
+  // (ListenerOptions::max_stream_buffered_bytes): a slow reader is cut
+  // off, never buffered without bound.
+  virtual bool Send(std::string chunk) = 0;
+  // Ends the chunked body; the connection then serves its next request
+  // (keep-alive).
+  virtual void Finish() = 0;
+  // Runs once, on some thread, when the exchange ends without its whole
+  // answer: the client disconnected (e.g. a long-poll client went away) or
+  // was cut off, the handler dropped the exchange, or the Listener stopped.
+  // The place to cancel a watch. Runs at once if that already happened;
+  // never after Respond or Finish (the callback is then only released). It
+  // runs on the listener's poller, or inside the Send that cut the client
+  // off: it must not block. A second callback runs after the first; each
+  // is released once the exchange is over, so it may hold the exchange.
+  virtual void OnClose(std::function<void()> on_close) = 0;
+  // Bytes queued and not yet written to the socket.
+  virtual size_t buffered_bytes() const = 0;
+};
+
+// Runs on a worker thread; may answer before returning or keep `exchange`
+// and answer later from any thread. Must return promptly (never wait for
+// the member). An exchange dropped without an answer is answered 500 and
+// its connection closed.
+using AsyncHttpHandler = std::function<void(const HttpRequest&, std::shared_ptr<HttpExchange>)>;
+
+// A handler that answers before it returns, as an AsyncHttpHandler.
+AsyncHttpHandler Synchronous(HttpHandler handler);
+
 // Reads one request from `data` (the bytes received so far). Returns the
 // bytes it used, 0 if the request is not complete yet, or an error for a
-// malformed one (the connection is then answered 400 and closed).
+// malformed one (the connection is then answered 400 and closed;
+// kResourceExhausted, 413, for one too large).
 absl::StatusOr<size_t> ParseHttpRequest(const std::string& data, HttpRequest* request);
 std::string FormatHttpResponse(const HttpResponse& response, bool keep_alive);
+// A chunked response's head, with head.body as its first chunk.
+std::string FormatHttpStreamHead(const HttpResponse& head, bool keep_alive);
+// One chunk of a chunked body ("" for empty data, which would end it).
+std::string FormatHttpChunk(const std::string& data);
+// A status's reason phrase ("Precondition Failed"), as Go's
+// http.StatusText gives it ("Unknown" for one it does not know).
+const char* HttpStatusText(int status);
 
 // Limits of an HTTP/1.1 port: every connection, idle or not, costs a
 // buffer and an epoll entry, not a thread; requests run on a few workers.
 struct ListenerOptions {
-  // Connections open at once (gRPC's, once handed over, no longer count).
+  // Connections open at once (gRPC's, once handed over, no longer count),
+  // those waiting for or streaming an answer included.
   // At the limit a new connection takes the place of the one silent
   // longest, preferring one that never said which protocol it speaks (as
   // nginx drains idle keep-alive connections when it runs out): refusing
   // new ones instead would let idle connections lock every new client,
-  // gRPC's too, out of the port until the idle timeout. Only if none is
-  // waiting on its client (all are being answered) is the new one closed.
+  // gRPC's too, out of the port until the idle timeout. A connection
+  // waiting for its answer or streaming one is never picked: a long-poll
+  // watch is silent for as long as nothing changes, legitimately. Only if
+  // none is waiting on its client is the new one closed.
   size_t max_connections = 10'000;
   // A connection that sends nothing this long is closed (also one that
-  // never says which protocol it speaks).
+  // never says which protocol it speaks), and so is one whose client reads
+  // none of the answer queued for it this long. One waiting for its answer
+  // with nothing queued has no deadline.
   int64_t idle_timeout_ms = 60'000;
-  // Threads that run requests (the gateway's calls block until the member
-  // answers), and requests waiting for one; a full queue answers 503.
+  // Threads that run handlers, and requests waiting for one; a full queue
+  // answers 503.
   int workers = 4;
   size_t max_queued_requests = 1024;
+  // Bytes of a streamed answer queued for a client that does not read
+  // them: past this, the client is cut off (HttpExchange::Send).
+  size_t max_stream_buffered_bytes = 4 << 20;
 };
 
 class Listener {
@@ -78,11 +151,19 @@ class Listener {
   // Errors: kUnavailable if the address is taken.
   static absl::StatusOr<std::unique_ptr<Listener>> Start(const std::string& host_port,
                                                          grpc::Server* grpc_server,
-                                                         HttpHandler handler,
+                                                         AsyncHttpHandler handler,
                                                          ListenerOptions options = {});
+  static absl::StatusOr<std::unique_ptr<Listener>> Start(const std::string& host_port,
+                                                         grpc::Server* grpc_server,
+                                                         HttpHandler handler,
+                                                         ListenerOptions options = {}) {
+    return Start(host_port, grpc_server, Synchronous(std::move(handler)), options);
+  }
   ~Listener();
-  // Stops accepting, closes HTTP connections and waits for the workers.
-  // gRPC connections belong to the gRPC server from hand-over on.
+  // Stops accepting, closes HTTP connections (exchanges not over yet run
+  // their OnClose, and are no-ops from then on; they may outlive the
+  // listener) and waits for the workers. gRPC connections belong to the
+  // gRPC server from hand-over on. Not to be called from a handler.
   void Stop();
   int port() const { return port_; }
   // HTTP connections open now (for tests and metrics).
@@ -92,39 +173,42 @@ class Listener {
   size_t waiting_connections() const { return waiting_connections_.load(); }
 
  private:
-  struct Connection {
-    int fd = -1;
-    std::string buffer;
-    int64_t deadline_ms = 0;
-    // Which protocol is not known yet (HTTP/2's preface starts "PRI").
-    bool sniffing = true;
-    // When it was accepted or last sent bytes, in the poller's order
-    // (heard_): the smallest has been silent longest.
-    uint64_t last_heard = 0;
-    // Watched again from then (0: watched now).
-    int64_t rearm_at_ms = 0;
-    bool close_after = false;
-  };
+  struct Conn;
+  class Exchange;
   struct Job {
-    Connection connection;
+    std::shared_ptr<Exchange> exchange;
     HttpRequest request;
   };
 
   Listener() = default;
   void PollLoop();
+  // How long epoll may wait: until the next deadline or sniff retry (and
+  // re-arms the connections whose retry is due).
+  int NextTimeoutMs();
+  void OnEvent(int fd, uint32_t events);
   void Accept();
-  // Reads what arrived; returns false once the connection is gone (closed
-  // or handed to gRPC or a worker).
-  bool OnReadable(Connection& connection);
-  // Parses what the buffer holds: dispatches a complete request, answers a
-  // malformed one. Returns false once the connection left the poller.
-  bool Dispatch(Connection& connection);
-  void Watch(Connection connection);
-  // Closes the watched connection silent longest (see max_connections);
-  // false if none is watched.
+  // Reads what arrived on a connection waiting on its client; returns
+  // false once the connection is gone (closed or handed to gRPC).
+  bool OnReadable(const std::shared_ptr<Conn>& conn);
+  // Gives the request the buffer holds to a worker, or answers a
+  // malformed one.
+  void Dispatch(const std::shared_ptr<Conn>& conn);
+  // A connection being answered: its client hung up, or it can take more
+  // of the answer.
+  void OnAnswering(const std::shared_ptr<Conn>& conn, uint32_t events);
+  // Back from an exchange (over, every byte written, or to be closed):
+  // reads the next request, or closes it.
+  void TakeBack(const std::shared_ptr<Conn>& conn);
+  // From any thread, under conn->mu: TakeBack on the poller.
+  void Return(std::shared_ptr<Conn> conn);
+  void ExpireDeadlines();
+  // Closes the connection waiting on its client silent longest (see
+  // max_connections); false if there is none.
   bool CloseSilentLongest();
+  // Poller only: closes the socket; an exchange not over runs its OnClose.
+  void Close(const std::shared_ptr<Conn>& conn);
   void Forget(int fd);
-  void Close(int fd);
+  void CountWaiting();
   void Work();
   void WakePoller();
 
@@ -133,21 +217,23 @@ class Listener {
   int wake_fd_ = -1;
   int port_ = 0;
   grpc::Server* grpc_server_ = nullptr;
-  HttpHandler handler_;
+  AsyncHttpHandler handler_;
   ListenerOptions options_;
   std::thread poller_;
+  std::thread::id poller_id_;  // set by the poller before any connection exists
   std::vector<std::thread> workers_;
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> open_connections_{0};
-  std::atomic<size_t> waiting_connections_{0};  // watched_.size(), for other threads
-  // Poller thread only: connections it watches, by fd, and the count
-  // their last_heard comes from.
-  std::map<int, Connection> watched_;
+  std::atomic<size_t> waiting_connections_{0};  // for other threads
+  // Poller thread only: every open HTTP connection, by fd; how many of them
+  // are being answered; the count their last_heard comes from.
+  std::map<int, std::shared_ptr<Conn>> conns_;
+  size_t answering_ = 0;
   uint64_t heard_ = 0;
   std::mutex mu_;
   std::condition_variable work_;
-  std::deque<Job> jobs_;                // guarded by mu_
-  std::deque<Connection> returned_;     // guarded by mu_: back from workers
+  std::deque<Job> jobs_;                           // guarded by mu_
+  std::vector<std::shared_ptr<Conn>> returned_;    // guarded by mu_: for TakeBack
 };
 
 }  // namespace etc::server

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -19,8 +20,9 @@ using KeepAliveReactor = grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveReq
 // One client's keep-alive stream. Reads run on gRPC's threads; each
 // request is renewed by the leader's lessor (on this member's thread, or
 // forwarded to the leader's peer service) and answered from whichever
-// thread has the answer; writes go out one at a time, each started by the
-// one before. At most kMaxPendingRenewals requests are read and not yet
+// thread has the answer; answers go out in the order of their requests (as
+// etcd's, which renews one request at a time), one write at a time, each
+// started by the one before. At most kMaxPendingRenewals requests are read and not yet
 // written: past that the stream stops reading, so a client that sends
 // faster than it reads is held back by gRPC's flow control, not queued in
 // our memory.
@@ -47,6 +49,7 @@ class KeepAliveStream final : public KeepAliveReactor,
  private:
   void OnReadDone(bool ok) override {
     std::optional<int64_t> renew;
+    uint64_t seq = 0;
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
@@ -55,10 +58,11 @@ class KeepAliveStream final : public KeepAliveReactor,
       } else if (!finished_ && !gone_ && !error_.has_value()) {
         ++renewing_;
         renew = request_.id();
+        seq = next_read_seq_++;
       }
       Advance();
     }
-    if (renew.has_value()) Renew(*renew);
+    if (renew.has_value()) Renew(*renew, seq);
   }
 
   void OnWriteDone(bool ok) override {
@@ -85,19 +89,19 @@ class KeepAliveStream final : public KeepAliveReactor,
 
   // Asks this member's lessor first: only the leader's may renew, and a
   // follower hears so at once and forwards.
-  void Renew(int64_t id) {
-    host_->LeaderKeepAlive(id, [self = shared_from_this(), id](absl::StatusOr<int64_t> ttl) {
+  void Renew(int64_t id, uint64_t seq) {
+    host_->LeaderKeepAlive(id, [self = shared_from_this(), id, seq](absl::StatusOr<int64_t> ttl) {
       if (!ttl.ok() && ttl.status().code() == absl::StatusCode::kFailedPrecondition) {
-        self->Forward(id);
+        self->Forward(id, seq);
         return;
       }
-      self->Answer(id, std::move(ttl));
+      self->Answer(seq, id, std::move(ttl));
     });
   }
 
   // Renews on the leader's peer service, answering from the call's
   // completion.
-  void Forward(int64_t id) {
+  void Forward(int64_t id, uint64_t seq) {
     struct Call {
       etcdserverpb::LeaseKeepAliveRequest request;
       etcdserverpb::LeaseKeepAliveResponse response;
@@ -110,16 +114,17 @@ class KeepAliveStream final : public KeepAliveReactor,
                std::function<void(grpc::Status)> done) {
           stub->async()->LeaseKeepAlive(context, &call->request, &call->response, std::move(done));
         },
-        [self = shared_from_this(), call, id](absl::Status status) {
+        [self = shared_from_this(), call, id, seq](absl::Status status) {
           if (!status.ok()) {
-            self->Answer(id, status);
+            self->Answer(seq, id, status);
             return;
           }
-          self->Answer(id, call->response.ttl());
+          self->Answer(seq, id, call->response.ttl());
         });
   }
 
-  void Answer(int64_t id, absl::StatusOr<int64_t> ttl) {
+  // The answer to the request read `seq`-th.
+  void Answer(uint64_t seq, int64_t id, absl::StatusOr<int64_t> ttl) {
     absl::MutexLock lock(&mu_);
     --renewing_;
     if (finished_) return;
@@ -129,10 +134,15 @@ class KeepAliveStream final : public KeepAliveReactor,
     if (!ttl.ok() && ttl.status().code() != absl::StatusCode::kNotFound) {
       if (!error_.has_value()) error_ = ToGrpc(ttl.status());
     } else {
-      etcdserverpb::LeaseKeepAliveResponse& answer = answers_.emplace_back();
+      etcdserverpb::LeaseKeepAliveResponse& answer = ready_[seq];
       answer.set_id(id);
       answer.set_ttl(ttl.ok() ? *ttl : 0);
       StampHeader(answer.mutable_header(), *host_);
+      // A forwarded renewal may come back after a later local one.
+      for (auto it = ready_.begin(); it != ready_.end() && it->first == next_answer_seq_;
+           it = ready_.erase(it), ++next_answer_seq_) {
+        answers_.push_back(std::move(it->second));
+      }
     }
     Advance();
   }
@@ -143,7 +153,7 @@ class KeepAliveStream final : public KeepAliveReactor,
     if (finished_) return;
     bool ending = gone_ || error_.has_value();
     if (!writing_) {
-      if (ending || (reads_done_ && renewing_ == 0 && answers_.empty())) {
+      if (ending || (reads_done_ && renewing_ == 0 && answers_.empty() && ready_.empty())) {
         finished_ = true;
         Finish(error_.value_or(grpc::Status::OK));
         return;
@@ -155,7 +165,7 @@ class KeepAliveStream final : public KeepAliveReactor,
         StartWrite(&writing_now_);
       }
     }
-    size_t pending = renewing_ + answers_.size() + (writing_ ? 1 : 0);
+    size_t pending = renewing_ + ready_.size() + answers_.size() + (writing_ ? 1 : 0);
     if (!ending && !reading_ && !reads_done_ && pending < kMaxPendingRenewals) {
       reading_ = true;
       StartRead(&request_);
@@ -168,7 +178,12 @@ class KeepAliveStream final : public KeepAliveReactor,
   std::shared_ptr<KeepAliveStream> self_ ABSL_GUARDED_BY(mu_);
   etcdserverpb::LeaseKeepAliveRequest request_;  // the read in flight fills it
   etcdserverpb::LeaseKeepAliveResponse writing_now_ ABSL_GUARDED_BY(mu_);
+  // Answers in request order, ready to write; and those that came before
+  // an earlier request's, by the order their requests were read in.
   std::deque<etcdserverpb::LeaseKeepAliveResponse> answers_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, etcdserverpb::LeaseKeepAliveResponse> ready_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_read_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_answer_seq_ ABSL_GUARDED_BY(mu_) = 0;
   size_t renewing_ ABSL_GUARDED_BY(mu_) = 0;  // read, not answered yet
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

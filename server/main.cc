@@ -351,9 +351,11 @@ struct Serving {
   std::unique_ptr<grpc::Server> peer_server;
   Peers* peers = nullptr;
   MemberHost* host = nullptr;
+  Services* services = nullptr;
 
   void Stop(std::chrono::seconds client_grace = std::chrono::seconds(0)) {
     for (auto& listener : listeners) listener->Stop();
+    if (services != nullptr) services->Disconnect();
     if (client_server != nullptr) {
       client_server->Shutdown(std::chrono::system_clock::now() + client_grace);
     }
@@ -539,6 +541,7 @@ int Run(int argc, char** argv) {
   }
   FollowMembership(host->get(), &peers, addresses);
   Services services(host->get(), &peers, config->initial_cluster_token);
+  serving.services = &services;
   // A key tree at its quota serializes to about 1.25 times the quota; a
   // peer announcing more than twice that is not sending our snapshot.
   PeerService peer_service(host->get(), options.cluster_id,

@@ -11,15 +11,10 @@ etcd 3.4.
 """
 import os
 import queue
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 import grpc
 import etcd3
@@ -29,6 +24,10 @@ import etcd3.locks
 import etcd3.utils
 import tenacity
 from etcd3 import etcdrpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_lib  # noqa: E402 (beside this file)
+from e2e_lib import VERBOSE, Cluster, check, check_true, log, section, until  # noqa: E402
 
 
 class _TenacityCompat(object):
@@ -55,35 +54,6 @@ etcd3.locks.tenacity = _TenacityCompat()
 SERVER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 NAMES = ['m1', 'm2', 'm3']
 TIMEOUT = 10  # seconds, for every single RPC
-VERBOSE = bool(os.environ.get('VERBOSE'))
-
-failures = []
-passes = 0
-procs = {}
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-def check(name, expected, actual):
-    global passes
-    if expected == actual:
-        passes += 1
-        log('ok   ' + name)
-    else:
-        failures.append(name)
-        log('FAIL %s\n  expected: %r\n  actual:   %r' % (name, expected, actual))
-
-
-def check_true(name, cond, detail=''):
-    global passes
-    if cond:
-        passes += 1
-        log('ok   ' + name)
-    else:
-        failures.append(name)
-        log('FAIL %s %s' % (name, detail))
 
 
 def rpc_error(fn):
@@ -113,62 +83,14 @@ def check_error(name, fn, code, message):
         log('       (%s %r)' % (got_code, details))
 
 
-def section(name):
-    log('--- ' + name)
+def new_cluster(work):
+    return Cluster(SERVER, work, NAMES,
+                   ['--experimental-watch-progress-notify-interval', '1s'])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def kill_all():
-    for p in procs.values():
-        if p.poll() is None:
-            p.kill()
-    for p in procs.values():
-        try:
-            p.wait(timeout=5)
-        except Exception:
-            pass
-
-
-def on_signal(signum, _frame):
-    kill_all()
-    os._exit(128 + signum)
-
-
-class Cluster(object):
-    def __init__(self, work):
-        self.work = work
-        self.client_port = [free_port() for _ in NAMES]
-        self.peer_port = [free_port() for _ in NAMES]
-        self.peer_url = ['http://127.0.0.1:%d' % p for p in self.peer_port]
-        self.client_url = ['http://127.0.0.1:%d' % p for p in self.client_port]
-        self.initial = ','.join('%s=%s' % (n, u)
-                                for n, u in zip(NAMES, self.peer_url))
-
-    def start(self, i):
-        logf = open(os.path.join(self.work, NAMES[i] + '.log'), 'ab')
-        procs[i] = subprocess.Popen(
-            [SERVER, '--name', NAMES[i],
-             '--data-dir', os.path.join(self.work, NAMES[i]),
-             '--listen-client-urls', self.client_url[i],
-             '--advertise-client-urls', self.client_url[i],
-             '--listen-peer-urls', self.peer_url[i],
-             '--initial-advertise-peer-urls', self.peer_url[i],
-             '--initial-cluster', self.initial,
-             '--initial-cluster-state', 'new',
-             '--experimental-watch-progress-notify-interval', '1s'],
-            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        logf.close()
-
-    def client(self, i):
-        return etcd3.client(host='127.0.0.1', port=self.client_port[i],
-                            timeout=TIMEOUT)
+def client(cl, i):
+    return etcd3.client(host='127.0.0.1', port=cl.client_port[i],
+                        timeout=TIMEOUT)
 
 
 def wait_listening(ports, deadline_s=30):
@@ -253,15 +175,6 @@ def describe(ev):
     kind = 'put' if isinstance(ev, etcd3.events.PutEvent) else (
         'delete' if isinstance(ev, etcd3.events.DeleteEvent) else '?')
     return (kind, ev.key, ev.value)
-
-
-def until(fn, timeout=10, interval=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------
@@ -901,86 +814,32 @@ def test_bad_input(c, leader, f1, f2):
     still_serving('after an unknown method', c[f2])
 
 
-def main():
-    if not SERVER or not os.access(SERVER, os.X_OK):
-        print('usage: python_client_test.py <server binary>')
-        return 2
-    base = os.environ.get('TEST_TMPDIR') or tempfile.mkdtemp()
-    work = tempfile.mkdtemp(prefix='pyclient-', dir=base)
-    cl = Cluster(work)
+def body(work):
+    cl = new_cluster(work)
     t_start = time.time()
     for i in range(3):
         cl.start(i)
-    c = []
-    try:
-        wait_listening(cl.client_port)
-        c = [cl.client(i) for i in range(3)]
-        wait_ready(c)
-        log('cluster ready after %.1fs' % (time.time() - t_start))
-        member_ids = []
-        leader_ids = set()
-        for cli in c:
-            st = maint_stub(cli).Status(etcdrpc.StatusRequest(), timeout=TIMEOUT)
-            member_ids.append(st.header.member_id)
-            leader_ids.add(st.leader)
-        check('one leader known to every member', 1, len(leader_ids))
-        lid = leader_ids.pop()
-        leader = member_ids.index(lid) if lid in member_ids else 0
-        f1, f2 = [i for i in range(3) if i != leader]
-        log('leader is %s; followers %s, %s' % (NAMES[leader], NAMES[f1],
-                                                NAMES[f2]))
-        for test in (test_kv, test_txn, test_watch, test_leases, test_locks,
-                     test_every_member, test_bad_input):
-            try:
-                test(c, leader, f1, f2)
-            except Exception:
-                failures.append(test.__name__ + ' raised')
-                log('FAIL %s raised:\n%s' % (test.__name__,
-                                             traceback.format_exc()))
-        try:
-            test_cluster(c, cl, leader, f1, f2, member_ids)
-        except Exception:
-            failures.append('test_cluster raised')
-            log('FAIL test_cluster raised:\n%s' % traceback.format_exc())
-        for i, p in procs.items():
-            check('%s is still running at the end' % NAMES[i], None, p.poll())
-    except Exception:
-        failures.append('setup')
-        log('FAIL setup:\n%s' % traceback.format_exc())
-    finally:
-        kill_all()
-    log('ran in %.1fs' % (time.time() - t_start))
-    if failures:
-        log('%d check(s) failed (%d passed) against %s (logs in %s):' %
-            (len(failures), passes, SERVER, work))
-        for f in failures:
-            log('  ' + f)
-        for i in range(3):
-            try:
-                with open(os.path.join(work, NAMES[i] + '.log'), 'rb') as f:
-                    tail = f.read().decode('utf-8', 'replace').splitlines()[-3:]
-                log('%s log tail:\n  %s' % (NAMES[i], '\n  '.join(tail)))
-            except OSError:
-                pass
-        return 1
-    log('all %d checks passed against %s' % (passes, SERVER))
-    if not os.environ.get('TEST_TMPDIR'):
-        shutil.rmtree(base, ignore_errors=True)
-    return 0
+    wait_listening(cl.client_port)
+    c = [client(cl, i) for i in range(3)]
+    wait_ready(c)
+    log('cluster ready after %.1fs' % (time.time() - t_start))
+    member_ids = []
+    leader_ids = set()
+    for cli in c:
+        st = maint_stub(cli).Status(etcdrpc.StatusRequest(), timeout=TIMEOUT)
+        member_ids.append(st.header.member_id)
+        leader_ids.add(st.leader)
+    check('one leader known to every member', 1, len(leader_ids))
+    lid = leader_ids.pop()
+    leader = member_ids.index(lid) if lid in member_ids else 0
+    f1, f2 = [i for i in range(3) if i != leader]
+    log('leader is %s; followers %s, %s' % (NAMES[leader], NAMES[f1],
+                                            NAMES[f2]))
+    for test in (test_kv, test_txn, test_watch, test_leases, test_locks,
+                 test_every_member, test_bad_input):
+        e2e_lib.attempt(test.__name__, test, c, leader, f1, f2)
+    e2e_lib.attempt('test_cluster', test_cluster, c, cl, leader, f1, f2, member_ids)
 
 
 if __name__ == '__main__':
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    rc = 1
-    try:
-        rc = main()
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        kill_all()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The etcd3 library's watch thread (a daemon) retries forever against the
-    # stopped servers; leave without waiting on gRPC's shutdown.
-    os._exit(rc)
+    e2e_lib.run(lambda: e2e_lib.run_cluster_test(SERVER, 'pyclient-', NAMES, body))

@@ -224,14 +224,26 @@ class Recipes {
   }
   etcdserverpb::KV::Stub* Kv() {
     absl::MutexLock lock(&mu_);
-    return kv_.get();
+    return stopping_ ? nullptr : kv_.get();
   }
   etcdserverpb::Watch::Stub* WatchStub() {
     absl::MutexLock lock(&mu_);
-    return watch_.get();
+    return stopping_ ? nullptr : watch_.get();
   }
 
+ public:
+  // The server is about to shut down: no new call over its in-process
+  // channel (gRPC crashes making one while the server shuts down, as the
+  // clean-up of a lock waiter the shutdown cancelled did). The waiter's key
+  // stays until its lease runs out, as when a client dies.
+  void Disconnect() {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+
+ private:
   absl::Mutex mu_;
+  bool stopping_ = false;
   std::unique_ptr<etcdserverpb::KV::Stub> kv_;
   std::unique_ptr<etcdserverpb::Watch::Stub> watch_;
 };
@@ -241,6 +253,8 @@ std::shared_ptr<Recipes> MakeRecipes() { return std::make_shared<Recipes>(); }
 void ConnectRecipes(Recipes* recipes, std::shared_ptr<grpc::Channel> channel) {
   recipes->Connect(std::move(channel));
 }
+
+void DisconnectRecipes(Recipes* recipes) { recipes->Disconnect(); }
 
 namespace {
 

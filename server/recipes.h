@@ -53,6 +53,8 @@ class ElectionService final : public v3electionpb::Election::Service {
 // is built; until then the services answer UNAVAILABLE.
 std::shared_ptr<Recipes> MakeRecipes();
 void ConnectRecipes(Recipes* recipes, std::shared_ptr<grpc::Channel> channel);
+// Before the server shuts down: the recipes make no new calls.
+void DisconnectRecipes(Recipes* recipes);
 
 }  // namespace etc::server
 

@@ -17,6 +17,8 @@ Services::Services(MemberHost* host, Peers* peers, std::string cluster_token)
 
 Services::~Services() = default;
 
+void Services::Disconnect() { DisconnectRecipes(recipes_.get()); }
+
 void Services::Connect(grpc::Server* server) {
   ConnectRecipes(recipes_.get(), server->InProcessChannel(grpc::ChannelArguments()));
 }

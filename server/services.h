@@ -43,6 +43,8 @@ class Services {
   // Once the server is built: the lock and election services use it
   // in-process as their client.
   void Connect(grpc::Server* server);
+  // Before the server shuts down (see DisconnectRecipes).
+  void Disconnect();
 
  private:
   KvService kv_;

@@ -1,5 +1,6 @@
 #include "server/v2_json.h"
 
+#include <chrono>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -59,6 +60,25 @@ std::string GoJsonString(std::string_view s) {
   return out;
 }
 
+int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t UnixNsOfSteadyMs(int64_t steady_ms) {
+  static const int64_t offset_ns = [] {
+    int64_t unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    int64_t steady_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    return unix_ns - steady_ns;
+  }();
+  return steady_ms * 1'000'000 + offset_ns;
+}
+
 std::string Rfc3339Nano(int64_t unix_ns) {
   time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
   int64_t nanos = unix_ns % 1'000'000'000;
@@ -74,7 +94,8 @@ std::string Rfc3339Nano(int64_t unix_ns) {
   return out + "Z";
 }
 
-void AppendNode(const kvpb::TreeNode& node, const ExpiryOf& expiry, std::string* out) {
+void AppendNode(const kvpb::TreeNode& node, const ExpiryOf& expiry, std::string* out,
+                bool with_value) {
   bool root = node.key() == "/";
   std::string fields;
   auto add = [&fields](const char* name, const std::string& value) {
@@ -83,7 +104,7 @@ void AppendNode(const kvpb::TreeNode& node, const ExpiryOf& expiry, std::string*
   if (!root) add("key", GoJsonString(node.key()));
   if (node.dir()) {
     add("dir", "true");
-  } else {
+  } else if (with_value) {
     add("value", GoJsonString(node.value()));
   }
   if (node.lease() != 0) {
@@ -114,7 +135,10 @@ std::string V2EventBody(const kvpb::TreeResponse& tree, const ExpiryOf& expiry,
   std::string out = absl::StrCat("{\"action\":", GoJsonString(tree.action()));
   if (!no_value_on_success) {
     out += ",\"node\":";
-    AppendNode(tree.node(), expiry, &out);
+    // A deleted node has no value (its last one is the prevNode's).
+    bool gone = tree.action() == "delete" || tree.action() == "compareAndDelete" ||
+                tree.action() == "expire";
+    AppendNode(tree.node(), expiry, &out, !gone);
     if (tree.has_prev_node()) {
       out += ",\"prevNode\":";
       AppendNode(tree.prev_node(), expiry, &out);

@@ -27,13 +27,20 @@ struct NodeExpiry {
 };
 using ExpiryOf = std::function<std::optional<NodeExpiry>(int64_t lease)>;
 
+// The clock the member's lessor runs on (MemberHost's), and the wall-clock
+// time of one of its instants: a fixed offset taken once, so a lease's
+// expiration reads the same every time it is shown.
+int64_t SteadyNowMs();
+int64_t UnixNsOfSteadyMs(int64_t steady_ms);
+
 // "2026-12-06T05:44:33.49162172Z".
 std::string Rfc3339Nano(int64_t unix_ns);
 
 // {"key":..,"value":..|"dir":true,"expiration":..,"ttl":..,"nodes":[..],
 // "modifiedIndex":..,"createdIndex":..}; the root has no key and no
 // indexes, nor has a directory that no marker records (createdIndex 0).
-void AppendNode(const kvpb::TreeNode& node, const ExpiryOf& expiry, std::string* out);
+void AppendNode(const kvpb::TreeNode& node, const ExpiryOf& expiry, std::string* out,
+                bool with_value = true);
 
 // {"action":..,"node":{..},"prevNode":{..}} and a newline; with
 // no_value_on_success, {"action":..} only.

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "kv/auth.h"
+#include "kv/errors.h"
 #include "kv/tree.h"
 #include "member/errors.h"
 #include "server/auth_service.h"
@@ -20,18 +22,6 @@ namespace {
 
 constexpr std::string_view kKeysPrefix = "/v2/keys";
 
-int64_t UnixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The clock the member's lessor runs on (MemberHost's).
-int64_t SteadyNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 HttpResponse Text(int status, std::string body, std::string type = "text/plain; charset=utf-8") {
   HttpResponse response;
@@ -49,6 +39,21 @@ struct Answer {
   uint64_t raft_index = 0;
   std::map<int64_t, NodeExpiry> expiry;
 };
+
+// The time left on each lease in `expiry`, from the member's lessor (on
+// the member thread); leases it does not know are dropped.
+void FillExpiry(kv::Store* store, std::map<int64_t, NodeExpiry>* expiry) {
+  int64_t now_ms = SteadyNowMs();
+  for (auto it = expiry->begin(); it != expiry->end();) {
+    std::optional<int64_t> left = store->lessor().RemainingMs(it->first, now_ms);
+    if (!left) {
+      it = expiry->erase(it);
+      continue;
+    }
+    it->second = NodeExpiry{*left, UnixNsOfSteadyMs(now_ms + *left)};
+    ++it;
+  }
+}
 
 void CollectLeases(const kvpb::TreeNode& node, std::map<int64_t, NodeExpiry>* out) {
   if (node.lease() != 0) (*out)[node.lease()];
@@ -79,17 +84,7 @@ Answer Run(MemberHost* host, const std::optional<std::string>& token, kvpb::Requ
       if (response.ok() && response->has_tree()) {
         CollectLeases(response->tree().node(), &answer.expiry);
         CollectLeases(response->tree().prev_node(), &answer.expiry);
-        int64_t now_ms = SteadyNowMs();
-        int64_t now_ns = UnixNowNs();
-        for (auto it = answer.expiry.begin(); it != answer.expiry.end();) {
-          std::optional<int64_t> left = store->lessor().RemainingMs(it->first, now_ms);
-          if (!left) {
-            it = answer.expiry.erase(it);
-            continue;
-          }
-          it->second = NodeExpiry{*left, now_ns + *left * 1'000'000};
-          ++it;
-        }
+        FillExpiry(store, &answer.expiry);
       }
       answer.response = std::move(response);
       pending->done.Notify();
@@ -141,7 +136,7 @@ std::string CountName(const kvpb::Request& request) {
 V2Api::V2Api(MemberHost* host)
     : host_(host),
       cluster_id_hex_(absl::StrFormat("%x", host->options().cluster_id)),
-      start_unix_ns_(UnixNowNs()) {}
+      start_unix_ns_(UnixNsOfSteadyMs(SteadyNowMs())) {}
 
 bool V2Api::Serves(std::string_view path) {
   for (std::string_view prefix : {"/v2/keys", "/v2/members", "/v2/stats/"}) {
@@ -175,6 +170,9 @@ HttpResponse V2Api::Error(const V2Error& error) const {
 }
 
 HttpResponse V2Api::ErrorOf(const absl::Status& status) const {
+  // With auth on, a request without credentials is nobody's: v2 says so
+  // as for any refusal.
+  if (status == kv::UserEmptyError()) return Error({110, "Insufficient credentials", 0});
   switch (status.code()) {
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kUnauthenticated:
@@ -201,6 +199,14 @@ HttpResponse V2Api::Handle(const HttpRequest& request) {
 }
 
 HttpResponse V2Api::Keys(const HttpRequest& request) {
+  std::variant<HttpResponse, V2KeyRequest> read = ReadKeyRequest(request);
+  if (HttpResponse* answer = std::get_if<HttpResponse>(&read)) return std::move(*answer);
+  HttpResponse response = RunKeyRequest(request, std::move(std::get<V2KeyRequest>(read)));
+  if (request.method == "HEAD") response.body.clear();
+  return response;
+}
+
+std::variant<HttpResponse, V2KeyRequest> V2Api::ReadKeyRequest(const HttpRequest& request) const {
   absl::StatusOr<std::string> path = UnescapePath(request.path);
   if (!path.ok()) return Error({210, std::string(path.status().message()), 0});
   std::string clean = CleanUrlPath(*path);
@@ -226,9 +232,7 @@ HttpResponse V2Api::Keys(const HttpRequest& request) {
   if (!key.ok()) return Error({209, std::string(key.status().message()), 0});
   V2Parsed parsed = ParseV2KeyRequest(request, *key);
   if (parsed.error) return Error(*parsed.error);
-  HttpResponse response = RunKeyRequest(request, std::move(parsed.key));
-  if (request.method == "HEAD") response.body.clear();
-  return response;
+  return std::move(parsed.key);
 }
 
 HttpResponse V2Api::RunKeyRequest(const HttpRequest& http, V2KeyRequest key) {

@@ -14,10 +14,12 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "absl/status/statusor.h"
 #include "server/http.h"
@@ -40,6 +42,9 @@ class V2Api {
 
   // A GET with wait=true on /v2/keys.
   static bool IsWatch(const HttpRequest& request);
+  // Starts such a watch; `exchange` gets the answer when an event comes,
+  // or a refusal now (v2_watch.cc).
+  void Watch(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
 
   // Who the request's basic-auth credentials log in as: a token of the
   // member's (issued once per user and password, then reused), none without
@@ -52,15 +57,19 @@ class V2Api {
 
   MemberHost* host() const { return host_; }
 
+  // A /v2/keys request read and checked: the key request, or the answer
+  // to give at once (a refusal, a redirect, OPTIONS).
+  std::variant<HttpResponse, V2KeyRequest> ReadKeyRequest(const HttpRequest& request) const;
+  // A refused request's status as v2 words it.
+  HttpResponse ErrorOf(const absl::Status& status) const;
+  HttpResponse Error(const V2Error& error) const;
+
  private:
   HttpResponse Keys(const HttpRequest& request);
   HttpResponse RunKeyRequest(const HttpRequest& request, V2KeyRequest key);
   HttpResponse Members(const HttpRequest& request);
   HttpResponse Machines();
   HttpResponse Stats(const std::string& which);
-  HttpResponse Error(const V2Error& error) const;
-  // A refused request's status as v2 words it.
-  HttpResponse ErrorOf(const absl::Status& status) const;
   // Counts an answer in /v2/stats/store.
   void Count(const kvpb::Request& request, bool ok);
 

@@ -1,0 +1,210 @@
+"""Shared by the server's Python end-to-end tests (imported, not run), as
+e2e_lib.sh is by the shell ones: checks that count failures, a three-member
+loopback cluster of etc or etcd, processes killed however the test ends, and
+the summary that makes the exit code.
+
+    import e2e_lib
+    from e2e_lib import check, check_true, log, section
+
+    def body(work):
+        cluster = e2e_lib.Cluster(SERVER, work, NAMES)
+        ...
+        e2e_lib.attempt('test_kv', test_kv, cluster)
+
+    if __name__ == '__main__':
+        e2e_lib.run(lambda: e2e_lib.run_cluster_test(SERVER, 'kv-', NAMES, body))
+"""
+import os
+import signal
+import socket
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+VERBOSE = bool(os.environ.get('VERBOSE'))
+
+failures = []  # the names of the checks that failed
+passes = 0
+procs = {}     # the cluster's members, by index
+others = []    # other processes the test started (clients)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(name, expected, actual):
+    global passes
+    if expected == actual:
+        passes += 1
+        log('ok   ' + name)
+    else:
+        failures.append(name)
+        log('FAIL %s\n  expected: %r\n  actual:   %r' % (name, expected, actual))
+
+
+def check_true(name, cond, detail=''):
+    global passes
+    if cond:
+        passes += 1
+        log('ok   ' + name)
+    else:
+        failures.append(name)
+        log('FAIL %s %s' % (name, detail))
+
+
+def section(name):
+    log('--- ' + name)
+
+
+def until(fn, timeout=10, interval=0.05, quiet=False):
+    """fn() once it is true, or its last value after timeout seconds. With
+    quiet, an exception fn raises counts as the value None (the call is tried
+    again) rather than going up."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            v = fn()
+        except Exception:
+            if not quiet:
+                raise
+            v = None
+        if v or time.time() > deadline:
+            return v
+        time.sleep(interval)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def kill_all():
+    every = others + list(procs.values())
+    for p in every:
+        if p.poll() is None:
+            p.kill()
+    for p in every:
+        try:
+            p.wait(timeout=5)
+        except Exception:
+            pass
+
+
+class Cluster(object):
+    """Members named `names` on loopback ports, each started with etcd's
+    flags (and `extra_flags`), logging to <work>/<name>.log."""
+
+    def __init__(self, server, work, names, extra_flags=()):
+        self.server = server
+        self.work = work
+        self.names = names
+        self.extra_flags = list(extra_flags)
+        self.client_port = [free_port() for _ in names]
+        self.peer_port = [free_port() for _ in names]
+        self.peer_url = ['http://127.0.0.1:%d' % p for p in self.peer_port]
+        self.client_url = ['http://127.0.0.1:%d' % p for p in self.client_port]
+        self.initial = ','.join('%s=%s' % (n, u)
+                                for n, u in zip(names, self.peer_url))
+
+    def start(self, i):
+        logf = open(os.path.join(self.work, self.names[i] + '.log'), 'ab')
+        procs[i] = subprocess.Popen(
+            [self.server, '--name', self.names[i],
+             '--data-dir', os.path.join(self.work, self.names[i]),
+             '--listen-client-urls', self.client_url[i],
+             '--advertise-client-urls', self.client_url[i],
+             '--listen-peer-urls', self.peer_url[i],
+             '--initial-advertise-peer-urls', self.peer_url[i],
+             '--initial-cluster', self.initial,
+             '--initial-cluster-state', 'new'] + self.extra_flags,
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        logf.close()
+
+
+def attempt(name, fn, *args):
+    """fn(*args), an exception counted as a failure and the test going on;
+    returns fn's result (None if it raised)."""
+    try:
+        return fn(*args)
+    except Exception:
+        failures.append(name + ' raised')
+        log('FAIL %s raised:\n%s' % (name, traceback.format_exc()))
+        return None
+
+
+def run_cluster_test(server, prefix, names, body, usage='<server binary>'):
+    """Runs body(work) in a new work folder (it starts the cluster and runs
+    the checks), checks that every member still runs, kills what the test
+    started and reports; returns the exit code. `usage`: the arguments the
+    usage line names when the server binary is missing."""
+    if not server or not os.access(server, os.X_OK):
+        print('usage: %s %s' % (os.path.basename(sys.argv[0]), usage))
+        return 2
+    base = os.environ.get('TEST_TMPDIR') or tempfile.mkdtemp()
+    work = tempfile.mkdtemp(prefix=prefix, dir=base)
+    t_start = time.time()
+    try:
+        body(work)
+        for i, p in procs.items():
+            check('%s is still running at the end' % names[i], None, p.poll())
+    except Exception:
+        failures.append('setup')
+        log('FAIL setup:\n%s' % traceback.format_exc())
+    finally:
+        kill_all()
+    log('ran in %.1fs' % (time.time() - t_start))
+    rc = report(server, work, names)
+    if rc == 0 and not os.environ.get('TEST_TMPDIR'):
+        shutil.rmtree(base, ignore_errors=True)
+    return rc
+
+
+def report(server, work, names):
+    """Prints the summary (and the members' last log lines if a check
+    failed); returns the exit code."""
+    if failures:
+        log('%d check(s) failed (%d passed) against %s (logs in %s):' %
+            (len(failures), passes, server, work))
+        for f in failures:
+            log('  ' + f)
+        for name in names:
+            try:
+                with open(os.path.join(work, name + '.log'), 'rb') as f:
+                    tail = f.read().decode('utf-8', 'replace').splitlines()[-3:]
+                log('%s log tail:\n  %s' % (name, '\n  '.join(tail)))
+            except OSError:
+                pass
+        return 1
+    log('all %d checks passed against %s' % (passes, server))
+    return 0
+
+
+def _on_signal(signum, _frame):
+    kill_all()
+    os._exit(128 + signum)
+
+
+def run(main):
+    """Runs main() and exits with its code, the processes killed however it
+    ends."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    rc = 1
+    try:
+        rc = main()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        kill_all()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The clients' own threads (etcd3's watch thread, etcd3gw's executors)
+    # may still be blocked on the stopped servers; leave without them.
+    os._exit(rc)
