@@ -6,6 +6,7 @@
 #include "base/check.h"
 #include "kv/errors.h"
 #include "kv/store.h"
+#include "sim/registers.h"
 
 namespace etc::sim {
 namespace {
@@ -58,7 +59,10 @@ void AddRole(kv::Store& store, const std::string& name,
   ApplyOrDie(store, grant);
 }
 
-bool Writes(const kvpb::Request& request) {
+// Whether an applied request wrote (or, a txn, could have): a v2 write that
+// v2 refused (an error code in its answer) changed nothing.
+bool Writes(const kvpb::Request& request, const kvpb::Response& response) {
+  if (request.has_tree_set() || request.has_tree_delete()) return response.tree().error_code() == 0;
   return request.has_put() || request.has_delete_range() || request.has_txn() ||
          request.has_delete_tree();
 }
@@ -222,9 +226,16 @@ void AuthWorkload::SendToAnyMember(Session& session, kvpb::Request request, Done
 void AuthWorkload::Intrude() {
   if (world_->failed() || world_->queue().now_us() >= until_us_) return;
   world_->queue().After(random_.Range(10'000, 100'000), [this] { Intrude(); });
+  // As v3 puts and as v2 sets: both must be refused for its permissions.
   kvpb::Request request;
-  request.mutable_put()->set_key(absl::StrCat("k", random_.Uniform(2)));
-  request.mutable_put()->set_value("intruder");
+  std::string key = RegisterKey(random_.Uniform(2));
+  if (random_.Chance(0.5)) {
+    request.mutable_put()->set_key(key);
+    request.mutable_put()->set_value("intruder");
+  } else {
+    request.mutable_tree_set()->set_path(key);
+    request.mutable_tree_set()->set_value("intruder");
+  }
   SendToAnyMember(intruder_, std::move(request), [this](absl::StatusOr<kvpb::Response> r) {
     if (r.ok()) {
       world_->Fail("auth", "a write by a read-only user was answered OK");
@@ -235,7 +246,7 @@ void AuthWorkload::Intrude() {
 }
 
 void AuthWorkload::OnApply(const kvpb::Request& request, const kvpb::Response& response) {
-  if (!enabled() || response.error_code() != 0 || !Writes(request)) return;
+  if (!enabled() || response.error_code() != 0 || !Writes(request, response)) return;
   const std::string& user = request.header().username();
   if (user == kReaderUser) {
     world_->Fail("auth", absl::StrCat("a write by the read-only user was applied: ",

@@ -10,7 +10,7 @@
 //   clients: a request proposed before an edit and applied after it is
 //   refused ("revision of auth store is old"), never applied, and retried;
 // - an intruder, a user with read-only rights, who keeps trying to write
-//   the register keys.
+//   the register keys (v3 puts and v2 sets).
 //
 // Checks: every intruder write is refused (answered "permission denied",
 // or unknown) and none is ever applied on any member; every applied

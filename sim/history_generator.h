@@ -36,7 +36,7 @@ std::vector<Operation> GenerateLinearizableHistory(Draw&& draw, int clients, int
     int client = static_cast<int>(draw(0, clients));
     Operation op;
     op.client = client;
-    op.key = absl::StrCat("k", draw(0, keys));
+    op.key = absl::StrCat("/kv/k", draw(0, keys));
     now += 2;
     int64_t execute = now;
     op.invoke_time = std::max<int64_t>(client_free[client] + 1, execute - draw(0, 20));
@@ -56,12 +56,16 @@ std::vector<Operation> GenerateLinearizableHistory(Draw&& draw, int clients, int
       op.kind = OpKind::kWrite;
       op.value = absl::StrCat("w", i);
       value = op.value;
-    } else {
+    } else if (kind < 97) {
       op.kind = OpKind::kCas;
       op.value = absl::StrCat("c", i);
       op.expected = draw(0, 2) == 0 ? value : std::optional<std::string>("nope");
       op.cas_succeeded = op.expected == value;
       if (op.cas_succeeded) value = op.value;
+    } else {
+      // The clients' v2 recursive delete empties the register keys.
+      op.kind = OpKind::kDelete;
+      value = std::nullopt;
     }
     // A write whose client never heard back: it did take effect, but the
     // checker must find that out on its own.

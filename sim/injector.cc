@@ -199,6 +199,7 @@ void FaultInjector::BitFlip(const Fault& fault) {
   // A voter only where, even after the one change that may be pending, the
   // others keep a majority without it (later removals take it first).
   if (raft::IsJoint(conf) || (raft::IsVoter(conf, fault.a) && conf.voters_size() < 4)) return;
+  if (joining_voters_.contains(fault.a)) return;
   Process& target = world_->process(fault.a);
   if (target.stopped || world_->removed().contains(target.id)) return;
   world_->Crash(target);
@@ -315,9 +316,14 @@ void FaultInjector::Promote(NodeId learner, int attempts_left) {
     // Answered at once when refused; when accepted, only once the change
     // applies (long after this frame is gone).
     auto answer = std::make_shared<std::optional<absl::Status>>();
-    target.kv->PromoteLearner(learner, [answer](absl::Status status) { *answer = status; });
+    joining_voters_.insert(learner);
+    target.kv->PromoteLearner(learner, [this, answer, learner](absl::Status status) {
+      if (status.ok()) joining_voters_.erase(learner);
+      *answer = status;
+    });
     if (answer->has_value()) {
       const absl::Status& refused = **answer;
+      joining_voters_.erase(learner);  // never proposed
       ++promotions_refused_;
       world_->trace().Event("promote.refused", learner, 0, [&] {
         return absl::StrCat("leader ", target.id, " refuses to promote ", learner, ": ",
@@ -358,12 +364,21 @@ void FaultInjector::ChangeMembership(raftpb::ConfChange change, const std::strin
     entry.set_data(change.SerializeAsString());
     return entry;
   }());
+  std::vector<NodeId> voters_added;
+  for (const raftpb::ConfChangeSingle& single : change.changes()) {
+    if (single.type() == raftpb::ADD_NODE) voters_added.push_back(single.node_id());
+  }
+  joining_voters_.insert(voters_added.begin(), voters_added.end());
   Process& target = world_->process(leader);
-  world_->RunOn(target, [this, &target, what, description, change = std::move(change)]() mutable {
-    target.kv->ChangeMembership(std::move(change), "", [this, what, description](absl::Status status) {
+  world_->RunOn(target, [this, &target, what, description, voters_added,
+                         change = std::move(change)]() mutable {
+    target.kv->ChangeMembership(std::move(change), "", [this, what, description,
+                                                         voters_added](absl::Status status) {
       world_->trace().Event("membership", status.ok(), 0, [&] {
         return absl::StrCat(what, " ", description, ": ", status.ToString());
       });
+      if (!status.ok()) return;
+      for (NodeId id : voters_added) joining_voters_.erase(id);
     });
   });
 }

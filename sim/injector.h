@@ -9,6 +9,7 @@
 #ifndef ETC_SIM_INJECTOR_H_
 #define ETC_SIM_INJECTOR_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,14 @@ class FaultInjector {
   Micros healed_at_us_ = 0;
   uint64_t promotions_ = 0;
   uint64_t promotions_refused_ = 0;
+  // Members that a membership change the injector proposed makes voters
+  // (added as voters, or promoted), until the change is answered OK: a bit
+  // flip spares them, since the leader's applied configuration does not
+  // count them yet, but once the change applies a majority may need them
+  // (a damaged member added to a voter set of one or two leaves a
+  // configuration nobody can commit in again). Kept on any other answer:
+  // an unanswered change may still commit.
+  std::set<NodeId> joining_voters_;
 };
 
 }  // namespace etc::sim

@@ -1,9 +1,17 @@
 #include "sim/kv_workload.h"
 
+#include <span>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
+#include "sim/registers.h"
 
 namespace etc::sim {
 namespace {
+
+// The share of the client requests that are etcd v2's (on the same keys).
+constexpr uint64_t kV2Percent = 30;
 
 // What the member path answers when it cannot tell whether a request took
 // effect: no answer in time, a snapshot that covered it, a leader that was
@@ -20,6 +28,47 @@ bool OutcomeUnknown(absl::StatusCode code) {
     default:
       return false;
   }
+}
+
+// Did the request change the state? (A failed compare-and-set, a v2
+// refusal or an error changes nothing.)
+bool ChangedState(const kvpb::Request& request, const kvpb::Response& response) {
+  if (response.error_code() != 0) return false;
+  if (request.has_tree_set() || request.has_tree_delete()) return response.tree().error_code() == 0;
+  return request.has_put() || (request.has_txn() && response.txn().succeeded());
+}
+
+// Reads a v3 answer into `op` and what the client saw; an error for an
+// answer of the wrong shape. A write's revision (its header's) is the
+// index the key then holds its value at.
+absl::Status ReadV3Answer(const kvpb::Response& response, lincheck::Operation& op,
+                          std::map<std::string, SeenValue>* last_seen) {
+  switch (op.kind) {
+    case lincheck::OpKind::kRead: {
+      if (!response.has_range() || response.range().kvs_size() > 1) {
+        return absl::InternalError("malformed read answer");
+      }
+      SeenValue seen;
+      if (response.range().kvs_size() == 1) {
+        seen = SeenValue{response.range().kvs(0).value(), response.range().kvs(0).mod_revision()};
+      }
+      op.read_result = seen.value;
+      (*last_seen)[op.key] = std::move(seen);
+      break;
+    }
+    case lincheck::OpKind::kWrite:
+      (*last_seen)[op.key] = SeenValue{op.value, response.put().header().revision()};
+      break;
+    case lincheck::OpKind::kCas:
+      op.cas_succeeded = response.txn().succeeded();
+      if (op.cas_succeeded) {
+        (*last_seen)[op.key] = SeenValue{op.value, response.txn().header().revision()};
+      }
+      break;
+    case lincheck::OpKind::kDelete:
+      return absl::InternalError("v3 clients send no deletes");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -45,24 +94,38 @@ void KvWorkload::Start() {
 
 void KvWorkload::OnApply(Process& process, const kvpb::Request& request,
                          const kvpb::Response& response) {
-  // Did the request change the state? (A failed compare-and-set or an
-  // error changes nothing.)
-  bool changed = response.error_code() == 0 &&
-                 (request.has_put() || (request.has_txn() && response.txn().succeeded()));
   uint64_t tag = request.header().id();
-  if (!changed || !issued_.contains(tag) || !took_effect_.insert(tag).second) return;
+  if (!ChangedState(request, response) || !issued_.contains(tag) ||
+      !took_effect_.insert(tag).second) {
+    return;
+  }
   if (certainly_failed_.contains(tag)) FailCertainFailure(tag, process.id);
   // When its effect first became visible anywhere (reads are served from
-  // applied state, so nothing could see it before).
+  // applied state, so nothing could see it before); for every history
+  // entry of the request, since one apply makes all of them.
   effect_time_.emplace(OpOf(tag), ++logical_time_);
 }
 
 void KvWorkload::IssueNext(Client& client) {
   if (world_->failed()) return;
-  const Swarm& swarm = world_->swarm();
+  client.v2.reset();
+  client.prev_index = 0;
+  // A share of the requests are v2's, drawn first so that the v3 ones keep
+  // their mix.
+  if (client.random.Uniform(100) >= kV2Percent) {
+    Invoke(client, {DrawV3(client)});
+    return;
+  }
+  v2::Call call = v2::DrawCall(client.random, world_->swarm().keys, client.last_seen,
+                               absl::StrCat("c", client.id, ".", ++client.writes));
+  client.v2 = call.shape;
+  client.prev_index = call.prev_index;
+  Invoke(client, std::move(call.ops));
+}
+
+lincheck::Operation KvWorkload::DrawV3(Client& client) {
   lincheck::Operation op;
-  op.client = client.id;
-  op.key = absl::StrCat("k", client.random.Uniform(static_cast<uint64_t>(swarm.keys)));
+  op.key = RegisterKey(client.random.Uniform(static_cast<uint64_t>(world_->swarm().keys)));
   uint64_t roll = client.random.Uniform(100);
   if (roll < 50) {
     op.kind = lincheck::OpKind::kRead;
@@ -74,23 +137,41 @@ void KvWorkload::IssueNext(Client& client) {
     op.value = absl::StrCat("c", client.id, ".", ++client.writes);
     // Expect what this client last saw, so some CASes succeed.
     auto seen = client.last_seen.find(op.key);
-    if (seen != client.last_seen.end()) op.expected = seen->second;
+    if (seen != client.last_seen.end()) op.expected = seen->second.value;
   }
-  op.outcome = lincheck::Outcome::kUnknown;
-  op.invoke_time = ++logical_time_;
+  return op;
+}
+
+void KvWorkload::Invoke(Client& client, std::vector<lincheck::Operation> ops) {
   client.op = history_.size();
-  history_.push_back(std::move(op));
-  recorded_.push_back(true);
+  client.ops = ops.size();
+  int64_t invoke_time = ++logical_time_;
+  for (lincheck::Operation& op : ops) {
+    op.client = client.id;
+    op.outcome = lincheck::Outcome::kUnknown;
+    op.invoke_time = invoke_time;
+    history_.push_back(std::move(op));
+    recorded_.push_back(true);
+    request_of_.push_back(client.op);
+  }
   client.waiting = true;
-  client.deadline_us = world_->queue().now_us() + swarm.client_timeout_us;
+  client.deadline_us = world_->queue().now_us() + world_->swarm().client_timeout_us;
   world_->trace().Event("client.invoke", static_cast<uint64_t>(client.id), client.op, [&] {
     return absl::StrCat("client ", client.id, " invokes op ", client.op, ": ",
-                        history_[client.op].key, " ", lincheck::Describe(history_[client.op]));
+                        DescribeRequest(client));
   });
   world_->queue().At(client.deadline_us, [this, &client, op = client.op] {
     if (client.waiting && client.op == op) OnTimeout(client, client.attempt);
   });
   SendAttempt(client);
+}
+
+std::string KvWorkload::DescribeRequest(const Client& client) const {
+  const lincheck::Operation& first = history_[client.op];
+  std::string out = client.v2.has_value() ? absl::StrCat(v2::ShapeName(*client.v2), " ") : "";
+  absl::StrAppend(&out, first.key, " ", lincheck::Describe(first));
+  if (client.ops > 1) absl::StrAppend(&out, " and ", client.ops - 1, " more keys");
+  return out;
 }
 
 void KvWorkload::SendAttempt(Client& client) {
@@ -100,10 +181,14 @@ void KvWorkload::SendAttempt(Client& client) {
   std::vector<NodeId> members = world_->Members();
   NodeId target = members.empty() ? 1 + client.random.Uniform(world_->processes().size())
                                   : members[client.random.Uniform(members.size())];
-  const lincheck::Operation op = history_[client.op];
   uint64_t tag = AttemptTag(client.op, attempt);
   issued_.insert(tag);
-  world_->queue().After(ClientLatency(), [this, &client, attempt, target, op, tag] {
+  kvpb::Request request = RequestFor(client, tag);
+  // Only reads (every entry of a listing is one) go as linearizable reads.
+  AuthWorkload::Mode mode = history_[client.op].kind == lincheck::OpKind::kRead
+                                ? AuthWorkload::Mode::kLinearizableRead
+                                : AuthWorkload::Mode::kWrite;
+  world_->queue().After(ClientLatency(), [this, &client, attempt, target, request, mode, tag] {
     Process& process = world_->process(target);
     auto reply = [this, &client, attempt, tag, target](absl::StatusOr<kvpb::Response> result) {
       if (result.status().code() == absl::StatusCode::kUnavailable) {
@@ -123,18 +208,23 @@ void KvWorkload::SendAttempt(Client& client) {
       reply(absl::UnavailableError("connection refused"));
       return;
     }
-    world_->RunOn(process, [this, &process, &client, op, reply, tag] {
-      auth_->Send(process, client.session, RequestFor(op, tag),
-                  op.kind == lincheck::OpKind::kRead ? AuthWorkload::Mode::kLinearizableRead
-                                                     : AuthWorkload::Mode::kWrite,
-                  reply);
+    world_->RunOn(process, [this, &process, &client, request, mode, reply] {
+      auth_->Send(process, client.session, request, mode, reply);
     });
   });
 }
 
-kvpb::Request KvWorkload::RequestFor(const lincheck::Operation& op, uint64_t tag) {
-  kvpb::Request request;
+kvpb::Request KvWorkload::RequestFor(const Client& client, uint64_t tag) const {
+  const lincheck::Operation& first = history_[client.op];
+  kvpb::Request request = client.v2.has_value()
+                              ? v2::RequestFor(*client.v2, first, client.prev_index)
+                              : V3RequestFor(first);
   request.mutable_header()->set_id(tag);
+  return request;
+}
+
+kvpb::Request KvWorkload::V3RequestFor(const lincheck::Operation& op) {
+  kvpb::Request request;
   switch (op.kind) {
     case lincheck::OpKind::kRead:
       request.mutable_range()->set_key(op.key);
@@ -162,6 +252,8 @@ kvpb::Request KvWorkload::RequestFor(const lincheck::Operation& op, uint64_t tag
       put->set_value(op.value);
       break;
     }
+    case lincheck::OpKind::kDelete:
+      ETC_CHECK(false) << "v3 clients send no deletes";
   }
   return request;
 }
@@ -186,7 +278,6 @@ void KvWorkload::FailCertainFailure(uint64_t tag, NodeId member) {
 
 void KvWorkload::OnResponse(Client& client, uint64_t attempt, absl::StatusOr<kvpb::Response> result) {
   if (!client.waiting || attempt != client.attempt || world_->failed()) return;
-  lincheck::Operation& op = history_[client.op];
   if (!result.ok()) {
     world_->trace().Event("client.error", static_cast<uint64_t>(client.id), client.op, [&] {
       return absl::StrCat("client ", client.id, " op ", client.op, ": ",
@@ -208,30 +299,20 @@ void KvWorkload::OnResponse(Client& client, uint64_t attempt, absl::StatusOr<kvp
     return;
   }
   const kvpb::Response& response = *result;
-  switch (op.kind) {
-    case lincheck::OpKind::kRead: {
-      if (!response.has_range() || response.range().kvs_size() > 1) {
-        world_->Fail("client", "malformed read answer");
-        return;
-      }
-      if (response.range().kvs_size() == 1) {
-        op.read_result = response.range().kvs(0).value();
-      } else {
-        op.read_result = std::nullopt;
-      }
-      client.last_seen[op.key] = op.read_result;
-      break;
-    }
-    case lincheck::OpKind::kWrite:
-      client.last_seen[op.key] = op.value;
-      break;
-    case lincheck::OpKind::kCas:
-      op.cas_succeeded = response.txn().succeeded();
-      if (op.cas_succeeded) client.last_seen[op.key] = op.value;
-      break;
+  std::span<lincheck::Operation> ops(&history_[client.op], client.ops);
+  absl::Status read = client.v2.has_value()
+                          ? v2::ReadAnswer(*client.v2, response, ops, &client.last_seen)
+                          : ReadV3Answer(response, ops[0], &client.last_seen);
+  if (!read.ok()) {
+    world_->Fail("client", absl::StrCat("op ", client.op, " (", DescribeRequest(client), "): ",
+                                        read.message(), "; answer ", response.ShortDebugString()));
+    return;
   }
-  op.outcome = lincheck::Outcome::kOk;
-  op.return_time = ++logical_time_;
+  int64_t return_time = ++logical_time_;
+  for (lincheck::Operation& op : ops) {
+    op.outcome = lincheck::Outcome::kOk;
+    op.return_time = return_time;
+  }
   world_->trace().Event("client.return", static_cast<uint64_t>(client.id), client.op, [&] {
     return absl::StrCat("client ", client.id, " op ", client.op, " returns ",
                         response.ShortDebugString());
@@ -241,19 +322,21 @@ void KvWorkload::OnResponse(Client& client, uint64_t attempt, absl::StatusOr<kvp
 
 void KvWorkload::OnTimeout(Client& client, uint64_t attempt) {
   if (world_->failed()) return;
-  lincheck::Operation& op = history_[client.op];
   world_->trace().Event("client.timeout", static_cast<uint64_t>(client.id), client.op,
                         [&] { return absl::StrCat("client ", client.id, " op ", client.op, " timed out"); });
   Micros timeout_us = world_->swarm().client_timeout_us;
   if (world_->healed() && world_->queue().now_us() - timeout_us >= liveness_deadline_us_) {
-    world_->Fail("liveness", absl::StrCat("client ", client.id, "'s operation on ", op.key,
-                                          " invoked after faults healed did not complete within ",
+    world_->Fail("liveness", absl::StrCat("client ", client.id, "'s operation (",
+                                          DescribeRequest(client),
+                                          ") invoked after faults healed did not complete within ",
                                           timeout_us / 1000, "ms"));
     return;
   }
   // A read that got no answer had no effect; forget it. A write stays in the
   // history with an unknown outcome: it may still take effect.
-  if (op.kind == lincheck::OpKind::kRead) recorded_[client.op] = false;
+  for (size_t i = client.op; i < client.op + client.ops; ++i) {
+    if (history_[i].kind == lincheck::OpKind::kRead) recorded_[i] = false;
+  }
   Finish(client);
 }
 
@@ -274,8 +357,9 @@ void KvWorkload::CheckHistory(std::string* timeline_html) {
       // happen (a CAS whose compare failed changed nothing either), and
       // one that took effect did so by the first apply. Placed there,
       // unanswered writes no longer stay open to the end of the history,
-      // which is what made the search give up on busy keys.
-      auto effect = effect_time_.find(i);
+      // which is what made the search give up on busy keys. The entries of
+      // one request (a recursive delete's) all took effect at its apply.
+      auto effect = effect_time_.find(request_of_[i]);
       if (effect == effect_time_.end()) continue;
       op.outcome = lincheck::Outcome::kOk;
       op.return_time = effect->second;

@@ -73,6 +73,9 @@ bool Step(const KeyOp& op, int32_t state, int32_t* next) {
       *next = op.cas_succeeded ? op.value : state;
       return matches == op.cas_succeeded;
     }
+    case OpKind::kDelete:
+      *next = kAbsent;
+      return true;
   }
   return false;
 }
@@ -262,6 +265,8 @@ std::string Describe(const Operation& op) {
       if (op.outcome == Outcome::kOk) absl::StrAppend(&out, op.cas_succeeded ? " ok" : " fail");
       return out;
     }
+    case OpKind::kDelete:
+      return "del";
   }
   return "?";
 }

@@ -1,5 +1,5 @@
 // A linearizability checker for histories of single-key registers with read,
-// write and compare-and-set, in the style of Wing & Gong with Lowe's
+// write, compare-and-set and delete, in the style of Wing & Gong with Lowe's
 // memoization (as in Porcupine): each key is checked on its own, searching
 // for an order of the operations that respects real time and the register's
 // sequential behaviour, remembering (set of operations placed, register
@@ -12,8 +12,8 @@
 //
 // An operation whose client got no answer (Outcome::kUnknown) may take effect
 // at any time after its invocation, or never: it is treated as returning at
-// infinity (placing it last is the same as it never happening). Unknown reads
-// tell nothing and are ignored.
+// infinity (placing it last is the same as it never happening); so may an
+// unknown delete. Unknown reads tell nothing and are ignored.
 #ifndef ETC_SIM_LINEARIZABILITY_H_
 #define ETC_SIM_LINEARIZABILITY_H_
 
@@ -24,7 +24,13 @@
 
 namespace etc::sim::lincheck {
 
-enum class OpKind { kRead, kWrite, kCas };
+enum class OpKind {
+  kRead,
+  kWrite,
+  kCas,
+  // The register becomes absent (whatever it held, absent included).
+  kDelete,
+};
 
 enum class Outcome {
   // Completed; the result fields below are known.
@@ -85,7 +91,7 @@ struct CheckOptions {
 
 CheckResult Check(const std::vector<Operation>& history, const CheckOptions& options = {});
 
-// A short label: "r→v1", "w(v2)", "cas(v1→v2) ok" ("∅" for absent).
+// A short label: "r→v1", "w(v2)", "cas(v1→v2) ok", "del" ("∅" for absent).
 std::string Describe(const Operation& op);
 
 // A small self-contained HTML page (inline SVG and CSS, nothing loaded from

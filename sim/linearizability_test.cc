@@ -45,6 +45,10 @@ Operation Cas(int client, std::optional<std::string> expected, std::string value
   return op;
 }
 
+Operation Delete(int client, int64_t invoke, int64_t ret) {
+  return Op(OpKind::kDelete, client, invoke, ret, "x");
+}
+
 Operation Unknown(Operation op) {
   op.outcome = Outcome::kUnknown;
   op.return_time = 0;
@@ -98,6 +102,51 @@ TEST(Linearizability, UnknownOutcomes) {
             Verdict::kViolation);
   // Unknown reads say nothing.
   EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Unknown(Read(1, "zzz", 3, 4))}), Verdict::kLinearizable);
+}
+
+TEST(Linearizability, Deletes) {
+  // A delete empties the register; a create (CAS from absent) may follow.
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Delete(1, 3, 4), Read(0, std::nullopt, 5, 6),
+                       Cas(2, std::nullopt, "b", true, 7, 8), Read(0, "b", 9, 10)}),
+            Verdict::kLinearizable);
+  // Deleting an absent register is fine, and leaves it absent.
+  EXPECT_EQ(VerdictOf({Delete(1, 1, 2), Read(0, std::nullopt, 3, 4)}), Verdict::kLinearizable);
+  // Concurrent with a write, the delete may come before or after it.
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Write(0, "b", 3, 8), Delete(1, 4, 7),
+                       Read(2, "b", 9, 10)}),
+            Verdict::kLinearizable);
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Write(0, "b", 3, 8), Delete(1, 4, 7),
+                       Read(2, std::nullopt, 9, 10)}),
+            Verdict::kLinearizable);
+  // A deleted value cannot be read after the delete returned...
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Delete(1, 3, 4), Read(0, "a", 5, 6)}),
+            Verdict::kViolation);
+  // ... nor can a CAS expecting it succeed, nor one expecting absent fail.
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Delete(1, 3, 4), Cas(0, "a", "b", true, 5, 6)}),
+            Verdict::kViolation);
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Delete(1, 3, 4), Cas(0, std::nullopt, "b", false, 5, 6)}),
+            Verdict::kViolation);
+  // A delete is not a write: what it leaves is absent, not its neighbour's value.
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Write(0, "b", 3, 4), Delete(1, 5, 6),
+                       Read(2, "b", 7, 8)}),
+            Verdict::kViolation);
+  EXPECT_EQ(Describe(Delete(0, 1, 2)), "del");
+}
+
+TEST(Linearizability, DeletesWithUnknownOutcomes) {
+  // An unanswered delete may have happened (the read saw absent) ...
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Unknown(Delete(1, 3, 0)), Read(0, std::nullopt, 5, 6)}),
+            Verdict::kLinearizable);
+  // ... or not (the read still saw a).
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Unknown(Delete(1, 3, 0)), Read(0, "a", 5, 6)}),
+            Verdict::kLinearizable);
+  // But it happens once: a value seen gone cannot come back without a write.
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Unknown(Delete(1, 3, 0)), Read(0, std::nullopt, 5, 6),
+                       Read(0, "a", 7, 8)}),
+            Verdict::kViolation);
+  // And not before it was invoked.
+  EXPECT_EQ(VerdictOf({Write(0, "a", 1, 2), Read(0, std::nullopt, 3, 4), Unknown(Delete(1, 5, 0))}),
+            Verdict::kViolation);
 }
 
 TEST(Linearizability, ReadsSeeingTwoWritesInOppositeOrders) {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "kv/errors.h"
 #include "raft/conf_state.h"
+#include "sim/registers.h"
 
 namespace etc::sim {
 namespace {
@@ -83,7 +84,7 @@ void WatchWorkload::Start(int clients, Micros stalls_end_us, Micros end_us) {
       Watcher watcher;
       uint64_t kind = client.random.Uniform(4);
       if (kind == 0) {
-        watcher.key = "k0";  // one register key
+        watcher.key = RegisterKey(0);
       } else if (kind == 1) {
         watcher.key = "lease/";  // the lease keys: deleted by expiry
         watcher.range_end = kv::PrefixEnd("lease/");
@@ -91,8 +92,8 @@ void WatchWorkload::Start(int clients, Micros stalls_end_us, Micros end_us) {
         watcher.key = std::string(1, '\0');  // every key
         watcher.range_end = std::string(1, '\0');
       } else {
-        watcher.key = "k";  // the register keys
-        watcher.range_end = kv::PrefixEnd("k");
+        watcher.key = kRegisterPrefix;  // the register keys
+        watcher.range_end = kv::PrefixEnd(kRegisterPrefix);
       }
       watcher.prev_kv = client.random.Chance(0.3);
       if (client.random.Chance(0.15)) {

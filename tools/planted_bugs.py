@@ -279,6 +279,11 @@ MUTANTS = [
            "      bool allows = p.permtype() == authpb::Permission::READWRITE ||",
            "      bool allows = true ||",
            ("//kv:store_test",), in_simulator=True),
+    Mutant("v2-cas-ignores-prev-index", "v2: a compare on prevIndex (compare-and-swap, -and-delete) passes whatever the key's index",
+           "kv/store_tree.cc",
+           "  bool index_differs = prev_index != 0 && prev_index != file.mod_revision();",
+           "  bool index_differs = false;",
+           ("//kv:store_model_test",), in_simulator=True),
     # Storage (raft-traps #12), in the real WAL and snapshot code the
     # simulator runs over its simulated disk.
     Mutant("storage-sync-skipped", "#12 acknowledge before fsync (the sync does nothing)",
