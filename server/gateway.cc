@@ -111,11 +111,7 @@ class Gateway {
     // before routing); /v3alpha/ is gone.
     std::string path = request.path;
     if (absl::StartsWith(path, "/v3beta/")) path = "/v3/" + path.substr(8);
-    if (v2_ != nullptr && V2Api::Serves(request.path)) {
-      // A long-poll watch answers later; the rest waits for the member.
-      if (V2Api::IsWatch(request)) return v2_->Watch(request, std::move(exchange));
-      return exchange->Respond(v2_->Handle(request));
-    }
+    if (v2_ != nullptr && V2Api::Serves(request.path)) return v2_->Serve(request, std::move(exchange));
     if (stub_ != nullptr) {
       if (std::optional<GatewayStream> stream = GatewayStreamAt(path)) {
         if (request.method != "POST") return exchange->Respond(Json(405, "Method Not Allowed\n"));

@@ -31,14 +31,7 @@ HttpResponse Text(int status, std::string body, std::string type = "text/plain; 
   return response;
 }
 
-// What a v2 request got from the member, read on the member thread: the
-// key tree's answer, the Raft index applied, and the time left on every
-// lease it shows.
-struct Answer {
-  absl::StatusOr<kvpb::Response> response = absl::UnknownError("no answer");
-  uint64_t raft_index = 0;
-  std::map<int64_t, NodeExpiry> expiry;
-};
+using Answer = V2Answer;
 
 // The time left on each lease in `expiry`, from the member's lessor (on
 // the member thread); leases it does not know are dropped.
@@ -60,26 +53,24 @@ void CollectLeases(const kvpb::TreeNode& node, std::map<int64_t, NodeExpiry>* ou
   for (const kvpb::TreeNode& child : node.nodes()) CollectLeases(child, out);
 }
 
-// Runs `request` as `token`'s user and waits (within the member's request
-// timeout) for the answer.
-Answer Run(MemberHost* host, const std::optional<std::string>& token, kvpb::Request request,
-           Mode mode) {
-  struct Pending {
-    absl::Notification done;
-    Answer answer;
-  };
-  auto pending = std::make_shared<Pending>();
-  host->Post([pending, token, request = std::move(request), mode](MemberHost::Context& c) mutable {
+// Runs `request` as `token`'s user; `done` gets the answer on the member
+// thread (the member answers every request within its request timeout).
+void Start(MemberHost* host, const std::optional<std::string>& token, kvpb::Request request,
+           Mode mode, std::function<void(Answer)> done) {
+  host->Post([token, request = std::move(request), mode, done = std::move(done)](
+                 MemberHost::Context& c) mutable {
     if (absl::Status s = c.kv().Authorize(token, &request); !s.ok()) {
-      pending->answer.response = s;
-      pending->done.Notify();
+      Answer refused;
+      refused.response = s;
+      done(std::move(refused));
       return;
     }
     member::Member* member = &c.member();
     kv::Store* store = &c.store();
-    MemberHost::Done done = [pending, member, store](absl::StatusOr<kvpb::Response> response) {
+    MemberHost::Done answered = [done = std::move(done), member,
+                                 store](absl::StatusOr<kvpb::Response> response) {
       // On the member thread: what only it may read.
-      Answer& answer = pending->answer;
+      Answer answer;
       answer.raft_index = member->applied_index();
       if (response.ok() && response->has_tree()) {
         CollectLeases(response->tree().node(), &answer.expiry);
@@ -87,13 +78,27 @@ Answer Run(MemberHost* host, const std::optional<std::string>& token, kvpb::Requ
         FillExpiry(store, &answer.expiry);
       }
       answer.response = std::move(response);
-      pending->done.Notify();
+      done(std::move(answer));
     };
     if (mode == Mode::kWrite) {
-      c.host().StartWrite(std::move(request), std::move(done));
+      c.host().StartWrite(std::move(request), std::move(answered));
     } else {
-      c.host().StartRead(std::move(request), mode == Mode::kSerializableRead, std::move(done));
+      c.host().StartRead(std::move(request), mode == Mode::kSerializableRead, std::move(answered));
     }
+  });
+}
+
+// Start, waiting for the answer (for a login, on a worker).
+Answer Run(MemberHost* host, const std::optional<std::string>& token, kvpb::Request request,
+           Mode mode) {
+  struct Pending {
+    absl::Notification done;
+    Answer answer;
+  };
+  auto pending = std::make_shared<Pending>();
+  Start(host, token, std::move(request), mode, [pending](Answer answer) {
+    pending->answer = std::move(answer);
+    pending->done.Notify();
   });
   absl::Duration timeout = absl::Milliseconds(host->options().request_timeout_ms) + absl::Seconds(1);
   if (!pending->done.WaitForNotificationWithTimeout(timeout)) {
@@ -186,26 +191,6 @@ HttpResponse V2Api::ErrorOf(const absl::Status& status) const {
   }
 }
 
-HttpResponse V2Api::Handle(const HttpRequest& request) {
-  if (std::string_view(request.path).starts_with(kKeysPrefix)) return Keys(request);
-  if (std::string_view(request.path).starts_with("/v2/members")) return Members(request);
-  if (request.method != "GET" && request.method != "HEAD") {
-    HttpResponse response = Text(405, "Method Not Allowed\n");
-    response.headers.emplace_back("Allow", "GET");
-    return response;
-  }
-  if (request.path == "/v2/machines") return Machines();
-  return Stats(request.path.substr(std::string_view("/v2/stats/").size()));
-}
-
-HttpResponse V2Api::Keys(const HttpRequest& request) {
-  std::variant<HttpResponse, V2KeyRequest> read = ReadKeyRequest(request);
-  if (HttpResponse* answer = std::get_if<HttpResponse>(&read)) return std::move(*answer);
-  HttpResponse response = RunKeyRequest(request, std::move(std::get<V2KeyRequest>(read)));
-  if (request.method == "HEAD") response.body.clear();
-  return response;
-}
-
 std::variant<HttpResponse, V2KeyRequest> V2Api::ReadKeyRequest(const HttpRequest& request) const {
   absl::StatusOr<std::string> path = UnescapePath(request.path);
   if (!path.ok()) return Error({210, std::string(path.status().message()), 0});
@@ -235,30 +220,85 @@ std::variant<HttpResponse, V2KeyRequest> V2Api::ReadKeyRequest(const HttpRequest
   return std::move(parsed.key);
 }
 
-HttpResponse V2Api::RunKeyRequest(const HttpRequest& http, V2KeyRequest key) {
-  absl::StatusOr<std::optional<std::string>> token = TokenFor(http);
-  if (!token.ok()) return ErrorOf(token.status());
-  if (key.ttl.has_value() && key.request.has_tree_set()) {
-    // A TTL is a lease of its own, granted first: one that a failed write
-    // leaves unused holds no key and runs out by itself.
-    kvpb::Request grant;
-    grant.mutable_lease_grant()->set_ttl(*key.ttl);
-    Answer granted = Run(host_, *token, std::move(grant), Mode::kWrite);
-    if (!granted.response.ok()) return ErrorOf(granted.response.status());
-    key.request.mutable_tree_set()->set_lease(granted.response->lease_grant().id());
+void V2Api::Serve(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
+  if (!std::string_view(request.path).starts_with(kKeysPrefix)) {
+    return exchange->Respond(Handle(request));
   }
+  if (IsWatch(request)) return Watch(request, std::move(exchange));
+  std::variant<HttpResponse, V2KeyRequest> read = ReadKeyRequest(request);
+  if (HttpResponse* answer = std::get_if<HttpResponse>(&read)) {
+    return exchange->Respond(std::move(*answer));
+  }
+  V2KeyRequest key = std::move(std::get<V2KeyRequest>(read));
+  // A user's first request logs in (a round through the log, on this
+  // worker); later ones reuse the token.
+  absl::StatusOr<std::optional<std::string>> token = TokenFor(request);
+  if (!token.ok()) return exchange->Respond(ErrorOf(token.status()));
+  bool sent_token = token->has_value();
+  std::string credentials = sent_token ? CredentialsOf(request) : "";
+  auto finish = [this, key, exchange, credentials](Answer answer) {
+    if (!answer.response.ok() &&
+        answer.response.status().code() == absl::StatusCode::kUnauthenticated &&
+        !credentials.empty()) {
+      // The member forgot the token (restarted, or a snapshot replaced its
+      // state): the next request logs in again.
+      std::lock_guard<std::mutex> lock(tokens_mu_);
+      tokens_.erase(credentials);
+    }
+    exchange->Respond(ResponseFor(key, std::move(answer)));
+  };
   Mode mode = key.request.has_tree_get()
                   ? (key.quorum ? Mode::kLinearizableRead : Mode::kSerializableRead)
                   : Mode::kWrite;
-  Answer answer = Run(host_, *token, key.request, mode);
-  if (!answer.response.ok() &&
-      answer.response.status().code() == absl::StatusCode::kUnauthenticated && token->has_value()) {
-    // The member forgot the token (unused too long, or restarted): log in again, once.
-    ForgetToken(http);
-    token = TokenFor(http);
-    if (!token.ok()) return ErrorOf(token.status());
-    answer = Run(host_, *token, key.request, mode);
+  if (!key.ttl.has_value() || !key.request.has_tree_set()) {
+    return Start(host_, *token, key.request, mode, std::move(finish));
   }
+  // A TTL is a lease of its own, granted first: one that a failed write
+  // leaves unused holds no key and runs out by itself.
+  kvpb::Request grant;
+  grant.mutable_lease_grant()->set_ttl(*key.ttl);
+  Start(host_, *token, std::move(grant), Mode::kWrite,
+        [this, key, token = *token, mode, finish = std::move(finish)](Answer granted) mutable {
+          if (!granted.response.ok()) return finish(std::move(granted));
+          kvpb::Request request = key.request;
+          request.mutable_tree_set()->set_lease(granted.response->lease_grant().id());
+          Start(host_, token, std::move(request), mode, std::move(finish));
+        });
+}
+
+HttpResponse V2Api::Handle(const HttpRequest& request) {
+  if (std::string_view(request.path).starts_with(kKeysPrefix)) {
+    // Answered whole before returning (tests, and callers without an
+    // exchange): the same path as Serve.
+    struct Held : HttpExchange {
+      absl::Notification done;
+      HttpResponse response;
+      void Respond(HttpResponse r) override {
+        response = std::move(r);
+        done.Notify();
+      }
+      void StartStream(HttpResponse) override {}
+      bool Send(std::string) override { return false; }
+      void Finish() override {}
+      void OnClose(std::function<void()>) override {}
+      size_t buffered_bytes() const override { return 0; }
+    };
+    auto held = std::make_shared<Held>();
+    Serve(request, held);
+    held->done.WaitForNotification();
+    return std::move(held->response);
+  }
+  if (std::string_view(request.path).starts_with("/v2/members")) return Members(request);
+  if (request.method != "GET" && request.method != "HEAD") {
+    HttpResponse response = Text(405, "Method Not Allowed\n");
+    response.headers.emplace_back("Allow", "GET");
+    return response;
+  }
+  if (request.path == "/v2/machines") return Machines();
+  return Stats(request.path.substr(std::string_view("/v2/stats/").size()));
+}
+
+HttpResponse V2Api::ResponseFor(const V2KeyRequest& key, Answer answer) {
   if (!answer.response.ok()) {
     Count(key.request, false);
     return ErrorOf(answer.response.status());
@@ -276,29 +316,44 @@ HttpResponse V2Api::RunKeyRequest(const HttpRequest& http, V2KeyRequest key) {
     return it->second;
   };
   bool created = tree.action() == "create" || (tree.action() == "set" && !tree.has_prev_node());
-  HttpResponse response = Text(created ? 201 : 200,
-                               V2EventBody(tree, expiry, key.no_value_on_success && !key.request.has_tree_get()),
-                               "application/json");
+  bool no_value = key.no_value_on_success && !key.request.has_tree_get();
+  HttpResponse response =
+      Text(created ? 201 : 200, V2EventBody(tree, expiry, no_value), "application/json");
   AddHeaders(index, &response);
   response.headers.emplace_back("X-Raft-Index", absl::StrCat(answer.raft_index));
   response.headers.emplace_back("X-Raft-Term", absl::StrCat(host_->term()));
+  if (key.method == "HEAD") response.body.clear();
   return response;
 }
 
-absl::StatusOr<std::optional<std::string>> V2Api::TokenFor(const HttpRequest& request) {
+std::string V2Api::CredentialsOf(const HttpRequest& request) {
   auto header = request.headers.find("authorization");
-  if (header == request.headers.end()) return std::optional<std::string>();
+  if (header == request.headers.end()) return "";
   std::string_view value = header->second;
   std::string credentials;
   if (!value.starts_with("Basic ") ||
       !absl::Base64Unescape(absl::string_view(value.data() + 6, value.size() - 6), &credentials) ||
       credentials.find(':') == std::string::npos) {
-    return absl::UnauthenticatedError("malformed basic auth");
+    return "";
   }
+  return credentials;
+}
+
+absl::StatusOr<std::optional<std::string>> V2Api::TokenFor(const HttpRequest& request) {
+  if (request.headers.find("authorization") == request.headers.end()) {
+    return std::optional<std::string>();
+  }
+  std::string credentials = CredentialsOf(request);
+  if (credentials.empty()) return absl::UnauthenticatedError("malformed basic auth");
+  int64_t now_ms = SteadyNowMs();
   {
     std::lock_guard<std::mutex> lock(tokens_mu_);
     auto it = tokens_.find(credentials);
-    if (it != tokens_.end()) return std::optional<std::string>(it->second);
+    // A member forgets a token unused for 5 minutes: log in again before.
+    if (it != tokens_.end() && now_ms - it->second.last_used_ms < kTokenReuseMs) {
+      it->second.last_used_ms = now_ms;
+      return std::optional<std::string>(it->second.token);
+    }
   }
   std::string name = credentials.substr(0, credentials.find(':'));
   std::string password = credentials.substr(credentials.find(':') + 1);
@@ -319,19 +374,8 @@ absl::StatusOr<std::optional<std::string>> V2Api::TokenFor(const HttpRequest& re
   if (!logged_in.response.ok()) return logged_in.response.status();
   std::lock_guard<std::mutex> lock(tokens_mu_);
   if (tokens_.size() >= 1000) tokens_.clear();
-  tokens_[credentials] = token;
+  tokens_[credentials] = CachedToken{token, now_ms};
   return std::optional<std::string>(token);
-}
-
-void V2Api::ForgetToken(const HttpRequest& request) {
-  auto header = request.headers.find("authorization");
-  std::string credentials;
-  if (header == request.headers.end() || header->second.size() < 6 ||
-      !absl::Base64Unescape(absl::string_view(header->second).substr(6), &credentials)) {
-    return;
-  }
-  std::lock_guard<std::mutex> lock(tokens_mu_);
-  tokens_.erase(credentials);
 }
 
 void V2Api::Count(const kvpb::Request& request, bool ok) {

@@ -7,8 +7,9 @@
 // /v2/stats/{self,leader,store}.
 //
 // Requests run through the member like every client request (followers
-// forward writes and quorum reads); a worker thread waits for the answer.
-// Long-poll watches (wait=true) are V2Watch's (v2_watch.h).
+// forward writes and quorum reads) and are answered from the member's
+// callback, so no worker thread waits for them; long-poll watches
+// (wait=true) are v2_watch.h's.
 #ifndef ETC_SERVER_V2_KEYS_H_
 #define ETC_SERVER_V2_KEYS_H_
 
@@ -29,6 +30,15 @@
 
 namespace etc::server {
 
+// What a v2 request got from the member, read on the member thread: the
+// key tree's answer, the Raft index applied, and the time left on every
+// lease it shows.
+struct V2Answer {
+  absl::StatusOr<kvpb::Response> response = absl::UnknownError("no answer");
+  uint64_t raft_index = 0;
+  std::map<int64_t, NodeExpiry> expiry;
+};
+
 class V2Api {
  public:
   explicit V2Api(MemberHost* host);
@@ -37,7 +47,11 @@ class V2Api {
   // /v2/stats/...).
   static bool Serves(std::string_view path);
 
-  // Answers a request that is not a watch (see IsWatch).
+  // Answers a request through `exchange`, from the member thread once the
+  // member answered: no thread waits (but a user's first request with
+  // credentials logs in on this one).
+  void Serve(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
+  // The same, waiting for the answer (not for watches).
   HttpResponse Handle(const HttpRequest& request);
 
   // A GET with wait=true on /v2/keys.
@@ -50,7 +64,8 @@ class V2Api {
   // member's (issued once per user and password, then reused), none without
   // credentials or with auth off. Errors: a V2Error (110) to answer.
   absl::StatusOr<std::optional<std::string>> TokenFor(const HttpRequest& request);
-  void ForgetToken(const HttpRequest& request);
+  // "user:password" from a basic-auth header; empty if none or malformed.
+  static std::string CredentialsOf(const HttpRequest& request);
 
   // The headers every v2 answer carries (cluster id, CORS); X-Etcd-Index too.
   void AddHeaders(int64_t etcd_index, HttpResponse* response) const;
@@ -65,8 +80,8 @@ class V2Api {
   HttpResponse Error(const V2Error& error) const;
 
  private:
-  HttpResponse Keys(const HttpRequest& request);
-  HttpResponse RunKeyRequest(const HttpRequest& request, V2KeyRequest key);
+  // The HTTP answer to a key request's member answer.
+  HttpResponse ResponseFor(const V2KeyRequest& key, V2Answer answer);
   HttpResponse Members(const HttpRequest& request);
   HttpResponse Machines();
   HttpResponse Stats(const std::string& which);
@@ -76,9 +91,15 @@ class V2Api {
   MemberHost* host_;
   std::string cluster_id_hex_;
   int64_t start_unix_ns_;
+  // Members forget tokens unused for 5 minutes (kv::TokenTable).
+  static constexpr int64_t kTokenReuseMs = 240'000;
+  struct CachedToken {
+    std::string token;
+    int64_t last_used_ms = 0;
+  };
   std::mutex tokens_mu_;
   // "user:password" -> token. Bounded: cleared when it grows past 1,000.
-  std::map<std::string, std::string> tokens_;
+  std::map<std::string, CachedToken> tokens_;
   // /v2/stats/store's counters, by name.
   std::mutex stats_mu_;
   std::map<std::string, int64_t> store_stats_;
