@@ -46,7 +46,7 @@ for i in $(seq 1 "$members"); do
     --advertise-client-urls "http://127.0.0.1:${client_port[$i]}" \
     --listen-peer-urls "http://127.0.0.1:${peer_port[$i]}" \
     --initial-advertise-peer-urls "http://127.0.0.1:${peer_port[$i]}" \
-    --initial-cluster "$cluster" --initial-cluster-state new 2>>"$data/m$i.log" &
+    --initial-cluster "$cluster" --initial-cluster-state new --enable-v2 2>>"$data/m$i.log" &
   pids+=("$!")
 done
 endpoints=""
@@ -75,9 +75,12 @@ if $check; then
     [ "$got" == "$members" ] || failed=1
   done
   [ "$(etcdctl --endpoints="$endpoints" member list 2>/dev/null | grep -c started)" == "$members" ] || failed=1
+  # The same keys as a tree, through etcd's v2 API on the last member.
+  listing=$(curl -s "http://127.0.0.1:${client_port[$members]}/v2/keys/quickstart?sorted=true&quorum=true")
+  [ "$(grep -o '"key":"/quickstart/m[0-9]"' <<<"$listing" | grep -c .)" == "$members" ] || failed=1
   stop
   if [ "$failed" -ne 0 ]; then echo "run.sh --check: FAILED (logs in $data)"; exit 1; fi
-  echo "run.sh --check: a $members-member cluster started, served writes and reads on every member, and stopped cleanly"
+  echo "run.sh --check: a $members-member cluster started, served writes and reads on every member (v3, and a v2 listing), and stopped cleanly"
   exit 0
 fi
 
@@ -89,6 +92,7 @@ cat <<BANNER
     etcdctl --endpoints=\$ENDPOINTS put /greeting hello
     etcdctl --endpoints=\$ENDPOINTS get /greeting
     etcdctl --endpoints=\$ENDPOINTS member list -w table
+    curl -s 'http://127.0.0.1:2379/v2/keys/?recursive=true'   # the same keys as a tree (etcd's v2 API)
     curl -s http://127.0.0.1:2379/metrics | head
 
   Logs: $data/m*.log.  Ctrl-C stops every member cleanly.
