@@ -4,6 +4,8 @@
 // v2's rules themselves are checked against a model in store_model_test.
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include "kv/errors.h"
 #include "kv/response_status.h"
 #include "kv/store.h"
@@ -217,6 +219,12 @@ TEST(StoreTree, RefusalsChangeNothing) {
   EXPECT_EQ(failed.error_code(), kTreeCompareFailed);
   EXPECT_EQ(failed.error_cause(), "[0 != 1]");
   EXPECT_EQ(failed.header().revision(), revision);
+  kvpb::Request by_index = Set("/f", "2", Mode::COMPARE_AND_SWAP);
+  by_index.mutable_tree_set()->set_prev_index(revision + 5);
+  EXPECT_EQ(Tree(store, by_index).error_cause(), absl::StrCat("[", revision + 5, " != ", revision, "]"));
+  kvpb::Request delete_by_index = TreeDelete("/f");
+  delete_by_index.mutable_tree_delete()->set_prev_index(revision + 5);
+  EXPECT_EQ(Tree(store, delete_by_index).error_code(), kTreeCompareFailed);
   EXPECT_EQ(store.revision(), revision);
 }
 
