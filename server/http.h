@@ -102,6 +102,11 @@ using AsyncHttpHandler = std::function<void(const HttpRequest&, std::shared_ptr<
 // A handler that answers before it returns, as an AsyncHttpHandler.
 AsyncHttpHandler Synchronous(HttpHandler handler);
 
+// Bigger requests are refused (the gRPC side has --max-request-bytes; the
+// gateway's JSON is at most a few times larger), and bigger heads.
+inline constexpr size_t kMaxHttpRequestBytes = 8 << 20;
+inline constexpr size_t kMaxHttpHeaderBytes = 64 << 10;
+
 // Reads one request from `data` (the bytes received so far). Returns the
 // bytes it used, 0 if the request is not complete yet, or an error for a
 // malformed one (the connection is then answered 400 and closed;
