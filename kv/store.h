@@ -196,8 +196,8 @@ class Store {
   // directory (its marker or all of it). Checked before anything about the
   // node is told.
   absl::Status MayWrite(const AuthInfo& who, const std::string& path) const;
-  // Remembers what `revision` was to v2 (TreeNoteAt); nothing if the
-  // revision changed nothing.
+  // Remembers what `revision`, which the caller's write just made, was to
+  // v2 (TreeNoteAt).
   void NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir);
   // The immediate children of directory `path` that `who` may read (a
   // child directory only if all of it is readable) into `dir`.
@@ -242,8 +242,6 @@ class Store {
   WatchHub watches_;
   TokenTable tokens_;
   std::map<Revision, TreeNote> tree_notes_;
-  // The revision the last note is for (a note needs a new revision).
-  Revision last_noted_ = 0;
 };
 
 // The directory `path` as a key range: every key below it.

@@ -53,6 +53,7 @@ absl::Status Store::RevokeLease(LeaseId id) {
   lessor_.Remove(id);
   // All of the lease's keys go in one revision. A directory's marker
   // (kv/tree.h) takes the directory with it: etcd v2's directory TTL.
+  Revision before = keys_.revision();
   keys_.BeginRevision();
   std::string expired_dir;
   for (const std::string& key : *keys) {
@@ -68,7 +69,8 @@ absl::Status Store::RevokeLease(LeaseId id) {
     (void)DoDeleteRange(deletion);
   }
   Revision revision = keys_.EndRevision();
-  NoteTreeEvent(revision, "expire", expired_dir, !expired_dir.empty());
+  // A lease without keys changes nothing: no revision to note.
+  if (revision > before) NoteTreeEvent(revision, "expire", expired_dir, !expired_dir.empty());
   return absl::OkStatus();
 }
 

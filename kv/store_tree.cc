@@ -327,8 +327,6 @@ absl::Status Store::MayWrite(const AuthInfo& who, const std::string& path) const
 }
 
 void Store::NoteTreeEvent(Revision revision, std::string action, std::string path, bool dir) {
-  if (revision <= last_noted_) return;  // nothing changed
-  last_noted_ = revision;
   tree_notes_[revision] = TreeNote{std::move(action), std::move(path), dir};
   if (tree_notes_.size() > kMaxTreeNotes) tree_notes_.erase(tree_notes_.begin());
 }

@@ -179,9 +179,18 @@ TEST(StoreTree, RevisionsRememberWhatTheyWereToV2) {
   }
   EXPECT_EQ(actions, (std::vector<std::string>{"create", "update", "compareAndSwap", "refresh", "set",
                                                "delete /d", "-"}));
-  // A refused request notes nothing.
+  // A refused request notes nothing, nor does a lease that ends with no
+  // key (it makes no revision: the last one stays v3's).
   Tree(store, Set("/n", "x", Mode::CREATE));
   EXPECT_EQ(store.TreeNoteAt(store.revision() + 1), nullptr);
+  kvpb::Request grant;
+  grant.mutable_lease_grant()->set_id(9);
+  grant.mutable_lease_grant()->set_ttl(5);
+  ASSERT_EQ(StatusOf(store.Apply(grant)), absl::OkStatus());
+  kvpb::Request expire;
+  expire.mutable_lease_expire()->add_ids(9);
+  ASSERT_EQ(StatusOf(store.Apply(expire)), absl::OkStatus());
+  EXPECT_EQ(store.TreeNoteAt(store.revision()), nullptr);
 }
 
 TEST(StoreTree, ALeaseOnADirectoryTakesTheDirectory) {

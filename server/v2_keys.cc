@@ -16,6 +16,7 @@
 #include "member/errors.h"
 #include "server/auth_service.h"
 #include "server/rpc.h"
+#include "server/v2_watch.h"
 
 namespace etc::server {
 namespace {
@@ -150,16 +151,6 @@ bool V2Api::Serves(std::string_view path) {
   return path == "/v2/machines";
 }
 
-bool V2Api::IsWatch(const HttpRequest& request) {
-  if (request.method != "GET" || !std::string_view(request.path).starts_with(kKeysPrefix)) return false;
-  Form form;
-  if (!ParseForm(request.query, &form).ok()) return false;
-  auto it = form.find("wait");
-  return it != form.end() && !it->second.empty() &&
-         (it->second[0] == "true" || it->second[0] == "1" || it->second[0] == "t" ||
-          it->second[0] == "T" || it->second[0] == "TRUE" || it->second[0] == "True");
-}
-
 void V2Api::AddHeaders(int64_t etcd_index, HttpResponse* response) const {
   response->headers.emplace_back("X-Etcd-Cluster-Id", cluster_id_hex_);
   response->headers.emplace_back("X-Etcd-Index", absl::StrCat(etcd_index));
@@ -222,9 +213,8 @@ std::variant<HttpResponse, V2KeyRequest> V2Api::ReadKeyRequest(const HttpRequest
 
 void V2Api::Serve(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
   if (!std::string_view(request.path).starts_with(kKeysPrefix)) {
-    return exchange->Respond(Handle(request));
+    return exchange->Respond(Discovery(request));
   }
-  if (IsWatch(request)) return Watch(request, std::move(exchange));
   std::variant<HttpResponse, V2KeyRequest> read = ReadKeyRequest(request);
   if (HttpResponse* answer = std::get_if<HttpResponse>(&read)) {
     return exchange->Respond(std::move(*answer));
@@ -234,6 +224,8 @@ void V2Api::Serve(const HttpRequest& request, std::shared_ptr<HttpExchange> exch
   // worker); later ones reuse the token.
   absl::StatusOr<std::optional<std::string>> token = TokenFor(request);
   if (!token.ok()) return exchange->Respond(ErrorOf(token.status()));
+  // A long-poll watch answers when its event comes (v2_watch.h).
+  if (key.wait) return StartV2Watch(this, std::move(key), std::move(*token), std::move(exchange));
   bool sent_token = token->has_value();
   std::string credentials = sent_token ? CredentialsOf(request) : "";
   auto finish = [this, key, exchange, credentials](Answer answer) {
@@ -266,28 +258,7 @@ void V2Api::Serve(const HttpRequest& request, std::shared_ptr<HttpExchange> exch
         });
 }
 
-HttpResponse V2Api::Handle(const HttpRequest& request) {
-  if (std::string_view(request.path).starts_with(kKeysPrefix)) {
-    // Answered whole before returning (tests, and callers without an
-    // exchange): the same path as Serve.
-    struct Held : HttpExchange {
-      absl::Notification done;
-      HttpResponse response;
-      void Respond(HttpResponse r) override {
-        response = std::move(r);
-        done.Notify();
-      }
-      void StartStream(HttpResponse) override {}
-      bool Send(std::string) override { return false; }
-      void Finish() override {}
-      void OnClose(std::function<void()>) override {}
-      size_t buffered_bytes() const override { return 0; }
-    };
-    auto held = std::make_shared<Held>();
-    Serve(request, held);
-    held->done.WaitForNotification();
-    return std::move(held->response);
-  }
+HttpResponse V2Api::Discovery(const HttpRequest& request) {
   if (std::string_view(request.path).starts_with("/v2/members")) return Members(request);
   if (request.method != "GET" && request.method != "HEAD") {
     HttpResponse response = Text(405, "Method Not Allowed\n");

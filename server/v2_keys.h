@@ -48,17 +48,10 @@ class V2Api {
   static bool Serves(std::string_view path);
 
   // Answers a request through `exchange`, from the member thread once the
-  // member answered: no thread waits (but a user's first request with
-  // credentials logs in on this one).
+  // member answered (a watch once its event comes): no thread waits (but a
+  // user's first request with credentials logs in on this one).
   void Serve(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
-  // The same, waiting for the answer (not for watches).
-  HttpResponse Handle(const HttpRequest& request);
 
-  // A GET with wait=true on /v2/keys.
-  static bool IsWatch(const HttpRequest& request);
-  // Starts such a watch; `exchange` gets the answer when an event comes,
-  // or a refusal now (v2_watch.cc).
-  void Watch(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange);
 
   // Who the request's basic-auth credentials log in as: a token of the
   // member's (issued once per user and password, then reused), none without
@@ -80,6 +73,8 @@ class V2Api {
   HttpResponse Error(const V2Error& error) const;
 
  private:
+  // /v2/members, /v2/machines, /v2/stats/*: answered at once.
+  HttpResponse Discovery(const HttpRequest& request);
   // The HTTP answer to a key request's member answer.
   HttpResponse ResponseFor(const V2KeyRequest& key, V2Answer answer);
   HttpResponse Members(const HttpRequest& request);

@@ -232,18 +232,6 @@ class V2WatchSink : public member::WatchSink {
 
 }  // namespace
 
-void V2Api::Watch(const HttpRequest& request, std::shared_ptr<HttpExchange> exchange) {
-  std::variant<HttpResponse, V2KeyRequest> read = ReadKeyRequest(request);
-  if (HttpResponse* answer = std::get_if<HttpResponse>(&read)) {
-    return exchange->Respond(std::move(*answer));
-  }
-  // The first use of a user's credentials logs in (a round through the
-  // log); later watches reuse the token.
-  absl::StatusOr<std::optional<std::string>> token = TokenFor(request);
-  if (!token.ok()) return exchange->Respond(ErrorOf(token.status()));
-  StartV2Watch(this, std::move(std::get<V2KeyRequest>(read)), std::move(*token), std::move(exchange));
-}
-
 void StartV2Watch(V2Api* api, V2KeyRequest key, std::optional<std::string> token,
                   std::shared_ptr<HttpExchange> exchange) {
   auto sink = std::make_shared<V2WatchSink>(api, std::move(key), exchange);
