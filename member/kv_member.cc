@@ -187,7 +187,13 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> KvMember::TimeToLive(
 template <typename T>
 void KvMember::WhenLeaseLeader(std::function<T()> call, std::function<void(T)> done) {
   int64_t deadline_ms = clock_->now_ms() + options_.tick_ms * options_.election_ticks;
-  auto attempt = [this, call = std::move(call), done = std::move(done),
+  // Everything committed when the call came must be applied before it is
+  // answered: another member may have answered a revocation this leader
+  // committed and has not applied yet, and a client that heard "revoked"
+  // must not then hear its lease renewed. (A leader's commit index is at
+  // least any member's applied index.)
+  uint64_t committed_index = member_->node().raft().log().committed();
+  auto attempt = [this, committed_index, call = std::move(call), done = std::move(done),
                   deadline_ms](bool give_up) {
     // Past the deadline nothing is renewed any more: the client has moved
     // on, and a renewal it never hears of would keep the lease alive
@@ -196,6 +202,7 @@ void KvMember::WhenLeaseLeader(std::function<T()> call, std::function<void(T)> d
       done(T(absl::UnavailableError("etcdserver: leader changed")));
       return true;
     }
+    if (member_->applied_index() < committed_index && is_leader()) return false;
     T result = call();
     if (!result.ok() && result.status().code() == absl::StatusCode::kUnavailable) return false;
     done(std::move(result));

@@ -431,6 +431,37 @@ TEST(KvMember, ARenewalWaitingForANewLeaderGivesUpAfterAnElectionTimeoutWithoutR
   EXPECT_EQ(waited->status().message(), "etcdserver: leader changed");
 }
 
+// The race CI met: the leader sends the new commit index before its own
+// write of it is durable, so a follower can apply a revocation (and its
+// client hear "revoked") before the leader applies it. A renewal the
+// leader is asked for then must wait for that apply, not renew the lease.
+TEST(KvMember, ARenewalWaitsForTheLeaderToApplyWhatItCommitted) {
+  Cluster cluster(3);
+  cluster.ElectLeader(1);
+  Answer grant;
+  cluster.at(1).Write(Grant(3, 10), grant.done());
+  cluster.Settle();
+  ASSERT_TRUE(grant.value.ok());
+  kvpb::Request revoke;
+  revoke.mutable_lease_revoke()->set_id(3);
+  Answer revoked;
+  cluster.at(2).Write(revoke, revoked.done());
+  const auto& log = cluster.at(1).member().node().raft().log();
+  cluster.Settle([&] { return log.committed() > cluster.at(1).member().applied_index(); });
+  ASSERT_GT(log.committed(), cluster.at(1).member().applied_index());
+  cluster.host(1).disk_works = false;
+  cluster.Settle([&] { return revoked.calls > 0; });
+  ASSERT_TRUE(revoked.value.ok()) << revoked.value.status();
+  std::optional<absl::StatusOr<int64_t>> renewed;
+  cluster.at(1).KeepAliveWhenReady(3, [&renewed](absl::StatusOr<int64_t> r) { renewed = r; });
+  cluster.Settle();
+  EXPECT_FALSE(renewed.has_value()) << "renewed before the revocation applied";
+  cluster.host(1).disk_works = true;
+  cluster.Settle();
+  ASSERT_TRUE(renewed.has_value());
+  EXPECT_EQ(renewed->status().code(), absl::StatusCode::kNotFound) << renewed->status();
+}
+
 TEST(KvMember, AMassExpiryIsRevokedAtABoundedRateOneProposalAtATime) {
   KvMemberOptions options;
   options.max_expired_leases_per_proposal = 100;
