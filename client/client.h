@@ -233,6 +233,63 @@ class Client {
   std::atomic<uint64_t> next_channel_{0};
   mutable std::mutex token_mu_;
   std::string token_;
+
+ public:
+  // ---- administration and etcctl's extra calls ----
+  // The rest of etcd's API as etcctl needs it: raw deletes and physical
+  // compaction, membership changes, the lease list, maintenance (snapshot,
+  // defragment, alarms, hash) and auth. Reads and idempotent calls fail
+  // over like the others; membership changes and auth writes are sent once.
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRaw(
+      const etcdserverpb::DeleteRangeRequest& request);
+  // Waits until the compacted revisions are physically removed.
+  absl::StatusOr<etcdserverpb::CompactionResponse> CompactPhysical(int64_t revision);
+  absl::StatusOr<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
+  absl::StatusOr<etcdserverpb::LeaseRevokeResponse> RevokeRaw(int64_t id);
+  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> KeepAliveOnceResponse(int64_t id);
+
+  absl::StatusOr<etcdserverpb::MemberAddResponse> MemberAdd(const std::vector<std::string>& peer_urls,
+                                                            bool learner);
+  absl::StatusOr<etcdserverpb::MemberRemoveResponse> MemberRemove(uint64_t id);
+  absl::StatusOr<etcdserverpb::MemberUpdateResponse> MemberUpdate(
+      uint64_t id, const std::vector<std::string>& peer_urls);
+  absl::StatusOr<etcdserverpb::MemberPromoteResponse> MemberPromote(uint64_t id);
+
+  // Streams the current endpoint's backend snapshot to `on_chunk` (false
+  // from it stops early); no deadline: a big database takes its time.
+  absl::Status Snapshot(const std::function<bool(const etcdserverpb::SnapshotResponse&)>& on_chunk);
+  absl::StatusOr<etcdserverpb::DefragmentResponse> Defragment();
+  absl::StatusOr<etcdserverpb::AlarmResponse> Alarm(const etcdserverpb::AlarmRequest& request);
+  absl::StatusOr<etcdserverpb::HashKVResponse> HashKV(int64_t revision);
+
+  absl::StatusOr<etcdserverpb::AuthEnableResponse> AuthEnable();
+  absl::StatusOr<etcdserverpb::AuthDisableResponse> AuthDisable();
+  absl::StatusOr<etcdserverpb::AuthUserAddResponse> UserAdd(const etcdserverpb::AuthUserAddRequest& r);
+  absl::StatusOr<etcdserverpb::AuthUserDeleteResponse> UserDelete(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthUserGetResponse> UserGet(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthUserListResponse> UserList();
+  absl::StatusOr<etcdserverpb::AuthUserChangePasswordResponse> UserChangePassword(
+      const std::string& name, const std::string& password);
+  absl::StatusOr<etcdserverpb::AuthUserGrantRoleResponse> UserGrantRole(const std::string& user,
+                                                                        const std::string& role);
+  absl::StatusOr<etcdserverpb::AuthUserRevokeRoleResponse> UserRevokeRole(const std::string& user,
+                                                                          const std::string& role);
+  absl::StatusOr<etcdserverpb::AuthRoleAddResponse> RoleAdd(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleDeleteResponse> RoleDelete(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleGetResponse> RoleGet(const std::string& name);
+  absl::StatusOr<etcdserverpb::AuthRoleListResponse> RoleList();
+  absl::StatusOr<etcdserverpb::AuthRoleGrantPermissionResponse> RoleGrantPermission(
+      const etcdserverpb::AuthRoleGrantPermissionRequest& request);
+  absl::StatusOr<etcdserverpb::AuthRoleRevokePermissionResponse> RoleRevokePermission(
+      const etcdserverpb::AuthRoleRevokePermissionRequest& request);
+
+ private:
+  // One unary call of `Service` through Call().
+  template <typename Service, typename Request, typename Response>
+  absl::StatusOr<Response> Unary(
+      Safety safety,
+      grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      const Request& request);
 };
 
 }  // namespace etc::client
