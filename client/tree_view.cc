@@ -1,5 +1,6 @@
 #include "client/tree_view.h"
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 
@@ -76,6 +77,52 @@ std::string HumanBytes(int64_t bytes) {
     ++unit;
   }
   return absl::StrFormat("%.1f %s", scaled, units[unit]);
+}
+
+std::string FormatListing(const google::protobuf::RepeatedPtrField<etcpb::Child>& children,
+                          bool long_format, const Palette& palette) {
+  struct Row {
+    std::string columns[4];
+    std::string name;
+  };
+  std::vector<Row> rows;
+  for (const etcpb::Child& child : children) {
+    if (child.is_key()) {
+      const mvccpb::KeyValue& kv = child.kv();
+      rows.push_back({{absl::StrCat(kv.mod_revision()), absl::StrCat(kv.version()),
+                       kv.lease() == 0 ? "-" : absl::StrFormat("%016x", kv.lease()),
+                       absl::StrCat(kv.value().size())},
+                      child.name()});
+    }
+    if (child.is_dir()) {
+      std::string count = child.child_count() > 0 ? absl::StrCat(child.child_count()) : "-";
+      rows.push_back({{"-", "-", "-", count}, palette.Directory(child.name() + "/")});
+    }
+  }
+  std::string out;
+  if (!long_format) {
+    for (const Row& row : rows) absl::StrAppend(&out, row.name, "\n");
+    return out;
+  }
+  // A directory's size column counts its children.
+  Row header{{"REV", "VER", "LEASE", "SIZE"}, "NAME"};
+  size_t widths[4] = {0, 0, 0, 0};
+  for (const Row* row : {&header}) {
+    for (int c = 0; c < 4; ++c) widths[c] = std::max(widths[c], row->columns[c].size());
+  }
+  for (const Row& row : rows) {
+    for (int c = 0; c < 4; ++c) widths[c] = std::max(widths[c], row.columns[c].size());
+  }
+  auto line = [&](const Row& row) {
+    // Numbers right-aligned, the lease left-aligned (it is an id).
+    absl::StrAppend(&out, absl::StrFormat("%*s  %*s  %-*s  %*s  ", widths[0], row.columns[0],
+                                          widths[1], row.columns[1], widths[2], row.columns[2],
+                                          widths[3], row.columns[3]),
+                    row.name, "\n");
+  };
+  line(header);
+  for (const Row& row : rows) line(row);
+  return out;
 }
 
 TreeModel::TreeModel(std::string root) : root_(std::move(root)) {

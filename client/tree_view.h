@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kv/mvccpb/kv.pb.h"
+#include "server/etcpb/tree.pb.h"
 
 namespace etc::client {
 
@@ -50,6 +51,13 @@ struct DrawOptions {
   size_t max_value_chars = 40;
   Palette palette = {};
 };
+
+// `etcctl ls`: one name a line, directories with a trailing "/" (a name
+// that is a key and a directory is both "web" and "web/"). Long: the
+// key's modification revision, version, lease (hex, as etcdctl prints
+// leases) and value size in aligned columns under a header.
+std::string FormatListing(const google::protobuf::RepeatedPtrField<etcpb::Child>& children,
+                          bool long_format, const Palette& palette);
 
 class TreeModel {
  public:

@@ -115,6 +115,35 @@ TEST(TreeView, DiskUsagePerSubtreeDeepestFirst) {
   EXPECT_EQ(Services().DiskUsage(1).find("replicas"), std::string::npos);
 }
 
+TEST(TreeView, ListingsShortAndLong) {
+  google::protobuf::RepeatedPtrField<etcpb::Child> children;
+  etcpb::Child* cache = children.Add();
+  cache->set_name("cache");
+  cache->set_is_key(true);
+  *cache->mutable_kv() = Kv("/services/cache", "none");
+  cache->mutable_kv()->set_mod_revision(7);
+  cache->mutable_kv()->set_version(1);
+  etcpb::Child* db = children.Add();
+  db->set_name("db");
+  db->set_is_dir(true);
+  db->set_child_count(2);
+  etcpb::Child* web = children.Add();
+  web->set_name("web");
+  web->set_is_key(true);
+  web->set_is_dir(true);
+  *web->mutable_kv() = Kv("/services/web", "is a key too");
+  web->mutable_kv()->set_mod_revision(12);
+  web->mutable_kv()->set_version(3);
+  web->mutable_kv()->set_lease(0x694d7a5c8c1f0a1b);
+  EXPECT_EQ(FormatListing(children, false, {}), "cache\ndb/\nweb\nweb/\n");
+  EXPECT_EQ(FormatListing(children, true, {}),
+            "REV  VER  LEASE             SIZE  NAME\n"
+            "  7    1  -                    4  cache\n"
+            "  -    -  -                    2  db/\n"
+            " 12    3  694d7a5c8c1f0a1b    12  web\n"
+            "  -    -  -                    -  web/\n");
+}
+
 TEST(TreeView, ValuesAreOnePrintableLine) {
   EXPECT_EQ(ShortValue("a\tb\x01", 0), "a\\tb\\x01");
   EXPECT_EQ(ShortValue("héllo wörld", 6), "héllo…");
