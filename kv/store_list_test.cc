@@ -113,5 +113,40 @@ TEST_F(StoreListTest, StatAtAnOlderRevisionAndBadRevisions) {
             absl::StatusCode::kInvalidArgument);
 }
 
+kvpb::Request DeleteTree(const std::string& path, bool include_path_key) {
+  kvpb::Request r;
+  r.mutable_delete_tree()->set_path(path);
+  r.mutable_delete_tree()->set_include_path_key(include_path_key);
+  r.mutable_delete_tree()->set_prev_kv(true);
+  return r;
+}
+
+TEST_F(StoreListTest, DeleteTreeTakesThePathKeyOnlyWhenAskedInTheSameRevision) {
+  const int64_t before = store_.revision();
+  kvpb::Response below = store_.Apply(DeleteTree("/s/web", false));
+  ASSERT_EQ(StatusOf(below), absl::OkStatus());
+  EXPECT_EQ(below.delete_range().deleted(), 2);
+  EXPECT_EQ(store_.revision(), before + 1);
+  EXPECT_TRUE(store_.Query(Stat("/s/web")).stat().is_key());
+
+  kvpb::Response both = store_.Apply(DeleteTree("/s/db", true));
+  ASSERT_EQ(StatusOf(both), absl::OkStatus());
+  EXPECT_EQ(both.delete_range().deleted(), 2);  // no key /s/db: the two below it
+
+  ASSERT_EQ(StatusOf(store_.Apply(Put("/s/db", "back"))), absl::OkStatus());
+  ASSERT_EQ(StatusOf(store_.Apply(Put("/s/db/x", "1"))), absl::OkStatus());
+  const int64_t revision = store_.revision();
+  kvpb::Response key_and_tree = store_.Apply(DeleteTree("/s/db", true));
+  ASSERT_EQ(StatusOf(key_and_tree), absl::OkStatus());
+  ASSERT_EQ(key_and_tree.delete_range().prev_kvs_size(), 2);
+  // Key order: the path's own key first.
+  EXPECT_EQ(key_and_tree.delete_range().prev_kvs(0).key(), "/s/db");
+  EXPECT_EQ(key_and_tree.delete_range().prev_kvs(1).key(), "/s/db/x");
+  EXPECT_EQ(store_.revision(), revision + 1);
+  const kvpb::StatResponse gone = store_.Query(Stat("/s/db")).stat();
+  EXPECT_FALSE(gone.is_key());
+  EXPECT_FALSE(gone.is_dir());
+}
+
 }  // namespace
 }  // namespace etc::kv
