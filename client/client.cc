@@ -283,6 +283,13 @@ absl::StatusOr<etcdserverpb::TxnResponse> Client::TxnRaw(const etcdserverpb::Txn
   return response;
 }
 
+absl::Status Client::CallService(
+    bool repeatable, bool stream,
+    const std::function<grpc::Status(grpc::Channel*, grpc::ClientContext*)>& call) {
+  return Call(repeatable ? Safety::kRepeatable : Safety::kOnce,
+              stream ? std::chrono::milliseconds(0) : options_.request_timeout, call);
+}
+
 absl::StatusOr<etcdserverpb::PutResponse> Client::Put(const std::string& key,
                                                       const std::string& value,
                                                       PutOptions options) {

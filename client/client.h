@@ -172,6 +172,13 @@ class Client {
   absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
   absl::StatusOr<etcdserverpb::PutResponse> PutRaw(const etcdserverpb::PutRequest& request);
   absl::StatusOr<etcdserverpb::TxnResponse> TxnRaw(const etcdserverpb::TxnRequest& request);
+  // A call to a service this class does not wrap (etc's Tree service:
+  // client/tree_client.h), with the client's endpoints, failover, token
+  // and re-login. `repeatable`: retried on the next endpoint after
+  // UNAVAILABLE. `stream`: no deadline (else the request timeout).
+  absl::Status CallService(
+      bool repeatable, bool stream,
+      const std::function<grpc::Status(grpc::Channel*, grpc::ClientContext*)>& call);
 
   // ---- leases ----
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> Grant(int64_t ttl_seconds, int64_t id = 0);

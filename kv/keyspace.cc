@@ -207,8 +207,29 @@ std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision rev
   return ToKeyValue(it->first, *version);
 }
 
+namespace {
+
+// Whether a listing that reached the key `rest` (relative to the
+// directory) knows everything about every child named up to `last`: a
+// child's own key ("a") and its subtree ("a/...") need not be adjacent in
+// key order ("a!" sorts between them), so a later key can still make an
+// earlier name a directory. That later key starts with the name and '/';
+// it can come only if the name is a prefix of both `last` and `rest` and
+// `rest` continues below '/' right after it.
+bool NamesThroughAreComplete(std::string_view last, std::string_view rest) {
+  if (rest <= last) return false;
+  size_t common = 0;
+  while (common < last.size() && common < rest.size() && last[common] == rest[common]) ++common;
+  for (size_t k = 0; k <= common && k < rest.size(); ++k) {
+    if (rest[k] <= '/') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revision revision,
-                                                int64_t limit) const {
+                                                int64_t limit, std::string_view after) const {
   if (absl::Status status = CheckReadable(revision); !status.ok()) return status;
   if (limit < 0) return absl::InvalidArgumentError("etcdserver: negative limit");
   DirectoryListing listing;
@@ -217,18 +238,25 @@ absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revi
   std::string prefix(directory);
   if (!prefix.empty() && prefix.back() != '/') prefix.push_back('/');
   // Children by name: a name can be a key and a directory at once, and its
-  // key ("a") and its subtree ("a/...") need not be adjacent in key order
-  // ("a!" sorts between them), so entries are merged here.
+  // two halves need not be adjacent in key order, so entries are merged
+  // here. Every key of a child named after `after` sorts after it.
   std::map<std::string, DirectoryEntry> children;
-  auto it = keys_.lower_bound(prefix);
+  auto named_after = [&](std::string_view name) { return after.empty() || name > after; };
+  auto it = keys_.lower_bound(prefix + std::string(after));
   while (it != keys_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix) {
     std::string_view rest = std::string_view(it->first).substr(prefix.size());
+    // One child past the limit says there are more; stop as soon as the
+    // children through the limit are complete.
+    if (limit > 0 && static_cast<int64_t>(children.size()) > limit &&
+        NamesThroughAreComplete(std::next(children.begin(), limit - 1)->first, rest)) {
+      break;
+    }
     size_t slash = rest.find('/');
     if (slash == std::string_view::npos) {
       // A key directly in the directory (or, when rest is empty, the key
       // naming the directory itself, which is not a child).
       const KeyVersion* version = Visible(it->second, at);
-      if (!rest.empty() && version != nullptr) {
+      if (!rest.empty() && version != nullptr && named_after(rest)) {
         DirectoryEntry& entry = children[std::string(rest)];
         entry.name = std::string(rest);
         entry.kv = ToKeyValue(it->first, *version);
@@ -240,9 +268,13 @@ absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revi
     // [prefix + name + "/", prefix + name + "0") is live at `at`.
     std::string name(rest.substr(0, slash));
     std::string subtree_end = absl::StrCat(prefix, name, "0");  // '0' follows '/'
+    if (!named_after(name)) {
+      it = keys_.lower_bound(subtree_end);
+      continue;
+    }
     bool live = false;
     for (; it != keys_.end() && it->first < subtree_end; ++it) {
-      if (!live && Visible(it->second, at) != nullptr) {
+      if (Visible(it->second, at) != nullptr) {
         live = true;
         it = keys_.lower_bound(subtree_end);
         break;

@@ -142,9 +142,12 @@ class Keyspace {
   bool AnyLive(KeyRange range, Revision revision = 0) const;
   // The live version of `key` at `revision` (0: latest).
   std::optional<mvccpb::KeyValue> Get(std::string_view key, Revision revision = 0) const;
-  // Immediate children of `directory` (see ChildPrefix) at `revision`.
+  // Immediate children of `directory` (see ChildPrefix) at `revision`,
+  // sorted by name; with `after` non-empty, only those named after it (a
+  // continuation). Costs the children returned (a subtree is skipped once
+  // one live key shows it exists), not the keys below them.
   absl::StatusOr<DirectoryListing> List(std::string_view directory, Revision revision,
-                                        int64_t limit) const;
+                                        int64_t limit, std::string_view after = {}) const;
   // Checks a read revision: 0 or within [compact_revision, revision()].
   absl::Status CheckReadable(Revision revision) const;
 

@@ -162,7 +162,14 @@ class Store {
   absl::Status QueryUserOrRole(const kvpb::Request& request, const AuthInfo& who,
                                kvpb::Response* response) const;
   absl::StatusOr<etcdserverpb::RangeResponse> DoRange(const etcdserverpb::RangeRequest& r) const;
+
+  // ---- the v3 tree's reads (store_list.cc) ----
+  absl::Status QueryList(const kvpb::Request& request, const AuthInfo& who,
+                         kvpb::Response* response) const;
+  absl::Status QueryStat(const kvpb::Request& request, const AuthInfo& who,
+                         kvpb::Response* response) const;
   absl::StatusOr<kvpb::ListResponse> DoList(const kvpb::ListRequest& r) const;
+  absl::StatusOr<kvpb::StatResponse> DoStat(const kvpb::StatRequest& r) const;
 
   // ---- writes (store_write.cc) ----
   absl::Status ApplyPut(const kvpb::Request& request, const AuthInfo& who,

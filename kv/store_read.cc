@@ -1,4 +1,4 @@
-// kv::Store's reads: Query and its handlers, ranges, directory listings.
+// kv::Store's reads: Query and its handlers, ranges (listings: store_list.cc).
 #include "kv/store.h"
 
 #include <algorithm>
@@ -66,9 +66,14 @@ kvpb::Response Store::Query(const kvpb::Request& request) const {
   absl::Status status;
   switch (request.op_case()) {
     case kvpb::Request::kRange:
-    case kvpb::Request::kList:
     case kvpb::Request::kTreeRange:
       status = QueryRange(request, who, &response);
+      break;
+    case kvpb::Request::kList:
+      status = QueryList(request, who, &response);
+      break;
+    case kvpb::Request::kStat:
+      status = QueryStat(request, who, &response);
       break;
     case kvpb::Request::kTxn: {
       // A read-only txn: evaluated without writing anything.
@@ -100,14 +105,6 @@ kvpb::Response Store::Query(const kvpb::Request& request) const {
 
 absl::Status Store::QueryRange(const kvpb::Request& request, const AuthInfo& who,
                                kvpb::Response* response) const {
-  if (request.has_list()) {
-    auto [key, end] = SubtreeRange(request.list().path());
-    if (absl::Status s = auth_.CheckRead(who, RangeOf(key, end)); !s.ok()) return s;
-    auto result = DoList(request.list());
-    if (!result.ok()) return result.status();
-    *response->mutable_list() = std::move(*result);
-    return absl::OkStatus();
-  }
   etcdserverpb::RangeRequest r;
   if (request.has_range()) {
     r = request.range();
@@ -164,24 +161,6 @@ absl::StatusOr<etcdserverpb::RangeResponse> Store::DoRange(
   }
   if (r.keys_only()) {
     for (mvccpb::KeyValue& kv : *kvs) kv.clear_value();
-  }
-  return response;
-}
-
-absl::StatusOr<kvpb::ListResponse> Store::DoList(const kvpb::ListRequest& r) const {
-  absl::StatusOr<DirectoryListing> listing = keys_.List(r.path(), r.revision(), r.limit());
-  if (!listing.ok()) return listing.status();
-  kvpb::ListResponse response;
-  *response.mutable_header() = Header();
-  response.set_more(listing->more);
-  for (DirectoryEntry& entry : listing->entries) {
-    kvpb::ListEntry* out = response.add_entries();
-    out->set_name(entry.name);
-    out->set_is_dir(entry.is_dir);
-    if (entry.kv.has_value()) {
-      *out->mutable_kv() = std::move(*entry.kv);
-      if (r.keys_only()) out->mutable_kv()->clear_value();
-    }
   }
   return response;
 }

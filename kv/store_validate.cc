@@ -216,6 +216,11 @@ absl::Status Store::Validate(const kvpb::Request& request) const {
         return absl::InvalidArgumentError("etcdserver: negative revision");
       }
       return absl::OkStatus();
+    case kvpb::Request::kStat:
+      if (request.stat().revision() < 0) {
+        return absl::InvalidArgumentError("etcdserver: negative revision");
+      }
+      return absl::OkStatus();
     case kvpb::Request::kDeleteTree:
       return absl::OkStatus();
     case kvpb::Request::kTreeGet:
@@ -264,6 +269,7 @@ bool Store::IsReadOnly(const kvpb::Request& request) {
   switch (request.op_case()) {
     case kvpb::Request::kRange:
     case kvpb::Request::kList:
+    case kvpb::Request::kStat:
     case kvpb::Request::kTreeRange:
     case kvpb::Request::kTreeGet:
     case kvpb::Request::kLeaseLeases:

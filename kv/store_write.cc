@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/check.h"
 #include "kv/errors.h"
@@ -98,23 +99,38 @@ absl::Status Store::ApplyPut(const kvpb::Request& request, const AuthInfo& who,
 
 absl::Status Store::ApplyDelete(const kvpb::Request& request, const AuthInfo& who,
                                 kvpb::Response* response) {
-  etcdserverpb::DeleteRangeRequest r;
+  // A recursive delete is one or two ranges: the subtree, and with
+  // include_path_key first the key naming it (it sorts before its subtree,
+  // so prev_kvs stay in key order). The root's subtree ["/", "0") already
+  // holds the key "/".
+  std::vector<etcdserverpb::DeleteRangeRequest> ranges(1);
   if (request.has_delete_range()) {
-    r = request.delete_range();
+    ranges[0] = request.delete_range();
   } else {
-    auto [key, end] = SubtreeRange(request.delete_tree().path());
-    r.set_key(key);
-    r.set_range_end(end);
-    r.set_prev_kv(request.delete_tree().prev_kv());
+    const kvpb::DeleteTreeRequest& t = request.delete_tree();
+    auto [key, end] = SubtreeRange(t.path());
+    if (t.include_path_key() && !t.path().empty() && t.path() != key) {
+      ranges[0].set_key(t.path());
+      ranges.emplace_back();
+    }
+    ranges.back().set_key(key);
+    ranges.back().set_range_end(end);
+    for (auto& r : ranges) r.set_prev_kv(t.prev_kv());
   }
-  if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
-  if (r.prev_kv()) {
+  for (const auto& r : ranges) {
+    if (absl::Status s = auth_.CheckWrite(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
+    if (!r.prev_kv()) continue;
     if (absl::Status s = auth_.CheckRead(who, RangeOf(r.key(), r.range_end())); !s.ok()) return s;
   }
   keys_.BeginRevision();
-  auto deleted = DoDeleteRange(r);
+  etcdserverpb::DeleteRangeResponse* out = response->mutable_delete_range();
+  for (const auto& r : ranges) {
+    auto deleted = DoDeleteRange(r);
+    ETC_CHECK(deleted.ok()) << deleted.status();
+    out->set_deleted(out->deleted() + deleted->deleted());
+    for (mvccpb::KeyValue& kv : *deleted->mutable_prev_kvs()) *out->add_prev_kvs() = std::move(kv);
+  }
   keys_.EndRevision();
-  *response->mutable_delete_range() = std::move(*deleted);
   return absl::OkStatus();
 }
 

@@ -13,7 +13,8 @@ Services::Services(MemberHost* host, Peers* peers, std::string cluster_token)
       maintenance_(host),
       recipes_(MakeRecipes()),
       lock_(recipes_),
-      election_(recipes_) {}
+      election_(recipes_),
+      tree_(host) {}
 
 Services::~Services() = default;
 
@@ -32,6 +33,7 @@ void Services::Register(grpc::ServerBuilder* builder) {
   builder->RegisterService(&maintenance_);
   builder->RegisterService(&lock_);
   builder->RegisterService(&election_);
+  builder->RegisterService(&tree_);
 }
 
 }  // namespace etc::server

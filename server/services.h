@@ -1,6 +1,7 @@
 // etcd's v3 gRPC services over a MemberHost, one file each (kv_service.h,
 // watch_service.h, lease_service.h, auth_service.h, cluster_service.h,
-// maintenance_service.h, and the lock and election recipes): each handler
+// maintenance_service.h, the lock and election recipes, and etc's own
+// tree_service.h): each handler
 // turns the client's request into a kvpb.Request, hands it to the member
 // thread, and returns the key tree's answer with the response header
 // filled in (cluster id, member id, revision, Raft term). Errors keep
@@ -27,6 +28,7 @@
 #include "server/member_host.h"
 #include "server/peers.h"
 #include "server/recipes.h"
+#include "server/tree_service.h"
 #include "server/watch_service.h"
 
 namespace etc::server {
@@ -57,6 +59,7 @@ class Services {
   std::shared_ptr<Recipes> recipes_;
   LockService lock_;
   ElectionService election_;
+  TreeService tree_;
 };
 
 }  // namespace etc::server

@@ -14,9 +14,10 @@ BUILD_PACKAGES=(
 # Tests: stock etcdctl 3.4 drives the server end to end, and Debian's etcd
 # 3.4 is the referee the same tests run against; Debian's Python clients
 # (python3-etcd3 for gRPC, python3-etcd for the v2 API, python3-etcd3gw and
-# curl for the JSON gateway) are clients of their own.
+# curl for the JSON gateway) are clients of their own; tmux is the terminal
+# in which a test uses etcctl as a person would.
 TEST_PACKAGES=(etcd-client etcd-server python3 python3-etcd3 python3-etcd python3-etcd3gw
-               python3-requests curl openssl)
+               python3-requests curl openssl tmux)
 
 missing=()
 for package in "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do

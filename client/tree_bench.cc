@@ -1,0 +1,103 @@
+// "List of 100 children above 1,000,000 keys" over gRPC: loads keys spread
+// under 100 children of one directory (/bench/c00/k000000 ...) with txns
+// of 128 puts, then times List of /bench through the Tree service, the
+// fallback List (prefix ranges with seeks), and what `etcdctl get --prefix
+// --keys-only /bench/` does (one keys-only range of the whole subtree),
+// and prints a table. Not a test: see tools/tree-bench.sh, or
+//   bazel run -c opt //client:tree_bench -- <endpoint> [keys] [runs]
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/tree_client.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+bool Load(etc::client::Client& client, int64_t keys) {
+  constexpr int kChildren = 100, kPutsPerTxn = 128;
+  int64_t per_child = keys / kChildren;
+  etcdserverpb::TxnRequest txn;
+  for (int64_t i = 0; i < keys; ++i) {
+    char key[64];
+    std::snprintf(key, sizeof(key), "/bench/c%02d/k%07lld", static_cast<int>(i / per_child),
+                  static_cast<long long>(i));
+    *txn.add_success() = etc::client::PutOp(key, "v");
+    if (txn.success_size() == kPutsPerTxn || i + 1 == keys) {
+      auto done = client.TxnRaw(txn);
+      if (!done.ok()) {
+        std::fprintf(stderr, "load: %s\n", std::string(done.status().message()).c_str());
+        return false;
+      }
+      txn.clear_success();
+    }
+  }
+  return true;
+}
+
+// Median-free and simple: the best of `runs`, in ms.
+double BestMs(int runs, const std::function<bool()>& call) {
+  double best = 1e18;
+  for (int r = 0; r < runs; ++r) {
+    auto start = Clock::now();
+    if (!call()) return -1;
+    best = std::min(best, std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: tree_bench <endpoint> [keys=1000000] [runs=5]\n");
+    return 2;
+  }
+  int64_t keys = argc > 2 ? std::stoll(argv[2]) : 1'000'000;
+  int runs = argc > 3 ? std::stoi(argv[3]) : 5;
+  auto client = etc::client::Client::Connect({.endpoints = {argv[1]},
+                                              .request_timeout = std::chrono::seconds(60)});
+  if (!client.ok()) return 1;
+  auto loaded_at = Clock::now();
+  if (!Load(**client, keys)) return 1;
+  double load_s = std::chrono::duration<double>(Clock::now() - loaded_at).count();
+  etc::client::TreeClient native(client->get());
+  etc::client::TreeClient fallback(client->get(), etc::client::TreeClient::Mode::kFallback);
+  etcpb::ListRequest list;
+  list.set_path("/bench");
+  list.set_keys_only(true);
+  auto list_with = [&](etc::client::TreeClient& tree) {
+    return [&] {
+      auto page = tree.List(list);
+      return page.ok() && page->children_size() == 100;
+    };
+  };
+  double native_ms = BestMs(runs, list_with(native));
+  double fallback_ms = BestMs(runs, list_with(fallback));
+  double range_ms = BestMs(runs, [&] {
+    auto got = (*client)->Get("/bench/", {.prefix = true, .keys_only = true});
+    return got.ok() && got->count() == keys;
+  });
+  std::printf("machine: %u cores, %s\n", std::thread::hardware_concurrency(), CpuModel().c_str());
+  std::printf("command: tree_bench %s %lld %d (loaded in %.1f s, 128 puts per txn)\n", argv[1],
+              static_cast<long long>(keys), runs, load_s);
+  std::printf("| %-52s | %12s |\n", "List /bench: 100 children above the keys", "best ms");
+  std::printf("|%s|%s|\n", std::string(54, '-').c_str(), std::string(14, '-').c_str());
+  std::printf("| %-52s | %12.3f |\n", "Tree.List (native)", native_ms);
+  std::printf("| %-52s | %12.3f |\n", "TreeClient fallback List (ranges with seeks)", fallback_ms);
+  std::printf("| %-52s | %12.3f |\n", "get --prefix --keys-only /bench/ (one range)", range_ms);
+  return 0;
+}
