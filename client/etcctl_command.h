@@ -155,8 +155,14 @@ Command RoleCommand();
 Command AuthCommand();
 Command LockCommand();
 Command ElectCommand();
+Command LsCommand();
+Command TreeCommand();
+Command DuCommand();
 Command CompletionCommand();
 Command HelpCommand();
+
+// `watch --tree`: the live view of a subtree (etcctl_tree.cc).
+int RunTreeWatch(Context& ctx);
 
 // Help text for the command at `path` (empty: etcctl itself).
 std::string HelpText(const std::vector<const Command*>& path);

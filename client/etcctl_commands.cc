@@ -9,6 +9,7 @@ const std::vector<Command>& AllCommands() {
       GetCommand(),      PutCommand(),      DelCommand(),      TxnCommand(),
       CompactionCommand(), WatchCommand(),  LeaseCommand(),    MemberCommand(),
       EndpointCommand(), SnapshotCommand(), AlarmCommand(),    DefragCommand(),
+      LsCommand(),       TreeCommand(),     DuCommand(),
       VersionCommand(),  CompletionCommand(), HelpCommand(),
   };
   return commands;

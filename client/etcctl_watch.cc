@@ -25,6 +25,8 @@ const std::vector<FlagSpec>& WatchFlags() {
       {"prefix", "", FlagKind::kBool, "false", "Watch on a prefix if prefix is set"},
       {"prev-kv", "", FlagKind::kBool, "false", "get the previous key-value pair before the event happens"},
       {"rev", "", FlagKind::kInt, "0", "Revision to start watching"},
+      {"tree", "", FlagKind::kBool, "false",
+       "Show the subtree below the path as a live tree (changes marked)"},
   };
   return flags;
 }
@@ -133,6 +135,7 @@ int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
 }
 
 int RunWatch(Context& ctx) {
+  if (ctx.flags.Bool("tree")) return RunTreeWatch(ctx);
   BlockStopSignals();  // before any thread starts: only sigwait sees them
   WatchState state;
   client::Client* client = nullptr;
@@ -161,7 +164,8 @@ Command WatchCommand() {
                        "event with ETCD_WATCH_REVISION, ETCD_WATCH_EVENT_TYPE, ETCD_WATCH_KEY and\n"
                        "ETCD_WATCH_VALUE set. With -i, reads \"watch [options] <key>\" lines from stdin.\n\n"
                        "Examples:\n\tetcctl watch /config/ --prefix\n\tetcctl watch foo --rev=1 --prev-kv\n"
-                       "\tetcctl watch foo -- sh -c 'echo $ETCD_WATCH_KEY changed'\n",
+                       "\tetcctl watch foo -- sh -c 'echo $ETCD_WATCH_KEY changed'\n"
+                       "\tetcctl watch --tree /services\n",
           .flags = WatchFlags(),
           .run = RunWatch,
           .takes_exec_args = true};

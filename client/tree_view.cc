@@ -125,6 +125,11 @@ std::string FormatListing(const google::protobuf::RepeatedPtrField<etcpb::Child>
   return out;
 }
 
+std::string DiskUsageLine(int64_t keys, int64_t bytes, std::string_view path) {
+  return absl::StrFormat("%8d %-4s %10s  %s\n", keys, keys == 1 ? "key" : "keys",
+                         HumanBytes(bytes), std::string(path));
+}
+
 TreeModel::TreeModel(std::string root) : root_(std::move(root)) {
   if (root_.empty()) root_ = "/";
   prefix_ = root_.back() == '/' ? root_ : root_ + "/";
@@ -309,8 +314,7 @@ std::string TreeModel::DiskUsage(int max_depth) const {
           totals.bytes += below.bytes;
         }
         if (max_depth == 0 || depth <= max_depth) {
-          absl::StrAppend(&out, absl::StrFormat("%8d keys %10s  %s\n", totals.keys,
-                                                HumanBytes(totals.bytes), path));
+          absl::StrAppend(&out, DiskUsageLine(totals.keys, totals.bytes, path));
         }
         return totals;
       };

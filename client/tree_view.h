@@ -43,6 +43,9 @@ std::string ShortValue(std::string_view value, size_t max_chars);
 // "512 B", "1.5 KiB", "3.0 MiB".
 std::string HumanBytes(int64_t bytes);
 
+// One line of du: "       3 keys     71 B  /services/db/".
+std::string DiskUsageLine(int64_t keys, int64_t bytes, std::string_view path);
+
 struct DrawOptions {
   // Levels below the root drawn; deeper directories show their counts
   // (0: all levels).
