@@ -86,7 +86,11 @@ std::unique_ptr<client::Watcher> StartWatch(Context& ctx, client::Client* client
   return client->Watch(std::move(create), [&ctx, state, command](const etcdserverpb::WatchResponse& r) {
     std::lock_guard<std::mutex> lock(state->print_mu);
     if (r.canceled()) {
-      std::fprintf(stderr, "watch was canceled (%s)\n", r.cancel_reason().c_str());
+      // clientv3's WatchResponse.Err() text.
+      std::string why = r.compact_revision() != 0 ? "etcdserver: mvcc: required revision has been compacted"
+                        : !r.cancel_reason().empty() ? r.cancel_reason()
+                                                     : "etcdserver: mvcc: required revision is a future revision";
+      std::fprintf(stderr, "watch was canceled (%s)\n", why.c_str());
       state->canceled.store(true);
     }
     // clientv3 keeps the created notice to itself.
