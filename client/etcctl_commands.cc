@@ -9,7 +9,8 @@ const std::vector<Command>& AllCommands() {
       GetCommand(),      PutCommand(),      DelCommand(),      TxnCommand(),
       CompactionCommand(), WatchCommand(),  LeaseCommand(),    MemberCommand(),
       EndpointCommand(), SnapshotCommand(), AlarmCommand(),    DefragCommand(),
-      VersionCommand(),  CompletionCommand(), HelpCommand(),
+      UserCommand(),     RoleCommand(),     AuthCommand(),     LockCommand(),
+      ElectCommand(),    VersionCommand(),  CompletionCommand(), HelpCommand(),
   };
   return commands;
 }
