@@ -238,9 +238,11 @@ int RunAuthEnable(Context& ctx) {
   client::Client* client = ctx.Client();
   if (client == nullptr) return kExitError;
   auto enabled = client->AuthEnable();
-  // etcdctl makes the root role when the root user lacks it, and tries again.
+  // etcdctl makes the root role and grants it to root when the root user
+  // lacks it, and tries again.
   if (!enabled.ok() && absl::StrContains(enabled.status().message(), "root user does not have root role")) {
     if (auto added = client->RoleAdd("root"); !added.ok()) return ctx.Fail(added.status());
+    if (auto granted = client->UserGrantRole("root", "root"); !granted.ok()) return ctx.Fail(granted.status());
     enabled = client->AuthEnable();
   }
   if (!enabled.ok()) return ctx.Fail(enabled.status());

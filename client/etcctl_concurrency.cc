@@ -84,7 +84,9 @@ int RunLock(Context& ctx) {
     int code = RunHolding(command, *key, held->header().revision());
     absl::Status unlocked = client->Unlock(*key);
     EndSession(client, *session);
-    return code != 0 ? code : unlocked.ok() ? kExitOk : ctx.Fail(unlocked);
+    // etcdctl reports a failed command as Go's exec error.
+    if (code != 0) return ctx.Fail("exit status " + std::to_string(code));
+    return unlocked.ok() ? kExitOk : ctx.Fail(unlocked);
   }
   (void)Printed(ctx, ctx.out.Get(*held));
   std::fflush(stdout);

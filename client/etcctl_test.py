@@ -35,6 +35,7 @@ MASKS = [
     (re.compile(r'"(cluster_id|member_id|leader|raft_term|ID|id|raftTerm|raftIndex|'
                 r'raftAppliedIndex|dbSize|dbSizeInUse)":\d+'), r'"\1":N'),
     (re.compile(r'"(ClusterID|MemberID|RaftTerm|ID)" : \d+'), r'"\1" : N'),
+    (re.compile(r'\| +[0-9a-f]{12,16} \|'), '| HEXID |'),  # %x ids are 12-16 wide
     (re.compile(r'\b[0-9a-f]{12,16}\b'), 'HEXID'),
     (re.compile(r'127\.0\.0\.1:\d+'), '127.0.0.1:PORT'),
     (re.compile(r'took = [0-9.]+[µmn]?s'), 'took = D'),
@@ -255,6 +256,36 @@ def help_steps(t):
     t.step(['completion', 'zsh'])
 
 
+def auth_steps(t):
+    section('users, roles, auth, lock, elect')
+    t.step(['lock', 'L', '--', 'sh', '-c', 'echo holding $ETCD_LOCK_KEY'])
+    t.step(['lock', 'L', 'false'])
+    t.step(['lock'])
+    t.step(['elect', 'E'])
+    t.step(['role', 'add', 'reader'])
+    t.step(['role', 'grant-permission', 'reader', 'read', '/a/', '--prefix'])
+    t.step(['role', 'grant-permission', 'reader', 'readwrite', '/k'])
+    t.step(['role', 'grant-permission', 'reader', 'bogus', '/k'])
+    t.step(['role', 'get', 'reader'], readonly=True)
+    t.step(['role', 'get', 'reader', '-w', 'json'], readonly=True)
+    t.step(['role', 'list', '-w', 'fields'], readonly=True)
+    t.step(['user', 'add', 'ann:secret'])
+    t.step(['user', 'add', 'root', '--interactive=false'], stdin='rootpw\n')
+    t.step(['user', 'grant-role', 'ann', 'reader'])
+    t.step(['user', 'get', 'ann'], readonly=True)
+    t.step(['user', 'get', 'ann', '--detail'], readonly=True)
+    t.step(['user', 'list', '-w', 'json'], readonly=True)
+    t.step(['role', 'revoke-permission', 'reader', '/k'])
+    t.step(['user', 'revoke-role', 'ann', 'reader'])
+    t.step(['user', 'revoke-role', 'ann', 'reader'])
+    t.step(['auth', 'enable'])
+    t.step(['get', '/a/1'])
+    t.step(['--user=root:rootpw', 'get', '/a/1'])
+    t.step(['--user=root', '--password=rootpw', 'auth', 'disable'])
+    t.step(['user', 'delete', 'ann'])
+    t.step(['role', 'delete', 'reader'])
+
+
 def body(work):
     cluster = e2e_lib.Cluster(SERVER, work, NAMES)
     for i in range(len(NAMES)):
@@ -266,7 +297,7 @@ def body(work):
     REVISION_SHIFT[0] = 1 - json.loads(out)['header'].get('revision', 0)
     log('revision shift to etcd numbering: %d' % REVISION_SHIFT[0])
     t = Transcript(endpoints)
-    for steps in [kv_steps, txn_steps, lease_steps, error_steps, help_steps]:
+    for steps in [kv_steps, txn_steps, lease_steps, error_steps, help_steps, auth_steps]:
         e2e_lib.attempt(steps.__name__, steps, t)
     e2e_lib.attempt('watch_steps', watch_steps, t, endpoints)
     e2e_lib.attempt('cluster_steps', cluster_steps, t, work)
