@@ -36,6 +36,7 @@ MASKS = [
                 r'raftAppliedIndex|dbSize|dbSizeInUse)":\d+'), r'"\1":N'),
     (re.compile(r'"(ClusterID|MemberID|RaftTerm|ID)" : \d+'), r'"\1" : N'),
     (re.compile(r'\| +[0-9a-f]{12,16} \|'), '| HEXID |'),  # %x ids are 12-16 wide
+    (re.compile(r'(Member|cluster) +[0-9a-f]{12,16}\b'), r'\1 HEXID'),  # and %16x pads
     (re.compile(r'\b[0-9a-f]{12,16}\b'), 'HEXID'),
     (re.compile(r'127\.0\.0\.1:\d+'), '127.0.0.1:PORT'),
     (re.compile(r'took = [0-9.]+[µmn]?s'), 'took = D'),
@@ -286,6 +287,40 @@ def auth_steps(t):
     t.step(['role', 'delete', 'reader'])
 
 
+def membership_steps(t):
+    section('membership, keep-alive, watch -i')
+    peer = 'http://127.0.0.1:%d' % e2e_lib.free_port()
+    out, err, rc = run(ETCCTL, ['member', 'add', 'l1', '--peer-urls=' + peer, '--learner'], None, None,
+                       t.endpoints)
+    check_true('member add --learner', rc == 0 and re.match(r'Member +[0-9a-f]+ added to cluster', out)
+               and 'ETCD_NAME="l1"' in out and 'ETCD_INITIAL_CLUSTER_STATE="existing"' in out, out + err)
+    listed, _, _ = run(ETCCTL, ['member', 'list'], None, None, t.endpoints)
+    learner = [l.split(', ') for l in listed.splitlines() if 'unstarted' in l]
+    check('member list shows the unstarted learner', [['unstarted', '', peer, '', 'true']],
+          [l[1:] for l in learner])
+    if learner:
+        t.step(['member', 'promote', learner[0][0]], shown=['member', 'promote', 'ID'])
+        t.step(['member', 'update', learner[0][0], '--peer-urls=' + peer], shown=['member', 'update', 'ID'])
+        t.step(['member', 'remove', learner[0][0]], shown=['member', 'remove', 'ID'])
+    lease = run(ETCCTL, ['lease', 'grant', '30'], None, None, t.endpoints)[0].split()[1]
+    env = dict(os.environ, ETCDCTL_ENDPOINTS=t.endpoints)
+    p = subprocess.Popen([ETCCTL, 'lease', 'keep-alive', lease], stdout=subprocess.PIPE, env=env)
+    first = p.stdout.readline().decode()
+    p.terminate()
+    p.wait(timeout=5)
+    check('lease keep-alive renews until SIGTERM', ('lease %s keepalived with TTL(30)\n' % lease, 143),
+          (first, p.returncode))
+    p = subprocess.Popen([ETCCTL, 'watch', '-i'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    p.stdin.write(b'watch /i/ --prefix\n')
+    p.stdin.flush()
+    time.sleep(1)  # the watch is made after the line is read
+    run(ETCCTL, ['put', '/i/x', 'ix'], None, None, t.endpoints)
+    lines = [p.stdout.readline().decode() for _ in range(3)]
+    p.terminate()
+    p.wait(timeout=5)
+    check('watch -i', ['PUT\n', '/i/x\n', 'ix\n'], lines)
+
+
 def body(work):
     cluster = e2e_lib.Cluster(SERVER, work, NAMES)
     for i in range(len(NAMES)):
@@ -300,6 +335,7 @@ def body(work):
     for steps in [kv_steps, txn_steps, lease_steps, error_steps, help_steps, auth_steps]:
         e2e_lib.attempt(steps.__name__, steps, t)
     e2e_lib.attempt('watch_steps', watch_steps, t, endpoints)
+    e2e_lib.attempt('membership_steps', membership_steps, t)
     e2e_lib.attempt('cluster_steps', cluster_steps, t, work)
     got = ''.join(t.lines)
     if os.environ.get('ETCCTL_GOLDEN_UPDATE'):

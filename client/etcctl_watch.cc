@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include "client/etcctl_command.h"
 #include "client/etcctl_flags.h"
@@ -106,10 +108,11 @@ std::unique_ptr<client::Watcher> StartWatch(Context& ctx, client::Client* client
   });
 }
 
-int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
+// Reads "watch ..." lines and starts a watcher for each, until stdin ends.
+void ReadWatchLines(Context& ctx, client::Client* client, WatchState* state,
+                    std::vector<std::unique_ptr<client::Watcher>>* watchers) {
   static const std::vector<Command> kWatch = {
       {.name = "watch", .usage = "", .short_help = "", .flags = WatchFlags()}};
-  std::vector<std::unique_ptr<client::Watcher>> watchers;
   std::string line;
   while (std::getline(std::cin, line)) {
     std::vector<std::string> words;
@@ -130,10 +133,20 @@ int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
                    std::string(create.status().message()).c_str());
       continue;
     }
-    watchers.push_back(StartWatch(ctx, client, *create, state));
+    watchers->push_back(StartWatch(ctx, client, *create, state));
   }
-  WaitForSignalOr([state] { return state->canceled.load(); });
-  return kExitOk;
+}
+
+int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
+  // stdin is read on its own thread so Ctrl-C ends the command at any time;
+  // the process leaves without joining it (etcctl_main quick-exits).
+  auto* watchers = new std::vector<std::unique_ptr<client::Watcher>>();
+  std::thread([&ctx, client, state, watchers] { ReadWatchLines(ctx, client, state, watchers); }).detach();
+  int signal_number = WaitForSignalOr([state] { return state->canceled.load(); });
+  // The watchers' threads still use the context: leave from here, before
+  // it is destroyed.
+  std::fflush(stdout);
+  std::quick_exit(signal_number > 0 ? 128 + signal_number : kExitError);
 }
 
 int RunWatch(Context& ctx) {
