@@ -321,6 +321,53 @@ def membership_steps(t):
     check('watch -i', ['PUT\n', '/i/x\n', 'ix\n'], lines)
 
 
+def make_certs(work):
+    """A CA, a member certificate and a client one (as server/tls_e2e_test.sh)."""
+    def sh(*args):
+        subprocess.run(args, cwd=work, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    sh('openssl', 'req', '-x509', *ec, '-days', '2', '-subj', '/CN=etcctl test CA',
+       '-keyout', 'ca-key.pem', '-out', 'ca.pem')
+    for name, usage in [('member', 'serverAuth,clientAuth'), ('client', 'clientAuth')]:
+        sh('openssl', 'req', *ec, '-subj', '/CN=' + name, '-keyout', name + '-key.pem', '-out', name + '.csr')
+        with open(os.path.join(work, name + '.ext'), 'w') as f:
+            f.write('subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=%s\n' % usage)
+        sh('openssl', 'x509', '-req', '-in', name + '.csr', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem',
+           '-CAcreateserial', '-days', '2', '-extfile', name + '.ext', '-out', name + '.pem')
+    return lambda name: os.path.join(work, name)
+
+
+def tls_steps(work):
+    section('TLS (one member asking for client certificates)')
+    tls_dir = os.path.join(work, 'tls')
+    os.mkdir(tls_dir)
+    f = make_certs(tls_dir)
+    port, peer = e2e_lib.free_port(), e2e_lib.free_port()
+    url, peer_url = 'https://127.0.0.1:%d' % port, 'http://127.0.0.1:%d' % peer
+    log_file = open(os.path.join(work, 'tls.log'), 'ab')
+    e2e_lib.others.append(subprocess.Popen(
+        [SERVER, '--name', 't1', '--data-dir', f('data'), '--listen-client-urls', url,
+         '--advertise-client-urls', url, '--listen-peer-urls', peer_url,
+         '--initial-advertise-peer-urls', peer_url, '--initial-cluster', 't1=' + peer_url,
+         '--cert-file', f('member.pem'), '--key-file', f('member-key.pem'),
+         '--trusted-ca-file', f('ca.pem'), '--client-cert-auth=true'],
+        stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+    certs = ['--cacert', f('ca.pem'), '--cert', f('client.pem'), '--key', f('client-key.pem')]
+    ok = until(lambda: run(ETCCTL, certs + ['put', '/tls', 'yes'], None, None, url)[2] == 0, timeout=20)
+    check_true('put over TLS with --cacert/--cert/--key', ok)
+    env = {'ETCDCTL_CACERT': f('ca.pem'), 'ETCDCTL_CERT': f('client.pem'), 'ETCDCTL_KEY': f('client-key.pem')}
+    check('get over TLS with ETCDCTL_CACERT/CERT/KEY', ('/tls\nyes\n', '', 0),
+          run(ETCCTL, ['get', '/tls'], None, env, url))
+    check('--insecure-skip-tls-verify with a client certificate', ('/tls\nyes\n', '', 0),
+          run(ETCCTL, ['--insecure-skip-tls-verify', '--cert', f('client.pem'), '--key',
+                       f('client-key.pem'), 'get', '/tls'], None, None, url))
+    out, err, rc = run(ETCCTL, ['--cacert', f('ca.pem'), '--dial-timeout=500ms', 'get', '/tls'], None, None, url)
+    check('without a client certificate: one error line, exit 1',
+          ('', 1, 1), (out, rc, len(err.splitlines())))
+    check('a missing --cacert file is a usage error', 2,
+          run(ETCCTL, ['--cacert', f('nope.pem'), 'get', '/tls'], None, None, url)[2])
+
+
 def body(work):
     cluster = e2e_lib.Cluster(SERVER, work, NAMES)
     for i in range(len(NAMES)):
@@ -337,6 +384,7 @@ def body(work):
     e2e_lib.attempt('watch_steps', watch_steps, t, endpoints)
     e2e_lib.attempt('membership_steps', membership_steps, t)
     e2e_lib.attempt('cluster_steps', cluster_steps, t, work)
+    e2e_lib.attempt('tls_steps', tls_steps, work)
     got = ''.join(t.lines)
     if os.environ.get('ETCCTL_GOLDEN_UPDATE'):
         with open(GOLDEN, 'w') as f:
