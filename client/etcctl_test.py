@@ -218,6 +218,14 @@ def cluster_steps(t, work):
                        None, None, t.endpoints)
     check('snapshot save', (0, 'Snapshot saved at %s\n' % snap), (rc, out))
     check_true('snapshot file is not empty', os.path.exists(snap) and os.path.getsize(snap) > 0)
+    head = json.loads(run(ETCCTL, ['get', '/', '-w', 'json'], None, None, t.endpoints)[0])['header']
+    out, _, rc = run(ETCCTL, ['endpoint', 'hashkv', '--cluster', '--rev=%d' % head['revision'], '-w', 'json'],
+                     None, None, t.endpoints)
+    hashes = [e['HashKV'].get('hash') for e in json.loads(out)] if rc == 0 else []
+    check_true('endpoint hashkv: three members, one hash at one revision',
+               len(hashes) == 3 and len(set(hashes)) == 1, out)
+    out, _, rc = run(ETCCTL, ['endpoint', 'hashkv', '-w', 'table'], None, None, t.endpoints)
+    check('endpoint hashkv -w table: 3 rows', (0, 7), (rc, len(out.splitlines())))
     t.step(['alarm', 'list'], readonly=True)
     t.step(['defrag'])
     t.step(['member', 'remove', 'zz'])
