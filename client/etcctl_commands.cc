@@ -9,7 +9,8 @@ const std::vector<Command>& AllCommands() {
       GetCommand(),      PutCommand(),      DelCommand(),      TxnCommand(),
       CompactionCommand(), WatchCommand(),  LeaseCommand(),    MemberCommand(),
       EndpointCommand(), SnapshotCommand(), AlarmCommand(),    DefragCommand(),
-      LsCommand(),       TreeCommand(),     DuCommand(),
+      UserCommand(),     RoleCommand(),     AuthCommand(),     LockCommand(),
+      ElectCommand(),    LsCommand(),       TreeCommand(),     DuCommand(),
       VersionCommand(),  CompletionCommand(), HelpCommand(),
   };
   return commands;

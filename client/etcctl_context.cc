@@ -7,6 +7,10 @@
 #include <iostream>
 #include <sstream>
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "client/etcctl_command.h"
@@ -40,7 +44,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const Glob
   if (global.insecure_skip_tls_verify) {
     // gRPC's SslCredentials always verifies; the TLS credentials API can skip it.
     grpc::experimental::TlsChannelCredentialsOptions tls;
+    if (!ssl.pem_cert_chain.empty()) {
+      tls.set_certificate_provider(std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+          std::vector<grpc::experimental::IdentityKeyCertPair>{{ssl.pem_private_key, ssl.pem_cert_chain}}));
+      tls.watch_identity_key_cert_pairs();
+    }
     tls.set_verify_server_certs(false);
+    tls.set_certificate_verifier(std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
     tls.set_check_call_host(false);
     return grpc::experimental::TlsCredentials(tls);
   }
@@ -106,8 +116,10 @@ client::Client* Context::Client() {
   if (client_ != nullptr) return client_.get();
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(global);
   if (!credentials.ok()) {
-    Fail(credentials.status());
-    return nullptr;
+    // A certificate flag naming no readable file: the command line is wrong.
+    Usage(credentials.status());
+    std::fflush(stderr);
+    std::quick_exit(kExitUsage);
   }
   client::ClientOptions options = ClientOptionsFor(global.endpoints);
   options.credentials = *credentials;

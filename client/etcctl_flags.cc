@@ -47,6 +47,7 @@ const std::vector<FlagSpec>& GlobalFlagSpecs() {
       {"cert", "", FlagKind::kString, "", "identify secure client using this TLS certificate file"},
       {"command-timeout", "", FlagKind::kDuration, "5s",
        "timeout for short running command (excluding dial timeout)"},
+      {"debug", "", FlagKind::kBool, "false", "accepted for etcdctl's scripts; ignored"},
       {"dial-timeout", "", FlagKind::kDuration, "2s", "dial timeout for client connections"},
       {"endpoints", "", FlagKind::kString, "127.0.0.1:2379", "gRPC endpoints (comma separated)"},
       {"help", "h", FlagKind::kBool, "false", "help for etcctl or the command"},
@@ -56,6 +57,8 @@ const std::vector<FlagSpec>& GlobalFlagSpecs() {
       {"insecure-transport", "", FlagKind::kBool, "true",
        "disable transport security for client connections (ignored: TLS is used when a "
        "certificate flag is given)"},
+      {"keepalive-time", "", FlagKind::kDuration, "2s", "accepted for etcdctl's scripts; ignored"},
+      {"keepalive-timeout", "", FlagKind::kDuration, "6s", "accepted for etcdctl's scripts; ignored"},
       {"key", "", FlagKind::kString, "", "identify secure client using this TLS key file"},
       {"password", "", FlagKind::kString, "",
        "password for authentication (if this option is used, --user option shouldn't include "

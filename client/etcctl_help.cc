@@ -111,7 +111,8 @@ std::string BashCompletion() {
       subs.push_back(s.name);
       cases += "    \"" + c.name + " " + s.name + "\") words=\"" + FlagWords(s.flags) + "\" ;;\n";
     }
-    cases += "    \"" + c.name + " \") words=\"" + absl::StrJoin(subs, " ") +
+    // A leaf command keeps completing its flags after its arguments.
+    cases += "    \"" + c.name + " \"" + (subs.empty() ? "*" : "") + ") words=\"" + absl::StrJoin(subs, " ") +
              (subs.empty() ? "" : " ") + FlagWords(c.flags) + "\" ;;\n";
   }
   std::string out = "# bash completion for etcctl; load with: source <(etcctl completion bash)\n";

@@ -53,6 +53,9 @@ int Run(const std::vector<std::string>& argv) {
 }  // namespace etc::etcctl
 
 int main(int argc, char** argv) {
+  // gRPC's own log lines (TLS handshake failures, reconnects) would bury
+  // etcctl's one-line error; GRPC_VERBOSITY set by the user still wins.
+  setenv("GRPC_VERBOSITY", "NONE", /*overwrite=*/0);
   std::vector<std::string> args(argv + 1, argv + argc);
   // The process may leave with threads (watchers, keep-alives) still
   // blocked in gRPC: leave without running their destructors.

@@ -466,6 +466,35 @@ absl::Status Output::EndpointStatusList(const std::vector<EndpointStatus>& list)
   return Unsupported();
 }
 
+absl::Status Output::EndpointHashList(const std::vector<EndpointHash>& list) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> json;
+  for (const EndpointHash& e : list) {
+    rows.push_back({e.endpoint, std::to_string(e.hash.hash())});
+    json.push_back("{\"Endpoint\":" + GoJsonString(e.endpoint) + ",\"HashKV\":" + GoJson(e.hash) + "}");
+  }
+  switch (format_) {
+    case OutputFormat::kSimple:
+      for (const auto& row : rows) Line(absl::StrJoin(row, ", "));
+      return absl::OkStatus();
+    case OutputFormat::kJson:
+      Line("[" + absl::StrJoin(json, ",") + "]");
+      return absl::OkStatus();
+    case OutputFormat::kTable:
+      Print(RenderTable({"endpoint", "hash"}, rows));
+      return absl::OkStatus();
+    case OutputFormat::kFields:
+      for (const EndpointHash& e : list) {
+        FieldsHeader(e.hash.header());
+        Line("\"Endpoint\" : " + GoQuote(e.endpoint));
+        Line("\"Hash\" : " + std::to_string(e.hash.hash()));
+        Line("");
+      }
+      return absl::OkStatus();
+  }
+  return Unsupported();
+}
+
 absl::Status Output::Alarm(const etcdserverpb::AlarmResponse& r) {
   auto name = [](const etcdserverpb::AlarmMember& a) {
     return etcdserverpb::AlarmType_Name(a.alarm());

@@ -48,6 +48,11 @@ struct EndpointHealth {
   std::string error;
 };
 
+struct EndpointHash {
+  std::string endpoint;
+  etcdserverpb::HashKVResponse hash;
+};
+
 struct EndpointStatus {
   std::string endpoint;
   etcdserverpb::StatusResponse status;
@@ -79,6 +84,7 @@ class Output {
   absl::Status MemberList(const etcdserverpb::MemberListResponse& r);
   absl::Status EndpointHealthList(const std::vector<EndpointHealth>& list);
   absl::Status EndpointStatusList(const std::vector<EndpointStatus>& list);
+  absl::Status EndpointHashList(const std::vector<EndpointHash>& list);
   absl::Status Alarm(const etcdserverpb::AlarmResponse& r);
 
   // Auth replies: `simple_text` is what the simple format prints; json

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <mutex>
+#include <thread>
 
 #include "client/etcctl_command.h"
 #include "client/etcctl_flags.h"
@@ -88,7 +90,11 @@ std::unique_ptr<client::Watcher> StartWatch(Context& ctx, client::Client* client
   return client->Watch(std::move(create), [&ctx, state, command](const etcdserverpb::WatchResponse& r) {
     std::lock_guard<std::mutex> lock(state->print_mu);
     if (r.canceled()) {
-      std::fprintf(stderr, "watch was canceled (%s)\n", r.cancel_reason().c_str());
+      // clientv3's WatchResponse.Err() text.
+      std::string why = r.compact_revision() != 0 ? "etcdserver: mvcc: required revision has been compacted"
+                        : !r.cancel_reason().empty() ? r.cancel_reason()
+                                                     : "etcdserver: mvcc: required revision is a future revision";
+      std::fprintf(stderr, "watch was canceled (%s)\n", why.c_str());
       state->canceled.store(true);
     }
     // clientv3 keeps the created notice to itself.
@@ -104,10 +110,11 @@ std::unique_ptr<client::Watcher> StartWatch(Context& ctx, client::Client* client
   });
 }
 
-int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
+// Reads "watch ..." lines and starts a watcher for each, until stdin ends.
+void ReadWatchLines(Context& ctx, client::Client* client, WatchState* state,
+                    std::vector<std::unique_ptr<client::Watcher>>* watchers) {
   static const std::vector<Command> kWatch = {
       {.name = "watch", .usage = "", .short_help = "", .flags = WatchFlags()}};
-  std::vector<std::unique_ptr<client::Watcher>> watchers;
   std::string line;
   while (std::getline(std::cin, line)) {
     std::vector<std::string> words;
@@ -128,10 +135,20 @@ int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
                    std::string(create.status().message()).c_str());
       continue;
     }
-    watchers.push_back(StartWatch(ctx, client, *create, state));
+    watchers->push_back(StartWatch(ctx, client, *create, state));
   }
-  WaitForSignalOr([state] { return state->canceled.load(); });
-  return kExitOk;
+}
+
+int RunInteractive(Context& ctx, client::Client* client, WatchState* state) {
+  // stdin is read on its own thread so Ctrl-C ends the command at any time;
+  // the process leaves without joining it (etcctl_main quick-exits).
+  auto* watchers = new std::vector<std::unique_ptr<client::Watcher>>();
+  std::thread([&ctx, client, state, watchers] { ReadWatchLines(ctx, client, state, watchers); }).detach();
+  int signal_number = WaitForSignalOr([state] { return state->canceled.load(); });
+  // The watchers' threads still use the context: leave from here, before
+  // it is destroyed.
+  std::fflush(stdout);
+  std::quick_exit(signal_number > 0 ? 128 + signal_number : kExitError);
 }
 
 int RunWatch(Context& ctx) {
