@@ -15,6 +15,7 @@ import os
 import json
 import re
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,10 @@ MASKS = [
 
 REVISIONS = [
     re.compile(r'("(?:revision|create_revision|mod_revision)":)(\d+)'),
+    # etcctl ls -l's revision column, and watch --tree's lines in a pipe.
+    re.compile(r'(?m)^( *)(\d+)(?=  +\d+  +(?:-|\w+)  +\d+  )'),
+    re.compile(r'(?m)^()(\d+)(?= (?:PUT|DELETE) )'),
+    re.compile(r'(?m)^(\|[^|\n]*\| key \|[^|\n]*\| +)(\d+)(?= \|)'),
     re.compile(r'("\w*Revision" : )(\d+)'),
     re.compile(r'(compacted revision )(\d+)'),
 ]
@@ -329,6 +334,53 @@ def membership_steps(t):
     check('watch -i', ['PUT\n', '/i/x\n', 'ix\n'], lines)
 
 
+def tree_steps(t):
+    """The tree commands (etcctl's own: no etcdctl referee). Against etcd
+    they go through TreeClient's fallback, and the transcript must be the
+    same as against etc's Tree service."""
+    section('tree: ls, tree, du, watch --tree')
+    for key, value in [('/s/web/port', '8080'), ('/s/web/host', 'web-1.internal'),
+                       ('/s/web', 'a key and a directory'), ('/s/db/port', '5432'),
+                       ('/s/db/replicas/1', 'a value long enough to be shortened in the tree'),
+                       ('/s/db/replicas/2', 'r2'), ('/s/cache', 'two\nlines')]:
+        run(ETCCTL, ['put', key, value], None, None, t.endpoints)
+    for args in (['tree', '/s'], ['tree', '/s', '--depth=1'], ['tree', '/s', '--value-width=0'],
+                 ['tree', '/s/db/replicas/'], ['ls', '/s'], ['ls', '-l', '/s'],
+                 ['ls', '-l', '/s/db'], ['ls', '/s', '-w', 'json'], ['ls', '/s/db', '--limit=1'], ['ls', '/s/db', '--limit=1', '--after=port'],
+                 ['tree', '/s/db', '-w', 'json'], ['du', '/s'], ['du', '-s', '/s'],
+                 ['du', '/s', '--depth=1'], ['ls', '/nothing'], ['tree', '/nothing'],
+                 ['ls', '/a', '/b'], ['tree', '/s', '--depth=-1'], ['ls', '/s', '-w', 'table'],
+                 ['ls', '/s', '--consistency=s'], ['ls', '/s', '--consistency=x']):
+        t.step(args, readonly=True, referee=False)
+    # The live view in a pipe: one indented line per change. Read at the
+    # current revision, it sees exactly the changes made after it.
+    head = json.loads(run(ETCCTL, ['get', '/', '-w', 'json'], None, None, t.endpoints)[0])['header']
+    env = dict(os.environ, ETCDCTL_ENDPOINTS=t.endpoints)
+    p = subprocess.Popen([ETCCTL, 'watch', '--tree', '/s', '--rev=%d' % head['revision']],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    run(ETCCTL, ['put', '/s/web/port', '8081'], None, None, t.endpoints)
+    run(ETCCTL, ['del', '/s/cache'], None, None, t.endpoints)
+    run(ETCCTL, ['put', '/s/queue/jobs/1', 'x'], None, None, t.endpoints)
+    got = b''
+    deadline = time.time() + 10
+    while got.count(b'\n') < 3 and time.time() < deadline:
+        ready, _, _ = select.select([p.stdout], [], [], 0.2)
+        if ready:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            got += chunk
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=5)
+    check('watch --tree ends on Ctrl-C (SIGINT) with exit code 0', 0, p.returncode)
+    if err:
+        log('watch --tree stderr: ' + err.decode())
+    t.lines.append('$ etcctl watch --tree /s --rev=REV | cat\n')
+    t.lines.append(mask(got.decode()))
+    t.step(['tree', '/s', '--depth=2'], readonly=True, referee=False)
+    t.step(['del', '/s/', '--prefix'])
+
+
 def make_certs(work):
     """A CA, a member certificate and a client one (as server/tls_e2e_test.sh)."""
     def sh(*args):
@@ -392,6 +444,7 @@ def body(work):
     e2e_lib.attempt('watch_steps', watch_steps, t, endpoints)
     e2e_lib.attempt('membership_steps', membership_steps, t)
     e2e_lib.attempt('cluster_steps', cluster_steps, t, work)
+    e2e_lib.attempt('tree_steps', tree_steps, t)
     e2e_lib.attempt('tls_steps', tls_steps, work)
     got = ''.join(t.lines)
     if os.environ.get('ETCCTL_GOLDEN_UPDATE'):

@@ -5,6 +5,7 @@
 // drawings are client/tree_view's.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -36,23 +37,30 @@ absl::Status CheckConsistency(const Context& ctx) {
   return absl::OkStatus();
 }
 
-// Every child of the directory, page by page, at the revision of the first
-// page (later pages read the same revision, so the listing is one state).
+// The directory's children named after --after, page by page at the
+// revision of the first page (later pages read the same revision, so the
+// listing is one state), up to --limit of them (0: all); `more` says some
+// were left out.
 absl::StatusOr<etcpb::ListResponse> ListAll(Context& ctx, client::TreeClient& tree,
                                             bool child_counts) {
+  int64_t limit = ctx.flags.Int("limit");
   etcpb::ListRequest request;
   request.set_path(PathArgument(ctx));
   request.set_revision(ctx.flags.Int("rev"));
-  request.set_limit(kChildrenPerPage);
+  request.set_after(ctx.flags.String("after"));
   request.set_serializable(Serializable(ctx));
   request.set_child_counts(child_counts);
   etcpb::ListResponse all;
   for (;;) {
+    int64_t wanted = limit > 0 ? limit - all.children_size() : kChildrenPerPage;
+    request.set_limit(std::min(wanted, kChildrenPerPage));
     absl::StatusOr<etcpb::ListResponse> page = tree.List(request);
     if (!page.ok()) return page.status();
     if (!all.has_header()) *all.mutable_header() = page->header();
     for (etcpb::Child& child : *page->mutable_children()) *all.add_children() = std::move(child);
+    all.set_more(page->more());
     if (!page->more() || page->children_size() == 0) return all;
+    if (limit > 0 && all.children_size() >= limit) return all;
     request.set_after(all.children(all.children_size() - 1).name());
     request.set_revision(all.header().revision());
   }
@@ -85,6 +93,7 @@ absl::StatusOr<etcdserverpb::RangeResponse> GetAll(Context& ctx, client::TreeCli
 
 int RunLs(Context& ctx) {
   if (ctx.args.size() > 1) return ctx.Usage("ls takes at most one path");
+  if (ctx.flags.Int("limit") < 0) return ctx.Usage("--limit must not be negative");
   if (absl::Status s = CheckConsistency(ctx); !s.ok()) return ctx.Usage(std::string(s.message()));
   client::Client* client = ctx.Client();
   if (client == nullptr) return kExitError;
@@ -99,10 +108,32 @@ int RunLs(Context& ctx) {
     case OutputFormat::kSimple: {
       client::Palette palette{.colour = ctx.global.color_stdout};
       std::fputs(client::FormatListing(listing->children(), long_format, palette).c_str(), stdout);
+      if (listing->more() && listing->children_size() > 0) {
+        // Where to go on from, for a person paging through a big directory.
+        std::fflush(stdout);
+        std::fprintf(stderr, "(more children: --after=%s)\n",
+                     listing->children(listing->children_size() - 1).name().c_str());
+      }
+      return kExitOk;
+    }
+    case OutputFormat::kTable: {
+      std::vector<std::vector<std::string>> rows;
+      for (const etcpb::Child& child : listing->children()) {
+        const mvccpb::KeyValue& kv = child.kv();
+        bool key = child.is_key();
+        rows.push_back({child.name(), key ? "key" : "", child.is_dir() ? "dir" : "",
+                        key ? std::to_string(kv.mod_revision()) : "",
+                        key ? std::to_string(kv.version()) : "",
+                        key && kv.lease() != 0 ? Hex16(kv.lease()) : "",
+                        key ? std::to_string(kv.value().size()) : ""});
+      }
+      std::fputs(RenderTable({"name", "key", "dir", "revision", "version", "lease", "size"}, rows)
+                     .c_str(),
+                 stdout);
       return kExitOk;
     }
     default:
-      return ctx.Usage("ls prints -w simple or json");
+      return ctx.Usage("ls prints -w simple, json or table");
   }
 }
 
@@ -273,7 +304,10 @@ int RunTreeWatch(Context& ctx) {
   live.Load(*keys);
   etcpb::WatchTreeRequest request;
   request.set_path(path);
-  request.set_start_revision(keys->header().revision() + 1);
+  // The header names the newest revision, not the one read: with --rev
+  // the changes since that one are shown.
+  int64_t read_revision = ctx.flags.Int("rev") > 0 ? ctx.flags.Int("rev") : keys->header().revision();
+  request.set_start_revision(read_revision + 1);
   std::unique_ptr<client::TreeWatcher> watcher = tree.WatchTree(
       request, [&live](const etcpb::WatchTreeResponse& r) { live.OnResponse(r); });
   int signal_number = WaitForSignalOr([&live] { return live.canceled(); });
@@ -292,9 +326,13 @@ Command LsCommand() {
                        "listed twice (web and web/). -l shows each key's modification revision,\n"
                        "version, lease and value size, and each directory's number of children.\n\n"
                        "Examples:\n\tetcctl ls\n\tetcctl ls -l /services\n"
-                       "\tetcctl ls /services --rev=42 -w json\n",
+                       "\tetcctl ls /services --rev=42 -w json\n"
+                       "\tetcctl ls /big --limit=100 --after=name-099\n",
           .flags = With({{"long", "l", FlagKind::kBool, "false",
-                          "Show revision, version, lease and size"}}),
+                          "Show revision, version, lease and size"},
+                         {"limit", "", FlagKind::kInt, "0", "At most this many children (0: all)"},
+                         {"after", "", FlagKind::kString, "",
+                          "Only children named after this one (to go on from a --limit)"}}),
           .run = RunLs};
 }
 
