@@ -44,10 +44,6 @@ MASKS = [
     (re.compile(r'remaining\(\d+s\)'), 'remaining(Ns)'),
     (re.compile(r'"ttl":\d+'), '"ttl":N'),
     (re.compile(r'TTL\((\d+)\)'), 'TTL(N)'),
-    # A transaction's inner responses: etcd's headers carry only the
-    # revision, etc's the whole header (a known server difference).
-    (re.compile(r'("Response(?:Range|Put|DeleteRange)":\{"header":)\{[^}]*?("revision":\d+)[^}]*\}'),
-     r'\1{\2}'),
 ]
 
 

@@ -268,7 +268,8 @@ class LiveTree {
     std::string rest = event.kv().key().substr(std::min(prefix.size(), event.kv().key().size()));
     size_t depth = 0;
     for (char c : rest) depth += c == '/';
-    std::string line = absl::StrFormat("%d %-6s %s%s", revision_,
+    // The event's own revision: a response's header may name a later one.
+    std::string line = absl::StrFormat("%d %-6s %s%s", event.kv().mod_revision(),
                                        event.type() == mvccpb::Event::DELETE ? "DELETE" : "PUT",
                                        std::string(2 * depth, ' '), rest);
     if (event.type() != mvccpb::Event::DELETE) {

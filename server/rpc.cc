@@ -16,26 +16,18 @@ void StampHeader(etcdserverpb::ResponseHeader* header, const MemberHost& host) {
 }
 
 void StampHeaders(google::protobuf::Message* message, const MemberHost& host) {
+  // Only the response's own header: a txn's inner responses keep the bare
+  // header the key tree gave them (the revision alone), as etcd's do.
   const google::protobuf::Descriptor* descriptor = message->GetDescriptor();
   const google::protobuf::Reflection* reflection = message->GetReflection();
   for (int i = 0; i < descriptor->field_count(); ++i) {
     const google::protobuf::FieldDescriptor* field = descriptor->field(i);
-    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
-    if (field->message_type() == etcdserverpb::ResponseHeader::descriptor() &&
-        !field->is_repeated()) {
-      StampHeader(static_cast<etcdserverpb::ResponseHeader*>(
-                      reflection->MutableMessage(message, field)),
-                  host);
+    if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+        field->is_repeated() || field->message_type() != etcdserverpb::ResponseHeader::descriptor()) {
       continue;
     }
-    // Nested responses (txn operations) carry headers too.
-    if (field->is_repeated()) {
-      for (int j = 0; j < reflection->FieldSize(*message, field); ++j) {
-        StampHeaders(reflection->MutableRepeatedMessage(message, field, j), host);
-      }
-    } else if (reflection->HasField(*message, field)) {
-      StampHeaders(reflection->MutableMessage(message, field), host);
-    }
+    StampHeader(static_cast<etcdserverpb::ResponseHeader*>(reflection->MutableMessage(message, field)),
+                host);
   }
 }
 

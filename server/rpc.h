@@ -28,7 +28,8 @@ enum class Mode { kWrite, kLinearizableRead, kSerializableRead };
 // term (the revision is the key tree's).
 void StampHeader(etcdserverpb::ResponseHeader* header, const MemberHost& host);
 
-// StampHeader on every response header in `message`, nested ones included.
+// StampHeader on `message`'s own header (a txn's inner responses keep
+// the key tree's bare header, the revision alone, as etcd's do).
 void StampHeaders(google::protobuf::Message* message, const MemberHost& host);
 
 // The token the client sent: etcd clients send it as "token" metadata after
