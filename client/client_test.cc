@@ -3,22 +3,21 @@
 // referee: the client must work unchanged against both).
 #include "client/client.h"
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <filesystem>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "client/test_cluster.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -28,104 +27,18 @@ namespace {
 
 const char* g_server = nullptr;
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  int port = ntohs(address.sin_port);
-  close(fd);
-  return port;
-}
-
-class Cluster {
+// A three-member cluster of the server under test.
+class Cluster : public testing::Cluster {
  public:
-  Cluster() {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/client-test-", getpid(), "-", counter_++);
-    std::filesystem::create_directories(dir_);
-    std::string cluster;
-    for (int i = 0; i < 3; ++i) {
-      client_ports_.push_back(FreePort());
-      peer_ports_.push_back(FreePort());
-      cluster += absl::StrCat(i == 0 ? "" : ",", "m", i, "=http://127.0.0.1:", peer_ports_[i]);
-    }
-    cluster_ = cluster;
-    for (int i = 0; i < 3; ++i) Start(i);
-  }
-  ~Cluster() {
-    for (pid_t pid : pids_) {
-      if (pid > 0) kill(pid, SIGKILL);
-    }
-    for (pid_t pid : pids_) {
-      if (pid > 0) waitpid(pid, nullptr, 0);
-    }
-  }
-
-  void Start(int i) {
-    std::string client = absl::StrCat("http://127.0.0.1:", client_ports_[i]);
-    std::string peer = absl::StrCat("http://127.0.0.1:", peer_ports_[i]);
-    std::vector<std::string> args = {g_server,
-                                     "--name", absl::StrCat("m", i),
-                                     "--data-dir", absl::StrCat(dir_, "/m", i),
-                                     "--listen-client-urls", client,
-                                     "--advertise-client-urls", client,
-                                     "--listen-peer-urls", peer,
-                                     "--initial-advertise-peer-urls", peer,
-                                     "--initial-cluster", cluster_,
-                                     "--initial-cluster-state", "new"};
-    pid_t pid = fork();
-    if (pid == 0) {
-      std::string log = absl::StrCat(dir_, "/m", i, ".log");
-      FILE* out = std::freopen(log.c_str(), "a", stderr);
-      (void)out;
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    if (pids_.size() <= static_cast<size_t>(i)) pids_.resize(i + 1, 0);
-    pids_[i] = pid;
-  }
-
-  void Kill(int i) {
-    kill(pids_[i], SIGKILL);
-    waitpid(pids_[i], nullptr, 0);
-    pids_[i] = 0;
-  }
-
-  std::string Endpoint(int i) const { return absl::StrCat("127.0.0.1:", client_ports_[i]); }
-  std::vector<std::string> Endpoints() const { return {Endpoint(0), Endpoint(1), Endpoint(2)}; }
-  int IndexOf(const std::string& endpoint) const {
-    for (int i = 0; i < 3; ++i) {
-      if (Endpoint(i) == endpoint) return i;
-    }
-    return -1;
-  }
-
-  // A client on all three, once the cluster answers a write.
+  Cluster() : testing::Cluster(g_server) {}
+  // A client on `endpoints` (all three if none), once the cluster answers.
   std::unique_ptr<Client> Connect(std::vector<std::string> endpoints = {}) {
     ClientOptions options;
-    options.endpoints = endpoints.empty() ? Endpoints() : endpoints;
-    auto client = Client::Connect(options);
-    EXPECT_TRUE(client.ok()) << client.status();
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      if ((*client)->Put("/ready", "1").ok()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return std::move(*client);
+    options.endpoints = std::move(endpoints);
+    std::unique_ptr<Client> client = testing::Cluster::Connect(options);
+    EXPECT_NE(client, nullptr);
+    return client;
   }
-
- private:
-  static inline int counter_ = 0;
-  std::string dir_;
-  std::string cluster_;
-  std::vector<int> client_ports_, peer_ports_;
-  std::vector<pid_t> pids_;
 };
 
 TEST(Client, KeyValueAndTransactions) {
@@ -163,7 +76,7 @@ TEST(Client, KeyValueAndTransactions) {
 TEST(Client, FailsOverToAnotherEndpoint) {
   Cluster cluster;
   // The first endpoint has no server at all: requests go on to the next.
-  std::string dead = absl::StrCat("127.0.0.1:", FreePort());
+  std::string dead = absl::StrCat("127.0.0.1:", testing::FreePort());
   auto client = cluster.Connect({dead, cluster.Endpoint(0), cluster.Endpoint(1), cluster.Endpoint(2)});
   ASSERT_TRUE(client->Put("/f", "1").ok());
   int used = cluster.IndexOf(client->current_endpoint());

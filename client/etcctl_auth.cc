@@ -15,25 +15,6 @@
 namespace etc::etcctl {
 namespace {
 
-std::string AskHidden(const std::string& prompt) {
-  std::fprintf(stderr, "%s", prompt.c_str());
-  std::fflush(stderr);
-  termios old_mode{};
-  bool tty = isatty(0) && tcgetattr(0, &old_mode) == 0;
-  if (tty) {
-    termios silent = old_mode;
-    silent.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(0, TCSANOW, &silent);
-  }
-  std::string answer;
-  std::getline(std::cin, answer);
-  if (tty) {
-    tcsetattr(0, TCSANOW, &old_mode);
-    std::fprintf(stderr, "\n");
-  }
-  return answer;
-}
-
 // The new password: asked twice on a terminal (--interactive, the default),
 // or one word from stdin with --interactive=false.
 absl::StatusOr<std::string> NewPassword(const Context& ctx, const std::string& user) {

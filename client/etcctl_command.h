@@ -164,6 +164,10 @@ Command HelpCommand();
 // `watch --tree`: the live view of a subtree (etcctl_tree.cc).
 int RunTreeWatch(Context& ctx);
 
+// Asks on stderr and reads a line from stdin with the terminal's echo off
+// (passwords, as etcdctl asks for them).
+std::string AskHidden(const std::string& prompt);
+
 // Help text for the command at `path` (empty: etcctl itself).
 std::string HelpText(const std::vector<const Command*>& path);
 

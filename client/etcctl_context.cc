@@ -57,26 +57,6 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const Glob
   return grpc::SslCredentials(ssl);
 }
 
-// "Password: " with the terminal's echo off, as etcdctl asks.
-std::string AskPassword() {
-  std::fprintf(stderr, "Password: ");
-  std::fflush(stderr);
-  termios old_mode{};
-  bool tty = isatty(0) && tcgetattr(0, &old_mode) == 0;
-  if (tty) {
-    termios silent = old_mode;
-    silent.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(0, TCSANOW, &silent);
-  }
-  std::string password;
-  std::getline(std::cin, password);
-  if (tty) {
-    tcsetattr(0, TCSANOW, &old_mode);
-    std::fprintf(stderr, "\n");
-  }
-  return password;
-}
-
 }  // namespace
 
 std::string ErrorText(const absl::Status& status, const GlobalOptions& global) {
@@ -106,7 +86,7 @@ client::ClientOptions Context::ClientOptionsFor(std::vector<std::string> endpoin
       options.user = global.user.substr(0, colon);
       options.password = global.user.substr(colon + 1);
     } else {
-      options.password = AskPassword();
+      options.password = AskHidden("Password: ");
     }
   }
   return options;
@@ -138,6 +118,25 @@ absl::StatusOr<std::unique_ptr<client::Client>> Context::ClientFor(const std::st
   client::ClientOptions options = ClientOptionsFor({endpoint});
   options.credentials = *credentials;
   return client::Client::Connect(options);
+}
+
+std::string AskHidden(const std::string& prompt) {
+  std::fprintf(stderr, "%s", prompt.c_str());
+  std::fflush(stderr);
+  termios old_mode{};
+  bool tty = isatty(0) && tcgetattr(0, &old_mode) == 0;
+  if (tty) {
+    termios silent = old_mode;
+    silent.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(0, TCSANOW, &silent);
+  }
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (tty) {
+    tcsetattr(0, TCSANOW, &old_mode);
+    std::fprintf(stderr, "\n");
+  }
+  return answer;
 }
 
 int Context::Fail(const absl::Status& status) const { return Fail(ErrorText(status, global)); }

@@ -15,8 +15,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace etc::client::testing {
-namespace {
-
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -29,6 +27,8 @@ int FreePort() {
   close(fd);
   return port;
 }
+
+namespace {
 
 int g_counter = 0;
 
@@ -84,6 +84,19 @@ void Cluster::Start(int i) {
 }
 
 std::string Cluster::Endpoint(int i) const { return absl::StrCat("127.0.0.1:", client_ports_[i]); }
+
+int Cluster::IndexOf(const std::string& endpoint) const {
+  for (size_t i = 0; i < client_ports_.size(); ++i) {
+    if (Endpoint(static_cast<int>(i)) == endpoint) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Cluster::Kill(int i) {
+  kill(pids_[i], SIGKILL);
+  waitpid(pids_[i], nullptr, 0);
+  pids_[i] = 0;
+}
 
 std::vector<std::string> Cluster::Endpoints() const {
   std::vector<std::string> endpoints;

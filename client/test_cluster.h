@@ -1,7 +1,6 @@
 // A real three-member cluster for client tests, started from the server
 // binary the test is given (etc, or etcd 3.4 as the referee), on free
-// loopback ports, killed when destroyed. (client_test.cc holds its own
-// copy of this, from before.)
+// loopback ports, killed when destroyed.
 #ifndef ETC_CLIENT_TEST_CLUSTER_H_
 #define ETC_CLIENT_TEST_CLUSTER_H_
 
@@ -15,6 +14,9 @@
 
 namespace etc::client::testing {
 
+// A loopback port free when asked.
+int FreePort();
+
 class Cluster {
  public:
   // `extra_flags` go to every member.
@@ -22,6 +24,10 @@ class Cluster {
   ~Cluster();
 
   std::string Endpoint(int i) const;
+  // The member serving `endpoint`, or -1.
+  int IndexOf(const std::string& endpoint) const;
+  // Kills member i (SIGKILL) and waits for it.
+  void Kill(int i);
   std::vector<std::string> Endpoints() const;
   // A client on every member, once the cluster answers a write.
   std::unique_ptr<Client> Connect(ClientOptions options = {});
