@@ -104,10 +104,12 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
 
   void OnDone() override { std::shared_ptr<TreeWatch> last = std::move(self_); }
 
-  // Ends the stream before it began.
+  // Ends the stream before it began (unless the client already left: a
+  // reactor is finished once).
   void Fail(const absl::Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
     ending_ = true;
+    if (finished_) return;
     finished_ = true;
     Finish(ToGrpc(status));
   }
