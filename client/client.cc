@@ -4,11 +4,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/client_unary.h"
 #include "server/grpc_status.h"
 
 namespace etc::client {
 namespace {
 
+using internal::StubOn;
 using server::FromGrpc;
 
 std::chrono::system_clock::time_point After(std::chrono::milliseconds duration) {
@@ -233,37 +235,13 @@ absl::Status Client::Call(
   return last;
 }
 
-namespace {
-
-// A stub over a channel the caller keeps alive.
-template <typename Service>
-std::unique_ptr<typename Service::Stub> StubOn(grpc::Channel* channel) {
-  return Service::NewStub(std::shared_ptr<grpc::Channel>(channel, [](grpc::Channel*) {}));
-}
-
-}  // namespace
-
 absl::StatusOr<etcdserverpb::RangeResponse> Client::Range(
     const etcdserverpb::RangeRequest& request) {
-  etcdserverpb::RangeResponse response;
-  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::KV>(channel)->Range(context, request,
-                                                                              &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return Unary<etcdserverpb::KV>(Safety::kRepeatable, &etcdserverpb::KV::Stub::Range, request);
 }
 
 absl::StatusOr<etcdserverpb::PutResponse> Client::PutRaw(const etcdserverpb::PutRequest& request) {
-  etcdserverpb::PutResponse response;
-  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::KV>(channel)->Put(context, request,
-                                                                            &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return Unary<etcdserverpb::KV>(Safety::kOnce, &etcdserverpb::KV::Stub::Put, request);
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> Client::TxnRaw(const etcdserverpb::TxnRequest& request) {
@@ -272,15 +250,8 @@ absl::StatusOr<etcdserverpb::TxnResponse> Client::TxnRaw(const etcdserverpb::Txn
   for (const auto* ops : {&request.success(), &request.failure()}) {
     for (const etcdserverpb::RequestOp& op : *ops) read_only = read_only && op.has_request_range();
   }
-  etcdserverpb::TxnResponse response;
-  absl::Status status = Call(read_only ? Safety::kRepeatable : Safety::kOnce,
-                             options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::KV>(channel)->Txn(context, request,
-                                                                            &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return Unary<etcdserverpb::KV>(read_only ? Safety::kRepeatable : Safety::kOnce,
+                                 &etcdserverpb::KV::Stub::Txn, request);
 }
 
 absl::Status Client::CallService(
@@ -308,32 +279,24 @@ absl::StatusOr<etcdserverpb::RangeResponse> Client::Get(const std::string& key,
 
 absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::Delete(const std::string& key,
                                                                  DeleteOptions options) {
-  etcdserverpb::DeleteRangeRequest request = DeleteOf(key, options);
-  etcdserverpb::DeleteRangeResponse response;
-  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::KV>(channel)->DeleteRange(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return DeleteRaw(DeleteOf(key, options));
+}
+
+absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::DeleteRaw(
+    const etcdserverpb::DeleteRangeRequest& request) {
+  return Unary<etcdserverpb::KV>(Safety::kOnce, &etcdserverpb::KV::Stub::DeleteRange, request);
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> Client::Commit(const Txn& txn) {
   return TxnRaw(txn.request());
 }
 
-absl::StatusOr<etcdserverpb::CompactionResponse> Client::Compact(int64_t revision) {
+absl::StatusOr<etcdserverpb::CompactionResponse> Client::Compact(int64_t revision,
+                                                                 bool physical) {
   etcdserverpb::CompactionRequest request;
   request.set_revision(revision);
-  etcdserverpb::CompactionResponse response;
-  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::KV>(channel)->Compact(context, request,
-                                                                                &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  request.set_physical(physical);
+  return Unary<etcdserverpb::KV>(Safety::kOnce, &etcdserverpb::KV::Stub::Compact, request);
 }
 
 // ---------------------------------------------------------------- leases --
@@ -342,42 +305,34 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> Client::Grant(int64_t ttl_secon
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(ttl_seconds);
   request.set_id(id);
-  etcdserverpb::LeaseGrantResponse response;
-  absl::Status status = Call(Safety::kOnce, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::Lease>(channel)->LeaseGrant(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return Unary<etcdserverpb::Lease>(Safety::kOnce, &etcdserverpb::Lease::Stub::LeaseGrant,
+                                    request);
 }
 
-absl::Status Client::Revoke(int64_t id) {
+absl::Status Client::Revoke(int64_t id) { return RevokeRaw(id).status(); }
+
+absl::StatusOr<etcdserverpb::LeaseRevokeResponse> Client::RevokeRaw(int64_t id) {
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(id);
-  etcdserverpb::LeaseRevokeResponse response;
-  return Call(Safety::kRepeatable, options_.request_timeout,
-              [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                return StubOn<etcdserverpb::Lease>(channel)->LeaseRevoke(context, request,
-                                                                        &response);
-              });
+  return Unary<etcdserverpb::Lease>(Safety::kRepeatable, &etcdserverpb::Lease::Stub::LeaseRevoke,
+                                    request);
 }
 
 absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Client::TimeToLive(int64_t id, bool keys) {
   etcdserverpb::LeaseTimeToLiveRequest request;
   request.set_id(id);
   request.set_keys(keys);
-  etcdserverpb::LeaseTimeToLiveResponse response;
-  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::Lease>(channel)->LeaseTimeToLive(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return Unary<etcdserverpb::Lease>(Safety::kRepeatable,
+                                    &etcdserverpb::Lease::Stub::LeaseTimeToLive, request);
 }
 
 absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t id) {
+  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> response = KeepAliveOnceResponse(id);
+  if (!response.ok()) return response.status();
+  return response->ttl();
+}
+
+absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> Client::KeepAliveOnceResponse(int64_t id) {
   etcdserverpb::LeaseKeepAliveResponse response;
   absl::Status status = Call(
       Safety::kRepeatable, options_.request_timeout,
@@ -394,7 +349,7 @@ absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t id) {
         return stream->Finish();
       });
   if (!status.ok()) return status;
-  return response.ttl();
+  return response;
 }
 
 std::unique_ptr<KeepAlive> Client::KeepAliveForever(int64_t id, int64_t ttl_seconds) {
@@ -533,25 +488,18 @@ absl::StatusOr<std::string> Client::Lock(const std::string& name, int64_t lease,
   v3lockpb::LockRequest request;
   request.set_name(name);
   request.set_lease(lease);
-  v3lockpb::LockResponse response;
   // Locking again with the same lease is the same key: repeatable.
-  absl::Status status = Call(Safety::kRepeatable, timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<v3lockpb::Lock>(channel)->Lock(context, request,
-                                                                           &response);
-                             });
-  if (!status.ok()) return status;
-  return response.key();
+  absl::StatusOr<v3lockpb::LockResponse> response =
+      Unary<v3lockpb::Lock>(Safety::kRepeatable, timeout, &v3lockpb::Lock::Stub::Lock, request);
+  if (!response.ok()) return response.status();
+  return response->key();
 }
 
 absl::Status Client::Unlock(const std::string& key) {
   v3lockpb::UnlockRequest request;
   request.set_key(key);
-  v3lockpb::UnlockResponse response;
-  return Call(Safety::kRepeatable, options_.request_timeout,
-              [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                return StubOn<v3lockpb::Lock>(channel)->Unlock(context, request, &response);
-              });
+  return Unary<v3lockpb::Lock>(Safety::kRepeatable, &v3lockpb::Lock::Stub::Unlock, request)
+      .status();
 }
 
 absl::StatusOr<v3electionpb::LeaderKey> Client::Campaign(const std::string& name, int64_t lease,
@@ -561,296 +509,49 @@ absl::StatusOr<v3electionpb::LeaderKey> Client::Campaign(const std::string& name
   request.set_name(name);
   request.set_lease(lease);
   request.set_value(value);
-  v3electionpb::CampaignResponse response;
-  absl::Status status = Call(Safety::kRepeatable, timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<v3electionpb::Election>(channel)->Campaign(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response.leader();
+  absl::StatusOr<v3electionpb::CampaignResponse> response = Unary<v3electionpb::Election>(
+      Safety::kRepeatable, timeout, &v3electionpb::Election::Stub::Campaign, request);
+  if (!response.ok()) return response.status();
+  return response->leader();
 }
 
 absl::Status Client::Proclaim(const v3electionpb::LeaderKey& leader, const std::string& value) {
   v3electionpb::ProclaimRequest request;
   *request.mutable_leader() = leader;
   request.set_value(value);
-  v3electionpb::ProclaimResponse response;
-  return Call(Safety::kRepeatable, options_.request_timeout,
-              [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                return StubOn<v3electionpb::Election>(channel)->Proclaim(context, request,
-                                                                        &response);
-              });
+  return Unary<v3electionpb::Election>(Safety::kRepeatable,
+                                       &v3electionpb::Election::Stub::Proclaim, request)
+      .status();
 }
 
 absl::StatusOr<mvccpb::KeyValue> Client::Leader(const std::string& name) {
   v3electionpb::LeaderRequest request;
   request.set_name(name);
-  v3electionpb::LeaderResponse response;
-  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<v3electionpb::Election>(channel)->Leader(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response.kv();
+  absl::StatusOr<v3electionpb::LeaderResponse> response = Unary<v3electionpb::Election>(
+      Safety::kRepeatable, &v3electionpb::Election::Stub::Leader, request);
+  if (!response.ok()) return response.status();
+  return response->kv();
 }
 
 absl::Status Client::Resign(const v3electionpb::LeaderKey& leader) {
   v3electionpb::ResignRequest request;
   *request.mutable_leader() = leader;
-  v3electionpb::ResignResponse response;
-  return Call(Safety::kRepeatable, options_.request_timeout,
-              [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                return StubOn<v3electionpb::Election>(channel)->Resign(context, request,
-                                                                      &response);
-              });
+  return Unary<v3electionpb::Election>(Safety::kRepeatable, &v3electionpb::Election::Stub::Resign,
+                                       request)
+      .status();
 }
 
 // --------------------------------------------------------------- cluster --
 
 absl::StatusOr<etcdserverpb::MemberListResponse> Client::MemberList() {
-  etcdserverpb::MemberListRequest request;
-  etcdserverpb::MemberListResponse response;
-  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::Cluster>(channel)->MemberList(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
+  return Unary<etcdserverpb::Cluster>(Safety::kRepeatable, &etcdserverpb::Cluster::Stub::MemberList,
+                                      etcdserverpb::MemberListRequest());
 }
 
 absl::StatusOr<etcdserverpb::StatusResponse> Client::Status() {
-  etcdserverpb::StatusRequest request;
-  etcdserverpb::StatusResponse response;
-  absl::Status status = Call(Safety::kRepeatable, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return StubOn<etcdserverpb::Maintenance>(channel)->Status(
-                                   context, request, &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
-}
-
-// ------------------------------------ administration and etcctl's extras --
-
-template <typename Service, typename Request, typename Response>
-absl::StatusOr<Response> Client::Unary(
-    Safety safety,
-    grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-    const Request& request) {
-  Response response;
-  absl::Status status = Call(safety, options_.request_timeout,
-                             [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                               return (StubOn<Service>(channel).get()->*method)(context, request,
-                                                                               &response);
-                             });
-  if (!status.ok()) return status;
-  return response;
-}
-
-absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::DeleteRaw(
-    const etcdserverpb::DeleteRangeRequest& request) {
-  return Unary<etcdserverpb::KV>(Safety::kOnce, &etcdserverpb::KV::Stub::DeleteRange, request);
-}
-
-absl::StatusOr<etcdserverpb::CompactionResponse> Client::CompactPhysical(int64_t revision) {
-  etcdserverpb::CompactionRequest request;
-  request.set_revision(revision);
-  request.set_physical(true);
-  return Unary<etcdserverpb::KV>(Safety::kOnce, &etcdserverpb::KV::Stub::Compact, request);
-}
-
-absl::StatusOr<etcdserverpb::LeaseLeasesResponse> Client::LeaseLeases() {
-  return Unary<etcdserverpb::Lease>(Safety::kRepeatable, &etcdserverpb::Lease::Stub::LeaseLeases,
-                                    etcdserverpb::LeaseLeasesRequest());
-}
-
-absl::StatusOr<etcdserverpb::LeaseRevokeResponse> Client::RevokeRaw(int64_t id) {
-  etcdserverpb::LeaseRevokeRequest request;
-  request.set_id(id);
-  return Unary<etcdserverpb::Lease>(Safety::kRepeatable, &etcdserverpb::Lease::Stub::LeaseRevoke,
-                                    request);
-}
-
-absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> Client::KeepAliveOnceResponse(int64_t id) {
-  etcdserverpb::LeaseKeepAliveResponse response;
-  absl::Status status = Call(
-      Safety::kRepeatable, options_.request_timeout,
-      [&](grpc::Channel* channel, grpc::ClientContext* context) {
-        auto stream = StubOn<etcdserverpb::Lease>(channel)->LeaseKeepAlive(context);
-        etcdserverpb::LeaseKeepAliveRequest request;
-        request.set_id(id);
-        if (!stream->Write(request) || !stream->Read(&response)) {
-          grpc::Status finished = stream->Finish();
-          return finished.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "keep-alive stream ended")
-                               : finished;
-        }
-        stream->WritesDone();
-        return stream->Finish();
-      });
-  if (!status.ok()) return status;
-  return response;
-}
-
-absl::StatusOr<etcdserverpb::MemberAddResponse> Client::MemberAdd(
-    const std::vector<std::string>& peer_urls, bool learner) {
-  etcdserverpb::MemberAddRequest request;
-  for (const std::string& url : peer_urls) request.add_peerurls(url);
-  request.set_islearner(learner);
-  return Unary<etcdserverpb::Cluster>(Safety::kOnce, &etcdserverpb::Cluster::Stub::MemberAdd, request);
-}
-
-absl::StatusOr<etcdserverpb::MemberRemoveResponse> Client::MemberRemove(uint64_t id) {
-  etcdserverpb::MemberRemoveRequest request;
-  request.set_id(id);
-  return Unary<etcdserverpb::Cluster>(Safety::kOnce, &etcdserverpb::Cluster::Stub::MemberRemove,
-                                      request);
-}
-
-absl::StatusOr<etcdserverpb::MemberUpdateResponse> Client::MemberUpdate(
-    uint64_t id, const std::vector<std::string>& peer_urls) {
-  etcdserverpb::MemberUpdateRequest request;
-  request.set_id(id);
-  for (const std::string& url : peer_urls) request.add_peerurls(url);
-  return Unary<etcdserverpb::Cluster>(Safety::kOnce, &etcdserverpb::Cluster::Stub::MemberUpdate,
-                                      request);
-}
-
-absl::StatusOr<etcdserverpb::MemberPromoteResponse> Client::MemberPromote(uint64_t id) {
-  etcdserverpb::MemberPromoteRequest request;
-  request.set_id(id);
-  return Unary<etcdserverpb::Cluster>(Safety::kOnce, &etcdserverpb::Cluster::Stub::MemberPromote,
-                                      request);
-}
-
-absl::Status Client::Snapshot(
-    const std::function<bool(const etcdserverpb::SnapshotResponse&)>& on_chunk) {
-  return Call(Safety::kRepeatable, std::chrono::milliseconds(0),
-              [&](grpc::Channel* channel, grpc::ClientContext* context) {
-                auto stream = StubOn<etcdserverpb::Maintenance>(channel)->Snapshot(
-                    context, etcdserverpb::SnapshotRequest());
-                etcdserverpb::SnapshotResponse chunk;
-                while (stream->Read(&chunk)) {
-                  if (!on_chunk(chunk)) {
-                    context->TryCancel();
-                    break;
-                  }
-                }
-                return stream->Finish();
-              });
-}
-
-absl::StatusOr<etcdserverpb::DefragmentResponse> Client::Defragment() {
-  return Unary<etcdserverpb::Maintenance>(
-      Safety::kRepeatable, &etcdserverpb::Maintenance::Stub::Defragment,
-      etcdserverpb::DefragmentRequest());
-}
-
-absl::StatusOr<etcdserverpb::AlarmResponse> Client::Alarm(const etcdserverpb::AlarmRequest& request) {
   return Unary<etcdserverpb::Maintenance>(Safety::kRepeatable,
-                                          &etcdserverpb::Maintenance::Stub::Alarm, request);
-}
-
-absl::StatusOr<etcdserverpb::HashKVResponse> Client::HashKV(int64_t revision) {
-  etcdserverpb::HashKVRequest request;
-  request.set_revision(revision);
-  return Unary<etcdserverpb::Maintenance>(Safety::kRepeatable,
-                                          &etcdserverpb::Maintenance::Stub::HashKV, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthEnableResponse> Client::AuthEnable() {
-  return Unary<etcdserverpb::Auth>(Safety::kRepeatable, &etcdserverpb::Auth::Stub::AuthEnable,
-                                   etcdserverpb::AuthEnableRequest());
-}
-
-absl::StatusOr<etcdserverpb::AuthDisableResponse> Client::AuthDisable() {
-  return Unary<etcdserverpb::Auth>(Safety::kRepeatable, &etcdserverpb::Auth::Stub::AuthDisable,
-                                   etcdserverpb::AuthDisableRequest());
-}
-
-absl::StatusOr<etcdserverpb::AuthUserAddResponse> Client::UserAdd(
-    const etcdserverpb::AuthUserAddRequest& request) {
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::UserAdd, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthUserDeleteResponse> Client::UserDelete(const std::string& name) {
-  etcdserverpb::AuthUserDeleteRequest request;
-  request.set_name(name);
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::UserDelete, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthUserGetResponse> Client::UserGet(const std::string& name) {
-  etcdserverpb::AuthUserGetRequest request;
-  request.set_name(name);
-  return Unary<etcdserverpb::Auth>(Safety::kRepeatable, &etcdserverpb::Auth::Stub::UserGet, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthUserListResponse> Client::UserList() {
-  return Unary<etcdserverpb::Auth>(Safety::kRepeatable, &etcdserverpb::Auth::Stub::UserList,
-                                   etcdserverpb::AuthUserListRequest());
-}
-
-absl::StatusOr<etcdserverpb::AuthUserChangePasswordResponse> Client::UserChangePassword(
-    const std::string& name, const std::string& password) {
-  etcdserverpb::AuthUserChangePasswordRequest request;
-  request.set_name(name);
-  request.set_password(password);
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::UserChangePassword,
-                                   request);
-}
-
-absl::StatusOr<etcdserverpb::AuthUserGrantRoleResponse> Client::UserGrantRole(
-    const std::string& user, const std::string& role) {
-  etcdserverpb::AuthUserGrantRoleRequest request;
-  request.set_user(user);
-  request.set_role(role);
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::UserGrantRole, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthUserRevokeRoleResponse> Client::UserRevokeRole(
-    const std::string& user, const std::string& role) {
-  etcdserverpb::AuthUserRevokeRoleRequest request;
-  request.set_name(user);
-  request.set_role(role);
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::UserRevokeRole,
-                                   request);
-}
-
-absl::StatusOr<etcdserverpb::AuthRoleAddResponse> Client::RoleAdd(const std::string& name) {
-  etcdserverpb::AuthRoleAddRequest request;
-  request.set_name(name);
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::RoleAdd, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthRoleDeleteResponse> Client::RoleDelete(const std::string& name) {
-  etcdserverpb::AuthRoleDeleteRequest request;
-  request.set_role(name);
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::RoleDelete, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthRoleGetResponse> Client::RoleGet(const std::string& name) {
-  etcdserverpb::AuthRoleGetRequest request;
-  request.set_role(name);
-  return Unary<etcdserverpb::Auth>(Safety::kRepeatable, &etcdserverpb::Auth::Stub::RoleGet, request);
-}
-
-absl::StatusOr<etcdserverpb::AuthRoleListResponse> Client::RoleList() {
-  return Unary<etcdserverpb::Auth>(Safety::kRepeatable, &etcdserverpb::Auth::Stub::RoleList,
-                                   etcdserverpb::AuthRoleListRequest());
-}
-
-absl::StatusOr<etcdserverpb::AuthRoleGrantPermissionResponse> Client::RoleGrantPermission(
-    const etcdserverpb::AuthRoleGrantPermissionRequest& request) {
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::RoleGrantPermission,
-                                   request);
-}
-
-absl::StatusOr<etcdserverpb::AuthRoleRevokePermissionResponse> Client::RoleRevokePermission(
-    const etcdserverpb::AuthRoleRevokePermissionRequest& request) {
-  return Unary<etcdserverpb::Auth>(Safety::kOnce, &etcdserverpb::Auth::Stub::RoleRevokePermission,
-                                   request);
+                                          &etcdserverpb::Maintenance::Stub::Status,
+                                          etcdserverpb::StatusRequest());
 }
 
 }  // namespace etc::client

@@ -167,7 +167,9 @@ class Client {
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> Delete(const std::string& key,
                                                            DeleteOptions options = {});
   absl::StatusOr<etcdserverpb::TxnResponse> Commit(const Txn& txn);
-  absl::StatusOr<etcdserverpb::CompactionResponse> Compact(int64_t revision);
+  // physical: answer once the compacted revisions are physically removed.
+  absl::StatusOr<etcdserverpb::CompactionResponse> Compact(int64_t revision,
+                                                           bool physical = false);
   // The raw calls (all options).
   absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
   absl::StatusOr<etcdserverpb::PutResponse> PutRaw(const etcdserverpb::PutRequest& request);
@@ -249,8 +251,6 @@ class Client {
   // over like the others; membership changes and auth writes are sent once.
   absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRaw(
       const etcdserverpb::DeleteRangeRequest& request);
-  // Waits until the compacted revisions are physically removed.
-  absl::StatusOr<etcdserverpb::CompactionResponse> CompactPhysical(int64_t revision);
   absl::StatusOr<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
   absl::StatusOr<etcdserverpb::LeaseRevokeResponse> RevokeRaw(int64_t id);
   absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> KeepAliveOnceResponse(int64_t id);
@@ -291,7 +291,13 @@ class Client {
       const etcdserverpb::AuthRoleRevokePermissionRequest& request);
 
  private:
-  // One unary call of `Service` through Call().
+  // One unary call of `Service` through Call(), within `timeout` or the
+  // request timeout (defined in client_unary.h).
+  template <typename Service, typename Request, typename Response>
+  absl::StatusOr<Response> Unary(
+      Safety safety, std::chrono::milliseconds timeout,
+      grpc::Status (Service::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      const Request& request);
   template <typename Service, typename Request, typename Response>
   absl::StatusOr<Response> Unary(
       Safety safety,

@@ -244,7 +244,7 @@ int RunCompaction(Context& ctx) {
   client::Client* client = ctx.Client();
   if (client == nullptr) return kExitError;
   absl::StatusOr<etcdserverpb::CompactionResponse> response =
-      ctx.flags.Bool("physical") ? client->CompactPhysical(revision) : client->Compact(revision);
+      client->Compact(revision, ctx.flags.Bool("physical"));
   if (!response.ok()) return ctx.Fail(response.status());
   return Printed(ctx, ctx.out.Compaction(revision, *response));
 }
