@@ -227,6 +227,27 @@ TEST(Client, LeasesKeepKeysAliveOnlyWhileKeptAlive) {
   EXPECT_EQ(*client->KeepAliveOnce(lease->id()), 0);
 }
 
+TEST(Client, ALockTakenByTheFirstWriteOfAFreshClusterIsHeldAtOnce) {
+  // The lock's key is then the cluster's first revision (1 on etc, 2 on
+  // etcd): waiting for "keys older than it" must not ask for a maximum
+  // create revision of 0, which means no bound, and wait for itself.
+  Cluster cluster;
+  ClientOptions options;
+  options.endpoints = cluster.Endpoints();
+  auto client = Client::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> lease;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    lease = (*client)->Grant(30);  // a grant makes no revision
+    if (lease.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  auto held = (*client)->Lock("/locks/first", lease->id(), std::chrono::seconds(3));
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_LE((*client)->Get(*held)->kvs(0).create_revision(), 2);
+}
+
 TEST(Client, LocksExcludeEachOtherAndElectionsHaveOneLeader) {
   Cluster cluster;
   auto client = cluster.Connect();

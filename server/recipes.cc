@@ -91,7 +91,9 @@ class Recipes {
       etcdserverpb::RangeResponse range;
       if (grpc::Status s = Range(caller, request, &range); !s.ok()) return s;
       *header = range.header();
-      if (range.kvs_size() == 0) return grpc::Status::OK;
+      // Nothing is older than revision 1 (etc's first write; etcd's is 2),
+      // and a max_create_revision of 0 would mean "no bound".
+      if (range.kvs_size() == 0 || revision <= 1) return grpc::Status::OK;
       if (grpc::Status s = WaitDelete(caller, range.kvs(0).key(), range.header().revision());
           !s.ok()) {
         return s;
