@@ -19,111 +19,6 @@ std::chrono::system_clock::time_point After(std::chrono::milliseconds duration) 
 
 }  // namespace
 
-std::string PrefixEnd(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xFF) {
-      end.back() = static_cast<char>(end.back() + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');
-}
-
-namespace {
-
-etcdserverpb::Compare CompareOf(const std::string& key, etcdserverpb::Compare::CompareTarget target) {
-  etcdserverpb::Compare compare;
-  compare.set_key(key);
-  compare.set_target(target);
-  compare.set_result(etcdserverpb::Compare::EQUAL);
-  return compare;
-}
-
-etcdserverpb::RangeRequest RangeOf(const std::string& key, const GetOptions& options) {
-  etcdserverpb::RangeRequest request;
-  request.set_key(key);
-  if (options.prefix) {
-    request.set_range_end(PrefixEnd(key));
-  } else if (!options.range_end.empty()) {
-    request.set_range_end(options.range_end);
-  }
-  request.set_revision(options.revision);
-  request.set_limit(options.limit);
-  request.set_keys_only(options.keys_only);
-  request.set_count_only(options.count_only);
-  request.set_serializable(options.serializable);
-  return request;
-}
-
-etcdserverpb::DeleteRangeRequest DeleteOf(const std::string& key, const DeleteOptions& options) {
-  etcdserverpb::DeleteRangeRequest request;
-  request.set_key(key);
-  if (options.prefix) request.set_range_end(PrefixEnd(key));
-  request.set_prev_kv(options.prev_kv);
-  return request;
-}
-
-}  // namespace
-
-etcdserverpb::Compare ValueEquals(const std::string& key, const std::string& value) {
-  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::VALUE);
-  compare.set_value(value);
-  return compare;
-}
-
-etcdserverpb::Compare VersionEquals(const std::string& key, int64_t version) {
-  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::VERSION);
-  compare.set_version(version);
-  return compare;
-}
-
-etcdserverpb::Compare ModRevisionEquals(const std::string& key, int64_t revision) {
-  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::MOD);
-  compare.set_mod_revision(revision);
-  return compare;
-}
-
-etcdserverpb::Compare CreateRevisionEquals(const std::string& key, int64_t revision) {
-  etcdserverpb::Compare compare = CompareOf(key, etcdserverpb::Compare::CREATE);
-  compare.set_create_revision(revision);
-  return compare;
-}
-
-etcdserverpb::RequestOp PutOp(const std::string& key, const std::string& value, int64_t lease) {
-  etcdserverpb::RequestOp op;
-  op.mutable_request_put()->set_key(key);
-  op.mutable_request_put()->set_value(value);
-  op.mutable_request_put()->set_lease(lease);
-  return op;
-}
-
-etcdserverpb::RequestOp GetOp(const std::string& key, GetOptions options) {
-  etcdserverpb::RequestOp op;
-  *op.mutable_request_range() = RangeOf(key, options);
-  return op;
-}
-
-etcdserverpb::RequestOp DeleteOp(const std::string& key, DeleteOptions options) {
-  etcdserverpb::RequestOp op;
-  *op.mutable_request_delete_range() = DeleteOf(key, options);
-  return op;
-}
-
-Txn& Txn::If(etcdserverpb::Compare compare) {
-  *request_.add_compare() = std::move(compare);
-  return *this;
-}
-Txn& Txn::Then(etcdserverpb::RequestOp op) {
-  *request_.add_success() = std::move(op);
-  return *this;
-}
-Txn& Txn::Else(etcdserverpb::RequestOp op) {
-  *request_.add_failure() = std::move(op);
-  return *this;
-}
-
 // ---------------------------------------------------------------- Client --
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
@@ -261,34 +156,9 @@ absl::Status Client::CallService(
               stream ? std::chrono::milliseconds(0) : options_.request_timeout, call);
 }
 
-absl::StatusOr<etcdserverpb::PutResponse> Client::Put(const std::string& key,
-                                                      const std::string& value,
-                                                      PutOptions options) {
-  etcdserverpb::PutRequest request;
-  request.set_key(key);
-  request.set_value(value);
-  request.set_lease(options.lease);
-  request.set_prev_kv(options.prev_kv);
-  return PutRaw(request);
-}
-
-absl::StatusOr<etcdserverpb::RangeResponse> Client::Get(const std::string& key,
-                                                        GetOptions options) {
-  return Range(RangeOf(key, options));
-}
-
-absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::Delete(const std::string& key,
-                                                                 DeleteOptions options) {
-  return DeleteRaw(DeleteOf(key, options));
-}
-
 absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::DeleteRaw(
     const etcdserverpb::DeleteRangeRequest& request) {
   return Unary<etcdserverpb::KV>(Safety::kOnce, &etcdserverpb::KV::Stub::DeleteRange, request);
-}
-
-absl::StatusOr<etcdserverpb::TxnResponse> Client::Commit(const Txn& txn) {
-  return TxnRaw(txn.request());
 }
 
 absl::StatusOr<etcdserverpb::CompactionResponse> Client::Compact(int64_t revision,
@@ -309,8 +179,6 @@ absl::StatusOr<etcdserverpb::LeaseGrantResponse> Client::Grant(int64_t ttl_secon
                                     request);
 }
 
-absl::Status Client::Revoke(int64_t id) { return RevokeRaw(id).status(); }
-
 absl::StatusOr<etcdserverpb::LeaseRevokeResponse> Client::RevokeRaw(int64_t id) {
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(id);
@@ -324,12 +192,6 @@ absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> Client::TimeToLive(int64_t
   request.set_keys(keys);
   return Unary<etcdserverpb::Lease>(Safety::kRepeatable,
                                     &etcdserverpb::Lease::Stub::LeaseTimeToLive, request);
-}
-
-absl::StatusOr<int64_t> Client::KeepAliveOnce(int64_t id) {
-  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> response = KeepAliveOnceResponse(id);
-  if (!response.ok()) return response.status();
-  return response->ttl();
 }
 
 absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> Client::KeepAliveOnceResponse(int64_t id) {
@@ -353,11 +215,10 @@ absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> Client::KeepAliveOnceRespon
 }
 
 std::unique_ptr<KeepAlive> Client::KeepAliveForever(int64_t id, int64_t ttl_seconds) {
-  std::unique_ptr<KeepAlive> keep(new KeepAlive());
+  std::unique_ptr<GrpcKeepAlive> keep(new GrpcKeepAlive());
   keep->ttl_.store(ttl_seconds);
-  KeepAlive* raw = keep.get();
+  GrpcKeepAlive* raw = keep.get();
   keep->thread_ = std::thread([this, raw, id, ttl_seconds] {
-    std::chrono::milliseconds period(std::max<int64_t>(1000, ttl_seconds * 1000 / 3));
     for (;;) {
       absl::StatusOr<int64_t> ttl = KeepAliveOnce(id);
       if (ttl.ok()) {
@@ -365,17 +226,18 @@ std::unique_ptr<KeepAlive> Client::KeepAliveForever(int64_t id, int64_t ttl_seco
         if (*ttl <= 0) return;  // the lease is gone
       }
       std::unique_lock<std::mutex> lock(raw->mu_);
-      // After a failure, try again sooner.
-      auto wait = ttl.ok() ? period : std::chrono::milliseconds(500);
-      if (raw->cv_.wait_for(lock, wait, [raw] { return raw->stopping_; })) return;
+      if (raw->cv_.wait_for(lock, KeepAlivePeriod(ttl_seconds, ttl.ok()),
+                            [raw] { return raw->stopping_; })) {
+        return;
+      }
     }
   });
   return keep;
 }
 
-KeepAlive::~KeepAlive() { Stop(); }
+GrpcKeepAlive::~GrpcKeepAlive() { Stop(); }
 
-void KeepAlive::Stop() {
+void GrpcKeepAlive::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -389,19 +251,18 @@ void KeepAlive::Stop() {
 std::unique_ptr<Watcher> Client::Watch(
     etcdserverpb::WatchCreateRequest create,
     std::function<void(const etcdserverpb::WatchResponse&)> on_response) {
-  std::unique_ptr<Watcher> watcher(new Watcher());
+  std::unique_ptr<GrpcWatcher> watcher(new GrpcWatcher(create.start_revision()));
   watcher->client_ = this;
   watcher->create_ = std::move(create);
   watcher->on_response_ = std::move(on_response);
-  Watcher* raw = watcher.get();
+  GrpcWatcher* raw = watcher.get();
   watcher->thread_ = std::thread([raw] { raw->Run(); });
   std::unique_lock<std::mutex> lock(watcher->mu_);
   watcher->created_cv_.wait_for(lock, options_.dial_timeout, [raw] { return raw->created_; });
   return watcher;
 }
 
-void Watcher::Run() {
-  bool created_delivered = false;
+void GrpcWatcher::Run() {
   while (!stopping_.load()) {
     size_t index = client_->current_.load() % client_->endpoints_.size();
     std::shared_ptr<grpc::Channel> channel = client_->Channel(index);
@@ -420,9 +281,7 @@ void Watcher::Run() {
     etcdserverpb::WatchRequest request;
     *request.mutable_create_request() = create_;
     // Resume after what was delivered: nothing lost, nothing twice.
-    if (last_revision_.load() > 0) {
-      request.mutable_create_request()->set_start_revision(last_revision_.load() + 1);
-    }
+    request.mutable_create_request()->set_start_revision(progress_.resume_revision());
     bool ended = false;
     if (stream->Write(request)) {
       etcdserverpb::WatchResponse response;
@@ -433,23 +292,9 @@ void Watcher::Run() {
           created_ = true;
           created_cv_.notify_all();
         }
-        if (response.created() && !response.canceled()) {
-          if (create_.start_revision() == 0 && last_revision_.load() == 0) {
-            // Watching from "now": the events after this revision are the
-            // watch's, so a resume must start right after it.
-            last_revision_.store(response.header().revision());
-          }
-          if (created_delivered) continue;  // a reconnect's, not news
-          created_delivered = true;
-        }
-        for (const mvccpb::Event& event : response.events()) {
-          last_revision_.store(std::max(last_revision_.load(), event.kv().mod_revision()));
-        }
-        if (response.events_size() == 0 && !response.created() && !response.canceled() &&
-            response.header().revision() > last_revision_.load()) {
-          // A progress notification: everything up to it was delivered.
-          last_revision_.store(response.header().revision());
-        }
+        bool news = progress_.Observe(response);
+        last_revision_.store(progress_.last_revision());
+        if (!news) continue;
         on_response_(response);
         if (response.canceled()) {
           ended = true;
@@ -470,9 +315,9 @@ void Watcher::Run() {
   }
 }
 
-Watcher::~Watcher() { Stop(); }
+GrpcWatcher::~GrpcWatcher() { Stop(); }
 
-void Watcher::Stop() {
+void GrpcWatcher::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_.store(true);
@@ -482,6 +327,16 @@ void Watcher::Stop() {
 }
 
 // ------------------------------------------------------ lock and election --
+
+// ------------------------------------------------------------------ time --
+
+void Client::SleepFor(std::chrono::milliseconds duration) { std::this_thread::sleep_for(duration); }
+
+int64_t Client::now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 absl::StatusOr<std::string> Client::Lock(const std::string& name, int64_t lease,
                                          std::chrono::milliseconds timeout) {

@@ -19,7 +19,9 @@
 // Auth: with a user and password, the client authenticates on connect and
 // again when the server says its token expired.
 //
-// Thread-safe: any number of threads may call one client.
+// Thread-safe: any number of threads may call one client. It implements
+// ClientInterface (client_interface.h), so code written against that runs
+// on a simulated cluster too (sim/testing.h).
 #ifndef ETC_CLIENT_CLIENT_H_
 #define ETC_CLIENT_CLIENT_H_
 
@@ -38,6 +40,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "client/client_interface.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 #include "server/v3electionpb/v3election.grpc.pb.h"
 #include "server/v3lockpb/v3lock.grpc.pb.h"
@@ -57,74 +60,24 @@ struct ClientOptions {
   int connections_per_endpoint = 1;
 };
 
-struct GetOptions {
-  bool prefix = false;
-  std::string range_end = {};  // "" = just the key (unless prefix)
-  int64_t revision = 0;
-  int64_t limit = 0;
-  bool keys_only = false;
-  bool count_only = false;
-  bool serializable = false;
-};
-
-struct PutOptions {
-  int64_t lease = 0;
-  bool prev_kv = false;
-};
-
-struct DeleteOptions {
-  bool prefix = false;
-  bool prev_kv = false;
-};
-
-// The smallest key greater than every key with `prefix` ("\0" for "").
-std::string PrefixEnd(const std::string& prefix);
-
-// Transaction pieces.
-etcdserverpb::Compare ValueEquals(const std::string& key, const std::string& value);
-etcdserverpb::Compare VersionEquals(const std::string& key, int64_t version);
-etcdserverpb::Compare ModRevisionEquals(const std::string& key, int64_t revision);
-etcdserverpb::Compare CreateRevisionEquals(const std::string& key, int64_t revision);
-etcdserverpb::RequestOp PutOp(const std::string& key, const std::string& value, int64_t lease = 0);
-etcdserverpb::RequestOp GetOp(const std::string& key, GetOptions options = {});
-etcdserverpb::RequestOp DeleteOp(const std::string& key, DeleteOptions options = {});
-
-class Txn {
- public:
-  Txn& If(etcdserverpb::Compare compare);
-  Txn& Then(etcdserverpb::RequestOp op);
-  Txn& Else(etcdserverpb::RequestOp op);
-  const etcdserverpb::TxnRequest& request() const { return request_; }
-
- private:
-  etcdserverpb::TxnRequest request_;
-};
-
 class Client;
 
-// A watch that survives the loss of its endpoint: it reconnects (to the
-// next endpoint) and resumes from the revision after the last one it
-// delivered (or, before any event, after the revision the server created
-// it at), so no event is lost or repeated. Stops when destroyed, or after
-// the server cancels it (a compacted start revision: the cancel response
-// is delivered first).
-class Watcher {
+// The gRPC client's watch: a thread reading one Watch stream at a time.
+class GrpcWatcher final : public Watcher {
  public:
-  ~Watcher();
-  void Stop();
-  // Everything up to this revision was delivered: the newest of the last
-  // event's revision, a progress notification's and the revision the
-  // watch was created at (0 before the server confirmed it).
-  int64_t last_revision() const { return last_revision_.load(); }
+  ~GrpcWatcher() override;
+  void Stop() override;
+  int64_t last_revision() const override { return last_revision_.load(); }
 
  private:
   friend class Client;
-  Watcher() = default;
+  explicit GrpcWatcher(int64_t start_revision) : progress_(start_revision) {}
   void Run();
 
   Client* client_ = nullptr;
   etcdserverpb::WatchCreateRequest create_;
   std::function<void(const etcdserverpb::WatchResponse&)> on_response_;
+  WatchProgress progress_;  // the watch thread's
   std::atomic<int64_t> last_revision_{0};
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
@@ -134,18 +87,16 @@ class Watcher {
   std::thread thread_;
 };
 
-// Keeps a lease alive in the background (a keep-alive every third of its
-// TTL, failing over like any safe request) until destroyed.
-class KeepAlive {
+// The gRPC client's keep-alive loop, on a thread of its own.
+class GrpcKeepAlive final : public KeepAlive {
  public:
-  ~KeepAlive();
-  void Stop();
-  // The TTL the last keep-alive returned; 0 once the lease is gone.
-  int64_t ttl() const { return ttl_.load(); }
+  ~GrpcKeepAlive() override;
+  void Stop() override;
+  int64_t ttl() const override { return ttl_.load(); }
 
  private:
   friend class Client;
-  KeepAlive() = default;
+  GrpcKeepAlive() = default;
 
   std::atomic<int64_t> ttl_{0};
   std::mutex mu_;
@@ -154,26 +105,43 @@ class KeepAlive {
   std::thread thread_;
 };
 
-class Client {
+class Client final : public ClientInterface {
  public:
   // Errors: no endpoints, or authentication failed.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
   ~Client();
 
-  // ---- KV ----
-  absl::StatusOr<etcdserverpb::PutResponse> Put(const std::string& key, const std::string& value,
-                                                PutOptions options = {});
-  absl::StatusOr<etcdserverpb::RangeResponse> Get(const std::string& key, GetOptions options = {});
-  absl::StatusOr<etcdserverpb::DeleteRangeResponse> Delete(const std::string& key,
-                                                           DeleteOptions options = {});
-  absl::StatusOr<etcdserverpb::TxnResponse> Commit(const Txn& txn);
-  // physical: answer once the compacted revisions are physically removed.
+  // ---- ClientInterface (client_interface.h) ----
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(
+      const etcdserverpb::RangeRequest& request) override;
+  absl::StatusOr<etcdserverpb::PutResponse> PutRaw(const etcdserverpb::PutRequest& request) override;
+  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRaw(
+      const etcdserverpb::DeleteRangeRequest& request) override;
+  absl::StatusOr<etcdserverpb::TxnResponse> TxnRaw(const etcdserverpb::TxnRequest& request) override;
   absl::StatusOr<etcdserverpb::CompactionResponse> Compact(int64_t revision,
-                                                           bool physical = false);
-  // The raw calls (all options).
-  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
-  absl::StatusOr<etcdserverpb::PutResponse> PutRaw(const etcdserverpb::PutRequest& request);
-  absl::StatusOr<etcdserverpb::TxnResponse> TxnRaw(const etcdserverpb::TxnRequest& request);
+                                                           bool physical = false) override;
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> Grant(int64_t ttl_seconds,
+                                                         int64_t id = 0) override;
+  absl::StatusOr<etcdserverpb::LeaseRevokeResponse> RevokeRaw(int64_t id) override;
+  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(int64_t id,
+                                                                   bool keys = false) override;
+  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> KeepAliveOnceResponse(int64_t id) override;
+  std::unique_ptr<KeepAlive> KeepAliveForever(int64_t id, int64_t ttl_seconds) override;
+  std::unique_ptr<Watcher> Watch(
+      etcdserverpb::WatchCreateRequest create,
+      std::function<void(const etcdserverpb::WatchResponse&)> on_response) override;
+  absl::StatusOr<std::string> Lock(const std::string& name, int64_t lease,
+                                   std::chrono::milliseconds timeout) override;
+  absl::Status Unlock(const std::string& key) override;
+  absl::StatusOr<v3electionpb::LeaderKey> Campaign(const std::string& name, int64_t lease,
+                                                   const std::string& value,
+                                                   std::chrono::milliseconds timeout) override;
+  absl::Status Proclaim(const v3electionpb::LeaderKey& leader, const std::string& value) override;
+  absl::StatusOr<mvccpb::KeyValue> Leader(const std::string& name) override;
+  absl::Status Resign(const v3electionpb::LeaderKey& leader) override;
+  void SleepFor(std::chrono::milliseconds duration) override;
+  int64_t now_ms() override;
+
   // A call to a service this class does not wrap (etc's Tree service:
   // client/tree_client.h), with the client's endpoints, failover, token
   // and re-login. `repeatable`: retried on the next endpoint after
@@ -181,34 +149,6 @@ class Client {
   absl::Status CallService(
       bool repeatable, bool stream,
       const std::function<grpc::Status(grpc::Channel*, grpc::ClientContext*)>& call);
-
-  // ---- leases ----
-  absl::StatusOr<etcdserverpb::LeaseGrantResponse> Grant(int64_t ttl_seconds, int64_t id = 0);
-  absl::Status Revoke(int64_t id);
-  absl::StatusOr<etcdserverpb::LeaseTimeToLiveResponse> TimeToLive(int64_t id, bool keys = false);
-  // One keep-alive; returns the new TTL (0: the lease is gone).
-  absl::StatusOr<int64_t> KeepAliveOnce(int64_t id);
-  std::unique_ptr<KeepAlive> KeepAliveForever(int64_t id, int64_t ttl_seconds);
-
-  // ---- watch ----
-  // Returns once the server confirmed the watch (so every write made after
-  // this returns is seen), or after the dial timeout if no endpoint
-  // answered; the watch keeps trying in the background either way.
-  std::unique_ptr<Watcher> Watch(etcdserverpb::WatchCreateRequest create,
-                                 std::function<void(const etcdserverpb::WatchResponse&)> on_response);
-
-  // ---- lock and election (the v3lock / v3election services) ----
-  // Blocks until the lock is held (or `timeout` passes); returns the key
-  // that holds it.
-  absl::StatusOr<std::string> Lock(const std::string& name, int64_t lease,
-                                   std::chrono::milliseconds timeout);
-  absl::Status Unlock(const std::string& key);
-  absl::StatusOr<v3electionpb::LeaderKey> Campaign(const std::string& name, int64_t lease,
-                                                   const std::string& value,
-                                                   std::chrono::milliseconds timeout);
-  absl::Status Proclaim(const v3electionpb::LeaderKey& leader, const std::string& value);
-  absl::StatusOr<mvccpb::KeyValue> Leader(const std::string& name);
-  absl::Status Resign(const v3electionpb::LeaderKey& leader);
 
   // ---- cluster ----
   absl::StatusOr<etcdserverpb::MemberListResponse> MemberList();
@@ -219,8 +159,8 @@ class Client {
   std::string current_endpoint() const;
 
  private:
-  friend class Watcher;
-  friend class KeepAlive;
+  friend class GrpcWatcher;
+  friend class GrpcKeepAlive;
   struct Endpoint {
     std::string address;
     std::vector<std::shared_ptr<grpc::Channel>> channels;
@@ -245,15 +185,10 @@ class Client {
 
  public:
   // ---- administration and etcctl's extra calls ----
-  // The rest of etcd's API as etcctl needs it: raw deletes and physical
-  // compaction, membership changes, the lease list, maintenance (snapshot,
+  // The rest of etcd's API as etcctl needs it: membership changes, the lease list, maintenance (snapshot,
   // defragment, alarms, hash) and auth. Reads and idempotent calls fail
   // over like the others; membership changes and auth writes are sent once.
-  absl::StatusOr<etcdserverpb::DeleteRangeResponse> DeleteRaw(
-      const etcdserverpb::DeleteRangeRequest& request);
   absl::StatusOr<etcdserverpb::LeaseLeasesResponse> LeaseLeases();
-  absl::StatusOr<etcdserverpb::LeaseRevokeResponse> RevokeRaw(int64_t id);
-  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> KeepAliveOnceResponse(int64_t id);
 
   absl::StatusOr<etcdserverpb::MemberAddResponse> MemberAdd(const std::vector<std::string>& peer_urls,
                                                             bool learner);
