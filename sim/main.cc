@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "sim/shrink.h"
 #include "sim/simulation.h"
 
 ABSL_FLAG(uint64_t, seed, 0, "run this one seed");
@@ -115,21 +116,11 @@ void Shrink(uint64_t seed, const SimResult& failing) {
     for (size_t i = 0; i < failing.swarm.faults.size(); ++i) kept.push_back(i);
   }
   std::printf("shrinking %zu faults...\n", kept.size());
-  bool progress = true;
-  while (progress) {
-    progress = false;
-    for (size_t i = 0; i < kept.size(); ++i) {
-      std::vector<size_t> candidate = kept;
-      candidate.erase(candidate.begin() + static_cast<long>(i));
-      options.keep_faults = candidate;
-      SimResult result = RunSimulation(options);
-      if (!result.passed() && result.violation->checker == failing.violation->checker) {
-        kept = candidate;
-        progress = true;
-        break;
-      }
-    }
-  }
+  kept = ShrinkFaults(kept, [&](const std::vector<size_t>& candidate) {
+    options.keep_faults = candidate;
+    SimResult result = RunSimulation(options);
+    return !result.passed() && result.violation->checker == failing.violation->checker;
+  });
   options.keep_faults = kept;
   SimResult result = RunSimulation(options);
   std::printf("smallest failing fault set: %zu faults\n", kept.size());

@@ -66,13 +66,23 @@ enum Stream : uint64_t {
 class SimClock : public member::Clock {
  public:
   SimClock(const EventQueue* queue, double rate) : queue_(queue), rate_(rate) {}
-  int64_t now_ms() override {
-    return static_cast<int64_t>(static_cast<double>(queue_->now_us()) * rate_) / 1000;
+  int64_t now_ms() override { return static_cast<int64_t>(scaled_us()) / 1000; }
+  // From now on the clock runs at `rate` (a skew a test injects), without
+  // jumping.
+  void set_rate(double rate) {
+    origin_scaled_us_ = scaled_us();
+    origin_us_ = queue_->now_us();
+    rate_ = rate;
   }
 
  private:
+  double scaled_us() const {
+    return static_cast<double>(queue_->now_us() - origin_us_) * rate_ + origin_scaled_us_;
+  }
   const EventQueue* queue_;
   double rate_;
+  Micros origin_us_ = 0;
+  double origin_scaled_us_ = 0;
 };
 
 // Background work (the key tree's snapshots, whole-tree hashes) as the

@@ -1,0 +1,234 @@
+// The simulation library for users' programs (sim/testing.h), tested as a
+// user would use it.
+#include "sim/testing.h"
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace etc::sim::testing {
+namespace {
+
+using client::ClientInterface;
+
+ClusterOptions Calm(uint64_t seed = 1) {
+  ClusterOptions options;
+  options.seed = seed;
+  options.drawn_faults = false;
+  options.fault_phase = milliseconds(1000);
+  options.heal_phase = milliseconds(1000);
+  return options;
+}
+
+TEST(Cluster, ProgramsReadTheirWritesOnVirtualTime) {
+  Cluster cluster(Calm());
+  int64_t slept_ms = -1;
+  int writes = 0;
+  cluster.AddClient("writer", [&](ClientContext& ctx) {
+    ClientInterface& etc = ctx.client();
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(etc.Put("/k", absl::StrCat(i)).ok());
+      auto got = etc.Get("/k");
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(got->kvs_size(), 1);
+      EXPECT_EQ(got->kvs(0).value(), absl::StrCat(i));
+      ++writes;
+    }
+    int64_t before_ms = etc.now_ms();
+    etc.SleepFor(milliseconds(300));
+    slept_ms = etc.now_ms() - before_ms;
+  });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_EQ(writes, 20);
+  EXPECT_EQ(slept_ms, 300);
+  EXPECT_EQ(result.calls, 40u);
+  EXPECT_EQ(cluster.Read("/k").size(), 1u);
+}
+
+Result CountersRun(const ClusterOptions& options) {
+  Cluster cluster(options);
+  for (int c = 0; c < 3; ++c) {
+    cluster.AddClient(absl::StrCat("client", c), [c](ClientContext& ctx) {
+      while (!ctx.done()) {
+        std::string key = absl::StrCat("/r", ctx.Random(2));
+        if (ctx.Random(2) == 0) {
+          (void)ctx.client().Put(key, absl::StrCat(c, "-", ctx.Random(1000)));
+        } else {
+          (void)ctx.client().Get(key);
+        }
+      }
+    });
+  }
+  return cluster.Run();
+}
+
+TEST(Cluster, ASeedReplaysTheSameRun) {
+  ClusterOptions options;
+  options.seed = 7;
+  options.fault_phase = milliseconds(1500);
+  options.heal_phase = milliseconds(1500);
+  Result first = CountersRun(options);
+  Result second = CountersRun(options);
+  EXPECT_TRUE(first.passed()) << first.checker << ": " << first.message;
+  EXPECT_EQ(first.events, second.events);
+  EXPECT_EQ(first.calls, second.calls);
+  EXPECT_EQ(first.calls_unknown, second.calls_unknown);
+  EXPECT_EQ(first.faults, second.faults);
+  options.seed = 8;
+  EXPECT_NE(CountersRun(options).events, first.events);
+}
+
+TEST(Cluster, RegistersUnderDrawnFaultsAreLinearizable) {
+  ClusterOptions options;
+  options.fault_phase = milliseconds(1500);
+  options.heal_phase = milliseconds(1500);
+  std::vector<Result> failures = RunSeeds(options, 1, 10, CountersRun);
+  EXPECT_TRUE(failures.empty()) << Describe(failures);
+}
+
+TEST(Cluster, AProgramsFailureAndAnInvariantFailTheRun) {
+  Cluster failing(Calm());
+  failing.AddClient("checker", [](ClientContext& ctx) { ctx.Fail("saw something wrong"); });
+  Result result = failing.Run();
+  EXPECT_EQ(result.checker, "program checker");
+  EXPECT_EQ(result.message, "saw something wrong");
+
+  Cluster invariant(Calm());
+  int writes = 0;
+  invariant.AddClient("writer", [&](ClientContext& ctx) {
+    while (!ctx.done() && ctx.client().Put("/k", "v").ok()) ++writes;
+  });
+  invariant.AddInvariant("fewer than 5 writes", [&]() -> absl::Status {
+    if (writes >= 5) return absl::InternalError(absl::StrCat(writes, " writes"));
+    return absl::OkStatus();
+  });
+  result = invariant.Run();
+  EXPECT_EQ(result.checker, "invariant fewer than 5 writes");
+  EXPECT_EQ(writes, 5);
+}
+
+TEST(Cluster, AnExceptionInAProgramFailsTheRun) {
+  Cluster cluster(Calm());
+  cluster.AddClient("thrower", [](ClientContext&) { throw std::runtime_error("oops"); });
+  Result result = cluster.Run();
+  EXPECT_EQ(result.checker, "program thrower");
+  EXPECT_EQ(result.message, "threw: oops");
+}
+
+TEST(Cluster, CallsFromAWatchCallbackAreRefused) {
+  Cluster cluster(Calm());
+  absl::Status from_callback;
+  cluster.AddClient("watcher", [&](ClientContext& ctx) {
+    etcdserverpb::WatchCreateRequest create;
+    create.set_key("/k");
+    auto watch = ctx.client().Watch(create, [&](const etcdserverpb::WatchResponse& response) {
+      if (response.events_size() > 0) from_callback = ctx.client().Put("/other", "x").status();
+    });
+    ASSERT_TRUE(ctx.client().Put("/k", "v").ok());
+    ctx.client().SleepFor(milliseconds(100));
+  });
+  cluster.Run();
+  EXPECT_EQ(from_callback.code(), absl::StatusCode::kFailedPrecondition) << from_callback;
+}
+
+TEST(Cluster, AWatchSeesEveryWriteOnceAcrossMemberCrashes) {
+  Cluster cluster(Calm(3));
+  std::vector<std::string> acknowledged;
+  std::vector<std::string> seen;
+  std::set<int64_t> revisions;
+  bool repeated = false;
+  cluster.AddClient("watcher", [&](ClientContext& ctx) {
+    etcdserverpb::WatchCreateRequest create;
+    create.set_key("/w/");
+    create.set_range_end(client::PrefixEnd("/w/"));
+    auto watch = ctx.client().Watch(create, [&](const etcdserverpb::WatchResponse& response) {
+      for (const mvccpb::Event& event : response.events()) {
+        repeated = repeated || !revisions.insert(event.kv().mod_revision()).second;
+        seen.push_back(event.kv().value());
+      }
+    });
+    while (!ctx.done()) ctx.client().SleepFor(milliseconds(50));
+  });
+  cluster.AddClient("writer", [&](ClientContext& ctx) {
+    for (int i = 0; !ctx.done(); ++i) {
+      std::string value = absl::StrCat(i);
+      if (ctx.client().Put(absl::StrCat("/w/", i % 5), value).ok()) acknowledged.push_back(value);
+      ctx.client().SleepFor(milliseconds(20));
+    }
+  });
+  // Every member goes down once while the watch is open.
+  for (int member = 1; member <= 3; ++member) {
+    cluster.At(milliseconds(200 + 500 * member), [member](Cluster& c) { c.Crash(member); });
+    cluster.At(milliseconds(400 + 500 * member), [member](Cluster& c) { c.Restart(member); });
+  }
+  ClusterOptions options = Calm(3);
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_FALSE(repeated);
+  ASSERT_GT(acknowledged.size(), 20u);
+  // Every acknowledged write was seen (the last ones may still be in flight).
+  std::set<std::string> seen_set(seen.begin(), seen.end());
+  for (size_t i = 0; i + 5 < acknowledged.size(); ++i) {
+    EXPECT_TRUE(seen_set.contains(acknowledged[i])) << "missed " << acknowledged[i];
+  }
+}
+
+TEST(Cluster, ALockHasOneHolderAtATimeWithoutFaults) {
+  Cluster cluster(Calm());
+  int holders = 0;
+  int acquired = 0;
+  for (int c = 0; c < 3; ++c) {
+    cluster.AddClient(absl::StrCat("c", c), [&](ClientContext& ctx) {
+      auto lease = ctx.client().Grant(5);
+      ASSERT_TRUE(lease.ok()) << lease.status();
+      auto keep = ctx.client().KeepAliveForever(lease->id(), 5);
+      while (!ctx.done()) {
+        auto key = ctx.client().Lock("/lock", lease->id(), milliseconds(2000));
+        if (!key.ok()) continue;
+        ++holders;
+        ++acquired;
+        ctx.client().SleepFor(milliseconds(10));
+        --holders;
+        (void)ctx.client().Unlock(*key);
+      }
+    });
+  }
+  cluster.AddInvariant("one holder", [&]() -> absl::Status {
+    return holders <= 1 ? absl::OkStatus() : absl::InternalError("two holders");
+  });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_GT(acquired, 10);
+}
+
+TEST(Cluster, AKeptAliveLeaseOutlivesALeaderCrashAndAnAbandonedOneExpires) {
+  ClusterOptions options = Calm();
+  options.fault_phase = milliseconds(3000);
+  Cluster cluster(options);
+  int64_t kept_ttl = -2;
+  int64_t abandoned_ttl = -2;
+  cluster.AddClient("leases", [&](ClientContext& ctx) {
+    auto kept = ctx.client().Grant(3);
+    auto abandoned = ctx.client().Grant(1);
+    ASSERT_TRUE(kept.ok() && abandoned.ok());
+    auto keep = ctx.client().KeepAliveForever(kept->id(), 3);
+    ctx.client().SleepFor(milliseconds(3000));
+    auto ttl = ctx.client().TimeToLive(kept->id());
+    ASSERT_TRUE(ttl.ok()) << ttl.status();
+    kept_ttl = ttl->ttl();
+    auto gone = ctx.client().TimeToLive(abandoned->id());
+    ASSERT_TRUE(gone.ok()) << gone.status();
+    abandoned_ttl = gone->ttl();
+  });
+  cluster.At(milliseconds(500), [](Cluster& c) { c.Crash(c.Leader()); });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_GT(kept_ttl, 0);
+  EXPECT_EQ(abandoned_ttl, -1);  // etcd's answer for a lease that is gone
+}
+
+}  // namespace
+}  // namespace etc::sim::testing
