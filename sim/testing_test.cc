@@ -2,6 +2,8 @@
 // user would use it.
 #include "sim/testing.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -228,6 +230,79 @@ TEST(Cluster, AKeptAliveLeaseOutlivesALeaderCrashAndAnAbandonedOneExpires) {
   EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
   EXPECT_GT(kept_ttl, 0);
   EXPECT_EQ(abandoned_ttl, -1);  // etcd's answer for a lease that is gone
+}
+
+TEST(Cluster, InjectedFaultsTakeEffectAndTheClusterServesOnceHealed) {
+  ClusterOptions options = Calm();
+  options.fault_phase = milliseconds(2000);
+  Cluster cluster(options);
+  int first_leader = 0;
+  int leader_after_partition = 0;
+  int writes_after_heal = 0;
+  int writes_refused_during_faults = 0;
+  cluster.AddClient("writer", [&](ClientContext& ctx) {
+    for (int i = 0; !ctx.done(); ++i) {
+      bool ok = ctx.client().Put(absl::StrCat("/k", i % 3), absl::StrCat(i)).ok();
+      if (ok && ctx.healed()) ++writes_after_heal;
+      if (!ok && !ctx.healed()) ++writes_refused_during_faults;
+      ctx.client().SleepFor(milliseconds(10));
+    }
+  });
+  cluster.At(milliseconds(300), [&](Cluster& c) {
+    first_leader = c.Leader();
+    c.Isolate(first_leader);
+  });
+  cluster.At(milliseconds(900), [&](Cluster& c) {
+    leader_after_partition = c.Leader();
+    c.HealNetwork();
+    c.Pause(leader_after_partition, milliseconds(300));
+  });
+  cluster.At(milliseconds(1300), [](Cluster& c) {
+    c.SkewClock(1, 1.5);
+    c.StallDisk(2, milliseconds(300));
+    c.StallDisk(3, milliseconds(300));  // no majority can make writes durable
+  });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_NE(first_leader, 0);
+  EXPECT_NE(leader_after_partition, first_leader);
+  EXPECT_GT(writes_refused_during_faults, 0);
+  EXPECT_GT(writes_after_heal, 10);
+}
+
+TEST(RunSeeds, ShrinksAFailingSeedsFaultsAndPrintsItsReplay) {
+  // A stand-in run with five drawn faults that fails iff fault 2 happens.
+  auto run = [](const ClusterOptions& options) {
+    Result result;
+    result.seed = options.seed;
+    for (size_t i = 0; i < 5; ++i) {
+      bool kept = !options.keep_faults.has_value() ||
+                  std::find(options.keep_faults->begin(), options.keep_faults->end(), i) !=
+                      options.keep_faults->end();
+      if (!kept) continue;
+      result.faults.push_back(absl::StrCat("fault ", i));
+      if (i == 2 && options.seed == 5) result.checker = "stand-in";
+    }
+    return result;
+  };
+  setenv("ETC_SIM_SHRINK", "1", 1);
+  std::vector<Result> failures = RunSeeds(ClusterOptions{}, 1, 10, run);
+  unsetenv("ETC_SIM_SHRINK");
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].seed, 5u);
+  EXPECT_EQ(failures[0].faults, std::vector<std::string>{"fault 2"});
+  EXPECT_NE(failures[0].replay.find("--test_env=ETC_SIM_SEED=5 --test_env=ETC_SIM_FAULTS=2"),
+            std::string::npos)
+      << failures[0].replay;
+
+  // The replay runs just that seed, with just that fault.
+  setenv("ETC_SIM_SEED", "5", 1);
+  setenv("ETC_SIM_FAULTS", "2", 1);
+  failures = RunSeeds(ClusterOptions{}, 1, 10, run);
+  unsetenv("ETC_SIM_SEED");
+  unsetenv("ETC_SIM_FAULTS");
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0].faults, std::vector<std::string>{"fault 2"});
 }
 
 }  // namespace
