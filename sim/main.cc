@@ -180,6 +180,9 @@ using ResultConsumer = std::function<bool(uint64_t seed, SimResult result)>;
 // Threads suffice: a run touches no mutable global (everything it uses hangs
 // off its own Simulation). Workers stay within a window of seeds past the
 // oldest unconsumed one, which bounds the results held behind a slow seed.
+// One difference remains: a broken invariant aborts the process, so a seed
+// that aborts ends the run before the results of earlier seeds still
+// running are printed (with one job, an earlier failure would print first).
 class ParallelSeeds {
  public:
   ParallelSeeds(uint64_t first, uint64_t last, int jobs)
