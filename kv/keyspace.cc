@@ -102,6 +102,15 @@ void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
     }
   }
   versions.push_back(std::move(version));
+  // Only while CheckInvariants keeps count (the server never calls it), and
+  // within a bound: past it, the next check walks everything.
+  if (!check_all_) {
+    if (unchecked_keys_.size() < kUncheckedKeysMax) {
+      unchecked_keys_.push_back(&it->first);
+    } else {
+      MarkAllUnchecked();
+    }
+  }
   changes_.push_back(Change{revision_ + 1, &it->first});
   ++changes_in_revision_;
 }
@@ -346,6 +355,7 @@ absl::Status Keyspace::Compact(Revision revision) {
   // keys just erased).
   while (!changes_.empty() && changes_.front().revision < revision) changes_.pop_front();
   compact_revision_ = revision;
+  MarkAllUnchecked();
   return absl::OkStatus();
 }
 
@@ -353,6 +363,14 @@ void Keyspace::ForEachVersion(
     const std::function<void(const std::string&, const KeyVersion&)>& visit) const {
   for (const auto& [key, versions] : keys_) {
     for (const KeyVersion& version : versions) visit(key, version);
+  }
+}
+
+void Keyspace::ForEachLive(
+    const std::function<void(const std::string&, const KeyVersion&)>& visit) const {
+  Revision at = ReadRevision(0);
+  for (const auto& [key, versions] : keys_) {
+    if (const KeyVersion* version = Visible(versions, at); version != nullptr) visit(key, *version);
   }
 }
 
@@ -408,6 +426,7 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
   versions_ = versions_count;
   size_bytes_ = size;
   digest_ = digest;
+  MarkAllUnchecked();
   return absl::OkStatus();
 }
 
@@ -421,58 +440,107 @@ void Keyspace::Swap(Keyspace& other) {
   std::swap(versions_, other.versions_);
   std::swap(size_bytes_, other.size_bytes_);
   std::swap(digest_, other.digest_);
+  MarkAllUnchecked();
+  other.MarkAllUnchecked();
+}
+
+void Keyspace::KeyTotals::Add(const KeyTotals& other) {
+  live += other.live;
+  versions += other.versions;
+  size_bytes += other.size_bytes;
+  digest += other.digest;
+}
+
+void Keyspace::KeyTotals::Subtract(const KeyTotals& other) {
+  live -= other.live;
+  versions -= other.versions;
+  size_bytes -= other.size_bytes;
+  digest -= other.digest;
 }
 
 void Keyspace::CheckInvariants() const {
   ETC_CHECK(!writing_);
   ETC_CHECK_LE(compact_revision_, revision_);
-  size_t live = 0, versions_count = 0;
-  int64_t size = 0;
-  uint64_t digest = 0;
-  for (const auto& [key, versions] : keys_) {
-    ETC_CHECK(!versions.empty()) << "key without versions";
-    Revision last = 0;
-    for (size_t i = 0; i < versions.size(); ++i) {
-      const KeyVersion& v = versions[i];
-      ETC_CHECK_GT(v.mod_revision, last);
-      ETC_CHECK_LE(v.mod_revision, revision_);
-      if (!v.tombstone()) {
-        ETC_CHECK_LE(v.create_revision, v.mod_revision);
-        bool continues = i > 0 && !versions[i - 1].tombstone();
-        bool replaced = continues && v.version == 1;  // a v2 set (Put's `replace`)
-        if (replaced) {
-          ETC_CHECK_EQ(v.create_revision, v.mod_revision);
-        } else if (continues) {
-          ETC_CHECK_EQ(v.version, versions[i - 1].version + 1);
-          ETC_CHECK_EQ(v.create_revision, versions[i - 1].create_revision);
-        } else if (i > 0) {
-          // Re-created after a deletion.
-          ETC_CHECK_EQ(v.version, 1);
-          ETC_CHECK_EQ(v.create_revision, v.mod_revision);
-        } else {
-          // The oldest retained version: compaction may have dropped earlier ones.
-          ETC_CHECK_EQ(v.version == 1, v.create_revision == v.mod_revision);
-        }
-      }
-      last = v.mod_revision;
-      size += CostOf(key, v);
-      digest += DigestOf(key, v);
-      ++versions_count;
+  if (check_all_ || revision_ < checked_revision_ ||
+      compact_revision_ != checked_compact_revision_) {
+    checked_keys_.clear();
+    checked_totals_ = KeyTotals();
+    for (const auto& [key, versions] : keys_) {
+      KeyTotals totals = CheckKey(key, versions);
+      checked_keys_[&key] = totals;
+      checked_totals_.Add(totals);
     }
-    // Versions older than the compaction point: at most one, live, and only
-    // when none sits exactly at it.
-    if (versions.size() >= 2) ETC_CHECK_GE(versions[1].mod_revision, compact_revision_);
-    if (versions[0].mod_revision < compact_revision_) {
-      ETC_CHECK(!versions[0].tombstone()) << "a compacted tombstone was kept";
+    changes_checked_ = 0;
+  } else {
+    for (const std::string* key : unchecked_keys_) {
+      auto it = keys_.find(*key);
+      ETC_CHECK(it != keys_.end() && &it->first == key) << "a written key left the map";
+      KeyTotals& checked = checked_keys_[key];
+      checked_totals_.Subtract(checked);
+      checked = CheckKey(*key, it->second);
+      checked_totals_.Add(checked);
     }
-    if (!versions.back().tombstone()) ++live;
   }
-  ETC_CHECK_EQ(live, live_keys_);
-  ETC_CHECK_EQ(versions_count, versions_);
-  ETC_CHECK_EQ(size, size_bytes_);
-  ETC_CHECK_EQ(digest, digest_) << "the keyspace digest drifted from its versions";
+  ETC_CHECK_EQ(checked_keys_.size(), keys_.size());
+  ETC_CHECK_EQ(checked_totals_.live, live_keys_);
+  ETC_CHECK_EQ(checked_totals_.versions, versions_);
+  ETC_CHECK_EQ(checked_totals_.size_bytes, size_bytes_);
+  ETC_CHECK_EQ(checked_totals_.digest, digest_) << "the keyspace digest drifted from its versions";
+  // The last checked change anchors the order of the new ones.
+  size_t changes_from = std::min(changes_checked_, changes_.size());
+  CheckChanges(changes_from > 0 ? changes_from - 1 : 0);
+  changes_checked_ = changes_.size();
+  check_all_ = false;
+  unchecked_keys_.clear();
+  checked_revision_ = revision_;
+  checked_compact_revision_ = compact_revision_;
+}
+
+Keyspace::KeyTotals Keyspace::CheckKey(const std::string& key, const Versions& versions) const {
+  KeyTotals totals;
+  ETC_CHECK(!versions.empty()) << "key without versions";
+  Revision last = 0;
+  for (size_t i = 0; i < versions.size(); ++i) {
+    const KeyVersion& v = versions[i];
+    ETC_CHECK_GT(v.mod_revision, last);
+    ETC_CHECK_LE(v.mod_revision, revision_);
+    if (!v.tombstone()) {
+      ETC_CHECK_LE(v.create_revision, v.mod_revision);
+      bool continues = i > 0 && !versions[i - 1].tombstone();
+      bool replaced = continues && v.version == 1;  // a v2 set (Put's `replace`)
+      if (replaced) {
+        ETC_CHECK_EQ(v.create_revision, v.mod_revision);
+      } else if (continues) {
+        ETC_CHECK_EQ(v.version, versions[i - 1].version + 1);
+        ETC_CHECK_EQ(v.create_revision, versions[i - 1].create_revision);
+      } else if (i > 0) {
+        // Re-created after a deletion.
+        ETC_CHECK_EQ(v.version, 1);
+        ETC_CHECK_EQ(v.create_revision, v.mod_revision);
+      } else {
+        // The oldest retained version: compaction may have dropped earlier ones.
+        ETC_CHECK_EQ(v.version == 1, v.create_revision == v.mod_revision);
+      }
+    }
+    last = v.mod_revision;
+    totals.size_bytes += CostOf(key, v);
+    totals.digest += DigestOf(key, v);
+    ++totals.versions;
+  }
+  // Versions older than the compaction point: at most one, live, and only
+  // when none sits exactly at it.
+  if (versions.size() >= 2) ETC_CHECK_GE(versions[1].mod_revision, compact_revision_);
+  if (versions[0].mod_revision < compact_revision_) {
+    ETC_CHECK(!versions[0].tombstone()) << "a compacted tombstone was kept";
+  }
+  if (!versions.back().tombstone()) totals.live = 1;
+  return totals;
+}
+
+void Keyspace::CheckChanges(size_t from) const {
   Revision last_change = 0;
-  for (const Change& change : changes_) {
+  for (size_t i = from; i < changes_.size(); ++i) {
+    const Change& change = changes_[i];
     ETC_CHECK_GE(change.revision, last_change);
     ETC_CHECK_GE(change.revision, compact_revision_);
     last_change = change.revision;

@@ -81,6 +81,7 @@ std::optional<Index> RaftLog::MaybeAppend(Index prev_index, Term prev_term, Inde
 }
 
 void RaftLog::Append(std::vector<raftpb::Entry> entries) {
+  entries_checked_ = std::min(entries_checked_, entries_.size());
   for (raftpb::Entry& entry : entries) {
     ETC_CHECK_EQ(entry.index(), last_index() + 1) << "appended entries must be contiguous";
     ETC_CHECK_GE(entry.term(), last_term()) << "appended entry terms must not decrease";
@@ -171,8 +172,24 @@ std::string RaftLog::FindInconsistency() const {
     return absl::StrCat("committed ", committed_, " < snapshot index ", snapshot_index_);
   }
   if (stable_ > last_index()) return absl::StrCat("stable ", stable_, " > last ", last_index());
-  Term previous = snapshot_term_;
-  for (size_t i = 0; i < entries_.size(); ++i) {
+  bool same_snapshot =
+      snapshot_index_ == checked_snapshot_index_ && snapshot_term_ == checked_snapshot_term_;
+  // A verified prefix stays verified unless its front moved; the first
+  // entry, checked every time, shows that (it would no longer follow the
+  // snapshot point).
+  size_t from = same_snapshot ? std::min(entries_checked_, entries_.size()) : 0;
+  std::string problem = FindInconsistencyIn(0, std::min<size_t>(1, entries_.size()));
+  if (problem.empty()) problem = FindInconsistencyIn(std::max<size_t>(from, 1), entries_.size());
+  if (!problem.empty()) return problem;
+  entries_checked_ = entries_.size();
+  checked_snapshot_index_ = snapshot_index_;
+  checked_snapshot_term_ = snapshot_term_;
+  return "";
+}
+
+std::string RaftLog::FindInconsistencyIn(size_t from, size_t to) const {
+  Term previous = from == 0 ? snapshot_term_ : entries_[from - 1].term();
+  for (size_t i = from; i < to; ++i) {
     const raftpb::Entry& entry = entries_[i];
     if (entry.index() != snapshot_index_ + 1 + i) {
       return absl::StrCat("entry at offset ", i, " has index ", entry.index());

@@ -100,11 +100,16 @@ class RaftLog {
   std::vector<raftpb::Entry> NextCommittedEntries(uint64_t max_bytes) const;
   bool HasNextCommittedEntries() const;
 
-  // Returns a description of the first broken invariant, or "".
+  // Returns a description of the first broken invariant, or "". Walks only
+  // the entries appended since its last clean answer (and the first entry),
+  // or all of them after the snapshot point moved: the simulator asks after
+  // every input, and a full walk of a long log was a tenth of its time.
   std::string FindInconsistency() const;
 
  private:
   size_t Offset(Index index) const { return index - snapshot_index_ - 1; }
+  // FindInconsistency's walk over entries_[from, to).
+  std::string FindInconsistencyIn(size_t from, size_t to) const;
 
   Index snapshot_index_;
   Term snapshot_term_;
@@ -112,6 +117,14 @@ class RaftLog {
   Index committed_;
   Index applied_;
   Index stable_;
+
+  // What FindInconsistency has verified: entries before offset
+  // entries_checked_ (all entries change only by Append at the back, suffix
+  // truncation, or the front moving with the snapshot point) against this
+  // snapshot point. Append lowers it to where it writes.
+  mutable size_t entries_checked_ = 0;
+  mutable Index checked_snapshot_index_ = 0;
+  mutable Term checked_snapshot_term_ = 0;
 };
 
 }  // namespace etc::raft

@@ -98,6 +98,25 @@ struct CacheKey {
   }
 };
 
+// An operation placed in the linearization, and the state before it.
+struct Placement {
+  size_t call_event;
+  int32_t state_before;
+};
+
+// Makes `longest` the history indexes of `stack`'s operations. Its first
+// `*agrees` already are (the search lowers that as it pops), so only the
+// rest is copied: copying the whole stack at every new record was
+// quadratic in the length of a mostly sequential history.
+void RecordLongest(const std::vector<Placement>& stack, const std::vector<KeyOp>& ops,
+                   size_t* agrees, std::vector<size_t>* longest) {
+  longest->resize(*agrees);
+  for (size_t i = *agrees; i < stack.size(); ++i) {
+    longest->push_back(ops[stack[i].call_event / 2].history_index);
+  }
+  *agrees = stack.size();
+}
+
 // Wing & Gong's search with Lowe's memoization, iteratively: walk the list
 // of call/return events in time order; at a call, try to place that
 // operation next (remove it and its return from the list); at a return whose
@@ -145,11 +164,8 @@ KeyResult CheckKey(const std::string& key, const std::vector<KeyOp>& ops,
 
   Bits placed{std::vector<uint64_t>((n + 63) / 64, 0)};
   absl::flat_hash_set<CacheKey> seen;
-  struct Placement {
-    size_t call_event;
-    int32_t state_before;
-  };
   std::vector<Placement> stack;
+  size_t longest_agrees = 0;  // see RecordLongest
   int32_t state = kAbsent;
   size_t event = next[head];
   while (next[head] != kEnd) {
@@ -169,10 +185,7 @@ KeyResult CheckKey(const std::string& key, const std::vector<KeyOp>& ops,
           unlink(event);
           unlink(event + 1);
           if (stack.size() > result.longest_linearized.size()) {
-            result.longest_linearized.clear();
-            for (const Placement& p : stack) {
-              result.longest_linearized.push_back(ops[p.call_event / 2].history_index);
-            }
+            RecordLongest(stack, ops, &longest_agrees, &result.longest_linearized);
           }
           event = next[head];
           continue;
@@ -189,6 +202,7 @@ KeyResult CheckKey(const std::string& key, const std::vector<KeyOp>& ops,
     }
     Placement undo = stack.back();
     stack.pop_back();
+    longest_agrees = std::min(longest_agrees, stack.size());
     state = undo.state_before;
     placed.Clear(undo.call_event / 2);
     relink(undo.call_event + 1);

@@ -4,17 +4,26 @@
 //   bazel run -c opt //sim:etc-sim -- --seeds=1:1000      # a range, with a progress bar
 //   bazel run -c opt //sim:etc-sim -- --seed=42 --trace   # print every event
 //   bazel run -c opt //sim:etc-sim -- --seed=42 --shrink  # smallest fault set that still fails
+//   bazel run -c opt //sim:etc-sim -- --seeds=1:200 --jobs=2  # seeds on two threads
 //
 // Exit status 0 only if every seed passed. A failure prints the seed, the
 // checker that fired and the command that replays it.
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
 #include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -40,12 +49,17 @@ ABSL_FLAG(bool, shrink, false, "on failure, look for the smallest set of faults 
 ABSL_FLAG(std::string, html_dir, "", "write the timeline of a linearizability violation here");
 ABSL_FLAG(bool, stop_at_first_failure, false, "stop a seed range at the first failure");
 ABSL_FLAG(bool, progress, true, "show a progress bar for seed ranges");
+ABSL_FLAG(int, jobs, 1,
+          "run this many seeds at once, on threads; the output is the same as with 1 (seed order)");
+ABSL_FLAG(bool, summaries, false,
+          "print every seed's summary line (events, operations, trace hash), not only one seed's");
 
 namespace etc::sim {
 namespace {
 
-// The seed being run, for the crash report below.
-volatile uint64_t g_running_seed = 0;
+// The seed this thread is running, for the crash report below (per thread:
+// with --jobs, the thread that aborts names its own seed).
+thread_local volatile uint64_t g_running_seed = 0;
 
 // A broken invariant aborts (base/check.h has already printed which); name
 // the seed so the failure can be replayed, then die as before.
@@ -140,56 +154,157 @@ void DrawProgress(uint64_t done, uint64_t total, uint64_t failures) {
   std::fflush(stderr);
 }
 
-int Main() {
-  uint64_t first = absl::GetFlag(FLAGS_seed);
-  uint64_t last = first;
+// One seed's run with the flags' options.
+SimResult RunSeed(uint64_t seed) {
+  g_running_seed = seed;
+  SimOptions options = BaseOptions();
+  options.seed = seed;
+  if (absl::GetFlag(FLAGS_trace)) options.trace_to = stdout;
+  return RunSimulation(options);
+}
+
+// Takes each seed's result in seed order; false stops the range.
+using ResultConsumer = std::function<bool(uint64_t seed, SimResult result)>;
+
+// Runs seeds on `jobs` threads and hands their results to the consumer in
+// seed order on the calling thread, so the output is the same as one job's.
+// Threads suffice: a run touches no mutable global (everything it uses hangs
+// off its own Simulation). Workers stay within a window of seeds past the
+// oldest unconsumed one, which bounds the results held behind a slow seed.
+// One difference remains: a broken invariant aborts the process, so a seed
+// that aborts ends the run before the results of earlier seeds still
+// running are printed (with one job, an earlier failure would print first).
+class ParallelSeeds {
+ public:
+  ParallelSeeds(uint64_t first, uint64_t last, int jobs)
+      : last_(last), jobs_(jobs), window_seeds_(4 * static_cast<uint64_t>(jobs)),
+        next_seed_(first), next_to_consume_(first) {}
+
+  void Run(const ResultConsumer& consume) {
+    std::vector<std::thread> workers;
+    for (int i = 0; i < jobs_; ++i) workers.emplace_back([this] { Work(); });
+    for (uint64_t seed = next_to_consume_; seed <= last_; ++seed) {
+      SimResult result;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return done_.count(seed) != 0; });
+        result = std::move(done_.extract(seed).mapped());
+        next_to_consume_ = seed + 1;
+      }
+      changed_.notify_all();
+      if (!consume(seed, std::move(result))) break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    for (std::thread& worker : workers) worker.join();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      uint64_t seed = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] {
+          return stopping_ || next_seed_ > last_ || next_seed_ < next_to_consume_ + window_seeds_;
+        });
+        if (stopping_ || next_seed_ > last_) return;
+        seed = next_seed_++;
+      }
+      SimResult result = RunSeed(seed);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.emplace(seed, std::move(result));
+      }
+      changed_.notify_all();
+    }
+  }
+
+  const uint64_t last_;
+  const int jobs_;
+  const uint64_t window_seeds_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  uint64_t next_seed_;        // guarded by mutex_: the next seed a worker takes
+  uint64_t next_to_consume_;  // guarded by mutex_
+  bool stopping_ = false;     // guarded by mutex_
+  std::map<uint64_t, SimResult> done_;  // guarded by mutex_: finished, not yet consumed
+};
+
+void PrintSummary(uint64_t seed, const SimResult& result) {
+  std::printf("seed %llu: %s; %llu events, %.1f virtual seconds, %zu operations (%zu unknown), "
+              "%llu elections won, %llu crashes, trace %016llx\n",
+              static_cast<unsigned long long>(seed), result.swarm.Describe().c_str(),
+              static_cast<unsigned long long>(result.events), result.sim_time_us / 1e6,
+              result.operations, result.operations_unknown,
+              static_cast<unsigned long long>(result.elections),
+              static_cast<unsigned long long>(result.crashes),
+              static_cast<unsigned long long>(result.trace_hash));
+  if (!result.auth_summary.empty()) std::printf("  auth: %s\n", result.auth_summary.c_str());
+}
+
+// Parses --seed or --seeds into [first, last]; false (after saying why) if
+// neither is usable.
+bool ParseSeeds(uint64_t* first, uint64_t* last) {
+  *first = absl::GetFlag(FLAGS_seed);
+  *last = *first;
   std::string range = absl::GetFlag(FLAGS_seeds);
   if (!range.empty()) {
     std::vector<std::string> parts = absl::StrSplit(range, ':');
-    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &first) ||
-        !absl::SimpleAtoi(parts[1], &last) || last < first) {
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], first) ||
+        !absl::SimpleAtoi(parts[1], last) || *last < *first) {
       std::fprintf(stderr, "--seeds wants A:B with A <= B, got '%s'\n", range.c_str());
-      return 2;
+      return false;
     }
-  } else if (first == 0) {
+  } else if (*first == 0) {
     std::fprintf(stderr, "give --seed=N or --seeds=A:B\n");
+    return false;
+  }
+  return true;
+}
+
+int Main() {
+  uint64_t first = 0, last = 0;
+  if (!ParseSeeds(&first, &last)) return 2;
+  int jobs = absl::GetFlag(FLAGS_jobs);
+  if (jobs < 1 || (jobs > 1 && absl::GetFlag(FLAGS_trace))) {
+    std::fprintf(stderr, "--jobs wants N >= 1, and 1 with --trace (one stream of events)\n");
     return 2;
   }
   bool single = first == last;
   bool show_progress = !single && absl::GetFlag(FLAGS_progress);
+  bool summaries = single || absl::GetFlag(FLAGS_summaries);
   uint64_t total = last - first + 1;
   uint64_t failures = 0;
   uint64_t done = 0;
   double sim_seconds = 0;
   auto started = std::chrono::steady_clock::now();
   std::signal(SIGABRT, OnAbort);
-  for (uint64_t seed = first; seed <= last; ++seed) {
-    g_running_seed = seed;
-    SimOptions options = BaseOptions();
-    options.seed = seed;
-    if (absl::GetFlag(FLAGS_trace)) options.trace_to = stdout;
-    SimResult result = RunSimulation(options);
+  ResultConsumer consume = [&](uint64_t seed, SimResult result) {
     ++done;
     sim_seconds += static_cast<double>(result.sim_time_us) / 1e6;
-    if (single) {
-      std::printf("seed %llu: %s; %llu events, %.1f virtual seconds, %zu operations (%zu unknown), "
-                  "%llu elections won, %llu crashes, trace %016llx\n",
-                  static_cast<unsigned long long>(seed), result.swarm.Describe().c_str(),
-                  static_cast<unsigned long long>(result.events), result.sim_time_us / 1e6,
-                  result.operations, result.operations_unknown,
-                  static_cast<unsigned long long>(result.elections),
-                  static_cast<unsigned long long>(result.crashes),
-                  static_cast<unsigned long long>(result.trace_hash));
-      if (!result.auth_summary.empty()) std::printf("  auth: %s\n", result.auth_summary.c_str());
-    }
+    if (summaries) PrintSummary(seed, result);
     if (!result.passed()) {
       ++failures;
       if (show_progress) std::fprintf(stderr, "\n");
+      SimOptions options = BaseOptions();
+      options.seed = seed;
       ReportFailure(seed, options, result);
       if (absl::GetFlag(FLAGS_shrink)) Shrink(seed, result);
-      if (absl::GetFlag(FLAGS_stop_at_first_failure)) break;
+      if (absl::GetFlag(FLAGS_stop_at_first_failure)) return false;
     }
     if (show_progress) DrawProgress(done, total, failures);
+    return true;
+  };
+  if (jobs == 1) {
+    for (uint64_t seed = first; seed <= last; ++seed) {
+      if (!consume(seed, RunSeed(seed))) break;
+    }
+  } else {
+    ParallelSeeds(first, last, jobs).Run(consume);
   }
   if (show_progress) std::fprintf(stderr, "\n");
   double wall_seconds =
