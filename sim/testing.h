@@ -30,7 +30,9 @@
 // control by the simulation (sim/cooperative.h), so a run is deterministic
 // as long as the program is: its time, sleeps and randomness must come
 // from the context (ctx.client().SleepFor, ctx.client().now_ms(),
-// ctx.Random), not from the machine.
+// ctx.Random), not from the machine. Virtual time passes only while
+// programs wait in a call (SleepFor included): a program that loops
+// without calling the client holds up the whole simulation.
 #ifndef ETC_SIM_TESTING_H_
 #define ETC_SIM_TESTING_H_
 
