@@ -56,14 +56,39 @@ void SimClient::PauseUntil(Micros until_us) {
 void SimClient::AfterOnClient(Micros delay_us, std::function<void()> action) {
   world_->queue().After(delay_us, [this, alive = alive_, action = std::move(action)]() mutable {
     if (!*alive) return;
-    Micros now_us = world_->queue().now_us();
-    if (now_us < paused_until_us_) {
-      // A frozen process acts when it wakes.
-      AfterOnClient(paused_until_us_ - now_us, std::move(action));
+    // A frozen process acts when it wakes, in the order things reached
+    // it (behind whatever already waits, even if it just woke).
+    if (world_->queue().now_us() < paused_until_us_ || !deferred_.empty()) {
+      deferred_.push_back(std::move(action));
+      ScheduleWake();
       return;
     }
     action();
   });
+}
+
+void SimClient::ScheduleWake() {
+  if (wake_scheduled_) return;
+  wake_scheduled_ = true;
+  world_->queue().At(std::max(paused_until_us_, world_->queue().now_us()),
+                     [this, alive = alive_] {
+                       if (!*alive) return;
+                       wake_scheduled_ = false;
+                       RunDeferred();
+                     });
+}
+
+void SimClient::RunDeferred() {
+  while (!deferred_.empty()) {
+    // An action may pause the process again (the program draws a pause).
+    if (world_->queue().now_us() < paused_until_us_) {
+      ScheduleWake();
+      return;
+    }
+    std::function<void()> action = std::move(deferred_.front());
+    deferred_.pop_front();
+    action();
+  }
 }
 
 void SimClient::WakeProgram() {

@@ -20,6 +20,7 @@
 #define ETC_SIM_SIM_CLIENT_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -137,6 +138,9 @@ class SimClient final : public client::ClientInterface {
                                                                   int64_t lease,
                                                                   const std::string& value);
   void WakeProgram();
+  // Runs what waited for the process to wake, in order.
+  void ScheduleWake();
+  void RunDeferred();
 
   World* world_;
   int id_;
@@ -147,6 +151,10 @@ class SimClient final : public client::ClientInterface {
   CooperativeThread* program_ = nullptr;
   size_t current_ = 0;
   Micros paused_until_us_ = 0;
+  // What reached the process while it was frozen, in order, and whether
+  // an event will run it.
+  std::deque<std::function<void()>> deferred_;
+  bool wake_scheduled_ = false;
   // Shared with the events the client scheduled, which may outlive it.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

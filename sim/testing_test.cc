@@ -178,6 +178,36 @@ TEST(Cluster, AWatchSeesEveryWriteOnceAcrossMemberCrashes) {
   }
 }
 
+TEST(Cluster, APausedClientReadsItsWatchInOrderWhenThePauseIsExtended) {
+  Cluster cluster(Calm());
+  std::vector<int64_t> revisions;
+  cluster.AddClient("watcher", [&](ClientContext& ctx) {
+    etcdserverpb::WatchCreateRequest create;
+    create.set_key("/w");
+    auto watch = ctx.client().Watch(create, [&](const etcdserverpb::WatchResponse& response) {
+      for (const mvccpb::Event& event : response.events()) {
+        revisions.push_back(event.kv().mod_revision());
+      }
+    });
+    while (!ctx.done()) ctx.client().SleepFor(milliseconds(50));
+  });
+  cluster.AddClient("writer", [](ClientContext& ctx) {
+    for (int i = 0; !ctx.done(); ++i) {
+      (void)ctx.client().Put("/w", absl::StrCat(i));
+      ctx.client().SleepFor(milliseconds(10));
+    }
+  });
+  // Deliveries that waited for the first pause's end must not fall behind
+  // those that arrive after it was extended.
+  cluster.At(milliseconds(500), [](Cluster& c) { c.PauseClient("watcher", milliseconds(300)); });
+  cluster.At(milliseconds(700), [](Cluster& c) { c.PauseClient("watcher", milliseconds(600)); });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  ASSERT_GT(revisions.size(), 50u);
+  EXPECT_TRUE(std::is_sorted(revisions.begin(), revisions.end()));
+  EXPECT_EQ(std::adjacent_find(revisions.begin(), revisions.end()), revisions.end());
+}
+
 TEST(Cluster, ALockHasOneHolderAtATimeWithoutFaults) {
   Cluster cluster(Calm());
   int holders = 0;

@@ -92,11 +92,16 @@ TEST(NaiveLock, WithoutTheCheckerTheSameRunsPass) {
 TEST(FencedLock, NeverLosesAnIncrement) {
   uint64_t seeds = 1000;
   if (const char* count = std::getenv("ETC_EXAMPLE_SEEDS")) seeds = std::strtoull(count, nullptr, 10);
-  std::vector<Result> failures = sim::testing::RunSeeds(
-      Options(), 1, seeds,
-      [](const ClusterOptions& o) { return RunCounter(o, Guard::kFenced, true); });
+  int runs = 0;
+  std::vector<Result> failures =
+      sim::testing::RunSeeds(Options(), 1, seeds, [&](const ClusterOptions& o) {
+        ++runs;
+        return RunCounter(o, Guard::kFenced, true);
+      });
   EXPECT_TRUE(failures.empty()) << sim::testing::Describe(failures);
-  EXPECT_GT(fenced_refusals, 0) << "no holder ever lost its lock: the runs tested nothing";
+  // Over many runs (not a replay of one seed), holders must have lost
+  // their locks, or the runs tested nothing.
+  if (runs >= 100) EXPECT_GT(fenced_refusals, 0) << "no holder ever lost its lock";
 }
 
 }  // namespace
