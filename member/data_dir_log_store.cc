@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "base/check.h"
 
 namespace etc::member {
@@ -62,9 +63,13 @@ size_t DataDirLogStore::WriteQueued() {
     std::optional<absl::MutexLock> snapshot_lock;
     if (pending.request.snapshot != nullptr) snapshot_lock.emplace(&snapshot_mu_);
     absl::MutexLock lock(&dir_mu_);
+    if (failed_.load()) return 0;
     absl::Status written = dir_->Write(pending.request.snapshot.get(), pending.request.entries,
                                        pending.request.hard_state);
-    ETC_CHECK(written.ok()) << "the write-ahead log failed: " << written;
+    if (!written.ok()) {
+      Fail(written, "the write-ahead log failed");
+      return 0;
+    }
     written_.push_back(std::move(pending));
   }
   return batch.size();
@@ -75,11 +80,16 @@ DataDirLogStore::Synced DataDirLogStore::SyncWritten(size_t max_reports) {
   Synced out;
   {
     absl::MutexLock lock(&dir_mu_);
-    if (written_.empty()) return out;
+    if (written_.empty() || failed_.load()) return out;
     for (const Pending& pending : written_) out.synced = out.synced || pending.request.must_sync;
     if (out.synced) {
       absl::Status synced = dir_->Sync();
-      ETC_CHECK(synced.ok()) << "syncing the write-ahead log failed: " << synced;
+      if (!synced.ok()) {
+        // Never synced again as if nothing happened: what it covered may
+        // be gone from the disk.
+        Fail(synced, "syncing the write-ahead log failed");
+        return Synced{};
+      }
     }
     while (!written_.empty() && durable.size() < max_reports) {
       durable.push_back(std::move(written_.front()));
@@ -111,14 +121,19 @@ bool DataDirLogStore::RunSnapshotJob() {
   }
   {
     absl::MutexLock lock(&dir_mu_);
+    if (failed_.load()) return true;
     absl::Status released = dir_->CompactLog(job.compact_to);
-    ETC_CHECK(released.ok()) << "releasing log segments failed: " << released;
+    if (!released.ok()) {
+      Fail(released, "releasing log segments failed");
+      return true;
+    }
   }
   if (hooks_.log_compacted) hooks_.log_compacted(job.compact_to);
   return true;
 }
 
 void DataDirLogStore::WriteSnapshot(const raftpb::Snapshot& snapshot) {
+  if (failed_.load()) return;
   absl::Status status;
   {
     absl::MutexLock snapshot_lock(&snapshot_mu_);
@@ -138,8 +153,17 @@ void DataDirLogStore::WriteSnapshot(const raftpb::Snapshot& snapshot) {
                  std::string(status.message()).c_str());
     return;
   }
-  ETC_CHECK(status.ok()) << "saving a snapshot failed: " << status;
+  if (!status.ok()) {
+    Fail(status, "saving a snapshot failed");
+    return;
+  }
   if (hooks_.snapshot_saved) hooks_.snapshot_saved(snapshot);
+}
+
+void DataDirLogStore::Fail(const absl::Status& status, const char* what) {
+  ETC_CHECK(hooks_.failed != nullptr) << what << ": " << status;
+  if (failed_.exchange(true)) return;  // told once
+  hooks_.failed(absl::Status(status.code(), absl::StrCat(what, ": ", status.message())));
 }
 
 bool DataDirLogStore::AwaitWrites() {

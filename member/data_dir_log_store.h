@@ -25,8 +25,10 @@
 //   entries no durable snapshot covers.
 // - Until its file is in place, a snapshot is served from memory
 //   (LoadSnapshot), so a follower that needs it can get it at once.
-// - A failed log write stops the process (ETC_CHECK): a member that cannot
-//   write its log must not go on promising what it does not hold.
+// - A failed write, sync or release is never retried or taken as done: the
+//   store stops and tells the host (Hooks::failed), which stops the member:
+//   a member that cannot write its log must not go on promising what it
+//   does not hold.
 //
 // Thread-safe: the member's calls, the work methods and LoadSnapshot may
 // come from different threads. The directory itself is used under this
@@ -34,6 +36,7 @@
 #ifndef ETC_MEMBER_DATA_DIR_LOG_STORE_H_
 #define ETC_MEMBER_DATA_DIR_LOG_STORE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -61,6 +64,15 @@ class DataDirLogStore : public LogStore {
     std::function<void(const raftpb::Snapshot& snapshot)> snapshot_saved;
     // Log entries up to `index` were released (optional).
     std::function<void(uint64_t index)> log_compacted;
+    // The directory failed a write, sync or release. After a failed fsync
+    // the kernel may have dropped the dirty pages, so nothing written since
+    // the last good sync may be on the disk: nothing more is reported
+    // durable, nothing is tried again, every later call does nothing, and
+    // the host must stop the member (the server exits; a restart recovers
+    // from what is durable). Called once, possibly with the store's locks
+    // held: it must not call the store. Not set: the process stops at once
+    // (ETC_CHECK).
+    std::function<void(const absl::Status& status)> failed;
   };
 
   // `dir` must outlive the store. Nothing runs until the host calls the
@@ -127,6 +139,8 @@ class DataDirLogStore : public LogStore {
     return closed_ || !snapshot_jobs_.empty();
   }
   void WriteSnapshot(const raftpb::Snapshot& snapshot);
+  // The directory failed `what`: stops the store and tells the host.
+  void Fail(const absl::Status& status, const char* what);
 
   storage::DataDir* const dir_;
   const Hooks hooks_;
@@ -146,6 +160,8 @@ class DataDirLogStore : public LogStore {
   // file is in place).
   std::shared_ptr<const raftpb::Snapshot> writing_ ABSL_GUARDED_BY(queue_mu_);
   bool closed_ ABSL_GUARDED_BY(queue_mu_) = false;
+  // A write, sync or release failed: the store does nothing more.
+  std::atomic<bool> failed_{false};
 };
 
 }  // namespace etc::member

@@ -64,6 +64,7 @@ class Fixture : public ::testing::Test {
       saved_.push_back(s.metadata().index());
     };
     hooks.log_compacted = [this](uint64_t index) { compacted_.push_back(index); };
+    hooks.failed = [this](const absl::Status& status) { failures_.push_back(status); };
     store_ = std::make_unique<DataDirLogStore>(dir_.get(), hooks);
   }
 
@@ -82,6 +83,7 @@ class Fixture : public ::testing::Test {
   std::vector<uint64_t> reported_;
   std::vector<uint64_t> saved_;
   std::vector<uint64_t> compacted_;
+  std::vector<absl::Status> failures_;
 };
 
 using DataDirLogStoreTest = Fixture;
@@ -251,6 +253,35 @@ TEST_F(DataDirLogStoreTest, AWriterAndASnapshotThreadKeepEveryRule) {
   store_.reset();
   raft::DurableState recovered = CrashAndRecover();
   EXPECT_EQ(recovered.snapshot.metadata().index(), kRequests + 1);
+}
+
+TEST_F(DataDirLogStoreTest, AFailedSyncIsNeverRetriedOrReportedAndStopsTheStore) {
+  store_->Persist(Request(2, 3), 1);
+  store_->WriteQueued();
+  store_->SyncWritten();
+  ASSERT_EQ(reported_, (std::vector<uint64_t>{1}));
+
+  fs_.set_fail_syncs(true);
+  store_->Persist(Request(4, 4), 2);
+  store_->WriteQueued();
+  EXPECT_EQ(store_->SyncWritten().reported, 0u);
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_EQ(failures_[0].code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(failures_[0].message(),
+            "syncing the write-ahead log failed: fsync: input/output error");
+  // The disk works again, but the store does not try again: what the
+  // failed sync covered may be gone, and a retry would call it durable.
+  fs_.set_fail_syncs(false);
+  store_->Persist(Request(5, 5), 3);
+  EXPECT_EQ(store_->WriteQueued(), 0u);
+  EXPECT_EQ(store_->SyncWritten().reported, 0u);
+  EXPECT_EQ(reported_, (std::vector<uint64_t>{1}));
+  EXPECT_EQ(failures_.size(), 1u) << "told once";
+
+  // A restart recovers what was durable: what was reported, and no more.
+  raft::DurableState recovered = CrashAndRecover();
+  ASSERT_FALSE(recovered.entries.empty());
+  EXPECT_EQ(recovered.entries.back().index(), 3u);
 }
 
 }  // namespace

@@ -113,7 +113,8 @@ class Cluster(object):
         self.initial = ','.join('%s=%s' % (n, u)
                                 for n, u in zip(names, self.peer_url))
 
-    def start(self, i):
+    def start(self, i, env=None):
+        """Starts member i; `env`: extra environment variables for it."""
         logf = open(os.path.join(self.work, self.names[i] + '.log'), 'ab')
         procs[i] = subprocess.Popen(
             [self.server, '--name', self.names[i],
@@ -124,7 +125,8 @@ class Cluster(object):
              '--initial-advertise-peer-urls', self.peer_url[i],
              '--initial-cluster', self.initial,
              '--initial-cluster-state', 'new'] + self.extra_flags,
-            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(os.environ, **(env or {})))
         logf.close()
 
 

@@ -3,9 +3,34 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace etc::server {
+namespace {
+
+// The data directory failed a write or an fsync. Going on would promise
+// what the disk may not hold (after a failed fsync the kernel may have
+// dropped the pages it covered), and trying again could "succeed" over
+// lost data: the member stops serving at once, with a clear message and
+// exit status 1, not a crash dump. A restart recovers from what is durable.
+void StopOnDiskFailure(const absl::Status& status) {
+  std::string message = absl::StrCat(
+      status.message(), "; stopping: nothing written since the last good sync counts as "
+                        "durable, and a restart recovers from what is");
+  for (char& c : message) {
+    if (c == '"' || c == '\\') c = '\'';
+  }
+  std::fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"%s\"}\n", message.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+}  // namespace
 
 LogStoreThreads::LogStoreThreads(storage::DataDir* dir,
                                  std::function<void(uint64_t token)> persisted, Metrics* metrics)
@@ -13,6 +38,7 @@ LogStoreThreads::LogStoreThreads(storage::DataDir* dir,
                       .persisted = [persisted = std::move(persisted)](
                                        const member::PersistRequest&,
                                        uint64_t token) { persisted(token); },
+                      .failed = &StopOnDiskFailure,
                   }),
       metrics_(metrics) {
   writer_ = std::thread([this] { Write(); });

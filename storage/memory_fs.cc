@@ -44,6 +44,13 @@ class MemoryFile : public File {
     return WriteAt(inode_->current.size(), std::string(size - inode_->current.size(), '\0'));
   }
   absl::Status Sync() override {
+    if (fs_->fail_syncs_) {
+      // As Linux after a failed writeback: the dirty pages are gone (the
+      // file reads as what was durable) and the error is reported once.
+      inode_->current = inode_->durable;
+      inode_->unsynced.clear();
+      return absl::DataLossError("fsync: input/output error");
+    }
     inode_->durable = inode_->current;
     inode_->unsynced.clear();
     ++fs_->syncs_;
@@ -157,6 +164,7 @@ bool MemoryFs::Exists(const std::string& path) const {
 absl::Status MemoryFs::SyncDir(const std::string& dir) {
   auto d = dirs_.find(dir);
   if (d == dirs_.end()) return absl::NotFoundError(absl::StrCat("no directory ", dir));
+  if (fail_syncs_) return absl::DataLossError("fsync of a directory: input/output error");
   d->second.durable = d->second.current;
   ++syncs_;
   return absl::OkStatus();

@@ -51,6 +51,10 @@ class MemoryFs : public FileSystem {
   void FlipBit(const std::string& path, uint64_t bit);
   // The current contents of a file (empty if missing), for tests.
   std::string Contents(const std::string& path) const;
+  // From now on every file and directory sync fails with an I/O error,
+  // and a failed file sync drops the file's unsynced writes (a disk going
+  // bad); false: syncs work again.
+  void set_fail_syncs(bool fail) { fail_syncs_ = fail; }
   // File and directory syncs so far.
   uint64_t syncs() const { return syncs_; }
 
@@ -81,6 +85,7 @@ class MemoryFs : public FileSystem {
   // it, so those locks no longer release anything.
   std::shared_ptr<bool> lock_generation_;
   uint64_t syncs_ = 0;
+  bool fail_syncs_ = false;
 };
 
 }  // namespace etc::storage
