@@ -188,6 +188,8 @@ std::string RaftLog::FindInconsistency() const {
 }
 
 std::string RaftLog::FindInconsistencyIn(size_t from, size_t to) const {
+  // Nothing to check (and, with an empty log, no entry before `from`).
+  if (from >= to) return "";
   Term previous = from == 0 ? snapshot_term_ : entries_[from - 1].term();
   for (size_t i = from; i < to; ++i) {
     const raftpb::Entry& entry = entries_[i];
