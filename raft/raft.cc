@@ -1,6 +1,8 @@
-// Creation, roles, message dispatch, local inputs, ticks, application and
-// invariants. Campaigns and votes are raft_election.cc, leader-side
-// replication raft_leader.cc, follower-side handling raft_follower.cc.
+// Creation, roles, message dispatch, local inputs, ticks, snapshots and
+// application. Campaigns and votes are raft_election.cc, leader-side
+// replication raft_leader.cc, follower-side handling raft_follower.cc,
+// configuration changes raft_membership.cc, the invariants
+// raft_invariants.cc.
 #include "raft/raft.h"
 
 #include <algorithm>
@@ -606,23 +608,6 @@ void Raft::TickElection() {
 
 // --------------------------------------------------------- application --
 
-absl::StatusOr<raftpb::ConfState> Raft::ApplyConfChange(const raftpb::ConfChange& change) {
-  absl::StatusOr<confchange::Changed> changed =
-      confchange::Changer(tracker_, log_.last_index()).Apply(change);
-  if (!changed.ok()) {
-    // Proposals are checked against the configuration they will apply to,
-    // so every member reaches this same refusal for the same entry.
-    Log(absl::StrCat(id(), " refused conf change ", confchange::DescribeChanges(change), ": ",
-                     changed.status().message()));
-    return changed.status();
-  }
-  // The entry is at least the next one to apply; Advance records its exact
-  // index. Until then no snapshot below it may claim this configuration.
-  conf_applied_index_ = std::max(conf_applied_index_, log_.applied() + 1);
-  SwitchToConfig(std::move(changed->config), std::move(changed->progress));
-  return tracker_.config.ToConfState();
-}
-
 absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Raft::CreateSnapshot(Index index,
                                                                              std::string data) {
   if (index > log_.applied()) {
@@ -705,133 +690,10 @@ void Raft::EntriesApplied(Index index) {
   }
 }
 
-void Raft::MaybeAutoLeaveJoint() {
-  if (role_ != Role::kLeader || !tracker_.config.auto_leave) return;
-  if (log_.applied() < pending_conf_index_) return;
-  // The entry that entered the joint configuration is applied: leave it.
-  Log(absl::StrCat(id(), " initiating automatic transition out of joint configuration ",
-                   tracker_.config.Describe()));
-  absl::Status status = ProposeConfChange(raftpb::ConfChange());
-  if (!status.ok()) {
-    Log(absl::StrCat(id(), " could not leave the joint configuration yet: ", status.message()));
-  }
-}
-
-void Raft::SwitchToConfig(tracker::Config config, tracker::ProgressMap progress) {
-  tracker_.config = std::move(config);
-  tracker_.progress = std::move(progress);
-  Log(absl::StrCat(id(), " switched to configuration ", tracker_.config.Describe()));
-  if (role_ != Role::kLeader) return;
-  if (!tracker_.IsVoter(id())) {
-    // Removed (or demoted). Until the others apply this change they still
-    // count this member in their quorums, so it keeps leading (without
-    // counting itself) until a quorum of the new configuration knows the
-    // change committed; see MaybeFinishLeaving.
-    if (leaving_index_ == 0) {
-      leaving_index_ = std::min(conf_applied_index_, log_.committed());
-      Log(absl::StrCat(id(), " is no longer a voter; it leads until the new configuration knows"));
-      BroadcastAppend();
-      BroadcastHeartbeat();
-      leaving_round_ = heartbeat_round_;
-    }
-    MaybeFinishLeaving();
-    return;
-  }
-  if (lead_transferee_ != kNoNode && !tracker_.IsVoter(lead_transferee_)) AbortLeaderTransfer();
-  // The quorum changed: entries may now be committed, and new members need
-  // appends.
-  MaybeCommit();
-  appends_pending_ = true;
-}
-
-// ---------------------------------------------------------- invariants --
-
 tracker::Progress* Raft::SelfProgress() {
   auto it = tracker_.progress.find(id());
   return it == tracker_.progress.end() ? nullptr : &it->second;
 }
 
-void Raft::MaybeFinishLeaving() {
-  if (leaving_index_ == 0 || role_ != Role::kLeader) return;
-  quorum::Votes informed;
-  for (NodeId voter : tracker_.VoterIds()) {
-    const tracker::Progress& pr = tracker_.progress.at(voter);
-    // A heartbeat of a round sent after the change committed carried a
-    // commit index of at least the change's, once the follower had it.
-    informed[voter] = pr.acked_heartbeat_round >= leaving_round_ && pr.match >= leaving_index_;
-  }
-  if (tracker_.config.voters.Vote(informed) != quorum::VoteResult::kWon) return;
-  // Hand off to the most caught-up voter, so the cluster need not wait out an
-  // election timeout.
-  NodeId best = kNoNode;
-  Index best_match = 0;
-  for (NodeId voter : tracker_.VoterIds()) {
-    Index match = tracker_.progress.at(voter).match;
-    if (match > best_match) {
-      best = voter;
-      best_match = match;
-    }
-  }
-  if (best != kNoNode && best_match == log_.last_index()) SendTimeoutNow(best);
-  Log(absl::StrCat(id(), " handed over and steps down"));
-  BecomeFollower(term_, kNoNode);
-}
-
-void Raft::CheckInvariants() {
-  std::string problem = log_.FindInconsistency();
-  ETC_CHECK(problem.empty()) << "node " << id() << ": " << problem;
-  problem = tracker_.FindInconsistency();
-  ETC_CHECK(problem.empty()) << "node " << id() << ": " << problem;
-  ETC_CHECK_GE(term_, checked_term_) << "node " << id() << ": term went backwards";
-  ETC_CHECK_GE(log_.committed(), checked_commit_) << "node " << id() << ": commit went backwards";
-  ETC_CHECK_LE(log_.last_term(), term_) << "node " << id() << ": log has entries from the future";
-  checked_term_ = term_;
-  checked_commit_ = log_.committed();
-  if (lead_ != kNoNode) {
-    // At most one leader per term, as far as this node can tell.
-    if (checked_leader_term_ == term_ && checked_leader_ != kNoNode) {
-      ETC_CHECK_EQ(lead_, checked_leader_) << "node " << id() << " saw two leaders in term " << term_;
-    }
-    checked_leader_ = lead_;
-    checked_leader_term_ = term_;
-  }
-  switch (role_) {
-    case Role::kLeader: {
-      ETC_CHECK_EQ(lead_, id());
-      ETC_CHECK_EQ(vote_, id()) << "a leader voted for itself in its term";
-      if (const tracker::Progress* self = SelfProgress(); self != nullptr) {
-        ETC_CHECK_LE(self->match, log_.stable()) << "leader counts non-durable entries of its own";
-      } else {
-        ETC_CHECK(leaving()) << "a leader outside its configuration that is not leaving";
-      }
-      for (const auto& [node, pr] : tracker_.progress) {
-        ETC_CHECK_LE(pr.match, log_.last_index()) << "follower " << node << " matched past our log";
-        ETC_CHECK_LE(pr.next, log_.last_index() + 1) << "follower " << node << " next past our log";
-      }
-      if (log_.committed() > commit_at_election_) {
-        std::optional<Term> committed_term = log_.TermAt(log_.committed());
-        ETC_CHECK(!committed_term.has_value() || *committed_term == term_)
-            << "leader " << id() << " of term " << term_ << " committed " << log_.committed()
-            << ", an entry of term " << *committed_term << ", by counting (Figure 8)";
-      }
-      ETC_CHECK(pending_reads_.empty() || CommittedEntryInCurrentTerm())
-          << "reads pending before the leader committed in its term";
-      break;
-    }
-    case Role::kCandidate:
-      ETC_CHECK_EQ(vote_, id()) << "a candidate voted for itself";
-      ETC_CHECK_EQ(lead_, kNoNode);
-      break;
-    case Role::kPreCandidate:
-      ETC_CHECK_EQ(lead_, kNoNode);
-      break;
-    case Role::kFollower:
-      ETC_CHECK(pending_reads_.empty()) << "follower with pending leader reads";
-      break;
-  }
-  if (unstable_snapshot_ != nullptr) {
-    ETC_CHECK_EQ(unstable_snapshot_->metadata().index(), log_.snapshot_index());
-  }
-}
 
 }  // namespace etc::raft
