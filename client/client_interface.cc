@@ -2,19 +2,11 @@
 
 #include <algorithm>
 
+#include "kv/keyspace.h"
+
 namespace etc::client {
 
-std::string PrefixEnd(const std::string& prefix) {
-  std::string end = prefix;
-  while (!end.empty()) {
-    if (static_cast<unsigned char>(end.back()) < 0xFF) {
-      end.back() = static_cast<char>(end.back() + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return std::string(1, '\0');
-}
+std::string PrefixEnd(const std::string& prefix) { return kv::PrefixEnd(prefix); }
 
 namespace {
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "kv/keyspace.h"
 #include "server/etcdserverpb/rpc_service.grpc.pb.h"
 
 namespace etc::server {
@@ -67,7 +68,7 @@ class Recipes {
                      etcdserverpb::RangeResponse* response) {
     etcdserverpb::RangeRequest request;
     request.set_key(prefix);
-    request.set_range_end(PrefixEnd(prefix));
+    request.set_range_end(kv::PrefixEnd(prefix));
     request.set_sort_target(etcdserverpb::RangeRequest::CREATE);
     request.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
     request.set_limit(1);
@@ -83,7 +84,7 @@ class Recipes {
       if (caller->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "context canceled");
       etcdserverpb::RangeRequest request;
       request.set_key(prefix);
-      request.set_range_end(PrefixEnd(prefix));
+      request.set_range_end(kv::PrefixEnd(prefix));
       request.set_sort_target(etcdserverpb::RangeRequest::CREATE);
       request.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
       request.set_max_create_revision(revision - 1);
@@ -120,7 +121,7 @@ class Recipes {
   // `revision`.
   void WaitChange(grpc::ServerContext* caller, const std::string& prefix, int64_t revision) {
     bool seen = false;
-    (void)WatchOnce(caller, prefix, PrefixEnd(prefix), revision, /*deletes_only=*/false, &seen);
+    (void)WatchOnce(caller, prefix, kv::PrefixEnd(prefix), revision, /*deletes_only=*/false, &seen);
   }
 
   // One watch of at most a second (so a caller that gave up is noticed
@@ -170,17 +171,7 @@ class Recipes {
     return waited;
   }
 
-  static std::string PrefixEnd(const std::string& prefix) {
-    std::string end = prefix;
-    while (!end.empty()) {
-      if (static_cast<unsigned char>(end.back()) < 0xFF) {
-        end.back() = static_cast<char>(end.back() + 1);
-        return end;
-      }
-      end.pop_back();
-    }
-    return std::string(1, '\0');
-  }
+
 
   // "<name>/<lease in hex>", as the concurrency package names it.
   static std::string KeyFor(const std::string& name, int64_t lease) {

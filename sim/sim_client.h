@@ -57,7 +57,6 @@ class SimClient final : public client::ClientInterface {
   void set_pause_probability(double probability) { options_.pause_probability = probability; }
   // Freezes the client process until `until_us`.
   void PauseUntil(Micros until_us);
-  int id() const { return id_; }
 
   // ---- client::ClientInterface ----
   absl::StatusOr<etcdserverpb::RangeResponse> Range(
@@ -111,7 +110,6 @@ class SimClient final : public client::ClientInterface {
   void MoveOn(NodeId from);
   Micros Latency() { return 100 + static_cast<Micros>(latency_.Exponential(300)); }
   World* world() { return world_; }
-  Micros paused_until_us() const { return paused_until_us_; }
   // Runs `action` in the simulation after `delay_us`, or when the client
   // process wakes if it is paused then.
   void AfterOnClient(Micros delay_us, std::function<void()> action);

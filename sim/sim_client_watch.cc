@@ -41,58 +41,52 @@ struct WatchState {
 
 void Connect(const std::shared_ptr<WatchState>& state);
 
-// The member's end of the stream: what it pushes travels to the client.
+// The client reads one response of connection `connection` (unless that
+// connection was replaced or the watch stopped since).
+void Read(const std::shared_ptr<WatchState>& state, uint64_t connection,
+          const etcdserverpb::WatchResponse& response) {
+  if (connection != state->connection || state->stopped) return;
+  --state->in_flight;
+  if (state->in_flight == 0 && state->member_blocked) {
+    // The client read everything: wake the member to send more.
+    state->member_blocked = false;
+    World* world = state->client->world();
+    Process& process = world->process(state->member);
+    if (process.up() && process.generation == state->generation) world->RunOn(process, [] {});
+  }
+  if (response.created() || response.canceled()) state->created->Set();
+  if (!state->progress.Observe(response)) return;
+  if (response.canceled()) state->stopped = true;
+  state->on_response(response);
+}
+
+// The member's end of the stream: what it pushes travels to the client in
+// order (one stream is one connection), and a frozen client reads it when
+// it wakes.
 class SimWatchSink : public member::WatchSink {
  public:
   SimWatchSink(std::shared_ptr<WatchState> state, uint64_t connection)
       : state_(std::move(state)), connection_(connection) {}
   size_t Pending() override { return state_->in_flight; }
-  void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t) override;
+  void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t) override {
+    WatchState& state = *state_;
+    Micros now_us = state.client->world()->queue().now_us();
+    for (etcdserverpb::WatchResponse& response : responses) {
+      ++state.in_flight;
+      state.last_arrival_us = std::max(state.last_arrival_us, now_us + state.client->Latency());
+      state.client->AfterOnClient(state.last_arrival_us - now_us,
+                                  [state = state_, connection = connection_,
+                                   response = std::move(response)] {
+                                    Read(state, connection, response);
+                                  });
+    }
+  }
   void Blocked() override { state_->member_blocked = true; }
 
  private:
-  void Arrive(etcdserverpb::WatchResponse response);
   std::shared_ptr<WatchState> state_;
   uint64_t connection_;
 };
-
-void SimWatchSink::Push(std::vector<etcdserverpb::WatchResponse> responses, size_t) {
-  WatchState& state = *state_;
-  World* world = state.client->world();
-  for (etcdserverpb::WatchResponse& response : responses) {
-    ++state.in_flight;
-    // One stream is one connection: responses arrive in order.
-    Micros arrival_us =
-        std::max(state.last_arrival_us, world->queue().now_us() + state.client->Latency());
-    state.last_arrival_us = arrival_us;
-    world->queue().At(arrival_us, [state = state_, connection = connection_,
-                                   response = std::move(response)]() mutable {
-      if (!*state->client_alive) return;
-      SimWatchSink(state, connection).Arrive(std::move(response));
-    });
-  }
-}
-
-void SimWatchSink::Arrive(etcdserverpb::WatchResponse response) {
-  WatchState& state = *state_;
-  if (connection_ != state.connection || state.stopped) return;
-  // A frozen client reads nothing until it wakes.
-  state.client->AfterOnClient(0, [state = state_, connection = connection_, response] {
-    if (connection != state->connection || state->stopped) return;
-    --state->in_flight;
-    if (state->in_flight == 0 && state->member_blocked) {
-      // The client read everything: wake the member to send more.
-      state->member_blocked = false;
-      World* world = state->client->world();
-      Process& process = world->process(state->member);
-      if (process.up() && process.generation == state->generation) world->RunOn(process, [] {});
-    }
-    if (response.created() || response.canceled()) state->created->Set();
-    if (!state->progress.Observe(response)) return;
-    if (response.canceled()) state->stopped = true;
-    state->on_response(response);
-  });
-}
 
 void CheckHealth(const std::shared_ptr<WatchState>& state, uint64_t connection) {
   World* world = state->client->world();

@@ -108,13 +108,7 @@ Swarm Cluster::Impl::DrawSwarm() const {
 // ---------------------------------------------------------------- context --
 
 uint64_t ClientContext::Random(uint64_t bound) {
-  // splitmix64: the program's own stream, seeded from the run's seed.
-  random_state_ += 0x9e3779b97f4a7c15ULL;
-  uint64_t z = random_state_;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return bound == 0 ? z : z % bound;
+  return bound == 0 ? random_.Next() : random_.Uniform(bound);
 }
 
 bool ClientContext::done() const { return cluster_->done(); }
@@ -169,7 +163,7 @@ void Cluster::Impl::StartPrograms() {
     program.context.cluster_ = cluster;
     program.context.client_ = program.client.get();
     program.context.name_ = program.name;
-    program.context.random_state_ = root.Fork(kProgramStream + 3 * i + 2).Next();
+    program.context.random_ = root.Fork(kProgramStream + 3 * i + 2);
     program.thread = std::make_unique<CooperativeThread>(
         [&program] { program.body(program.context); });
     program.client->set_program(program.thread.get());

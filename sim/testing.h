@@ -48,6 +48,7 @@
 #include "absl/status/status.h"
 #include "client/client_interface.h"
 #include "kv/mvccpb/kv.pb.h"
+#include "sim/random.h"
 
 namespace etc::sim::testing {
 
@@ -117,7 +118,7 @@ class ClientContext {
   Cluster* cluster_ = nullptr;
   client::ClientInterface* client_ = nullptr;
   std::string name_;
-  uint64_t random_state_ = 0;
+  sim::Random random_{0};
 };
 
 class Cluster {

@@ -114,7 +114,7 @@ TEST(WatchedCache, StaysEqualToTheStoreAcrossFailoverCompactionAndReconnects) {
   std::printf("%d runs: %d loads, %d comparisons with the store\n", runs, reloads, compared);
   // Over many runs (not a replay of one seed): every run loads once; more
   // means watches were cancelled by compaction and the cache recovered
-  // from that (15 of the first 100 runs, when written).
+  // from that (14 of the first 100 runs, when written).
   if (runs < 100) return;
   EXPECT_GT(reloads, runs + runs / 20);
   EXPECT_GT(compared, runs);
