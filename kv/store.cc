@@ -43,6 +43,9 @@ void Store::StampHeader(kvpb::Response* response, const kvpb::Request& request) 
     case kvpb::Request::kLeaseExpire:
       number = kvpb::Response::kLeaseRevoke;
       break;
+    case kvpb::Request::kDiskSpaceAlarm:
+      number = kvpb::Response::kAlarm;
+      break;
     case kvpb::Request::kTreeSet:
     case kvpb::Request::kTreeDelete:
       number = kvpb::Response::kTree;

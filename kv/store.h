@@ -146,6 +146,9 @@ class Store {
   // Active alarms, by member.
   const std::set<std::pair<uint64_t, int>>& alarms() const { return alarms_; }
   bool nospace() const;
+  // While NOSPACE is raised, the requests its apply would refuse: a member
+  // refuses them before proposing, so a full disk's log stops growing.
+  bool RefusedForNoSpace(const kvpb::Request& request) const;
 
   void CheckInvariants() const;
 
@@ -176,6 +179,7 @@ class Store {
                         kvpb::Response* response);
   absl::Status ApplyDelete(const kvpb::Request& request, const AuthInfo& who,
                            kvpb::Response* response);
+  void ApplyDiskSpaceAlarm(const kvpb::Request& request, kvpb::Response* response);
   absl::Status ApplyAlarm(const kvpb::Request& request, const AuthInfo& who,
                           kvpb::Response* response);
   // AuthEnable, AuthDisable, Authenticate.

@@ -11,6 +11,7 @@
 #include "kv/errors.h"
 #include "kv/response_status.h"
 #include "kv/store_internal.h"
+#include "kv/txn.h"
 
 namespace etc::kv {
 
@@ -59,6 +60,9 @@ kvpb::Response Store::Apply(const kvpb::Request& request) {
       break;
     case kvpb::Request::kAlarm:
       status = ApplyAlarm(request, who, &response);
+      break;
+    case kvpb::Request::kDiskSpaceAlarm:
+      ApplyDiskSpaceAlarm(request, &response);
       break;
     case kvpb::Request::kAuthEnable:
     case kvpb::Request::kAuthDisable:
@@ -181,6 +185,35 @@ absl::Status Store::CheckQuota(int64_t growth_bytes, uint64_t member_id) {
     return NoSpaceError();
   }
   return absl::OkStatus();
+}
+
+bool Store::RefusedForNoSpace(const kvpb::Request& request) const {
+  if (!nospace()) return false;
+  // What CheckQuota guards when applied: the requests that may grow the tree.
+  switch (request.op_case()) {
+    case kvpb::Request::kPut:
+    case kvpb::Request::kLeaseGrant:
+    case kvpb::Request::kTreeSet:
+      return true;
+    case kvpb::Request::kTxn:
+      return internal::TxnHas(request.txn(), etcdserverpb::RequestOp::kRequestPut);
+    default:
+      return false;
+  }
+}
+
+void Store::ApplyDiskSpaceAlarm(const kvpb::Request& request, kvpb::Response* response) {
+  // No auth check: only a member proposes it, about itself (clients reach
+  // alarms through AlarmRequest, root only).
+  std::pair<uint64_t, int> alarm{request.header().member_id(), etcdserverpb::NOSPACE};
+  bool changed = request.disk_space_alarm().low() ? alarms_.insert(alarm).second
+                                                : alarms_.erase(alarm) > 0;
+  auto* out = response->mutable_alarm();
+  if (changed) {
+    auto* member = out->add_alarms();
+    member->set_memberid(alarm.first);
+    member->set_alarm(etcdserverpb::NOSPACE);
+  }
 }
 
 bool Store::nospace() const {

@@ -12,7 +12,10 @@
 namespace etc::member {
 
 DataDirLogStore::DataDirLogStore(storage::DataDir* dir, Hooks hooks)
-    : dir_(dir), hooks_(std::move(hooks)) {
+    : DataDirLogStore(dir, std::move(hooks), Options()) {}
+
+DataDirLogStore::DataDirLogStore(storage::DataDir* dir, Hooks hooks, Options options)
+    : dir_(dir), hooks_(std::move(hooks)), options_(options) {
   ETC_CHECK(dir_ != nullptr);
 }
 
@@ -58,6 +61,8 @@ size_t DataDirLogStore::WriteQueued() {
     absl::MutexLock lock(&queue_mu_);
     batch.swap(queued_);
   }
+  size_t written_count = 0;
+  absl::Status no_space;
   for (Pending& pending : batch) {
     // A snapshot from the leader is a snapshot file too.
     std::optional<absl::MutexLock> snapshot_lock;
@@ -66,13 +71,49 @@ size_t DataDirLogStore::WriteQueued() {
     if (failed_.load()) return 0;
     absl::Status written = dir_->Write(pending.request.snapshot.get(), pending.request.entries,
                                        pending.request.hard_state);
+    if (storage::IsNoSpace(written)) {
+      no_space = written;
+      break;
+    }
     if (!written.ok()) {
       Fail(written, "the write-ahead log failed");
       return 0;
     }
     written_.push_back(std::move(pending));
+    ++written_count;
   }
-  return batch.size();
+  if (!no_space.ok()) {
+    // Nothing of it reached the log: it waits, with every request after it
+    // (in order, ahead of any queued since), until the host tries again.
+    absl::MutexLock lock(&queue_mu_);
+    for (auto it = batch.rbegin(); it != batch.rend() - static_cast<ptrdiff_t>(written_count);
+         ++it) {
+      queued_.push_front(std::move(*it));
+    }
+    if (!out_of_space_.exchange(true)) {
+      std::fprintf(stderr,
+                   "{\"level\":\"error\",\"msg\":\"the disk is full; writes wait for space: "
+                   "%s\"}\n",
+                   std::string(no_space.message()).c_str());
+    }
+    return written_count;
+  }
+  if (written_count > 0 && out_of_space_.exchange(false)) {
+    std::fprintf(stderr, "{\"level\":\"info\",\"msg\":\"the disk has space again\"}\n");
+  }
+  return written_count;
+}
+
+bool DataDirLogStore::low_on_space() const {
+  if (out_of_space_.load()) return true;
+  if (options_.reserve_bytes == 0) return false;
+  // Without the directory's locks: asking the file system for its free
+  // space touches nothing the writer and snapshot threads use, and the
+  // member's thread must not wait behind an fsync.
+  absl::StatusOr<uint64_t> free_bytes = dir_->FreeBytes();
+  // A file system that cannot say is taken as having space: the writes
+  // themselves still find out.
+  return free_bytes.ok() && *free_bytes < options_.reserve_bytes;
 }
 
 DataDirLogStore::Synced DataDirLogStore::SyncWritten(size_t max_reports) {
@@ -169,6 +210,9 @@ void DataDirLogStore::Fail(const absl::Status& status, const char* what) {
 bool DataDirLogStore::AwaitWrites() {
   absl::MutexLock lock(&queue_mu_);
   queue_mu_.Await(absl::Condition(this, &DataDirLogStore::HasWrites));
+  // Closed while the disk is full: what waits for space was never
+  // reported durable, and nothing more will come to make room.
+  if (closed_ && out_of_space_.load()) return false;
   return !queued_.empty();
 }
 

@@ -29,6 +29,12 @@
 //   store stops and tells the host (Hooks::failed), which stops the member:
 //   a member that cannot write its log must not go on promising what it
 //   does not hold.
+// - Except a full disk found before anything reached the log (the next
+//   segment or a leader's snapshot file could not be made): that request
+//   and those behind it wait in order, and the host tries again
+//   (out_of_space()); meanwhile, and whenever free space falls below the
+//   reserve, low_on_space() tells the member to raise the NOSPACE alarm,
+//   which keeps the log from growing while reads and watches go on.
 //
 // Thread-safe: the member's calls, the work methods and LoadSnapshot may
 // come from different threads. The directory itself is used under this
@@ -75,8 +81,18 @@ class DataDirLogStore : public LogStore {
     std::function<void(const absl::Status& status)> failed;
   };
 
+  struct Options {
+    // Free bytes on the directory's file system below which the member is
+    // told it is low on space (raising NOSPACE before the disk is full, so
+    // the alarm's own entry and the log's next segment still fit). The
+    // server reserves one WAL segment; 0: only a write that found the disk
+    // full counts.
+    uint64_t reserve_bytes = 0;
+  };
+
   // `dir` must outlive the store. Nothing runs until the host calls the
   // work methods.
+  DataDirLogStore(storage::DataDir* dir, Hooks hooks, Options options);
   DataDirLogStore(storage::DataDir* dir, Hooks hooks);
   DataDirLogStore(const DataDirLogStore&) = delete;
   DataDirLogStore& operator=(const DataDirLogStore&) = delete;
@@ -93,6 +109,8 @@ class DataDirLogStore : public LogStore {
   // ---- the host's side: the work, on threads (or events) of its own ----
   // Writes every queued request to the directory, in order, without
   // syncing. Returns how many it wrote.
+  // A request the disk had no space for stays queued, with those after it:
+  // see out_of_space().
   size_t WriteQueued();
   // Makes what was written durable (one sync, skipped if none of it needs
   // one) and reports up to `max_reports` written requests, oldest first.
@@ -117,6 +135,14 @@ class DataDirLogStore : public LogStore {
   // Nothing more will be queued (the member stopped): the Await calls
   // return false once the queues are drained.
   void Close();
+
+  // The last WriteQueued found the disk full and left requests queued: the
+  // host calls it again after a while (not at once: space comes back when
+  // an operator or a compaction frees it).
+  bool out_of_space() const { return out_of_space_.load(); }
+  // LogStore: out of space, or free space below the reserve now (a
+  // statvfs: the member asks about once a second).
+  bool low_on_space() const override;
 
   // Requests written and not yet reported; queued snapshot jobs.
   size_t unreported() const;
@@ -144,6 +170,7 @@ class DataDirLogStore : public LogStore {
 
   storage::DataDir* const dir_;
   const Hooks hooks_;
+  const Options options_;
   // Lock order: snapshot_mu_, then dir_mu_; queue_mu_ is never held while
   // taking either. snapshot_mu_ keeps snapshot-file operations apart (a
   // leader's snapshot in a Persist, the application's on the snapshot
@@ -162,6 +189,7 @@ class DataDirLogStore : public LogStore {
   bool closed_ ABSL_GUARDED_BY(queue_mu_) = false;
   // A write, sync or release failed: the store does nothing more.
   std::atomic<bool> failed_{false};
+  std::atomic<bool> out_of_space_{false};
 };
 
 }  // namespace etc::member

@@ -284,5 +284,104 @@ TEST_F(DataDirLogStoreTest, AFailedSyncIsNeverRetriedOrReportedAndStopsTheStore)
   EXPECT_EQ(recovered.entries.back().index(), 3u);
 }
 
+// A disk with small segments that the test fills: ENOSPC where the log
+// needs a new segment.
+TEST(DataDirLogStoreSpaceTest, AFullDiskHoldsWritesInOrderUntilThereIsSpaceAndLosesNone) {
+  constexpr uint64_t kSegmentBytes = 4096;
+  storage::MemoryFs fs;
+  storage::DataDirOptions options;
+  options.wal.segment_bytes = kSegmentBytes;
+  auto open = [&] {
+    auto dir = storage::DataDir::Open(&fs, "data", options);
+    EXPECT_TRUE(dir.ok()) << dir.status();
+    return std::move(*dir);
+  };
+  std::unique_ptr<storage::DataDir> dir = open();
+  raftpb::Snapshot boot = *Snapshot(1, "");
+  ASSERT_TRUE(dir->Write(&boot, {}, std::nullopt).ok());
+  ASSERT_TRUE(dir->Sync().ok());
+  std::vector<uint64_t> reported;
+  std::vector<absl::Status> failures;
+  DataDirLogStore::Hooks hooks;
+  hooks.persisted = [&](const PersistRequest&, uint64_t token) { reported.push_back(token); };
+  hooks.failed = [&](const absl::Status& status) { failures.push_back(status); };
+  DataDirLogStore store(dir.get(), hooks, {.reserve_bytes = kSegmentBytes});
+  EXPECT_FALSE(store.low_on_space());
+
+  // Less free than one segment: low before anything fails.
+  fs.set_capacity_bytes(fs.used_bytes() + kSegmentBytes / 2);
+  EXPECT_TRUE(store.low_on_space());
+  EXPECT_FALSE(store.out_of_space());
+
+  // Entries of 1 KiB: a few fit in the segment being written, then the
+  // next segment does not fit on the disk.
+  constexpr uint64_t kRequests = 10;
+  for (uint64_t token = 1; token <= kRequests; ++token) {
+    PersistRequest request;
+    raftpb::Entry entry = E(token + 1);
+    entry.set_data(std::string(1024, 'v'));
+    request.entries.push_back(entry);
+    store.Persist(std::move(request), token);
+  }
+  size_t written = store.WriteQueued();
+  ASSERT_GT(written, 0u);
+  ASSERT_LT(written, kRequests);
+  EXPECT_TRUE(store.out_of_space());
+  EXPECT_TRUE(store.low_on_space());
+  EXPECT_TRUE(failures.empty()) << "a full disk does not stop the store";
+  EXPECT_EQ(store.SyncWritten().reported, written);
+  auto names = fs.List("data/member/wal");
+  ASSERT_TRUE(names.ok());
+  for (const std::string& name : *names) {
+    EXPECT_EQ(name.find(".tmp"), std::string::npos) << "the half-made segment is removed";
+  }
+  // Still full: tried again, nothing moves, nothing is reported.
+  EXPECT_EQ(store.WriteQueued(), 0u);
+  EXPECT_EQ(store.SyncWritten().reported, 0u);
+  EXPECT_EQ(reported.size(), written);
+
+  // Closing while full: the writer may end (what waits was never reported).
+  // Not closed here; space comes back instead.
+  fs.set_capacity_bytes(UINT64_MAX);
+  EXPECT_EQ(store.WriteQueued(), kRequests - written);
+  EXPECT_FALSE(store.out_of_space());
+  EXPECT_FALSE(store.low_on_space());
+  EXPECT_EQ(store.SyncWritten().reported, kRequests - written);
+  std::vector<uint64_t> in_order;
+  for (uint64_t token = 1; token <= kRequests; ++token) in_order.push_back(token);
+  EXPECT_EQ(reported, in_order);
+  EXPECT_TRUE(failures.empty());
+
+  // Every entry is in the log, once, in order.
+  dir.reset();
+  fs.Crash([] { return false; }, [](uint64_t) { return 0; });
+  dir = open();
+  const raft::DurableState& recovered = dir->recovered();
+  ASSERT_EQ(recovered.entries.size(), kRequests);
+  for (uint64_t i = 0; i < kRequests; ++i) EXPECT_EQ(recovered.entries[i].index(), i + 2);
+}
+
+TEST(DataDirLogStoreSpaceTest, ClosedWhileTheDiskIsFullTheWriterMayEnd) {
+  storage::MemoryFs fs;
+  storage::DataDirOptions options;
+  options.wal.segment_bytes = 4096;
+  auto dir = storage::DataDir::Open(&fs, "data", options);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  DataDirLogStore::Hooks hooks;
+  hooks.failed = [](const absl::Status& status) { ADD_FAILURE() << status; };
+  DataDirLogStore store(dir->get(), hooks);
+  fs.set_capacity_bytes(fs.used_bytes());
+  PersistRequest request;
+  raftpb::Entry entry = E(2);
+  entry.set_data(std::string(8192, 'v'));
+  request.entries.push_back(entry);
+  store.Persist(std::move(request), 1);
+  EXPECT_EQ(store.WriteQueued(), 0u);
+  EXPECT_TRUE(store.out_of_space());
+  EXPECT_TRUE(store.low_on_space()) << "without a reserve, a write that found no space counts";
+  store.Close();
+  EXPECT_FALSE(store.AwaitWrites());
+}
+
 }  // namespace
 }  // namespace etc::member

@@ -66,6 +66,10 @@ class LogStore {
   // newer snapshots replaced it.
   virtual absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> LoadSnapshot(
       const raftpb::SnapshotMetadata& metadata) = 0;
+  // The disk is (nearly) full: the member raises the NOSPACE alarm, which
+  // stops the writes that would grow the log, until this is false again.
+  // Safe to call from the member's thread at any time.
+  virtual bool low_on_space() const { return false; }
 };
 
 // Where a state machine's long reads run (a snapshot's serialization, a

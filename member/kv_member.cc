@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<KvMember>> KvMember::Start(KvMemberOptions option
       std::move(config), std::move(durable), transport, store, machine != nullptr ? machine : kv);
   if (!member.ok()) return member.status();
   self->member_ = std::move(*member);
+  self->log_store_ = store;
   if (raft::IsSoleVoter(self->member_->Status().conf_state, id)) {
     (void)self->member_->Campaign();
   }
@@ -67,6 +68,12 @@ void KvMember::Write(kvpb::Request request, Done done) {
   if (header->id() == 0) header->set_id(NextTraceId());
   if (absl::Status s = store().Validate(request); !s.ok()) {
     done(s);
+    return;
+  }
+  // Refused here rather than when applied (as etcd's quota check does), so
+  // that a full disk's log does not fill with refusals.
+  if (store().RefusedForNoSpace(request)) {
+    done(kv::NoSpaceError());
     return;
   }
   uint64_t committed = member_->node().raft().log().committed();
@@ -367,6 +374,7 @@ void KvMember::AfterStep() {
   ExpireRequests(now_ms);
   ObserveMembership();
   PublishAttributes();
+  WatchDiskSpace(now_ms);
   watch_streams_.Deliver(now_ms);
 }
 

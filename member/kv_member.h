@@ -59,6 +59,9 @@ struct KvMemberOptions {
   // configuration (etcd's publish), given those recorded for it (empty if
   // none). Not set: it publishes nothing.
   std::function<std::string(const std::string& recorded)> attributes_to_publish;
+  // How often the member asks its log store whether the disk is low on
+  // space, raising or clearing its NOSPACE alarm (kv_member_disk.cc).
+  int64_t disk_check_interval_ms = 1000;
   // Clients' watch streams (delivery bounds, progress interval).
   WatchStreamsOptions watch;
 };
@@ -182,6 +185,7 @@ class KvMember {
   void RetryLeaseCalls(bool give_up);
   void PublishAttributes();
   void ObserveMembership();
+  void WatchDiskSpace(int64_t now_ms);
   uint64_t NextTraceId() { return next_trace_id_++; }
 
   KvMemberOptions options_;
@@ -211,6 +215,14 @@ class KvMember {
 
   bool published_ = false;
   bool publish_in_flight_ = false;
+
+  // The store the member persists through (its disk space), and this
+  // member's NOSPACE alarm for a full disk: when it looks next, whether a
+  // proposal is out, whether it raised the alarm standing now.
+  LogStore* log_store_ = nullptr;
+  int64_t next_disk_check_ms_ = 0;
+  bool disk_alarm_in_flight_ = false;
+  bool disk_alarm_raised_ = false;
 };
 
 // The key tree's answer as a status (its error code and message) or the

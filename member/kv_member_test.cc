@@ -644,5 +644,72 @@ TEST(KvMember, AClientAuthenticatesInTwoStepsAndItsTokenStampsItsRequests) {
   EXPECT_EQ(WriteAndSettle(cluster, anonymous).status(), kv::UserEmptyError());
 }
 
+bool HasNoSpaceAlarm(KvMember& member, raft::NodeId of) {
+  return member.store().alarms().count({of, etcdserverpb::NOSPACE}) > 0;
+}
+
+TEST(KvMember, AMemberLowOnDiskRaisesNospaceAndClearsItOnceItHasSpaceAgain) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  cluster.host(2).store.low = true;
+  cluster.Advance(1'100);
+  for (raft::NodeId id : {1, 2, 3}) {
+    EXPECT_TRUE(HasNoSpaceAlarm(cluster.at(id), 2)) << "member " << id;
+  }
+  // Writes that would grow the tree are refused before they reach the log
+  // (a full disk's log must not fill with refusals), on every member.
+  uint64_t last_index = cluster.at(1).member().node().raft().log().last_index();
+  for (raft::NodeId id : {1, 2, 3}) {
+    Answer put;
+    cluster.at(id).Write(Put("/a", "1"), put.done());
+    ASSERT_EQ(put.calls, 1) << "answered at once";
+    EXPECT_EQ(put.value.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(put.value.status().message(), "etcdserver: mvcc: database space exceeded");
+  }
+  cluster.Settle();
+  EXPECT_EQ(cluster.at(1).member().node().raft().log().last_index(), last_index);
+  // Reads and deletes go on.
+  Answer read, del;
+  cluster.at(2).Read(Get("/a"), /*serializable=*/false, read.done());
+  kvpb::Request delete_range;
+  delete_range.mutable_delete_range()->set_key("/a");
+  cluster.at(3).Write(delete_range, del.done());
+  cluster.Settle();
+  EXPECT_TRUE(read.value.ok()) << read.value.status();
+  EXPECT_TRUE(del.value.ok()) << del.value.status();
+
+  // Space again: the member clears the alarm it raised, and writes resume
+  // without a restart.
+  cluster.host(2).store.low = false;
+  cluster.Advance(1'100);
+  for (raft::NodeId id : {1, 2, 3}) EXPECT_FALSE(HasNoSpaceAlarm(cluster.at(id), 2));
+  Answer put;
+  cluster.at(2).Write(Put("/a", "1"), put.done());
+  cluster.Settle();
+  EXPECT_TRUE(put.value.ok()) << put.value.status();
+}
+
+TEST(KvMember, AMemberLeavesANospaceAlarmItDidNotRaise) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  // An operator's (or the quota's) alarm in member 2's name.
+  Answer raise;
+  kvpb::Request alarm;
+  alarm.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  alarm.mutable_alarm()->set_alarm(etcdserverpb::NOSPACE);
+  alarm.mutable_alarm()->set_memberid(2);
+  cluster.at(1).Write(alarm, raise.done());
+  cluster.Settle();
+  ASSERT_TRUE(raise.value.ok()) << raise.value.status();
+  cluster.Advance(3'000);
+  for (raft::NodeId id : {1, 2, 3}) EXPECT_TRUE(HasNoSpaceAlarm(cluster.at(id), 2));
+  // Low and then with space: it raised nothing, so it clears nothing.
+  cluster.host(2).store.low = true;
+  cluster.Advance(1'100);
+  cluster.host(2).store.low = false;
+  cluster.Advance(3'000);
+  EXPECT_TRUE(HasNoSpaceAlarm(cluster.at(1), 2)) << "etcd leaves it to `alarm disarm`";
+}
+
 }  // namespace
 }  // namespace etc::member

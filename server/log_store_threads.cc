@@ -30,16 +30,21 @@ void StopOnDiskFailure(const absl::Status& status) {
   std::_Exit(1);
 }
 
+// How often a writer that found the disk full tries again.
+constexpr std::chrono::milliseconds kNoSpaceRetry{200};
+
 }  // namespace
 
 LogStoreThreads::LogStoreThreads(storage::DataDir* dir,
-                                 std::function<void(uint64_t token)> persisted, Metrics* metrics)
+                                 std::function<void(uint64_t token)> persisted, Metrics* metrics,
+                                 uint64_t reserve_bytes)
     : store_(dir, member::DataDirLogStore::Hooks{
                       .persisted = [persisted = std::move(persisted)](
                                        const member::PersistRequest&,
                                        uint64_t token) { persisted(token); },
                       .failed = &StopOnDiskFailure,
-                  }),
+                  },
+             member::DataDirLogStore::Options{.reserve_bytes = reserve_bytes}),
       metrics_(metrics) {
   writer_ = std::thread([this] { Write(); });
   snapshotter_ = std::thread([this] { Snapshot(); });
@@ -63,6 +68,9 @@ void LogStoreThreads::Write() {
       metrics_->wal_fsync_seconds.Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    // The disk is full: space comes back when someone frees it, not at
+    // once; meanwhile the member raised NOSPACE, so little is queued.
+    if (store_.out_of_space()) std::this_thread::sleep_for(kNoSpaceRetry);
   }
 }
 

@@ -27,9 +27,10 @@ namespace etc::server {
 class LogStoreThreads {
  public:
   // `persisted` runs on the writer thread for each durable request, in
-  // order; `metrics` (may be null) gets the fsync latencies.
+  // order; `metrics` (may be null) gets the fsync latencies. Below
+  // `reserve_bytes` free on the disk the member raises NOSPACE.
   LogStoreThreads(storage::DataDir* dir, std::function<void(uint64_t token)> persisted,
-                  Metrics* metrics);
+                  Metrics* metrics, uint64_t reserve_bytes);
   ~LogStoreThreads() { Stop(); }
   LogStoreThreads(const LogStoreThreads&) = delete;
   LogStoreThreads& operator=(const LogStoreThreads&) = delete;

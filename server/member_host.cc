@@ -132,7 +132,8 @@ absl::Status MemberHost::Open() {
       [this](uint64_t token) {
         Post([token](Context& context) { context.member().OnPersisted(token); });
       },
-      options_.metrics);
+      // NOSPACE is raised while the next log segment would still fit.
+      options_.metrics, options_.storage.wal.segment_bytes);
   member::MemberConfig config;
   config.raft.id = options_.member_id;
   config.raft.election_timeout_ticks = options_.election_ticks;

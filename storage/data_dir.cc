@@ -63,6 +63,8 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
                                                lock.status().message()));
   }
   dir->lock_ = std::move(*lock);
+  dir->fs_ = fs;
+  dir->member_dir_ = member_dir;
   if (absl::Status s = CheckOrWriteVersion(fs, member_dir, &dir->fresh_); !s.ok()) return s;
 
   dir->snapshots_ = std::make_unique<Snapshotter>(fs, JoinPath(member_dir, "snap"),
@@ -128,6 +130,9 @@ absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
     if (absl::Status s = snapshots_->Save(*snapshot); !s.ok()) return s;
     if (absl::Status s = wal_->AppendLogReset(snapshot->metadata()); !s.ok()) return s;
     snapshot_index_ = std::max<uint64_t>(snapshot_index_, snapshot->metadata().index());
+    // The reset is in the log now: a retry would not start from where
+    // this call did.
+    return NotRetryable(wal_->Append(entries, hard_state));
   }
   return wal_->Append(entries, hard_state);
 }

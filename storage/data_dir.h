@@ -64,7 +64,10 @@ class DataDir {
   // One Ready's persistence obligations, in order. Not durable until Sync
   // (except the snapshot file, which is durable when this returns).
   // Errors: kResourceExhausted (nothing written) for an entry larger than a
-  // log record holds or a snapshot larger than a file holds.
+  // log record holds or a snapshot larger than a file holds; NoSpaceError
+  // (storage::IsNoSpace) if the disk was full before anything reached the
+  // log, so the same call may be made again once there is space; anything
+  // else is not to be retried.
   absl::Status Write(const raftpb::Snapshot* snapshot, const std::vector<raftpb::Entry>& entries,
                      const std::optional<raftpb::HardState>& hard_state);
   // Group commit: makes everything written so far durable.
@@ -97,10 +100,14 @@ class DataDir {
   absl::Status CompactLog(uint64_t index);
 
   Wal& wal() { return *wal_; }
+  // Free bytes on the file system that holds the directory.
+  absl::StatusOr<uint64_t> FreeBytes() const { return fs_->FreeBytes(member_dir_); }
 
  private:
   DataDir() = default;
 
+  FileSystem* fs_ = nullptr;
+  std::string member_dir_;
   std::unique_ptr<Lock> lock_;
   std::unique_ptr<Snapshotter> snapshots_;
   std::unique_ptr<Wal> wal_;

@@ -1,8 +1,29 @@
 #include "storage/fs.h"
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace etc::storage {
+namespace {
+constexpr char kNoSpaceUrl[] = "etc.storage/no-space";
+}  // namespace
+
+absl::Status NoSpaceError(std::string_view message) {
+  absl::Status status =
+      absl::ResourceExhaustedError(absl::string_view(message.data(), message.size()));
+  status.SetPayload(kNoSpaceUrl, absl::Cord("ENOSPC"));
+  return status;
+}
+
+bool IsNoSpace(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         status.GetPayload(kNoSpaceUrl).has_value();
+}
+
+absl::Status NotRetryable(absl::Status status) {
+  if (!IsNoSpace(status)) return status;
+  return absl::InternalError(status.message());
+}
 
 absl::StatusOr<std::string> ReadAll(const File& file) {
   absl::StatusOr<uint64_t> size = file.Size();

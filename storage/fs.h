@@ -79,7 +79,23 @@ class FileSystem {
   // Takes an exclusive lock on `path` (created if needed); kUnavailable if
   // another holder has it.
   virtual absl::StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) = 0;
+  // Bytes an unprivileged writer can still allocate on the file system
+  // that holds `dir` (statvfs's f_bavail). Safe beside the other calls
+  // where the implementation is thread-safe at all (PosixFs is).
+  virtual absl::StatusOr<uint64_t> FreeBytes(const std::string& dir) const = 0;
 };
+
+// The file system is full (ENOSPC): kResourceExhausted, marked so that a
+// caller can tell it from the other resource errors (a record or snapshot
+// too large for its file), which a retry never cures. Where a caller may
+// retry, the operation that failed must have changed nothing durable (see
+// Wal::Append); a failed fsync is never one of those, whatever its errno.
+absl::Status NoSpaceError(std::string_view message);
+bool IsNoSpace(const absl::Status& status);
+// For a failure after which a retry is not safe even if it came from a full
+// disk: a no-space error becomes kInternal with the same message (so that
+// kResourceExhausted without the mark still means only "too large").
+absl::Status NotRetryable(absl::Status status);
 
 // A whole file's contents.
 absl::StatusOr<std::string> ReadAll(const File& file);

@@ -20,7 +20,14 @@ class MemoryFile : public File {
       return absl::InvalidArgumentError(
           absl::StrCat("write at ", offset, " past the end of a ", bytes.size(), "-byte file"));
     }
-    if (offset + data.size() > bytes.size()) bytes.resize(offset + data.size());
+    if (offset + data.size() > bytes.size()) {
+      uint64_t growth_bytes = offset + data.size() - bytes.size();
+      if (fs_->capacity_bytes_ != UINT64_MAX &&
+          fs_->used_bytes() + growth_bytes > fs_->capacity_bytes_) {
+        return NoSpaceError("write: no space left on device");
+      }
+      bytes.resize(offset + data.size());
+    }
     bytes.replace(offset, data.size(), data);
     inode_->unsynced.push_back(MemoryFs::Write{offset, std::string(data)});
     return absl::OkStatus();
@@ -159,6 +166,20 @@ absl::Status MemoryFs::MakeDir(const std::string& dir) {
 bool MemoryFs::Exists(const std::string& path) const {
   if (dirs_.contains(path)) return true;
   return Find(path) != nullptr;
+}
+
+uint64_t MemoryFs::used_bytes() const {
+  uint64_t used = 0;
+  for (const auto& [path, dir] : dirs_) {
+    for (const auto& [name, inode] : dir.current) used += inode->current.size();
+  }
+  return used;
+}
+
+absl::StatusOr<uint64_t> MemoryFs::FreeBytes(const std::string& dir) const {
+  if (capacity_bytes_ == UINT64_MAX) return UINT64_MAX;
+  uint64_t used = used_bytes();
+  return used >= capacity_bytes_ ? 0 : capacity_bytes_ - used;
 }
 
 absl::Status MemoryFs::SyncDir(const std::string& dir) {

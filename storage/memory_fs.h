@@ -40,6 +40,8 @@ class MemoryFs : public FileSystem {
   bool Exists(const std::string& path) const override;
   absl::Status SyncDir(const std::string& dir) override;
   absl::StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) override;
+  // The capacity left, the whole file system being one disk (`dir` aside).
+  absl::StatusOr<uint64_t> FreeBytes(const std::string& dir) const override;
 
   // Power loss. For each file, writes since its last sync are lost, except
   // that the oldest one may survive in part (a prefix of whole sectors) when
@@ -55,6 +57,12 @@ class MemoryFs : public FileSystem {
   // and a failed file sync drops the file's unsynced writes (a disk going
   // bad); false: syncs work again.
   void set_fail_syncs(bool fail) { fail_syncs_ = fail; }
+  // The disk holds at most this many bytes of file contents (files' current
+  // sizes, in every directory): a write or allocation that would pass it
+  // fails with NoSpaceError and changes nothing, as ENOSPC does. Lowering it
+  // below what is stored fills the disk. Default: no limit.
+  void set_capacity_bytes(uint64_t capacity_bytes) { capacity_bytes_ = capacity_bytes; }
+  uint64_t used_bytes() const;
   // File and directory syncs so far.
   uint64_t syncs() const { return syncs_; }
 
@@ -86,6 +94,7 @@ class MemoryFs : public FileSystem {
   std::shared_ptr<bool> lock_generation_;
   uint64_t syncs_ = 0;
   bool fail_syncs_ = false;
+  uint64_t capacity_bytes_ = UINT64_MAX;
 };
 
 }  // namespace etc::storage

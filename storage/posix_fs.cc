@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,7 +28,8 @@ absl::Status Errno(std::string_view what, const std::string& path) {
     case EPERM:
       return absl::PermissionDeniedError(message);
     case ENOSPC:
-      return absl::ResourceExhaustedError(message);
+    case EDQUOT:
+      return NoSpaceError(message);
     default:
       return absl::InternalError(message);
   }
@@ -186,6 +188,12 @@ absl::StatusOr<std::unique_ptr<Lock>> PosixFs::LockFile(const std::string& path)
     return Errno("locking", path);
   }
   return std::unique_ptr<Lock>(new PosixLock(fd));
+}
+
+absl::StatusOr<uint64_t> PosixFs::FreeBytes(const std::string& dir) const {
+  struct statvfs st;
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &st) != 0) return Errno("statvfs of", dir);
+  return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
 }
 
 }  // namespace etc::storage

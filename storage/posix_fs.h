@@ -19,6 +19,7 @@ class PosixFs : public FileSystem {
   absl::Status SyncDir(const std::string& dir) override;
   // flock(LOCK_EX | LOCK_NB): released when the lock (or the process) ends.
   absl::StatusOr<std::unique_ptr<Lock>> LockFile(const std::string& path) override;
+  absl::StatusOr<uint64_t> FreeBytes(const std::string& dir) const override;
 };
 
 }  // namespace etc::storage

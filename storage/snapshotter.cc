@@ -142,7 +142,10 @@ absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
         absl::StrCat("a snapshot of ", payload_bytes, " bytes is larger than a snapshot file holds (",
                      max_payload_bytes_, ")"));
   }
-  {
+  // A full disk leaves nothing behind: the half-written file is removed (a
+  // caller may try again once there is space; the log keeps every entry
+  // since the last snapshot meanwhile).
+  auto write_temp = [&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
     if (!file.ok()) return file.status();
     if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
@@ -161,12 +164,16 @@ absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
         }
       }
     }
-    if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+    return (*file)->Sync();
+  };
+  if (absl::Status s = write_temp(); !s.ok()) {
+    if (IsNoSpace(s)) fs_->Remove(temp).IgnoreError();
+    return s;
   }
-  if (absl::Status s = fs_->Rename(temp, path); !s.ok()) return s;
+  if (absl::Status s = fs_->Rename(temp, path); !s.ok()) return NotRetryable(s);
   // Without this the rename may not survive a crash, and the log may be
   // released behind a snapshot that is gone (raft-traps #12).
-  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
+  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return NotRetryable(s);
   absl::StatusOr<std::vector<std::string>> files = Files();
   if (!files.ok()) return files.status();
   if (static_cast<int>(files->size()) > retain_) {

@@ -280,7 +280,9 @@ absl::Status Wal::Replay(WalContents* contents) {
 }
 
 absl::Status Wal::WriteBuffer(const std::string& bytes) {
-  if (absl::Status s = tail_->WriteAt(tail_offset_, bytes); !s.ok()) return s;
+  // Inside the segment's preallocated space; if the disk refuses it anyway,
+  // part of it may be in the file: never retried.
+  if (absl::Status s = tail_->WriteAt(tail_offset_, bytes); !s.ok()) return NotRetryable(s);
   tail_offset_ += bytes.size();
   dirty_ = true;
   return absl::OkStatus();
@@ -294,10 +296,21 @@ absl::Status Wal::Rotate() {
   uint64_t first_index = last_index_ + 1;
   std::string name = SegmentName(sequence, first_index);
   std::string temp = JoinPath(dir_, name + kTempSuffix);
-  absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = (*file)->Allocate(options_.segment_bytes); !s.ok()) return s;
+  // Until the rename, the new segment is not part of the log: a full disk
+  // here leaves the log as it was, so the caller may try again later
+  // (NoSpaceError), and the space the half-made file took is given back.
+  auto prepare = [&]() -> absl::StatusOr<std::unique_ptr<File>> {
+    absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
+    if (!file.ok()) return file.status();
+    if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
+    if (absl::Status s = (*file)->Allocate(options_.segment_bytes); !s.ok()) return s;
+    return file;
+  };
+  absl::StatusOr<std::unique_ptr<File>> file = prepare();
+  if (!file.ok()) {
+    if (IsNoSpace(file.status())) fs_->Remove(temp).IgnoreError();
+    return file.status();
+  }
   // The new segment carries what replay needs from the older ones, so they
   // can be released once a snapshot covers their entries.
   std::string start;
@@ -306,11 +319,11 @@ absl::Status Wal::Rotate() {
   if (snapshot_.has_value()) {
     AppendRecord(RecordType::kSnapshot, snapshot_->SerializeAsString(), &start);
   }
-  if (absl::Status s = (*file)->WriteAt(0, start); !s.ok()) return s;
-  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
+  if (absl::Status s = (*file)->WriteAt(0, start); !s.ok()) return NotRetryable(s);
+  if (absl::Status s = (*file)->Sync(); !s.ok()) return NotRetryable(s);
   std::string path = JoinPath(dir_, name);
-  if (absl::Status s = fs_->Rename(temp, path); !s.ok()) return s;
-  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
+  if (absl::Status s = fs_->Rename(temp, path); !s.ok()) return NotRetryable(s);
+  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return NotRetryable(s);
   segments_.push_back(Segment{sequence, first_index, name});
   tail_ = std::move(*file);
   tail_offset_ = start.size();
@@ -363,7 +376,7 @@ absl::Status Wal::Sync() {
   if (!dirty_) return absl::OkStatus();
   // The segment's size never changes inside its preallocated space, so the
   // data sync alone makes the records durable.
-  if (absl::Status s = tail_->DataSync(); !s.ok()) return s;
+  if (absl::Status s = tail_->DataSync(); !s.ok()) return NotRetryable(s);
   dirty_ = false;
   ++syncs_;
   return absl::OkStatus();

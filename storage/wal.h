@@ -72,7 +72,11 @@ class Wal {
   // Appends a batch: the entries (each replacing any logged entry at its
   // index and after), then the hard state. Not durable until Sync.
   // Errors: kResourceExhausted (nothing written) for a record larger than
-  // the log holds (kMaxRecordPayloadBytes); what the file system failed with.
+  // the log holds (kMaxRecordPayloadBytes); NoSpaceError (IsNoSpace) if the
+  // disk was too full for the next segment: nothing of the batch was
+  // written and the log is as it was, so the caller may try it again once
+  // there is space; what else the file system failed with (never marked
+  // no-space: a failed write or sync is not to be retried).
   absl::Status Append(const std::vector<raftpb::Entry>& entries,
                       const std::optional<raftpb::HardState>& hard_state);
   // Records that a snapshot at `metadata` was saved (after its file is

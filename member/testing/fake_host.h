@@ -37,6 +37,7 @@ class FakeStore : public LogStore {
     }
     return std::make_shared<const raftpb::Snapshot>(durable.snapshot);
   }
+  bool low_on_space() const override { return low; }
   // Makes the oldest pending write durable; returns its token.
   uint64_t CompleteOne() {
     auto [request, token] = std::move(pending.front());
@@ -53,6 +54,8 @@ class FakeStore : public LogStore {
   std::deque<std::pair<PersistRequest, uint64_t>> pending;
   int snapshots_saved = 0;
   uint64_t compacted_to = 0;
+  // What low_on_space answers.
+  bool low = false;
 };
 
 // Collects messages, with their snapshot data attached as a real transport
