@@ -96,7 +96,11 @@ void ClientHistory::Finish(size_t index, const absl::StatusOr<etcdserverpb::Resp
     call.known = true;
     call.response = *answer;
   } else {
-    call.no_effect = answer.status().code() == absl::StatusCode::kUnavailable;
+    // kResourceExhausted is a refusal before the log (NOSPACE, too many
+    // requests) or the key tree's own at apply (the quota): never applied.
+    absl::StatusCode code = answer.status().code();
+    call.no_effect =
+        code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kResourceExhausted;
   }
 }
 

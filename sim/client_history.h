@@ -11,7 +11,8 @@
 //        deletes, each maybe-applied, when the outcome is unknown)
 // A key the model cannot follow is left out of the check: one written
 // with a lease (it may expire), or inside a range a request deleted.
-// An answer that promises no effect (kUnavailable) drops the operation; no
+// An answer that promises no effect (kUnavailable; kResourceExhausted, a
+// refusal for space or load) drops the operation; no
 // answer (a timeout) makes it unknown: it may take effect at any later
 // time, or never.
 #ifndef ETC_SIM_CLIENT_HISTORY_H_
@@ -33,8 +34,9 @@ class ClientHistory {
  public:
   // A call begins: returns its handle for Finish.
   size_t Invoke(int client, etcdserverpb::RequestOp request);
-  // Its answer (an error: the call failed; kUnavailable promises that it
-  // had no effect, any other error leaves the outcome unknown).
+  // Its answer (an error: the call failed; kUnavailable and
+  // kResourceExhausted promise that it had no effect, any other error
+  // leaves the outcome unknown).
   void Finish(size_t call, const absl::StatusOr<etcdserverpb::ResponseOp>& answer);
 
   // The per-key operations the checker can judge, with invoke and return

@@ -20,6 +20,9 @@ raft::Ready AsReady(const member::PersistRequest& request) {
 }
 
 constexpr char kRoot[] = "data";
+// How often a write that found the disk full is tried again (the server's
+// writer thread waits as long).
+constexpr Micros kNoSpaceRetryUs = 200'000;
 
 storage::DataDirOptions DirOptions(const DiskOptions& options) {
   storage::DataDirOptions out;
@@ -119,7 +122,10 @@ void Disk::OpenStore() {
                                  [index](const raftpb::Entry& e) { return e.index() <= index; }),
                   entries.end());
   };
-  store_ = std::make_unique<member::DataDirLogStore>(dir_.get(), std::move(hooks));
+  // NOSPACE is raised while the next segment would still fit.
+  store_ = std::make_unique<member::DataDirLogStore>(
+      dir_.get(), std::move(hooks),
+      member::DataDirLogStore::Options{.reserve_bytes = options_.segment_bytes});
 }
 
 void Disk::Persist(member::PersistRequest request, uint64_t token) {
@@ -173,6 +179,19 @@ void Disk::StallUntil(Micros until_us) {
 
 void Disk::Complete(uint64_t generation) {
   if (generation != generation_ || pending_.empty()) return;
+  if (store_->unreported() == 0) {
+    // The oldest pending write found the disk full and waits in the store:
+    // tried again now, and again later while there is no space (as the
+    // server's writer thread does).
+    store_->WriteQueued();
+    if (store_->unreported() == 0) {
+      ETC_CHECK(store_->out_of_space())
+          << "member " << node_id_ << ": a pending write the store neither wrote nor held";
+      queue_->At(queue_->now_us() + kNoSpaceRetryUs,
+                 [this, generation] { Complete(generation); });
+      return;
+    }
+  }
   // Group commit: one sync makes this write (and any written after it)
   // durable; the store reports the oldest (OnStored).
   size_t reported = store_->SyncWritten(1).reported;
@@ -216,6 +235,21 @@ absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> Disk::LoadSnapshot(
     const raftpb::SnapshotMetadata& metadata) {
   if (store_ == nullptr) return absl::UnavailableError("the disk is not open");
   return store_->LoadSnapshot(metadata);
+}
+
+void Disk::FillUntil(Micros until_us) {
+  fs_.set_capacity_bytes(fs_.used_bytes());
+  uint64_t fill = ++fills_;
+  trace_->Event("disk.full", node_id_, until_us, [&] {
+    return absl::StrCat(node_id_, "'s disk is full for ", (until_us - queue_->now_us()) / 1000,
+                        "ms");
+  });
+  queue_->At(until_us, [this, fill] {
+    if (fill != fills_) return;
+    fs_.set_capacity_bytes(UINT64_MAX);
+    trace_->Event("disk.space", node_id_, 0,
+                  [&] { return absl::StrCat(node_id_, "'s disk has space again"); });
+  });
 }
 
 void Disk::Crash() {

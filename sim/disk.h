@@ -82,6 +82,13 @@ class Disk : public member::LogStore {
   // The disk hangs: no write completes before `until_us`. 0 ends a stall at
   // once (when every fault heals).
   void StallUntil(Micros until_us);
+  // The disk is full until `until_us`: no file may grow (writes inside the
+  // log's preallocated segment still land), so the log's next segment and
+  // snapshot files fail with ENOSPC, as a real disk's would.
+  void FillUntil(Micros until_us);
+  // LogStore: the store found the disk full, or it has less free than a
+  // segment.
+  bool low_on_space() const override { return store_ != nullptr && store_->low_on_space(); }
   // Flips a random bit in the member's oldest log data (a failing disk).
   // Returns the file it damaged (empty if there was nothing to damage).
   std::string FlipBitInLog();
@@ -132,6 +139,8 @@ class Disk : public member::LogStore {
   uint64_t crashes_ = 0;
   Micros last_completion_us_ = 0;
   Micros stalled_until_us_ = 0;
+  // Fills end in order: only the latest one's end frees the disk.
+  uint64_t fills_ = 0;
   // The lowest index a write pending at the last crash would have replaced
   // (entries from there on may legitimately differ after recovery).
   uint64_t replaced_from_ = UINT64_MAX;

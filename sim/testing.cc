@@ -313,6 +313,11 @@ void Cluster::StallDisk(int member, milliseconds duration) {
   process.disk->StallUntil(impl_->world.queue().now_us() + MicrosOf(duration));
 }
 
+void Cluster::FillDisk(int member, milliseconds duration) {
+  Process& process = impl_->world.process(static_cast<NodeId>(member));
+  process.disk->FillUntil(impl_->world.queue().now_us() + MicrosOf(duration));
+}
+
 void Cluster::PauseClient(const std::string& name, milliseconds duration) {
   for (auto& program : impl_->programs) {
     if (program->name == name && program->client != nullptr) {

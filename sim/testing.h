@@ -155,6 +155,11 @@ class Cluster {
   // The member's clock (and its ticks) run at `rate` times real time.
   void SkewClock(int member, double rate);
   void StallDisk(int member, milliseconds duration);
+  // The member's disk is full for `duration`: its log cannot grow past the
+  // segment it is writing, nor can snapshot files be made. The member
+  // raises NOSPACE (writes then fail with "etcdserver: mvcc: database space
+  // exceeded" on every member) and clears it once the disk has space again.
+  void FillDisk(int member, milliseconds duration);
   void PauseClient(const std::string& name, milliseconds duration);
   // The member leading now (0: none).
   int Leader();

@@ -300,6 +300,60 @@ TEST(Cluster, InjectedFaultsTakeEffectAndTheClusterServesOnceHealed) {
   EXPECT_GT(writes_after_heal, 10);
 }
 
+TEST(Cluster, AFullDiskRaisesNospaceWritesResumeOnceItHasSpaceAndReadsGoOnThroughout) {
+  ClusterOptions options = Calm();
+  options.fault_phase = milliseconds(4000);
+  Cluster cluster(options);
+  constexpr int64_t kFullFromMs = 500;
+  constexpr int64_t kFullUntilMs = 2500;
+  int refused_nospace = 0;
+  int other_refusals = 0;
+  int writes_after_space = 0;
+  int reads_while_full = 0;
+  std::string last_written;
+  cluster.AddClient("writer", [&](ClientContext& ctx) {
+    for (int i = 0; !ctx.done(); ++i) {
+      absl::Status put = ctx.client().Put("/config", absl::StrCat(i)).status();
+      int64_t now_ms = ctx.client().now_ms();
+      if (put.ok()) {
+        last_written = absl::StrCat(i);
+        if (now_ms > kFullUntilMs + 2000) ++writes_after_space;
+      } else if (put.code() == absl::StatusCode::kResourceExhausted &&
+                 put.message() == "etcdserver: mvcc: database space exceeded") {
+        ++refused_nospace;
+      } else {
+        ++other_refusals;
+      }
+      ctx.client().SleepFor(milliseconds(20));
+    }
+  });
+  cluster.AddClient("reader", [&](ClientContext& ctx) {
+    while (!ctx.done()) {
+      int64_t now_ms = ctx.client().now_ms();
+      if (ctx.client().Get("/config").ok() && now_ms > kFullFromMs + 1500 &&
+          now_ms < kFullUntilMs) {
+        ++reads_while_full;
+      }
+      ctx.client().SleepFor(milliseconds(50));
+    }
+  });
+  cluster.At(milliseconds(kFullFromMs),
+             [&](Cluster& c) { c.FillDisk(2, milliseconds(kFullUntilMs - kFullFromMs)); });
+  cluster.AddFinalCheck("the last write is there", [&]() -> absl::Status {
+    std::vector<mvccpb::KeyValue> kvs = cluster.Read("/config");
+    if (kvs.size() != 1 || kvs[0].value() != last_written) {
+      return absl::InternalError("the last acknowledged write is missing");
+    }
+    return absl::OkStatus();
+  });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_GT(refused_nospace, 10) << "member 2's full disk stops writes on every member";
+  EXPECT_EQ(other_refusals, 0);
+  EXPECT_GT(reads_while_full, 5);
+  EXPECT_GT(writes_after_space, 10) << "the alarm is cleared without a restart";
+}
+
 TEST(RunSeeds, ShrinksAFailingSeedsFaultsAndPrintsItsReplay) {
   // A stand-in run with five drawn faults that fails iff fault 2 happens.
   auto run = [](const ClusterOptions& options) {
