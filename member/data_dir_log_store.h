@@ -140,6 +140,8 @@ class DataDirLogStore : public LogStore {
   // host calls it again after a while (not at once: space comes back when
   // an operator or a compaction frees it).
   bool out_of_space() const { return out_of_space_.load(); }
+  // A write, sync or release failed: the store does nothing more.
+  bool failed() const { return failed_.load(); }
   // LogStore: out of space, or free space below the reserve now (a
   // statvfs: the member asks about once a second).
   bool low_on_space() const override;

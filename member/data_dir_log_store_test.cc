@@ -284,6 +284,21 @@ TEST_F(DataDirLogStoreTest, AFailedSyncIsNeverRetriedOrReportedAndStopsTheStore)
   EXPECT_EQ(recovered.entries.back().index(), 3u);
 }
 
+TEST_F(DataDirLogStoreTest, AFsyncThatFailsOnceIsNotRetriedThoughARetryWouldSucceed) {
+  store_->Persist(Request(2, 3), 1);
+  store_->WriteQueued();
+  store_->SyncWritten();
+  // As Linux: the failed writeback is reported once and its pages are
+  // dropped; the next fsync "succeeds" over the loss.
+  fs_.fail_next_syncs(1);
+  store_->Persist(Request(4, 4), 2);
+  store_->WriteQueued();
+  EXPECT_EQ(store_->SyncWritten().reported, 0u);
+  EXPECT_EQ(failures_.size(), 1u);
+  EXPECT_TRUE(store_->failed());
+  EXPECT_EQ(reported_, (std::vector<uint64_t>{1})) << "entry 4 was dropped, never durable";
+}
+
 // A disk with small segments that the test fills: ENOSPC where the log
 // needs a new segment.
 TEST(DataDirLogStoreSpaceTest, AFullDiskHoldsWritesInOrderUntilThereIsSpaceAndLosesNone) {

@@ -122,6 +122,13 @@ void Disk::OpenStore() {
                                  [index](const raftpb::Entry& e) { return e.index() <= index; }),
                   entries.end());
   };
+  hooks.failed = [this, crashes = crashes_](const absl::Status& status) {
+    // Called inside the store's work: the process exits from an event of
+    // its own, after the call returned.
+    queue_->After(0, [this, crashes, status] {
+      if (crashes == crashes_ && on_failed_) on_failed_(status);
+    });
+  };
   // NOSPACE is raised while the next segment would still fit.
   store_ = std::make_unique<member::DataDirLogStore>(
       dir_.get(), std::move(hooks),
@@ -179,6 +186,9 @@ void Disk::StallUntil(Micros until_us) {
 
 void Disk::Complete(uint64_t generation) {
   if (generation != generation_ || pending_.empty()) return;
+  // The store stopped on a failed sync: nothing more completes, and the
+  // process exits (on_failed_).
+  if (store_->failed()) return;
   if (store_->unreported() == 0) {
     // The oldest pending write found the disk full and waits in the store:
     // tried again now, and again later while there is no space (as the
@@ -195,6 +205,7 @@ void Disk::Complete(uint64_t generation) {
   // Group commit: one sync makes this write (and any written after it)
   // durable; the store reports the oldest (OnStored).
   size_t reported = store_->SyncWritten(1).reported;
+  if (store_->failed()) return;  // this very sync failed
   ETC_CHECK_EQ(reported, 1u) << "member " << node_id_ << ": a pending write the store lost";
 }
 

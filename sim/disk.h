@@ -89,6 +89,14 @@ class Disk : public member::LogStore {
   // LogStore: the store found the disk full, or it has less free than a
   // segment.
   bool low_on_space() const override { return store_ != nullptr && store_->low_on_space(); }
+  // The next fsync fails, dropping the writes it covered (later ones work:
+  // see MemoryFs::fail_next_syncs).
+  void FailNextSync() { fs_.fail_next_syncs(1); }
+  // Called (from an event of its own) when the store stopped on a failed
+  // write or sync: the process must exit, as the server's does.
+  void set_on_failed(std::function<void(const absl::Status&)> on_failed) {
+    on_failed_ = std::move(on_failed);
+  }
   // Flips a random bit in the member's oldest log data (a failing disk).
   // Returns the file it damaged (empty if there was nothing to damage).
   std::string FlipBitInLog();
@@ -118,6 +126,7 @@ class Disk : public member::LogStore {
   DiskOptions options_;
   OnPersisted on_persisted_;
   OnDurable on_durable_;
+  std::function<void(const absl::Status&)> on_failed_;
   storage::MemoryFs fs_;
   std::unique_ptr<storage::DataDir> dir_;
   // The store over dir_, from recovery to the next crash.

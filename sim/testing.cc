@@ -318,6 +318,14 @@ void Cluster::FillDisk(int member, milliseconds duration) {
   process.disk->FillUntil(impl_->world.queue().now_us() + MicrosOf(duration));
 }
 
+void Cluster::FailDiskSync(int member) {
+  impl_->world.process(static_cast<NodeId>(member)).disk->FailNextSync();
+}
+
+bool Cluster::Running(int member) {
+  return impl_->world.process(static_cast<NodeId>(member)).up();
+}
+
 void Cluster::PauseClient(const std::string& name, milliseconds duration) {
   for (auto& program : impl_->programs) {
     if (program->name == name && program->client != nullptr) {

@@ -160,6 +160,13 @@ class Cluster {
   // raises NOSPACE (writes then fail with "etcdserver: mvcc: database space
   // exceeded" on every member) and clears it once the disk has space again.
   void FillDisk(int member, milliseconds duration);
+  // The member's next fsync fails and drops the writes it covered (Linux
+  // reports a failed writeback once: a retried fsync would "succeed"). The
+  // member stops at once, as the server exits; Restart brings it back from
+  // what is durable.
+  void FailDiskSync(int member);
+  // The member's process runs (not crashed, stopped, or exited).
+  bool Running(int member);
   void PauseClient(const std::string& name, milliseconds duration);
   // The member leading now (0: none).
   int Leader();

@@ -354,6 +354,48 @@ TEST(Cluster, AFullDiskRaisesNospaceWritesResumeOnceItHasSpaceAndReadsGoOnThroug
   EXPECT_GT(writes_after_space, 10) << "the alarm is cleared without a restart";
 }
 
+// The fsync that fails drops what it covered (as Linux drops the dirty
+// pages); a member that retried it would call that data durable. Caught by
+// the restart: recovery must bring back everything reported durable. The
+// planted bug fsync-error-retried-as-success (tools/planted_bugs.py) is
+// caught here.
+TEST(Cluster, AMemberStopsAtAFailedFsyncAndRecoversWhatWasDurable) {
+  ClusterOptions options = Calm();
+  options.fault_phase = milliseconds(2000);
+  Cluster cluster(options);
+  std::map<std::string, std::string> acknowledged;
+  cluster.AddClient("writer", [&](ClientContext& ctx) {
+    for (int i = 0; !ctx.done(); ++i) {
+      std::string key = absl::StrCat("/k", i);
+      if (ctx.client().Put(key, absl::StrCat(i)).ok()) acknowledged[key] = absl::StrCat(i);
+      ctx.client().SleepFor(milliseconds(10));
+    }
+  });
+  std::map<int, bool> stopped_by_itself;
+  for (int member : {1, 2}) {
+    int64_t at_ms = 300 + 400 * (member - 1);
+    cluster.At(milliseconds(at_ms), [member](Cluster& c) { c.FailDiskSync(member); });
+    cluster.At(milliseconds(at_ms + 300), [&, member](Cluster& c) {
+      stopped_by_itself[member] = !c.Running(member);
+      c.Crash(member);
+      c.Restart(member);
+    });
+  }
+  cluster.AddFinalCheck("every acknowledged write", [&]() -> absl::Status {
+    std::map<std::string, std::string> held;
+    for (const mvccpb::KeyValue& kv : cluster.Read("/k")) held[kv.key()] = kv.value();
+    for (const auto& [key, value] : acknowledged) {
+      if (held[key] != value) return absl::InternalError(absl::StrCat(key, " is missing"));
+    }
+    return absl::OkStatus();
+  });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_TRUE(stopped_by_itself[1] && stopped_by_itself[2])
+      << "a member went on after its fsync failed";
+  EXPECT_GT(acknowledged.size(), 50u);
+}
+
 TEST(RunSeeds, ShrinksAFailingSeedsFaultsAndPrintsItsReplay) {
   // A stand-in run with five drawn faults that fails iff fault 2 happens.
   auto run = [](const ClusterOptions& options) {

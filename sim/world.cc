@@ -189,6 +189,16 @@ void World::StartMember(Process& process) {
   NodeId id = process.id;
   process.member()->set_apply_observer(
       [this, id](const raftpb::Entry& entry) { checker_.OnApply(id, entry); });
+  process.disk->set_on_failed([this, &process, generation = process.generation](
+                                  const absl::Status& status) {
+    if (process.generation != generation) return;
+    // What the server does: stop serving, exit, restart from what is
+    // durable (the test or the fault schedule restarts it).
+    trace_.Event("disk.failed", process.id, 0, [&] {
+      return absl::StrCat(process.id, " exits: ", status.ToString());
+    });
+    Crash(process);
+  });
   process.disk->set_on_persisted([this, &process, generation = process.generation](uint64_t token) {
     if (process.generation != generation) return;
     RunOn(process, [&process, token] { process.member()->OnPersisted(token); });

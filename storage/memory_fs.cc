@@ -51,7 +51,7 @@ class MemoryFile : public File {
     return WriteAt(inode_->current.size(), std::string(size - inode_->current.size(), '\0'));
   }
   absl::Status Sync() override {
-    if (fs_->fail_syncs_) {
+    if (fs_->SyncFails()) {
       // As Linux after a failed writeback: the dirty pages are gone (the
       // file reads as what was durable) and the error is reported once.
       inode_->current = inode_->durable;
@@ -185,7 +185,7 @@ absl::StatusOr<uint64_t> MemoryFs::FreeBytes(const std::string& dir) const {
 absl::Status MemoryFs::SyncDir(const std::string& dir) {
   auto d = dirs_.find(dir);
   if (d == dirs_.end()) return absl::NotFoundError(absl::StrCat("no directory ", dir));
-  if (fail_syncs_) return absl::DataLossError("fsync of a directory: input/output error");
+  if (SyncFails()) return absl::DataLossError("fsync of a directory: input/output error");
   d->second.durable = d->second.current;
   ++syncs_;
   return absl::OkStatus();

@@ -57,6 +57,10 @@ class MemoryFs : public FileSystem {
   // and a failed file sync drops the file's unsynced writes (a disk going
   // bad); false: syncs work again.
   void set_fail_syncs(bool fail) { fail_syncs_ = fail; }
+  // The next `count` file or directory syncs fail the same way, and later
+  // ones work again: Linux reports a failed writeback once, so a sync
+  // retried after the error "succeeds" over the dropped pages.
+  void fail_next_syncs(int count) { failing_syncs_ = count; }
   // The disk holds at most this many bytes of file contents (files' current
   // sizes, in every directory): a write or allocation that would pass it
   // fails with NoSpaceError and changes nothing, as ENOSPC does. Lowering it
@@ -94,6 +98,14 @@ class MemoryFs : public FileSystem {
   std::shared_ptr<bool> lock_generation_;
   uint64_t syncs_ = 0;
   bool fail_syncs_ = false;
+  int failing_syncs_ = 0;
+  // Whether this sync fails (counting it down if only the next few do).
+  bool SyncFails() {
+    if (fail_syncs_) return true;
+    if (failing_syncs_ == 0) return false;
+    --failing_syncs_;
+    return true;
+  }
   uint64_t capacity_bytes_ = UINT64_MAX;
 };
 

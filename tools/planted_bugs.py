@@ -294,9 +294,17 @@ MUTANTS = [
     Mutant("snapshot-rename-not-synced", "#12 not fsyncing the directory after the snapshot rename",
            "storage/snapshotter.cc",
            "  // released behind a snapshot that is gone (raft-traps #12).\n"
-           "  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;",
+           "  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return NotRetryable(s);",
            "  // released behind a snapshot that is gone (raft-traps #12).",
            ("//storage:data_dir_test",), in_simulator=True),
+    Mutant("fsync-error-retried-as-success",
+           "#12 retry a failed fsync (Linux reports a failed writeback once and drops the pages: "
+           "the retry succeeds over lost data)",
+           "member/data_dir_log_store.cc",
+           "      absl::Status synced = dir_->Sync();\n",
+           "      absl::Status synced = dir_->Sync();\n"
+           "      if (!synced.ok()) synced = dir_->Sync();\n",
+           ("//sim:testing_test", "//member:data_dir_log_store_test")),
     Mutant("checksum-ignored", "#12 ignore a checksum failure",
            "storage/record.cc",
            "  if (GetU32(rest.data() + 9) != base::Crc32c(payload) ||",
