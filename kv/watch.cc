@@ -47,6 +47,7 @@ std::optional<etcdserverpb::WatchResponse> WatchHub::Cancel(WatcherId id) {
   auto it = watchers_.find(id);
   if (it == watchers_.end()) return std::nullopt;
   Unindex(it->second);
+  queued_bytes_ -= it->second.queued_bytes;
   watchers_.erase(it);
   ready_.erase(id);
   etcdserverpb::WatchResponse canceled;
@@ -100,8 +101,11 @@ mvccpb::Event WatchHub::MakeEvent(const Watcher& watcher, const std::string& key
 }
 
 void WatchHub::Enqueue(Watcher& watcher, etcdserverpb::WatchResponse response, size_t events) {
+  size_t bytes = response.ByteSizeLong();
   watcher.queue.push_back(std::move(response));
   watcher.queued_events += events;
+  watcher.queued_bytes += bytes;
+  queued_bytes_ += bytes;
   ready_.insert(watcher.id);
 }
 
@@ -133,10 +137,13 @@ void WatchHub::Notify() {
     if (!watcher.synced || watcher.canceled) continue;
     auto batch = batches.find(id);
     if (batch != batches.end()) {
-      if (watcher.queued_events >= limits_.max_queued_events) {
-        // Too far behind: stop queueing live events; Take catches it up
-        // from history, starting with the revisions dropped here.
+      if (!HasRoom(watcher) || queued_bytes_ >= limits_.max_queued_bytes) {
+        // Too far behind (or the hub holds all it may): stop queueing live
+        // events; Take catches it up from history, starting with the
+        // revisions dropped here, once its client reads (ready even with
+        // an empty queue, so that Take comes).
         watcher.synced = false;
+        ready_.insert(id);
         continue;
       }
       etcdserverpb::WatchResponse response;
@@ -157,7 +164,7 @@ void WatchHub::OnRestore() {
     if (watcher.next_revision <= keys_->revision()) {
       watcher.synced = false;
       // Top up now if it has room; otherwise Take will.
-      if (watcher.queued_events < limits_.max_queued_events) CatchUp(watcher);
+      if (HasRoom(watcher)) CatchUp(watcher);
     }
   }
 }
@@ -182,19 +189,24 @@ void WatchHub::CatchUp(Watcher& watcher) {
     return;
   }
   std::vector<mvccpb::Event> events;
+  size_t events_bytes = 0;
   // The revision being read, and the first one left unread (0: none).
   Revision reading = 0;
   Revision stopped_at = 0;
   for (auto change = keys_->ChangesFrom(watcher.next_revision); change != keys_->changes_end();
        ++change) {
     // Stop between revisions (never inside one) once enough was gathered.
-    if (events.size() >= limits_.catch_up_events && change->revision != reading) {
+    if ((events.size() >= limits_.catch_up_events || events_bytes >= limits_.catch_up_bytes) &&
+        change->revision != reading) {
       stopped_at = change->revision;
       break;
     }
     reading = change->revision;
     Keyspace::VersionPair pair = keys_->VersionAt(*change->key, change->revision);
-    if (Wants(watcher, *change, pair)) events.push_back(MakeEvent(watcher, *change->key, pair));
+    if (Wants(watcher, *change, pair)) {
+      events.push_back(MakeEvent(watcher, *change->key, pair));
+      events_bytes += events.back().ByteSizeLong();
+    }
   }
   watcher.next_revision = stopped_at == 0 ? now + 1 : stopped_at;
   if (!events.empty()) {
@@ -214,20 +226,31 @@ std::vector<WatcherId> WatchHub::TakeReady() {
   return ready;
 }
 
-std::vector<etcdserverpb::WatchResponse> WatchHub::Take(WatcherId id, size_t max_responses) {
+std::vector<etcdserverpb::WatchResponse> WatchHub::Take(WatcherId id, size_t max_responses,
+                                                        size_t max_bytes) {
   std::vector<etcdserverpb::WatchResponse> out;
   auto it = watchers_.find(id);
   if (it == watchers_.end()) return out;
   Watcher& watcher = it->second;
-  while (out.size() < max_responses && !watcher.queue.empty()) {
+  // A watcher that fell behind with nothing queued (the hub's budget was
+  // spent by others) reads history first, so that a Take that finds
+  // nothing means there is nothing.
+  if (watcher.queue.empty() && !watcher.synced && !watcher.canceled) CatchUp(watcher);
+  size_t taken_bytes = 0;
+  while (out.size() < max_responses && !watcher.queue.empty() &&
+         (out.empty() || taken_bytes < max_bytes)) {
+    size_t bytes = watcher.queue.front().ByteSizeLong();
     watcher.queued_events -= static_cast<size_t>(watcher.queue.front().events_size());
+    watcher.queued_bytes -= bytes;
+    queued_bytes_ -= bytes;
+    taken_bytes += bytes;
     out.push_back(std::move(watcher.queue.front()));
     watcher.queue.pop_front();
   }
   bool was_canceled = watcher.canceled;
-  if (!watcher.synced && !watcher.canceled && watcher.queued_events < limits_.max_queued_events) {
-    CatchUp(watcher);
-  }
+  // From history, at the client's pace (not bound by the hub's budget,
+  // which only stops live events: a client that reads must progress).
+  if (!watcher.synced && !watcher.canceled && HasRoom(watcher)) CatchUp(watcher);
   if (!watcher.queue.empty()) ready_.insert(id);
   if (was_canceled && watcher.queue.empty()) {
     // Its cancellation was delivered: it is gone.
@@ -254,6 +277,11 @@ size_t WatchHub::queued_events(WatcherId id) const {
   return it == watchers_.end() ? 0 : it->second.queued_events;
 }
 
+size_t WatchHub::queued_bytes(WatcherId id) const {
+  auto it = watchers_.find(id);
+  return it == watchers_.end() ? 0 : it->second.queued_bytes;
+}
+
 bool WatchHub::synced(WatcherId id) const {
   auto it = watchers_.find(id);
   return it != watchers_.end() && it->second.synced;
@@ -261,20 +289,26 @@ bool WatchHub::synced(WatcherId id) const {
 
 void WatchHub::CheckInvariants() const {
   ETC_CHECK_EQ(notified_through_, keys_->revision()) << "Notify was not called after a write";
+  size_t total_bytes = 0;
   for (const auto& [id, watcher] : watchers_) {
     size_t events = 0;
+    size_t bytes = 0;
     Revision last = 0;
     for (const auto& response : watcher.queue) {
       events += static_cast<size_t>(response.events_size());
+      bytes += response.ByteSizeLong();
       for (const auto& event : response.events()) {
         ETC_CHECK_GE(event.kv().mod_revision(), last) << "watcher " << id << " out of order";
         last = event.kv().mod_revision();
       }
     }
     ETC_CHECK_EQ(events, watcher.queued_events);
+    ETC_CHECK_EQ(bytes, watcher.queued_bytes);
+    total_bytes += bytes;
     ETC_CHECK(last < watcher.next_revision) << "watcher " << id << " queued past next_revision";
     if (watcher.synced) ETC_CHECK_GT(watcher.next_revision, keys_->revision());
   }
+  ETC_CHECK_EQ(total_bytes, queued_bytes_);
 }
 
 }  // namespace etc::kv

@@ -6,7 +6,9 @@
 // revision on, in revision order, each exactly once, and the events of one
 // revision in one response. A watcher whose client does not keep up never
 // makes memory grow without bound or delays the others: once its queue
-// holds `max_queued_events`, it stops receiving live events and, as the
+// holds `max_queued_events` or `max_queued_bytes_per_watcher` (values
+// counted), or all the hub's queues together hold `max_queued_bytes`, it
+// stops receiving live events and, as the
 // client drains the queue, catches up from the keyspace's history instead;
 // if compaction removes history it still needs, it is cancelled with the
 // compact revision (the client may start again from there).
@@ -42,6 +44,14 @@ struct WatchLimits {
   // Events one catch-up step reads from history (whole revisions; a single
   // revision with more events is still delivered whole).
   size_t catch_up_events = 256;
+  // The same in bytes (responses' encoded size, values counted), per
+  // watcher and for the whole hub: a stalled client's watchers cost at most
+  // this, whatever the size of the values written; past it a watcher holds
+  // no copies and reads the key tree's history once its client reads.
+  size_t max_queued_bytes_per_watcher = 1 << 20;
+  size_t max_queued_bytes = 16 << 20;
+  // Bytes one catch-up step reads (whole revisions).
+  size_t catch_up_bytes = 1 << 20;
 };
 
 class WatchHub {
@@ -69,9 +79,11 @@ class WatchHub {
 
   // Watchers with responses to take (each reported once until drained).
   std::vector<WatcherId> TakeReady();
-  // Up to `max_responses` of the watcher's responses, oldest first; then
-  // tops its queue up from history if it had fallen behind.
-  std::vector<etcdserverpb::WatchResponse> Take(WatcherId id, size_t max_responses);
+  // Up to `max_responses` of the watcher's responses, oldest first, and no
+  // more once `max_bytes` are taken (at least one); then tops its queue up
+  // from history if it had fallen behind.
+  std::vector<etcdserverpb::WatchResponse> Take(WatcherId id, size_t max_responses,
+                                                size_t max_bytes = SIZE_MAX);
   // A progress notification for the watcher (its header revision says "you
   // have seen everything up to here"), or nullopt while it still has
   // undelivered or not yet caught up events: a progress notification must
@@ -81,6 +93,9 @@ class WatchHub {
   size_t watchers() const { return watchers_.size(); }
   bool exists(WatcherId id) const { return watchers_.contains(id); }
   size_t queued_events(WatcherId id) const;
+  size_t queued_bytes(WatcherId id) const;
+  // Bytes queued in all watchers.
+  size_t queued_bytes() const { return queued_bytes_; }
   // Whether the watcher receives live events (false while it catches up).
   bool synced(WatcherId id) const;
 
@@ -100,6 +115,7 @@ class WatchHub {
     bool canceled = false;
     std::deque<etcdserverpb::WatchResponse> queue;
     size_t queued_events = 0;
+    size_t queued_bytes = 0;
 
     KeyRange range() const { return KeyRange{key, range_end}; }
   };
@@ -108,6 +124,11 @@ class WatchHub {
   mvccpb::Event MakeEvent(const Watcher& watcher, const std::string& key,
                           const Keyspace::VersionPair& pair) const;
   void Enqueue(Watcher& watcher, etcdserverpb::WatchResponse response, size_t events);
+  // Whether the watcher's queue has room for more (live or from history).
+  bool HasRoom(const Watcher& watcher) const {
+    return watcher.queued_events < limits_.max_queued_events &&
+           watcher.queued_bytes < limits_.max_queued_bytes_per_watcher;
+  }
   // Reads the watcher's events from history, from next_revision on.
   void CatchUp(Watcher& watcher);
   void CancelCompacted(Watcher& watcher);
@@ -124,6 +145,7 @@ class WatchHub {
   std::unordered_map<std::string, std::set<WatcherId>> key_watchers_;
   std::set<WatcherId> range_watchers_;
   std::set<WatcherId> ready_;
+  size_t queued_bytes_ = 0;
 };
 
 }  // namespace etc::kv

@@ -191,6 +191,63 @@ TEST(WatchTest, SlowWatcherIsBoundedAndCatchesUpWithoutLosingEvents) {
   store.CheckInvariants();
 }
 
+// Large values: what stalled watchers hold is bounded in bytes (per watcher
+// and for the hub), not only in events; past it they read history instead
+// of holding copies, and lose nothing.
+TEST(WatchTest, StalledWatchersAreBoundedInBytesAndCatchUpWithoutLosingEvents) {
+  constexpr size_t kValueBytes = 10 * 1024;
+  constexpr size_t kPerWatcherBytes = 64 * 1024;
+  constexpr size_t kHubBytes = 256 * 1024;
+  // One revision's response: its value plus a little framing.
+  constexpr size_t kResponseBytes = kValueBytes + 256;
+  StoreOptions options;
+  options.watch.max_queued_bytes_per_watcher = kPerWatcherBytes;
+  options.watch.max_queued_bytes = kHubBytes;
+  options.watch.catch_up_bytes = 32 * 1024;
+  Store store(options);
+  std::vector<WatcherId> stalled;
+  for (int i = 0; i < 50; ++i) stalled.push_back(*store.CreateWatch({}, Watch("k", PrefixEnd("k"))));
+  WatcherId fast = *store.CreateWatch({}, Watch("k", PrefixEnd("k")));
+  std::vector<std::string> written;
+  std::vector<std::string> fast_values;
+  size_t most_hub_bytes = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::string value = std::to_string(i) + std::string(kValueBytes, 'v');
+    written.push_back(value);
+    Put(store, "k" + std::to_string(i % 3), value);
+    most_hub_bytes = std::max(most_hub_bytes, store.watches().queued_bytes());
+    for (WatcherId id : stalled) {
+      ASSERT_LE(store.watches().queued_bytes(id), kPerWatcherBytes + kResponseBytes);
+    }
+    for (auto& r : Drain(store, fast)) {
+      for (auto& e : r.events()) fast_values.push_back(e.kv().value());
+    }
+    store.CheckInvariants();
+  }
+  // The hub held at most its budget (and one response, and the reading
+  // watcher's catch-up step, past it), where holding every event would be
+  // 50 x 200 x 10 KiB = 100 MB.
+  EXPECT_LE(most_hub_bytes, kHubBytes + kResponseBytes + 32 * 1024 + kResponseBytes);
+  EXPECT_GE(most_hub_bytes, kHubBytes) << "the budget was reached";
+  // The fast watcher, not held up, got everything (live or from history).
+  EXPECT_TRUE(fast_values == written) << fast_values.size() << " values";
+  for (WatcherId id : stalled) {
+    std::vector<std::string> values;
+    Revision last = 0;
+    for (auto& r : Drain(store, id)) {
+      for (auto& e : r.events()) {
+        ASSERT_GT(e.kv().mod_revision(), last);
+        last = e.kv().mod_revision();
+        values.push_back(e.kv().value());
+      }
+    }
+    ASSERT_TRUE(values == written) << "watcher " << id << ": " << values.size() << " values";
+    EXPECT_TRUE(store.watches().synced(id));
+  }
+  EXPECT_EQ(store.watches().queued_bytes(), 0u);
+  store.CheckInvariants();
+}
+
 TEST(WatchTest, SlowWatcherBehindCompactionIsCancelled) {
   StoreOptions options;
   options.watch.max_queued_events = 2;

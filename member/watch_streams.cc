@@ -22,11 +22,16 @@ void WatchQueue::Push(std::vector<etcdserverpb::WatchResponse> responses,
   for (etcdserverpb::WatchResponse& response : responses) {
     if (!queue_.empty() && merge_limit_bytes > 0 && tail_mergeable_ &&
         MergeWatchResponse(&queue_.back(), &tail_bytes_, &response, merge_limit_bytes)) {
+      bytes_ += tail_bytes_ - sizes_.back();
+      sizes_.back() = tail_bytes_;
       continue;
     }
+    size_t size = response.ByteSizeLong();
     tail_mergeable_ = merge_limit_bytes > 0;
-    tail_bytes_ = tail_mergeable_ ? response.ByteSizeLong() : 0;
+    tail_bytes_ = tail_mergeable_ ? size : 0;
     queue_.push_back(std::move(response));
+    sizes_.push_back(size);
+    bytes_ += size;
   }
 }
 
@@ -34,6 +39,8 @@ etcdserverpb::WatchResponse WatchQueue::Pop() {
   ETC_CHECK(!queue_.empty());
   etcdserverpb::WatchResponse front = std::move(queue_.front());
   queue_.pop_front();
+  bytes_ -= sizes_.front();
+  sizes_.pop_front();
   // The response now in flight can take no more events.
   if (queue_.empty()) tail_mergeable_ = false;
   return front;
@@ -41,6 +48,8 @@ etcdserverpb::WatchResponse WatchQueue::Pop() {
 
 void WatchQueue::Clear() {
   queue_.clear();
+  sizes_.clear();
+  bytes_ = 0;
   tail_mergeable_ = false;
   tail_bytes_ = 0;
 }
@@ -188,11 +197,11 @@ bool WatchStreams::DeliverOne(kv::WatcherId hub_id) {
   auto owner = owner_.find(hub_id);
   if (owner == owner_.end()) return true;  // its stream is gone
   Stream& stream = streams_.at(owner->second);
-  size_t pending = stream.sink->Pending();
-  if (pending >= options_.max_queued_responses) {
+  if (Full(stream)) {
     stream.sink->Blocked();
     return false;
   }
+  size_t pending = stream.sink->Pending();
   int64_t local = stream.local_of.at(hub_id);
   bool fragmenting = stream.fragmenting.contains(local);
   // Revisions that queued up while the stream was busy go out as one
@@ -204,10 +213,10 @@ bool WatchStreams::DeliverOne(kv::WatcherId hub_id) {
   // Responses merge as they go in, so a stream's slots count messages, not
   // revisions: take more while they still fit (a watcher catching up from
   // history reads one revision per response), a few rounds at most.
-  for (int round = 0; round < kMaxDeliveryRounds && pending < options_.max_queued_responses;
-       ++round) {
+  for (int round = 0; round < kMaxDeliveryRounds && !Full(stream); ++round) {
     std::vector<etcdserverpb::WatchResponse> responses =
-        hub.Take(hub_id, options_.max_queued_responses - pending);
+        hub.Take(hub_id, options_.max_queued_responses - pending,
+                 options_.max_queued_bytes - stream.sink->PendingBytes());
     if (responses.empty()) break;
     for (etcdserverpb::WatchResponse& response : responses) response.set_watch_id(local);
     if (fragmenting) {
@@ -225,7 +234,7 @@ bool WatchStreams::DeliverOne(kv::WatcherId hub_id) {
   }
   // Full now, with more perhaps to come: the sink wakes the member when
   // its client has read.
-  if (stream.sink->Pending() >= options_.max_queued_responses) stream.sink->Blocked();
+  if (Full(stream)) stream.sink->Blocked();
   // Cancelled (compacted) and delivered: forget it.
   if (!hub.exists(hub_id)) Forget(stream, hub_id);
   return true;

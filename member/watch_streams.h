@@ -2,7 +2,8 @@
 // A stream holds a client's watchers (created and cancelled by id, each
 // with its own flags); after every step the member moves the key tree's
 // ready responses (kv::WatchHub) to the streams, but only while a stream's
-// client keeps up: at most `max_queued_responses` wait in a stream, and a
+// client keeps up: at most `max_queued_responses` (and about
+// `max_queued_bytes`) wait in a stream, and a
 // stream that is behind leaves its backlog in the hub's bounded form, which
 // catches up from history later. So a client that stops reading never
 // makes memory grow, and never holds up another stream.
@@ -45,12 +46,17 @@ class WatchQueue {
   void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t merge_limit_bytes);
   bool empty() const { return queue_.empty(); }
   size_t size() const { return queue_.size(); }
+  // The queued responses' encoded size.
+  size_t bytes() const { return bytes_; }
   // Takes the oldest response (requires !empty()).
   etcdserverpb::WatchResponse Pop();
   void Clear();
 
  private:
   std::deque<etcdserverpb::WatchResponse> queue_;
+  // Each response's size as counted in bytes_ (the tail's as merged).
+  std::deque<size_t> sizes_;
+  size_t bytes_ = 0;
   // Whether queue_.back() may take more events, and its size.
   bool tail_mergeable_ = false;
   size_t tail_bytes_ = 0;
@@ -62,6 +68,9 @@ class WatchSink {
   virtual ~WatchSink() = default;
   // Responses queued and not yet taken by the client.
   virtual size_t Pending() = 0;
+  // Their encoded size (values counted): what the client's slowness costs
+  // the member's memory.
+  virtual size_t PendingBytes() = 0;
   // Queues responses for the client, in order (see WatchQueue::Push).
   virtual void Push(std::vector<etcdserverpb::WatchResponse> responses,
                     size_t merge_limit_bytes) = 0;
@@ -73,8 +82,10 @@ class WatchSink {
 };
 
 struct WatchStreamsOptions {
-  // Responses a stream may hold before the member stops feeding it.
+  // Responses a stream may hold before the member stops feeding it, and
+  // their bytes (a response or one delivery round may pass the latter).
   size_t max_queued_responses = 64;
+  size_t max_queued_bytes = 4 << 20;
   // Revisions merged into one response up to this size.
   size_t max_merged_bytes = 64 * 1024;
   // A fragmenting watcher's pieces stay within this (etcd's request limit).
@@ -146,7 +157,10 @@ class WatchStreams {
   void NotifyProgress(int64_t now_ms);
   // Answers the stream's progress request if it can now.
   void TryProgress(Stream& stream);
-  bool Full(Stream& stream) { return stream.sink->Pending() >= options_.max_queued_responses; }
+  bool Full(Stream& stream) {
+    return stream.sink->Pending() >= options_.max_queued_responses ||
+           stream.sink->PendingBytes() >= options_.max_queued_bytes;
+  }
 
   kv::Store* store_;
   WatchStreamsOptions options_;

@@ -16,6 +16,7 @@ namespace {
 class FakeSink : public WatchSink {
  public:
   size_t Pending() override { return queue.size(); }
+  size_t PendingBytes() override { return queue.bytes(); }
   void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t merge_limit) override {
     ++pushes;
     queue.Push(std::move(responses), merge_limit);
@@ -127,6 +128,37 @@ TEST_F(WatchStreamsTest, AStreamThatIsNotReadHoldsABoundedQueueAndLosesNothing) 
   }
   EXPECT_EQ(Revisions(slow_seen, 1), Range(1, 40));
   EXPECT_LE(slow->max_pending, 4u);
+}
+
+TEST(WatchStreamsBytesTest, AStreamThatIsNotReadHoldsAboutItsByteBudgetWhateverTheValues) {
+  constexpr size_t kValueBytes = 100 * 1024;
+  kv::Store store;
+  WatchStreamsOptions options;
+  options.max_queued_bytes = 512 * 1024;
+  WatchStreams streams(&store, options);
+  auto sink = std::make_shared<FakeSink>();
+  WatchStreams::StreamId stream = streams.Open(sink, {});
+  // Four watchers of one prefix, as a client with several watches has.
+  for (int64_t id = 1; id <= 4; ++id) streams.Create(stream, Prefix("/a/", id));
+  size_t most_bytes = 0;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(store.Apply(Put("/a/" + std::to_string(i), std::string(kValueBytes, 'v')))
+                  .error_code(),
+              0);
+    streams.Deliver(1);
+    most_bytes = std::max(most_bytes, sink->PendingBytes());
+  }
+  // 64 slots of 100 KiB would be 6.4 MB; the budget stops it at about
+  // 512 KiB (one response may pass it).
+  EXPECT_LE(most_bytes, options.max_queued_bytes + kValueBytes + 1024);
+  EXPECT_GE(most_bytes, options.max_queued_bytes);
+  // Read at last: every revision for every watcher, once, in order.
+  std::vector<etcdserverpb::WatchResponse> seen;
+  for (int round = 0; round < 1000 && Revisions(seen, 4).size() < 100; ++round) {
+    for (auto& response : sink->Drain()) seen.push_back(std::move(response));
+    streams.Deliver(1);
+  }
+  for (int64_t id = 1; id <= 4; ++id) EXPECT_EQ(Revisions(seen, id), Range(1, 100));
 }
 
 TEST_F(WatchStreamsTest, CreatedResponsesComeInTheOrderOfTheRequestsEvenWhenTheStreamIsFull) {

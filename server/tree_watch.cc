@@ -61,6 +61,11 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
     return queue_.size() + (writing_ ? 1 : 0);
   }
 
+  size_t PendingBytes() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_bytes_ + (writing_ ? writing_bytes_ : 0);
+  }
+
   void Blocked() override {
     std::lock_guard<std::mutex> lock(mu_);
     blocked_ = true;
@@ -74,6 +79,7 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
       std::optional<etcpb::WatchTreeResponse> out = Translate(response);
       if (!out.has_value()) continue;
       if (out->canceled()) ending_ = true;
+      queued_bytes_ += out->ByteSizeLong();
       queue_.push_back(std::move(*out));
     }
     WriteNextLocked(lock);
@@ -85,6 +91,7 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
     if (!ok) {
       // The client is gone: so is the member's stream.
       queue_.clear();
+      queued_bytes_ = 0;
       ending_ = true;
     }
     WriteNextLocked(lock);
@@ -94,6 +101,7 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.clear();
+      queued_bytes_ = 0;
       ending_ = true;
       if (writing_ || finished_) return;
       finished_ = true;
@@ -123,6 +131,8 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
       writing_ = true;
       writing_now_ = std::move(queue_.front());
       queue_.pop_front();
+      writing_bytes_ = writing_now_.ByteSizeLong();
+      queued_bytes_ -= writing_bytes_;
       lock.unlock();
       StartWrite(&writing_now_);
       return;
@@ -180,6 +190,9 @@ class TreeWatch final : public grpc::ServerWriteReactor<etcpb::WatchTreeResponse
   std::mutex mu_;
   std::deque<etcpb::WatchTreeResponse> queue_;
   etcpb::WatchTreeResponse writing_now_;
+  // The queue's encoded size, and the write's (taken before gRPC has it).
+  size_t queued_bytes_ = 0;
+  size_t writing_bytes_ = 0;
   bool writing_ = false;
   bool blocked_ = false;
   // No more responses are taken (a cancel was queued, or the client left).

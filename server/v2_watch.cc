@@ -52,6 +52,7 @@ class V2WatchSink : public member::WatchSink {
   }
 
   size_t Pending() override { return 0; }  // every response is taken at once
+  size_t PendingBytes() override { return 0; }
   void Blocked() override {}
 
   // On the member thread.

@@ -32,6 +32,11 @@ class WatchStream final
     return queue_.size() + (writing_ ? 1 : 0);
   }
 
+  size_t PendingBytes() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.bytes() + (writing_ ? writing_bytes_ : 0);
+  }
+
   void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t merge_limit) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (closed_) return;
@@ -43,6 +48,7 @@ class WatchStream final
     if (writing_ || queue_.empty()) return;
     writing_ = true;
     writing_now_ = queue_.Pop();
+    writing_bytes_ = writing_now_.ByteSizeLong();
     lock.unlock();
     // No Finish while a write is out (writing_), so the stream lives.
     StartWrite(&writing_now_);
@@ -102,6 +108,7 @@ class WatchStream final
     }
     if (!queue_.empty()) {
       writing_now_ = queue_.Pop();
+    writing_bytes_ = writing_now_.ByteSizeLong();
       lock.unlock();
       StartWrite(&writing_now_);
       return;
@@ -133,6 +140,8 @@ class WatchStream final
   std::mutex mu_;
   member::WatchQueue queue_;
   etcdserverpb::WatchResponse writing_now_;
+  // Its size, taken before gRPC has it.
+  size_t writing_bytes_ = 0;
   bool writing_ = false;
   bool blocked_ = false;
   bool closed_ = false;

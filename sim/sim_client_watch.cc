@@ -35,6 +35,7 @@ struct WatchState {
   // Responses in flight to the client, and whether the member waits for
   // room.
   size_t in_flight = 0;
+  size_t in_flight_bytes = 0;
   bool member_blocked = false;
   Micros last_arrival_us = 0;
 };
@@ -47,6 +48,7 @@ void Read(const std::shared_ptr<WatchState>& state, uint64_t connection,
           const etcdserverpb::WatchResponse& response) {
   if (connection != state->connection || state->stopped) return;
   --state->in_flight;
+  state->in_flight_bytes -= response.ByteSizeLong();
   if (state->in_flight == 0 && state->member_blocked) {
     // The client read everything: wake the member to send more.
     state->member_blocked = false;
@@ -68,11 +70,13 @@ class SimWatchSink : public member::WatchSink {
   SimWatchSink(std::shared_ptr<WatchState> state, uint64_t connection)
       : state_(std::move(state)), connection_(connection) {}
   size_t Pending() override { return state_->in_flight; }
+  size_t PendingBytes() override { return state_->in_flight_bytes; }
   void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t) override {
     WatchState& state = *state_;
     Micros now_us = state.client->world()->queue().now_us();
     for (etcdserverpb::WatchResponse& response : responses) {
       ++state.in_flight;
+      state.in_flight_bytes += response.ByteSizeLong();
       state.last_arrival_us = std::max(state.last_arrival_us, now_us + state.client->Latency());
       state.client->AfterOnClient(state.last_arrival_us - now_us,
                                   [state = state_, connection = connection_,
@@ -101,6 +105,7 @@ void CheckHealth(const std::shared_ptr<WatchState>& state, uint64_t connection) 
     state->client->MoveOn(state->member);
     ++state->connection;
     state->in_flight = 0;
+  state->in_flight_bytes = 0;
     state->client->AfterOnClient(kReconnectDelayUs, [state] { Connect(state); });
   });
 }
@@ -112,6 +117,7 @@ void Connect(const std::shared_ptr<WatchState>& state) {
   NodeId target = client->Target();
   uint64_t connection = ++state->connection;
   state->in_flight = 0;
+  state->in_flight_bytes = 0;
   state->member_blocked = false;
   world->queue().After(client->Latency(), [state, target, connection, world] {
     if (state->stopped || !*state->client_alive || connection != state->connection) return;

@@ -30,6 +30,7 @@ std::string Describe(const std::string& key, const std::string& range_end) {
 class WatchWorkload::Sink : public member::WatchSink {
  public:
   size_t Pending() override { return queue.size(); }
+  size_t PendingBytes() override { return queue.bytes(); }
   void Push(std::vector<etcdserverpb::WatchResponse> responses, size_t merge_limit) override {
     queue.Push(std::move(responses), merge_limit);
     max_pending = std::max(max_pending, queue.size());
