@@ -102,7 +102,18 @@ absl::Status SimClient::Enter() {
         "or another client's program)");
   }
   if (options_.pause_probability > 0 && random_.Chance(options_.pause_probability)) {
-    PauseUntil(world_->queue().now_us() + random_.Range(1, std::max<Micros>(options_.max_pause_us, 2)));
+    Micros now_us = world_->queue().now_us();
+    Micros pause_us = random_.Range(1, std::max<Micros>(options_.max_pause_us, 2));
+    ClientPauses* pauses = options_.pauses;
+    bool take = true;
+    if (pauses != nullptr) {
+      size_t index = pauses->drawn.size();
+      pauses->drawn.push_back(absl::StrCat("client ", id_, " pauses at ", now_us / 1000, "ms for ",
+                                           pause_us / 1000, "ms"));
+      take = !pauses->keep.has_value() || pauses->keep->contains(index);
+      if (take) pauses->taken.push_back(index);
+    }
+    if (take) PauseUntil(now_us + pause_us);
   }
   while (world_->queue().now_us() < paused_until_us_) {
     WakeProgram();

@@ -23,6 +23,8 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "client/client_interface.h"
@@ -34,6 +36,17 @@
 
 namespace etc::sim {
 
+// The client pauses a run draws, numbered in the order drawn (all of a
+// run's clients together), and which of them take effect: all, or those
+// kept (a pause left out is still drawn, so nothing else in the run moves).
+struct ClientPauses {
+  std::optional<std::set<size_t>> keep;
+  // Each drawn pause, described.
+  std::vector<std::string> drawn;
+  // Those that took effect (indices into drawn).
+  std::vector<size_t> taken;
+};
+
 struct SimClientOptions {
   Micros request_timeout_us = 1'000'000;
   Micros dial_timeout_us = 2'000'000;
@@ -41,6 +54,9 @@ struct SimClientOptions {
   // VM) with this probability, for up to max_pause_us.
   double pause_probability = 0;
   Micros max_pause_us = 0;
+  // Where drawn pauses are numbered and filtered (shared by a run's
+  // clients); null: every drawn pause takes effect.
+  ClientPauses* pauses = nullptr;
 };
 
 class SimClient final : public client::ClientInterface {

@@ -56,6 +56,7 @@ struct Cluster::Impl {
   AuthWorkload auth;
   FaultInjector injector;
   ClientHistory history;
+  ClientPauses client_pauses;
   std::vector<std::unique_ptr<Program>> programs;
   std::vector<std::pair<std::string, std::function<absl::Status()>>> invariants;
   std::vector<std::pair<std::string, std::function<absl::Status()>>> final_checks;
@@ -154,6 +155,11 @@ void Cluster::Impl::StartPrograms() {
   client_options.request_timeout_us = MicrosOf(options.request_timeout);
   client_options.pause_probability = options.client_pause_probability;
   client_options.max_pause_us = MicrosOf(options.max_client_pause);
+  if (options.keep_client_pauses.has_value()) {
+    client_pauses.keep.emplace(options.keep_client_pauses->begin(),
+                               options.keep_client_pauses->end());
+  }
+  client_options.pauses = &client_pauses;
   for (size_t i = 0; i < programs.size(); ++i) {
     Program& program = *programs[i];
     int id = static_cast<int>(i) + 1;
@@ -236,6 +242,10 @@ Result Cluster::Impl::Finish() {
     result.message = world.checker().violation()->message;
   }
   for (const Fault& fault : swarm.faults) result.faults.push_back(fault.Describe());
+  for (size_t index : client_pauses.taken) {
+    result.client_pauses.push_back(client_pauses.drawn[index]);
+    result.client_pause_positions.push_back(index);
+  }
   result.timeline_html = timeline_html;
   result.events = world.queue().events_run();
   result.calls = history.calls();
@@ -372,8 +382,8 @@ std::optional<uint64_t> EnvNumber(const char* name) {
   return value;
 }
 
-std::optional<std::vector<size_t>> EnvFaults() {
-  const char* text = std::getenv("ETC_SIM_FAULTS");
+std::optional<std::vector<size_t>> EnvPositions(const char* name) {
+  const char* text = std::getenv(name);
   if (text == nullptr) return std::nullopt;
   std::vector<size_t> faults;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
@@ -385,12 +395,17 @@ std::optional<std::vector<size_t>> EnvFaults() {
 
 }  // namespace
 
-std::string ReplayCommand(const Result& result, const std::optional<std::vector<size_t>>& faults) {
+std::string ReplayCommand(const Result& result, const std::optional<std::vector<size_t>>& faults,
+                          const std::optional<std::vector<size_t>>& client_pauses) {
   const char* target = std::getenv("TEST_TARGET");
   std::string command = absl::StrCat("bazel test ", target != nullptr ? target : "<this test>",
                                      " --test_env=ETC_SIM_SEED=", result.seed);
   if (faults.has_value()) {
     absl::StrAppend(&command, " --test_env=ETC_SIM_FAULTS=", absl::StrJoin(*faults, ","));
+  }
+  if (client_pauses.has_value()) {
+    absl::StrAppend(&command, " --test_env=ETC_SIM_CLIENT_PAUSES=",
+                    absl::StrJoin(*client_pauses, ","));
   }
   absl::StrAppend(&command, " --test_output=all");
   return command;
@@ -406,25 +421,42 @@ std::vector<Result> RunSeeds(const ClusterOptions& base, uint64_t first, uint64_
   for (uint64_t seed = begin; seed < end; ++seed) {
     ClusterOptions options = base;
     options.seed = seed;
-    if (only.has_value()) options.keep_faults = EnvFaults();
+    if (only.has_value()) {
+      options.keep_faults = EnvPositions("ETC_SIM_FAULTS");
+      options.keep_client_pauses = EnvPositions("ETC_SIM_CLIENT_PAUSES");
+    }
     Result result = run(options);
     if (result.passed()) continue;
-    std::optional<std::vector<size_t>> faults = options.keep_faults;
     if (shrink) {
-      std::vector<size_t> all;
-      for (size_t i = 0; i < result.faults.size(); ++i) {
-        all.push_back(faults.has_value() ? (*faults)[i] : i);
-      }
-      faults = ShrinkFaults(all, [&](const std::vector<size_t>& candidate) {
-        ClusterOptions trial = options;
-        trial.keep_faults = candidate;
+      auto still_fails = [&](const ClusterOptions& trial) {
         Result tried = run(trial);
         return !tried.passed() && tried.checker == result.checker;
+      };
+      // The faults first (the pauses a run draws depend on them), then the
+      // client pauses of the run with those faults.
+      std::vector<size_t> all;
+      for (size_t i = 0; i < result.faults.size(); ++i) {
+        all.push_back(options.keep_faults.has_value() ? (*options.keep_faults)[i] : i);
+      }
+      options.keep_faults = ShrinkFaults(all, [&](const std::vector<size_t>& candidate) {
+        ClusterOptions trial = options;
+        trial.keep_faults = candidate;
+        return still_fails(trial);
       });
-      options.keep_faults = faults;
+      Result with_faults = run(options);
+      if (!with_faults.client_pause_positions.empty()) {
+        options.keep_client_pauses = ShrinkFaults(
+            with_faults.client_pause_positions, [&](const std::vector<size_t>& candidate) {
+              ClusterOptions trial = options;
+              trial.keep_client_pauses = candidate;
+              return still_fails(trial);
+            });
+      }
       result = run(options);
     }
-    result.replay = ReplayCommand(result, faults);
+    std::optional<std::vector<size_t>> faults = options.keep_faults;
+    std::optional<std::vector<size_t>> client_pauses = options.keep_client_pauses;
+    result.replay = ReplayCommand(result, faults, client_pauses);
     std::fprintf(stderr, "seed %llu failed: %s: %s\n  replay: %s\n",
                  static_cast<unsigned long long>(seed), result.checker.c_str(),
                  result.message.c_str(), result.replay.c_str());
@@ -438,8 +470,12 @@ std::string Describe(const std::vector<Result>& failures) {
   for (const Result& result : failures) {
     absl::StrAppend(&text, "seed ", result.seed, ": ", result.checker, ": ", result.message, "\n");
     for (const std::string& fault : result.faults) absl::StrAppend(&text, "  fault: ", fault, "\n");
+    for (const std::string& pause : result.client_pauses) {
+      absl::StrAppend(&text, "  client pause: ", pause, "\n");
+    }
     absl::StrAppend(&text, "  replay: ",
-                    result.replay.empty() ? ReplayCommand(result, std::nullopt) : result.replay, "\n");
+                    result.replay.empty() ? ReplayCommand(result, std::nullopt, std::nullopt)
+                                         : result.replay, "\n");
   }
   return text;
 }

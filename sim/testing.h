@@ -22,9 +22,9 @@
 //
 // A failure names its seed and the command that replays it:
 //   bazel test //your:test --test_env=ETC_SIM_SEED=17
-// With --test_env=ETC_SIM_SHRINK=1 a failing seed's drawn faults are
-// shrunk to a smallest set that still fails, and ETC_SIM_FAULTS=0,3 replays
-// just those faults.
+// With --test_env=ETC_SIM_SHRINK=1 a failing seed's drawn faults, then its
+// drawn client pauses, are shrunk to a smallest set that still fails, and
+// ETC_SIM_FAULTS=0,3 (ETC_SIM_CLIENT_PAUSES=2) replays just those.
 //
 // Client programs run one at a time on threads of their own, handed
 // control by the simulation (sim/cooperative.h), so a run is deterministic
@@ -76,6 +76,9 @@ struct ClusterOptions {
   // Replays only the drawn faults at these positions (set by RunSeeds
   // from ETC_SIM_FAULTS or while shrinking).
   std::optional<std::vector<size_t>> keep_faults;
+  // The same for drawn client pauses, by their order in the run
+  // (ETC_SIM_CLIENT_PAUSES).
+  std::optional<std::vector<size_t>> keep_client_pauses;
 };
 
 struct Result {
@@ -86,6 +89,10 @@ struct Result {
   std::string message;
   // The drawn faults, one line each, and how many there were.
   std::vector<std::string> faults;
+  // The client pauses that took effect, one line each, and their positions
+  // among those drawn.
+  std::vector<std::string> client_pauses;
+  std::vector<size_t> client_pause_positions;
   // A failing linearizability check's key timeline (HTML).
   std::string timeline_html;
   // The command that replays this run (set by RunSeeds).
@@ -195,7 +202,8 @@ std::vector<Result> RunSeeds(const ClusterOptions& base, uint64_t first, uint64_
 // The failures, one paragraph each, with their replay commands.
 std::string Describe(const std::vector<Result>& failures);
 // The command that replays `result`.
-std::string ReplayCommand(const Result& result, const std::optional<std::vector<size_t>>& faults);
+std::string ReplayCommand(const Result& result, const std::optional<std::vector<size_t>>& faults,
+                          const std::optional<std::vector<size_t>>& client_pauses = std::nullopt);
 
 }  // namespace etc::sim::testing
 

@@ -431,5 +431,49 @@ TEST(RunSeeds, ShrinksAFailingSeedsFaultsAndPrintsItsReplay) {
   EXPECT_EQ(failures[0].faults, std::vector<std::string>{"fault 2"});
 }
 
+TEST(RunSeeds, ShrinksAFailingSeedsClientPausesAndReplaysThem) {
+  ClusterOptions options = Calm();
+  options.fault_phase = milliseconds(5000);
+  options.client_pause_probability = 0.3;
+  options.max_client_pause = milliseconds(1000);
+  // Fails iff one call of the program took over 500 ms: a long pause.
+  auto run = [](const ClusterOptions& o) {
+    Cluster cluster(o);
+    cluster.AddClient("writer", [](ClientContext& ctx) {
+      for (int i = 0; !ctx.done(); ++i) {
+        int64_t before_ms = ctx.client().now_ms();
+        (void)ctx.client().Put("/k", absl::StrCat(i));
+        if (ctx.client().now_ms() - before_ms > 500) {
+          ctx.Fail("a call took over 500 ms");
+          return;
+        }
+        ctx.client().SleepFor(milliseconds(20));
+      }
+    });
+    return cluster.Run();
+  };
+  Result unshrunk = run(options);
+  ASSERT_FALSE(unshrunk.passed()) << unshrunk.calls << " calls, " << unshrunk.client_pauses.size() << " pauses, " << unshrunk.events << " events";
+  ASSERT_GT(unshrunk.client_pauses.size(), 1u) << "the seed draws several pauses";
+
+  setenv("ETC_SIM_SHRINK", "1", 1);
+  std::vector<Result> failures = RunSeeds(options, 1, 1, run);
+  unsetenv("ETC_SIM_SHRINK");
+  ASSERT_EQ(failures.size(), 1u);
+  ASSERT_EQ(failures[0].client_pauses.size(), 1u) << Describe(failures);
+  std::string kept = absl::StrCat(failures[0].client_pause_positions[0]);
+  EXPECT_NE(failures[0].replay.find("--test_env=ETC_SIM_CLIENT_PAUSES=" + kept), std::string::npos)
+      << failures[0].replay;
+
+  // The replay fails with that pause alone, and passes with none.
+  setenv("ETC_SIM_SEED", "1", 1);
+  setenv("ETC_SIM_CLIENT_PAUSES", kept.c_str(), 1);
+  EXPECT_EQ(RunSeeds(options, 1, 1, run).size(), 1u);
+  setenv("ETC_SIM_CLIENT_PAUSES", "", 1);
+  EXPECT_TRUE(RunSeeds(options, 1, 1, run).empty());
+  unsetenv("ETC_SIM_SEED");
+  unsetenv("ETC_SIM_CLIENT_PAUSES");
+}
+
 }  // namespace
 }  // namespace etc::sim::testing
