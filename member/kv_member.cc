@@ -88,14 +88,14 @@ void KvMember::Read(kvpb::Request request, bool serializable, Done done) {
 
 absl::StatusOr<kv::AuthInfo> KvMember::Resolve(const std::optional<std::string>& token) {
   if (!token.has_value() || !store().auth().enabled()) return kv::AuthInfo{};
-  absl::StatusOr<kv::AuthInfo> who = store().tokens().Resolve(*token, clock_->now_ms());
-  if (!who.ok()) return who.status();
+  absl::StatusOr<std::string> user = store().tokens().Resolve(*token, clock_->now_ms());
+  if (!user.ok()) return user.status();
   // Checked against the auth store as this member has it now, as etcd's
   // tokens are: a request is refused as "old revision" only if the auth
   // store moves between its proposal and its apply, not after any auth
-  // change since the token was issued.
-  who->revision = store().auth().revision();
-  return who;
+  // change since the token was issued. (Changes that concern the token's
+  // user dropped the token instead.)
+  return kv::AuthInfo{*std::move(user), store().auth().revision()};
 }
 
 absl::Status KvMember::Authorize(const std::optional<std::string>& token, kvpb::Request* request) {
