@@ -122,6 +122,12 @@ void KvMember::IssueToken(const std::string& name, std::string token, Done done)
   Write(std::move(request), std::move(done));
 }
 
+void KvMember::ExpireTokens(int64_t now_ms) {
+  if (now_ms < next_token_expiry_ms_) return;
+  next_token_expiry_ms_ = now_ms + options_.token_expiry_check_interval_ms;
+  store().tokens().ExpireOld(now_ms);
+}
+
 Callback KvMember::AwaitAnswer(Done done) {
   uint64_t id = next_waiting_id_++;
   waiting_.emplace(id, std::move(done));
@@ -363,6 +369,7 @@ void KvMember::PublishAttributes() {
 void KvMember::AfterStep() {
   int64_t now_ms = clock_->now_ms();
   ExpireLeases(now_ms);
+  ExpireTokens(now_ms);
   RetryLeaseCalls(/*give_up=*/false);
   ExpireRequests(now_ms);
   ObserveMembership();

@@ -61,6 +61,10 @@ struct KvMemberOptions {
   std::function<std::string(const std::string& recorded)> attributes_to_publish;
   // Clients' watch streams (delivery bounds, progress interval).
   WatchStreamsOptions watch;
+  // How often tokens unused for their TTL are dropped (etcd's simple
+  // tokens are looked at every second): a token is gone at most this long
+  // after its TTL, and tokens nobody uses do not pile up.
+  int64_t token_expiry_check_interval_ms = 1000;
 };
 
 class KvMember {
@@ -180,6 +184,7 @@ class KvMember {
   void WhenLeaseLeader(std::function<T()> call, std::function<void(T)> done);
   // Runs the lease calls that wait (giving up: with their last answer).
   void RetryLeaseCalls(bool give_up);
+  void ExpireTokens(int64_t now_ms);
   void PublishAttributes();
   void ObserveMembership();
   uint64_t NextTraceId() { return next_trace_id_++; }
@@ -211,6 +216,9 @@ class KvMember {
 
   bool published_ = false;
   bool publish_in_flight_ = false;
+
+  // When tokens unused for their TTL are dropped next.
+  int64_t next_token_expiry_ms_ = 0;
 };
 
 // The key tree's answer as a status (its error code and message) or the

@@ -763,5 +763,28 @@ TEST(KvMember, AnAdminTokenDroppedOnAPasswordChangeMakesNoRootUser) {
   }
 }
 
+TEST(KvMember, ATokenUnusedForItsTtlIsDroppedByEachMemberThatSawItUnused) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  EnableAuth(cluster);
+  Login(cluster, 2, "bob", "b.1");
+  const int64_t ttl_ms = cluster.at(1).store().tokens().ttl_ms();
+  ASSERT_EQ(ttl_ms, 300'000);  // etcd's default
+  // Used on member 1 every 10 s for longer than the TTL: it stays there.
+  // Members 2 and 3 never saw it used: they dropped it on their own
+  // (each member's tokens are its own, as etcd's simple tokens are).
+  for (int64_t waited_ms = 0; waited_ms <= ttl_ms + 10'000; waited_ms += 10'000) {
+    ASSERT_EQ(HolderOn(cluster, 1, "b.1"), "bob") << waited_ms;
+    cluster.Advance(10'000);
+  }
+  EXPECT_EQ(cluster.at(2).store().tokens().size(), 0u);
+  EXPECT_EQ(cluster.at(3).store().tokens().size(), 0u);
+  EXPECT_EQ(cluster.at(1).store().tokens().size(), 1u);
+  // Then unused on member 1 too, for the TTL and the check interval.
+  cluster.Advance(ttl_ms + cluster.at(1).options().token_expiry_check_interval_ms);
+  EXPECT_EQ(cluster.at(1).store().tokens().size(), 0u);
+  EXPECT_EQ(HolderOn(cluster, 1, "b.1"), "");
+}
+
 }  // namespace
 }  // namespace etc::member
