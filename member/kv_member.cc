@@ -106,6 +106,39 @@ absl::Status KvMember::Authorize(const std::optional<std::string>& token, kvpb::
   return absl::OkStatus();
 }
 
+void KvMember::AuthorizeWhenApplied(std::optional<std::string> token, kvpb::Request request,
+                                    AuthorizedDone done) {
+  absl::Status authorized = Authorize(token, &request);
+  if (authorized != kv::InvalidAuthTokenError()) {
+    if (!authorized.ok()) {
+      done(authorized);
+    } else {
+      done(std::move(request));
+    }
+    return;
+  }
+  AfterReadIndex([this, token = std::move(token), request = std::move(request),
+                  done = std::move(done)](absl::Status) mutable {
+    // With or without the read index, the answer is the token as this
+    // member knows it now.
+    absl::Status again = Authorize(token, &request);
+    if (!again.ok()) {
+      done(again);
+      return;
+    }
+    done(std::move(request));
+  });
+}
+
+void KvMember::AfterReadIndex(std::function<void(absl::Status)> then) {
+  // Listing alarms reads nothing that any user may not, and the answer is
+  // not wanted: only that it came after the read index.
+  kvpb::Request barrier;
+  barrier.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::GET);
+  Read(std::move(barrier), /*serializable=*/false,
+       [then = std::move(then)](absl::StatusOr<kvpb::Response> read) { then(read.status()); });
+}
+
 absl::StatusOr<std::string> KvMember::PasswordHashOf(const std::string& name) const {
   if (!store().auth().enabled()) return kv::AuthNotEnabledError();
   absl::StatusOr<authpb::User> user = store().auth().UserGet(name);
@@ -242,20 +275,16 @@ void KvMember::TimeToLiveWhenReady(
   }
   // The lease's keys as of the question: a put that another member
   // answered before it was asked must be listed, and this leader may not
-  // have applied it yet. A read index first (listing alarms reads nothing
-  // that any user may not).
-  kvpb::Request barrier;
-  barrier.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::GET);
-  Read(std::move(barrier), /*serializable=*/false,
-       [this, request = std::move(request),
-        done = std::move(done)](absl::StatusOr<kvpb::Response> read) mutable {
-         if (!read.ok()) {
-           done(read.status());
-           return;
-         }
-         WhenLeaseLeader<Answer>([this, request = std::move(request)] { return TimeToLive(request); },
-                                 std::move(done));
-       });
+  // have applied it yet. A read index first.
+  AfterReadIndex([this, request = std::move(request),
+                  done = std::move(done)](absl::Status read) mutable {
+    if (!read.ok()) {
+      done(read);
+      return;
+    }
+    WhenLeaseLeader<Answer>([this, request = std::move(request)] { return TimeToLive(request); },
+                            std::move(done));
+  });
 }
 
 void KvMember::ExpireLeases(int64_t now_ms) {

@@ -102,6 +102,16 @@ class KvMember {
   // Stamps `request` with who holds `token` (Resolve) before it goes to
   // Write or Read, as every client request does. Errors: as Resolve.
   absl::Status Authorize(const std::optional<std::string>& token, kvpb::Request* request);
+  // Authorize, for a token that may have been issued through another
+  // member a moment ago: it reaches this member with the log, perhaps
+  // after the client that holds it. A token this member does not know is
+  // looked up again once the member applied everything committed when it
+  // came (a read index), as etcd's simple tokens wait for the index they
+  // were issued at. `done` runs once, with the stamped request or as
+  // Authorize fails.
+  using AuthorizedDone = std::function<void(absl::StatusOr<kvpb::Request>)>;
+  void AuthorizeWhenApplied(std::optional<std::string> token, kvpb::Request request,
+                            AuthorizedDone done);
 
   // ---- authentication, in two steps: the password check between them is
   // slow on purpose (PBKDF2), so the host runs it off this thread ----
@@ -184,6 +194,9 @@ class KvMember {
   void WhenLeaseLeader(std::function<T()> call, std::function<void(T)> done);
   // Runs the lease calls that wait (giving up: with their last answer).
   void RetryLeaseCalls(bool give_up);
+  // Runs `then` once this member applied everything committed now (a read
+  // index), or once that failed.
+  void AfterReadIndex(std::function<void(absl::Status)> then);
   void ExpireTokens(int64_t now_ms);
   void PublishAttributes();
   void ObserveMembership();

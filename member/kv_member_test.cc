@@ -786,5 +786,32 @@ TEST(KvMember, ATokenUnusedForItsTtlIsDroppedByEachMemberThatSawItUnused) {
   EXPECT_EQ(HolderOn(cluster, 1, "b.1"), "");
 }
 
+TEST(KvMember, ATokenIssuedThroughAnotherMemberIsFoundOnceThisOneHasApplied) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  EnableAuth(cluster);
+  // Member 3's disk hangs: the token's entry commits on members 1 and 2,
+  // and the client that holds it turns to member 3 at once.
+  cluster.host(3).disk_works = false;
+  Login(cluster, 1, "bob", "b.1");
+  kvpb::Request now = Put("/b", "1");
+  EXPECT_EQ(cluster.at(3).Authorize(std::string("b.1"), &now), kv::InvalidAuthTokenError());
+  std::optional<absl::StatusOr<kvpb::Request>> authorized;
+  cluster.at(3).AuthorizeWhenApplied(std::string("b.1"), Put("/b", "1"),
+                                     [&](absl::StatusOr<kvpb::Request> r) { authorized = r; });
+  cluster.host(3).disk_works = true;
+  cluster.Settle([&] { return authorized.has_value(); });
+  ASSERT_TRUE(authorized.has_value());
+  ASSERT_TRUE(authorized->ok()) << authorized->status();
+  EXPECT_EQ((*authorized)->header().username(), "bob");
+  // A token nobody issued is still refused, after the same wait.
+  authorized.reset();
+  cluster.at(3).AuthorizeWhenApplied(std::string("made.up"), Put("/b", "1"),
+                                     [&](absl::StatusOr<kvpb::Request> r) { authorized = r; });
+  cluster.Settle([&] { return authorized.has_value(); });
+  ASSERT_TRUE(authorized.has_value());
+  EXPECT_EQ(authorized->status(), kv::InvalidAuthTokenError());
+}
+
 }  // namespace
 }  // namespace etc::member
