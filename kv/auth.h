@@ -6,7 +6,8 @@
 //
 // AuthStore is replicated state: every change comes through the log and is
 // deterministic. Password hashing takes its salt as an argument (the
-// proposer draws it), and tokens live in a separate, local TokenTable.
+// proposer draws it), and tokens live in a separate, local TokenTable
+// (auth_tokens.h).
 //
 //   AuthStore auth;
 //   auth.UserAdd("root", HashPassword("pw", salt), {});
@@ -85,7 +86,10 @@ class AuthStore {
   // ---- permission checks (all OK while auth is disabled) ----
   absl::Status CheckRead(const AuthInfo& who, KeyRange range) const;
   absl::Status CheckWrite(const AuthInfo& who, KeyRange range) const;
-  // User and role management, auth enable/disable, member changes.
+  // User and role management, auth enable/disable, member changes: `who`
+  // holds the root role now. Errors: user empty, old revision (checked
+  // against an older auth store, as key requests), user not found,
+  // permission denied.
   absl::Status CheckAdmin(const AuthInfo& who) const;
 
   // ---- whole state ----
@@ -104,31 +108,6 @@ class AuthStore {
   uint64_t revision_ = 1;
   std::map<std::string, authpb::User> users_;
   std::map<std::string, authpb::Role> roles_;
-};
-
-// Tokens of authenticated users. Local to a member, not replicated (a
-// restarted member forgets them and clients authenticate again, as with
-// etcd's simple tokens); time enters as an argument. A token unused for
-// `ttl_ms` expires.
-class TokenTable {
- public:
-  explicit TokenTable(int64_t ttl_ms = 300'000) : ttl_ms_(ttl_ms) {}
-  // Applying an Authenticate has no clock: the token's time starts at the
-  // next Resolve or ExpireOld.
-  void Add(const std::string& token, AuthInfo info);
-  // Errors: kUnauthenticated "invalid auth token" for unknown or expired.
-  absl::StatusOr<AuthInfo> Resolve(const std::string& token, int64_t now_ms);
-  void ExpireOld(int64_t now_ms);
-  size_t size() const { return tokens_.size(); }
-
- private:
-  struct Entry {
-    AuthInfo info;
-    // -1: not stamped yet.
-    int64_t last_used_ms = -1;
-  };
-  int64_t ttl_ms_;
-  std::map<std::string, Entry> tokens_;
 };
 
 }  // namespace etc::kv

@@ -25,7 +25,8 @@ std::pair<std::string, std::string> SubtreeRange(std::string_view path) {
   return {prefix, end};
 }
 
-Store::Store(StoreOptions options) : options_(options), watches_(&keys_, options.watch) {}
+Store::Store(StoreOptions options)
+    : options_(options), watches_(&keys_, options.watch), tokens_(options.auth_token_ttl_ms) {}
 
 void Store::StampHeader(kvpb::Response* response, const kvpb::Request& request) const {
   // Every result message has the header as its field 1, and its field in

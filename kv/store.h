@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kv/auth.h"
+#include "kv/auth_tokens.h"
 #include "kv/keyspace.h"
 #include "kv/kvpb/kvpb.pb.h"
 #include "kv/lease.h"
@@ -63,6 +64,8 @@ struct StoreOptions {
   // Leases granted with a shorter TTL get this one (etcd derives it from
   // the election timeout).
   int64_t min_lease_ttl_seconds = 1;
+  // --auth-token-ttl: a token unused this long is dropped (etcd: 300 s).
+  int64_t auth_token_ttl_ms = kDefaultAuthTokenTtlMs;
   WatchLimits watch;
 };
 

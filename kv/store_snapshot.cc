@@ -185,7 +185,9 @@ absl::Status Store::Restore(std::string_view data) {
   alarms_ = std::move(alarms);
   lessor_.Clear();
   for (const auto& [id, lease] : leases_.leases()) lessor_.Add(id, lease.ttl_seconds);
-  tokens_ = TokenTable();
+  // A member that takes a snapshot may have missed the auth changes that
+  // would have dropped some of its tokens: it keeps none.
+  tokens_ = TokenTable(options_.auth_token_ttl_ms);
   watches_.OnRestore();
   return absl::OkStatus();
 }

@@ -292,6 +292,31 @@ kvpb::Request AuthEnable() {
   return r;
 }
 
+kvpb::Request AuthDisable() {
+  kvpb::Request r;
+  r.mutable_auth_disable();
+  return r;
+}
+
+kvpb::Request ChangePassword(const std::string& name, const std::string& password) {
+  kvpb::Request r;
+  r.mutable_user_change_password()->set_name(name);
+  r.mutable_user_change_password()->set_password_hash(PasswordHash(password));
+  return r;
+}
+
+kvpb::Request UserDelete(const std::string& name) {
+  kvpb::Request r;
+  r.mutable_user_delete()->set_name(name);
+  return r;
+}
+
+kvpb::Request RoleDelete(const std::string& role) {
+  kvpb::Request r;
+  r.mutable_role_delete()->set_role(role);
+  return r;
+}
+
 kvpb::Request Authenticate(const std::string& name, const std::string& token) {
   kvpb::Request r;
   r.mutable_authenticate()->set_name(name);
@@ -827,10 +852,9 @@ TEST_F(AuthTest, UserGetOfOneselfIsAllowed) {
 TEST_F(AuthTest, AuthenticateRegistersTokenForExistingUser) {
   kvpb::Response response = APPLY_OK(store_, Authenticate("alice", "token-a"));
   EXPECT_EQ(response.authenticate().token(), "token-a");
-  absl::StatusOr<AuthInfo> info = store_.tokens().Resolve("token-a", 1000);
-  ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->username, "alice");
-  EXPECT_EQ(info->revision, store_.auth().revision());
+  absl::StatusOr<std::string> user = store_.tokens().Resolve("token-a", 1000);
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_EQ(*user, "alice");
 
   EXPECT_REFUSED(store_, Authenticate("mallory", "token-m"), AuthFailedError());
   EXPECT_EQ(store_.tokens().Resolve("token-m", 1000).status(), InvalidAuthTokenError());
@@ -850,6 +874,111 @@ TEST_F(AuthTest, AuthenticateOfNoPasswordUserFails) {
   APPLY_OK(store_, As("root", UserAdd("service", /*no_password=*/true)));
   EXPECT_REFUSED(store_, Authenticate("service", "token-s"), AuthFailedError());
   EXPECT_FALSE(store_.tokens().Resolve("token-s", 0).ok());
+}
+
+// ---- tokens: which applied auth changes drop which (etcd's simple tokens) ----
+
+class AuthTokenTest : public AuthTest {
+ protected:
+  void SetUp() override {
+    AuthTest::SetUp();
+    APPLY_OK(store_, As("root", GrantRole("alice", "root")));
+    for (const auto& [user, token] : kTokens) APPLY_OK(store_, Authenticate(user, token));
+  }
+  // Who each token of kTokens names now ("" for none).
+  std::map<std::string, std::string> Holders() {
+    std::map<std::string, std::string> holders;
+    for (const auto& [user, token] : kTokens) {
+      absl::StatusOr<std::string> holder = store_.tokens().Resolve(token, 0);
+      holders[token] = holder.ok() ? *holder : "";
+    }
+    return holders;
+  }
+  static constexpr std::pair<const char*, const char*> kTokens[] = {
+      {"alice", "a.1"}, {"alice", "a.2"}, {"bob", "b.3"}, {"root", "r.4"}};
+  const std::map<std::string, std::string> kAll = {
+      {"a.1", "alice"}, {"a.2", "alice"}, {"b.3", "bob"}, {"r.4", "root"}};
+};
+
+TEST_F(AuthTokenTest, ChangingAUsersPasswordDropsItsTokensAndNoOthers) {
+  APPLY_OK(store_, As("root", ChangePassword("alice", "new")));
+  EXPECT_EQ(Holders(), (std::map<std::string, std::string>{
+                           {"a.1", ""}, {"a.2", ""}, {"b.3", "bob"}, {"r.4", "root"}}));
+  // A login with the new password works.
+  APPLY_OK(store_, Authenticate("alice", "a.5"));
+  EXPECT_EQ(store_.tokens().Resolve("a.5", 0).value(), "alice");
+}
+
+TEST_F(AuthTokenTest, AUserDeletedAndMadeAgainDoesNotGetItsOldTokensBack) {
+  APPLY_OK(store_, As("root", UserDelete("alice")));
+  APPLY_OK(store_, As("root", UserAdd("alice")));
+  APPLY_OK(store_, As("root", GrantRole("alice", "root")));
+  EXPECT_EQ(Holders(), (std::map<std::string, std::string>{
+                           {"a.1", ""}, {"a.2", ""}, {"b.3", "bob"}, {"r.4", "root"}}));
+}
+
+TEST_F(AuthTokenTest, AuthOffDropsEveryTokenAndOnAgainBringsNoneBack) {
+  APPLY_OK(store_, As("root", AuthDisable()));
+  EXPECT_EQ(store_.tokens().size(), 0u);
+  APPLY_OK(store_, AuthEnable());
+  EXPECT_EQ(Holders(), (std::map<std::string, std::string>{
+                           {"a.1", ""}, {"a.2", ""}, {"b.3", ""}, {"r.4", ""}}));
+}
+
+TEST_F(AuthTokenTest, ChangesThatDoNotDropAUsersTokensLeaveThemWorking) {
+  // Other users' passwords and existence, roles and permissions: every
+  // token stays, as etcd's do.
+  APPLY_OK(store_, As("root", UserAdd("carol")));
+  APPLY_OK(store_, Authenticate("carol", "c.5"));
+  APPLY_OK(store_, As("root", ChangePassword("carol", "new")));
+  APPLY_OK(store_, As("root", UserDelete("carol")));
+  APPLY_OK(store_, As("root", RoleAdd("other")));
+  APPLY_OK(store_, As("root", GrantPermission("other", authpb::Permission::READ, "o", "")));
+  APPLY_OK(store_, As("root", GrantRole("bob", "other")));
+  EXPECT_EQ(store_.tokens().Resolve("c.5", 0).status(), InvalidAuthTokenError());
+  EXPECT_EQ(Holders(), kAll);
+  // Revoking a role, even root, or deleting one drops no token either
+  // (etcd 3.4 neither): the rights go with the role, at once.
+  APPLY_OK(store_, As("root", RevokeRole("alice", "root")));
+  APPLY_OK(store_, As("root", RoleDelete("bob-from-rw")));
+  EXPECT_EQ(Holders(), kAll);
+  EXPECT_REFUSED(store_, As("alice", UserAdd("mallory")), PermissionDeniedError());
+  DENIED("bob", Put("x/1", "v"));
+  // A refused change drops nothing.
+  EXPECT_REFUSED(store_, As("alice", ChangePassword("bob", "x")), PermissionDeniedError());
+  EXPECT_REFUSED(store_, As("bob", AuthDisable()), PermissionDeniedError());
+  EXPECT_REFUSED(store_, As("root", UserDelete("mallory")), UserNotFoundError());
+  EXPECT_EQ(Holders(), kAll);
+}
+
+TEST_F(AuthTokenTest, AnAdminRequestCheckedBeforeAnAuthChangeIsRefusedAfterIt) {
+  // Alice's request is stamped while she holds root; root changes her
+  // password before it applies. Applied, it would make a root user with
+  // the rights of a token that no longer exists.
+  kvpb::Request add = As("alice", UserAdd("mallory"));
+  kvpb::Request grant = As("alice", GrantRole("mallory", "root"));
+  APPLY_OK(store_, As("root", ChangePassword("alice", "new")));
+  EXPECT_REFUSED(store_, add, AuthOldRevisionError());
+  EXPECT_REFUSED(store_, grant, AuthOldRevisionError());
+  EXPECT_FALSE(store_.auth().UserGet("mallory").ok());
+  // Stamped after the change (by a new token), it applies.
+  APPLY_OK(store_, As("alice", UserAdd("mallory")));
+}
+
+TEST(AuthTokenTtlTest, TheTtlComesFromTheOptionsAndOutlivesASnapshotRestore) {
+  StoreOptions options;
+  options.auth_token_ttl_ms = 1'000;
+  Store store(options);
+  EXPECT_EQ(store.tokens().ttl_ms(), 1'000);
+  APPLY_OK(store, UserAdd("root"));
+  APPLY_OK(store, GrantRole("root", "root"));
+  APPLY_OK(store, AuthEnable());
+  APPLY_OK(store, Authenticate("root", "r.1"));
+  std::string snapshot = store.Snapshot();
+  ASSERT_TRUE(store.Restore(snapshot).ok());
+  // The member may have missed changes that would have dropped its tokens.
+  EXPECT_EQ(store.tokens().Resolve("r.1", 0).status(), InvalidAuthTokenError());
+  EXPECT_EQ(store.tokens().ttl_ms(), 1'000);
 }
 
 TEST_F(AuthTest, CheckPasswordAcceptsOnlyTheRightPassword) {

@@ -253,6 +253,8 @@ absl::Status Store::ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo
   if (request.has_auth_disable()) {
     if (absl::Status s = auth_.CheckAdmin(who); !s.ok()) return s;
     auth_.Disable();
+    // As etcd's: no token survives auth off and on again.
+    tokens_.Clear();
     return absl::OkStatus();
   }
   const auto& r = request.authenticate();
@@ -262,7 +264,7 @@ absl::Status Store::ApplyAuthSwitch(const kvpb::Request& request, const AuthInfo
   absl::StatusOr<authpb::User> user = auth_.UserGet(r.name());
   if (!user.ok() || user->options().no_password()) return AuthFailedError();
   if (r.token().empty()) return absl::InvalidArgumentError("etcdserver: empty token");
-  tokens_.Add(r.token(), AuthInfo{r.name(), auth_.revision()});
+  tokens_.Add(r.token(), r.name());
   response->mutable_authenticate()->set_token(r.token());
   return absl::OkStatus();
 }
@@ -274,11 +276,22 @@ absl::Status Store::ApplyUserOrRole(const kvpb::Request& request, const AuthInfo
     case kvpb::Request::kUserAdd:
       return auth_.UserAdd(request.user_add().name(), request.user_add().password_hash(),
                            request.user_add().options());
-    case kvpb::Request::kUserDelete:
-      return auth_.UserDelete(request.user_delete().name());
-    case kvpb::Request::kUserChangePassword:
-      return auth_.UserChangePassword(request.user_change_password().name(),
-                                      request.user_change_password().password_hash());
+    case kvpb::Request::kUserDelete: {
+      const std::string& name = request.user_delete().name();
+      absl::Status deleted = auth_.UserDelete(name);
+      // A token must not outlive its user: one made again under the name
+      // (with the root role, say) is not the holder of the old token.
+      if (deleted.ok()) tokens_.InvalidateUser(name);
+      return deleted;
+    }
+    case kvpb::Request::kUserChangePassword: {
+      const std::string& name = request.user_change_password().name();
+      absl::Status changed =
+          auth_.UserChangePassword(name, request.user_change_password().password_hash());
+      // A new password shuts out whoever knew the old one, logged in or not.
+      if (changed.ok()) tokens_.InvalidateUser(name);
+      return changed;
+    }
     case kvpb::Request::kUserGrantRole:
       return auth_.UserGrantRole(request.user_grant_role().user(), request.user_grant_role().role());
     case kvpb::Request::kUserRevokeRole:

@@ -95,14 +95,14 @@ void KvMember::Read(kvpb::Request request, bool serializable, Done done) {
 
 absl::StatusOr<kv::AuthInfo> KvMember::Resolve(const std::optional<std::string>& token) {
   if (!token.has_value() || !store().auth().enabled()) return kv::AuthInfo{};
-  absl::StatusOr<kv::AuthInfo> who = store().tokens().Resolve(*token, clock_->now_ms());
-  if (!who.ok()) return who.status();
+  absl::StatusOr<std::string> user = store().tokens().Resolve(*token, clock_->now_ms());
+  if (!user.ok()) return user.status();
   // Checked against the auth store as this member has it now, as etcd's
   // tokens are: a request is refused as "old revision" only if the auth
   // store moves between its proposal and its apply, not after any auth
-  // change since the token was issued.
-  who->revision = store().auth().revision();
-  return who;
+  // change since the token was issued. (Changes that concern the token's
+  // user dropped the token instead.)
+  return kv::AuthInfo{*std::move(user), store().auth().revision()};
 }
 
 absl::Status KvMember::Authorize(const std::optional<std::string>& token, kvpb::Request* request) {
@@ -111,6 +111,39 @@ absl::Status KvMember::Authorize(const std::optional<std::string>& token, kvpb::
   request->mutable_header()->set_username(who->username);
   request->mutable_header()->set_auth_revision(who->revision);
   return absl::OkStatus();
+}
+
+void KvMember::AuthorizeWhenApplied(std::optional<std::string> token, kvpb::Request request,
+                                    AuthorizedDone done) {
+  absl::Status authorized = Authorize(token, &request);
+  if (authorized != kv::InvalidAuthTokenError()) {
+    if (!authorized.ok()) {
+      done(authorized);
+    } else {
+      done(std::move(request));
+    }
+    return;
+  }
+  AfterReadIndex([this, token = std::move(token), request = std::move(request),
+                  done = std::move(done)](absl::Status) mutable {
+    // With or without the read index, the answer is the token as this
+    // member knows it now.
+    absl::Status again = Authorize(token, &request);
+    if (!again.ok()) {
+      done(again);
+      return;
+    }
+    done(std::move(request));
+  });
+}
+
+void KvMember::AfterReadIndex(std::function<void(absl::Status)> then) {
+  // Listing alarms reads nothing that any user may not, and the answer is
+  // not wanted: only that it came after the read index.
+  kvpb::Request barrier;
+  barrier.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::GET);
+  Read(std::move(barrier), /*serializable=*/false,
+       [then = std::move(then)](absl::StatusOr<kvpb::Response> read) { then(read.status()); });
 }
 
 absl::StatusOr<std::string> KvMember::PasswordHashOf(const std::string& name) const {
@@ -127,6 +160,12 @@ void KvMember::IssueToken(const std::string& name, std::string token, Done done)
   request.mutable_authenticate()->set_name(name);
   request.mutable_authenticate()->set_token(std::move(token));
   Write(std::move(request), std::move(done));
+}
+
+void KvMember::ExpireTokens(int64_t now_ms) {
+  if (now_ms < next_token_expiry_ms_) return;
+  next_token_expiry_ms_ = now_ms + options_.token_expiry_check_interval_ms;
+  store().tokens().ExpireOld(now_ms);
 }
 
 Callback KvMember::AwaitAnswer(Done done) {
@@ -243,20 +282,16 @@ void KvMember::TimeToLiveWhenReady(
   }
   // The lease's keys as of the question: a put that another member
   // answered before it was asked must be listed, and this leader may not
-  // have applied it yet. A read index first (listing alarms reads nothing
-  // that any user may not).
-  kvpb::Request barrier;
-  barrier.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::GET);
-  Read(std::move(barrier), /*serializable=*/false,
-       [this, request = std::move(request),
-        done = std::move(done)](absl::StatusOr<kvpb::Response> read) mutable {
-         if (!read.ok()) {
-           done(read.status());
-           return;
-         }
-         WhenLeaseLeader<Answer>([this, request = std::move(request)] { return TimeToLive(request); },
-                                 std::move(done));
-       });
+  // have applied it yet. A read index first.
+  AfterReadIndex([this, request = std::move(request),
+                  done = std::move(done)](absl::Status read) mutable {
+    if (!read.ok()) {
+      done(read);
+      return;
+    }
+    WhenLeaseLeader<Answer>([this, request = std::move(request)] { return TimeToLive(request); },
+                            std::move(done));
+  });
 }
 
 void KvMember::ExpireLeases(int64_t now_ms) {
@@ -370,6 +405,7 @@ void KvMember::PublishAttributes() {
 void KvMember::AfterStep() {
   int64_t now_ms = clock_->now_ms();
   ExpireLeases(now_ms);
+  ExpireTokens(now_ms);
   RetryLeaseCalls(/*give_up=*/false);
   ExpireRequests(now_ms);
   ObserveMembership();

@@ -64,6 +64,10 @@ struct KvMemberOptions {
   int64_t disk_check_interval_ms = 1000;
   // Clients' watch streams (delivery bounds, progress interval).
   WatchStreamsOptions watch;
+  // How often tokens unused for their TTL are dropped (etcd's simple
+  // tokens are looked at every second): a token is gone at most this long
+  // after its TTL, and tokens nobody uses do not pile up.
+  int64_t token_expiry_check_interval_ms = 1000;
 };
 
 class KvMember {
@@ -101,6 +105,16 @@ class KvMember {
   // Stamps `request` with who holds `token` (Resolve) before it goes to
   // Write or Read, as every client request does. Errors: as Resolve.
   absl::Status Authorize(const std::optional<std::string>& token, kvpb::Request* request);
+  // Authorize, for a token that may have been issued through another
+  // member a moment ago: it reaches this member with the log, perhaps
+  // after the client that holds it. A token this member does not know is
+  // looked up again once the member applied everything committed when it
+  // came (a read index), as etcd's simple tokens wait for the index they
+  // were issued at. `done` runs once, with the stamped request or as
+  // Authorize fails.
+  using AuthorizedDone = std::function<void(absl::StatusOr<kvpb::Request>)>;
+  void AuthorizeWhenApplied(std::optional<std::string> token, kvpb::Request request,
+                            AuthorizedDone done);
 
   // ---- authentication, in two steps: the password check between them is
   // slow on purpose (PBKDF2), so the host runs it off this thread ----
@@ -183,6 +197,10 @@ class KvMember {
   void WhenLeaseLeader(std::function<T()> call, std::function<void(T)> done);
   // Runs the lease calls that wait (giving up: with their last answer).
   void RetryLeaseCalls(bool give_up);
+  // Runs `then` once this member applied everything committed now (a read
+  // index), or once that failed.
+  void AfterReadIndex(std::function<void(absl::Status)> then);
+  void ExpireTokens(int64_t now_ms);
   void PublishAttributes();
   void ObserveMembership();
   void WatchDiskSpace(int64_t now_ms);
@@ -223,6 +241,9 @@ class KvMember {
   int64_t next_disk_check_ms_ = 0;
   bool disk_alarm_in_flight_ = false;
   bool disk_alarm_raised_ = false;
+
+  // When tokens unused for their TTL are dropped next.
+  int64_t next_token_expiry_ms_ = 0;
 };
 
 // The key tree's answer as a status (its error code and message) or the

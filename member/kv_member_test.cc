@@ -592,31 +592,61 @@ absl::StatusOr<kvpb::Response> WriteAndSettle(Cluster& cluster, kvpb::Request re
   return answer.value;
 }
 
+kvpb::Request AddUser(const std::string& name) {
+  kvpb::Request add;
+  add.mutable_user_add()->set_name(name);
+  add.mutable_user_add()->set_password_hash(kv::HashPassword("pw", "0123456789abcdef", 1));
+  return add;
+}
+
+kvpb::Request GrantRole(const std::string& user, const std::string& role) {
+  kvpb::Request grant;
+  grant.mutable_user_grant_role()->set_user(user);
+  grant.mutable_user_grant_role()->set_role(role);
+  return grant;
+}
+
+kvpb::Request AuthEnable() {
+  kvpb::Request enable;
+  enable.mutable_auth_enable();
+  return enable;
+}
+
+// Users root and alice (both with the root role) and bob, and auth on.
+void EnableAuth(Cluster& cluster) {
+  for (const kvpb::Request& request : {AddUser("root"), GrantRole("root", "root"), AddUser("alice"),
+                                       GrantRole("alice", "root"), AddUser("bob"), AuthEnable()}) {
+    ASSERT_TRUE(WriteAndSettle(cluster, request).ok()) << request.ShortDebugString();
+  }
+}
+
+// Issues `token` to `user` through member `via` (the password checked, as
+// a host checks it first).
+void Login(Cluster& cluster, raft::NodeId via, const std::string& user, const std::string& token) {
+  Answer issued;
+  cluster.at(via).IssueToken(user, token, issued.done());
+  cluster.Settle();
+  ASSERT_TRUE(issued.value.ok()) << issued.value.status();
+}
+
+// The user `token` names on member `id`; "" for a token it refuses.
+std::string HolderOn(Cluster& cluster, raft::NodeId id, const std::string& token) {
+  absl::StatusOr<kv::AuthInfo> who = cluster.at(id).Resolve(token);
+  return who.ok() ? who->username : "";
+}
+
 TEST(KvMember, AClientAuthenticatesInTwoStepsAndItsTokenStampsItsRequests) {
   Cluster cluster(3);
   cluster.ElectLeader();
   EXPECT_EQ(cluster.at(2).PasswordHashOf("root").status(), kv::AuthNotEnabledError());
-  kvpb::Request add;
-  add.mutable_user_add()->set_name("root");
-  add.mutable_user_add()->set_password_hash(kv::HashPassword("pw", "0123456789abcdef", 1));
-  ASSERT_TRUE(WriteAndSettle(cluster, add).ok());
-  kvpb::Request grant;
-  grant.mutable_user_grant_role()->set_user("root");
-  grant.mutable_user_grant_role()->set_role("root");
-  ASSERT_TRUE(WriteAndSettle(cluster, grant).ok());
-  kvpb::Request enable;
-  enable.mutable_auth_enable();
-  ASSERT_TRUE(WriteAndSettle(cluster, enable).ok());
+  EnableAuth(cluster);
 
   // Unknown users and wrong passwords get the same answer.
   EXPECT_EQ(cluster.at(2).PasswordHashOf("mallory").status(), kv::AuthFailedError());
   absl::StatusOr<std::string> hash = cluster.at(2).PasswordHashOf("root");
   ASSERT_TRUE(hash.ok()) << hash.status();
   EXPECT_TRUE(kv::CheckPasswordHash("pw", *hash));
-  Answer issued;
-  cluster.at(2).IssueToken("root", "tok.1", issued.done());
-  cluster.Settle();
-  ASSERT_TRUE(issued.value.ok()) << issued.value.status();
+  Login(cluster, 2, "root", "tok.1");
 
   // Issued through the log: the token works on every member.
   for (raft::NodeId id : {1, 2, 3}) {
@@ -709,6 +739,144 @@ TEST(KvMember, AMemberLeavesANospaceAlarmItDidNotRaise) {
   cluster.host(2).store.low = false;
   cluster.Advance(3'000);
   EXPECT_TRUE(HasNoSpaceAlarm(cluster.at(1), 2)) << "etcd leaves it to `alarm disarm`";
+}
+
+// Writes `request` through member 1 as the holder of `token` (stamped
+// there), and settles; the answer.
+absl::StatusOr<kvpb::Response> WriteAs(Cluster& cluster, const std::string& token,
+                                       kvpb::Request request) {
+  if (absl::Status s = cluster.at(1).Authorize(token, &request); !s.ok()) return s;
+  return WriteAndSettle(cluster, std::move(request));
+}
+
+TEST(KvMember, AuthChangesDropTheTokensTheyConcernOnEveryMember) {
+  kvpb::Request change_password;
+  change_password.mutable_user_change_password()->set_name("alice");
+  change_password.mutable_user_change_password()->set_password_hash(
+      kv::HashPassword("new", "0123456789abcdef", 1));
+  kvpb::Request delete_alice;
+  delete_alice.mutable_user_delete()->set_name("alice");
+  kvpb::Request disable;
+  disable.mutable_auth_disable();
+  kvpb::Request role_add;
+  role_add.mutable_role_add()->set_name("r");
+  kvpb::Request revoke_root;
+  revoke_root.mutable_user_revoke_role()->set_name("alice");
+  revoke_root.mutable_user_revoke_role()->set_role("root");
+  kvpb::Request role_delete;
+  role_delete.mutable_role_delete()->set_role("r");
+  struct Case {
+    std::string what;
+    std::vector<kvpb::Request> changes;
+    std::set<std::string> dropped;
+  };
+  std::vector<Case> cases = {
+      {"alice's password changes", {change_password}, {"a.1"}},
+      {"alice is deleted and made again with the root role",
+       {delete_alice, AddUser("alice"), GrantRole("alice", "root")},
+       {"a.1"}},
+      {"auth goes off and on", {disable, AuthEnable()}, {"a.1", "b.2", "r.3"}},
+      // As etcd 3.4: revoking or deleting a role drops no token (the
+      // rights go with the role when the next request applies).
+      {"other users and roles change, alice loses root",
+       {AddUser("carol"), role_add, GrantRole("bob", "r"), GrantRole("carol", "r"), role_delete,
+        revoke_root},
+       {}},
+  };
+  const std::map<std::string, std::string> holders = {
+      {"a.1", "alice"}, {"b.2", "bob"}, {"r.3", "root"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Cluster cluster(3);
+    cluster.ElectLeader();
+    EnableAuth(cluster);
+    // Each token issued through another member.
+    Login(cluster, 2, "alice", "a.1");
+    Login(cluster, 3, "bob", "b.2");
+    Login(cluster, 1, "root", "r.3");
+    for (const kvpb::Request& change : c.changes) {
+      ASSERT_TRUE(WriteAs(cluster, "r.3", change).ok()) << change.ShortDebugString();
+    }
+    for (raft::NodeId id : {1, 2, 3}) {
+      for (const auto& [token, user] : holders) {
+        EXPECT_EQ(HolderOn(cluster, id, token), c.dropped.contains(token) ? "" : user)
+            << "token " << token << " on member " << id;
+      }
+    }
+  }
+}
+
+TEST(KvMember, AnAdminTokenDroppedOnAPasswordChangeMakesNoRootUser) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  EnableAuth(cluster);
+  Login(cluster, 3, "alice", "a.1");
+  Login(cluster, 1, "root", "r.2");
+  // Alice's request is stamped before root changes her password, and
+  // applied after.
+  kvpb::Request stamped = AddUser("mallory");
+  ASSERT_TRUE(cluster.at(1).Authorize(std::string("a.1"), &stamped).ok());
+  kvpb::Request change_password;
+  change_password.mutable_user_change_password()->set_name("alice");
+  change_password.mutable_user_change_password()->set_password_hash(
+      kv::HashPassword("new", "0123456789abcdef", 1));
+  ASSERT_TRUE(WriteAs(cluster, "r.2", change_password).ok());
+  EXPECT_EQ(WriteAndSettle(cluster, stamped).status(), kv::AuthOldRevisionError());
+  for (raft::NodeId id : {1, 2, 3}) {
+    kvpb::Request grant = GrantRole("mallory", "root");
+    EXPECT_EQ(cluster.at(id).Authorize(std::string("a.1"), &grant), kv::InvalidAuthTokenError());
+    EXPECT_FALSE(cluster.at(id).store().auth().UserGet("mallory").ok()) << "member " << id;
+  }
+}
+
+TEST(KvMember, ATokenUnusedForItsTtlIsDroppedByEachMemberThatSawItUnused) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  EnableAuth(cluster);
+  Login(cluster, 2, "bob", "b.1");
+  const int64_t ttl_ms = cluster.at(1).store().tokens().ttl_ms();
+  ASSERT_EQ(ttl_ms, 300'000);  // etcd's default
+  // Used on member 1 every 10 s for longer than the TTL: it stays there.
+  // Members 2 and 3 never saw it used: they dropped it on their own
+  // (each member's tokens are its own, as etcd's simple tokens are).
+  for (int64_t waited_ms = 0; waited_ms <= ttl_ms + 10'000; waited_ms += 10'000) {
+    ASSERT_EQ(HolderOn(cluster, 1, "b.1"), "bob") << waited_ms;
+    cluster.Advance(10'000);
+  }
+  EXPECT_EQ(cluster.at(2).store().tokens().size(), 0u);
+  EXPECT_EQ(cluster.at(3).store().tokens().size(), 0u);
+  EXPECT_EQ(cluster.at(1).store().tokens().size(), 1u);
+  // Then unused on member 1 too, for the TTL and the check interval.
+  cluster.Advance(ttl_ms + cluster.at(1).options().token_expiry_check_interval_ms);
+  EXPECT_EQ(cluster.at(1).store().tokens().size(), 0u);
+  EXPECT_EQ(HolderOn(cluster, 1, "b.1"), "");
+}
+
+TEST(KvMember, ATokenIssuedThroughAnotherMemberIsFoundOnceThisOneHasApplied) {
+  Cluster cluster(3);
+  cluster.ElectLeader();
+  EnableAuth(cluster);
+  // Member 3's disk hangs: the token's entry commits on members 1 and 2,
+  // and the client that holds it turns to member 3 at once.
+  cluster.host(3).disk_works = false;
+  Login(cluster, 1, "bob", "b.1");
+  kvpb::Request now = Put("/b", "1");
+  EXPECT_EQ(cluster.at(3).Authorize(std::string("b.1"), &now), kv::InvalidAuthTokenError());
+  std::optional<absl::StatusOr<kvpb::Request>> authorized;
+  cluster.at(3).AuthorizeWhenApplied(std::string("b.1"), Put("/b", "1"),
+                                     [&](absl::StatusOr<kvpb::Request> r) { authorized = r; });
+  cluster.host(3).disk_works = true;
+  cluster.Settle([&] { return authorized.has_value(); });
+  ASSERT_TRUE(authorized.has_value());
+  ASSERT_TRUE(authorized->ok()) << authorized->status();
+  EXPECT_EQ((*authorized)->header().username(), "bob");
+  // A token nobody issued is still refused, after the same wait.
+  authorized.reset();
+  cluster.at(3).AuthorizeWhenApplied(std::string("made.up"), Put("/b", "1"),
+                                     [&](absl::StatusOr<kvpb::Request> r) { authorized = r; });
+  cluster.Settle([&] { return authorized.has_value(); });
+  ASSERT_TRUE(authorized.has_value());
+  EXPECT_EQ(authorized->status(), kv::InvalidAuthTokenError());
 }
 
 }  // namespace

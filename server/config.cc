@@ -41,6 +41,7 @@ const std::map<std::string, std::string>& KnownFlags() {
        "how often watchers with progress_notify hear the revision (a duration: 500ms, 10s, 10m)"},
       {"listen-metrics-urls", "more URLs to serve /metrics and /health on (HTTP only)"},
       {"log-level", "debug, info, warn or error"},
+      {"auth-token-ttl", "time (in seconds) an unused auth token lives (default 300)"},
       {"cert-file", "client server TLS certificate (PEM), for https:// client URLs"},
       {"key-file", "client server TLS key (PEM)"},
       {"trusted-ca-file", "CA (PEM) that client certificates must chain to"},
@@ -178,6 +179,10 @@ absl::StatusOr<std::map<std::string, std::string>> CollectFlags(
   return values;
 }
 
+// etcd sets no bound; a year is more than any deployment asks for, and
+// keeps the TTL in milliseconds far from overflowing.
+constexpr int64_t kMaxAuthTokenTtlSeconds = int64_t{365} * 24 * 60 * 60;
+
 // The integer flags with their bounds.
 absl::Status ReadLimits(const std::map<std::string, std::string>& values, ServerConfig* config) {
   auto get = [&values](const std::string& flag) { return Find(values, flag); };
@@ -197,7 +202,9 @@ absl::Status ReadLimits(const std::map<std::string, std::string>& values, Server
            {"quota-backend-bytes", &config->quota_backend_bytes, 0, kv::kMaxQuotaBytes,
             "a larger key tree's snapshot would not fit a snapshot file"},
            {"max-request-bytes", &config->max_request_bytes, 1, kv::kMaxRequestBytesLimit,
-            "a request travels in one log record"}}) {
+            "a request travels in one log record"},
+           {"auth-token-ttl", &config->auth_token_ttl_seconds, 1, kMaxAuthTokenTtlSeconds,
+            "an unused token lives a year at most"}}) {
     if (auto v = get(f.flag)) {
       absl::StatusOr<int64_t> parsed = Int(f.flag, *v, f.min);
       if (!parsed.ok()) return parsed.status();

@@ -50,6 +50,8 @@ struct ServerConfig {
   int64_t max_request_bytes = 1536 * 1024;
   int max_txn_ops = 128;
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // --auth-token-ttl: a token unused this long is dropped (etcd's default).
+  int64_t auth_token_ttl_seconds = 300;
   std::string log_level = "info";
   TlsFiles client_tls;
   TlsFiles peer_tls;

@@ -26,6 +26,14 @@ TEST(ConfigTest, BothFlagFormsAndEnvironment) {
   EXPECT_EQ(config->election_timeout_ms, 500);
 }
 
+TEST(ConfigTest, AuthTokenTtlIsInSecondsAsEtcds) {
+  EXPECT_EQ(ParseFlags({}, {})->auth_token_ttl_seconds, 300);  // etcd 3.4's default
+  EXPECT_EQ(ParseFlags({"--auth-token-ttl=2"}, {})->auth_token_ttl_seconds, 2);
+  EXPECT_EQ(ParseFlags({}, {{"ETCD_AUTH_TOKEN_TTL", "60"}})->auth_token_ttl_seconds, 60);
+  EXPECT_FALSE(ParseFlags({"--auth-token-ttl=0"}, {}).ok());
+  EXPECT_FALSE(ParseFlags({"--auth-token-ttl=31536001"}, {}).ok());
+}
+
 TEST(ConfigTest, BooleanFlagsStandAloneAsGosDo) {
   auto config = ParseFlags({"--enable-v2", "--name", "n1"}, {});
   ASSERT_TRUE(config.ok()) << config.status();

@@ -338,6 +338,7 @@ void ApplyFlags(const ServerConfig& config, MemberHostOptions* options) {
   if (config.quota_backend_bytes > 0) options->store.quota_bytes = config.quota_backend_bytes;
   options->store.max_request_bytes = config.max_request_bytes;
   options->store.max_txn_ops = config.max_txn_ops;
+  options->store.auth_token_ttl_ms = config.auth_token_ttl_seconds * 1000;
   // A lease shorter than an election could expire during one.
   options->store.min_lease_ttl_seconds = (3 * config.election_timeout_ms / 2 + 999) / 1000;
 }

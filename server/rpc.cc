@@ -48,15 +48,21 @@ void Submit(MemberHost* host, std::optional<std::string> token, kvpb::Request re
   }
   host->Post([token = std::move(token), request = std::move(request), mode,
               done = std::move(done)](MemberHost::Context& c) mutable {
-    if (absl::Status authorized = c.kv().Authorize(token, &request); !authorized.ok()) {
-      done(authorized);
-      return;
-    }
-    if (mode == Mode::kWrite) {
-      c.host().StartWrite(std::move(request), std::move(done));
-    } else {
-      c.host().StartRead(std::move(request), mode == Mode::kSerializableRead, std::move(done));
-    }
+    // A token just issued through another member may not have reached
+    // this one yet: the member looks again once it caught up.
+    c.kv().AuthorizeWhenApplied(
+        std::move(token), std::move(request),
+        [host = &c.host(), mode, done = std::move(done)](
+            absl::StatusOr<kvpb::Request> authorized) mutable {
+          if (!authorized.ok()) {
+            done(authorized.status());
+          } else if (mode == Mode::kWrite) {
+            host->StartWrite(*std::move(authorized), std::move(done));
+          } else {
+            host->StartRead(*std::move(authorized), mode == Mode::kSerializableRead,
+                            std::move(done));
+          }
+        });
   });
 }
 
