@@ -28,18 +28,15 @@ the member thread (the member aborts).
     edge_limits_test.py <etc binary>
 """
 import base64
-import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 import e2e_lib
-from e2e_lib import check, check_true, log, section, until
+from e2e_lib import b64, check, check_true, log, section, until
 
 SERVER = sys.argv[1] if len(sys.argv) > 1 else ''
 NAMES = ['edge0']
@@ -50,25 +47,13 @@ HEADROOM_BYTES = 1 << 30
 SNAPSHOT_COUNT = 50
 
 
-def b64(text):
-    return base64.b64encode(text.encode()).decode()
-
-
-def call(cluster, path, body, timeout=5):
-    request = urllib.request.Request(
-        cluster.client_url[0] + path, data=json.dumps(body).encode(),
-        headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
 def http_put(cluster, key, value):
-    call(cluster, '/v3/kv/put', {'key': b64(key), 'value': b64(value)})
+    e2e_lib.http_call(cluster, 0, '/v3/kv/put', {'key': b64(key), 'value': b64(value)}, 5)
     return True
 
 
 def http_get(cluster, key):
-    kvs = call(cluster, '/v3/kv/range', {'key': b64(key)}).get('kvs', [])
+    kvs = e2e_lib.http_call(cluster, 0, '/v3/kv/range', {'key': b64(key)}, 5).get('kvs', [])
     return base64.b64decode(kvs[0]['value']).decode() if kvs else None
 
 
