@@ -14,6 +14,8 @@ the summary that makes the exit code.
     if __name__ == '__main__':
         e2e_lib.run(lambda: e2e_lib.run_cluster_test(SERVER, 'kv-', NAMES, body))
 """
+import base64
+import json
 import os
 import signal
 import socket
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 VERBOSE = bool(os.environ.get('VERBOSE'))
 
@@ -83,6 +86,28 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def http_call(cluster, i, path, body, timeout=3):
+    """POSTs `body` as JSON to member i's gateway path; its JSON answer."""
+    request = urllib.request.Request(
+        cluster.client_url[i] + path, data=json.dumps(body).encode(),
+        headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def http_put(cluster, i, key, value, timeout=3):
+    """A put through member i's gateway; False if it failed."""
+    try:
+        http_call(cluster, i, '/v3/kv/put', {'key': b64(key), 'value': b64(value)}, timeout)
+        return True
+    except Exception:
+        return False
 
 
 def kill_all():

@@ -8,8 +8,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
+#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -43,18 +43,25 @@ void ForkRunner::Run(std::function<std::string()> compute, size_t size_hint_byte
   JoinReaders(/*all=*/false);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    done(absl::InternalError(absl::StrCat("background work: pipe: ", std::strerror(errno))));
+    Refuse(std::move(done), "make a pipe", errno);
     return;
   }
-  auto started = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  if (pid < 0) {
-    int error = errno;
+  auto job = std::make_shared<Job>();
+  job->read_fd = fds[0];
+  job->size_hint_bytes = size_hint_bytes;
+  job->done = std::move(done);
+  std::thread reader;
+  try {
+    reader = std::thread([this, job] { Read(*job); });
+  } catch (const std::system_error& e) {
     close(fds[0]);
     close(fds[1]);
-    done(absl::InternalError(absl::StrCat("background work: fork: ", std::strerror(error))));
+    Refuse(std::move(job->done), "start a thread", e.code().value());
     return;
   }
+  pthread_setname_np(reader.native_handle(), "etc-snap-read");
+  job->started = std::chrono::steady_clock::now();
+  pid_t pid = fork();
   if (pid == 0) {
     // The child: this thread alone, the state as of the fork. It runs only
     // when the server's threads leave a core idle: every member snapshots
@@ -65,28 +72,63 @@ void ForkRunner::Run(std::function<std::string()> compute, size_t size_hint_byte
     if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0) (void)nice(19);
     WriteAllAndExit(fds[1], compute());
   }
+  int fork_error = errno;
   close(fds[1]);
-  int64_t fork_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
-  auto finished = std::make_shared<std::atomic<bool>>(false);
-  std::thread reader([this, fd = fds[0], pid, size_hint_bytes, started, fork_us, finished,
-                      done = std::move(done)]() mutable {
-    absl::StatusOr<std::string> result = Collect(fd, pid, size_hint_bytes);
-    if (result.ok()) {
-      std::fprintf(stderr,
-                   "{\"level\":\"info\",\"msg\":\"background work on the key tree: %zu bytes in "
-                   "%lld ms (child process %d; the fork paused the member %lld us)\"}\n",
-                   result->size(), static_cast<long long>(MsSince(started)),
-                   static_cast<int>(pid), static_cast<long long>(fork_us));
-    }
-    post_([done = std::move(done), result = std::move(result)]() mutable {
-      done(std::move(result));
-    });
-    finished->store(true);
+  // Taken back before the reader hears of a failed fork: it then only ends.
+  Done refused = pid < 0 ? std::move(job->done) : nullptr;
+  {
+    absl::MutexLock lock(&job->mu);
+    job->forked = true;
+    job->pid = pid;
+    job->fork_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - job->started)
+                       .count();
+  }
+  readers_.push_back(Reader{std::move(reader), job});
+  if (pid < 0) Refuse(std::move(refused), "fork", fork_error);
+}
+
+void ForkRunner::Read(Job& job) {
+  pid_t pid;
+  int64_t fork_us;
+  {
+    absl::MutexLock lock(&job.mu);
+    job.mu.Await(absl::Condition(&job.forked));
+    pid = job.pid;
+    fork_us = job.fork_us;
+  }
+  if (pid < 0) {
+    close(job.read_fd);
+    job.finished.store(true);
+    return;
+  }
+  absl::StatusOr<std::string> result = Collect(job.read_fd, pid, job.size_hint_bytes);
+  if (result.ok()) {
+    LogJson("info", absl::StrCat("background work on the key tree: ", result->size(), " bytes in ",
+                                 MsSince(job.started), " ms (child process ", pid,
+                                 "; the fork paused the member ", fork_us, " us)"));
+  }
+  post_([done = std::move(job.done), result = std::move(result)]() mutable {
+    done(std::move(result));
   });
-  pthread_setname_np(reader.native_handle(), "etc-snap-read");
-  readers_.push_back(Reader{std::move(reader), finished});
+  job.finished.store(true);
+}
+
+void ForkRunner::Refuse(Done done, const char* what, int error) {
+  std::string message =
+      absl::StrCat("background work on the key tree: cannot ", what, ": ", std::strerror(error));
+  // Out of tasks (EAGAIN), memory or descriptors: the process's limits,
+  // not a fault in the work; it may succeed later.
+  bool exhausted = error == EAGAIN || error == ENOMEM || error == EMFILE || error == ENFILE;
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  if (uint64_t refused = refused_log_.Count(now_ms)) {
+    LogJson("warn", absl::StrCat(message, " (", refused,
+                                 " time(s); a snapshot is tried again later, a hash request "
+                                 "fails)"));
+  }
+  done(exhausted ? absl::ResourceExhaustedError(message) : absl::InternalError(message));
 }
 
 absl::StatusOr<std::string> ForkRunner::Collect(int fd, pid_t pid, size_t size_hint_bytes) {
@@ -111,7 +153,7 @@ absl::StatusOr<std::string> ForkRunner::Collect(int fd, pid_t pid, size_t size_h
 
 void ForkRunner::JoinReaders(bool all) {
   for (auto it = readers_.begin(); it != readers_.end();) {
-    if (all || it->finished->load()) {
+    if (all || it->job->finished.load()) {
       it->thread.join();
       it = readers_.erase(it);
     } else {

@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "server/testing/out_of_tasks.h"
 
 namespace etc::server {
 namespace {
@@ -98,6 +99,59 @@ TEST(ForkRunner, SeveralRunsEachGetTheirOwnResult) {
   for (int i = 0; i < 4; ++i) member.RunOne();
   std::sort(results.begin(), results.end());
   EXPECT_EQ(results, (std::vector<std::string>{"0", "1", "2", "3"}));
+}
+
+// ---- out of threads or processes (testing/out_of_tasks.h) ----
+
+// Runs one piece of work that must be refused with kResourceExhausted,
+// then, if `lift` can undo the limit, one that must succeed. Exit codes:
+// 20 the refusal was not told at once, 21 not kResourceExhausted, 22 not
+// saying why, 23 the work failed once the limit was lifted.
+int RefusedThenRun(const std::function<bool()>& lift) {
+  FakeMemberThread member;
+  ForkRunner runner([&member](std::function<void()> task) { member.Post(std::move(task)); });
+  std::optional<absl::StatusOr<std::string>> result;
+  runner.Run([] { return std::string("state"); }, 0,
+             [&result](absl::StatusOr<std::string> r) { result = std::move(r); });
+  // A refusal is told at once, on this thread.
+  if (!result.has_value()) return 20;
+  if (result->status().code() != absl::StatusCode::kResourceExhausted) return 21;
+  if (result->status().message().find("Resource temporarily unavailable") == std::string::npos) {
+    return 22;
+  }
+  // A reader that started ends without a child: Stop joins it.
+  runner.Stop();
+  if (!lift()) return 0;
+  result.reset();
+  runner.Run([] { return std::string("state"); }, 0,
+             [&result](absl::StatusOr<std::string> r) { result = std::move(r); });
+  member.RunOne();
+  if (!result.has_value() || !result->ok() || **result != "state") return 23;
+  return 0;
+}
+
+// The member's background work (snapshots, HashKV) fails with an error
+// when no thread can start, instead of aborting the process: with the
+// fork first, the fork took the last task and the reader's std::thread
+// threw on the member thread.
+TEST(ForkRunner, WithNoThreadToSpareTheWorkFailsInsteadOfAbortingTheProcess) {
+  ExpectChildSucceeds("no thread", [] {
+    std::optional<NoNewThreads> no_threads(std::in_place);
+    if (!no_threads->ok()) return 10;
+    return RefusedThenRun([&no_threads] {
+      no_threads.reset();
+      return true;
+    });
+  });
+}
+
+// The reader thread starts, the fork fails: the work fails, and the reader
+// ends without a child to wait for.
+TEST(ForkRunner, WithNoProcessToSpareTheWorkFailsAndItsReaderEnds) {
+  ExpectChildSucceeds("no process", [] {
+    if (!ForbidNewProcesses()) return 10;
+    return RefusedThenRun([] { return false; });  // a filter stays
+  });
 }
 
 }  // namespace

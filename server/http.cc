@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <utility>
 
 #include <grpcpp/server_posix.h>
@@ -407,11 +408,20 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& hos
     event.data.fd = fd;
     epoll_ctl(listener->epoll_fd_, EPOLL_CTL_ADD, fd, &event);
   }
-  listener->poller_ = std::thread([l = listener.get()] { l->PollLoop(); });
-  pthread_setname_np(listener->poller_.native_handle(), "etc-http");
-  for (int i = 0; i < std::max(1, options.workers); ++i) {
-    listener->workers_.emplace_back([l = listener.get()] { l->Work(); });
-    pthread_setname_np(listener->workers_.back().native_handle(), "etc-http-work");
+  listener->reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  try {
+    listener->poller_ = std::thread([l = listener.get()] { l->PollLoop(); });
+    pthread_setname_np(listener->poller_.native_handle(), "etc-http");
+    for (int i = 0; i < std::max(1, options.workers); ++i) {
+      listener->workers_.emplace_back([l = listener.get()] { l->Work(); });
+      pthread_setname_np(listener->workers_.back().native_handle(), "etc-http-work");
+    }
+  } catch (const std::system_error& e) {
+    // Out of threads (a task limit): an error to report, not an abort. The
+    // threads already started are stopped and joined by the listener's
+    // destructor as it goes out of scope.
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start the listener's threads on ", host_port, ": ", e.what()));
   }
   return listener;
 }
@@ -441,10 +451,10 @@ void Listener::Stop() {
     returned.swap(returned_);
   }
   jobs.clear();  // their exchanges' connections are closed: no answers
-  for (int fd : {listen_fd_, epoll_fd_, wake_fd_}) {
+  for (int fd : {listen_fd_, epoll_fd_, wake_fd_, reserve_fd_}) {
     if (fd >= 0) close(fd);
   }
-  listen_fd_ = epoll_fd_ = wake_fd_ = -1;
+  listen_fd_ = epoll_fd_ = wake_fd_ = reserve_fd_ = -1;
 }
 
 void Listener::WakePoller() {
@@ -481,41 +491,35 @@ void Listener::Close(const std::shared_ptr<Conn>& conn) {
   CountWaiting();
 }
 
-void Listener::Accept() {
-  for (;;) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      // EAGAIN: all taken; EMFILE/ENFILE: out of descriptors (the pending
-      // connections wait in the backlog until one closes).
-      return;
-    }
-    if (open_connections_.load() >= options_.max_connections && !CloseSilentLongest()) {
-      // At the limit with every connection being answered: closed at
-      // once, before it costs anything.
-      close(fd);
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto conn = std::make_shared<Conn>(this, fd, options_);
-    conn->deadline_ms = NowMs() + options_.idle_timeout_ms;
-    conn->last_heard = ++heard_;
-    epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP;
-    event.data.fd = fd;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
-      close(fd);
-      continue;
-    }
-    {
-      absl::MutexLock lock(&conn->mu);
-      conn->events = event.events;
-    }
-    open_connections_.fetch_add(1);
-    conns_[fd] = std::move(conn);
-    CountWaiting();
+void Listener::Adopt(int fd) {
+  if (open_connections_.load() >= options_.max_connections && !CloseSilentLongest()) {
+    // At the limit with every connection being answered: closed at once,
+    // before it costs anything.
+    NoteRefused(absl::StrCat("at the connection limit (", options_.max_connections,
+                             "), every connection waiting for its answer"));
+    close(fd);
+    return;
   }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  auto conn = std::make_shared<Conn>(this, fd, options_);
+  conn->deadline_ms = NowMs() + options_.idle_timeout_ms;
+  conn->last_heard = ++heard_;
+  epoll_event event{};
+  event.events = EPOLLIN | EPOLLRDHUP;
+  event.data.fd = fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    NoteRefused(absl::StrCat("cannot watch it: ", std::strerror(errno)));
+    close(fd);
+    return;
+  }
+  {
+    absl::MutexLock lock(&conn->mu);
+    conn->events = event.events;
+  }
+  open_connections_.fetch_add(1);
+  conns_[fd] = std::move(conn);
+  CountWaiting();
 }
 
 bool Listener::CloseSilentLongest() {
@@ -707,6 +711,8 @@ void Listener::Work() {
 int Listener::NextTimeoutMs() {
   int64_t now = NowMs();
   int64_t next_deadline = now + 1000;
+  ResumeAccepting(now);
+  if (accept_paused_until_ms_ != 0) next_deadline = std::min(next_deadline, accept_paused_until_ms_);
   for (const auto& [fd, conn] : conns_) {
     int64_t deadline = conn->answering ? conn->drain_deadline_ms.load() : conn->deadline_ms;
     if (deadline != 0) next_deadline = std::min(next_deadline, deadline);
@@ -768,6 +774,7 @@ void Listener::PollLoop() {
     }
     for (const std::shared_ptr<Conn>& conn : returned) TakeBack(conn);
     ExpireDeadlines();
+    LogAcceptTroubleDue(NowMs());
   }
   while (!conns_.empty()) Close(conns_.begin()->second);
 }

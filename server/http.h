@@ -36,6 +36,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "server/json_log.h"
 
 namespace etc::server {
 
@@ -134,6 +135,12 @@ struct ListenerOptions {
   // waiting for its answer or streaming one is never picked: a long-poll
   // watch is silent for as long as nothing changes, legitimately. Only if
   // none is waiting on its client is the new one closed.
+  // A process out of descriptors (or kernel memory) before this limit
+  // does the same: the connection silent longest makes room, else the
+  // oldest pending connection is refused (closed at once, with a
+  // descriptor kept in reserve for it), else the port is not watched for
+  // 100 ms; never a busy loop, never an abort, each logged at most once
+  // every 10 s.
   size_t max_connections = 10'000;
   // A connection that sends nothing this long is closed (also one that
   // never says which protocol it speaks), and so is one whose client reads
@@ -191,7 +198,23 @@ class Listener {
   // re-arms the connections whose retry is due).
   int NextTimeoutMs();
   void OnEvent(int fd, uint32_t events);
+  // Takes every pending connection (http_accept.cc).
   void Accept();
+  // Serves an accepted connection, or closes it at max_connections.
+  void Adopt(int fd);
+  // accept(2) failed with `error` for want of descriptors or memory, or
+  // for a reason that is not the pending connection's. Makes room (closes
+  // the connection waiting on its client silent longest) if `may_make_room`,
+  // else refuses the oldest pending connection (accepted with the reserved
+  // descriptor and closed), else stops watching the port for a moment.
+  // True if Accept may go on.
+  bool OnAcceptFailed(int error, bool may_make_room);
+  // Refused: a connection accepted and closed at once (why: for the log).
+  void NoteRefused(std::string reason);
+  // The port watched again once a pause is over; the reserve taken again.
+  void ResumeAccepting(int64_t now_ms);
+  // The accept troubles held back by the rate limit, once it allows.
+  void LogAcceptTroubleDue(int64_t now_ms);
   // Reads what arrived on a connection waiting on its client; returns
   // false once the connection is gone (closed or handed to gRPC).
   bool OnReadable(const std::shared_ptr<Conn>& conn);
@@ -218,6 +241,21 @@ class Listener {
   void WakePoller();
 
   int listen_fd_ = -1;
+  // A descriptor held in reserve (/dev/null): out of descriptors, the
+  // poller closes it to accept the oldest pending connection only to close
+  // it, so that the client is told at once instead of waiting in the
+  // backlog, and the poller does not spin on a port that stays readable.
+  int reserve_fd_ = -1;
+  // Poller only: while accept(2) can do nothing, the port is not watched
+  // until this time (0: watched).
+  int64_t accept_paused_until_ms_ = 0;
+  // Poller only: what the last accept failure was, for the log lines.
+  int accept_errno_ = 0;
+  std::string refusal_reason_;
+  // At most one line per kind every 10 s (json_log.h).
+  RateLimitedLog room_made_log_{10'000};
+  RateLimitedLog refused_log_{10'000};
+  RateLimitedLog paused_log_{10'000};
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   int port_ = 0;

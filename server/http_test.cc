@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -139,13 +140,19 @@ TEST(ParseHttpRequest, ArbitraryBytesNeverCrash) {
 
 // ---- the listener, over real sockets on loopback ----
 
-int Connect(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// Connects a socket made before (so that a test out of descriptors can
+// still open one); false if it did not connect.
+bool ConnectSocket(int fd, int port) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
   inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+  return connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+}
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (!ConnectSocket(fd, port)) {
     close(fd);
     return -1;
   }
@@ -706,6 +713,99 @@ TEST(Listener, ABodyAwaitedWithExpectContinueIsAskedFor) {
   EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK") << answer;
   close(fd);
   (*listener)->Stop();
+}
+
+// ---- out of descriptors ----
+
+// Lowers this process's descriptor limit to the descriptors it holds now,
+// so that the listener's next accept(2) fails with EMFILE, as a member's
+// does when silent connections took every descriptor its limit allows;
+// the limit comes back at the end of the scope. Sockets a test connects
+// while it holds must be made before.
+class OutOfDescriptors {
+ public:
+  OutOfDescriptors() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    int lowest_free = dup(0);  // every lower number is taken
+    close(lowest_free);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free);
+    ok_ = setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+  }
+  ~OutOfDescriptors() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit saved_{};
+  bool ok_ = false;
+};
+
+TEST(Listener, OutOfDescriptorsANewConnectionTakesThePlaceOfTheOneSilentLongest) {
+  auto listener = Listener::Start("127.0.0.1:0", nullptr, Ok());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  int port = (*listener)->port();
+  std::vector<int> silent;
+  for (int i = 0; i < 20; ++i) silent.push_back(Connect(port));
+  ASSERT_TRUE(Eventually([&] { return (*listener)->connections() == 20; }));
+  int fresh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int another = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  testing::internal::CaptureStderr();  // opens a file: before the limit
+  {
+    OutOfDescriptors out;
+    ASSERT_TRUE(out.ok());
+    ASSERT_TRUE(ConnectSocket(fresh, port));
+    // Accepted in the place of the connection silent longest, and served;
+    // without room made it would wait in the backlog (and the poller spin
+    // on it) until a connection closed.
+    EXPECT_TRUE(ClosedByPeer(silent[0], 5000)) << "no room was made";
+    EXPECT_EQ(Get(fresh, "/health"), "HTTP/1.1 200 OK");
+    ASSERT_TRUE(ConnectSocket(another, port));
+    EXPECT_TRUE(ClosedByPeer(silent[1], 5000)) << "no room was made";
+    EXPECT_EQ(Get(another, "/health"), "HTTP/1.1 200 OK");
+    EXPECT_EQ((*listener)->connections(), 20u);
+  }
+  std::string log = testing::internal::GetCapturedStderr();
+  // Two made room: the first is told at once, the second held back by the
+  // rate limit (told with any later ones after 10 s).
+  EXPECT_NE(log.find("\"level\":\"warn\""), std::string::npos) << log;
+  EXPECT_NE(log.find("accept failed (Too many open files): closed 1 connection(s) waiting on "
+                     "silent clients to make room"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("closed 2"), std::string::npos) << log;
+  for (int fd : silent) close(fd);
+  close(fresh);
+  close(another);
+  (*listener)->Stop();
+}
+
+TEST_F(HeldExchanges, OutOfDescriptorsWithNoSilentConnectionANewOneIsRefusedAtOnce) {
+  Start();
+  // Waiting for its answer: never the one that makes room.
+  int waiting = Client("/long-poll");
+  ASSERT_NE(Await(0), nullptr);
+  int refused = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  testing::internal::CaptureStderr();
+  {
+    OutOfDescriptors out;
+    ASSERT_TRUE(out.ok());
+    ASSERT_TRUE(ConnectSocket(refused, listener_->port()));
+    // Closed at once with the descriptor kept in reserve, not left hanging.
+    EXPECT_TRUE(ClosedByPeer(refused, 5000)) << "the new connection was left pending";
+  }
+  std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("refused 1 new connection(s) (closed at once): accept failed: Too many "
+                     "open files"),
+            std::string::npos)
+      << log;
+  // The reserve is taken again, and the port serves as before.
+  Await(0)->Respond(HttpResponse{});
+  EXPECT_EQ(ReadUntil(waiting, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
+  int after = Client("/after");
+  ASSERT_NE(Await(1), nullptr);
+  Await(1)->Respond(HttpResponse{});
+  EXPECT_EQ(ReadUntil(after, Has("\r\n\r\n")).substr(0, 15), "HTTP/1.1 200 OK");
+  close(refused);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "member/errors.h"
 #include "raft/conf_state.h"
 #include "server/identity.h"
+#include "server/json_log.h"
 #include "raft/memory_storage.h"
 
 namespace etc::server {
@@ -113,6 +114,7 @@ absl::Status MemberHost::Open() {
       storage::DataDir::Open(fs_, options_.data_dir, options_.storage);
   if (!dir.ok()) return dir.status();
   dir_ = std::move(*dir);
+  LogSetAside(*dir_);
   if (dir_->fresh() && !options_.initial_voters.empty()) {
     // A new cluster: every initial member starts from the same snapshot
     // naming the initial voters. Reopened after, so the member starts from
@@ -173,6 +175,19 @@ absl::Status MemberHost::Open() {
   kv_member_->set_membership_observer([this] { OnMembershipChange(); });
   RefreshMembership();
   return absl::OkStatus();
+}
+
+void MemberHost::LogSetAside(const storage::DataDir& dir) {
+  const raft::DurableState& recovered = dir.recovered();
+  uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.metadata().index()
+                                                  : recovered.entries.back().index();
+  for (const storage::DamagedSnapshot& damaged : dir.set_aside()) {
+    LogJson("warn", absl::StrCat(damaged.status.message(), ": set aside as ", damaged.name,
+                                 ".broken (kept, not deleted); the member starts from the snapshot "
+                                 "at index ", recovered.snapshot.metadata().index(),
+                                 " and the log through entry ", last_index,
+                                 ", which hold everything it held"));
+  }
 }
 
 member::KvMemberOptions MemberHost::KvOptions() const {

@@ -204,6 +204,8 @@ class MemberHost {
   void LogLeadership();
   MemberHost(MemberHostOptions options, storage::FileSystem* fs, member::Transport* peers);
   absl::Status Open();
+  // The damaged snapshot files recovery passed over and set aside.
+  static void LogSetAside(const storage::DataDir& dir);
   member::KvMemberOptions KvOptions() const;
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -12,6 +13,8 @@
 namespace etc::server {
 namespace {
 
+// A link whose threads could not start is tried again after this.
+constexpr int64_t kRetryOpenMs = 1000;
 // Messages queued per peer before the oldest are dropped.
 constexpr size_t kMaxQueuedMessages = 8192;
 constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
@@ -62,22 +65,64 @@ Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string>
 
 Peers::~Peers() { Stop(); }
 
-std::shared_ptr<Peers::Link> Peers::Open(uint64_t id, const std::string& address) {
+absl::StatusOr<std::shared_ptr<Peers::Link>> Peers::Open(uint64_t id, const std::string& address) {
   auto link = std::make_shared<Link>();
   link->address = address;
+  Link* raw = link.get();
+  // The threads first, so that a link that cannot have them never makes a
+  // channel (gRPC's teardown of a channel made while no thread can start
+  // waits for threads that never ran). They touch the stub only for a
+  // message, which comes after Open returns.
+  try {
+    link->sender = std::thread([this, id, raw] { RunSender(id, raw); });
+    link->snapshot_sender = std::thread([this, raw] { RunSnapshotSender(raw); });
+  } catch (const std::system_error& e) {
+    // Out of threads: the one that started (it holds none of our locks)
+    // ends at once.
+    Close(*link);
+    if (link->sender.joinable()) link->sender.join();
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start its sender threads: ", e.what()));
+  }
+  pthread_setname_np(link->sender.native_handle(), "etc-peer-send");
+  pthread_setname_np(link->snapshot_sender.native_handle(), "etc-peer-snap");
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(256 << 20);
   args.SetMaxReceiveMessageSize(256 << 20);
   // Reconnect quickly after a peer restarts.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  link->channel = grpc::CreateCustomChannel(address, credentials_, args);
-  link->stub = peerpb::Peer::NewStub(link->channel);
-  Link* raw = link.get();
-  link->sender = std::thread([this, id, raw] { RunSender(id, raw); });
-  link->snapshot_sender = std::thread([this, raw] { RunSnapshotSender(raw); });
-  pthread_setname_np(link->sender.native_handle(), "etc-peer-send");
-  pthread_setname_np(link->snapshot_sender.native_handle(), "etc-peer-snap");
+  {
+    std::lock_guard<std::mutex> lock(link->mu);
+    link->channel = grpc::CreateCustomChannel(address, credentials_, args);
+    link->stub = peerpb::Peer::NewStub(link->channel);
+  }
   return link;
+}
+
+std::shared_ptr<Peers::Link> Peers::LinkTo(uint64_t id, bool retry_now) {
+  auto open = links_.find(id);
+  if (open != links_.end()) return open->second;
+  auto wanted = wanted_.find(id);
+  if (wanted == wanted_.end()) return nullptr;  // not a member we know
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  auto retry = retry_open_at_ms_.find(id);
+  if (!retry_now && retry != retry_open_at_ms_.end() && now_ms < retry->second) return nullptr;
+  absl::StatusOr<std::shared_ptr<Link>> link = Open(id, wanted->second);
+  if (!link.ok()) {
+    retry_open_at_ms_[id] = now_ms + kRetryOpenMs;
+    if (uint64_t failures = open_failed_log_.Count(now_ms)) {
+      LogJson("warn", absl::StrCat("no link to peer ", absl::Hex(id), " (", wanted->second, "): ",
+                                   link.status().message(), "; messages to it are dropped and ",
+                                   "it is tried again every ", kRetryOpenMs, " ms (", failures,
+                                   " failure(s))"));
+    }
+    return nullptr;
+  }
+  retry_open_at_ms_.erase(id);
+  links_[id] = *link;
+  return *link;
 }
 
 void Peers::Close(Link& link) {
@@ -90,7 +135,10 @@ void Peers::Close(Link& link) {
 }
 
 void Peers::SetAddresses(const std::map<uint64_t, std::string>& addresses) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
+  wanted_ = addresses;
+  wanted_.erase(self_);
+  retry_open_at_ms_.clear();
   for (auto it = links_.begin(); it != links_.end();) {
     auto wanted = addresses.find(it->first);
     if (wanted != addresses.end() && wanted->second == it->second->address) {
@@ -101,17 +149,15 @@ void Peers::SetAddresses(const std::map<uint64_t, std::string>& addresses) {
     closed_.push_back(std::move(it->second));
     it = links_.erase(it);
   }
-  for (const auto& [id, address] : addresses) {
-    if (id == self_ || links_.contains(id)) continue;
-    links_[id] = Open(id, address);
-  }
+  for (const auto& [id, address] : wanted_) LinkTo(id, /*retry_now=*/true);
 }
 
 void Peers::Stop() {
   std::map<uint64_t, std::shared_ptr<Link>> links;
   std::vector<std::shared_ptr<Link>> closed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
+    wanted_.clear();  // nothing opens again
     links.swap(links_);
     closed.swap(closed_);
   }
@@ -128,10 +174,9 @@ void Peers::Stop() {
 void Peers::Send(raftpb::Message message) {
   std::shared_ptr<Link> link;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = links_.find(message.to());
-    if (it == links_.end()) return;  // not a member we know: dropped
-    link = it->second;
+    absl::MutexLock lock(&mu_);
+    link = LinkTo(message.to(), /*retry_now=*/false);
+    if (link == nullptr) return;  // not a member we know, or no link yet: dropped
   }
   bool snapshot = message.type() == raftpb::MSG_SNAP;
   bool was_empty = false;
@@ -156,14 +201,14 @@ void Peers::Send(raftpb::Message message) {
 }
 
 void Peers::set_snapshot_loader(SnapshotLoader loader) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   snapshot_loader_ = std::move(loader);
 }
 
 std::shared_ptr<peerpb::Peer::Stub> Peers::Stub(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = links_.find(id);
-  return it == links_.end() ? nullptr : it->second->stub;
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<Link> link = LinkTo(id, /*retry_now=*/false);
+  return link == nullptr ? nullptr : link->stub;
 }
 
 void Peers::RunSender(uint64_t to, Link* link) {
@@ -217,7 +262,7 @@ void Peers::RunSnapshotSender(Link* link) {
     // that the member thread never waits for it.
     SnapshotLoader loader;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       loader = snapshot_loader_;
     }
     absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =

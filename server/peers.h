@@ -5,6 +5,12 @@
 // broken connection is retried with backoff. Snapshot messages go on their
 // own thread and stream, in 1 MiB chunks, so a large one never delays
 // heartbeats. The receiving side is PeerService.
+//
+// Out of threads (a task limit), a peer's link cannot start its two
+// threads: messages to it are dropped (Raft retries what matters), the
+// link is tried again at most once a second as messages come, and that is
+// logged at most once every 10 s; it never aborts the member (a
+// std::thread that threw on a membership change did, on every member).
 #ifndef ETC_SERVER_PEERS_H_
 #define ETC_SERVER_PEERS_H_
 
@@ -21,7 +27,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "member/interfaces.h"
+#include "server/json_log.h"
 #include "server/member_host.h"
 #include "server/peerpb/peer.grpc.pb.h"
 #include "storage/snapshotter.h"
@@ -73,18 +83,27 @@ class Peers : public member::Transport {
   };
   void RunSender(uint64_t to, Link* link);
   void RunSnapshotSender(Link* link);
-  std::shared_ptr<Link> Open(uint64_t id, const std::string& address);
+  // kResourceExhausted if its threads cannot start.
+  absl::StatusOr<std::shared_ptr<Link>> Open(uint64_t id, const std::string& address);
+  // The link to `id`, opened now if it is wanted and not open (at most
+  // once per kRetryOpenMs after a failure); nullptr if there is none.
+  std::shared_ptr<Link> LinkTo(uint64_t id, bool retry_now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void Close(Link& link);
 
   uint64_t self_;
   uint64_t cluster_id_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
-  std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<Link>> links_;
-  SnapshotLoader snapshot_loader_;  // guarded by mu_
+  absl::Mutex mu_;
+  // Every other member SetAddresses named, and the links open to them.
+  std::map<uint64_t, std::string> wanted_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<Link>> links_ ABSL_GUARDED_BY(mu_);
+  // A wanted link that could not open: when to try again (steady ms).
+  std::map<uint64_t, int64_t> retry_open_at_ms_ ABSL_GUARDED_BY(mu_);
+  RateLimitedLog open_failed_log_{10'000};
+  SnapshotLoader snapshot_loader_ ABSL_GUARDED_BY(mu_);
   // Closed links whose sender threads are joined at Stop (a sender may be
   // blocked on the network for a while; the caller must not wait for it).
-  std::vector<std::shared_ptr<Link>> closed_;
+  std::vector<std::shared_ptr<Link>> closed_ ABSL_GUARDED_BY(mu_);
 };
 
 // Receives other members' messages (and forwarded lease requests). The

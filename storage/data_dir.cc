@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "storage/snapshot_fallback.h"
 
 namespace etc::storage {
 namespace {
@@ -66,13 +67,16 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
   dir->fs_ = fs;
   dir->member_dir_ = member_dir;
   if (absl::Status s = CheckOrWriteVersion(fs, member_dir, &dir->fresh_); !s.ok()) return s;
+  dir->options_ = options;
 
   dir->snapshots_ = std::make_unique<Snapshotter>(fs, JoinPath(member_dir, "snap"),
                                                   options.snapshots_retained,
                                                   options.max_snapshot_bytes);
   if (absl::Status s = dir->snapshots_->Init(); !s.ok()) return s;
-  absl::StatusOr<std::optional<raftpb::Snapshot>> snapshot = dir->snapshots_->LoadNewest();
-  if (!snapshot.ok()) return snapshot.status();
+  // The newest snapshot that reads back whole; newer damaged ones are
+  // passed over only if the log covers them (snapshot_fallback.h).
+  absl::StatusOr<SnapshotChoice> choice = LoadNewestIntact(*dir->snapshots_);
+  if (!choice.ok()) return choice.status();
 
   auto opened = Wal::Open(fs, JoinPath(member_dir, "wal"), options.wal);
   if (!opened.ok()) return opened.status();
@@ -83,16 +87,11 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
   raft::DurableState& durable = dir->recovered_;
   durable.hard_state = contents.hard_state;
   uint64_t snapshot_index = 0;
-  if (snapshot->has_value()) {
-    durable.snapshot = std::move(**snapshot);
-    snapshot_index = durable.snapshot.metadata().index();
-  }
-  if (contents.snapshot.has_value() && contents.snapshot->index() > snapshot_index) {
-    // The log says a newer snapshot was saved, but its file is gone: the
-    // log may already be released behind it.
-    return absl::DataLossError(absl::StrCat(
-        "the log records a snapshot at index ", contents.snapshot->index(),
-        " but the newest snapshot file is at ", snapshot_index, " (in ", member_dir, "/snap)"));
+  std::optional<raftpb::SnapshotMetadata> base;
+  if (choice->snapshot.has_value()) {
+    base = choice->snapshot->metadata();
+    snapshot_index = base->index();
+    durable.snapshot = std::move(*choice->snapshot);
   }
   std::vector<raftpb::Entry>& entries = contents.entries;
   if (snapshot_index > 0 && !entries.empty() && entries.front().index() <= snapshot_index &&
@@ -105,6 +104,11 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
       entries.clear();
     }
   }
+  if (absl::Status covered =
+          CheckCovered(base, choice->damaged, contents.snapshot, entries, *dir->snapshots_);
+      !covered.ok()) {
+    return covered;
+  }
   entries.erase(std::remove_if(entries.begin(), entries.end(),
                                [&](const raftpb::Entry& e) { return e.index() <= snapshot_index; }),
                 entries.end());
@@ -113,8 +117,15 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
                                             " but the newest snapshot ends at ", snapshot_index,
                                             ": entries in between are missing"));
   }
+  for (DamagedSnapshot& damaged : choice->damaged) {
+    // Kept for the operator, never deleted; out of the way of the next
+    // recovery, which would otherwise pass over it again.
+    if (absl::Status s = dir->snapshots_->SetAside(damaged.name); !s.ok()) return s;
+    dir->set_aside_.push_back(std::move(damaged));
+  }
   durable.entries = std::move(entries);
   dir->snapshot_index_ = snapshot_index;
+  dir->keep_log_from_index_ = KeepLogFrom(options, snapshot_index, choice->older_index);
   return dir;
 }
 
@@ -129,7 +140,12 @@ absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
     // recovery still finds the snapshot and voids the conflicting entries.
     if (absl::Status s = snapshots_->Save(*snapshot); !s.ok()) return s;
     if (absl::Status s = wal_->AppendLogReset(snapshot->metadata()); !s.ok()) return s;
-    snapshot_index_ = std::max<uint64_t>(snapshot_index_, snapshot->metadata().index());
+    if (snapshot->metadata().index() > snapshot_index_) {
+      snapshot_index_ = snapshot->metadata().index();
+      // The reset voids the log before it: no older snapshot can be
+      // combined with it, so none is worth keeping the log for.
+      keep_log_from_index_ = snapshot_index_;
+    }
     // The reset is in the log now: a retry would not start from where
     // this call did.
     return NotRetryable(wal_->Append(entries, hard_state));
@@ -150,12 +166,22 @@ absl::Status DataDir::WriteSnapshotFile(const raftpb::Snapshot& snapshot) {
 
 absl::Status DataDir::RecordSnapshot(const raftpb::SnapshotMetadata& metadata) {
   if (absl::Status s = wal_->AppendSnapshotMarker(metadata); !s.ok()) return s;
-  snapshot_index_ = std::max<uint64_t>(snapshot_index_, metadata.index());
+  if (metadata.index() > snapshot_index_) {
+    keep_log_from_index_ = KeepLogFrom(options_, metadata.index(), snapshot_index_);
+    snapshot_index_ = metadata.index();
+  }
   return wal_->Sync();
 }
 
+uint64_t DataDir::KeepLogFrom(const DataDirOptions& options, uint64_t newest_index,
+                              uint64_t previous_index) {
+  // With one file kept the previous one is deleted as the newest is saved.
+  if (options.snapshots_retained < 2 || previous_index == 0) return newest_index;
+  return previous_index;
+}
+
 absl::Status DataDir::CompactLog(uint64_t index) {
-  return wal_->ReleaseTo(std::min(index, snapshot_index_));
+  return wal_->ReleaseTo(std::min(index, keep_log_from_index_));
 }
 
 }  // namespace etc::storage

@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "raft/raft.h"
 #include "storage/fs.h"
+#include "storage/snapshot_fallback.h"
 #include "storage/snapshotter.h"
 #include "storage/wal.h"
 
@@ -60,6 +61,10 @@ class DataDir {
   bool fresh() const { return fresh_; }
   // A torn tail cut off the log during recovery (bytes; 0 if none).
   uint64_t truncated_bytes() const { return truncated_bytes_; }
+  // Damaged snapshot files recovery passed over, the older snapshot and
+  // the log covering them, and set aside as "<name>.broken" (newest
+  // first; empty if none): for the host to log.
+  const std::vector<DamagedSnapshot>& set_aside() const { return set_aside_; }
 
   // One Ready's persistence obligations, in order. Not durable until Sync
   // (except the snapshot file, which is durable when this returns).
@@ -96,7 +101,12 @@ class DataDir {
     return std::make_shared<const raftpb::Snapshot>(std::move(*loaded));
   }
   // Releases log segments whose entries are all at or below `index` (a
-  // durable snapshot covers them).
+  // durable snapshot covers them), but never past the snapshot before the
+  // newest: if the newest snapshot file is damaged, recovery falls back to
+  // that one and replays the log from it (snapshot_fallback.h), so the log
+  // keeps about one snapshot interval more than the newest needs. Not kept
+  // after a snapshot from the leader (its log reset voids the entries
+  // before it) or with one snapshot file retained.
   absl::Status CompactLog(uint64_t index);
 
   Wal& wal() { return *wal_; }
@@ -105,6 +115,10 @@ class DataDir {
 
  private:
   DataDir() = default;
+  // Where the log must be kept from once the newest snapshot is at
+  // `newest_index` and the one before it at `previous_index` (0: none).
+  static uint64_t KeepLogFrom(const DataDirOptions& options, uint64_t newest_index,
+                              uint64_t previous_index);
 
   FileSystem* fs_ = nullptr;
   std::string member_dir_;
@@ -114,8 +128,12 @@ class DataDir {
   raft::DurableState recovered_;
   bool fresh_ = false;
   uint64_t truncated_bytes_ = 0;
-  // The newest snapshot saved: log releases never go past it.
+  DataDirOptions options_;
+  std::vector<DamagedSnapshot> set_aside_;
+  // The newest snapshot saved.
   uint64_t snapshot_index_ = 0;
+  // Log releases never go past this (see CompactLog).
+  uint64_t keep_log_from_index_ = 0;
 };
 
 }  // namespace etc::storage

@@ -1,9 +1,11 @@
 #include "storage/data_dir.h"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "raft/node.h"
 #include "rapidcheck.h"
@@ -36,6 +38,22 @@ raftpb::Snapshot S(uint64_t index, uint64_t term, std::string data = "state") {
   snapshot.mutable_metadata()->mutable_conf_state()->add_voters(1);
   snapshot.set_data(std::move(data));
   return snapshot;
+}
+
+// An entry of 200 bytes: a few fill a small log segment.
+raftpb::Entry Padded(uint64_t index, uint64_t term) {
+  raftpb::Entry entry = E(index, term);
+  entry.set_data(entry.data() + std::string(200, '.'));
+  return entry;
+}
+
+// Cuts a file to half its size, durably (a disk that lost its tail).
+void TruncateToHalf(MemoryFs& fs, const std::string& path) {
+  auto file = fs.Open(path, {});
+  ASSERT_TRUE(file.ok()) << file.status();
+  uint64_t size = (*file)->Size().value();
+  ASSERT_TRUE((*file)->Truncate(size / 2).ok());
+  ASSERT_TRUE((*file)->Sync().ok());
 }
 
 TEST(DataDirTest, FreshThenRecovered) {
@@ -221,6 +239,112 @@ TEST(DataDirTest, ADamagedSnapshotFileIsDataLossNamingIt) {
   auto dir = DataDir::Open(&fs, "data");
   EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(dir.status().message().find(files->back()), std::string::npos) << dir.status();
+  EXPECT_NE(dir.status().message().find("no older snapshot file reads back whole"),
+            std::string::npos)
+      << dir.status();
+  // Refused, nothing changed: the file stays where it is for the operator.
+  EXPECT_EQ(fs.List("data/member/snap").value(), files.value());
+}
+
+// The newest snapshot file lost its tail (a disk that dropped writes it had
+// acknowledged); the one before it and the log still hold everything: the
+// member restarts from them, as etcd does, and the damaged file is kept
+// aside. The log segments are small, so releasing the log after each
+// snapshot really removes files: without the log kept back to the snapshot
+// before the newest, the entries between them would be gone.
+TEST(DataDirTest, ADamagedNewestSnapshotIsRebuiltFromTheOneBeforeAndTheLogAndSetAside) {
+  MemoryFs fs;
+  DataDirOptions options;
+  options.wal.segment_bytes = 1024;
+  {
+    auto dir = DataDir::Open(&fs, "data", options);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {}, H(1, 1)).ok());
+    for (uint64_t i = 2; i <= 45; ++i) {
+      ASSERT_TRUE((*dir)->Write(nullptr, {Padded(i, 1)}, H(1, i)).ok());
+      ASSERT_TRUE((*dir)->Sync().ok());
+      if (i == 20 || i == 40) {
+        ASSERT_TRUE((*dir)->SaveSnapshot(S(i, 1, "at " + std::to_string(i))).ok());
+        ASSERT_TRUE((*dir)->CompactLog(i).ok());
+      }
+    }
+    EXPECT_GT((*dir)->wal().segments().size(), 1u);
+    ASSERT_TRUE((*dir)->CompactLog(45).ok());
+  }
+  auto files = fs.List("data/member/snap");
+  ASSERT_EQ(files->back(), "0000000000000028-0000000000000001.snap");
+  std::string newest = "data/member/snap/" + files->back();
+  TruncateToHalf(fs, newest);
+  std::string damaged_bytes = fs.Contents(newest);
+
+  auto dir = DataDir::Open(&fs, "data", options);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const raft::DurableState& durable = (*dir)->recovered();
+  EXPECT_EQ(durable.snapshot.metadata().index(), 20u);
+  EXPECT_EQ(durable.snapshot.data(), "at 20");
+  ASSERT_EQ(durable.entries.size(), 25u);
+  EXPECT_EQ(durable.entries.front().index(), 21u);
+  EXPECT_EQ(durable.entries.back().index(), 45u);
+  raft::Config config;
+  config.id = 1;
+  EXPECT_TRUE(raft::Node::Start(config, durable).ok());
+  // Set aside, whole, with why, never deleted; out of the snapshot list.
+  ASSERT_EQ((*dir)->set_aside().size(), 1u);
+  EXPECT_EQ((*dir)->set_aside()[0].name, files->back());
+  EXPECT_EQ((*dir)->set_aside()[0].status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE((*dir)->set_aside()[0].status.message().find(newest), std::string::npos);
+  EXPECT_FALSE(fs.Exists(newest));
+  EXPECT_EQ(fs.Contents(newest + ".broken"), damaged_bytes);
+  EXPECT_EQ((*dir)->LoadSnapshot(S(40, 1).metadata()).status().code(),
+            absl::StatusCode::kNotFound);
+  dir->reset();
+
+  // The next restart finds the same, with nothing more to set aside: the
+  // log still records the snapshot at 40, whose file was set aside.
+  fs.Crash([] { return false; }, [](uint64_t) { return 0; });
+  dir = DataDir::Open(&fs, "data", options);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ((*dir)->recovered().snapshot.metadata().index(), 20u);
+  EXPECT_EQ((*dir)->recovered().entries.size(), 25u);
+  EXPECT_TRUE((*dir)->set_aside().empty());
+}
+
+// What nothing intact covers is refused, naming the damaged file, and the
+// directory is left as it is.
+TEST(DataDirTest, ADamagedNewestSnapshotNothingCoversIsDataLossNamingIt) {
+  struct Case {
+    const char* name;
+    int snapshots_retained;
+    bool newest_from_leader;
+    const char* reason;
+  };
+  for (const Case& c : {Case{"one file kept", 1, false, "no older snapshot file"},
+                        Case{"the newest from the leader", 5, true, "the log starts at entry"}}) {
+    MemoryFs fs;
+    DataDirOptions options;
+    options.snapshots_retained = c.snapshots_retained;
+    {
+      auto dir = DataDir::Open(&fs, "data", options);
+      ASSERT_TRUE(dir.ok()) << dir.status();
+      raftpb::Snapshot boot = S(1, 1, "");
+      ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1), E(4, 1)}, H(1, 4)).ok());
+      ASSERT_TRUE((*dir)->SaveSnapshot(S(3, 1)).ok());
+      if (c.newest_from_leader) {
+        // Its log reset voids the entries before it.
+        raftpb::Snapshot leader = S(9, 2);
+        ASSERT_TRUE((*dir)->Write(&leader, {E(10, 2)}, H(2, 10)).ok());
+        ASSERT_TRUE((*dir)->Sync().ok());
+      }
+    }
+    auto files = fs.List("data/member/snap");
+    TruncateToHalf(fs, "data/member/snap/" + files->back());
+    auto dir = DataDir::Open(&fs, "data", options);
+    EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss) << c.name;
+    EXPECT_NE(dir.status().message().find(files->back()), std::string::npos) << dir.status();
+    EXPECT_NE(dir.status().message().find(c.reason), std::string::npos) << dir.status();
+    EXPECT_EQ(fs.List("data/member/snap").value(), files.value()) << c.name;
+  }
 }
 
 TEST(DataDirTest, LoadsASavedSnapshotByItsMetadataUntilNewerOnesReplaceIt) {
@@ -257,8 +381,15 @@ TEST(DataDirTest, LoadsASavedSnapshotByItsMetadataUntilNewerOnesReplaceIt) {
 // syncs, snapshots made and compactions, snapshots from a leader, and power
 // losses. After each loss: the data directory opens, Raft accepts what it
 // recovered, and every entry that was synced (and not replaced since) is
-// there, or covered by the snapshot.
-RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
+// there, or covered by the snapshot. With `damage_snapshots`, a loss may
+// also cut the newest snapshot file in half: recovery must then start from
+// the file before it and the log when the model says they cover it (the
+// newest was the member's own, an older file is kept, and no release of
+// the log may have gone past it: after one fallback, a second damaged file
+// before the next snapshot may find the log released), and otherwise
+// refuse with kDataLoss, changing nothing. Releases go by whole segments,
+// so past that bound the model cannot tell: then either is right.
+void LivesThroughCrashes(bool damage_snapshots) {
   MemoryFs fs;
   uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   auto chooser = [&seed](uint64_t n) {
@@ -269,6 +400,15 @@ RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
   options.wal.segment_bytes = *rc::gen::element<uint64_t>(1024, 4096, 1 << 20);
   options.snapshots_retained = *rc::gen::inRange(1, 4);
   std::map<uint64_t, uint64_t> synced;  // index -> term, not yet replaced
+  // The snapshot files, oldest first: index, and whether a log reset came
+  // with it (the bootstrap snapshot's and the leader's).
+  std::vector<std::pair<uint64_t, bool>> files;
+  auto saved = [&](uint64_t index, bool reset) {
+    files.emplace_back(index, reset);
+    while (files.size() > static_cast<size_t>(options.snapshots_retained)) files.erase(files.begin());
+  };
+  // How far releasing the log may have gone (DataDir::CompactLog's bound).
+  uint64_t released_up_to = 0;
   uint64_t term = 1;
   {
     auto dir = DataDir::Open(&fs, "data", options);
@@ -276,16 +416,54 @@ RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
     raftpb::Snapshot boot = S(1, 1, "");
     RC_ASSERT((*dir)->Write(&boot, {}, H(1, 1)).ok());
     RC_ASSERT((*dir)->Sync().ok());
+    saved(1, true);
   }
   int lives = *rc::gen::inRange(1, 5);
   for (int life = 0; life <= lives; ++life) {
-    auto dir = DataDir::Open(&fs, "data", options);
-    RC_ASSERT(dir.ok());
+    std::optional<uint64_t> fall_back_to;
+    std::optional<absl::StatusOr<std::unique_ptr<DataDir>>> opened_already;
+    if (damage_snapshots && life > 0 && *rc::gen::arbitrary<bool>()) {
+      auto names = fs.List("data/member/snap");
+      std::string newest;
+      for (const std::string& name : *names) {
+        if (name.ends_with(".snap")) newest = name;  // sorted: the last is the newest
+      }
+      RC_ASSERT(!newest.empty());
+      TruncateToHalf(fs, "data/member/snap/" + newest);
+      bool covered = files.size() >= 2 && !files.back().second;
+      if (covered) fall_back_to = files[files.size() - 2].first;
+      if (!covered || released_up_to > *fall_back_to) {
+        auto opened = DataDir::Open(&fs, "data", options);
+        if (!covered || !opened.ok()) {
+          RC_ASSERT(opened.status().code() == absl::StatusCode::kDataLoss);
+          RC_ASSERT(opened.status().message().find(newest) != std::string::npos);
+          RC_ASSERT(fs.Exists("data/member/snap/" + newest));
+          RC_TAG("refused");
+          return;
+        }
+        opened_already = std::move(opened);
+      }
+    }
+    auto dir = opened_already.has_value() ? std::move(*opened_already)
+                                          : DataDir::Open(&fs, "data", options);
+    if (!dir.ok()) {
+      std::string model;
+      for (const auto& [index, reset] : files) absl::StrAppend(&model, " ", index, reset ? "r" : "");
+      RC_FAIL(absl::StrCat(dir.status().ToString(), "; snapshot files in the model:", model));
+    }
     const raft::DurableState& durable = (*dir)->recovered();
     raft::Config config;
     config.id = 1;
     RC_ASSERT(raft::Node::Start(config, durable).ok());
     uint64_t snapshot_index = durable.snapshot.metadata().index();
+    if (fall_back_to.has_value()) {
+      RC_TAG("fell back");  // the run says how often each outcome came
+      RC_ASSERT(snapshot_index == *fall_back_to);
+      RC_ASSERT((*dir)->set_aside().size() == 1u);
+      files.pop_back();
+    } else {
+      RC_ASSERT((*dir)->set_aside().empty());
+    }
     std::map<uint64_t, uint64_t> recovered;
     for (const auto& e : durable.entries) recovered[e.index()] = e.term();
     for (const auto& [index, t] : synced) {
@@ -302,14 +480,20 @@ RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
     int steps = *rc::gen::inRange(1, 12);
     for (int step = 0; step < steps; ++step) {
       uint64_t last = log.empty() ? base : log.rbegin()->first;
-      switch (*rc::gen::inRange(0, 10)) {
+      // With damage to recover from, more of the member's own snapshots.
+      int own = damage_snapshots ? 5 : 1;
+      switch (*rc::gen::weightedElement<int>({{own, 0}, {1, 1}, {8, 2}})) {
         case 0: {
           // A snapshot the application made at the commit index.
           if (commit > base && log.count(commit)) {
             RC_ASSERT((*dir)->SaveSnapshot(S(commit, log[commit])).ok());
+            uint64_t previous = files.back().first;
+            saved(commit, false);
             base = commit;
             for (auto it = synced.begin(); it != synced.end() && it->first <= base;) it = synced.erase(it);
             RC_ASSERT((*dir)->CompactLog(base).ok());
+            uint64_t kept_from = options.snapshots_retained >= 2 ? previous : base;
+            released_up_to = std::max(released_up_to, kept_from);
           }
           break;
         }
@@ -319,6 +503,7 @@ RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
           uint64_t at = last + 1 + *rc::gen::inRange<uint64_t>(0, 3);
           raftpb::Snapshot leader = S(at, term);
           RC_ASSERT((*dir)->Write(&leader, {}, H(term, at)).ok());
+          saved(at, true);
           log.clear();
           base = at;
           commit = at;
@@ -334,7 +519,8 @@ RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
           }
           std::vector<raftpb::Entry> entries;
           int count = *rc::gen::inRange(1, 5);
-          for (int i = 0; i < count; ++i) entries.push_back(E(from + i, term));
+          // A few fill a small segment: releasing the log removes files.
+          for (int i = 0; i < count; ++i) entries.push_back(Padded(from + i, term));
           log.erase(log.lower_bound(from), log.end());
           for (const auto& e : entries) log[e.index()] = e.term();
           for (auto it = synced.lower_bound(from); it != synced.end();) it = synced.erase(it);
@@ -351,6 +537,14 @@ RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
     dir->reset();
     fs.Crash([&] { return chooser(2) == 1; }, chooser);
   }
+}
+
+RC_GTEST_PROP(DataDirProperty, RecoversWhatWasSyncedThroughCrashes, ()) {
+  LivesThroughCrashes(/*damage_snapshots=*/false);
+}
+
+RC_GTEST_PROP(DataDirProperty, FallsBackFromADamagedNewestSnapshotExactlyWhenTheLogCoversIt, ()) {
+  LivesThroughCrashes(/*damage_snapshots=*/true);
 }
 
 }  // namespace

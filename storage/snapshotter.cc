@@ -18,6 +18,7 @@ constexpr size_t kMagicBytes = 8;
 constexpr size_t kHeaderBytes = kMagicBytes + 8 + 4;
 constexpr char kSuffix[] = ".snap";
 constexpr char kTempSuffix[] = ".snap.tmp";
+constexpr char kSetAsideSuffix[] = ".broken";
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -206,13 +207,38 @@ absl::StatusOr<raftpb::Snapshot> Snapshotter::Read(const std::string& name) cons
   return snapshot;
 }
 
-absl::StatusOr<std::optional<raftpb::Snapshot>> Snapshotter::LoadNewest() const {
-  absl::StatusOr<std::vector<std::string>> files = Files();
-  if (!files.ok()) return files.status();
-  if (files->empty()) return std::optional<raftpb::Snapshot>();
-  absl::StatusOr<raftpb::Snapshot> snapshot = Read(files->back());
-  if (!snapshot.ok()) return snapshot.status();
-  return std::optional<raftpb::Snapshot>(std::move(*snapshot));
+absl::Status Snapshotter::SetAside(const std::string& name) {
+  if (absl::Status s = fs_->Rename(JoinPath(dir_, name), JoinPath(dir_, name + kSetAsideSuffix));
+      !s.ok()) {
+    return s;
+  }
+  // Durably, or a crash could bring the damaged file back as the newest.
+  return fs_->SyncDir(dir_);
+}
+
+bool Snapshotter::IsSetAside(const raftpb::SnapshotMetadata& metadata) const {
+  return fs_->Exists(JoinPath(dir_, FileName(metadata) + kSetAsideSuffix));
+}
+
+std::optional<raftpb::SnapshotMetadata> Snapshotter::ParseFileName(const std::string& name) {
+  // 16 lower-case hex digits from `at` (as FileName writes them).
+  auto hex = [&name](size_t at, uint64_t* value) {
+    *value = 0;
+    for (size_t i = at; i < at + 16; ++i) {
+      char c = name[i];
+      int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (digit < 0) return false;
+      *value = *value << 4 | static_cast<uint64_t>(digit);
+    }
+    return true;
+  };
+  uint64_t index = 0;
+  uint64_t term = 0;
+  if (!IsSnapshotName(name) || !hex(0, &index) || !hex(17, &term)) return std::nullopt;
+  raftpb::SnapshotMetadata metadata;
+  metadata.set_index(index);
+  metadata.set_term(term);
+  return metadata;
 }
 
 absl::StatusOr<raftpb::Snapshot> Snapshotter::Load(const raftpb::SnapshotMetadata& metadata) const {

@@ -2,7 +2,8 @@
 // term, membership), one file per snapshot named "<index>-<term>.snap" (16
 // hex digits each, so names sort by index), written crash-safely: to a temporary file, synced,
 // renamed into place, and the directory synced. The newest `retain` are
-// kept.
+// kept. A damaged file that recovery passed over is set aside as
+// "<name>.broken" (snapshot_fallback.h) and kept for the operator.
 //
 // File format: "etcsnap1", the payload length (u64 little-endian), the
 // payload's CRC-32C (u32 little-endian), then the payload (a serialized
@@ -10,7 +11,7 @@
 //
 //   Snapshotter snapshots(&fs, "member/snap", /*retain=*/5);
 //   snapshots.Save(snapshot);                       // durable when it returns
-//   std::optional<raftpb::Snapshot> newest = snapshots.LoadNewest().value();
+//   raftpb::Snapshot newest = snapshots.Read(snapshots.Files()->back()).value();
 #ifndef ETC_STORAGE_SNAPSHOTTER_H_
 #define ETC_STORAGE_SNAPSHOTTER_H_
 
@@ -46,10 +47,9 @@ class Snapshotter {
   // Errors: kResourceExhausted (nothing written) for a snapshot larger than
   // a file can hold; what the file system failed with.
   absl::Status Save(const raftpb::Snapshot& snapshot);
-  // The newest snapshot file's contents (nullopt: there is none). A damaged
-  // newest file is an error, not a reason to fall back to an older one: the
-  // log may already be released behind it.
-  absl::StatusOr<std::optional<raftpb::Snapshot>> LoadNewest() const;
+  // The snapshot in the file `name` (one of Files()). kDataLoss naming the
+  // file if it does not read back whole; what the file system failed with.
+  absl::StatusOr<raftpb::Snapshot> Read(const std::string& name) const;
   // The snapshot with this index and term. kNotFound if there is no such
   // file (never written, or removed as older than the newest `retain`);
   // kDataLoss if it is damaged. Reads only: it may run beside Save (a file
@@ -57,10 +57,18 @@ class Snapshotter {
   absl::StatusOr<raftpb::Snapshot> Load(const raftpb::SnapshotMetadata& metadata) const;
   // Snapshot file names, oldest first.
   absl::StatusOr<std::vector<std::string>> Files() const;
+  // Renames the file `name` to "<name>.broken", durably: a damaged file
+  // kept for the operator, out of Files(), Load and the retention count.
+  absl::Status SetAside(const std::string& name);
+  // Whether the snapshot with this index and term was set aside.
+  bool IsSetAside(const raftpb::SnapshotMetadata& metadata) const;
+  const std::string& dir() const { return dir_; }
+
+  // The index and term a snapshot file's name gives (nullopt: not one).
+  static std::optional<raftpb::SnapshotMetadata> ParseFileName(const std::string& name);
 
  private:
   static std::string FileName(const raftpb::SnapshotMetadata& metadata);
-  absl::StatusOr<raftpb::Snapshot> Read(const std::string& name) const;
 
   FileSystem* fs_;
   std::string dir_;

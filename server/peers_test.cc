@@ -1,0 +1,57 @@
+#include "server/peers.h"
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "server/testing/out_of_tasks.h"
+
+namespace etc::server {
+namespace {
+
+raftpb::Message HeartbeatTo(uint64_t to) {
+  raftpb::Message message;
+  message.set_type(raftpb::MSG_HEARTBEAT);
+  message.set_from(1);
+  message.set_to(to);
+  return message;
+}
+
+// A membership change names a new peer while no thread can start (a task
+// limit): the member goes on without a link to it (messages to it are
+// dropped, as the network may drop them) and opens the link once threads
+// can start again, without another membership change. Exit codes: 10 the
+// limit could not be set, 11 a link opened without its threads, 12 the
+// link never opened after the limit was lifted, 13 the first link did not
+// open.
+int PeerAddedWhileOutOfThreads() {
+  // A member's gRPC runs before any limit bites: a link to peer 3 first.
+  Peers peers(/*self=*/1, /*cluster_id=*/7, {{3, "127.0.0.1:1"}},
+              grpc::InsecureChannelCredentials());
+  if (peers.Stub(3) == nullptr) return 13;
+  {
+    NoNewThreads no_threads;
+    if (!no_threads.ok()) return 10;
+    peers.SetAddresses({{1, "127.0.0.1:1"}, {2, "127.0.0.1:1"}, {3, "127.0.0.1:1"}});
+    peers.Send(HeartbeatTo(2));
+    if (peers.Stub(2) != nullptr) return 11;
+  }
+  peers.Send(HeartbeatTo(2));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (peers.Stub(2) == nullptr) {
+    if (std::chrono::steady_clock::now() > deadline) return 12;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  peers.Stop();
+  return 0;
+}
+
+TEST(Peers, APeerAddedWhileOutOfThreadsIsLinkedLaterInsteadOfAbortingTheMember) {
+  ExpectChildSucceeds("a peer added with no thread to spare", PeerAddedWhileOutOfThreads);
+}
+
+}  // namespace
+}  // namespace etc::server

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""A member whose newest snapshot file was damaged (cut in half, as a disk
+that lost writes it had acknowledged leaves it) restarts from the snapshot
+before it and its log, as etcd does: every key is back, the three members
+hash the same, and the damaged file is kept aside as <name>.broken and
+logged. With no snapshot file intact the member refuses to start (exit
+status 1) with the DATA_LOSS error naming the file and leaves its files as
+they were; put back, they start it again.
+
+    snapshot_fallback_test.py <etc binary>
+"""
+import base64
+import glob
+import os
+import shutil
+import signal
+import sys
+
+import e2e_lib
+from e2e_lib import b64, check, check_true, http_call, http_put, log, section, until
+
+SERVER = sys.argv[1] if len(sys.argv) > 1 else ''
+NAMES = ['snap0', 'snap1', 'snap2']
+SNAPSHOT_COUNT = 20
+
+
+def local_keys(cluster, i):
+    """Every /k key and value member i holds (a serializable read: its own
+    state)."""
+    got = http_call(cluster, i, '/v3/kv/range',
+               {'key': b64('/k'), 'range_end': b64('/l'), 'serializable': True})
+    return {base64.b64decode(kv['key']).decode(): base64.b64decode(kv['value']).decode()
+            for kv in got.get('kvs', [])}
+
+
+def snapshot_files(work, name):
+    return sorted(glob.glob(os.path.join(work, name, 'member', 'snap', '*.snap')))
+
+
+def log_size(work, name):
+    return os.path.getsize(os.path.join(work, name + '.log'))
+
+
+def log_text(work, name, since=0):
+    """What member `name` logged from byte `since` on (each start appends)."""
+    with open(os.path.join(work, name + '.log'), 'rb') as f:
+        f.seek(since)
+        return f.read().decode('utf-8', 'replace')
+
+
+def stop(i):
+    e2e_lib.procs[i].send_signal(signal.SIGTERM)
+    e2e_lib.procs[i].wait(timeout=20)
+
+
+def write_keys(cluster, written, first, count):
+    for n in range(first, first + count):
+        key, value = '/k%03d' % n, 'v%d' % n
+        if until(lambda: http_put(cluster, 1, key, value), timeout=10):
+            written[key] = value
+
+
+def same_hashes(cluster):
+    def hashes():
+        return [http_call(cluster, i, '/v3/maintenance/hash', {})['hash'] for i in range(3)]
+    same = until(lambda: len(set(hashes())) == 1, timeout=20, quiet=True)
+    check_true('the three members hash the same', same, str(e2e_lib.attempt('hashes', hashes)))
+
+
+def body(work):
+    cluster = e2e_lib.Cluster(SERVER, work, NAMES,
+                              extra_flags=['--snapshot-count', str(SNAPSHOT_COUNT)])
+    for i in range(3):
+        cluster.start(i)
+    check_true('the cluster answers a write',
+               until(lambda: http_put(cluster, 1, '/ready', '1'), timeout=30))
+    written = {}
+    write_keys(cluster, written, 0, 100)
+    check('every write is acknowledged', 100, len(written))
+    check_true('snap0 has taken snapshots',
+               until(lambda: len(snapshot_files(work, 'snap0')) >= 3, timeout=20))
+
+    section("snap0's newest snapshot file is cut in half")
+    stop(0)
+    files = snapshot_files(work, 'snap0')
+    newest = files[-1]
+    with open(newest, 'rb') as f:
+        whole = f.read()
+    with open(newest, 'wb') as f:
+        f.write(whole[:len(whole) // 2])
+    log('cut %s from %d to %d bytes (%d snapshot files)' %
+        (os.path.basename(newest), len(whole), len(whole) // 2, len(files)))
+    write_keys(cluster, written, 100, 20)  # while it is down
+    since = log_size(work, 'snap0')
+    cluster.start(0)
+    check_true('snap0 restarts and holds every acknowledged key',
+               until(lambda: local_keys(cluster, 0) == written, timeout=30, quiet=True),
+               str(len(e2e_lib.attempt('keys', local_keys, cluster, 0) or {})))
+    same_hashes(cluster)
+    check_true('the damaged file is kept aside', os.path.exists(newest + '.broken'))
+    check_true('and out of the snapshot files', newest not in snapshot_files(work, 'snap0'))
+    text = log_text(work, 'snap0', since)
+    check_true('snap0 says which file it set aside, why, and what it starts from',
+               newest in text and 'its header says' in text and
+               'set aside as %s.broken' % os.path.basename(newest) in text and
+               'starts from the snapshot at index' in text, text[-1500:])
+
+    section('no snapshot file of snap0 intact')
+    write_keys(cluster, written, 120, 2 * SNAPSHOT_COUNT)  # new snapshots on snap0
+    stop(0)
+    saved = os.path.join(work, 'snap0-snap-saved')
+    snap_dir = os.path.join(work, 'snap0', 'member', 'snap')
+    shutil.copytree(snap_dir, saved)
+    files = snapshot_files(work, 'snap0')
+    for path in files:
+        with open(path, 'r+b') as f:
+            f.truncate(os.path.getsize(path) // 2)
+    cut = sorted(os.listdir(snap_dir))
+    since = log_size(work, 'snap0')
+    cluster.start(0)
+    check_true('snap0 refuses to start',
+               until(lambda: e2e_lib.procs[0].poll() is not None, timeout=20))
+    check('with exit status 1 (a clean stop, not a crash)', 1, e2e_lib.procs[0].poll())
+    text = log_text(work, 'snap0', since)
+    check_true('saying DATA_LOSS and naming the newest file',
+               'DATA_LOSS' in text and os.path.basename(files[-1]) in text and
+               'no older snapshot file reads back whole' in text, text[-1500:])
+    check('its files are left as they were', cut, sorted(os.listdir(snap_dir)))
+    check_true('the other two go on', http_put(cluster, 1, '/after-refusal', '1'))
+
+    section('its files put back, snap0 starts again')
+    shutil.rmtree(snap_dir)
+    shutil.copytree(saved, snap_dir)
+    written['/k-last'] = 'last'
+    check_true('a write', until(lambda: http_put(cluster, 1, '/k-last', 'last'), timeout=10))
+    cluster.start(0)
+    check_true('snap0 holds every acknowledged key',
+               until(lambda: local_keys(cluster, 0) == written, timeout=30, quiet=True))
+    same_hashes(cluster)
+
+
+if __name__ == '__main__':
+    e2e_lib.run(lambda: e2e_lib.run_cluster_test(SERVER, 'snapfall-', NAMES, body))
