@@ -11,11 +11,9 @@ makes fsync and fdatasync fail with EIO while a trigger file exists.
     disk_error_test.py <etc binary> <libfail_sync.so>
 """
 import base64
-import json
 import os
 import sys
 import time
-import urllib.request
 
 import e2e_lib
 from e2e_lib import check, check_true, log, section, until
@@ -25,24 +23,9 @@ SHIM = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else ''
 NAMES = ['disk0', 'disk1', 'disk2']
 
 
-def b64(text):
-    return base64.b64encode(text.encode()).decode()
-
-
-def call(cluster, i, path, body, timeout=3):
-    request = urllib.request.Request(
-        cluster.client_url[i] + path, data=json.dumps(body).encode(),
-        headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def put(cluster, i, key, value):
-    try:
-        call(cluster, i, '/v3/kv/put', {'key': b64(key), 'value': b64(value)})
-        return True
-    except Exception:
-        return False
+call = e2e_lib.http_call
+put = e2e_lib.http_put
+b64 = e2e_lib.b64
 
 
 def get_local(cluster, i, key):
