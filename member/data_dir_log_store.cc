@@ -17,6 +17,7 @@ DataDirLogStore::DataDirLogStore(storage::DataDir* dir, Hooks hooks)
 DataDirLogStore::DataDirLogStore(storage::DataDir* dir, Hooks hooks, Options options)
     : dir_(dir), hooks_(std::move(hooks)), options_(options) {
   ETC_CHECK(dir_ != nullptr);
+  log_room_bytes_.store(dir_->wal().room_bytes());
 }
 
 void DataDirLogStore::Persist(PersistRequest request, uint64_t token) {
@@ -81,6 +82,7 @@ size_t DataDirLogStore::WriteQueued() {
     }
     written_.push_back(std::move(pending));
     ++written_count;
+    log_room_bytes_.store(dir_->wal().room_bytes());
   }
   if (!no_space.ok()) {
     // Nothing of it reached the log: it waits, with every request after it
@@ -113,7 +115,8 @@ bool DataDirLogStore::low_on_space() const {
   absl::StatusOr<uint64_t> free_bytes = dir_->FreeBytes();
   // A file system that cannot say is taken as having space: the writes
   // themselves still find out.
-  return free_bytes.ok() && *free_bytes < options_.reserve_bytes;
+  if (!free_bytes.ok() || *free_bytes >= options_.reserve_bytes) return false;
+  return *free_bytes + log_room_bytes_.load() < options_.reserve_bytes;
 }
 
 DataDirLogStore::Synced DataDirLogStore::SyncWritten(size_t max_reports) {

@@ -82,11 +82,13 @@ class DataDirLogStore : public LogStore {
   };
 
   struct Options {
-    // Free bytes on the directory's file system below which the member is
-    // told it is low on space (raising NOSPACE before the disk is full, so
-    // the alarm's own entry and the log's next segment still fit). The
-    // server reserves one WAL segment; 0: only a write that found the disk
-    // full counts.
+    // The member is told it is low on space once the free bytes on the
+    // directory's file system plus the room left in the log's current
+    // segment fall below this: the next segment will not fit when this
+    // one fills, so NOSPACE is raised while the segment still has room for
+    // the alarm's entry and the deletes and compactions that free space.
+    // Hosts pass one WAL segment; 0: only a write that found the disk full
+    // counts.
     uint64_t reserve_bytes = 0;
   };
 
@@ -142,8 +144,8 @@ class DataDirLogStore : public LogStore {
   bool out_of_space() const { return out_of_space_.load(); }
   // A write, sync or release failed: the store does nothing more.
   bool failed() const { return failed_.load(); }
-  // LogStore: out of space, or free space below the reserve now (a
-  // statvfs: the member asks about once a second).
+  // LogStore: out of space, or free space plus the current segment's room
+  // below the reserve (a statvfs: the member asks about once a second).
   bool low_on_space() const override;
 
   // Requests written and not yet reported; queued snapshot jobs.
@@ -192,6 +194,9 @@ class DataDirLogStore : public LogStore {
   // A write, sync or release failed: the store does nothing more.
   std::atomic<bool> failed_{false};
   std::atomic<bool> out_of_space_{false};
+  // The log's current segment's room after the last write (read by the
+  // member's thread without the directory's lock).
+  std::atomic<uint64_t> log_room_bytes_{0};
 };
 
 }  // namespace etc::member

@@ -323,28 +323,38 @@ TEST(DataDirLogStoreSpaceTest, AFullDiskHoldsWritesInOrderUntilThereIsSpaceAndLo
   DataDirLogStore store(dir.get(), hooks, {.reserve_bytes = kSegmentBytes});
   EXPECT_FALSE(store.low_on_space());
 
-  // Less free than one segment: low before anything fails.
+  // Half a segment free: not low while the segment being written has more
+  // than half a segment of room (the two make a segment)...
   fs.set_capacity_bytes(fs.used_bytes() + kSegmentBytes / 2);
+  EXPECT_FALSE(store.low_on_space());
+  PersistRequest first;
+  raftpb::Entry big = E(2);
+  big.set_data(std::string(kSegmentBytes / 2, 'v'));
+  first.entries.push_back(big);
+  store.Persist(std::move(first), 1);
+  ASSERT_EQ(store.WriteQueued(), 1u);
+  store.SyncWritten();
+  // ...and low once it has less: when it fills, the next one will not fit.
   EXPECT_TRUE(store.low_on_space());
   EXPECT_FALSE(store.out_of_space());
 
   // Entries of 1 KiB: a few fit in the segment being written, then the
   // next segment does not fit on the disk.
   constexpr uint64_t kRequests = 10;
-  for (uint64_t token = 1; token <= kRequests; ++token) {
+  for (uint64_t token = 2; token <= kRequests; ++token) {
     PersistRequest request;
     raftpb::Entry entry = E(token + 1);
     entry.set_data(std::string(1024, 'v'));
     request.entries.push_back(entry);
     store.Persist(std::move(request), token);
   }
-  size_t written = store.WriteQueued();
-  ASSERT_GT(written, 0u);
+  size_t written = store.WriteQueued() + 1;  // with the first
+  ASSERT_GT(written, 1u);
   ASSERT_LT(written, kRequests);
   EXPECT_TRUE(store.out_of_space());
   EXPECT_TRUE(store.low_on_space());
   EXPECT_TRUE(failures.empty()) << "a full disk does not stop the store";
-  EXPECT_EQ(store.SyncWritten().reported, written);
+  EXPECT_EQ(store.SyncWritten().reported, written - 1);
   auto names = fs.List("data/member/wal");
   ASSERT_TRUE(names.ok());
   for (const std::string& name : *names) {
@@ -355,8 +365,7 @@ TEST(DataDirLogStoreSpaceTest, AFullDiskHoldsWritesInOrderUntilThereIsSpaceAndLo
   EXPECT_EQ(store.SyncWritten().reported, 0u);
   EXPECT_EQ(reported.size(), written);
 
-  // Closing while full: the writer may end (what waits was never reported).
-  // Not closed here; space comes back instead.
+  // Space comes back: the held requests go in, in order.
   fs.set_capacity_bytes(UINT64_MAX);
   EXPECT_EQ(store.WriteQueued(), kRequests - written);
   EXPECT_FALSE(store.out_of_space());

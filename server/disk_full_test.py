@@ -8,7 +8,8 @@ Nothing acknowledged is lost, and the three members hash the same.
 
 The full disk is real: member disk0's data directory is a 200 MiB tmpfs the
 test mounts itself, in a mount namespace of its own (unshare; as root, or
-as a user namespace's root), and fills with a file.
+as a user namespace's root), and fills with a file to the last byte; the
+log's preallocated segment still has room for the alarm and the deletes.
 
     disk_full_test.py <etc binary>
 """
@@ -30,8 +31,10 @@ SERVER = sys.argv[1] if len(sys.argv) > 1 else ''
 NAMES = ['disk0', 'disk1', 'disk2']
 MIB = 1 << 20
 TMPFS_BYTES = 200 * MIB
-# The member raises NOSPACE below one WAL segment (64 MiB) free.
-LEFT_FREE_BYTES = 16 * MIB
+# The member raises NOSPACE once the free space and the room left in its
+# log's current segment (64 MiB, preallocated) make less than a segment:
+# every free byte is taken.
+LEFT_FREE_BYTES = 0
 NOSPACE_MESSAGE = 'etcdserver: mvcc: database space exceeded'
 
 
@@ -97,10 +100,11 @@ def body(work):
         '/watched', lambda response: events.extend(
             e.value.decode() for e in getattr(response, 'events', [])))
 
-    section('disk0 fills (%d MiB left free)' % (LEFT_FREE_BYTES // MIB))
+    section('disk0 fills (%d bytes left free)' % LEFT_FREE_BYTES)
     filler = os.path.join(disk, 'filler')
     with open(filler, 'wb') as f:
         os.posix_fallocate(f.fileno(), 0, free_bytes(disk) - LEFT_FREE_BYTES)
+    check('nothing is left free on disk0', LEFT_FREE_BYTES, free_bytes(disk))
     log('free on disk0: %.1f MiB' % (free_bytes(disk) / MIB))
     raised = until(lambda: len(nospace_members(clients[1])) == 1, timeout=10, quiet=True)
     check_true('disk0 raises NOSPACE, seen on every member', raised and all(

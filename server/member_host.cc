@@ -134,7 +134,7 @@ absl::Status MemberHost::Open() {
       [this](uint64_t token) {
         Post([token](Context& context) { context.member().OnPersisted(token); });
       },
-      // NOSPACE is raised while the next log segment would still fit.
+      // NOSPACE is raised once the next log segment would not fit.
       options_.metrics, options_.storage.wal.segment_bytes);
   member::MemberConfig config;
   config.raft.id = options_.member_id;

@@ -129,7 +129,7 @@ void Disk::OpenStore() {
       if (crashes == crashes_ && on_failed_) on_failed_(status);
     });
   };
-  // NOSPACE is raised while the next segment would still fit.
+  // NOSPACE is raised once the next segment would not fit.
   store_ = std::make_unique<member::DataDirLogStore>(
       dir_.get(), std::move(hooks),
       member::DataDirLogStore::Options{.reserve_bytes = options_.segment_bytes});

@@ -96,6 +96,13 @@ class Wal {
   std::vector<std::string> segments() const;
   uint64_t syncs() const { return syncs_; }
   uint64_t last_index() const { return last_index_; }
+  // Bytes the segment being written can still take inside its
+  // preallocated space (0 before the first segment).
+  uint64_t room_bytes() const {
+    return tail_ != nullptr && tail_offset_ < options_.segment_bytes
+               ? options_.segment_bytes - tail_offset_
+               : 0;
+  }
 
  private:
   struct Segment {
