@@ -8,6 +8,8 @@
 // space again the member clears the alarm it raised, and writes resume
 // without a restart. An alarm this member did not raise (the quota, an
 // operator) is left alone, as etcd leaves it: `etcdctl alarm disarm`.
+#include <cstdio>
+
 #include "kv/etcdserverpb/rpc.pb.h"
 #include "member/kv_member.h"
 
@@ -27,7 +29,15 @@ void KvMember::WatchDiskSpace(int64_t now_ms) {
   disk_alarm_in_flight_ = true;
   Write(std::move(request), [this, low](absl::StatusOr<kvpb::Response> response) {
     disk_alarm_in_flight_ = false;
-    if (response.ok()) disk_alarm_raised_ = low;
+    if (!response.ok()) return;  // asked again at the next check
+    disk_alarm_raised_ = low;
+    // For the operator: the one line that says why writes stop or resume.
+    std::fprintf(stderr, "%s\n",
+                 low ? "{\"level\":\"warn\",\"msg\":\"the disk is nearly full (the log's next "
+                       "segment would not fit): NOSPACE raised, writes are refused until there "
+                       "is space\"}"
+                     : "{\"level\":\"info\",\"msg\":\"the disk has space again: NOSPACE "
+                       "cleared\"}");
   });
 }
 

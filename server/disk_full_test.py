@@ -158,6 +158,8 @@ def body(work):
     with open(os.path.join(work, 'disk0.log'), 'rb') as f:
         text = f.read().decode('utf-8', 'replace')
     check_true('disk0 did not stop', '"level":"fatal"' not in text, text[-600:])
+    check_true('disk0 says why writes stopped and that they resumed',
+               'NOSPACE raised' in text and 'NOSPACE cleared' in text, text[-600:])
 
 
 if __name__ == '__main__':
