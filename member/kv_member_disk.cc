@@ -2,11 +2,11 @@
 // quota and panics on an I/O error from its log; a member of etc whose disk
 // fills raises NOSPACE for itself instead (once the log's next segment
 // would not fit, while the current one still has room for the alarm's
-// entry: see DataDirLogStore's reserve). The alarm is replicated, so every member then
-// refuses the writes that grow the log (etcd's "database space exceeded")
-// while reads, watches, deletes and compaction go on; once the disk has
-// space again the member clears the alarm it raised, and writes resume
-// without a restart. An alarm this member did not raise (the quota, an
+// entry: see DataDirLogStore's reserve). The alarm is replicated, so every
+// member then refuses the writes that grow the log (etcd's "database space
+// exceeded") while reads, watches, deletes and compaction go on; once the
+// disk has space again the member clears the alarm it raised, and writes
+// resume without a restart. An alarm this member did not raise (the quota, an
 // operator) is left alone, as etcd leaves it: `etcdctl alarm disarm`.
 #include <cstdio>
 

@@ -454,9 +454,7 @@ std::vector<Result> RunSeeds(const ClusterOptions& base, uint64_t first, uint64_
       }
       result = run(options);
     }
-    std::optional<std::vector<size_t>> faults = options.keep_faults;
-    std::optional<std::vector<size_t>> client_pauses = options.keep_client_pauses;
-    result.replay = ReplayCommand(result, faults, client_pauses);
+    result.replay = ReplayCommand(result, options.keep_faults, options.keep_client_pauses);
     std::fprintf(stderr, "seed %llu failed: %s: %s\n  replay: %s\n",
                  static_cast<unsigned long long>(seed), result.checker.c_str(),
                  result.message.c_str(), result.replay.c_str());
