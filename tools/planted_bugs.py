@@ -283,7 +283,7 @@ MUTANTS = [
            "kv/store_tree.cc",
            "  bool index_differs = prev_index != 0 && prev_index != file.mod_revision();",
            "  bool index_differs = false;",
-           ("//kv:store_model_test",), in_simulator=True),
+           ("//kv:store_tree_test", "//kv:store_model_test"), in_simulator=True),
     # Storage (raft-traps #12), in the real WAL and snapshot code the
     # simulator runs over its simulated disk.
     Mutant("storage-sync-skipped", "#12 acknowledge before fsync (the sync does nothing)",
