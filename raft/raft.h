@@ -60,6 +60,10 @@ struct DurableState {
   // index. Otherwise applied_index is the snapshot's index.
   std::optional<Index> applied_index;
   std::optional<raftpb::ConfState> applied_conf_state;
+  // Recovery found damage and kept only what it could prove intact: the
+  // log may have lost entries this member acknowledged. The member starts
+  // repairing (see Raft::repairing) instead of serving from it.
+  bool damaged = false;
 };
 
 class Raft {
