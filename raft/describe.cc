@@ -43,6 +43,10 @@ const char* MessageTypeName(raftpb::MessageType type) {
       return "MsgTimeoutNow";
     case raftpb::MSG_REMOVED:
       return "MsgRemoved";
+    case raftpb::MSG_REPAIR:
+      return "MsgRepair";
+    case raftpb::MSG_REPAIR_RESP:
+      return "MsgRepairResp";
     default:
       return "MsgUnknown";
   }

@@ -20,6 +20,7 @@ DurableState MemoryStorage::ToDurable() const {
   durable.hard_state = hard_state;
   durable.snapshot = snapshot;
   durable.entries = entries;
+  durable.damaged = damaged;
   return durable;
 }
 
@@ -34,6 +35,8 @@ void MemoryStorage::Persist(const Ready& ready) {
     entries.insert(entries.end(), ready.entries.begin(), ready.entries.end());
   }
   if (ready.hard_state.has_value()) hard_state = *ready.hard_state;
+  // Last, as a host records it once the entries are durable.
+  if (ready.repair_finished) damaged = false;
 }
 
 void MemoryStorage::SaveSnapshot(const raftpb::Snapshot& made) {

@@ -18,6 +18,8 @@ struct MemoryStorage {
   raftpb::HardState hard_state;
   raftpb::Snapshot snapshot;
   std::vector<raftpb::Entry> entries;
+  // Storage damage was found and repair has not finished (DurableState).
+  bool damaged = false;
 
   // A new cluster's first member state: a snapshot at index 1, term 1, whose
   // configuration lists the initial voters (and whose data is the empty

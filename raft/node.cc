@@ -15,7 +15,7 @@ bool SameHardState(const raftpb::HardState& a, const raftpb::HardState& b) {
 bool Ready::empty() const {
   return !soft_state.has_value() && !hard_state.has_value() && snapshot == nullptr &&
          entries.empty() && committed_entries.empty() && messages.empty() &&
-         read_states.empty() && dropped_proposals.empty();
+         read_states.empty() && dropped_proposals.empty() && !repair_finished;
 }
 
 absl::StatusOr<Node> Node::Start(Config config, DurableState durable) {
@@ -24,6 +24,7 @@ absl::StatusOr<Node> Node::Start(Config config, DurableState durable) {
   if (!raft.ok()) return raft.status();
   Node node(std::move(*raft));
   node.previous_hard_state_ = persisted;
+  node.previous_repairing_ = node.raft_.repairing();
   node.AfterInput();
   return node;
 }
@@ -121,6 +122,7 @@ bool Node::HasReady() const {
   return CurrentSoftState() != previous_soft_state_ ||
          !SameHardState(raft_.hard_state(), previous_hard_state_) ||
          raft_.unstable_snapshot() != nullptr || log.HasUnstableEntries() ||
+         raft_.repairing() != previous_repairing_ ||
          log.HasNextCommittedEntries() || raft_.HasOutput() || raft_.HasPendingBroadcasts();
 }
 
@@ -147,7 +149,10 @@ Ready Node::GetReady() {
   ready.messages = raft_.TakeMessages();
   ready.read_states = raft_.TakeReadStates();
   ready.dropped_proposals = raft_.TakeDroppedProposals();
-  ready.must_sync = vote_changed || !ready.entries.empty() || ready.snapshot != nullptr;
+  ready.repair_finished = previous_repairing_ && !raft_.repairing();
+  previous_repairing_ = raft_.repairing();
+  ready.must_sync = vote_changed || !ready.entries.empty() || ready.snapshot != nullptr ||
+                    ready.repair_finished;
   ready.from_settled_leader =
       raft_.role() == Role::kLeader && !vote_changed && ready.snapshot == nullptr;
   ready_outstanding_ = true;
@@ -195,6 +200,9 @@ NodeStatus Node::Status() const {
   status.stable = raft_.log().stable();
   status.first_index = raft_.log().first_index();
   status.last_index = raft_.log().last_index();
+  status.repairing = raft_.repairing();
+  status.repair_target = raft_.repair_target();
+  status.majority_damaged = raft_.majority_damaged();
   status.lead_transferee = raft_.lead_transferee();
   status.lease_valid = raft_.LeaseValid();
   status.config = raft_.tracker().config.Describe();

@@ -89,6 +89,11 @@ struct Ready {
   // Set by GetReady: the node led with the term and vote it had already
   // handed out for persisting.
   bool from_settled_leader = false;
+  // Repair of damaged storage finished (Raft::repairing): once this Ready's
+  // entries are durable, record durably that the storage is whole again,
+  // and only then send its messages (a vote may be among them). A crash
+  // before that record restarts the repair, which is always safe.
+  bool repair_finished = false;
 };
 
 // A read-only snapshot of the node's state, for tests, metrics and status.
@@ -103,6 +108,10 @@ struct NodeStatus {
   Index stable = 0;
   Index first_index = 0;
   Index last_index = 0;
+  // Repair of damaged storage (see Raft::repairing).
+  bool repairing = false;
+  Index repair_target = 0;
+  bool majority_damaged = false;
   NodeId lead_transferee = kNoNode;
   bool lease_valid = false;
   std::string config;
@@ -155,6 +164,9 @@ class Node {
   void Advance(const Ready& ready);
 
   NodeStatus Status() const;
+  // Repair of damaged storage cannot finish (Raft::majority_damaged): the
+  // host stops the member, naming the damaged file.
+  bool majority_damaged() const { return raft_.majority_damaged(); }
   const Raft& raft() const { return raft_; }
   // Crashes with a description on a broken invariant. Runs after every
   // input in debug builds; the simulator also calls it in optimized builds.
@@ -168,6 +180,7 @@ class Node {
   Raft raft_;
   SoftState previous_soft_state_;
   raftpb::HardState previous_hard_state_;
+  bool previous_repairing_ = false;
   bool ready_outstanding_ = false;
 };
 

@@ -174,6 +174,7 @@ absl::StatusOr<Raft> Raft::Create(Config config, DurableState durable) {
                   std::max(hs.commit(), meta.index()), applied);
   raft.BecomeFollower(hs.term(), kNoNode);
   raft.vote_ = hs.vote();
+  raft.repairing_ = durable.damaged;
   raft.checked_term_ = raft.term_;
   raft.checked_commit_ = raft.log_.committed();
   raft.Log(absl::StrCat(raft.id(), " started at term ", raft.term_, " with ",
@@ -251,6 +252,9 @@ void Raft::Reset(Term term) {
   if (term_ != term) {
     term_ = term;
     vote_ = kNoNode;
+    // A repair target is the leader's of one term (see raft_repair.cc).
+    repair_target_ = 0;
+    repair_confirmed_ = 0;
   }
   lead_ = kNoNode;
   election_elapsed_ticks_ = 0;
@@ -383,6 +387,8 @@ absl::Status ValidateMessage(const raftpb::Message& m, NodeId self) {
     case raftpb::MSG_READ_INDEX_RESP:
     case raftpb::MSG_TRANSFER_LEADER:
     case raftpb::MSG_TIMEOUT_NOW:
+    case raftpb::MSG_REPAIR:
+    case raftpb::MSG_REPAIR_RESP:
       return absl::OkStatus();
     default:
       return absl::InvalidArgumentError(absl::StrCat("unknown message type ", m.type()));
@@ -405,6 +411,12 @@ absl::Status Raft::Step(const raftpb::Message& m) {
     case raftpb::MSG_VOTE:
     case raftpb::MSG_PRE_VOTE:
       HandleVoteRequest(m);
+      return absl::OkStatus();
+    case raftpb::MSG_REPAIR:
+      HandleRepairProbe(m);
+      return absl::OkStatus();
+    case raftpb::MSG_REPAIR_RESP:
+      HandleRepairResponse(m);
       return absl::OkStatus();
     default:
       break;
@@ -445,7 +457,8 @@ absl::Status Raft::StepTerm(const raftpb::Message& m, bool* consumed) {
       Log(absl::StrCat(id(), " [term: ", term_, "] received a ", MessageTypeName(m.type()),
                        " message with higher term from ", m.from(), " [term: ", m.term(), "]"));
       bool from_leader = m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_HEARTBEAT ||
-                         m.type() == raftpb::MSG_SNAP;
+                         m.type() == raftpb::MSG_SNAP ||
+                         (m.type() == raftpb::MSG_REPAIR_RESP && !m.reject());
       BecomeFollower(m.term(), from_leader ? m.from() : kNoNode);
     }
     return absl::OkStatus();
@@ -515,6 +528,10 @@ absl::Status Raft::StepCandidate(const raftpb::Message& m) {
 // -------------------------------------------------------- local inputs --
 
 absl::Status Raft::Campaign() {
+  if (repairing_) {
+    return absl::FailedPreconditionError(
+        "not campaigning: this member is repairing damaged storage from the leader");
+  }
   if (config_.read_only == ReadOnlyOption::kLeaseBased && role_ != Role::kLeader &&
       LeaseRemainingTicks() > 0) {
     // A leader's lease counts on this member voting for nobody, itself
@@ -600,6 +617,10 @@ void Raft::Tick() {
 
 void Raft::TickElection() {
   ++election_elapsed_ticks_;
+  if (repairing_) {
+    TickRepair();
+    return;
+  }
   if (Promotable() && election_elapsed_ticks_ >= randomized_election_timeout_ticks_) {
     election_elapsed_ticks_ = 0;
     Hup(config_.pre_vote ? CampaignKind::kPreElection : CampaignKind::kElection);

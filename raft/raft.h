@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,19 @@ class Raft {
   bool leaving() const { return leaving_index_ != 0; }
   // Whether a lease read would be answered now (for observability).
   bool LeaseValid() const;
+  // Repair of damaged storage (raft_repair.cc): this member started from a
+  // log that may have lost entries it acknowledged, so it neither votes nor
+  // campaigns until its log again holds the leader's log up to the leader's
+  // last index when that leader forgot its acknowledgements.
+  bool repairing() const { return repairing_; }
+  // The leader's last index this member must hold to finish (0: no leader
+  // answered yet in this term).
+  Index repair_target() const { return repair_target_; }
+  // Repair can never finish: a quorum of voters is repairing and no leader
+  // was heard for kMajorityDamagedRounds probe rounds in a row.
+  bool majority_damaged() const { return majority_damaged_; }
+  // Probe rounds (one per election timeout) before majority_damaged.
+  static constexpr int kMajorityDamagedRounds = 3;
 
   // Crashes with a description if any invariant is broken. Called after
   // every input in debug and test builds.
@@ -175,6 +189,14 @@ class Raft {
   // append or snapshot just replaced in memory.
   void WithdrawAppendAcks(Index from);
   void HandleTimeoutNow(const raftpb::Message& m);
+
+  // Repair (raft_repair.cc).
+  void TickRepair();
+  void HandleRepairProbe(const raftpb::Message& m);
+  void HandleRepairResponse(const raftpb::Message& m);
+  // The leader of this term confirmed that our log matches its own through
+  // `index` (an append or snapshot it sent was accepted).
+  void MaybeFinishRepair(Index index);
 
   // Leader handlers and replication.
   absl::Status HandleProposal(NodeId from, std::vector<raftpb::Entry> entries);
@@ -285,6 +307,18 @@ class Raft {
   // The commit index when this node last became leader: past it, a leader
   // only ever commits by counting entries of its own term (Figure 8).
   Index commit_at_election_ = 0;
+
+  // Repair state (see repairing()). The target and how far the log is
+  // confirmed to match hold for the current term only.
+  bool repairing_ = false;
+  Index repair_target_ = 0;
+  Index repair_confirmed_ = 0;
+  int64_t repair_probe_elapsed_ticks_ = 0;
+  bool repair_probe_sent_ = false;
+  // Voters that said, since the last probe round, that they are repairing.
+  std::set<NodeId> repairing_peers_;
+  int repair_rounds_without_leader_ = 0;
+  bool majority_damaged_ = false;
 };
 
 }  // namespace etc::raft

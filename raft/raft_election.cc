@@ -25,6 +25,10 @@ void Raft::Hup(CampaignKind kind) {
     Log(absl::StrCat(id(), " is not a voter and cannot campaign"));
     return;
   }
+  if (repairing_) {
+    Log(absl::StrCat(id(), " is repairing damaged storage and cannot campaign"));
+    return;
+  }
   if (HasUnappliedConfChanges()) {
     // Its configuration may be about to change; campaigning now could use
     // the wrong quorum.
@@ -112,6 +116,9 @@ void Raft::HandleVoteRequest(const raftpb::Message& m) {
   // pre-vote for a future term promises nothing and is always allowed.
   bool can_vote = vote_ == m.from() || (vote_ == kNoNode && lead_ == kNoNode) ||
                   (pre && m.term() > term_);
+  // A repairing member's log may lack entries it acknowledged, and with
+  // them the up-to-date check that protects committed entries.
+  if (repairing_) can_vote = false;
   raftpb::Message resp;
   resp.set_type(response);
   resp.set_to(m.from());

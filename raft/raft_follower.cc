@@ -76,6 +76,7 @@ absl::Status Raft::HandleAppendEntries(const raftpb::Message& m) {
     // Everything up to our commit is known to match; say how far that is.
     resp.set_index(log_.committed());
     Send(std::move(resp));
+    if (repairing_) MaybeFinishRepair(log_.committed());
     return absl::OkStatus();
   }
   // From here on the entries start after our commit index, so they can never
@@ -87,6 +88,7 @@ absl::Status Raft::HandleAppendEntries(const raftpb::Message& m) {
   if (last_new.has_value()) {
     resp.set_index(*last_new);
     Send(std::move(resp));
+    if (repairing_) MaybeFinishRepair(*last_new);
     return absl::OkStatus();
   }
   // Reject, with a hint: our last entry at or below the probed index whose
@@ -169,6 +171,7 @@ absl::Status Raft::HandleSnapshot(const raftpb::Message& m) {
   Log(absl::StrCat(id(), " restored snapshot [index: ", meta.index(), ", term: ", meta.term(), "]"));
   resp.set_index(log_.last_index());
   Send(std::move(resp));
+  if (repairing_) MaybeFinishRepair(meta.index());
   return absl::OkStatus();
 }
 

@@ -227,6 +227,25 @@ MUTANTS = [
            "    if ((config_.check_quorum || config_.pre_vote || !Promotable()) &&",
            "    if ((config_.check_quorum || config_.pre_vote) &&",
            ("//raft:interaction_test",)),
+    # Repair of a damaged member (issue 20; raft/raft_repair.cc): the
+    # careless repairs of Alagappan et al. (FAST 2018).
+    Mutant("repair-truncate-and-rejoin",
+           "repair: a damaged member drops what it lost and rejoins at once as a voter",
+           "raft/raft.cc",
+           "  raft.repairing_ = durable.damaged;",
+           "  raft.repairing_ = false;",
+           ("//raft:interaction_test",)),
+    Mutant("repair-votes", "repair: a member repairing its log still grants votes",
+           "raft/raft_election.cc",
+           "  if (repairing_) can_vote = false;",
+           "",
+           ("//raft:interaction_test",)),
+    Mutant("repair-forgets-acknowledged-index",
+           "repair: rejoin once the log matches the leader's anywhere, not through what it may have acknowledged",
+           "raft/raft_repair.cc",
+           "  if (repair_target_ == 0 || repair_confirmed_ < repair_target_) return;",
+           "  if (repair_confirmed_ == 0) return;",
+           ("//raft:interaction_test",)),
     # The host policies (member/kv_member.cc, kv/lease.cc) the server and the
     # simulator both run.
     Mutant("lease-promote-skipped", "leases: a new leader keeps its old lease clocks",

@@ -50,6 +50,7 @@ std::string DescribeReady(const Ready& ready) {
       absl::StrAppend(&out, DescribeEntry(dropped.entry), " (", dropped.reason, ")\n");
     }
   }
+  if (ready.repair_finished) absl::StrAppend(&out, "RepairFinished\n");
   return out;
 }
 
@@ -268,6 +269,8 @@ void InteractionEnv::PrintStatus(const Member& member) {
   absl::StrAppend(&out_, RoleName(status.role), " Term:", status.term, " Vote:", status.vote,
                   " Lead:", status.leader, " Commit:", status.commit, " Applied:", status.applied,
                   " Last:", status.last_index, "\n");
+  if (status.repairing) absl::StrAppend(&out_, "repairing, target ", status.repair_target, "\n");
+  if (status.majority_damaged) absl::StrAppend(&out_, "majority damaged\n");
   absl::StrAppend(&out_, status.config, "\n");
   if (status.lead_transferee != kNoNode) absl::StrAppend(&out_, "transferring to ", status.lead_transferee, "\n");
   if (status.lease_valid) absl::StrAppend(&out_, "lease valid\n");
@@ -395,6 +398,16 @@ std::string InteractionEnv::Handle(const TestCase& tc) {
   } else if (cmd == "restart") {
     Member& member = Get(tc, first_id());
     if (member.node.has_value()) throw ScriptError{absl::StrCat(tc.Position(), ": node is running")};
+    if (tc.Has("damage")) {
+      // Storage damage found at restart: only the entries up to `damage`
+      // (and the hard state's term and vote, kept apart) survive.
+      Index keep = tc.Uint("damage");
+      auto& entries = member.storage.entries;
+      while (!entries.empty() && entries.back().index() > keep) entries.pop_back();
+      Index last = entries.empty() ? member.storage.snapshot.metadata().index() : entries.back().index();
+      member.storage.hard_state.set_commit(std::min(member.storage.hard_state.commit(), last));
+      member.storage.damaged = true;
+    }
     absl::StatusOr<Node> node = Node::Start(member.config, member.storage.ToDurable());
     if (!node.ok()) {
       Status(node.status());
