@@ -41,6 +41,10 @@ struct PersistRequest {
   // False when only the commit index changed: a crash may lose it. A
   // synced request makes every request before it durable too.
   bool must_sync = true;
+  // Repair of damaged storage finished (raft::Ready::repair_finished):
+  // once the rest is durable, the store records durably that the data is
+  // whole again, before it reports the request persisted.
+  bool repair_finished = false;
 };
 
 class LogStore {

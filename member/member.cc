@@ -437,8 +437,8 @@ void Member::Pump() {
   while (!in_flight_.has_value() && !sync_in_flight_ && node_.HasReady()) {
     in_flight_ = node_.GetReady();
     raft::Ready& ready = *in_flight_;
-    bool needs_store =
-        ready.snapshot != nullptr || !ready.entries.empty() || ready.hard_state.has_value();
+    bool needs_store = ready.snapshot != nullptr || !ready.entries.empty() ||
+                       ready.hard_state.has_value() || ready.repair_finished;
     if (!needs_store) {
       FinishReady();
       continue;
@@ -461,6 +461,7 @@ void Member::Pump() {
     request.entries = ready.entries;
     request.hard_state = ready.hard_state;
     request.must_sync = ready.must_sync;
+    request.repair_finished = ready.repair_finished;
     if (ready.hard_state.has_value()) {
       in_flight_commit_ = std::max(written_commit_, ready.hard_state->commit());
     } else {

@@ -16,6 +16,7 @@ raft::Ready AsReady(const member::PersistRequest& request) {
   ready.snapshot = request.snapshot;
   ready.entries = request.entries;
   ready.hard_state = request.hard_state;
+  ready.repair_finished = request.repair_finished;
   return ready;
 }
 

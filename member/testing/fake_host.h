@@ -46,6 +46,7 @@ class FakeStore : public LogStore {
     ready.snapshot = request.snapshot;
     ready.entries = request.entries;
     ready.hard_state = request.hard_state;
+    ready.repair_finished = request.repair_finished;
     durable.Persist(ready);
     return token;
   }
