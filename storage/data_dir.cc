@@ -36,14 +36,7 @@ absl::Status CheckOrWriteVersion(FileSystem* fs, const std::string& member_dir, 
     }
   }
   *fresh = true;
-  std::string temp = path + ".tmp";
-  absl::StatusOr<std::unique_ptr<File>> file = fs->Open(temp, {.create = true});
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = (*file)->Append(kVersion); !s.ok()) return s;
-  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
-  if (absl::Status s = fs->Rename(temp, path); !s.ok()) return s;
-  return fs->SyncDir(member_dir);
+  return ReplaceFile(fs, member_dir, "VERSION", kVersion);
 }
 
 }  // namespace
