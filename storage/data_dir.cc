@@ -39,6 +39,27 @@ absl::Status CheckOrWriteVersion(FileSystem* fs, const std::string& member_dir, 
   return ReplaceFile(fs, member_dir, "VERSION", kVersion);
 }
 
+// The term and vote recovery starts with: the later of the log's last hard
+// state's and the vote file's (the log's may be gone with damage, or lost
+// in a crash after the vote file was written); the commit index is the
+// log's.
+absl::Status TakeVote(const TermAndVote& held, const std::string& path,
+                      raftpb::HardState* state) {
+  if (held.term > state->term()) {
+    state->set_term(held.term);
+    state->set_vote(held.vote);
+  } else if (held.term == state->term() && held.vote != 0 && held.vote != state->vote()) {
+    if (state->vote() != 0) {
+      return absl::DataLossError(absl::StrCat(
+          "the log votes for ", state->vote(), " in term ", state->term(), " but ", path,
+          " for ", held.vote, ": the member cannot tell which it cast and must not start (it "
+          "could vote twice)"));
+    }
+    state->set_vote(held.vote);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::string root,
@@ -62,6 +83,15 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
   if (absl::Status s = CheckOrWriteVersion(fs, member_dir, &dir->fresh_); !s.ok()) return s;
   dir->options_ = options;
 
+  // First: a member that cannot know its vote refuses before recovery
+  // changes anything.
+  absl::StatusOr<std::unique_ptr<VoteFile>> votes = VoteFile::Open(fs, member_dir);
+  if (!votes.ok()) return votes.status();
+  dir->votes_ = std::move(*votes);
+  if (dir->votes_->damaged_slot().has_value()) {
+    dir->damage_.push_back(*dir->votes_->damaged_slot());
+  }
+
   dir->snapshots_ = std::make_unique<Snapshotter>(fs, JoinPath(member_dir, "snap"),
                                                   options.snapshots_retained,
                                                   options.max_snapshot_bytes);
@@ -79,6 +109,10 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
 
   raft::DurableState& durable = dir->recovered_;
   durable.hard_state = contents.hard_state;
+  if (absl::Status s = TakeVote(dir->votes_->held(), dir->votes_->path(), &durable.hard_state);
+      !s.ok()) {
+    return s;
+  }
   uint64_t snapshot_index = 0;
   std::optional<raftpb::SnapshotMetadata> base;
   if (choice->snapshot.has_value()) {
@@ -125,10 +159,23 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
 absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
                             const std::vector<raftpb::Entry>& entries,
                             const std::optional<raftpb::HardState>& hard_state) {
+  std::optional<TermAndVote> vote;
+  if (hard_state.has_value() &&
+      votes_->held() != TermAndVote{hard_state->term(), hard_state->vote()}) {
+    vote = TermAndVote{hard_state->term(), hard_state->vote()};
+  }
+  if (snapshot != nullptr || vote.has_value()) {
+    // What the log would refuse is refused before the vote or the snapshot
+    // is saved, so a refused Ready writes nothing at all.
+    absl::Status fits = Wal::CheckFits(entries, snapshot ? &snapshot->metadata() : nullptr);
+    if (!fits.ok()) return fits;
+  }
+  if (vote.has_value()) {
+    // Durable before the log holds it: if the log is later damaged, the
+    // vote is still known, and the member never votes twice in a term.
+    if (absl::Status s = votes_->Write(*vote); !s.ok()) return s;
+  }
   if (snapshot != nullptr) {
-    // What the log would refuse is refused before the snapshot is saved, so
-    // a refused Ready writes nothing at all.
-    if (absl::Status s = Wal::CheckFits(entries, &snapshot->metadata()); !s.ok()) return s;
     // The file first: if the crash comes before the log's reset record,
     // recovery still finds the snapshot and voids the conflicting entries.
     if (absl::Status s = snapshots_->Save(*snapshot); !s.ok()) return s;

@@ -5,13 +5,17 @@
 //   <root>/member/VERSION      "etc-data 1": refused if it says anything else
 //   <root>/member/LOCK         held while the member runs (two processes
 //                              never open the same member's data)
+//   <root>/member/vote         the term and vote, twice (vote_file.h)
 //   <root>/member/wal/*.wal    the write-ahead log (wal.h)
 //   <root>/member/snap/*.snap  snapshots (snapshotter.h)
 //
-// Write order follows Raft's Ready: a snapshot from the leader is saved
-// (file synced, renamed, directory synced) before the log records that it
-// replaced the log; entries, then the hard state, are appended; Sync makes
-// the batch durable before any message of that Ready is sent.
+// Write order follows Raft's Ready: a new term or vote is saved in the vote
+// file (synced) before the log holds it; a snapshot from the leader is
+// saved (file synced, renamed, directory synced) before the log records
+// that it replaced the log; entries, then the hard state, are appended;
+// Sync makes the batch durable before any message of that Ready is sent.
+// Recovery takes the later term and vote of the log's and the vote file's:
+// the vote survives when the log's record of it does not.
 //
 //   auto dir = DataDir::Open(&fs, "default.etc", {}).value();
 //   raft::DurableState durable = dir->recovered();
@@ -31,6 +35,7 @@
 #include "storage/fs.h"
 #include "storage/snapshot_fallback.h"
 #include "storage/snapshotter.h"
+#include "storage/vote_file.h"
 #include "storage/wal.h"
 
 namespace etc::storage {
@@ -65,9 +70,14 @@ class DataDir {
   // the log covering them, and set aside as "<name>.broken" (newest
   // first; empty if none): for the host to log.
   const std::vector<DamagedSnapshot>& set_aside() const { return set_aside_; }
+  // What recovery found damaged and worked around, for the host to log: a
+  // damaged slot of the vote file (the other slot held the term and vote).
+  const std::vector<Damage>& damage() const { return damage_; }
 
   // One Ready's persistence obligations, in order. Not durable until Sync
-  // (except the snapshot file, which is durable when this returns).
+  // (except the vote file and the snapshot file, durable when this
+  // returns; the vote file is written, with two syncs, only when the term
+  // or vote changed).
   // Errors: kResourceExhausted (nothing written) for an entry larger than a
   // log record holds or a snapshot larger than a file holds; NoSpaceError
   // (storage::IsNoSpace) if the disk was full before anything reached the
@@ -125,11 +135,13 @@ class DataDir {
   std::unique_ptr<Lock> lock_;
   std::unique_ptr<Snapshotter> snapshots_;
   std::unique_ptr<Wal> wal_;
+  std::unique_ptr<VoteFile> votes_;
   raft::DurableState recovered_;
   bool fresh_ = false;
   uint64_t truncated_bytes_ = 0;
   DataDirOptions options_;
   std::vector<DamagedSnapshot> set_aside_;
+  std::vector<Damage> damage_;
   // The newest snapshot saved.
   uint64_t snapshot_index_ = 0;
   // Log releases never go past this (see CompactLog).

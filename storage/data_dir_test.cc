@@ -12,6 +12,7 @@
 #include "rapidcheck/gtest.h"
 #include "storage/memory_fs.h"
 #include "storage/record.h"
+#include "storage/vote_file.h"
 
 namespace etc::storage {
 namespace {
@@ -375,6 +376,144 @@ TEST(DataDirTest, LoadsASavedSnapshotByItsMetadataUntilNewerOnesReplaceIt) {
   auto files = fs.List("data/member/snap");
   fs.FlipBit("data/member/snap/" + files->back(), 8 * 40);
   EXPECT_EQ((*dir)->LoadSnapshot(S(4, 2).metadata()).status().code(), absl::StatusCode::kDataLoss);
+}
+
+raftpb::HardState HV(uint64_t term, uint64_t vote, uint64_t commit) {
+  raftpb::HardState state = H(term, commit);
+  state.set_vote(vote);
+  return state;
+}
+
+void PowerLoss(MemoryFs& fs) { fs.Crash([] { return false; }, [](uint64_t) { return 0; }); }
+
+// ---- the vote file ----
+
+TEST(DataDirVoteTest, ATermAndVoteWhoseLogRecordWasLostComeBackFromTheVoteFile) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1)}, HV(1, 0, 2)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+    // A vote in term 2, and the crash before the log's sync: the vote
+    // message never left, yet the member is at term 2 having voted.
+    ASSERT_TRUE((*dir)->Write(nullptr, {}, HV(2, 3, 2)).ok());
+  }
+  PowerLoss(fs);
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const raftpb::HardState& recovered = (*dir)->recovered().hard_state;
+  EXPECT_EQ(recovered.term(), 2u);
+  EXPECT_EQ(recovered.vote(), 3u);
+  EXPECT_EQ(recovered.commit(), 2u) << "the commit index is the log's";
+  EXPECT_FALSE((*dir)->recovered().damaged);
+}
+
+TEST(DataDirVoteTest, TheVoteFileIsWrittenOnlyWhenTheTermOrVoteChanges) {
+  MemoryFs fs;
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  raftpb::Snapshot boot = S(1, 1, "");
+  ASSERT_TRUE((*dir)->Write(&boot, {}, HV(1, 0, 1)).ok());
+  EXPECT_TRUE(fs.Exists("data/member/vote"));
+  uint64_t syncs = fs.syncs();
+  // Commits and entries: the log's own (unsynced) writes only.
+  for (uint64_t i = 2; i <= 5; ++i) ASSERT_TRUE((*dir)->Write(nullptr, {E(i, 1)}, HV(1, 0, i)).ok());
+  EXPECT_EQ(fs.syncs(), syncs);
+  ASSERT_TRUE((*dir)->Write(nullptr, {}, HV(2, 1, 5)).ok());
+  EXPECT_EQ(fs.syncs(), syncs + 2) << "both slots, each synced";
+  ASSERT_TRUE((*dir)->Write(nullptr, {E(6, 2)}, HV(2, 1, 6)).ok());
+  EXPECT_EQ(fs.syncs(), syncs + 2);
+}
+
+TEST(DataDirVoteTest, AReadyRefusedForAnEntryTooLargeSavesNoVote) {
+  // Refused whole, vote included: the member did not take that term.
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {}, HV(1, 0, 1)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+    raftpb::Entry too_large = E(2, 2);
+    too_large.set_data(std::string(kMaxRecordPayloadBytes, 'x'));
+    absl::Status refused = (*dir)->Write(nullptr, {too_large}, HV(2, 1, 1));
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  }
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ((*dir)->recovered().hard_state.term(), 1u);
+  EXPECT_EQ((*dir)->recovered().hard_state.vote(), 0u);
+}
+
+TEST(DataDirVoteTest, ADirectoryWrittenWithoutAVoteFileOpensAndGetsOne) {
+  // What the previous version wrote: the same, without the vote file.
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {E(2, 4), E(3, 4)}, HV(4, 2, 3)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  ASSERT_TRUE(fs.Remove("data/member/vote").ok());
+  ASSERT_TRUE(fs.SyncDir("data/member").ok());
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    EXPECT_EQ((*dir)->recovered().hard_state.term(), 4u);
+    EXPECT_EQ((*dir)->recovered().hard_state.vote(), 2u);
+    EXPECT_EQ((*dir)->recovered().entries.size(), 2u);
+    EXPECT_FALSE(fs.Exists("data/member/vote")) << "opening writes no vote file";
+    // The first hard state written makes it, even with the same term and
+    // vote as the log's.
+    ASSERT_TRUE((*dir)->Write(nullptr, {E(4, 4)}, HV(4, 2, 4)).ok());
+    EXPECT_TRUE(fs.Exists("data/member/vote"));
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  PowerLoss(fs);
+  auto dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_EQ((*dir)->recovered().hard_state.vote(), 2u);
+  EXPECT_EQ((*dir)->recovered().entries.size(), 3u);
+}
+
+TEST(DataDirVoteTest, AVoteFileWithBothSlotsDamagedIsRefused) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {}, HV(3, 1, 1)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  fs.FlipBit("data/member/vote", 8 * 14);
+  // One slot damaged: the other holds it, and the host hears of it.
+  auto one = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ((*one)->recovered().hard_state.vote(), 1u);
+  ASSERT_EQ((*one)->damage().size(), 1u);
+  EXPECT_EQ((*one)->damage()[0].file, "data/member/vote");
+  EXPECT_FALSE((*one)->recovered().damaged) << "nothing was lost";
+  one->reset();
+  fs.FlipBit("data/member/vote", 8 * (kVoteSlotBytes + 14));
+  auto dir = DataDir::Open(&fs, "data");
+  EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss) << dir.status();
+  EXPECT_NE(dir.status().message().find("data/member/vote"), std::string::npos) << dir.status();
+}
+
+TEST(DataDirVoteTest, TheLogAndTheVoteFileVotingForTwoInOneTermIsRefused) {
+  MemoryFs fs;
+  {
+    auto dir = DataDir::Open(&fs, "data");
+    raftpb::Snapshot boot = S(1, 1, "");
+    ASSERT_TRUE((*dir)->Write(&boot, {}, HV(5, 2, 1)).ok());
+    ASSERT_TRUE((*dir)->Sync().ok());
+  }
+  // Only a bug or an older version running in between could do this.
+  ASSERT_TRUE(fs.Remove("data/member/vote").ok());
+  auto votes = VoteFile::Open(&fs, "data/member");
+  ASSERT_TRUE((*votes)->Write({5, 3}).ok());
+  auto dir = DataDir::Open(&fs, "data");
+  EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss) << dir.status();
 }
 
 // A member's life in random steps: appends (sometimes replacing a suffix),
