@@ -121,6 +121,10 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
     durable.snapshot = std::move(*choice->snapshot);
   }
   std::vector<raftpb::Entry>& entries = contents.entries;
+  // Whether the log must record that it starts at the snapshot with
+  // nothing before it (a log reset): its entries end before the snapshot
+  // (the next one would follow a gap), or they are void (below).
+  bool reset_log = !entries.empty() && entries.back().index() < snapshot_index;
   if (snapshot_index > 0 && !entries.empty() && entries.front().index() <= snapshot_index &&
       entries.back().index() >= snapshot_index) {
     const raftpb::Entry& at = entries[snapshot_index - entries.front().index()];
@@ -129,6 +133,7 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
       // crash came before the log recorded the reset: the old entries are
       // void.
       entries.clear();
+      reset_log = true;
     }
   }
   if (absl::Status covered =
@@ -150,9 +155,20 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
     if (absl::Status s = dir->snapshots_->SetAside(damaged.name); !s.ok()) return s;
     dir->set_aside_.push_back(std::move(damaged));
   }
+  if (reset_log) {
+    // What the crash kept the log from recording. Without it, the entries
+    // written after this recovery follow the void ones in the log, and the
+    // next recovery voids them too (or stops at the gap).
+    absl::Status s = dir->wal_->AppendLogReset(*base);
+    if (s.ok()) s = dir->wal_->Sync();
+    if (!s.ok()) return s;
+  }
   durable.entries = std::move(entries);
   dir->snapshot_index_ = snapshot_index;
-  dir->keep_log_from_index_ = KeepLogFrom(options, snapshot_index, choice->older_index);
+  // A log reset voids the log before it, as a leader's snapshot does: no
+  // older snapshot can be combined with it.
+  dir->keep_log_from_index_ = reset_log ? snapshot_index
+                                        : KeepLogFrom(options, snapshot_index, choice->older_index);
   return dir;
 }
 

@@ -516,6 +516,51 @@ TEST(DataDirVoteTest, TheLogAndTheVoteFileVotingForTwoInOneTermIsRefused) {
   EXPECT_EQ(dir.status().code(), absl::StatusCode::kDataLoss) << dir.status();
 }
 
+// ---- a log voided by a leader's snapshot ----
+
+// A snapshot from the leader is saved before the log records that it
+// replaced the log; a crash between them leaves recovery to void the old
+// log. The log must then say so itself: else the entries after recovery
+// follow old ones the next recovery voids again (losing the new ones), or
+// a gap.
+TEST(DataDirTest, ALogVoidedForALeaderSnapshotStaysVoidWithTheEntriesAfterIt) {
+  struct Case {
+    const char* name;
+    uint64_t snapshot_index;  // the leader's, at term 3
+  };
+  for (const Case& c : {Case{"conflicting", 4}, Case{"past the log", 8}}) {
+    MemoryFs fs;
+    {
+      auto dir = DataDir::Open(&fs, "data");
+      raftpb::Snapshot boot = S(1, 1, "");
+      ASSERT_TRUE((*dir)->Write(&boot, {E(2, 1), E(3, 1), E(4, 1), E(5, 1)}, H(1, 2)).ok());
+      ASSERT_TRUE((*dir)->Sync().ok());
+      raftpb::Snapshot from_leader = S(c.snapshot_index, 3);
+      ASSERT_TRUE((*dir)->Write(&from_leader, {}, H(3, c.snapshot_index)).ok());
+    }
+    PowerLoss(fs);
+    uint64_t next = c.snapshot_index + 1;
+    {
+      auto dir = DataDir::Open(&fs, "data");
+      ASSERT_TRUE(dir.ok()) << c.name << ": " << dir.status();
+      EXPECT_EQ((*dir)->recovered().snapshot.metadata().index(), c.snapshot_index);
+      EXPECT_TRUE((*dir)->recovered().entries.empty()) << c.name;
+      ASSERT_TRUE((*dir)->Write(nullptr, {E(next, 3), E(next + 1, 3)}, H(3, next)).ok());
+      ASSERT_TRUE((*dir)->Sync().ok());
+    }
+    PowerLoss(fs);
+    auto dir = DataDir::Open(&fs, "data");
+    ASSERT_TRUE(dir.ok()) << c.name << ": " << dir.status();
+    const raft::DurableState& durable = (*dir)->recovered();
+    EXPECT_EQ(durable.snapshot.metadata().index(), c.snapshot_index) << c.name;
+    ASSERT_EQ(durable.entries.size(), 2u) << c.name;
+    EXPECT_EQ(durable.entries[0].index(), next);
+    raft::Config config;
+    config.id = 1;
+    EXPECT_TRUE(raft::Node::Start(config, durable).ok()) << c.name;
+  }
+}
+
 // A member's life in random steps: appends (sometimes replacing a suffix),
 // syncs, snapshots made and compactions, snapshots from a leader, and power
 // losses. After each loss: the data directory opens, Raft accepts what it
