@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "storage/snapshot_fallback.h"
 
 namespace etc::storage {
@@ -60,6 +61,69 @@ absl::Status TakeVote(const TermAndVote& held, const std::string& path,
   return absl::OkStatus();
 }
 
+// Where recovery starts from the snapshot chosen (`base`; nullopt: none)
+// and the log replayed: what it repaired around, and what the log must
+// record so that the next recovery starts from the same place.
+struct Start {
+  // Damage repaired around at a loss (repair_damage).
+  std::vector<Damage> lost;
+  // The log must record that it starts at `base` with nothing before it
+  // (a log reset): its entries were voided, or they end before `base` and
+  // the next one would follow a gap.
+  bool reset_log = false;
+  // The log must record `base` as the newest snapshot: a newer one it
+  // records is damaged and its entries do not reach it.
+  bool mark_snapshot = false;
+};
+
+// Drops from `entries` (the log's, oldest first) what `base` covers or
+// what cannot follow it. Errors: kDataLoss for what cannot be repaired
+// (anything, without `repair`).
+absl::StatusOr<Start> ChooseStart(const std::optional<raftpb::SnapshotMetadata>& base,
+                                  const std::vector<DamagedSnapshot>& damaged,
+                                  const WalContents& contents, bool repair,
+                                  const Snapshotter& snapshots, const std::string& wal_dir,
+                                  std::vector<raftpb::Entry>* entries) {
+  Start start;
+  uint64_t snapshot_index = base.has_value() ? base->index() : 0;
+  start.reset_log = !entries->empty() && entries->back().index() < snapshot_index;
+  if (snapshot_index > 0 && !entries->empty() && entries->front().index() <= snapshot_index &&
+      entries->back().index() >= snapshot_index) {
+    const raftpb::Entry& at = (*entries)[snapshot_index - entries->front().index()];
+    if (at.term() != base->term()) {
+      // A snapshot from the leader replaced a conflicting log, and the
+      // crash came before the log recorded the reset: the old entries are
+      // void.
+      entries->clear();
+      start.reset_log = true;
+    }
+  }
+  if (absl::Status covered = CheckCovered(base, damaged, contents.snapshot, *entries, snapshots);
+      !covered.ok()) {
+    // Repair starts from the newest intact snapshot (or from nothing, if
+    // the log starts at the first entry): less than the member had, but a
+    // state its peers can bring up to date.
+    bool startable = base.has_value() || (!entries->empty() && entries->front().index() == 1);
+    if (!repair || !startable) return covered;
+    std::string file =
+        damaged.empty() ? snapshots.dir() : JoinPath(snapshots.dir(), damaged.front().name);
+    start.lost.push_back(Damage{file, 0, std::string(covered.message())});
+    start.mark_snapshot = true;
+  }
+  std::erase_if(*entries, [&](const raftpb::Entry& e) { return e.index() <= snapshot_index; });
+  if (!entries->empty() && entries->front().index() != snapshot_index + 1) {
+    absl::Status gap = absl::DataLossError(
+        absl::StrCat("the log starts at entry ", entries->front().index(),
+                     " but the newest snapshot ends at ", snapshot_index,
+                     ": entries in between are missing"));
+    if (!repair) return gap;
+    start.lost.push_back(Damage{wal_dir, 0, absl::StrCat(gap.message(), "; the log is dropped")});
+    entries->clear();
+    start.reset_log = true;
+  }
+  return start;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::string root,
@@ -97,79 +161,82 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
                                                   options.max_snapshot_bytes);
   if (absl::Status s = dir->snapshots_->Init(); !s.ok()) return s;
   // The newest snapshot that reads back whole; newer damaged ones are
-  // passed over only if the log covers them (snapshot_fallback.h).
+  // passed over only if the log covers them (snapshot_fallback.h), or with
+  // repair_damage.
   absl::StatusOr<SnapshotChoice> choice = LoadNewestIntact(*dir->snapshots_);
   if (!choice.ok()) return choice.status();
 
-  auto opened = Wal::Open(fs, JoinPath(member_dir, "wal"), options.wal);
+  WalOptions wal_options = options.wal;
+  wal_options.repair_damage = options.repair_damage;
+  auto opened = Wal::Open(fs, JoinPath(member_dir, "wal"), wal_options);
   if (!opened.ok()) return opened.status();
   dir->wal_ = std::move(opened->first);
-  WalContents& contents = opened->second;
-  dir->truncated_bytes_ = contents.truncated_bytes;
+  dir->truncated_bytes_ = opened->second.truncated_bytes;
+  if (absl::Status s = dir->Reconcile(*choice, opened->second); !s.ok()) return s;
+  return dir;
+}
 
-  raft::DurableState& durable = dir->recovered_;
+absl::Status DataDir::Reconcile(SnapshotChoice& choice, WalContents& contents) {
+  raft::DurableState& durable = recovered_;
   durable.hard_state = contents.hard_state;
-  if (absl::Status s = TakeVote(dir->votes_->held(), dir->votes_->path(), &durable.hard_state);
-      !s.ok()) {
+  if (absl::Status s = TakeVote(votes_->held(), votes_->path(), &durable.hard_state); !s.ok()) {
     return s;
   }
   uint64_t snapshot_index = 0;
   std::optional<raftpb::SnapshotMetadata> base;
-  if (choice->snapshot.has_value()) {
-    base = choice->snapshot->metadata();
+  if (choice.snapshot.has_value()) {
+    base = choice.snapshot->metadata();
     snapshot_index = base->index();
-    durable.snapshot = std::move(*choice->snapshot);
+    durable.snapshot = std::move(*choice.snapshot);
   }
   std::vector<raftpb::Entry>& entries = contents.entries;
-  // Whether the log must record that it starts at the snapshot with
-  // nothing before it (a log reset): its entries end before the snapshot
-  // (the next one would follow a gap), or they are void (below).
-  bool reset_log = !entries.empty() && entries.back().index() < snapshot_index;
-  if (snapshot_index > 0 && !entries.empty() && entries.front().index() <= snapshot_index &&
-      entries.back().index() >= snapshot_index) {
-    const raftpb::Entry& at = entries[snapshot_index - entries.front().index()];
-    if (at.term() != durable.snapshot.metadata().term()) {
-      // A snapshot from the leader replaced a conflicting log, and the
-      // crash came before the log recorded the reset: the old entries are
-      // void.
-      entries.clear();
-      reset_log = true;
-    }
-  }
-  if (absl::Status covered =
-          CheckCovered(base, choice->damaged, contents.snapshot, entries, *dir->snapshots_);
-      !covered.ok()) {
-    return covered;
-  }
-  entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [&](const raftpb::Entry& e) { return e.index() <= snapshot_index; }),
-                entries.end());
-  if (!entries.empty() && entries.front().index() != snapshot_index + 1) {
-    return absl::DataLossError(absl::StrCat("the log starts at entry ", entries.front().index(),
-                                            " but the newest snapshot ends at ", snapshot_index,
-                                            ": entries in between are missing"));
-  }
-  for (DamagedSnapshot& damaged : choice->damaged) {
+  absl::StatusOr<Start> start =
+      ChooseStart(base, choice.damaged, contents, options_.repair_damage, *snapshots_,
+                  JoinPath(member_dir_, "wal"), &entries);
+  if (!start.ok()) return start.status();
+
+  // Accepted: from here on what is damaged is set aside.
+  for (DamagedSnapshot& damaged : choice.damaged) {
     // Kept for the operator, never deleted; out of the way of the next
     // recovery, which would otherwise pass over it again.
-    if (absl::Status s = dir->snapshots_->SetAside(damaged.name); !s.ok()) return s;
-    dir->set_aside_.push_back(std::move(damaged));
+    if (absl::Status s = snapshots_->SetAside(damaged.name); !s.ok()) return s;
+    set_aside_.push_back(std::move(damaged));
   }
-  if (reset_log) {
-    // What the crash kept the log from recording. Without it, the entries
-    // written after this recovery follow the void ones in the log, and the
-    // next recovery voids them too (or stops at the gap).
-    absl::Status s = dir->wal_->AppendLogReset(*base);
-    if (s.ok()) s = dir->wal_->Sync();
+  if (contents.damage.has_value()) {
+    absl::StatusOr<std::vector<std::string>> names = wal_->SetAsideDamage();
+    if (!names.ok()) return names.status();
+    Damage damage = std::move(*contents.damage);
+    absl::StrAppend(&damage.what, "; set aside as ", absl::StrJoin(*names, ", "),
+                    " (kept, not deleted)");
+    start->lost.insert(start->lost.begin(), std::move(damage));
+  }
+  if (start->reset_log || start->mark_snapshot) {
+    // What the log must say for the next recovery to start here too.
+    // Without the reset, entries written after this recovery follow void
+    // ones in the log, and the next recovery voids them too (or stops at
+    // the gap); without the marker, the log records a snapshot that is set
+    // aside and that its entries do not reach, and the next recovery
+    // refuses.
+    raftpb::SnapshotMetadata at = base.value_or(raftpb::SnapshotMetadata());
+    absl::Status s = start->reset_log ? wal_->AppendLogReset(at) : wal_->AppendSnapshotMarker(at);
+    if (s.ok()) s = wal_->Sync();
     if (!s.ok()) return s;
   }
+  durable.damaged = !start->lost.empty();
+  if (durable.damaged) {
+    // What was committed may be gone with the rest: the leader says again.
+    uint64_t last_index = entries.empty() ? snapshot_index : entries.back().index();
+    durable.hard_state.set_commit(std::min<uint64_t>(durable.hard_state.commit(), last_index));
+  }
+  for (Damage& damage : start->lost) damage_.push_back(std::move(damage));
   durable.entries = std::move(entries);
-  dir->snapshot_index_ = snapshot_index;
+  snapshot_index_ = snapshot_index;
   // A log reset voids the log before it, as a leader's snapshot does: no
   // older snapshot can be combined with it.
-  dir->keep_log_from_index_ = reset_log ? snapshot_index
-                                        : KeepLogFrom(options, snapshot_index, choice->older_index);
-  return dir;
+  keep_log_from_index_ = start->reset_log
+                             ? snapshot_index
+                             : KeepLogFrom(options_, snapshot_index, choice.older_index);
+  return absl::OkStatus();
 }
 
 absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,

@@ -12,6 +12,7 @@
 #include "storage/memory_fs.h"
 #include "storage/record.h"
 #include "storage/testing/dying_fs.h"
+#include "storage/testing/log_bytes.h"
 
 namespace etc::storage {
 namespace {
@@ -310,37 +311,6 @@ TEST(WalTest, AFlippedLengthBitIsDataLossNotATornTail) {
   fs.FlipBit("wal/" + segment, 8 * (at + 2) + 7);  // length += 8 MiB
   auto reopened = Wal::Open(&fs, "wal", WalOptions{});
   EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
-}
-
-// Where the entry record with this index starts in a segment's bytes.
-size_t OffsetOfEntry(const std::string& bytes, uint64_t index) {
-  for (size_t at = 0; DecodeRecord(bytes, at).status == DecodedRecord::kOk;) {
-    DecodedRecord record = DecodeRecord(bytes, at);
-    raftpb::Entry entry;
-    if (record.type == RecordType::kEntry &&
-        entry.ParseFromArray(record.payload.data(), static_cast<int>(record.payload.size())) &&
-        entry.index() == index) {
-      return at;
-    }
-    at = record.next_offset;
-  }
-  ADD_FAILURE() << "no entry " << index;
-  return 0;
-}
-
-// The indexes of the entry records in a segment's bytes.
-std::vector<uint64_t> EntriesIn(const std::string& bytes) {
-  std::vector<uint64_t> out;
-  for (size_t at = 0; DecodeRecord(bytes, at).status == DecodedRecord::kOk;
-       at = DecodeRecord(bytes, at).next_offset) {
-    DecodedRecord record = DecodeRecord(bytes, at);
-    raftpb::Entry entry;
-    if (record.type == RecordType::kEntry &&
-        entry.ParseFromArray(record.payload.data(), static_cast<int>(record.payload.size()))) {
-      out.push_back(entry.index());
-    }
-  }
-  return out;
 }
 
 std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
