@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "storage/snapshot_fallback.h"
 
 namespace etc::storage {
@@ -36,14 +37,91 @@ absl::Status CheckOrWriteVersion(FileSystem* fs, const std::string& member_dir, 
     }
   }
   *fresh = true;
-  std::string temp = path + ".tmp";
-  absl::StatusOr<std::unique_ptr<File>> file = fs->Open(temp, {.create = true});
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
-  if (absl::Status s = (*file)->Append(kVersion); !s.ok()) return s;
-  if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
-  if (absl::Status s = fs->Rename(temp, path); !s.ok()) return s;
-  return fs->SyncDir(member_dir);
+  return ReplaceFile(fs, member_dir, "VERSION", kVersion);
+}
+
+// The term and vote recovery starts with: the later of the log's last hard
+// state's and the vote file's (the log's may be gone with damage, or lost
+// in a crash after the vote file was written); the commit index is the
+// log's.
+absl::Status TakeVote(const TermAndVote& held, const std::string& path,
+                      raftpb::HardState* state) {
+  if (held.term > state->term()) {
+    state->set_term(held.term);
+    state->set_vote(held.vote);
+  } else if (held.term == state->term() && held.vote != 0 && held.vote != state->vote()) {
+    if (state->vote() != 0) {
+      return absl::DataLossError(absl::StrCat(
+          "the log votes for ", state->vote(), " in term ", state->term(), " but ", path,
+          " for ", held.vote, ": the member cannot tell which it cast and must not start (it "
+          "could vote twice)"));
+    }
+    state->set_vote(held.vote);
+  }
+  return absl::OkStatus();
+}
+
+// Where recovery starts from the snapshot chosen (`base`; nullopt: none)
+// and the log replayed: what it repaired around, and what the log must
+// record so that the next recovery starts from the same place.
+struct Start {
+  // Damage repaired around at a loss (repair_damage).
+  std::vector<Damage> lost;
+  // The log must record that it starts at `base` with nothing before it
+  // (a log reset): its entries were voided, or they end before `base` and
+  // the next one would follow a gap.
+  bool reset_log = false;
+  // The log must record `base` as the newest snapshot: a newer one it
+  // records is damaged and its entries do not reach it.
+  bool mark_snapshot = false;
+};
+
+// Drops from `entries` (the log's, oldest first) what `base` covers or
+// what cannot follow it. Errors: kDataLoss for what cannot be repaired
+// (anything, without `repair`).
+absl::StatusOr<Start> ChooseStart(const std::optional<raftpb::SnapshotMetadata>& base,
+                                  const std::vector<DamagedSnapshot>& damaged,
+                                  const WalContents& contents, bool repair,
+                                  const Snapshotter& snapshots, const std::string& wal_dir,
+                                  std::vector<raftpb::Entry>* entries) {
+  Start start;
+  uint64_t snapshot_index = base.has_value() ? base->index() : 0;
+  start.reset_log = !entries->empty() && entries->back().index() < snapshot_index;
+  if (snapshot_index > 0 && !entries->empty() && entries->front().index() <= snapshot_index &&
+      entries->back().index() >= snapshot_index) {
+    const raftpb::Entry& at = (*entries)[snapshot_index - entries->front().index()];
+    if (at.term() != base->term()) {
+      // A snapshot from the leader replaced a conflicting log, and the
+      // crash came before the log recorded the reset: the old entries are
+      // void.
+      entries->clear();
+      start.reset_log = true;
+    }
+  }
+  if (absl::Status covered = CheckCovered(base, damaged, contents.snapshot, *entries, snapshots);
+      !covered.ok()) {
+    // Repair starts from the newest intact snapshot (or from nothing, if
+    // the log starts at the first entry): less than the member had, but a
+    // state its peers can bring up to date.
+    bool startable = base.has_value() || (!entries->empty() && entries->front().index() == 1);
+    if (!repair || !startable) return covered;
+    std::string file =
+        damaged.empty() ? snapshots.dir() : JoinPath(snapshots.dir(), damaged.front().name);
+    start.lost.push_back(Damage{file, 0, std::string(covered.message())});
+    start.mark_snapshot = true;
+  }
+  std::erase_if(*entries, [&](const raftpb::Entry& e) { return e.index() <= snapshot_index; });
+  if (!entries->empty() && entries->front().index() != snapshot_index + 1) {
+    absl::Status gap = absl::DataLossError(
+        absl::StrCat("the log starts at entry ", entries->front().index(),
+                     " but the newest snapshot ends at ", snapshot_index,
+                     ": entries in between are missing"));
+    if (!repair) return gap;
+    start.lost.push_back(Damage{wal_dir, 0, absl::StrCat(gap.message(), "; the log is dropped")});
+    entries->clear();
+    start.reset_log = true;
+  }
+  return start;
 }
 
 }  // namespace
@@ -69,73 +147,118 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(FileSystem* fs, std::stri
   if (absl::Status s = CheckOrWriteVersion(fs, member_dir, &dir->fresh_); !s.ok()) return s;
   dir->options_ = options;
 
+  // First: a member that cannot know its vote refuses before recovery
+  // changes anything.
+  absl::StatusOr<std::unique_ptr<VoteFile>> votes = VoteFile::Open(fs, member_dir);
+  if (!votes.ok()) return votes.status();
+  dir->votes_ = std::move(*votes);
+  if (dir->votes_->damaged_slot().has_value()) {
+    dir->damage_.push_back(*dir->votes_->damaged_slot());
+  }
+
   dir->snapshots_ = std::make_unique<Snapshotter>(fs, JoinPath(member_dir, "snap"),
                                                   options.snapshots_retained,
                                                   options.max_snapshot_bytes);
   if (absl::Status s = dir->snapshots_->Init(); !s.ok()) return s;
   // The newest snapshot that reads back whole; newer damaged ones are
-  // passed over only if the log covers them (snapshot_fallback.h).
+  // passed over only if the log covers them (snapshot_fallback.h), or with
+  // repair_damage.
   absl::StatusOr<SnapshotChoice> choice = LoadNewestIntact(*dir->snapshots_);
   if (!choice.ok()) return choice.status();
 
-  auto opened = Wal::Open(fs, JoinPath(member_dir, "wal"), options.wal);
+  WalOptions wal_options = options.wal;
+  wal_options.repair_damage = options.repair_damage;
+  auto opened = Wal::Open(fs, JoinPath(member_dir, "wal"), wal_options);
   if (!opened.ok()) return opened.status();
   dir->wal_ = std::move(opened->first);
-  WalContents& contents = opened->second;
-  dir->truncated_bytes_ = contents.truncated_bytes;
+  dir->truncated_bytes_ = opened->second.truncated_bytes;
+  if (absl::Status s = dir->Reconcile(*choice, opened->second); !s.ok()) return s;
+  return dir;
+}
 
-  raft::DurableState& durable = dir->recovered_;
+absl::Status DataDir::Reconcile(SnapshotChoice& choice, WalContents& contents) {
+  raft::DurableState& durable = recovered_;
   durable.hard_state = contents.hard_state;
+  if (absl::Status s = TakeVote(votes_->held(), votes_->path(), &durable.hard_state); !s.ok()) {
+    return s;
+  }
   uint64_t snapshot_index = 0;
   std::optional<raftpb::SnapshotMetadata> base;
-  if (choice->snapshot.has_value()) {
-    base = choice->snapshot->metadata();
+  if (choice.snapshot.has_value()) {
+    base = choice.snapshot->metadata();
     snapshot_index = base->index();
-    durable.snapshot = std::move(*choice->snapshot);
+    durable.snapshot = std::move(*choice.snapshot);
   }
   std::vector<raftpb::Entry>& entries = contents.entries;
-  if (snapshot_index > 0 && !entries.empty() && entries.front().index() <= snapshot_index &&
-      entries.back().index() >= snapshot_index) {
-    const raftpb::Entry& at = entries[snapshot_index - entries.front().index()];
-    if (at.term() != durable.snapshot.metadata().term()) {
-      // A snapshot from the leader replaced a conflicting log, and the
-      // crash came before the log recorded the reset: the old entries are
-      // void.
-      entries.clear();
-    }
-  }
-  if (absl::Status covered =
-          CheckCovered(base, choice->damaged, contents.snapshot, entries, *dir->snapshots_);
-      !covered.ok()) {
-    return covered;
-  }
-  entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [&](const raftpb::Entry& e) { return e.index() <= snapshot_index; }),
-                entries.end());
-  if (!entries.empty() && entries.front().index() != snapshot_index + 1) {
-    return absl::DataLossError(absl::StrCat("the log starts at entry ", entries.front().index(),
-                                            " but the newest snapshot ends at ", snapshot_index,
-                                            ": entries in between are missing"));
-  }
-  for (DamagedSnapshot& damaged : choice->damaged) {
+  absl::StatusOr<Start> start =
+      ChooseStart(base, choice.damaged, contents, options_.repair_damage, *snapshots_,
+                  JoinPath(member_dir_, "wal"), &entries);
+  if (!start.ok()) return start.status();
+
+  // Accepted: from here on what is damaged is set aside.
+  for (DamagedSnapshot& damaged : choice.damaged) {
     // Kept for the operator, never deleted; out of the way of the next
     // recovery, which would otherwise pass over it again.
-    if (absl::Status s = dir->snapshots_->SetAside(damaged.name); !s.ok()) return s;
-    dir->set_aside_.push_back(std::move(damaged));
+    if (absl::Status s = snapshots_->SetAside(damaged.name); !s.ok()) return s;
+    set_aside_.push_back(std::move(damaged));
   }
+  if (contents.damage.has_value()) {
+    absl::StatusOr<std::vector<std::string>> names = wal_->SetAsideDamage();
+    if (!names.ok()) return names.status();
+    Damage damage = std::move(*contents.damage);
+    absl::StrAppend(&damage.what, "; set aside as ", absl::StrJoin(*names, ", "),
+                    " (kept, not deleted)");
+    start->lost.insert(start->lost.begin(), std::move(damage));
+  }
+  if (start->reset_log || start->mark_snapshot) {
+    // What the log must say for the next recovery to start here too.
+    // Without the reset, entries written after this recovery follow void
+    // ones in the log, and the next recovery voids them too (or stops at
+    // the gap); without the marker, the log records a snapshot that is set
+    // aside and that its entries do not reach, and the next recovery
+    // refuses.
+    raftpb::SnapshotMetadata at = base.value_or(raftpb::SnapshotMetadata());
+    absl::Status s = start->reset_log ? wal_->AppendLogReset(at) : wal_->AppendSnapshotMarker(at);
+    if (s.ok()) s = wal_->Sync();
+    if (!s.ok()) return s;
+  }
+  durable.damaged = !start->lost.empty();
+  if (durable.damaged) {
+    // What was committed may be gone with the rest: the leader says again.
+    uint64_t last_index = entries.empty() ? snapshot_index : entries.back().index();
+    durable.hard_state.set_commit(std::min<uint64_t>(durable.hard_state.commit(), last_index));
+  }
+  for (Damage& damage : start->lost) damage_.push_back(std::move(damage));
   durable.entries = std::move(entries);
-  dir->snapshot_index_ = snapshot_index;
-  dir->keep_log_from_index_ = KeepLogFrom(options, snapshot_index, choice->older_index);
-  return dir;
+  snapshot_index_ = snapshot_index;
+  // A log reset voids the log before it, as a leader's snapshot does: no
+  // older snapshot can be combined with it.
+  keep_log_from_index_ = start->reset_log
+                             ? snapshot_index
+                             : KeepLogFrom(options_, snapshot_index, choice.older_index);
+  return absl::OkStatus();
 }
 
 absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
                             const std::vector<raftpb::Entry>& entries,
                             const std::optional<raftpb::HardState>& hard_state) {
+  std::optional<TermAndVote> vote;
+  if (hard_state.has_value() &&
+      votes_->held() != TermAndVote{hard_state->term(), hard_state->vote()}) {
+    vote = TermAndVote{hard_state->term(), hard_state->vote()};
+  }
+  if (snapshot != nullptr || vote.has_value()) {
+    // What the log would refuse is refused before the vote or the snapshot
+    // is saved, so a refused Ready writes nothing at all.
+    absl::Status fits = Wal::CheckFits(entries, snapshot ? &snapshot->metadata() : nullptr);
+    if (!fits.ok()) return fits;
+  }
+  if (vote.has_value()) {
+    // Durable before the log holds it: if the log is later damaged, the
+    // vote is still known, and the member never votes twice in a term.
+    if (absl::Status s = votes_->Write(*vote); !s.ok()) return s;
+  }
   if (snapshot != nullptr) {
-    // What the log would refuse is refused before the snapshot is saved, so
-    // a refused Ready writes nothing at all.
-    if (absl::Status s = Wal::CheckFits(entries, &snapshot->metadata()); !s.ok()) return s;
     // The file first: if the crash comes before the log's reset record,
     // recovery still finds the snapshot and voids the conflicting entries.
     if (absl::Status s = snapshots_->Save(*snapshot); !s.ok()) return s;

@@ -5,13 +5,24 @@
 //   <root>/member/VERSION      "etc-data 1": refused if it says anything else
 //   <root>/member/LOCK         held while the member runs (two processes
 //                              never open the same member's data)
+//   <root>/member/vote         the term and vote, twice (vote_file.h)
 //   <root>/member/wal/*.wal    the write-ahead log (wal.h)
 //   <root>/member/snap/*.snap  snapshots (snapshotter.h)
 //
-// Write order follows Raft's Ready: a snapshot from the leader is saved
-// (file synced, renamed, directory synced) before the log records that it
-// replaced the log; entries, then the hard state, are appended; Sync makes
-// the batch durable before any message of that Ready is sent.
+// Write order follows Raft's Ready: a new term or vote is saved in the vote
+// file (synced) before the log holds it; a snapshot from the leader is
+// saved (file synced, renamed, directory synced) before the log records
+// that it replaced the log; entries, then the hard state, are appended;
+// Sync makes the batch durable before any message of that Ready is sent.
+// Recovery takes the later term and vote of the log's and the vote file's:
+// the vote survives when the log's record of it does not.
+//
+// Damaged data is refused (kDataLoss), unless the host asks for repair
+// (DataDirOptions::repair_damage, issue 20): recovery then keeps what it
+// can prove intact (the log before the damage, the newest intact snapshot
+// and the log entries that follow on from it), sets the rest aside as
+// "<name>.broken", and says so (recovered().damaged, damage()): the member
+// fetches what it lost from its peers.
 //
 //   auto dir = DataDir::Open(&fs, "default.etc", {}).value();
 //   raft::DurableState durable = dir->recovered();
@@ -31,6 +42,7 @@
 #include "storage/fs.h"
 #include "storage/snapshot_fallback.h"
 #include "storage/snapshotter.h"
+#include "storage/vote_file.h"
 #include "storage/wal.h"
 
 namespace etc::storage {
@@ -41,6 +53,11 @@ struct DataDirOptions {
   int snapshots_retained = 5;
   // The largest snapshot a file may hold (see kMaxSnapshotPayloadBytes).
   uint64_t max_snapshot_bytes = kMaxSnapshotPayloadBytes;
+  // Recovery repairs around damage instead of refusing it (see above; it
+  // sets wal.repair_damage to the same). Still refused: a damaged vote
+  // file (both slots), and damage that leaves no start at all (no intact
+  // snapshot, and a log that does not start at the first entry).
+  bool repair_damage = false;
 };
 
 class DataDir {
@@ -48,7 +65,9 @@ class DataDir {
   // Takes the lock, checks or writes the version marker, loads the newest
   // snapshot and replays the log after it. Errors: kUnavailable if another
   // process holds the lock; kFailedPrecondition for another format version;
-  // kDataLoss (naming the file and offset) for damaged data.
+  // kDataLoss (naming the file and offset) for damaged data (with
+  // repair_damage: only for what cannot be repaired); what the file system
+  // failed with.
   static absl::StatusOr<std::unique_ptr<DataDir>> Open(FileSystem* fs, std::string root,
                                                        DataDirOptions options = {});
 
@@ -65,9 +84,16 @@ class DataDir {
   // the log covering them, and set aside as "<name>.broken" (newest
   // first; empty if none): for the host to log.
   const std::vector<DamagedSnapshot>& set_aside() const { return set_aside_; }
+  // What recovery found damaged and repaired around (repair_damage; a
+  // damaged slot of the vote file with or without it), for the host to
+  // log: the file, where, and what (saying what was set aside). Whether
+  // any of it cost data the member had: recovered().damaged.
+  const std::vector<Damage>& damage() const { return damage_; }
 
   // One Ready's persistence obligations, in order. Not durable until Sync
-  // (except the snapshot file, which is durable when this returns).
+  // (except the vote file and the snapshot file, durable when this
+  // returns; the vote file is written, with two syncs, only when the term
+  // or vote changed).
   // Errors: kResourceExhausted (nothing written) for an entry larger than a
   // log record holds or a snapshot larger than a file holds; NoSpaceError
   // (storage::IsNoSpace) if the disk was full before anything reached the
@@ -115,6 +141,10 @@ class DataDir {
 
  private:
   DataDir() = default;
+  // Recovery's steps after the files are read: where the log starts from
+  // the chosen snapshot (what damage it repairs around, with
+  // repair_damage), and the log made to record it.
+  absl::Status Reconcile(SnapshotChoice& choice, WalContents& contents);
   // Where the log must be kept from once the newest snapshot is at
   // `newest_index` and the one before it at `previous_index` (0: none).
   static uint64_t KeepLogFrom(const DataDirOptions& options, uint64_t newest_index,
@@ -125,11 +155,13 @@ class DataDir {
   std::unique_ptr<Lock> lock_;
   std::unique_ptr<Snapshotter> snapshots_;
   std::unique_ptr<Wal> wal_;
+  std::unique_ptr<VoteFile> votes_;
   raft::DurableState recovered_;
   bool fresh_ = false;
   uint64_t truncated_bytes_ = 0;
   DataDirOptions options_;
   std::vector<DamagedSnapshot> set_aside_;
+  std::vector<Damage> damage_;
   // The newest snapshot saved.
   uint64_t snapshot_index_ = 0;
   // Log releases never go past this (see CompactLog).

@@ -100,6 +100,25 @@ absl::Status NotRetryable(absl::Status status);
 // A whole file's contents.
 absl::StatusOr<std::string> ReadAll(const File& file);
 
+// Makes <dir>/<name> hold `bytes`, atomically and durably: written to a
+// temporary file, synced, renamed over it, the directory synced. A crash
+// leaves the old file (or none) or the new one whole. NoSpaceError
+// (IsNoSpace) if the disk was full before the rename (nothing changed, the
+// temporary file removed); what the file system failed with after it is
+// never marked no-space.
+absl::Status ReplaceFile(FileSystem* fs, const std::string& dir, const std::string& name,
+                         std::string_view bytes);
+
+// Damage recovery found in a stored file and worked around, for the host
+// to log.
+struct Damage {
+  std::string file;  // its path
+  // Where the damaged data starts (0 where the file is checked whole, as a
+  // snapshot file is).
+  uint64_t offset = 0;
+  std::string what;
+};
+
 // "dir/name", with exactly one '/' between them.
 std::string JoinPath(std::string_view dir, std::string_view name);
 

@@ -34,7 +34,8 @@ enum class RecordType : uint8_t {
   kSegmentHeader = 1,
   // A raftpb.Entry; it replaces any entry at its index and after.
   kEntry = 2,
-  // A raftpb.HardState.
+  // A raftpb.HardState (in the log; each slot of the vote file holds one
+  // with only the term and vote, vote_file.h).
   kHardState = 3,
   // A raftpb.SnapshotMetadata: a snapshot at this index was saved; entries
   // up to it are covered by it.

@@ -14,6 +14,8 @@ namespace {
 
 constexpr char kSegmentSuffix[] = ".wal";
 constexpr char kTempSuffix[] = ".tmp";
+// A damaged segment kept for the operator (SetAsideDamage).
+constexpr char kSetAsideSuffix[] = ".broken";
 // The header record's payload: format, then the segment's sequence and
 // first index (so a renamed or swapped file is noticed).
 constexpr char kFormat[] = "etc-wal-1";
@@ -67,31 +69,37 @@ absl::Status Damaged(const std::string& path, uint64_t offset, std::string_view 
                                           "; the member must not serve from it"));
 }
 
+// Zeroes a file of `size_bytes` from `offset` on, durably.
+absl::Status ZeroFrom(File& file, uint64_t offset, uint64_t size_bytes) {
+  if (absl::Status s = file.WriteAt(offset, std::string(size_bytes - offset, '\0')); !s.ok()) {
+    return s;
+  }
+  return file.Sync();
+}
+
 // Zeroes a torn tail from `offset` on, durably, and says so in `contents`.
 absl::Status CutTornTail(File& file, std::string_view data, size_t offset,
                          const std::string& path, WalContents* contents) {
   uint64_t cut = data.size() - offset;
-  if (absl::Status s = file.WriteAt(offset, std::string(cut, '\0')); !s.ok()) return s;
-  if (absl::Status s = file.Sync(); !s.ok()) return s;
+  if (absl::Status s = ZeroFrom(file, offset, data.size()); !s.ok()) return s;
   contents->truncated_file = path;
   contents->truncated_bytes = cut;
   return absl::OkStatus();
 }
 
 // An entry record: it replaces any entry at its index and after, and must
-// not leave a gap.
-absl::Status ReplayEntry(std::string_view payload, const std::string& path, size_t offset,
-                         std::vector<raftpb::Entry>* entries) {
+// not leave a gap. Why it cannot be replayed (nullopt: replayed).
+std::optional<std::string> ReplayEntry(std::string_view payload,
+                                       std::vector<raftpb::Entry>* entries) {
   raftpb::Entry entry;
   if (!entry.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-    return Damaged(path, offset, "an entry record does not parse");
+    return "an entry record does not parse";
   }
   if (!entries->empty()) {
     uint64_t first = entries->front().index();
     uint64_t next = entries->back().index() + 1;
     if (entry.index() > next) {
-      return Damaged(path, offset, absl::StrCat("entry ", entry.index(), " follows entry ",
-                                                next - 1));
+      return absl::StrCat("entry ", entry.index(), " follows entry ", next - 1);
     }
     if (entry.index() < first) {
       entries->clear();
@@ -100,38 +108,41 @@ absl::Status ReplayEntry(std::string_view payload, const std::string& path, size
     }
   }
   entries->push_back(std::move(entry));
-  return absl::OkStatus();
+  return std::nullopt;
 }
 
-// A record after the segment header, into what recovery found so far.
-absl::Status ReplayRecord(const DecodedRecord& record, const std::string& path, size_t offset,
-                          WalContents* contents) {
+// A record after the segment header, into what recovery found so far. Why
+// it cannot be replayed (nullopt: replayed); `contents` is then as it was,
+// so that a repair keeps exactly what came before it.
+std::optional<std::string> ReplayRecord(const DecodedRecord& record, WalContents* contents) {
   switch (record.type) {
     case RecordType::kEntry:
-      return ReplayEntry(record.payload, path, offset, &contents->entries);
-    case RecordType::kHardState:
-      if (!contents->hard_state.ParseFromArray(record.payload.data(),
-                                               static_cast<int>(record.payload.size()))) {
-        return Damaged(path, offset, "a hard state record does not parse");
+      return ReplayEntry(record.payload, &contents->entries);
+    case RecordType::kHardState: {
+      raftpb::HardState state;
+      if (!state.ParseFromArray(record.payload.data(), static_cast<int>(record.payload.size()))) {
+        return "a hard state record does not parse";
       }
-      return absl::OkStatus();
+      contents->hard_state = std::move(state);
+      return std::nullopt;
+    }
     case RecordType::kSnapshot:
     case RecordType::kLogReset: {
       raftpb::SnapshotMetadata metadata;
       if (!metadata.ParseFromArray(record.payload.data(),
                                    static_cast<int>(record.payload.size()))) {
-        return Damaged(path, offset, "a snapshot record does not parse");
+        return "a snapshot record does not parse";
       }
       if (record.type == RecordType::kLogReset) contents->entries.clear();
       contents->snapshot = std::move(metadata);
-      return absl::OkStatus();
+      return std::nullopt;
     }
     case RecordType::kSegmentHeader:
-      return Damaged(path, offset, "a segment header in the middle of a segment");
+      return "a segment header in the middle of a segment";
     case RecordType::kFileContent:
-      return Damaged(path, offset, "a file content record in the log");
+      return "a file content record in the log";
   }
-  return Damaged(path, offset, "a record of unknown type");
+  return "a record of unknown type";
 }
 
 // Serializes `message` as a record of `type` onto `batch`, unless a record
@@ -186,7 +197,9 @@ absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Wal::Open(FileSyste
   wal->hard_state_ = contents.hard_state;
   wal->snapshot_ = contents.snapshot;
   wal->last_index_ = contents.entries.empty() ? 0 : contents.entries.back().index();
-  if (wal->tail_ == nullptr) {
+  // Damage found is left as it is until SetAsideDamage: a caller that
+  // refuses to start all the same changes nothing.
+  if (wal->tail_ == nullptr && !contents.damage.has_value()) {
     if (absl::Status s = wal->Rotate(); !s.ok()) return s;
   }
   return std::make_pair(std::move(wal), std::move(contents));
@@ -230,12 +243,12 @@ absl::Status Wal::Replay(WalContents* contents) {
     if (!data.ok()) return data.status();
     size_t offset = 0;
     bool header_seen = false;
+    // What is wrong at `offset` (nullopt: nothing).
+    std::optional<std::string> damage;
     while (true) {
       DecodedRecord record = DecodeRecord(*data, offset);
       if (record.status == DecodedRecord::kZeros) {
-        if (!AllZero(*data, offset)) {
-          return Damaged(path, offset, "a zeroed record is followed by data");
-        }
+        if (!AllZero(*data, offset)) damage = "a zeroed record is followed by data";
         break;
       }
       if (record.status != DecodedRecord::kOk) {
@@ -247,24 +260,36 @@ absl::Status Wal::Replay(WalContents* contents) {
           torn = LooksTorn(*data, offset, record);
         }
         if (!torn) {
-          return Damaged(path, offset,
-                         record.status == DecodedRecord::kTruncated ? "a record is cut short"
-                                                                    : "a checksum does not match");
+          damage = record.status == DecodedRecord::kTruncated ? "a record is cut short"
+                                                              : "a checksum does not match";
+          break;
         }
         if (absl::Status s = CutTornTail(**file, *data, offset, path, contents); !s.ok()) return s;
         break;
       }
       if (header_seen) {
-        if (absl::Status s = ReplayRecord(record, path, offset, contents); !s.ok()) return s;
+        damage = ReplayRecord(record, contents);
       } else if (record.type != RecordType::kSegmentHeader ||
                  record.payload != HeaderPayload(segment.sequence, segment.first_index)) {
-        return Damaged(path, offset, "the segment header does not match its name");
+        damage = "the segment header does not match its name";
       }
+      if (damage.has_value()) break;
       header_seen = true;
       offset = record.next_offset;
     }
+    if (!header_seen && !last_segment && !damage.has_value()) {
+      damage = "the segment has no header";
+    }
+    if (damage.has_value()) {
+      if (!options_.repair_damage) return Damaged(path, offset, *damage);
+      // Everything before it is kept; it and everything after it wait for
+      // SetAsideDamage.
+      contents->damage = Damage{path, offset, *damage};
+      damaged_segment_ = i;
+      damaged_offset_ = offset;
+      return absl::OkStatus();
+    }
     if (!header_seen) {
-      if (!last_segment) return Damaged(path, 0, "the segment has no header");
       // Created but never written (the process died right after renaming
       // it into place, before the header was synced): recreate it.
       if (absl::Status s = fs_->Remove(path); !s.ok()) return s;
@@ -279,7 +304,83 @@ absl::Status Wal::Replay(WalContents* contents) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> Wal::SetAsideDamage() {
+  std::vector<std::string> set_aside;
+  if (!damaged_segment_.has_value()) return set_aside;
+  size_t damaged = *damaged_segment_;
+  // The later segments first, newest first: a crash part way leaves a
+  // contiguous log that ends in the damaged segment, which the next
+  // recovery finds damaged again.
+  for (size_t i = segments_.size(); i-- > damaged + 1;) {
+    std::string broken = BrokenName(segments_[i].name);
+    if (absl::Status s = fs_->Rename(JoinPath(dir_, segments_[i].name), JoinPath(dir_, broken));
+        !s.ok()) {
+      return s;
+    }
+    set_aside.push_back(std::move(broken));
+  }
+  // The damaged segment's records before the damage stay in place: the
+  // whole file is copied aside first and only then is its damaged part
+  // zeroed, so no crash finds those records in no file (a rename aside and
+  // a rewrite would leave a moment when the log just ends before them, and
+  // the next recovery would see a clean log that silently lost them).
+  const std::string& name = segments_[damaged].name;
+  bool keep_prefix = damaged_offset_ > 0;
+  std::string broken = BrokenName(name);
+  std::unique_ptr<File> kept;
+  if (keep_prefix) {
+    absl::StatusOr<std::unique_ptr<File>> copied = CopyAside(name, broken);
+    if (!copied.ok()) return copied.status();
+    kept = std::move(*copied);
+  } else if (absl::Status s = fs_->Rename(JoinPath(dir_, name), JoinPath(dir_, broken));
+             !s.ok()) {
+    return s;
+  }
+  set_aside.push_back(std::move(broken));
+  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
+  if (keep_prefix) {
+    absl::StatusOr<uint64_t> size_bytes = kept->Size();
+    if (!size_bytes.ok()) return size_bytes.status();
+    if (absl::Status s = ZeroFrom(*kept, damaged_offset_, *size_bytes); !s.ok()) return s;
+  }
+  segments_.erase(segments_.begin() + static_cast<ptrdiff_t>(damaged + (keep_prefix ? 1 : 0)),
+                  segments_.end());
+  damaged_segment_.reset();
+  // On after the last intact entry, in a segment of its own.
+  if (absl::Status s = Rotate(); !s.ok()) return s;
+  return set_aside;
+}
+
+absl::StatusOr<std::unique_ptr<File>> Wal::CopyAside(const std::string& name,
+                                                     const std::string& broken) {
+  absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(JoinPath(dir_, name), {});
+  if (!file.ok()) return file.status();
+  absl::StatusOr<std::string> data = ReadAll(**file);
+  if (!data.ok()) return data.status();
+  absl::StatusOr<std::unique_ptr<File>> copy =
+      fs_->Open(JoinPath(dir_, broken), {.create = true, .exclusive = true});
+  if (!copy.ok()) return copy.status();
+  if (absl::Status s = (*copy)->Append(*data); !s.ok()) return s;
+  if (absl::Status s = (*copy)->Sync(); !s.ok()) return s;
+  return file;
+}
+
+std::string Wal::BrokenName(const std::string& name) const {
+  std::string broken = name + kSetAsideSuffix;
+  for (int n = 2; fs_->Exists(JoinPath(dir_, broken)); ++n) {
+    broken = absl::StrCat(name, kSetAsideSuffix, ".", n);
+  }
+  return broken;
+}
+
+absl::Status Wal::CheckRepaired() const {
+  if (!damaged_segment_.has_value()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the write-ahead log in ", dir_, " is damaged and its damage not set aside yet"));
+}
+
 absl::Status Wal::WriteBuffer(const std::string& bytes) {
+  if (absl::Status s = CheckRepaired(); !s.ok()) return s;
   // Inside the segment's preallocated space; if the disk refuses it anyway,
   // part of it may be in the file: never retried.
   if (absl::Status s = tail_->WriteAt(tail_offset_, bytes); !s.ok()) return NotRetryable(s);
@@ -333,6 +434,7 @@ absl::Status Wal::Rotate() {
 
 absl::Status Wal::Append(const std::vector<raftpb::Entry>& entries,
                          const std::optional<raftpb::HardState>& hard_state) {
+  if (absl::Status s = CheckRepaired(); !s.ok()) return s;
   // The whole batch is encoded, and each record checked, before anything is
   // written: a batch with a record the reader would refuse is refused whole.
   std::string batch;
@@ -383,6 +485,7 @@ absl::Status Wal::Sync() {
 }
 
 absl::Status Wal::ReleaseTo(uint64_t index) {
+  if (absl::Status s = CheckRepaired(); !s.ok()) return s;
   // Segment i holds only entries below segment i+1's first index.
   size_t releasable = 0;
   while (releasable + 1 < segments_.size() &&

@@ -14,7 +14,9 @@
 // torn record at the end of the last segment was never acknowledged (its
 // batch was not synced) and is cut off. Any other damage, anywhere, is a
 // kDataLoss error naming the file and offset: the member must not serve
-// from a log it cannot trust.
+// from a log it cannot trust. With `repair_damage` recovery keeps instead
+// every record before the damage, and SetAsideDamage sets the rest aside:
+// a member that then fetches what it lost from its peers.
 //
 //   auto [wal, contents] = Wal::Open(&fs, "member/wal", {}).value();
 //   wal->Append(entries, hard_state);   // buffered in the segment file
@@ -39,6 +41,11 @@ struct WalOptions {
   // A segment is closed once its records pass this size (a batch is never
   // split, so a segment may exceed it by one batch).
   uint64_t segment_bytes = 64ull << 20;
+  // Damage that is no torn tail is not an error: Open returns what comes
+  // before it (WalContents::damage says where it is), and SetAsideDamage
+  // renames the damaged segment's copy and every later segment to
+  // "<name>.broken" before the log takes writes again.
+  bool repair_damage = false;
 };
 
 // What recovery found in the log.
@@ -52,12 +59,17 @@ struct WalContents {
   // A torn tail that was cut off: the file and how many bytes (0: none).
   std::string truncated_file;
   uint64_t truncated_bytes = 0;
+  // With repair_damage: the first damage replay met (nullopt: none). What
+  // comes before it is above; nothing after it is.
+  std::optional<Damage> damage;
 };
 
 class Wal {
  public:
   // Opens (or, in an empty or missing directory, creates) the log in `dir`.
-  // Errors: kDataLoss with the file and offset of damaged data.
+  // Errors: kDataLoss with the file and offset of damaged data (unless
+  // `options.repair_damage`: then the log takes no writes until
+  // SetAsideDamage, and Open itself changes nothing but a torn tail).
   static absl::StatusOr<std::pair<std::unique_ptr<Wal>, WalContents>> Open(FileSystem* fs,
                                                                           std::string dir,
                                                                           WalOptions options);
@@ -86,6 +98,14 @@ class Wal {
   // forgets every entry logged before. Not durable until Sync. Errors as
   // Append's.
   absl::Status AppendLogReset(const raftpb::SnapshotMetadata& metadata);
+  // After an Open with repair_damage that found damage: the damaged
+  // segment and every later one are set aside as "<name>.broken" (renamed;
+  // the damaged one copied, and its damaged part then zeroed in place, if
+  // records before the damage are kept in it), durably, and the log goes on
+  // in a new segment after the last intact entry. Returns the names set
+  // aside (none without damage). Until it returns, Append and the rest
+  // fail with kFailedPrecondition.
+  absl::StatusOr<std::vector<std::string>> SetAsideDamage();
   // Makes everything appended so far durable: one sync for the whole batch.
   absl::Status Sync();
   // Removes segments every entry of which is at or below `index` (a durable
@@ -120,6 +140,15 @@ class Wal {
   // Starts a new segment after the current one (synced, with its directory).
   absl::Status Rotate();
   absl::Status WriteBuffer(const std::string& bytes);
+  // Copies segment `name` whole to `broken` (a new file), synced; returns
+  // the segment, open.
+  absl::StatusOr<std::unique_ptr<File>> CopyAside(const std::string& name,
+                                                  const std::string& broken);
+  // A name for `name` set aside that no earlier repair took:
+  // "<name>.broken", else "<name>.broken.2", and so on.
+  std::string BrokenName(const std::string& name) const;
+  // kFailedPrecondition while damage waits for SetAsideDamage.
+  absl::Status CheckRepaired() const;
 
   FileSystem* fs_;
   std::string dir_;
@@ -133,6 +162,11 @@ class Wal {
   std::optional<raftpb::SnapshotMetadata> snapshot_;
   bool dirty_ = false;
   uint64_t syncs_ = 0;
+  // Damage replay met with repair_damage, until SetAsideDamage: the
+  // segment (in segments_) and the offset of the first damaged record
+  // (0: the header, so nothing in the segment is kept).
+  std::optional<size_t> damaged_segment_;
+  uint64_t damaged_offset_ = 0;
 };
 
 }  // namespace etc::storage

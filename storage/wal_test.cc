@@ -1,5 +1,6 @@
 #include "storage/wal.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -10,6 +11,8 @@
 #include "rapidcheck/gtest.h"
 #include "storage/memory_fs.h"
 #include "storage/record.h"
+#include "storage/testing/dying_fs.h"
+#include "storage/testing/log_bytes.h"
 
 namespace etc::storage {
 namespace {
@@ -308,6 +311,192 @@ TEST(WalTest, AFlippedLengthBitIsDataLossNotATornTail) {
   fs.FlipBit("wal/" + segment, 8 * (at + 2) + 7);  // length += 8 MiB
   auto reopened = Wal::Open(&fs, "wal", WalOptions{});
   EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
+}
+
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> out;
+  for (uint64_t i = first; i <= last; ++i) out.push_back(i);
+  return out;
+}
+
+WalOptions Repairing(WalOptions options) {
+  options.repair_damage = true;
+  return options;
+}
+
+// A log of entries 1..`last` (one batch each, with its hard state) in
+// segments of `options.segment_bytes`; their names.
+std::vector<std::string> WriteLog(MemoryFs& fs, WalOptions options, uint64_t last) {
+  auto opened = Wal::Open(&fs, "wal", options);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  auto& wal = opened->first;
+  for (uint64_t i = 1; i <= last; ++i) {
+    EXPECT_TRUE(wal->Append({E(i, 1, std::string(100, 'x'))}, H(1, i - 1)).ok());
+    EXPECT_TRUE(wal->Sync().ok());
+  }
+  return wal->segments();
+}
+
+// Damage in the middle of the log, repaired: the log keeps exactly the
+// entries before the damaged record (and the hard state before it), sets
+// the damaged segment and every later one aside whole, takes new entries
+// after the last intact one, and opens clean afterwards.
+void RepairsDamageBefore(WalOptions options, uint64_t last, bool in_first_segment) {
+  MemoryFs fs;
+  std::vector<std::string> segments = WriteLog(fs, options, last);
+  std::string damaged = in_first_segment ? segments.front() : segments.back();
+  std::string path = "wal/" + damaged;
+  std::string bytes = fs.Contents(path);
+  // An entry in the middle of the first segment, or the last segment's
+  // entry before its last.
+  std::vector<uint64_t> in_segment = EntriesIn(bytes);
+  ASSERT_GE(in_segment.size(), 3u);
+  uint64_t index = in_first_segment ? in_segment[in_segment.size() / 2] : in_segment.end()[-2];
+  ASSERT_GT(index, 1u);
+  size_t offset = OffsetOfEntry(bytes, index);
+  fs.FlipBit(path, 8 * (offset + kRecordHeaderBytes + 20));
+  std::map<std::string, std::string> files;
+  std::vector<std::string> names = fs.List("wal").value();
+  for (const std::string& name : names) files[name] = fs.Contents("wal/" + name);
+
+  // Without repair: refused, as ever.
+  auto refused = Wal::Open(&fs, "wal", options);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+  EXPECT_NE(refused.status().message().find(damaged), std::string::npos);
+
+  auto opened = Wal::Open(&fs, "wal", Repairing(options));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto& [wal, contents] = *opened;
+  EXPECT_EQ(Indexes(contents), Range(1, index - 1));
+  EXPECT_EQ(contents.hard_state.commit(), index - 2) << "the hard state before the damage";
+  ASSERT_TRUE(contents.damage.has_value());
+  EXPECT_EQ(contents.damage->file, path);
+  EXPECT_EQ(contents.damage->offset, offset);
+  EXPECT_EQ(contents.damage->what, "a checksum does not match");
+  // Nothing changed yet, and nothing is written before the damage is set
+  // aside.
+  for (const auto& [name, content] : files) EXPECT_TRUE(fs.Contents("wal/" + name) == content);
+  EXPECT_EQ(wal->Append({E(index, 2)}, H(2, 1)).code(), absl::StatusCode::kFailedPrecondition);
+
+  absl::StatusOr<std::vector<std::string>> set_aside = wal->SetAsideDamage();
+  ASSERT_TRUE(set_aside.ok()) << set_aside.status();
+  // The damaged segment and every later one, whole, as they were.
+  size_t first_set_aside =
+      std::find(segments.begin(), segments.end(), damaged) - segments.begin();
+  ASSERT_EQ(set_aside->size(), segments.size() - first_set_aside);
+  for (size_t i = first_set_aside; i < segments.size(); ++i) {
+    std::string broken = "wal/" + segments[i] + ".broken";
+    EXPECT_TRUE(fs.Contents(broken) == files[segments[i]]) << broken;
+  }
+  // New entries after the last intact one, synced, survive a power loss.
+  ASSERT_TRUE(wal->Append({E(index, 2), E(index + 1, 2)}, H(2, index - 1)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  opened->first.reset();
+  fs.Crash([] { return false; }, [](uint64_t) { return 0; });
+  for (bool repair : {false, true}) {
+    auto again = Wal::Open(&fs, "wal", repair ? Repairing(options) : options);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_FALSE(again->second.damage.has_value());
+    EXPECT_EQ(Indexes(again->second), Range(1, index + 1));
+    EXPECT_EQ(again->second.entries.back().term(), 2u);
+    EXPECT_EQ(again->second.hard_state.term(), 2u);
+  }
+  // The set-aside files are kept.
+  for (size_t i = first_set_aside; i < segments.size(); ++i) {
+    EXPECT_TRUE(fs.Exists("wal/" + segments[i] + ".broken"));
+  }
+}
+
+TEST(WalRepairTest, DamageInTheFirstOfSeveralSegments) {
+  RepairsDamageBefore(Small(), 100, /*in_first_segment=*/true);
+}
+
+TEST(WalRepairTest, DamageInTheLastSegmentBeforeItsLastRecord) {
+  RepairsDamageBefore(WalOptions{}, 10, /*in_first_segment=*/false);
+  RepairsDamageBefore(Small(), 100, /*in_first_segment=*/false);
+}
+
+TEST(WalRepairTest, ADamagedSegmentHeaderSetsTheWholeSegmentAside) {
+  MemoryFs fs;
+  std::vector<std::string> segments = WriteLog(fs, Small(), 100);
+  ASSERT_GT(segments.size(), 2u);
+  // The second segment's header: what the first holds is kept.
+  fs.FlipBit("wal/" + segments[1], 8 * 3);
+  auto opened = Wal::Open(&fs, "wal", Repairing(Small()));
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto& [wal, contents] = *opened;
+  ASSERT_TRUE(contents.damage.has_value());
+  EXPECT_EQ(contents.damage->offset, 0u);
+  ASSERT_FALSE(contents.entries.empty());
+  uint64_t kept = contents.entries.back().index();
+  EXPECT_EQ(Indexes(contents), Range(1, kept));
+  std::string damaged_bytes = fs.Contents("wal/" + segments[1]);
+  ASSERT_TRUE(wal->SetAsideDamage().ok());
+  EXPECT_TRUE(fs.Contents("wal/" + segments[1] + ".broken") == damaged_bytes);
+  // The log goes on in a new segment, which takes the same name: the
+  // second, starting after the last entry kept.
+  EXPECT_EQ(wal->segments(), (std::vector<std::string>{segments[0], segments[1]}));
+  EXPECT_FALSE(fs.Contents("wal/" + segments[1]) == damaged_bytes);
+  ASSERT_TRUE(wal->Append({E(kept + 1, 2)}, H(2, kept)).ok());
+  ASSERT_TRUE(wal->Sync().ok());
+  auto again = Wal::Open(&fs, "wal", Small());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Indexes(again->second), Range(1, kept + 1));
+}
+
+TEST(WalRepairTest, AnEarlierRepairsFilesAreNeverReplaced) {
+  // The first segment's header is damaged twice: each time the whole log
+  // goes, and the new log's first segment has the same name as the old.
+  MemoryFs fs;
+  std::string first = WriteLog(fs, Small(), 3).front();
+  std::vector<std::string> broken;
+  for (int round = 0; round < 3; ++round) {
+    fs.FlipBit("wal/" + first, 8 * 3);
+    auto opened = Wal::Open(&fs, "wal", Repairing(Small()));
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_TRUE(opened->second.entries.empty());
+    absl::StatusOr<std::vector<std::string>> set_aside = opened->first->SetAsideDamage();
+    ASSERT_TRUE(set_aside.ok()) << set_aside.status();
+    ASSERT_EQ(set_aside->size(), 1u);
+    broken.push_back(set_aside->front());
+    ASSERT_EQ(opened->first->segments().front(), first);
+    ASSERT_TRUE(opened->first->Append({E(1, 1)}, H(1, 0)).ok());
+    ASSERT_TRUE(opened->first->Sync().ok());
+  }
+  EXPECT_EQ(broken, (std::vector<std::string>{first + ".broken", first + ".broken.2",
+                                              first + ".broken.3"}));
+  for (const std::string& name : broken) EXPECT_TRUE(fs.Exists("wal/" + name)) << name;
+}
+
+// A crash at any point of setting the damage aside loses none of the
+// records before it: the next recovery finds them all, with the damage
+// still to repair, or the log already repaired.
+TEST(WalRepairTest, ACrashWhileSettingDamageAsideKeepsWhatCameBefore) {
+  for (int syncs_left = 0;; ++syncs_left) {
+    MemoryFs fs;
+    std::vector<std::string> segments = WriteLog(fs, Small(), 100);
+    std::string bytes = fs.Contents("wal/" + segments.front());
+    size_t offset = OffsetOfEntry(bytes, 5);
+    fs.FlipBit("wal/" + segments.front(), 8 * (offset + kRecordHeaderBytes + 20));
+    bool died = false;
+    {
+      DyingFs dying(&fs, syncs_left);
+      auto opened = Wal::Open(&dying, "wal", Repairing(Small()));
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      absl::StatusOr<std::vector<std::string>> set_aside = opened->first->SetAsideDamage();
+      died = dying.died();
+      EXPECT_EQ(set_aside.ok(), !died) << set_aside.status();
+    }
+    fs.Crash([] { return true; }, [](uint64_t n) { return n - 1; });
+    auto reopened = Wal::Open(&fs, "wal", Repairing(Small()));
+    ASSERT_TRUE(reopened.ok()) << "dying at sync " << syncs_left << ": " << reopened.status();
+    EXPECT_EQ(Indexes(reopened->second), Range(1, 4)) << "dying at sync " << syncs_left;
+    if (!died) {
+      EXPECT_FALSE(reopened->second.damage.has_value());
+      break;
+    }
+    ASSERT_LT(syncs_left, 20);
+  }
 }
 
 TEST(WalTest, AMissingSegmentIsDataLoss) {
