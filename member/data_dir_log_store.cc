@@ -138,6 +138,13 @@ DataDirLogStore::Synced DataDirLogStore::SyncWritten(size_t max_reports) {
     while (!written_.empty() && durable.size() < max_reports) {
       durable.push_back(std::move(written_.front()));
       written_.pop_front();
+      if (!durable.back().request.repair_finished) continue;
+      // What the member got back is durable now (the sync above covered
+      // it): only then may recovery stop calling the data damaged.
+      if (absl::Status finished = dir_->FinishRepair(); !finished.ok()) {
+        Fail(finished, "recording that the member's repair finished failed");
+        return Synced{};
+      }
     }
   }
   if (hooks_.persisted) {

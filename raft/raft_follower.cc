@@ -108,13 +108,21 @@ absl::Status Raft::HandleAppendEntries(const raftpb::Message& m) {
 }
 
 absl::Status Raft::HandleHeartbeat(const raftpb::Message& m) {
-  if (m.commit() > log_.last_index()) {
+  Index commit = m.commit();
+  if (repairing_) {
+    // The leader bounds a heartbeat's commit by what it believes this
+    // member holds, and it may still count acknowledgements of entries the
+    // member lost. What the member kept past its own commit index may be
+    // an old leader's entries that those replaced: only what an append of
+    // this leader confirmed may commit.
+    commit = std::min({commit, std::max(log_.committed(), repair_confirmed_), log_.last_index()});
+  } else if (commit > log_.last_index()) {
     // The leader only sends what it knows we hold; anything else is a
     // malformed message, not a reason to crash.
     return absl::InvalidArgumentError(absl::StrCat("heartbeat commits ", m.commit(),
                                                    " beyond our last index ", log_.last_index()));
   }
-  log_.CommitTo(m.commit());
+  log_.CommitTo(commit);
   raftpb::Message resp;
   resp.set_type(raftpb::MSG_HEARTBEAT_RESP);
   resp.set_to(m.from());

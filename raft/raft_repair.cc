@@ -35,12 +35,18 @@ void Raft::TickRepair() {
   if (repair_probe_sent_) {
     // The round that just ended: who said they were repairing, and whether
     // a leader spoke (appends and heartbeats reset election_elapsed).
-    std::set<NodeId> ids = repairing_peers_;
-    ids.insert(id());
+    // Voters only: a member that knows no voters (a spare never added)
+    // cannot tell.
+    std::set<NodeId> ids;
+    for (NodeId peer : repairing_peers_) {
+      if (tracker_.IsVoter(peer)) ids.insert(peer);
+    }
+    if (tracker_.IsVoter(id())) ids.insert(id());
     quorum::Votes repairing;
     for (NodeId peer : ids) repairing[peer] = true;
     bool no_leader = election_elapsed_ticks_ >= config_.election_timeout_ticks;
-    if (no_leader && tracker_.config.voters.Vote(repairing) == quorum::VoteResult::kWon) {
+    if (no_leader && !ids.empty() &&
+        tracker_.config.voters.Vote(repairing) == quorum::VoteResult::kWon) {
       ++repair_rounds_without_leader_;
     } else {
       repair_rounds_without_leader_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
 #include "storage/record.h"
@@ -29,6 +30,9 @@ storage::DataDirOptions DirOptions(const DiskOptions& options) {
   storage::DataDirOptions out;
   out.wal.segment_bytes = options.segment_bytes;
   out.snapshots_retained = 2;
+  // A member whose disk flipped a bit repairs from the leader (issue 20),
+  // as the server's does.
+  out.repair_damage = true;
   return out;
 }
 
@@ -68,7 +72,10 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
                                             " vote ", found.vote()));
   }
   uint64_t snapshot_index = recovered.snapshot.metadata().index();
-  if (snapshot_index < durable_.snapshot.metadata().index()) {
+  // A repaired recovery may lose what followed the damage (the member
+  // fetches it again), never change what it kept.
+  bool damaged = recovered.damaged;
+  if (snapshot_index < durable_.snapshot.metadata().index() && !damaged) {
     return absl::InternalError(absl::StrCat("recovery found the snapshot at ", snapshot_index,
                                             " but one at ", durable_.snapshot.metadata().index(),
                                             " was durable"));
@@ -76,6 +83,7 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
   for (const raftpb::Entry& entry : durable_.entries) {
     if (entry.index() <= snapshot_index || entry.index() >= replaced_from_) continue;
     uint64_t offset = entry.index() - snapshot_index - 1;
+    if (damaged && offset >= recovered.entries.size()) continue;
     if (offset >= recovered.entries.size() ||
         recovered.entries[offset].SerializeAsString() != entry.SerializeAsString()) {
       return absl::InternalError(absl::StrCat(
@@ -91,7 +99,14 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
   durable_.snapshot = recovered.snapshot;
   durable_.entries = recovered.entries;
   durable_.hard_state = recovered.hard_state;
+  durable_.damaged = recovered.damaged;
   replaced_from_ = std::numeric_limits<uint64_t>::max();
+  for (const storage::Damage& damage : (*dir)->damage()) {
+    trace_->Event("disk.repair", node_id_, damage.offset, [&] {
+      return absl::StrCat(node_id_, " recovery repaired around damage in ", damage.file, " at ",
+                          damage.offset, ": ", damage.what);
+    });
+  }
   if ((*dir)->truncated_bytes() > 0) {
     trace_->Event("disk.torn", node_id_, (*dir)->truncated_bytes(), [&] {
       return absl::StrCat(node_id_, " recovery cut a torn tail of ", (*dir)->truncated_bytes(),
@@ -284,7 +299,10 @@ void Disk::Crash() {
 
 std::string Disk::FlipBitInLog() {
   absl::StatusOr<std::vector<std::string>> names = fs_.List("data/member/wal");
-  if (!names.ok() || names->empty()) return std::string();
+  if (!names.ok()) return std::string();
+  // Only the log's segments, not what an earlier repair set aside.
+  std::erase_if(*names, [](const std::string& name) { return !absl::EndsWith(name, ".wal"); });
+  if (names->empty()) return std::string();
   std::string path = std::string("data/member/wal/") + names->front();
   std::string bytes = fs_.Contents(path);
   // Somewhere in the written part (the zeros after it are no data).

@@ -188,8 +188,9 @@ void FaultInjector::Partition(const Fault& fault) {
 }
 
 void FaultInjector::BitFlip(const Fault& fault) {
-  // At most one damaged member, and only where the others keep a majority
-  // without it.
+  // At most one damaged member at a time (it repairs from the leader; a
+  // majority damaged at once cannot), and only where the others keep a
+  // majority without it.
   NodeId leader = world_->Leader();
   if (leader == 0 || fault.a == leader) return;
   for (const auto& p : world_->processes()) {
@@ -198,7 +199,7 @@ void FaultInjector::BitFlip(const Fault& fault) {
   raftpb::ConfState conf = world_->process(leader).kv->conf();
   // A voter only where, even after the one change that may be pending, the
   // others keep a majority without it (later removals take it first).
-  if (raft::IsJoint(conf) || (raft::IsVoter(conf, fault.a) && conf.voters_size() < 4)) return;
+  if (raft::IsJoint(conf) || (raft::IsVoter(conf, fault.a) && conf.voters_size() < 3)) return;
   if (joining_voters_.contains(fault.a)) return;
   Process& target = world_->process(fault.a);
   if (target.stopped || world_->removed().contains(target.id)) return;
@@ -434,7 +435,7 @@ void FaultInjector::RetireDamaged() {
   if (leader == 0) return;
   raftpb::ConfState conf = world_->process(leader).kv->conf();
   for (const auto& p : world_->processes()) {
-    if (!p->damaged || !p->crashed) continue;
+    if (!p->unrecoverable || !p->crashed) continue;
     if (!raft::IsVoter(conf, p->id) && !raft::IsLearner(conf, p->id)) continue;
     raftpb::ConfChange change;
     raftpb::ConfChangeSingle* single = change.add_changes();

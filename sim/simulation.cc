@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "raft/conf_state.h"
 #include "raft/describe.h"
 #include "sim/auth_workload.h"
 #include "sim/injector.h"
@@ -81,6 +82,20 @@ SimResult Simulation::Result() {
   SimResult result;
   if (!world_.failed() && world_.Leader() == 0) {
     world_.Fail("liveness", "no leader at the end of the liveness phase");
+  }
+  raftpb::ConfState conf;
+  if (!world_.failed()) conf = world_.process(world_.Leader()).kv->conf();
+  for (auto& process : world_.processes()) {
+    // Members of the cluster only: a spare never added, or a member
+    // removed while it was down, has no leader to repair from.
+    if (world_.failed() || !process->up() ||
+        (!raft::IsVoter(conf, process->id) && !raft::IsLearner(conf, process->id)) ||
+        !process->member()->node().raft().repairing()) {
+      continue;
+    }
+    world_.Fail("liveness", absl::StrCat("member ", process->id,
+                                         " is still repairing its damaged storage at the end of "
+                                         "the liveness phase"));
   }
   if (!world_.failed()) leases_.CheckEnd();
   if (!world_.failed()) watches_.CheckEnd();

@@ -142,6 +142,7 @@ void World::StartMember(Process& process) {
         return absl::StrCat(process.id, " refuses to start: ", durable.status().ToString());
       });
       process.crashed = true;
+      process.unrecoverable = true;
       return;
     }
     Fail("durability", absl::StrCat("member ", process.id, " cannot recover its disk: ",
@@ -176,16 +177,25 @@ void World::StartMember(Process& process) {
     return;
   }
   process.kv = std::move(*member);
-  if (process.damaged && process.disk->flip_must_be_reported()) {
+  if (process.damaged && process.disk->flip_must_be_reported() && !durable->damaged) {
     // Records followed the flipped one: they were written after it, so it
     // was no torn write, and cutting the log there loses what it held.
     Fail("durability", absl::StrCat("member ", process.id,
                                     " recovered from a bit flipped inside its log (other "
                                     "records follow it) without reporting damage"));
   }
-  // It recovered (the flipped bit was in the log's last record, which
-  // recovery may take for a torn write).
-  process.damaged = false;
+  // It recovered whole (the flipped bit was in the log's last record,
+  // which recovery may take for a torn write), or it repairs from the
+  // leader and counts as damaged until it finished (AfterInput).
+  process.damaged = durable->damaged;
+  if (durable->damaged) {
+    trace_.Event("repairing", process.id, 0, [&] {
+      return absl::StrCat(process.id, " starts repairing damaged storage from the leader (its log "
+                          "kept through entry ", durable->entries.empty()
+                              ? durable->snapshot.metadata().index()
+                              : durable->entries.back().index(), ")");
+    });
+  }
   NodeId id = process.id;
   process.member()->set_apply_observer(
       [this, id](const raftpb::Entry& entry) { checker_.OnApply(id, entry); });
@@ -287,6 +297,23 @@ void World::AfterInput(Process& process) {
     process.stopped = true;
     return;
   }
+  if (process.damaged && raft.majority_damaged()) {
+    // What the server does: it stops, naming the damaged file, for the
+    // operator to restore. It stays down.
+    trace_.Event("damaged", process.id, 1, [&] {
+      return absl::StrCat(process.id, " stops: a quorum of voters is repairing damaged storage");
+    });
+    Crash(process);
+    process.unrecoverable = true;
+    return;
+  }
+  if (process.damaged && !raft.repairing()) {
+    process.damaged = false;
+    trace_.Event("repaired", process.id, raft.term(), [&] {
+      return absl::StrCat(process.id, " finished repairing its storage from leader ", raft.leader(),
+                          " at term ", raft.term());
+    });
+  }
   if (raft.role() == raft::Role::kLeader &&
       (raft.id() != last_leader_ || raft.term() != last_leader_term_)) {
     last_leader_ = raft.id();
@@ -322,6 +349,7 @@ void World::Restart(Process& process) {
   ++process.incarnation;
   trace_.Event("restart", process.id, process.incarnation,
                [&] { return absl::StrCat(process.id, " restarts from its disk"); });
+  process.unrecoverable = false;  // StartMember says again if it is
   StartMember(process);
   if (process.crashed) return;
   ScheduleTick(process, process.tick_period_us);

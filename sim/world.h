@@ -130,8 +130,12 @@ struct Process {
   std::unique_ptr<member::KvMember> kv;
   std::unique_ptr<SimTransport> transport;
   bool crashed = false;
-  // A bit was flipped in its stored data: it may rightly refuse to start.
+  // A bit was flipped in its stored data: it may rightly refuse to start,
+  // else it repairs from the leader and is damaged until it finished.
   bool damaged = false;
+  // It refused to start for damaged data, or stopped because a quorum was
+  // damaged: it stays down for the operator (FaultInjector::RetireDamaged).
+  bool unrecoverable = false;
   uint64_t incarnation = 0;
   // Bumped at every crash, so events scheduled for the dead process stop.
   uint64_t generation = 0;

@@ -10,6 +10,9 @@ namespace etc::storage {
 namespace {
 
 constexpr char kVersion[] = "etc-data 1\n";
+// Present from the recovery that repaired around damage until the member
+// has its data back from the leader (DataDir::FinishRepair).
+constexpr char kRepairMarker[] = "REPAIRING";
 
 absl::Status CheckOrWriteVersion(FileSystem* fs, const std::string& member_dir, bool* fresh) {
   std::string path = JoinPath(member_dir, "VERSION");
@@ -195,6 +198,22 @@ absl::Status DataDir::Reconcile(SnapshotChoice& choice, WalContents& contents) {
                   JoinPath(member_dir_, "wal"), &entries);
   if (!start.ok()) return start.status();
 
+  // Accepted. Before anything damaged is set aside (after which the next
+  // recovery finds a clean directory), the member's repair is recorded:
+  // until FinishRepair, every recovery reports the data damaged, so a
+  // crash before the leader gave back what was lost repairs again instead
+  // of serving from the shortened log.
+  bool losing = contents.damage.has_value() || !start->lost.empty();
+  std::string marker = JoinPath(member_dir_, kRepairMarker);
+  bool repair_pending = fs_->Exists(marker);
+  if (losing && !repair_pending) {
+    if (absl::Status s = ReplaceFile(fs_, member_dir_, kRepairMarker,
+                                     "repairing: recovery found damage and kept what was intact; "
+                                     "the leader gives back the rest\n");
+        !s.ok()) {
+      return s;
+    }
+  }
   // Accepted: from here on what is damaged is set aside.
   for (DamagedSnapshot& damaged : choice.damaged) {
     // Kept for the operator, never deleted; out of the way of the next
@@ -221,6 +240,11 @@ absl::Status DataDir::Reconcile(SnapshotChoice& choice, WalContents& contents) {
     absl::Status s = start->reset_log ? wal_->AppendLogReset(at) : wal_->AppendSnapshotMarker(at);
     if (s.ok()) s = wal_->Sync();
     if (!s.ok()) return s;
+  }
+  if (repair_pending && start->lost.empty()) {
+    start->lost.push_back(Damage{marker, 0,
+                                 "a repair that an earlier start began has not finished: the "
+                                 "member repairs again"});
   }
   durable.damaged = !start->lost.empty();
   if (durable.damaged) {
@@ -277,6 +301,13 @@ absl::Status DataDir::Write(const raftpb::Snapshot* snapshot,
 }
 
 absl::Status DataDir::Sync() { return wal_->Sync(); }
+
+absl::Status DataDir::FinishRepair() {
+  std::string marker = JoinPath(member_dir_, kRepairMarker);
+  if (!fs_->Exists(marker)) return absl::OkStatus();
+  if (absl::Status s = fs_->Remove(marker); !s.ok()) return s;
+  return fs_->SyncDir(member_dir_);
+}
 
 absl::Status DataDir::SaveSnapshot(const raftpb::Snapshot& snapshot) {
   if (absl::Status s = WriteSnapshotFile(snapshot); !s.ok()) return s;

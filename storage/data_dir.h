@@ -6,6 +6,8 @@
 //   <root>/member/LOCK         held while the member runs (two processes
 //                              never open the same member's data)
 //   <root>/member/vote         the term and vote, twice (vote_file.h)
+//   <root>/member/REPAIRING    recovery repaired around damage and the
+//                              member has not yet got back what it lost
 //   <root>/member/wal/*.wal    the write-ahead log (wal.h)
 //   <root>/member/snap/*.snap  snapshots (snapshotter.h)
 //
@@ -22,7 +24,8 @@
 // can prove intact (the log before the damage, the newest intact snapshot
 // and the log entries that follow on from it), sets the rest aside as
 // "<name>.broken", and says so (recovered().damaged, damage()): the member
-// fetches what it lost from its peers.
+// fetches what it lost from its peers. Every recovery says so until the
+// member reports that it has (FinishRepair).
 //
 //   auto dir = DataDir::Open(&fs, "default.etc", {}).value();
 //   raft::DurableState durable = dir->recovered();
@@ -103,6 +106,10 @@ class DataDir {
                      const std::optional<raftpb::HardState>& hard_state);
   // Group commit: makes everything written so far durable.
   absl::Status Sync();
+  // The member repaired what recovery lost (raft::Ready::repair_finished,
+  // after a Sync of what it got back): the next recovery no longer reports
+  // the data damaged. Durable when it returns.
+  absl::Status FinishRepair();
   // A snapshot the application made: saved durably, recorded in the log.
   // The same as WriteSnapshotFile, then RecordSnapshot.
   absl::Status SaveSnapshot(const raftpb::Snapshot& snapshot);

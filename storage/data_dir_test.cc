@@ -244,6 +244,13 @@ TEST(DataDirTest, ALostSnapshotFileIsDataLossUnlessRepaired) {
   fs.Crash([] { return false; }, [](uint64_t) { return 0; });
   dir = DataDir::Open(&fs, "data");
   ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_TRUE((*dir)->recovered().damaged) << "until the member says it repaired";
+  EXPECT_EQ((*dir)->recovered().entries.size(), 2u);
+  ASSERT_TRUE((*dir)->FinishRepair().ok());
+  dir->reset();
+  fs.Crash([] { return false; }, [](uint64_t) { return 0; });
+  dir = DataDir::Open(&fs, "data");
+  ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_FALSE((*dir)->recovered().damaged);
   EXPECT_EQ((*dir)->recovered().entries.size(), 2u);
 }
@@ -675,6 +682,19 @@ void RepairsDamagedEntry(uint64_t last, uint64_t index, bool expect_later_segmen
     ASSERT_TRUE((*dir)->Sync().ok());
   }
   PowerLoss(fs);
+  {
+    // The member never said it had its data back: the log is whole again,
+    // but recovery still reports damage (the marker), so the member
+    // repairs again instead of serving as if nothing was lost.
+    auto dir = DataDir::Open(&fs, "data", Repairing(options));
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    EXPECT_TRUE((*dir)->recovered().damaged);
+    ASSERT_EQ((*dir)->damage().size(), 1u);
+    EXPECT_EQ((*dir)->damage()[0].file, "data/member/REPAIRING");
+    EXPECT_EQ(Indexes((*dir)->recovered().entries), Range(2, index + 1));
+    ASSERT_TRUE((*dir)->FinishRepair().ok());
+  }
+  PowerLoss(fs);
   for (bool repair : {false, true}) {
     auto dir = DataDir::Open(&fs, "data", repair ? Repairing(options) : options);
     ASSERT_TRUE(dir.ok()) << dir.status();
@@ -735,6 +755,7 @@ TEST(DataDirRepairTest, ADamagedSnapshotNothingCoversFallsBackToTheNewestIntactO
     EXPECT_TRUE(raft::Node::Start(config, durable).ok());
     ASSERT_TRUE((*dir)->Write(nullptr, {E(4, 2), E(5, 2)}, HV(2, 5, 5)).ok());
     ASSERT_TRUE((*dir)->Sync().ok());
+    ASSERT_TRUE((*dir)->FinishRepair().ok());
   }
   PowerLoss(fs);
   auto dir = DataDir::Open(&fs, "data");
