@@ -51,6 +51,9 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"peer-trusted-ca-file", "CA (PEM) peers' certificates must chain to"},
       {"peer-client-cert-auth", "require peer client certificates (true/false)"},
       {"enable-v2", "serve etcd v2's keys API (/v2/keys) over the same keys as v3 (true/false)"},
+      {"repair-damaged-data",
+       "repair a damaged log or snapshot from the leader instead of refusing to start "
+       "(true/false, default true)"},
   };
   return *flags;
 }
@@ -58,7 +61,8 @@ const std::map<std::string, std::string>& KnownFlags() {
 // Flags that, as Go's boolean flags, may stand alone ("--enable-v2"
 // means --enable-v2=true); only "--flag=false" turns one off.
 bool IsBoolFlag(const std::string& name) {
-  return name == "enable-v2" || name == "client-cert-auth" || name == "peer-client-cert-auth";
+  return name == "enable-v2" || name == "client-cert-auth" || name == "peer-client-cert-auth" ||
+         name == "repair-damaged-data";
 }
 
 absl::StatusOr<int64_t> Int(const std::string& flag, const std::string& value, int64_t min) {
@@ -244,7 +248,8 @@ absl::Status ReadValues(const std::map<std::string, std::string>& values, Server
   for (const auto& [flag, field] : std::vector<std::pair<std::string, bool*>>{
            {"client-cert-auth", &config->client_tls.client_cert_auth},
            {"peer-client-cert-auth", &config->peer_tls.client_cert_auth},
-           {"enable-v2", &config->enable_v2}}) {
+           {"enable-v2", &config->enable_v2},
+           {"repair-damaged-data", &config->repair_damaged_data}}) {
     if (auto v = get(flag)) {
       if (*v != "true" && *v != "false") {
         return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", *v, ": expected true or false"));

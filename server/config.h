@@ -58,6 +58,10 @@ struct ServerConfig {
   // --enable-v2: etcd v2's keys API on the client port (etcd 3.4's default
   // is off), over the same keyspace as v3.
   bool enable_v2 = false;
+  // --repair-damaged-data: a member whose log or snapshot is damaged keeps
+  // what is intact and fetches the rest from the leader instead of
+  // refusing to start (etcd refuses; see docs/ARCHITECTURE.md).
+  bool repair_damaged_data = true;
 
   uint64_t member_id = 0;
   uint64_t cluster_id = 0;

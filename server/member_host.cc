@@ -5,9 +5,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "base/check.h"
 #include "member/errors.h"
@@ -115,6 +117,7 @@ absl::Status MemberHost::Open() {
   if (!dir.ok()) return dir.status();
   dir_ = std::move(*dir);
   LogSetAside(*dir_);
+  LogRepair(*dir_);
   if (dir_->fresh() && !options_.initial_voters.empty()) {
     // A new cluster: every initial member starts from the same snapshot
     // naming the initial voters. Reopened after, so the member starts from
@@ -188,6 +191,42 @@ void MemberHost::LogSetAside(const storage::DataDir& dir) {
                                  " and the log through entry ", last_index,
                                  ", which hold everything it held"));
   }
+}
+
+void MemberHost::LogRepair(const storage::DataDir& dir) {
+  std::vector<std::string> files;
+  for (const storage::Damage& damage : dir.damage()) {
+    LogJson("warn", absl::StrCat("damaged data in ", damage.file, " at offset ", damage.offset,
+                                 ": ", damage.what));
+    files.push_back(damage.file);
+  }
+  const raft::DurableState& recovered = dir.recovered();
+  repairing_ = recovered.damaged;
+  if (!repairing_) return;
+  repair_files_ = absl::StrJoin(files, ", ");
+  uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.metadata().index()
+                                                  : recovered.entries.back().index();
+  LogJson("warn", absl::StrCat("repairing: the member keeps its snapshot at index ",
+                               recovered.snapshot.metadata().index(), " and its log through entry ",
+                               last_index, ", and fetches the rest from the leader; it does not "
+                               "vote until it has everything it may have acknowledged"));
+}
+
+void MemberHost::CheckRepair(const raft::Node& node) {
+  if (!repairing_) return;
+  const raft::Raft& raft = node.raft();
+  if (node.majority_damaged()) {
+    LogJson("fatal", absl::StrCat("cannot repair the damaged data in ", repair_files_,
+                                  ": a quorum of voters is repairing and no leader is left to "
+                                  "repair from; stopping (restore the members from a backup)"));
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  if (raft.repairing()) return;
+  repairing_ = false;
+  LogJson("info", absl::StrCat("repair finished: the log matches leader ", absl::Hex(raft.leader()),
+                               "'s through its last index when the repair began (term ",
+                               raft.term(), "); the member votes again"));
 }
 
 member::KvMemberOptions MemberHost::KvOptions() const {
@@ -455,6 +494,7 @@ void MemberHost::Loop() {
     }
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
     kv_member_->AfterStep();
+    CheckRepair(member.node());
     removed_.store(member.ShouldShutDown());
     LogLeadership();
     UpdateMetrics();

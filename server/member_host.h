@@ -206,6 +206,12 @@ class MemberHost {
   absl::Status Open();
   // The damaged snapshot files recovery passed over and set aside.
   static void LogSetAside(const storage::DataDir& dir);
+  // What recovery repaired around (--repair-damaged-data), and whether the
+  // member starts repairing; keeps the damaged files' names.
+  void LogRepair(const storage::DataDir& dir);
+  // After each step: repair finished (logged), or cannot (stops the
+  // process, naming the damaged files).
+  void CheckRepair(const raft::Node& node);
   member::KvMemberOptions KvOptions() const;
   void Loop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stopping_; }
@@ -230,6 +236,9 @@ class MemberHost {
   uint64_t logged_term_ = 0;
   uint64_t logged_leader_ = 0;
   raft::Role logged_role_ = raft::Role::kFollower;
+  // The damaged files a repairing member started from ("" if none).
+  std::string repair_files_;
+  bool repairing_ = false;
   std::unique_ptr<member::KvMember> kv_member_;
   std::function<void(const Membership&)> on_membership_change_;
   mutable absl::Mutex membership_mu_;
