@@ -73,7 +73,9 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
   }
   uint64_t snapshot_index = recovered.snapshot.metadata().index();
   // A repaired recovery may lose what followed the damage (the member
-  // fetches it again), never change what it kept.
+  // fetches it again), and keep entries that a lost record had replaced
+  // (an old leader's, never committed): never lose or change what it
+  // says is committed.
   bool damaged = recovered.damaged;
   if (snapshot_index < durable_.snapshot.metadata().index() && !damaged) {
     return absl::InternalError(absl::StrCat("recovery found the snapshot at ", snapshot_index,
@@ -83,7 +85,7 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
   for (const raftpb::Entry& entry : durable_.entries) {
     if (entry.index() <= snapshot_index || entry.index() >= replaced_from_) continue;
     uint64_t offset = entry.index() - snapshot_index - 1;
-    if (damaged && offset >= recovered.entries.size()) continue;
+    if (damaged && entry.index() > recovered.hard_state.commit()) continue;
     if (offset >= recovered.entries.size() ||
         recovered.entries[offset].SerializeAsString() != entry.SerializeAsString()) {
       return absl::InternalError(absl::StrCat(
@@ -297,19 +299,20 @@ void Disk::Crash() {
   last_completion_us_ = queue_->now_us();
 }
 
-std::string Disk::FlipBitInLog() {
+std::string Disk::FlipBitInLog(bool recent) {
   absl::StatusOr<std::vector<std::string>> names = fs_.List("data/member/wal");
   if (!names.ok()) return std::string();
   // Only the log's segments, not what an earlier repair set aside.
   std::erase_if(*names, [](const std::string& name) { return !absl::EndsWith(name, ".wal"); });
   if (names->empty()) return std::string();
-  std::string path = std::string("data/member/wal/") + names->front();
+  std::string path = std::string("data/member/wal/") + (recent ? names->back() : names->front());
   std::string bytes = fs_.Contents(path);
   // Somewhere in the written part (the zeros after it are no data).
   size_t written = bytes.size();
   while (written > 0 && bytes[written - 1] == '\0') --written;
   if (written == 0) return std::string();
-  uint64_t bit = random_.Uniform(written * 8);
+  uint64_t from = recent ? written - written / 4 : 0;
+  uint64_t bit = from * 8 + random_.Uniform((written - from) * 8);
   // Which record the bit lands in, and whether any follows it.
   size_t offset = 0;
   storage::DecodedRecord record = storage::DecodeRecord(bytes, offset);
@@ -320,7 +323,7 @@ std::string Disk::FlipBitInLog() {
   bool last_record = record.status != storage::DecodedRecord::kOk ||
                      storage::DecodeRecord(bytes, record.next_offset).status !=
                          storage::DecodedRecord::kOk;
-  flip_must_be_reported_ = names->size() > 1 || !last_record;
+  flip_must_be_reported_ = (names->size() > 1 && !recent) || !last_record;
   fs_.FlipBit(path, bit);
   return path;
 }

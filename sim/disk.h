@@ -97,9 +97,10 @@ class Disk : public member::LogStore {
   void set_on_failed(std::function<void(const absl::Status&)> on_failed) {
     on_failed_ = std::move(on_failed);
   }
-  // Flips a random bit in the member's oldest log data (a failing disk).
+  // Flips a random bit in the member's oldest log data (a failing disk),
+  // or with `recent` in the newest quarter of its newest segment's data.
   // Returns the file it damaged (empty if there was nothing to damage).
-  std::string FlipBitInLog();
+  std::string FlipBitInLog(bool recent);
   // Whether the last flip hit a record that other records follow (in its
   // segment or a later one): recovery must then refuse (kDataLoss). Only
   // a flip in the log's very last record could pass for a torn write.

@@ -46,6 +46,8 @@ class FaultInjector {
   void Partition(const Fault& fault);
   void Isolate(NodeId node, Micros duration_us);
   void BitFlip(const Fault& fault);
+  // BitFlip's variant that tests a repair; false if it cannot apply.
+  bool LagThenDamage(const Fault& fault, const raftpb::ConfState& conf);
   void StallAndSplit(const Fault& fault);
   void Slow(const Fault& fault);
   void ChangeMembers(const Fault& fault);
@@ -57,6 +59,8 @@ class FaultInjector {
   void Heal();
   void Compact();
   void RetireDamaged();
+  // A LagThenDamage is under way: its victim is about to be damaged.
+  bool damage_pending_ = false;
 
   World* world_;
   AuthWorkload* auth_;
