@@ -332,8 +332,19 @@ void Cluster::FailDiskSync(int member) {
   impl_->world.process(static_cast<NodeId>(member)).disk->FailNextSync();
 }
 
+void Cluster::DamageLog(int member, bool recent) {
+  Process& process = impl_->world.process(static_cast<NodeId>(member));
+  impl_->world.Crash(process);
+  if (!process.disk->FlipBitInLog(recent).empty()) process.damaged = true;
+}
+
 bool Cluster::Running(int member) {
   return impl_->world.process(static_cast<NodeId>(member)).up();
+}
+
+bool Cluster::Repairing(int member) {
+  Process& process = impl_->world.process(static_cast<NodeId>(member));
+  return process.up() && process.member()->node().raft().repairing();
 }
 
 void Cluster::PauseClient(const std::string& name, milliseconds duration) {

@@ -172,8 +172,15 @@ class Cluster {
   // member stops at once, as the server exits; Restart brings it back from
   // what is durable.
   void FailDiskSync(int member);
+  // The member crashes and a bit flips in its log: in its oldest records,
+  // or with `recent` in its newest. Restart then finds the damage: the
+  // member keeps what is intact and repairs the rest from the leader (it
+  // stops, naming the file, if a quorum of voters is damaged).
+  void DamageLog(int member, bool recent = false);
   // The member's process runs (not crashed, stopped, or exited).
   bool Running(int member);
+  // It runs and is repairing damaged storage from the leader.
+  bool Repairing(int member);
   void PauseClient(const std::string& name, milliseconds duration);
   // The member leading now (0: none).
   int Leader();
