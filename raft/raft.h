@@ -315,7 +315,7 @@ class Raft {
   Index repair_confirmed_ = 0;
   int64_t repair_probe_elapsed_ticks_ = 0;
   bool repair_probe_sent_ = false;
-  // Voters that said, since the last probe round, that they are repairing.
+  // Voters that said they are repairing, since a leader was last heard.
   std::set<NodeId> repairing_peers_;
   int repair_rounds_without_leader_ = 0;
   bool majority_damaged_ = false;

@@ -51,6 +51,11 @@ void Raft::TickRepair() {
     } else {
       repair_rounds_without_leader_ = 0;
     }
+    // A peer heard repairing counts until a leader is heard: it can only
+    // finish its repair from a leader, and once it gave up and stopped it
+    // answers no more probes (the last of a damaged majority to give up
+    // would otherwise wait for ever, as a real-process test found).
+    if (!no_leader) repairing_peers_.clear();
     if (repair_rounds_without_leader_ >= kMajorityDamagedRounds && !majority_damaged_) {
       majority_damaged_ = true;
       Log(absl::StrCat(id(), " cannot repair: a quorum of voters is repairing (",
@@ -58,7 +63,6 @@ void Raft::TickRepair() {
                        kMajorityDamagedRounds, " election timeouts"));
     }
   }
-  repairing_peers_.clear();
   if (repair_target_ != 0) return;  // the leader answered; its appends follow
   repair_probe_sent_ = true;
   std::vector<NodeId> to = tracker_.VoterIds();
