@@ -1,7 +1,8 @@
 """Shared by the server's Python end-to-end tests (imported, not run), as
 e2e_lib.sh is by the shell ones: checks that count failures, a three-member
-loopback cluster of etc or etcd, processes killed however the test ends, and
-the summary that makes the exit code.
+loopback cluster of etc or etcd, keys written to it and read back from one
+member, its hashes and logs, processes killed however the test ends, and the
+summary that makes the exit code.
 
     import e2e_lib
     from e2e_lib import check, check_true, log, section
@@ -110,6 +111,51 @@ def http_put(cluster, i, key, value, timeout=3):
         return False
 
 
+def local_keys(cluster, i):
+    """Every /k key (as write_keys writes) and its value that member i holds:
+    a serializable read, its own state."""
+    got = http_call(cluster, i, '/v3/kv/range',
+                    {'key': b64('/k'), 'range_end': b64('/l'), 'serializable': True})
+    return {base64.b64decode(kv['key']).decode(): base64.b64decode(kv['value']).decode()
+            for kv in got.get('kvs', [])}
+
+
+def write_keys(cluster, i, written, first, count):
+    """Puts /k<n> = v<n> for n from `first` through member i, each tried for
+    up to 10 s; the acknowledged ones go into `written`."""
+    for n in range(first, first + count):
+        key, value = '/k%03d' % n, 'v%d' % n
+        if until(lambda: http_put(cluster, i, key, value), timeout=10):
+            written[key] = value
+
+
+def same_hashes(cluster):
+    """Checks that every member hashes the same (within 20 s)."""
+    def hashes():
+        return [http_call(cluster, i, '/v3/maintenance/hash', {})['hash']
+                for i in range(len(cluster.names))]
+    same = until(lambda: len(set(hashes())) == 1, timeout=20, quiet=True)
+    check_true('the %d members hash the same' % len(cluster.names), same,
+               str(attempt('hashes', hashes)))
+
+
+def stop(i):
+    """Stops member i as an operator does (SIGTERM) and waits for it."""
+    procs[i].send_signal(signal.SIGTERM)
+    procs[i].wait(timeout=20)
+
+
+def log_size(work, name):
+    return os.path.getsize(os.path.join(work, name + '.log'))
+
+
+def log_text(work, name, since=0):
+    """What member `name` logged from byte `since` on (each start appends)."""
+    with open(os.path.join(work, name + '.log'), 'rb') as f:
+        f.seek(since)
+        return f.read().decode('utf-8', 'replace')
+
+
 def kill_all():
     every = others + list(procs.values())
     for p in every:
@@ -138,8 +184,9 @@ class Cluster(object):
         self.initial = ','.join('%s=%s' % (n, u)
                                 for n, u in zip(names, self.peer_url))
 
-    def start(self, i, env=None):
-        """Starts member i; `env`: extra environment variables for it."""
+    def start(self, i, env=None, flags=()):
+        """Starts member i; `env`: extra environment variables for it,
+        `flags`: extra flags for this start only (after `extra_flags`)."""
         logf = open(os.path.join(self.work, self.names[i] + '.log'), 'ab')
         procs[i] = subprocess.Popen(
             [self.server, '--name', self.names[i],
@@ -149,7 +196,7 @@ class Cluster(object):
              '--listen-peer-urls', self.peer_url[i],
              '--initial-advertise-peer-urls', self.peer_url[i],
              '--initial-cluster', self.initial,
-             '--initial-cluster-state', 'new'] + self.extra_flags,
+             '--initial-cluster-state', 'new'] + self.extra_flags + list(flags),
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=dict(os.environ, **(env or {})))
         logf.close()

@@ -9,62 +9,22 @@ they were; put back, they start it again.
 
     snapshot_fallback_test.py <etc binary>
 """
-import base64
 import glob
 import os
 import shutil
-import signal
 import sys
 
 import e2e_lib
-from e2e_lib import b64, check, check_true, http_call, http_put, log, section, until
+from e2e_lib import (check, check_true, http_put, local_keys, log, log_size, log_text,
+                     same_hashes, section, stop, until, write_keys)
 
 SERVER = sys.argv[1] if len(sys.argv) > 1 else ''
 NAMES = ['snap0', 'snap1', 'snap2']
 SNAPSHOT_COUNT = 20
 
 
-def local_keys(cluster, i):
-    """Every /k key and value member i holds (a serializable read: its own
-    state)."""
-    got = http_call(cluster, i, '/v3/kv/range',
-               {'key': b64('/k'), 'range_end': b64('/l'), 'serializable': True})
-    return {base64.b64decode(kv['key']).decode(): base64.b64decode(kv['value']).decode()
-            for kv in got.get('kvs', [])}
-
-
 def snapshot_files(work, name):
     return sorted(glob.glob(os.path.join(work, name, 'member', 'snap', '*.snap')))
-
-
-def log_size(work, name):
-    return os.path.getsize(os.path.join(work, name + '.log'))
-
-
-def log_text(work, name, since=0):
-    """What member `name` logged from byte `since` on (each start appends)."""
-    with open(os.path.join(work, name + '.log'), 'rb') as f:
-        f.seek(since)
-        return f.read().decode('utf-8', 'replace')
-
-
-def stop(i):
-    e2e_lib.procs[i].send_signal(signal.SIGTERM)
-    e2e_lib.procs[i].wait(timeout=20)
-
-
-def write_keys(cluster, written, first, count):
-    for n in range(first, first + count):
-        key, value = '/k%03d' % n, 'v%d' % n
-        if until(lambda: http_put(cluster, 1, key, value), timeout=10):
-            written[key] = value
-
-
-def same_hashes(cluster):
-    def hashes():
-        return [http_call(cluster, i, '/v3/maintenance/hash', {})['hash'] for i in range(3)]
-    same = until(lambda: len(set(hashes())) == 1, timeout=20, quiet=True)
-    check_true('the three members hash the same', same, str(e2e_lib.attempt('hashes', hashes)))
 
 
 def body(work):
@@ -75,7 +35,7 @@ def body(work):
     check_true('the cluster answers a write',
                until(lambda: http_put(cluster, 1, '/ready', '1'), timeout=30))
     written = {}
-    write_keys(cluster, written, 0, 100)
+    write_keys(cluster, 1, written, 0, 100)
     check('every write is acknowledged', 100, len(written))
     check_true('snap0 has taken snapshots',
                until(lambda: len(snapshot_files(work, 'snap0')) >= 3, timeout=20))
@@ -90,7 +50,7 @@ def body(work):
         f.write(whole[:len(whole) // 2])
     log('cut %s from %d to %d bytes (%d snapshot files)' %
         (os.path.basename(newest), len(whole), len(whole) // 2, len(files)))
-    write_keys(cluster, written, 100, 20)  # while it is down
+    write_keys(cluster, 1, written, 100, 20)  # while it is down
     since = log_size(work, 'snap0')
     cluster.start(0)
     check_true('snap0 restarts and holds every acknowledged key',
@@ -106,7 +66,7 @@ def body(work):
                'starts from the snapshot at index' in text, text[-1500:])
 
     section('no snapshot file of snap0 intact')
-    write_keys(cluster, written, 120, 2 * SNAPSHOT_COUNT)  # new snapshots on snap0
+    write_keys(cluster, 1, written, 120, 2 * SNAPSHOT_COUNT)  # new snapshots on snap0
     stop(0)
     saved = os.path.join(work, 'snap0-snap-saved')
     snap_dir = os.path.join(work, 'snap0', 'member', 'snap')
