@@ -24,6 +24,32 @@ ClusterOptions Calm(uint64_t seed = 1) {
   return options;
 }
 
+// A client that writes /k0, /k1, ... (one every `pause`) until the run
+// ends, recording each write acknowledged.
+void AddKeyWriter(Cluster& cluster, milliseconds pause,
+                  std::map<std::string, std::string>* acknowledged) {
+  cluster.AddClient("writer", [acknowledged, pause](ClientContext& ctx) {
+    for (int i = 0; !ctx.done(); ++i) {
+      std::string key = absl::StrCat("/k", i);
+      if (ctx.client().Put(key, absl::StrCat(i)).ok()) (*acknowledged)[key] = absl::StrCat(i);
+      ctx.client().SleepFor(pause);
+    }
+  });
+}
+
+// At the end of the run, every write AddKeyWriter saw acknowledged is there.
+void CheckEveryAcknowledgedKey(Cluster& cluster,
+                               const std::map<std::string, std::string>& acknowledged) {
+  cluster.AddFinalCheck("every acknowledged write", [&cluster, &acknowledged]() -> absl::Status {
+    std::map<std::string, std::string> held;
+    for (const mvccpb::KeyValue& kv : cluster.Read("/k")) held[kv.key()] = kv.value();
+    for (const auto& [key, value] : acknowledged) {
+      if (held[key] != value) return absl::InternalError(absl::StrCat(key, " is missing"));
+    }
+    return absl::OkStatus();
+  });
+}
+
 TEST(Cluster, ProgramsReadTheirWritesOnVirtualTime) {
   Cluster cluster(Calm());
   int64_t slept_ms = -1;
@@ -364,13 +390,7 @@ TEST(Cluster, AMemberStopsAtAFailedFsyncAndRecoversWhatWasDurable) {
   options.fault_phase = milliseconds(2000);
   Cluster cluster(options);
   std::map<std::string, std::string> acknowledged;
-  cluster.AddClient("writer", [&](ClientContext& ctx) {
-    for (int i = 0; !ctx.done(); ++i) {
-      std::string key = absl::StrCat("/k", i);
-      if (ctx.client().Put(key, absl::StrCat(i)).ok()) acknowledged[key] = absl::StrCat(i);
-      ctx.client().SleepFor(milliseconds(10));
-    }
-  });
+  AddKeyWriter(cluster, milliseconds(10), &acknowledged);
   std::map<int, bool> stopped_by_itself;
   for (int member : {1, 2}) {
     int64_t at_ms = 300 + 400 * (member - 1);
@@ -381,14 +401,7 @@ TEST(Cluster, AMemberStopsAtAFailedFsyncAndRecoversWhatWasDurable) {
       c.Restart(member);
     });
   }
-  cluster.AddFinalCheck("every acknowledged write", [&]() -> absl::Status {
-    std::map<std::string, std::string> held;
-    for (const mvccpb::KeyValue& kv : cluster.Read("/k")) held[kv.key()] = kv.value();
-    for (const auto& [key, value] : acknowledged) {
-      if (held[key] != value) return absl::InternalError(absl::StrCat(key, " is missing"));
-    }
-    return absl::OkStatus();
-  });
+  CheckEveryAcknowledgedKey(cluster, acknowledged);
   Result result = cluster.Run();
   EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
   EXPECT_TRUE(stopped_by_itself[1] && stopped_by_itself[2])
@@ -405,13 +418,7 @@ TEST(Cluster, AMemberWithADamagedLogRepairsFromTheLeaderAndServesAgain) {
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     Cluster cluster(Calm(seed));
     std::map<std::string, std::string> acknowledged;
-    cluster.AddClient("writer", [&](ClientContext& ctx) {
-      for (int i = 0; !ctx.done(); ++i) {
-        std::string key = absl::StrCat("/k", i);
-        if (ctx.client().Put(key, absl::StrCat(i)).ok()) acknowledged[key] = absl::StrCat(i);
-        ctx.client().SleepFor(milliseconds(5));
-      }
-    });
+    AddKeyWriter(cluster, milliseconds(5), &acknowledged);
     int victim = 1 + static_cast<int>(seed % 3);
     bool repairing_after_restart = false;
     cluster.At(milliseconds(400), [&](Cluster& c) { c.DamageLog(victim, /*recent=*/seed % 2 == 0); });
@@ -419,14 +426,7 @@ TEST(Cluster, AMemberWithADamagedLogRepairsFromTheLeaderAndServesAgain) {
       c.Restart(victim);
       repairing_after_restart = c.Repairing(victim);
     });
-    cluster.AddFinalCheck("every acknowledged write", [&]() -> absl::Status {
-      std::map<std::string, std::string> held;
-      for (const mvccpb::KeyValue& kv : cluster.Read("/k")) held[kv.key()] = kv.value();
-      for (const auto& [key, value] : acknowledged) {
-        if (held[key] != value) return absl::InternalError(absl::StrCat(key, " is missing"));
-      }
-      return absl::OkStatus();
-    });
+    CheckEveryAcknowledgedKey(cluster, acknowledged);
     cluster.AddFinalCheck("the damaged member repaired", [&]() -> absl::Status {
       if (!cluster.Running(victim) || cluster.Repairing(victim)) {
         return absl::InternalError(absl::StrCat("member ", victim, " is not back in service"));
