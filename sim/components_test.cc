@@ -103,7 +103,9 @@ TEST(DiskTorn, ATornWriteKeepsAPrefixOfEntriesButNotTheHardState) {
     EXPECT_LE(kept, 3u);
     for (size_t i = 0; i < kept; ++i) EXPECT_EQ(recovered->entries[i].index(), i + 1);
     if (kept < 3) {
-      EXPECT_EQ(recovered->hard_state.term(), 0u) << "the hard state is written last";
+      // The log's hard state record comes after the entries and is lost
+      // with them, but the term was in the vote file, synced first.
+      EXPECT_EQ(recovered->hard_state.term(), 2u) << "the vote file is written first";
     }
     some_partial |= kept > 0 && kept < 3;
   }

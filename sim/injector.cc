@@ -199,7 +199,11 @@ void FaultInjector::BitFlip(const Fault& fault) {
   raftpb::ConfState conf = world_->process(leader).kv->conf();
   // A voter only where, even after the one change that may be pending, the
   // others keep a majority without it (later removals take it first).
-  if (raft::IsJoint(conf) || (raft::IsVoter(conf, fault.a) && conf.voters_size() < 3)) return;
+  // Voters no removal is under way for: a removal proposed may not have
+  // applied yet.
+  int staying_voters = 0;
+  for (NodeId voter : conf.voters()) staying_voters += world_->removed().contains(voter) ? 0 : 1;
+  if (raft::IsJoint(conf) || (raft::IsVoter(conf, fault.a) && staying_voters < 3)) return;
   if (joining_voters_.contains(fault.a)) return;
   Process& target = world_->process(fault.a);
   if (target.stopped || world_->removed().contains(target.id)) return;
@@ -345,7 +349,9 @@ void FaultInjector::ChangeMembers(const Fault& fault) {
       return;
     }
     default: {
-      if (conf.voters_size() < 2) return;
+      // A LagThenDamage is about to damage a voter: removing another now
+      // could leave it one of two.
+      if (conf.voters_size() < 2 || damage_pending_) return;
       NodeId victim = DrawOne(random_, conf.voters());
       // A member that refuses to start for damaged data is the one to go
       // (removing another could leave a majority that needs it).
