@@ -29,6 +29,10 @@ struct MemoryStorage {
   static MemoryStorage Bootstrap(const std::vector<NodeId>& voters);
 
   DurableState ToDurable() const;
+  // The index of the last entry it holds (the snapshot's if none follow).
+  Index last_index() const {
+    return entries.empty() ? snapshot.metadata().index() : entries.back().index();
+  }
   // Applies a Ready's persistence obligations in the documented order:
   // snapshot, then entries (replacing any persisted suffix), then hard state.
   void Persist(const Ready& ready);

@@ -65,6 +65,11 @@ struct DurableState {
   // log may have lost entries this member acknowledged. The member starts
   // repairing (see Raft::repairing) instead of serving from it.
   bool damaged = false;
+
+  // The index of the last entry it holds (the snapshot's if none follow).
+  Index last_index() const {
+    return entries.empty() ? snapshot.metadata().index() : entries.back().index();
+  }
 };
 
 class Raft {

@@ -182,8 +182,7 @@ absl::Status MemberHost::Open() {
 
 void MemberHost::LogSetAside(const storage::DataDir& dir) {
   const raft::DurableState& recovered = dir.recovered();
-  uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.metadata().index()
-                                                  : recovered.entries.back().index();
+  uint64_t last_index = recovered.last_index();
   for (const storage::DamagedSnapshot& damaged : dir.set_aside()) {
     LogJson("warn", absl::StrCat(damaged.status.message(), ": set aside as ", damaged.name,
                                  ".broken (kept, not deleted); the member starts from the snapshot "
@@ -204,8 +203,7 @@ void MemberHost::LogRepair(const storage::DataDir& dir) {
   repairing_ = recovered.damaged;
   if (!repairing_) return;
   repair_files_ = absl::StrJoin(files, ", ");
-  uint64_t last_index = recovered.entries.empty() ? recovered.snapshot.metadata().index()
-                                                  : recovered.entries.back().index();
+  uint64_t last_index = recovered.last_index();
   LogJson("warn", absl::StrCat("repairing: the member keeps its snapshot at index ",
                                recovered.snapshot.metadata().index(), " and its log through entry ",
                                last_index, ", and fetches the rest from the leader; it does not "

@@ -26,11 +26,6 @@ NodeId DrawOne(Random& random, const google::protobuf::RepeatedField<uint64_t>& 
   return ids[static_cast<int>(random.Uniform(ids.size()))];
 }
 
-uint64_t DurableLastIndex(const raft::MemoryStorage& durable) {
-  return durable.entries.empty() ? durable.snapshot.metadata().index()
-                                 : durable.entries.back().index();
-}
-
 }  // namespace
 
 FaultInjector::FaultInjector(World* world, AuthWorkload* auth, Random random)
@@ -404,7 +399,7 @@ void FaultInjector::Promote(NodeId learner, int attempts_left) {
     // disk holds; so that disk must reach the rule's share of the commit.
     ++promotions_;
     uint64_t committed = target.member()->node().raft().log().committed();
-    uint64_t durable = DurableLastIndex(world_->process(learner).disk->durable());
+    uint64_t durable = world_->process(learner).disk->durable().last_index();
     double needed = target.kv->options().learner_in_sync_fraction * static_cast<double>(committed);
     world_->trace().Event("promote", learner, durable, [&] {
       return absl::StrCat("leader ", target.id, " promotes ", learner, " (its disk holds ",

@@ -34,6 +34,8 @@ class Simulation {
  private:
   static Swarm DrawSwarm(const SimOptions& options);
   SimResult Result();
+  // A member of the cluster still repairing at the end fails the run.
+  void CheckRepairsFinished();
 
   SimOptions options_;
   Random random_;
@@ -78,17 +80,12 @@ SimResult Simulation::Run() {
   return Result();
 }
 
-SimResult Simulation::Result() {
-  SimResult result;
-  if (!world_.failed() && world_.Leader() == 0) {
-    world_.Fail("liveness", "no leader at the end of the liveness phase");
-  }
-  raftpb::ConfState conf;
-  if (!world_.failed()) conf = world_.process(world_.Leader()).kv->conf();
+void Simulation::CheckRepairsFinished() {
+  raftpb::ConfState conf = world_.process(world_.Leader()).kv->conf();
   for (auto& process : world_.processes()) {
     // Members of the cluster only: a spare never added, or a member
     // removed while it was down, has no leader to repair from.
-    if (world_.failed() || !process->up() ||
+    if (!process->up() ||
         (!raft::IsVoter(conf, process->id) && !raft::IsLearner(conf, process->id)) ||
         !process->member()->node().raft().repairing()) {
       continue;
@@ -96,7 +93,16 @@ SimResult Simulation::Result() {
     world_.Fail("liveness", absl::StrCat("member ", process->id,
                                          " is still repairing its damaged storage at the end of "
                                          "the liveness phase"));
+    return;
   }
+}
+
+SimResult Simulation::Result() {
+  SimResult result;
+  if (!world_.failed() && world_.Leader() == 0) {
+    world_.Fail("liveness", "no leader at the end of the liveness phase");
+  }
+  if (!world_.failed()) CheckRepairsFinished();
   if (!world_.failed()) leases_.CheckEnd();
   if (!world_.failed()) watches_.CheckEnd();
   if (!world_.failed()) kv_.CheckHistory(&result.timeline_html);

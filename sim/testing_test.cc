@@ -454,15 +454,20 @@ TEST(Cluster, DamageOnAMajorityStopsTheDamagedMembersSafely) {
         ctx.client().SleepFor(milliseconds(5));
       }
     });
-    cluster.At(milliseconds(400), [](Cluster& c) {
+    bool both_repairing = false;
+    cluster.At(milliseconds(400), [&](Cluster& c) {
       c.Crash(1);
-      c.DamageLog(2);
+      // Their newest records, so that recovery keeps a log to repair
+      // (damage in a log's first header leaves nothing, and is refused).
+      c.DamageLog(2, /*recent=*/true);
       c.DamageLog(3, /*recent=*/true);
       for (int member : {1, 2, 3}) c.Restart(member);
+      both_repairing = c.Repairing(2) && c.Repairing(3);
     });
     Result result = cluster.Run();
     EXPECT_TRUE(result.passed()) << "seed " << seed << ": " << result.checker << ": "
                                  << result.message;
+    EXPECT_TRUE(both_repairing) << "seed " << seed << ": they must stop by repairing, not refuse";
     EXPECT_FALSE(cluster.Running(2)) << "seed " << seed;
     EXPECT_FALSE(cluster.Running(3)) << "seed " << seed;
     EXPECT_TRUE(cluster.Running(1)) << "seed " << seed;

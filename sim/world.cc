@@ -191,9 +191,7 @@ void World::StartMember(Process& process) {
   if (durable->damaged) {
     trace_.Event("repairing", process.id, 0, [&] {
       return absl::StrCat(process.id, " starts repairing damaged storage from the leader (its log "
-                          "kept through entry ", durable->entries.empty()
-                              ? durable->snapshot.metadata().index()
-                              : durable->entries.back().index(), ")");
+                          "kept through entry ", durable->last_index(), ")");
     });
   }
   NodeId id = process.id;

@@ -28,8 +28,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const etc::raft::DurableState& recovered = (*dir)->recovered();
-  uint64_t last = recovered.entries.empty() ? recovered.snapshot.metadata().index()
-                                            : recovered.entries.back().index();
+  uint64_t last = recovered.last_index();
   std::printf("recovered %llu truncated %llu\n", static_cast<unsigned long long>(last),
               static_cast<unsigned long long>((*dir)->truncated_bytes()));
   std::fflush(stdout);

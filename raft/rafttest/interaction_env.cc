@@ -404,8 +404,8 @@ std::string InteractionEnv::Handle(const TestCase& tc) {
       Index keep = tc.Uint("damage");
       auto& entries = member.storage.entries;
       while (!entries.empty() && entries.back().index() > keep) entries.pop_back();
-      Index last = entries.empty() ? member.storage.snapshot.metadata().index() : entries.back().index();
-      member.storage.hard_state.set_commit(std::min(member.storage.hard_state.commit(), last));
+      member.storage.hard_state.set_commit(
+          std::min(member.storage.hard_state.commit(), member.storage.last_index()));
       member.storage.damaged = true;
     }
     absl::StatusOr<Node> node = Node::Start(member.config, member.storage.ToDurable());
