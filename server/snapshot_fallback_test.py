@@ -58,7 +58,14 @@ def body(work):
                str(len(e2e_lib.attempt('keys', local_keys, cluster, 0) or {})))
     same_hashes(cluster)
     check_true('the damaged file is kept aside', os.path.exists(newest + '.broken'))
-    check_true('and out of the snapshot files', newest not in snapshot_files(work, 'snap0'))
+    # Replaying the log, snap0 may take a snapshot at the very index and term
+    # it lost, under the same name; what must be gone is the cut copy.
+    def cut_copy_left():
+        if newest not in snapshot_files(work, 'snap0'):
+            return False
+        with open(newest, 'rb') as f:
+            return f.read() == whole[:len(whole) // 2]
+    check_true('and the cut copy is out of the snapshot files', not cut_copy_left())
     text = log_text(work, 'snap0', since)
     check_true('snap0 says which file it set aside, why, and what it starts from',
                newest in text and 'its header says' in text and
