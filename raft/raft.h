@@ -323,6 +323,10 @@ class Raft {
   // Voters that said they are repairing, since a leader was last heard.
   std::set<NodeId> repairing_peers_;
   int repair_rounds_without_leader_ = 0;
+  // A leader's append, heartbeat or snapshot arrived in this probe round.
+  // Not the election timer: a candidate's higher term resets that too, and
+  // a healthy minority without PreVote campaigns every timeout.
+  bool repair_leader_heard_ = false;
   bool majority_damaged_ = false;
 };
 

@@ -17,14 +17,17 @@ absl::Status Raft::StepFollower(const raftpb::Message& m) {
     case raftpb::MSG_APP:
       election_elapsed_ticks_ = 0;
       lead_ = m.from();
+      repair_leader_heard_ = true;
       return HandleAppendEntries(m);
     case raftpb::MSG_HEARTBEAT:
       election_elapsed_ticks_ = 0;
       lead_ = m.from();
+      repair_leader_heard_ = true;
       return HandleHeartbeat(m);
     case raftpb::MSG_SNAP:
       election_elapsed_ticks_ = 0;
       lead_ = m.from();
+      repair_leader_heard_ = true;
       return HandleSnapshot(m);
     case raftpb::MSG_TRANSFER_LEADER:
       if (lead_ == kNoNode) {

@@ -21,6 +21,8 @@
 // quorum of voters is repairing and no leader is heard, none ever will be.
 // After kMajorityDamagedRounds probe rounds like that the member reports
 // majority_damaged() and its host stops (the operator must restore it).
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "raft/describe.h"
@@ -34,9 +36,8 @@ void Raft::TickRepair() {
   repair_probe_elapsed_ticks_ = 0;
   if (repair_probe_sent_) {
     // The round that just ended: who said they were repairing, and whether
-    // a leader spoke (appends and heartbeats reset election_elapsed).
-    // Voters only: a member that knows no voters (a spare never added)
-    // cannot tell.
+    // a leader spoke. Voters only: a member that knows no voters (a spare
+    // never added) cannot tell.
     std::set<NodeId> ids;
     for (NodeId peer : repairing_peers_) {
       if (tracker_.IsVoter(peer)) ids.insert(peer);
@@ -44,7 +45,7 @@ void Raft::TickRepair() {
     if (tracker_.IsVoter(id())) ids.insert(id());
     quorum::Votes repairing;
     for (NodeId peer : ids) repairing[peer] = true;
-    bool no_leader = election_elapsed_ticks_ >= config_.election_timeout_ticks;
+    bool no_leader = !std::exchange(repair_leader_heard_, false);
     if (no_leader && !ids.empty() &&
         tracker_.config.voters.Vote(repairing) == quorum::VoteResult::kWon) {
       ++repair_rounds_without_leader_;
@@ -119,6 +120,7 @@ void Raft::HandleRepairResponse(const raftpb::Message& m) {
   // Higher terms were adopted in StepTerm; a lower one is stale.
   if (m.term() != term_ || role_ != Role::kFollower) return;
   lead_ = m.from();
+  repair_leader_heard_ = true;
   repair_target_ = m.index();
   Log(absl::StrCat(id(), " repairing from leader ", m.from(), " at term ", term_,
                    ": target index ", repair_target_));
