@@ -1,7 +1,11 @@
 // The simulated disk and network, and the register machine, on their own.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 #include "sim/disk.h"
 #include "sim/network.h"
@@ -110,6 +114,42 @@ TEST(DiskTorn, ATornWriteKeepsAPrefixOfEntriesButNotTheHardState) {
     some_partial |= kept > 0 && kept < 3;
   }
   EXPECT_TRUE(some_partial);
+}
+
+std::shared_ptr<const raftpb::Snapshot> SnapshotAt(uint64_t index, uint64_t term) {
+  auto snapshot = std::make_shared<raftpb::Snapshot>();
+  snapshot->mutable_metadata()->set_index(index);
+  snapshot->mutable_metadata()->set_term(term);
+  snapshot->mutable_metadata()->mutable_conf_state()->add_voters(1);
+  snapshot->set_data(absl::StrCat("the state through entry ", index));
+  return snapshot;
+}
+
+TEST(DiskSnapshotFlip, RecoveryPassesOverAFlippedNewestSnapshotThatTheLogCovers) {
+  for (int round = 0; round < 20; ++round) {
+    EventQueue queue;
+    Trace trace(&queue);
+    Disk disk(1, &queue, &trace, Random(11 + round), DiskOptions{100, 100, 0});
+    disk.Bootstrap(raft::MemoryStorage());
+    ASSERT_TRUE(disk.Recover().ok());
+    std::vector<raftpb::Entry> entries;
+    for (uint64_t i = 1; i <= 10; ++i) entries.push_back(E(i, 2));
+    disk.Persist(Write(entries, 2), 1);
+    disk.SaveSnapshot(SnapshotAt(4, 2));
+    disk.SaveSnapshot(SnapshotAt(8, 2));
+    while (queue.RunNext()) {
+    }
+    ASSERT_EQ(disk.durable().snapshot.metadata().index(), 8u);
+    disk.Crash();
+    std::string file = disk.FlipBitInSnapshot();
+    EXPECT_TRUE(absl::StrContains(file, "0000000000000008-0000000000000002.snap")) << file;
+    absl::StatusOr<raft::DurableState> recovered = disk.Recover();
+    ASSERT_TRUE(recovered.ok()) << recovered.status();
+    EXPECT_EQ(recovered->snapshot.metadata().index(), 4u);
+    ASSERT_EQ(recovered->entries.size(), 6u);
+    EXPECT_EQ(recovered->entries.back().index(), 10u);
+    EXPECT_FALSE(recovered->damaged) << "the log rebuilds what the damaged file held";
+  }
 }
 
 class NetworkTest : public ::testing::Test {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -72,12 +73,27 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
                                             " vote ", found.vote()));
   }
   uint64_t snapshot_index = recovered.snapshot.metadata().index();
+  std::string flipped_snapshot = std::exchange(flipped_snapshot_, std::string());
+  if (!flipped_snapshot.empty() && fs_.Exists(flipped_snapshot) &&
+      fs_.Contents(flipped_snapshot) == flipped_snapshot_bytes_) {
+    return absl::InternalError(absl::StrCat("recovery left the snapshot file ", flipped_snapshot,
+                                            ", whose bit flipped, among the snapshots"));
+  }
   // A repaired recovery may lose what followed the damage (the member
   // fetches it again), and keep entries that a lost record had replaced
   // (an old leader's, never committed): never lose or change what it
   // says is committed.
   bool damaged = recovered.damaged;
-  if (snapshot_index < durable_.snapshot.metadata().index() && !damaged) {
+  // With its newest snapshot file damaged, it may start from an older one
+  // and replay the log through the damaged one's index (the entries checked
+  // below), as etcd does.
+  const raftpb::SnapshotMetadata& promised_snapshot = durable_.snapshot.metadata();
+  bool log_covers_promised_snapshot =
+      !flipped_snapshot.empty() && promised_snapshot.index() > snapshot_index &&
+      promised_snapshot.index() - snapshot_index <= recovered.entries.size() &&
+      recovered.entries[promised_snapshot.index() - snapshot_index - 1].term() ==
+          promised_snapshot.term();
+  if (snapshot_index < promised_snapshot.index() && !damaged && !log_covers_promised_snapshot) {
     return absl::InternalError(absl::StrCat("recovery found the snapshot at ", snapshot_index,
                                             " but one at ", durable_.snapshot.metadata().index(),
                                             " was durable"));
@@ -107,6 +123,13 @@ absl::StatusOr<raft::DurableState> Disk::Recover() {
     trace_->Event("disk.repair", node_id_, damage.offset, [&] {
       return absl::StrCat(node_id_, " recovery repaired around damage in ", damage.file, " at ",
                           damage.offset, ": ", damage.what);
+    });
+  }
+  if (!flipped_snapshot.empty()) {
+    trace_->Event("disk.snapshot-passed-over", node_id_, snapshot_index, [&] {
+      return absl::StrCat(node_id_, " recovery set aside its damaged ", flipped_snapshot,
+                          " and starts from the snapshot at ", snapshot_index,
+                          damaged ? " (repairing)" : " and the log");
     });
   }
   if ((*dir)->truncated_bytes() > 0) {
@@ -297,6 +320,22 @@ void Disk::Crash() {
   ++generation_;
   ++crashes_;
   last_completion_us_ = queue_->now_us();
+}
+
+std::string Disk::FlipBitInSnapshot() {
+  absl::StatusOr<std::vector<std::string>> names = fs_.List("data/member/snap");
+  if (!names.ok()) return std::string();
+  std::erase_if(*names, [](const std::string& name) { return !absl::EndsWith(name, ".snap"); });
+  if (names->empty()) return std::string();
+  std::sort(names->begin(), names->end());  // named by index, then term, in hex
+  std::string path = std::string("data/member/snap/") + names->back();
+  uint64_t size = fs_.Contents(path).size();
+  if (size == 0) return std::string();
+  fs_.FlipBit(path, random_.Uniform(size * 8));
+  flipped_snapshot_ = path;
+  flipped_snapshot_bytes_ = fs_.Contents(path);
+  flip_must_be_reported_ = false;
+  return path;
 }
 
 std::string Disk::FlipBitInLog(bool recent) {

@@ -101,6 +101,10 @@ class Disk : public member::LogStore {
   // or with `recent` in the newest quarter of its newest segment's data.
   // Returns the file it damaged (empty if there was nothing to damage).
   std::string FlipBitInLog(bool recent);
+  // Flips a random bit in the member's newest snapshot file. Returns the
+  // file (empty if it has none). Recovery must then not start from it:
+  // it falls back to an older one the log covers, or repairs.
+  std::string FlipBitInSnapshot();
   // Whether the last flip hit a record that other records follow (in its
   // segment or a later one): recovery must then refuse (kDataLoss). Only
   // a flip in the log's very last record could pass for a torn write.
@@ -120,6 +124,10 @@ class Disk : public member::LogStore {
   void OnStored(const member::PersistRequest& request, uint64_t token);
 
   bool flip_must_be_reported_ = false;
+  // The snapshot file FlipBitInSnapshot damaged and its damaged bytes,
+  // until the next recovery (which must set it aside).
+  std::string flipped_snapshot_;
+  std::string flipped_snapshot_bytes_;
   uint64_t node_id_;
   EventQueue* queue_;
   Trace* trace_;

@@ -17,6 +17,8 @@ constexpr Micros kCompactionPeriodUs = 250'000;
 constexpr kv::Revision kCompactionLagRevisions = 20;
 // How often the "operator" retires members that refuse to start.
 constexpr Micros kRetirePeriodUs = 100'000;
+// The share of seeds whose first bit flip damages a quorum of voters.
+constexpr double kDamageMajorityShare = 0.15;
 // A promotion the leader refused (not in sync) is asked again after this.
 constexpr Micros kPromoteRetryUs = 200'000;
 
@@ -29,7 +31,9 @@ NodeId DrawOne(Random& random, const google::protobuf::RepeatedField<uint64_t>& 
 }  // namespace
 
 FaultInjector::FaultInjector(World* world, AuthWorkload* auth, Random random)
-    : world_(world), auth_(auth), operator_(auth->NewSession(kv::kRootUser)), random_(std::move(random)) {}
+    : world_(world), auth_(auth), operator_(auth->NewSession(kv::kRootUser)), random_(std::move(random)),
+      damage_random_(random_.Fork(kDamageStream)),
+      damage_majority_(damage_random_.Chance(kDamageMajorityShare)) {}
 
 void FaultInjector::Schedule(const std::vector<Fault>& faults, Micros heal_at_us) {
   EventQueue& queue = world_->queue();
@@ -180,92 +184,6 @@ void FaultInjector::Partition(const Fault& fault) {
     }
   }
   UnblockLater(links, fault.duration_us);
-}
-
-void FaultInjector::BitFlip(const Fault& fault) {
-  // At most one damaged member at a time (it repairs from the leader; a
-  // majority damaged at once cannot), and only where the others keep a
-  // majority without it.
-  NodeId leader = world_->Leader();
-  if (leader == 0 || fault.a == leader || damage_pending_) return;
-  for (const auto& p : world_->processes()) {
-    if (p->damaged) return;
-  }
-  raftpb::ConfState conf = world_->process(leader).kv->conf();
-  // A voter only where, even after the one change that may be pending, the
-  // others keep a majority without it (later removals take it first).
-  // Voters no removal is under way for: a removal proposed may not have
-  // applied yet.
-  int staying_voters = 0;
-  for (NodeId voter : conf.voters()) staying_voters += world_->removed().contains(voter) ? 0 : 1;
-  if (raft::IsJoint(conf) || (raft::IsVoter(conf, fault.a) && staying_voters < 3)) return;
-  if (joining_voters_.contains(fault.a)) return;
-  Process& target = world_->process(fault.a);
-  if (target.stopped || world_->removed().contains(target.id)) return;
-  // Half the time, the damage that tests a repair (issue 20): the member
-  // loses entries that committed on its acknowledgement.
-  if (raft::IsVoter(conf, fault.a) && random_.Chance(0.5) && LagThenDamage(fault, conf)) return;
-  world_->Crash(target);
-  std::string file = target.disk->FlipBitInLog(/*recent=*/false);
-  if (file.empty()) return;
-  target.damaged = true;
-  world_->trace().Event("disk.flip", target.id, 0,
-                        [&] { return absl::StrCat("a bit flips in ", target.id, "'s ", file); });
-  world_->queue().After(fault.duration_us, [this, &target] { world_->Restart(target); });
-}
-
-bool FaultInjector::LagThenDamage(const Fault& fault, const raftpb::ConfState& conf) {
-  // Another voter, not the leader, falls behind: cut off while the leader
-  // and the victim commit entries that only they hold. Then the victim's
-  // disk loses its newest records (and with them entries it acknowledged
-  // and that committed on its acknowledgement), it restarts at once, and
-  // the leader dies a moment later. The laggard now campaigns: only the
-  // victim's vote could elect it, and with it the committed entries would
-  // be lost. A repairing member refuses; one that rejoined carelessly
-  // (voting at once, or before it got back everything it may have
-  // acknowledged) elects it.
-  NodeId leader = world_->Leader();
-  NodeId laggard = 0;
-  for (NodeId voter : conf.voters()) {
-    if (voter != leader && voter != fault.a && !world_->process(voter).crashed) laggard = voter;
-  }
-  if (laggard == 0) return false;
-  Micros lag_us = random_.Range(50'000, 400'000);
-  Micros leader_dies_after_us = random_.Range(0, 60'000);
-  world_->trace().Event("disk.lag-then-damage", fault.a, laggard, [&] {
-    return absl::StrCat(laggard, " falls behind for ", lag_us / 1000, "ms; then ", fault.a,
-                        " loses its newest log records and the leader dies ",
-                        leader_dies_after_us / 1000, "ms after it restarts");
-  });
-  Isolate(laggard, lag_us);
-  damage_pending_ = true;  // no other member is damaged meanwhile
-  world_->queue().After(lag_us, [this, victim = fault.a, leader_dies_after_us,
-                                 down_us = fault.duration_us] {
-    damage_pending_ = false;
-    if (world_->healed()) return;
-    Process& target = world_->process(victim);
-    if (target.crashed) return;
-    for (const auto& p : world_->processes()) {
-      if (p->damaged) return;
-    }
-    world_->Crash(target);
-    std::string file = target.disk->FlipBitInLog(/*recent=*/true);
-    if (file.empty()) {
-      world_->Restart(target);
-      return;
-    }
-    target.damaged = true;
-    world_->trace().Event("disk.flip", target.id, 1, [&] {
-      return absl::StrCat("a bit flips in the newest records of ", target.id, "'s ", file);
-    });
-    world_->Restart(target);
-    world_->queue().After(leader_dies_after_us, [this, victim, down_us] {
-      if (world_->healed()) return;
-      NodeId leader = world_->Leader();
-      if (leader != 0 && leader != victim) CrashFor(leader, std::max<Micros>(down_us, 500'000));
-    });
-  });
-  return true;
 }
 
 void FaultInjector::StallAndSplit(const Fault& fault) {

@@ -46,8 +46,11 @@ class FaultInjector {
   void Partition(const Fault& fault);
   void Isolate(NodeId node, Micros duration_us);
   void BitFlip(const Fault& fault);
-  // BitFlip's variant that tests a repair; false if it cannot apply.
+  // BitFlip's variants (sim/injector_damage.cc): damage that tests a
+  // repair, and damage on a quorum of voters at once; false if they
+  // cannot apply.
   bool LagThenDamage(const Fault& fault, const raftpb::ConfState& conf);
+  bool DamageMajority(const Fault& fault, const raftpb::ConfState& conf);
   void StallAndSplit(const Fault& fault);
   void Slow(const Fault& fault);
   void ChangeMembers(const Fault& fault);
@@ -66,6 +69,12 @@ class FaultInjector {
   AuthWorkload* auth_;
   AuthWorkload::Session operator_;
   Random random_;
+  // Draws of the damage faults that older seeds did not make (which file,
+  // and whether a seed damages a majority), apart from random_ so that
+  // seeds without them keep their schedules.
+  Random damage_random_;
+  // This seed's first bit flip damages a quorum of voters at once.
+  bool damage_majority_;
   Micros healed_at_us_ = 0;
   uint64_t promotions_ = 0;
   uint64_t promotions_refused_ = 0;

@@ -325,7 +325,8 @@ void KvWorkload::OnTimeout(Client& client, uint64_t attempt) {
   world_->trace().Event("client.timeout", static_cast<uint64_t>(client.id), client.op,
                         [&] { return absl::StrCat("client ", client.id, " op ", client.op, " timed out"); });
   Micros timeout_us = world_->swarm().client_timeout_us;
-  if (world_->healed() && world_->queue().now_us() - timeout_us >= liveness_deadline_us_) {
+  if (world_->healed() && !world_->quorum_lost_to_damage() &&
+      world_->queue().now_us() - timeout_us >= liveness_deadline_us_) {
     world_->Fail("liveness", absl::StrCat("client ", client.id, "'s operation (",
                                           DescribeRequest(client),
                                           ") invoked after faults healed did not complete within ",

@@ -99,10 +99,15 @@ void Simulation::CheckRepairsFinished() {
 
 SimResult Simulation::Result() {
   SimResult result;
-  if (!world_.failed() && world_.Leader() == 0) {
+  if (world_.quorum_lost_to_damage()) {
+    // Down for the operator: nothing may have been elected since.
+    if (NodeId leader = world_.Leader(); leader != 0) {
+      world_.Fail("durability", absl::StrCat(leader, " leads after a damaged quorum stopped"));
+    }
+  } else if (!world_.failed() && world_.Leader() == 0) {
     world_.Fail("liveness", "no leader at the end of the liveness phase");
   }
-  if (!world_.failed()) CheckRepairsFinished();
+  if (!world_.failed() && !world_.quorum_lost_to_damage()) CheckRepairsFinished();
   if (!world_.failed()) leases_.CheckEnd();
   if (!world_.failed()) watches_.CheckEnd();
   if (!world_.failed()) kv_.CheckHistory(&result.timeline_html);
@@ -126,6 +131,7 @@ SimResult Simulation::Result() {
   result.swarm = swarm_;
   result.elections = world_.elections();
   result.crashes = world_.crashes();
+  result.quorum_lost_to_damage = world_.quorum_lost_to_damage();
   if (auth_.enabled()) {
     const AuthWorkload::Stats& auth = auth_.stats();
     result.auth_summary = absl::StrCat(auth.logins, " logins, ", auth.permission_edits,

