@@ -129,6 +129,20 @@ def write_keys(cluster, i, written, first, count):
             written[key] = value
 
 
+def start_and_write(cluster, via, count):
+    """Starts every member, waits for the cluster to take a write, and
+    writes /k000../k<count-1> through member `via` (write_keys), checking
+    that each was acknowledged. Returns the written keys and values."""
+    for i in range(len(cluster.names)):
+        cluster.start(i)
+    check_true('the cluster answers a write',
+               until(lambda: http_put(cluster, via, '/ready', '1'), timeout=30))
+    written = {}
+    write_keys(cluster, via, written, 0, count)
+    check('every write is acknowledged', count, len(written))
+    return written
+
+
 def same_hashes(cluster):
     """Checks that every member hashes the same (within 20 s)."""
     def hashes():

@@ -88,13 +88,7 @@ def leads(cluster, i):
 
 def body(work):
     cluster = e2e_lib.Cluster(SERVER, work, NAMES)
-    for i in range(3):
-        cluster.start(i)
-    check_true('the cluster answers a write',
-               until(lambda: http_put(cluster, 0, '/ready', '1'), timeout=30))
-    written = {}
-    write_keys(cluster, 0, written, 0, 150)
-    check('every write is acknowledged', 150, len(written))
+    written = e2e_lib.start_and_write(cluster, 0, 150)
 
     section("rep1's log damaged in the middle: it repairs from the leader")
     stop(1)

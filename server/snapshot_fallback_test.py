@@ -30,13 +30,7 @@ def snapshot_files(work, name):
 def body(work):
     cluster = e2e_lib.Cluster(SERVER, work, NAMES,
                               extra_flags=['--snapshot-count', str(SNAPSHOT_COUNT)])
-    for i in range(3):
-        cluster.start(i)
-    check_true('the cluster answers a write',
-               until(lambda: http_put(cluster, 1, '/ready', '1'), timeout=30))
-    written = {}
-    write_keys(cluster, 1, written, 0, 100)
-    check('every write is acknowledged', 100, len(written))
+    written = e2e_lib.start_and_write(cluster, 1, 100)
     check_true('snap0 has taken snapshots',
                until(lambda: len(snapshot_files(work, 'snap0')) >= 3, timeout=20))
 
