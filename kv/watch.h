@@ -116,6 +116,9 @@ class WatchHub {
     std::deque<etcdserverpb::WatchResponse> queue;
     size_t queued_events = 0;
     size_t queued_bytes = 0;
+    // CheckInvariants' record of the newest revision in the queue, as of
+    // the last time it walked the queue.
+    mutable Revision last_queued_revision = 0;
 
     KeyRange range() const { return KeyRange{key, range_end}; }
   };
@@ -146,6 +149,8 @@ class WatchHub {
   std::set<WatcherId> range_watchers_;
   std::set<WatcherId> ready_;
   size_t queued_bytes_ = 0;
+  // Watchers whose queues changed since CheckInvariants last walked them.
+  mutable std::set<WatcherId> unchecked_queues_;
 };
 
 }  // namespace etc::kv
