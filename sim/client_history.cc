@@ -1,5 +1,6 @@
 #include "sim/client_history.h"
 
+#include <map>
 #include <optional>
 
 namespace etc::sim {
@@ -57,25 +58,46 @@ std::optional<Operation> AsCas(const etcdserverpb::TxnRequest& txn) {
   return op;
 }
 
-// Whether the model can follow a put: no lease, nothing kept from before.
-bool PlainPut(const etcdserverpb::PutRequest& put) {
-  return put.lease() == 0 && !put.ignore_value() && !put.ignore_lease();
+// Whether the model can follow a put: nothing kept from before (a lease is
+// followed: its revoke is reported as a delete).
+bool FollowedPut(const etcdserverpb::PutRequest& put) {
+  return !put.ignore_value() && !put.ignore_lease();
+}
+
+// Whether a many-key read answers for every key in its range: read at the
+// current revision, linearizably, values and all, not cut short by a limit
+// and not filtered.
+bool WholeRangeRead(const etcdserverpb::RangeRequest& range,
+                    const etcdserverpb::RangeResponse& got) {
+  return range.revision() == 0 && !range.serializable() && !range.count_only() &&
+         !range.keys_only() && !got.more() && range.min_mod_revision() == 0 &&
+         range.max_mod_revision() == 0 && range.min_create_revision() == 0 &&
+         range.max_create_revision() == 0;
 }
 
 }  // namespace
 
 size_t ClientHistory::Invoke(int client, etcdserverpb::RequestOp request) {
-  // Note what the register model cannot follow, wherever it appears.
+  // Note the keys it names, and what the register model cannot follow,
+  // wherever they appear.
   std::vector<const etcdserverpb::RequestOp*> pending = {&request};
   while (!pending.empty()) {
     const etcdserverpb::RequestOp* op = pending.back();
     pending.pop_back();
-    if (op->has_request_put() && !PlainPut(op->request_put())) {
-      leased_keys_.insert(op->request_put().key());
-    } else if (op->has_request_delete_range() && !OneKey(op->request_delete_range().range_end())) {
-      deleted_ranges_.emplace_back(op->request_delete_range().key(),
-                                   op->request_delete_range().range_end());
+    if (op->has_request_put()) {
+      const etcdserverpb::PutRequest& put = op->request_put();
+      named_keys_.insert(put.key());
+      if (!FollowedPut(put)) untracked_keys_.insert(put.key());
+      if (put.lease() != 0) first_leased_put_.emplace(put.key(), logical_time_ + 1);
+    } else if (op->has_request_range() && OneKey(op->request_range().range_end())) {
+      named_keys_.insert(op->request_range().key());
+    } else if (op->has_request_delete_range() &&
+               OneKey(op->request_delete_range().range_end())) {
+      named_keys_.insert(op->request_delete_range().key());
     } else if (op->has_request_txn()) {
+      for (const auto& compare : op->request_txn().compare()) {
+        if (OneKey(compare.range_end())) named_keys_.insert(compare.key());
+      }
       for (const auto& inner : op->request_txn().success()) pending.push_back(&inner);
       for (const auto& inner : op->request_txn().failure()) pending.push_back(&inner);
     }
@@ -110,13 +132,32 @@ size_t ClientHistory::unknown() const {
   return unknown;
 }
 
-bool ClientHistory::Untracked(const std::string& key) const {
-  if (leased_keys_.contains(key)) return true;
-  for (const auto& [begin, end] : deleted_ranges_) {
-    // range_end "\0" means every key from `begin` on.
-    if (key >= begin && (end == std::string(1, '\0') || key < end)) return true;
+void ClientHistory::LeaseDeleted(const std::vector<std::string>& keys) {
+  int64_t applied_time = ++logical_time_;
+  for (const std::string& key : keys) {
+    lincheck::Operation op;
+    op.client = 0;  // the cluster's own
+    op.key = key;
+    op.kind = OpKind::kDelete;
+    op.outcome = lincheck::Outcome::kOk;
+    auto first = first_leased_put_.find(key);
+    // A key no recorded put attached: from the start of the run.
+    op.invoke_time = first == first_leased_put_.end() ? 0 : first->second;
+    op.return_time = applied_time;
+    lease_deletes_.push_back(std::move(op));
   }
-  return false;
+}
+
+std::vector<std::string> ClientHistory::KeysIn(const std::string& key,
+                                               const std::string& range_end) const {
+  std::vector<std::string> keys;
+  // range_end "\0" means every key from `key` on.
+  bool to_the_end = range_end == std::string(1, '\0');
+  for (auto it = named_keys_.lower_bound(key);
+       it != named_keys_.end() && (to_the_end || *it < range_end); ++it) {
+    keys.push_back(*it);
+  }
+  return keys;
 }
 
 std::vector<Operation> ClientHistory::Operations() const {
@@ -124,9 +165,10 @@ std::vector<Operation> ClientHistory::Operations() const {
   for (const Call& call : calls_) {
     if (!call.no_effect) Expand(call, &all);
   }
+  all.insert(all.end(), lease_deletes_.begin(), lease_deletes_.end());
   std::vector<Operation> checkable;
   for (Operation& op : all) {
-    if (!Untracked(op.key)) checkable.push_back(std::move(op));
+    if (!untracked_keys_.contains(op.key)) checkable.push_back(std::move(op));
   }
   return checkable;
 }
@@ -149,27 +191,50 @@ void ClientHistory::ExpandOp(const etcdserverpb::RequestOp& request,
                              std::vector<Operation>* out) const {
   if (request.has_request_range()) {
     const etcdserverpb::RangeRequest& range = request.request_range();
-    // Unknown reads tell nothing; reads of the past or of many keys are
-    // not register reads.
-    if (response == nullptr || !OneKey(range.range_end()) || range.revision() != 0 ||
-        range.serializable() || range.count_only() || range.keys_only()) {
+    // Unknown reads tell nothing; reads of the past, serializable ones and
+    // partial answers are not register reads.
+    if (response == nullptr) return;
+    const etcdserverpb::RangeResponse& got = response->response_range();
+    if (OneKey(range.range_end())) {
+      if (range.revision() != 0 || range.serializable() || range.count_only() ||
+          range.keys_only()) {
+        return;
+      }
+      base.key = range.key();
+      base.kind = OpKind::kRead;
+      if (got.kvs_size() > 0) base.read_result = got.kvs(0).value();
+      out->push_back(std::move(base));
       return;
     }
-    base.key = range.key();
-    base.kind = OpKind::kRead;
-    const etcdserverpb::RangeResponse& got = response->response_range();
-    if (got.kvs_size() > 0) base.read_result = got.kvs(0).value();
-    out->push_back(std::move(base));
+    if (!WholeRangeRead(range, got)) return;
+    std::map<std::string, const mvccpb::KeyValue*> returned;
+    for (const mvccpb::KeyValue& kv : got.kvs()) returned.emplace(kv.key(), &kv);
+    for (const std::string& key : KeysIn(range.key(), range.range_end())) {
+      Operation read = base;
+      read.key = key;
+      read.kind = OpKind::kRead;
+      auto it = returned.find(key);
+      if (it != returned.end()) read.read_result = it->second->value();
+      out->push_back(std::move(read));
+    }
   } else if (request.has_request_put()) {
     base.key = request.request_put().key();
     base.kind = OpKind::kWrite;
     base.value = request.request_put().value();
     out->push_back(std::move(base));
   } else if (request.has_request_delete_range()) {
-    if (!OneKey(request.request_delete_range().range_end())) return;
-    base.key = request.request_delete_range().key();
+    const etcdserverpb::DeleteRangeRequest& del = request.request_delete_range();
     base.kind = OpKind::kDelete;
-    out->push_back(std::move(base));
+    if (OneKey(del.range_end())) {
+      base.key = del.key();
+      out->push_back(std::move(base));
+      return;
+    }
+    for (const std::string& key : KeysIn(del.key(), del.range_end())) {
+      Operation one = base;
+      one.key = key;
+      out->push_back(std::move(one));
+    }
   } else if (request.has_request_txn()) {
     const etcdserverpb::TxnRequest& txn = request.request_txn();
     if (response == nullptr) {

@@ -108,13 +108,108 @@ TEST(ClientHistory, AFencedWriteCountsOnlyWhenItsBranchRan) {
   EXPECT_EQ(ops[1].value, "1");
 }
 
+absl::StatusOr<etcdserverpb::ResponseOp> ReadMany(
+    const std::vector<std::pair<std::string, std::string>>& kvs, bool more = false) {
+  etcdserverpb::ResponseOp op;
+  etcdserverpb::RangeResponse* range = op.mutable_response_range();
+  for (const auto& [key, value] : kvs) {
+    mvccpb::KeyValue* kv = range->add_kvs();
+    kv->set_key(key);
+    kv->set_value(value);
+  }
+  range->set_more(more);
+  return op;
+}
+
+lincheck::Verdict VerdictOf(const ClientHistory& history) {
+  return lincheck::Check(history.Operations()).verdict;
+}
+
+TEST(ClientHistory, ARangeDeleteDeletesEveryNamedKeyInside) {
+  auto history_with_read = [](std::optional<std::string> read) {
+    ClientHistory history;
+    history.Finish(history.Invoke(1, Put("/dir/x", "a")), PutOk());
+    history.Finish(history.Invoke(1, Put("/dirt", "a")), PutOk());
+    history.Finish(history.Invoke(1, client::DeleteOp("/dir/", {.prefix = true})), PutOk());
+    history.Finish(history.Invoke(2, Get("/dir/x")), Read(read));
+    history.Finish(history.Invoke(2, Get("/dirt")), Read("a"));  // outside the prefix
+    return history;
+  };
+  EXPECT_EQ(VerdictOf(history_with_read(std::nullopt)), lincheck::Verdict::kLinearizable);
+  EXPECT_EQ(VerdictOf(history_with_read("a")), lincheck::Verdict::kViolation);
+
+  // Unknown: it may or may not have deleted the key.
+  ClientHistory unknown;
+  unknown.Finish(unknown.Invoke(1, Put("/dir/x", "a")), PutOk());
+  unknown.Finish(unknown.Invoke(1, client::DeleteOp("/dir/", {.prefix = true})),
+                 absl::DeadlineExceededError("timeout"));
+  unknown.Finish(unknown.Invoke(2, Get("/dir/x")), Read("a"));
+  unknown.Finish(unknown.Invoke(2, Get("/dir/x")), Read(std::nullopt));
+  EXPECT_EQ(VerdictOf(unknown), lincheck::Verdict::kLinearizable);
+  unknown.Finish(unknown.Invoke(2, Get("/dir/x")), Read("a"));  // back again: no
+  EXPECT_EQ(VerdictOf(unknown), lincheck::Verdict::kViolation);
+}
+
+TEST(ClientHistory, AWholeRangeReadReadsEveryNamedKeyInside) {
+  auto read_after_two_puts = [](std::vector<std::pair<std::string, std::string>> got, bool more) {
+    ClientHistory history;
+    history.Finish(history.Invoke(1, Put("/dir/a", "1")), PutOk());
+    history.Finish(history.Invoke(1, Put("/dir/b", "2")), PutOk());
+    history.Finish(history.Invoke(2, client::GetOp("/dir/", {.prefix = true})),
+                   ReadMany(got, more));
+    return history;
+  };
+  EXPECT_EQ(VerdictOf(read_after_two_puts({{"/dir/a", "1"}, {"/dir/b", "2"}}, false)),
+            lincheck::Verdict::kLinearizable);
+  // /dir/b was written before the read began: it cannot be missing...
+  EXPECT_EQ(VerdictOf(read_after_two_puts({{"/dir/a", "1"}}, false)),
+            lincheck::Verdict::kViolation);
+  // ...nor hold another value...
+  EXPECT_EQ(VerdictOf(read_after_two_puts({{"/dir/a", "1"}, {"/dir/b", "9"}}, false)),
+            lincheck::Verdict::kViolation);
+  // ...but a read a limit cut short says nothing of what it did not return.
+  EXPECT_EQ(VerdictOf(read_after_two_puts({{"/dir/a", "1"}}, true)),
+            lincheck::Verdict::kLinearizable);
+}
+
+TEST(ClientHistory, ALeaseRevokeDeletesItsKeysBetweenTheAttachingPutAndItsApply) {
+  // A leased key may vanish only by a revoke the cluster reported.
+  ClientHistory unreported;
+  unreported.Finish(unreported.Invoke(1, Put("/leased", "a", /*lease=*/7)), PutOk());
+  unreported.Finish(unreported.Invoke(2, Get("/leased")), Read(std::nullopt));
+  EXPECT_EQ(VerdictOf(unreported), lincheck::Verdict::kViolation);
+  unreported.LeaseDeleted({"/leased"});
+  // Reported later, it may have committed before the read: the model only
+  // knows it came after the attaching put was invoked.
+  EXPECT_EQ(VerdictOf(unreported), lincheck::Verdict::kLinearizable);
+
+  ClientHistory gone;
+  gone.Finish(gone.Invoke(1, Put("/leased", "a", /*lease=*/7)), PutOk());
+  gone.Finish(gone.Invoke(2, Get("/leased")), Read("a"));
+  gone.LeaseDeleted({"/leased"});
+  gone.Finish(gone.Invoke(2, Get("/leased")), Read(std::nullopt));
+  EXPECT_EQ(VerdictOf(gone), lincheck::Verdict::kLinearizable);
+  // After the revoke applied, the old value cannot come back.
+  gone.Finish(gone.Invoke(2, Get("/leased")), Read("a"));
+  EXPECT_EQ(VerdictOf(gone), lincheck::Verdict::kViolation);
+
+  // A read that overlaps the attaching put may see the key gone already:
+  // the revoke may have come right after the put applied.
+  ClientHistory overlapping;
+  size_t put = overlapping.Invoke(1, Put("/leased", "a", /*lease=*/7));
+  overlapping.LeaseDeleted({"/leased"});
+  overlapping.Finish(put, PutOk());
+  overlapping.Finish(overlapping.Invoke(2, Get("/leased")), Read(std::nullopt));
+  EXPECT_EQ(VerdictOf(overlapping), lincheck::Verdict::kLinearizable);
+}
+
 TEST(ClientHistory, KeysTheModelCannotFollowAreLeftOut) {
   ClientHistory history;
-  history.Finish(history.Invoke(1, Put("/leased", "a", /*lease=*/7)), PutOk());
-  history.Finish(history.Invoke(1, Get("/leased")), Read(std::nullopt));  // expired
-  history.Finish(history.Invoke(1, Put("/dir/x", "a")), PutOk());
-  history.Finish(history.Invoke(1, client::DeleteOp("/dir/", {.prefix = true})), PutOk());
-  history.Finish(history.Invoke(1, Get("/dir/x")), Read(std::nullopt));
+  etcdserverpb::RequestOp keep_value = Put("/kept", "", /*lease=*/7);
+  keep_value.mutable_request_put()->set_ignore_value(true);
+  history.Finish(history.Invoke(1, Put("/kept", "a")), PutOk());
+  history.Finish(history.Invoke(1, keep_value), PutOk());
+  history.Finish(history.Invoke(1, Get("/kept")), Read("a"));
   history.Finish(history.Invoke(1, Put("/plain", "a")), PutOk());
   std::vector<lincheck::Operation> ops = history.Operations();
   ASSERT_EQ(ops.size(), 1u);

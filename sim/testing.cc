@@ -45,6 +45,9 @@ struct Cluster::Impl {
   void StartPrograms();
   void AfterEachStep();
   void CheckHistory();
+  // Reports the keys a lease's revoke or expiry deleted to the history, at
+  // the revoke's first apply on any member.
+  void ObserveLeaseDeletes(Process& process, uint64_t index, const kvpb::Request& request);
   Result Finish();
 
   Cluster* cluster;
@@ -61,6 +64,10 @@ struct Cluster::Impl {
   std::vector<std::pair<std::string, std::function<absl::Status()>>> invariants;
   std::vector<std::pair<std::string, std::function<absl::Status()>>> final_checks;
   Micros heal_at_us = 0;
+  // The highest index any member applied, and the key tree's revision
+  // after it (the same on every member).
+  uint64_t first_applied_index = 0;
+  kv::Revision revision_at_first_applied = 0;
   bool ran = false;
   bool done = false;
   std::string timeline_html;
@@ -80,7 +87,29 @@ Cluster::Impl::Impl(Cluster* cluster, ClusterOptions options_in)
       world(sim_options, swarm, &root, nullptr),
       auth(&world, root.Fork(kAuthStream)),
       injector(&world, &auth, root.Fork(kFaultStream)),
-      heal_at_us(MicrosOf(options.fault_phase)) {}
+      heal_at_us(MicrosOf(options.fault_phase)) {
+  world.add_apply_observer([this](Process& process, uint64_t index, const kvpb::Request& request,
+                                  const kvpb::Response&) {
+    ObserveLeaseDeletes(process, index, request);
+  });
+}
+
+void Cluster::Impl::ObserveLeaseDeletes(Process& process, uint64_t index,
+                                        const kvpb::Request& request) {
+  // Later members applying the same index change nothing new.
+  if (index <= first_applied_index) return;
+  first_applied_index = index;
+  kv::Revision before = revision_at_first_applied;
+  const kv::Keyspace& keys = process.store().keyspace();
+  revision_at_first_applied = keys.revision();
+  if (!request.has_lease_revoke() && !request.has_lease_expire()) return;
+  if (keys.revision() <= before) return;  // it deleted nothing
+  std::vector<std::string> deleted;
+  for (auto change = keys.ChangesFrom(before + 1); change != keys.changes_end(); ++change) {
+    deleted.push_back(*change->key);
+  }
+  history.LeaseDeleted(deleted);
+}
 
 Swarm Cluster::Impl::DrawSwarm() const {
   Random swarm_random = Random(options.seed).Fork(kSwarmStream);

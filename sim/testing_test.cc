@@ -288,6 +288,40 @@ TEST(Cluster, AKeptAliveLeaseOutlivesALeaderCrashAndAnAbandonedOneExpires) {
   EXPECT_EQ(abandoned_ttl, -1);  // etcd's answer for a lease that is gone
 }
 
+// Keys attached to a lease are in the linearizability check: the cluster
+// reports each revoke's deletes (ClientHistory::LeaseDeleted), so reading
+// them gone after an expiry or a revoke is linearizable (unreported, it
+// would be a violation: client_history_test shows it).
+TEST(Cluster, KeysOfAnExpiredOrRevokedLeaseAreCheckedAsDeleted) {
+  ClusterOptions options = Calm();
+  options.fault_phase = milliseconds(3000);
+  Cluster cluster(options);
+  std::vector<std::string> reads;
+  cluster.AddClient("leases", [&](ClientContext& ctx) {
+    ClientInterface& etc = ctx.client();
+    auto expiring = etc.Grant(1);
+    auto revoked = etc.Grant(30);
+    ASSERT_TRUE(expiring.ok() && revoked.ok());
+    ASSERT_TRUE(etc.Put("/expiring", "a", {.lease = expiring->id()}).ok());
+    ASSERT_TRUE(etc.Put("/revoked", "b", {.lease = revoked->id()}).ok());
+    auto read = [&](const std::string& key) {
+      auto got = etc.Get(key);
+      ASSERT_TRUE(got.ok()) << got.status();
+      reads.push_back(absl::StrCat(key, "=", got->kvs_size() == 0 ? "gone" : got->kvs(0).value()));
+    };
+    read("/expiring");
+    read("/revoked");
+    ASSERT_TRUE(etc.Revoke(revoked->id()).ok());
+    read("/revoked");
+    etc.SleepFor(milliseconds(2500));
+    read("/expiring");
+  });
+  Result result = cluster.Run();
+  EXPECT_TRUE(result.passed()) << result.checker << ": " << result.message;
+  EXPECT_EQ(reads, (std::vector<std::string>{"/expiring=a", "/revoked=b", "/revoked=gone",
+                                             "/expiring=gone"}));
+}
+
 TEST(Cluster, InjectedFaultsTakeEffectAndTheClusterServesOnceHealed) {
   ClusterOptions options = Calm();
   options.fault_phase = milliseconds(2000);

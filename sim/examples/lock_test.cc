@@ -101,7 +101,9 @@ TEST(FencedLock, NeverLosesAnIncrement) {
   EXPECT_TRUE(failures.empty()) << sim::testing::Describe(failures);
   // Over many runs (not a replay of one seed), holders must have lost
   // their locks, or the runs tested nothing.
-  if (runs >= 100) EXPECT_GT(fenced_refusals, 0) << "no holder ever lost its lock";
+  if (runs >= 100) {
+    EXPECT_GT(fenced_refusals, 0) << "no holder ever lost its lock";
+  }
 }
 
 }  // namespace
