@@ -1,30 +1,41 @@
 #!/usr/bin/env bash
 # etc and etcd 3.4 side by side, in one run, on this machine: a 3-member
 # cluster of each on loopback with the same flags (fsync on for both), the
-# same etc-bench workloads against each, and the servers' resident memory
-# after loading keys. Prints a table with ratios (etc / etcd), writes it to
+# same workloads against each, and the servers' resident memory after
+# loading keys. The request rows run with two load generators: etc-bench
+# (etc's C++ client) and etcd-go-bench (tools/etcd-go-bench/, on etcd's own
+# Go client), so no figure depends on etc's client alone. Prints a table per
+# load generator with ratios (etc / etcd), writes them to
 # docs/benchmarks.md, and draws put throughput against the number of
-# clients for both (docs/benchmarks-put-vs-clients.svg).
+# clients for both servers (docs/benchmarks-put-vs-clients.svg; etc-bench).
 #
 #   tools/bench-vs-etcd.sh                      # the full run
 #   tools/bench-vs-etcd.sh --quick              # short runs, 100k keys for memory
 #   tools/bench-vs-etcd.sh --keys=1000000       # keys loaded for the memory figure
+#   tools/bench-vs-etcd.sh --loadgen=etc-bench  # one load generator (or etcd-go-bench)
 #   tools/bench-vs-etcd.sh --quick --no-write   # print only, leave docs/ alone (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
 write=true
 keys=1000000
+loadgens=(etc-bench etcd-go-bench)
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=true; keys=100000 ;;
     --keys=*) keys="${arg#--keys=}" ;;
     --no-write) write=false ;;
-    *) echo "usage: tools/bench-vs-etcd.sh [--quick] [--keys=N] [--no-write]" >&2; exit 2 ;;
+    --loadgen=etc-bench|--loadgen=etcd-go-bench) loadgens=("${arg#--loadgen=}") ;;
+    *) echo "usage: tools/bench-vs-etcd.sh [--quick] [--keys=N] [--loadgen=etc-bench|etcd-go-bench] [--no-write]" >&2; exit 2 ;;
   esac
 done
 source tools/cluster_lib.sh
 prepare_load_run
+# The load generators, by name (both print the same JSON line).
+declare -A loadgen_binary=([etc-bench]="$bench")
+for loadgen in "${loadgens[@]}"; do
+  [ "$loadgen" == etcd-go-bench ] && loadgen_binary[etcd-go-bench]=$(tools/etcd-go-bench.sh)
+done
 trap 'kill_cluster; rm -rf "$work"' EXIT
 requests=$($quick && echo 20000 || echo 100000)
 sweep=(1 8 32 64 128 256 512)
@@ -32,11 +43,15 @@ sweep_duration=$($quick && echo 3s || echo 10s)
 
 # name -> JSON line per server; and the servers' CPU per request (µs)
 declare -A result cpu_us
-run() {  # run <server name> <row name> <etc-bench flags...>
-  local server=$1 row=$2; shift 2
+run() {  # run <server name> <row name> <etc-bench flags...> (with etc-bench)
+  run_with etc-bench "$@"
+}
+run_with() {  # run_with <load generator> <server name> <row name> <flags...>
+  local loadgen=$1 server=$2 row=$3; shift 3
+  [ "$loadgen" != etc-bench ] && row="$loadgen: $row"
   local line before after
   before=$(cpu_ticks)
-  line=$("$bench" --endpoints="$endpoints" "$@" | grep '^{"workload"')
+  line=$("${loadgen_binary[$loadgen]}" --endpoints="$endpoints" "$@" | grep '^{"workload"')
   after=$(cpu_ticks)
   result["$server/$row"]="$line"
   cpu_us["$server/$row"]=$(python3 -c 'import json,sys,os; r=json.loads(sys.argv[1]); n=r["ok"]+r["errors"]
@@ -50,14 +65,16 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   binary=$([ "$server" == etc ] && echo "$etc_server" || echo "$etcd_server")
   echo "== $server"
   start_cluster "$binary" "$server"
-  run "$server" "put, 64 clients" --workload=put --clients=64 --connections=8 --total="$requests" --target=leader
-  run "$server" "put, 256 clients" --workload=put --clients=256 --connections=16 --total="$requests" --target=leader
   # The keys the ranges read, written first (not measured, not counted).
   "$bench" --endpoints="$endpoints" --workload=range --clients=1 --connections=1 --total=1 >/dev/null
-  run "$server" "range (linearizable)" --workload=range --clients=64 --connections=8 --total="$requests" --fill=false
-  run "$server" "range (serializable)" --workload=range --clients=64 --connections=8 --total="$requests" --consistency=s --fill=false
-  run "$server" "txn (compare-and-put)" --workload=txn --clients=64 --connections=8 --total="$requests" --target=leader
-  run "$server" "watch delivery" --workload=watch --clients=4 --connections=4 --watchers=100 --total=$(( requests / 20 ))
+  for loadgen in "${loadgens[@]}"; do
+    run_with "$loadgen" "$server" "put, 64 clients" --workload=put --clients=64 --connections=8 --total="$requests" --target=leader
+    run_with "$loadgen" "$server" "put, 256 clients" --workload=put --clients=256 --connections=16 --total="$requests" --target=leader
+    run_with "$loadgen" "$server" "range (linearizable)" --workload=range --clients=64 --connections=8 --total="$requests" --fill=false
+    run_with "$loadgen" "$server" "range (serializable)" --workload=range --clients=64 --connections=8 --total="$requests" --consistency=s --fill=false
+    run_with "$loadgen" "$server" "txn (compare-and-put)" --workload=txn --clients=64 --connections=8 --total="$requests" --target=leader
+    run_with "$loadgen" "$server" "watch delivery" --workload=watch --clients=4 --connections=4 --watchers=100 --total=$(( requests / 20 ))
+  done
   # Throughput against concurrency, for the chart.
   for clients in "${sweep[@]}"; do
     run "$server" "put, sweep $clients" --workload=put --clients="$clients" \
@@ -81,7 +98,14 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   kill_cluster
 done
 
-rows=("put, 64 clients" "put, 256 clients" "range (linearizable)" "range (serializable)" "txn (compare-and-put)" "watch delivery")
+# One row per workload and load generator (etcd-go-bench's rows say so).
+rows=()
+for loadgen in "${loadgens[@]}"; do
+  for row in "put, 64 clients" "put, 256 clients" "range (linearizable)" "range (serializable)" \
+             "txn (compare-and-put)" "watch delivery"; do
+    if [ "$loadgen" == etc-bench ]; then rows+=("$row"); else rows+=("$loadgen: $row"); fi
+  done
+done
 table="| workload | etcd ops/s | etc ops/s | ratio | etcd p99 ms | etc p99 ms | ratio | etcd CPU µs/req | etc CPU µs/req | ratio |
 |---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
@@ -118,7 +142,7 @@ fi
   echo "## $(date -u +%Y-%m-%d) run: \`tools/bench-vs-etcd.sh $*\`"
   echo
   echo "Machine: $machine. Both clusters: 3 members on loopback, default flags (fsync on), etcd $("$etcd_server" --version | head -1 | awk '{print $3}')."
-  echo "Requests per row: $requests (watch: $(( requests / 20 )) writes to 100 watchers)."
+  echo "Requests per row: $requests (watch: $(( requests / 20 )) writes to 100 watchers). Load generators of the request rows: ${loadgens[*]} (etcd-go-bench is built on etcd's own Go client; its rows name it); the put sweep and the memory load use etc-bench."
   echo
   echo "$table"
   echo

@@ -15,9 +15,11 @@ BUILD_PACKAGES=(
 # 3.4 is the referee the same tests run against; Debian's Python clients
 # (python3-etcd3 for gRPC, python3-etcd for the v2 API, python3-etcd3gw and
 # curl for the JSON gateway) are clients of their own; tmux is the terminal
-# in which a test uses etcctl as a person would.
+# in which a test uses etcctl as a person would; Go and etcd's Go client
+# sources build etcd-go-bench, the side-by-side benchmark's second load
+# generator (tools/etcd-go-bench.sh).
 TEST_PACKAGES=(etcd-client etcd-server python3 python3-etcd3 python3-etcd python3-etcd3gw
-               python3-requests curl openssl tmux)
+               python3-requests curl openssl tmux golang-go golang-etcd-server-dev)
 
 missing=()
 for package in "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
