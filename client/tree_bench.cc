@@ -5,12 +5,19 @@
 // --keys-only /bench/` does (one keys-only range of the whole subtree),
 // and prints a table. Not a test: see tools/tree-bench.sh, or
 //   bazel run -c opt //client:tree_bench -- <endpoint> [keys] [runs]
+// With list-dir, it times List of one directory of <children> keys (made
+// first if missing, values of 256 bytes) on whatever the endpoint already
+// holds, through the Tree service, or prefix ranges where the server has
+// none (etcd), and prints one JSON line (tools/growth-bench.sh):
+//   tree_bench <endpoint> list-dir <directory> <children> <runs>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/tree_client.h"
@@ -61,7 +68,62 @@ double BestMs(int runs, const std::function<bool()>& call) {
 
 }  // namespace
 
+// tree_bench <endpoint> list-dir <directory> <children> <runs>
+static int ListDirectory(int argc, char** argv) {
+  if (argc != 6) {
+    std::fprintf(stderr, "usage: tree_bench <endpoint> list-dir <directory> <children> <runs>\n");
+    return 2;
+  }
+  std::string directory = argv[3];
+  int64_t children = std::stoll(argv[4]);
+  int runs = std::stoi(argv[5]);
+  auto client = etc::client::Client::Connect({.endpoints = {argv[1]},
+                                              .request_timeout = std::chrono::seconds(60)});
+  if (!client.ok()) return 1;
+  etc::client::TreeClient tree(client->get());
+  etcpb::ListRequest list;
+  list.set_path(directory);
+  list.set_keys_only(true);
+  auto listed = tree.List(list);
+  if (!listed.ok()) {
+    std::fprintf(stderr, "list: %s\n", std::string(listed.status().message()).c_str());
+    return 1;
+  }
+  if (listed->children_size() != children) {
+    std::string value(256, 'v');
+    etcdserverpb::TxnRequest txn;
+    for (int64_t i = 0; i < children; ++i) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "/c%06lld", static_cast<long long>(i));
+      *txn.add_success() = etc::client::PutOp(directory + name, value);
+      if (txn.success_size() == 128 || i + 1 == children) {
+        if (auto done = (*client)->TxnRaw(txn); !done.ok()) {
+          std::fprintf(stderr, "fill: %s\n", std::string(done.status().message()).c_str());
+          return 1;
+        }
+        txn.clear_success();
+      }
+    }
+  }
+  std::vector<double> ms;
+  for (int r = 0; r < runs; ++r) {
+    auto start = Clock::now();
+    auto page = tree.List(list);
+    if (!page.ok() || page->children_size() != children) {
+      std::fprintf(stderr, "list: %s\n",
+                   page.ok() ? "wrong number of children" : std::string(page.status().message()).c_str());
+      return 1;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("{\"list_dir\":\"%s\",\"children\":%lld,\"runs\":%d,\"median_ms\":%.3f,\"best_ms\":%.3f}\n",
+              directory.c_str(), static_cast<long long>(children), runs, ms[ms.size() / 2], ms[0]);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 2 && std::string(argv[2]) == "list-dir") return ListDirectory(argc, argv);
   if (argc < 2) {
     std::fprintf(stderr, "usage: tree_bench <endpoint> [keys=1000000] [runs=5]\n");
     return 2;

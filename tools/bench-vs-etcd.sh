@@ -84,16 +84,7 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   # of the history the rows above wrote (the same for both servers).
   "$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --total="$keys" \
     --sequential-keys=true --key-space="$keys" --key-size=32 --value-size=256 --target=leader >/dev/null
-  # Steady state: wait until the members' memory stops moving (a snapshot
-  # in progress holds extra copies for a few seconds), at most a minute.
-  previous=0
-  for _ in $(seq 1 30); do
-    sleep 2
-    now=$(rss_kib)
-    [ $(( now > previous ? now - previous : previous - now )) -lt $(( now / 100 )) ] && break
-    previous=$now
-  done
-  memory[$server]=$(( $(rss_kib) / 3 ))
+  memory[$server]=$(( $(settled_rss_kib) / 3 ))
   echo "  resident memory per member after $keys keys: $(( memory[$server] / 1024 )) MiB"
   kill_cluster
 done

@@ -7,7 +7,8 @@
 #   trap 'kill_cluster; rm -rf "$work"' EXIT
 #   start_cluster /usr/bin/etcd etcd   # sets endpoints, pids, client_urls
 #   ... etcdctl --endpoints="$endpoints" ...
-#   echo "$(cpu_ticks) ticks, $(rss_kib) KiB"
+#   echo "$(cpu_ticks) ticks, $(rss_kib) KiB, $(settled_rss_kib) KiB once steady"
+#   restart_member 3; add_member /usr/bin/etcd   # SIGTERM and start m3 again; add m4
 #   kill_cluster
 #
 # Data directories and logs go under $work/<name>.<n> (n counts the
@@ -32,6 +33,9 @@ free_port() {
 }
 
 pids=()         # the members' process ids, m1 first
+member_args=()  # member_args[i]: the command line that started member m<i> (quoted)
+cluster_dir=""  # where the members' data and logs are
+cluster_urls="" # the --initial-cluster of the members started
 endpoints=""    # host:port of each member's client URL, comma-separated
 client_urls=()  # http://host:port of each member, m1 first
 
@@ -60,12 +64,16 @@ start_cluster() {  # start_cluster <binary> <name> [more flags for every member.
   # hold), which its accounting of the same load stays well below.
   local quota=8589934592
   [[ "$name" == etc ]] && quota=1610612736
+  cluster_dir=$dir
+  cluster_urls=$cluster
+  member_args=()
   for i in 1 2 3; do
-    "$binary" --name "m$i" --data-dir "$dir/m$i" \
+    member_args[$i]="$(printf '%q ' "$binary" --name "m$i" --data-dir "$dir/m$i" \
       --listen-client-urls "http://127.0.0.1:${client[$i]}" --advertise-client-urls "http://127.0.0.1:${client[$i]}" \
       --listen-peer-urls "http://127.0.0.1:${peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peer[$i]}" \
       --initial-cluster "$cluster" --initial-cluster-state new \
-      --quota-backend-bytes=$quota "$@" >>"$dir/m$i.log" 2>&1 &
+      --quota-backend-bytes=$quota "$@")"
+    eval "${member_args[$i]}" '>>"$dir/m$i.log" 2>&1 &'
     pids+=("$!")
     endpoints+="${endpoints:+,}127.0.0.1:${client[$i]}"
     client_urls+=("http://127.0.0.1:${client[$i]}")
@@ -87,4 +95,58 @@ rss_kib() {  # total resident memory of the cluster's members
   local total=0 p
   for p in "${pids[@]}"; do total=$(( total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status") )); done
   echo "$total"
+}
+
+settled_rss_kib() {  # rss_kib once it stops moving (a snapshot in progress holds extra copies for a few seconds), at most a minute
+  local previous=0 current
+  for _ in $(seq 1 30); do
+    sleep 2
+    current=$(rss_kib)
+    [ $(( current > previous ? current - previous : previous - current )) -lt $(( current / 100 )) ] && break
+    previous=$current
+  done
+  rss_kib
+}
+
+restart_member() {  # restart_member <i>: stops m<i> (SIGTERM) and starts it again on its data
+  local i=$1
+  kill -TERM "${pids[$((i - 1))]}" 2>/dev/null || true
+  wait "${pids[$((i - 1))]}" 2>/dev/null || true
+  eval "${member_args[$i]}" '>>"$cluster_dir/m$i.log" 2>&1 &'
+  pids[$((i - 1))]=$!
+}
+
+serving() {  # serving <host:port> <key> [count]: answers a serializable read of key (a prefix, with count: holding count keys)
+  local out
+  if [ -n "${3:-}" ]; then
+    out=$(etcdctl --endpoints="$1" --dial-timeout=1s --command-timeout=5s get "$2" --prefix --count-only \
+          --consistency=s -w json 2>/dev/null) || return 1
+    [ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("count", 0))' "$out")" == "$3" ]
+  else
+    etcdctl --endpoints="$1" --dial-timeout=1s --command-timeout=2s get "$2" --consistency=s >/dev/null 2>&1
+  fi
+}
+
+add_member() {  # add_member <binary> [more flags]: adds m4 to the cluster (member add, then starts it); sets new_endpoint
+  local binary=$1 c p
+  shift
+  c=$(free_port); p=$(free_port)
+  # etcd refuses a member while one was (re)started in the last seconds
+  # ("unhealthy cluster"): try again for up to a minute.
+  local tries=0
+  until etcdctl --endpoints="$endpoints" member add m4 --peer-urls="http://127.0.0.1:$p" >/dev/null 2>&1; do
+    tries=$(( tries + 1 ))
+    if [ $tries -ge 60 ]; then
+      etcdctl --endpoints="$endpoints" member add m4 --peer-urls="http://127.0.0.1:$p" >&2 || true
+      return 1
+    fi
+    sleep 1
+  done
+  "$binary" --name m4 --data-dir "$cluster_dir/m4" \
+    --listen-client-urls "http://127.0.0.1:$c" --advertise-client-urls "http://127.0.0.1:$c" \
+    --listen-peer-urls "http://127.0.0.1:$p" --initial-advertise-peer-urls "http://127.0.0.1:$p" \
+    --initial-cluster "$cluster_urls,m4=http://127.0.0.1:$p" --initial-cluster-state existing \
+    "$@" >>"$cluster_dir/m4.log" 2>&1 &
+  pids+=("$!")
+  new_endpoint="127.0.0.1:$c"
 }
