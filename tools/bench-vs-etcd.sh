@@ -42,21 +42,25 @@ sweep=(1 8 32 64 128 256 512)
 sweep_duration=$($quick && echo 3s || echo 10s)
 
 # name -> JSON line per server; and the servers' CPU per request (µs)
-declare -A result cpu_us
+declare -A result cpu_us switches
 run() {  # run <server name> <row name> <etc-bench flags...> (with etc-bench)
   run_with etc-bench "$@"
 }
 run_with() {  # run_with <load generator> <server name> <row name> <flags...>
   local loadgen=$1 server=$2 row=$3; shift 3
   [ "$loadgen" != etc-bench ] && row="$loadgen: $row"
-  local line before after
+  local line before after switches_before switches_after
   before=$(cpu_ticks)
+  switches_before=$(context_switches)
   line=$("${loadgen_binary[$loadgen]}" --endpoints="$endpoints" "$@" | grep '^{"workload"')
   after=$(cpu_ticks)
+  switches_after=$(context_switches)
   result["$server/$row"]="$line"
   cpu_us["$server/$row"]=$(python3 -c 'import json,sys,os; r=json.loads(sys.argv[1]); n=r["ok"]+r["errors"]
 print(round((int(sys.argv[3])-int(sys.argv[2]))/os.sysconf("SC_CLK_TCK")*1e6/n) if n else 0)' "$line" "$before" "$after")
-  printf '  %-28s %s\n' "$row" "$(field throughput "$line")/s p99 $(field p99_ms "$line") ms, $(field errors "$line") errors, servers' CPU ${cpu_us[$server/$row]} us/request"
+  switches["$server/$row"]=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); n=r["ok"]+r["errors"]
+print("%.1f" % ((int(sys.argv[3])-int(sys.argv[2]))/n) if n else 0)' "$line" "$switches_before" "$switches_after")
+  printf '  %-28s %s\n' "$row" "$(field throughput "$line")/s p99 $(field p99_ms "$line") ms, $(field errors "$line") errors, servers' CPU ${cpu_us[$server/$row]} us/request, ${switches[$server/$row]} context switches/request"
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"; }
 
@@ -97,14 +101,14 @@ for loadgen in "${loadgens[@]}"; do
     if [ "$loadgen" == etc-bench ]; then rows+=("$row"); else rows+=("$loadgen: $row"); fi
   done
 done
-table="| workload | etcd ops/s | etc ops/s | ratio | etcd p99 ms | etc p99 ms | ratio | etcd CPU µs/req | etc CPU µs/req | ratio |
-|---|---|---|---|---|---|---|---|---|---|"
+table="| workload | etcd ops/s | etc ops/s | ratio | etcd p99 ms | etc p99 ms | ratio | etcd CPU µs/req | etc CPU µs/req | ratio | etcd switches/req | etc switches/req |
+|---|---|---|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   e="${result[etcd/$row]}"; c="${result[etc/$row]}"
   et=$(field throughput "$e"); ct=$(field throughput "$c"); ep=$(field p99_ms "$e"); cp=$(field p99_ms "$c")
-  table+=$'\n'"$(python3 -c 'import sys; et,ct,ep,cp,eu,cu=map(float,sys.argv[2:8]); print("| %s | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx | %.0f | %.0f | %.2fx |" % (sys.argv[1],et,ct,ct/et if et else 0,ep,cp,cp/ep if ep else 0,eu,cu,cu/eu if eu else 0))' "$row" "$et" "$ct" "$ep" "$cp" "${cpu_us[etcd/$row]}" "${cpu_us[etc/$row]}")"
+  table+=$'\n'"$(python3 -c 'import sys; et,ct,ep,cp,eu,cu=map(float,sys.argv[2:8]); print("| %s | %.0f | %.0f | %.2fx | %.2f | %.2f | %.2fx | %.0f | %.0f | %.2fx | %s | %s |" % (sys.argv[1],et,ct,ct/et if et else 0,ep,cp,cp/ep if ep else 0,eu,cu,cu/eu if eu else 0,sys.argv[8],sys.argv[9]))' "$row" "$et" "$ct" "$ep" "$cp" "${cpu_us[etcd/$row]}" "${cpu_us[etc/$row]}" "${switches[etcd/$row]}" "${switches[etc/$row]}")"
 done
-table+=$'\n'"$(python3 -c 'import sys; e,c=map(int,sys.argv[1:3]); print("| resident memory per member, %s keys | %d MiB | %d MiB | %.2fx | | | | | | |" % (sys.argv[3], e//1024, c//1024, c/e if e else 0))' "${memory[etcd]}" "${memory[etc]}" "$keys")"
+table+=$'\n'"$(python3 -c 'import sys; e,c=map(int,sys.argv[1:3]); print("| resident memory per member, %s keys | %d MiB | %d MiB | %.2fx | | | | | | | | |" % (sys.argv[3], e//1024, c//1024, c/e if e else 0))' "${memory[etcd]}" "${memory[etc]}" "$keys")"
 errors=""
 for row in "${rows[@]}"; do
   for server in etcd etc; do
@@ -137,7 +141,7 @@ fi
   echo
   echo "$table"
   echo
-  echo "CPU µs/req: user and system CPU of the three members together over the run, per request: what the servers would spend per request on any machine, whatever the load generator beside them costs. Requests that failed: ${errors:-none}."
+  echo "CPU µs/req: user and system CPU of the three members together over the run, per request: what the servers would spend per request on any machine, whatever the load generator beside them costs. Switches/req: voluntary and involuntary context switches of the three members' threads together, per request (watch: per event delivered). Requests that failed: ${errors:-none}."
   echo
   echo "![put throughput against concurrent clients]($(basename "$chart"))"
   echo

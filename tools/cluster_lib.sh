@@ -7,7 +7,7 @@
 #   trap 'kill_cluster; rm -rf "$work"' EXIT
 #   start_cluster /usr/bin/etcd etcd   # sets endpoints, pids, client_urls
 #   ... etcdctl --endpoints="$endpoints" ...
-#   echo "$(cpu_ticks) ticks, $(rss_kib) KiB, $(settled_rss_kib) KiB once steady"
+#   echo "$(cpu_ticks) ticks, $(context_switches) switches, $(rss_kib) KiB, $(settled_rss_kib) KiB once steady"
 #   restart_member 3; add_member /usr/bin/etcd   # SIGTERM and start m3 again; add m4
 #   kill_cluster
 #
@@ -89,6 +89,12 @@ cpu_ticks() {  # user + system clock ticks of the cluster's members
   local total=0 p
   for p in "${pids[@]}"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done
   echo "$total"
+}
+
+context_switches() {  # voluntary + involuntary context switches of the members' live threads
+  local p
+  for p in "${pids[@]}"; do cat /proc/"$p"/task/*/status 2>/dev/null || true; done |
+    awk '/ctxt_switches/ {n += $2} END {print n + 0}'
 }
 
 rss_kib() {  # total resident memory of the cluster's members
