@@ -114,6 +114,16 @@ settled_rss_kib() {  # rss_kib once it stops moving (a snapshot in progress hold
   rss_kib
 }
 
+wait_idle() {  # until the members use under 5% of a core over 2 s (background work after a load is done), at most 2 minutes
+  local before after
+  for _ in $(seq 1 60); do
+    before=$(cpu_ticks)
+    sleep 2
+    after=$(cpu_ticks)
+    [ $(( (after - before) * 100 )) -lt $(( 2 * $(getconf CLK_TCK) * 5 )) ] && return 0
+  done
+}
+
 restart_member() {  # restart_member <i>: stops m<i> (SIGTERM) and starts it again on its data
   local i=$1
   kill -TERM "${pids[$((i - 1))]}" 2>/dev/null || true
