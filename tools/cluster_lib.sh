@@ -85,9 +85,9 @@ start_cluster() {  # start_cluster <binary> <name> [more flags for every member.
   echo "the $name cluster did not start:" >&2; for f in "$dir"/m*.log; do tail -n 5 "$f" >&2; done; exit 1
 }
 
-cpu_ticks() {  # user + system clock ticks of the cluster's members
+cpu_ticks() {  # user + system clock ticks of the cluster's members, with their children that ended (etc's snapshot writers)
   local total=0 p
-  for p in "${pids[@]}"; do total=$(( total + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done
+  for p in "${pids[@]}"; do total=$(( total + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat") )); done
   echo "$total"
 }
 
@@ -114,13 +114,15 @@ settled_rss_kib() {  # rss_kib once it stops moving (a snapshot in progress hold
   rss_kib
 }
 
-wait_idle() {  # until the members use under 5% of a core over 2 s (background work after a load is done), at most 2 minutes
-  local before after
+wait_idle() {  # until the members use under 5% of a core over 2 s and have no child running (etc writes snapshots in a forked child), at most 2 minutes
+  local before after p children
   for _ in $(seq 1 60); do
     before=$(cpu_ticks)
     sleep 2
     after=$(cpu_ticks)
-    [ $(( (after - before) * 100 )) -lt $(( 2 * $(getconf CLK_TCK) * 5 )) ] && return 0
+    children=0
+    for p in "${pids[@]}"; do pgrep -P "$p" >/dev/null && children=1; done
+    [ $children == 0 ] && [ $(( (after - before) * 100 )) -lt $(( 2 * $(getconf CLK_TCK) * 5 )) ] && return 0
   done
 }
 
