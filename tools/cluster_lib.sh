@@ -134,17 +134,6 @@ restart_member() {  # restart_member <i>: stops m<i> (SIGTERM) and starts it aga
   pids[$((i - 1))]=$!
 }
 
-serving() {  # serving <host:port> <key> [count]: answers a serializable read of key (a prefix, with count: holding count keys)
-  local out
-  if [ -n "${3:-}" ]; then
-    out=$(etcdctl --endpoints="$1" --dial-timeout=1s --command-timeout=5s get "$2" --prefix --count-only \
-          --consistency=s -w json 2>/dev/null) || return 1
-    [ "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get("count", 0))' "$out")" == "$3" ]
-  else
-    etcdctl --endpoints="$1" --dial-timeout=1s --command-timeout=2s get "$2" --consistency=s >/dev/null 2>&1
-  fi
-}
-
 add_member() {  # add_member <binary> [more flags]: adds m4 to the cluster (member add, then starts it); sets new_endpoint
   local binary=$1 c p
   shift
