@@ -5,13 +5,13 @@ a buggy replacement. Two tools use it, so a bug is defined once:
 
   tools/mutants.py        applies each bug to the source tree in turn and
                           requires its unit/golden tests to fail;
-  //sim/planted:*         builds simulator binaries from patched copies of the
-                          sources (production code is never built with a bug)
+  //sim/planted:*         builds simulator binaries with a patched copy of the
+                          one source (production code is never built with a bug)
                           and requires the simulator to catch each one.
 
-As a script:  planted_bugs.py apply BUG OUT_DIR SRC...  writes SRC files to
-OUT_DIR/<path>, with BUG applied to the one it names; fails unless the
-snippet matches exactly once among them.
+As a script:  planted_bugs.py apply BUG OUT SRC...  writes to OUT the one
+SRC file BUG names, with BUG applied; fails unless the snippet matches
+exactly once among them.
 """
 import os
 import sys
@@ -352,19 +352,17 @@ def find(name):
     raise SystemExit(f"unknown planted bug {name!r}")
 
 
-def apply(name, out_dir, sources):
+def apply(name, out, sources):
     mutant = find(name)
     hits = 0
     for source in sources:
+        if source != mutant.path and not source.endswith("/" + mutant.path):
+            continue
         with open(source) as f:
             text = f.read()
-        if source.endswith(mutant.path) and mutant.original in text:
-            hits += text.count(mutant.original)
-            text = text.replace(mutant.original, mutant.mutated)
-        out = os.path.join(out_dir, source)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
+        hits += text.count(mutant.original)
         with open(out, "w") as f:
-            f.write(text)
+            f.write(text.replace(mutant.original, mutant.mutated))
     if hits != 1:
         raise SystemExit(f"planted bug {name}: snippet matched {hits} times in {mutant.path}; "
                          "update tools/planted_bugs.py with the code")
