@@ -16,8 +16,11 @@ if [ "$server" != etc ] && [ "$server" != etcd ]; then
   echo "usage: tools/switches-by-thread.sh [etc|etcd] [etc-bench flags...]" >&2
   exit 2
 fi
-flags=("$@")
-[ ${#flags[@]} -eq 0 ] && flags=(--workload=put --clients=64 --connections=8 --target=leader)
+# The defaults, then the caller's flags (etc-bench takes the last of a
+# repeated flag): `--total=150000` alone must not turn into a put from 16
+# clients spread over every member (forwarded by the followers), which is
+# what replacing the defaults did.
+flags=(--workload=put --clients=64 --connections=8 --target=leader "$@")
 source tools/cluster_lib.sh
 prepare_load_run
 trap 'kill_cluster; rm -rf "$work"' EXIT
