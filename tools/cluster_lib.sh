@@ -157,3 +157,31 @@ add_member() {  # add_member <binary> [more flags]: adds m4 to the cluster (memb
   pids+=("$!")
   new_endpoint="127.0.0.1:$c"
 }
+
+# The per-request measuring tools (switches-by-thread.sh,
+# syscalls-per-request.sh) take "[etc|etcd] [etc-bench flags...]". Sets
+# `server` and `flags`: the defaults (a put from 64 clients to the leader,
+# 20,000 requests), then the caller's, since etc-bench takes the last of a
+# repeated flag (`--total=150000` alone once replaced the defaults and
+# measured a put from 16 clients spread over every member, forwarded by the
+# followers). Exits with the usage line on a bad server name.
+measure_args() {
+  local tool=$1
+  shift
+  server=${1:-etc}
+  [ $# -gt 0 ] && shift
+  if [ "$server" != etc ] && [ "$server" != etcd ]; then
+    echo "usage: $tool [etc|etcd] [etc-bench flags...]" >&2
+    exit 2
+  fi
+  flags=(--workload=put --clients=64 --connections=8 --target=leader --total=20000 "$@")
+}
+
+# Builds, starts a 3-member cluster of `server` (removed on exit) and writes
+# the keys range workloads read.
+start_measured_cluster() {
+  prepare_load_run
+  trap 'kill_cluster; rm -rf "$work"' EXIT
+  start_cluster "$([ "$server" == etc ] && echo "$etc_server" || echo "$etcd_server")" "$server"
+  "$bench" --endpoints="$endpoints" --workload=range --clients=1 --connections=1 --total=1 >/dev/null
+}

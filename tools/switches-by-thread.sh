@@ -10,24 +10,9 @@
 #   tools/switches-by-thread.sh etcd --workload=range --clients=64 --connections=8 --fill=false
 set -euo pipefail
 cd "$(dirname "$0")/.."
-server=${1:-etc}
-[ $# -gt 0 ] && shift
-if [ "$server" != etc ] && [ "$server" != etcd ]; then
-  echo "usage: tools/switches-by-thread.sh [etc|etcd] [etc-bench flags...]" >&2
-  exit 2
-fi
-# The defaults, then the caller's flags (etc-bench takes the last of a
-# repeated flag): `--total=150000` alone must not turn into a put from 16
-# clients spread over every member (forwarded by the followers), which is
-# what replacing the defaults did.
-flags=(--workload=put --clients=64 --connections=8 --target=leader "$@")
 source tools/cluster_lib.sh
-prepare_load_run
-trap 'kill_cluster; rm -rf "$work"' EXIT
-binary=$([ "$server" == etc ] && echo "$etc_server" || echo "$etcd_server")
-start_cluster "$binary" "$server"
-# The keys ranges read, written first.
-"$bench" --endpoints="$endpoints" --workload=range --clients=1 --connections=1 --total=1 >/dev/null
+measure_args tools/switches-by-thread.sh "$@"
+start_measured_cluster
 
 snapshot() {  # one line per live thread: "<member> <tid> <name> <switches>"
   local i=0 p task
@@ -40,7 +25,7 @@ snapshot() {  # one line per live thread: "<member> <tid> <name> <switches>"
   done
 }
 snapshot >"$work/before"
-line=$("$bench" --endpoints="$endpoints" --total=20000 "${flags[@]}" | grep '^{"workload"')
+line=$("$bench" --endpoints="$endpoints" "${flags[@]}" | grep '^{"workload"')
 snapshot >"$work/after"
 python3 - "$work/before" "$work/after" "$line" <<'PY'
 import collections, json, sys
