@@ -560,7 +560,9 @@ bool Listener::OnReadable(const std::shared_ptr<Conn>& conn) {
       return true;
     }
     conn->sniffing = false;
-    if (std::memcmp(peek, "PRI", 3) == 0) {
+    bool grpc = std::memcmp(peek, "PRI", 3) == 0;
+    bool raft_stream = options_.raft_stream && std::memcmp(peek, "ETC", 3) == 0;
+    if (grpc || raft_stream) {
       {
         absl::MutexLock lock(&conn->mu);
         conn->released = true;
@@ -569,6 +571,12 @@ bool Listener::OnReadable(const std::shared_ptr<Conn>& conn) {
       conns_.erase(fd);
       open_connections_.fetch_sub(1);
       CountWaiting();
+      if (raft_stream) {
+        // Its reader blocks on it: back to blocking mode.
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        options_.raft_stream(fd);  // the raft stream server owns it now
+        return false;
+      }
       if (grpc_server_ == nullptr) {
         close(fd);
         return false;

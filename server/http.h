@@ -2,7 +2,9 @@
 // each accepted connection is sniffed (HTTP/2's preface starts with "PRI")
 // and handed whole to the gRPC server, or served here as HTTP/1.1 (/health,
 // /metrics, /version and the JSON gateway). A metrics-only port
-// (--listen-metrics-urls) is the same listener without gRPC.
+// (--listen-metrics-urls) is the same listener without gRPC; a plaintext
+// peer port is one with the peers' gRPC service and their raft streams
+// (server/raft_stream.h).
 //
 // A request runs on a worker thread, which may answer it at once or keep
 // its HttpExchange and answer later, from any thread, whole or as a
@@ -154,6 +156,10 @@ struct ListenerOptions {
   // Bytes of a streamed answer queued for a client that does not read
   // them: past this, the client is cut off (HttpExchange::Send).
   size_t max_stream_buffered_bytes = 4 << 20;
+  // The peer port: a connection that opens with "ETC" (RaftStream's
+  // preface, unread) is handed whole to this, as gRPC's are to gRPC.
+  // Unset: such a connection is served as HTTP/1.1 (and refused).
+  std::function<void(int fd)> raft_stream;
 };
 
 class Listener {

@@ -37,6 +37,7 @@
 #include "server/metrics.h"
 #include "server/peerpb/peer.grpc.pb.h"
 #include "server/peers.h"
+#include "server/raft_stream.h"
 #include "server/member_host.h"
 #include "server/services.h"
 #include "storage/posix_fs.h"
@@ -88,13 +89,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTls(const TlsFile
 
 // How this member dials its peers: TLS with its peer certificate (peers
 // may require it) when the peer URLs are https://.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerDialTls(const ServerConfig& config) {
+// Whether members dial each other's peer ports with TLS (any https://
+// peer URL); without, Raft messages go over raft streams.
+bool PeersUseTls(const ServerConfig& config) {
   bool tls = false;
   for (const ClusterMember& member : config.initial_cluster) {
     for (const std::string& url : member.peer_urls) tls = tls || IsTls(url);
   }
   for (const std::string& url : config.initial_advertise_peer_urls) tls = tls || IsTls(url);
-  if (!tls) return grpc::InsecureChannelCredentials();
+  return tls;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerDialTls(const ServerConfig& config) {
+  if (!PeersUseTls(config)) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions options;
   if (!config.peer_tls.trusted_ca_file.empty()) {
     absl::StatusOr<std::string> ca = ReadFile(config.peer_tls.trusted_ca_file);
@@ -341,6 +348,7 @@ struct Serving {
   std::vector<std::unique_ptr<Listener>> listeners;
   std::unique_ptr<grpc::Server> client_server;
   std::unique_ptr<grpc::Server> peer_server;
+  RaftStreamServer* raft_streams = nullptr;
   Peers* peers = nullptr;
   MemberHost* host = nullptr;
   Services* services = nullptr;
@@ -354,6 +362,7 @@ struct Serving {
     if (peer_server != nullptr) {
       peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
     }
+    if (raft_streams != nullptr) raft_streams->Stop();
     if (peers != nullptr) peers->Stop();
     if (host != nullptr) host->Stop();
     // Gone while what they serve (the services, the member) still exists.
@@ -422,28 +431,46 @@ std::optional<StartError> StartListeners(const ServerConfig& config, Metrics* me
   return std::nullopt;
 }
 
-// The peer port, for the other members' Raft messages.
+// The peer port, for the other members' Raft messages: https:// URLs are
+// the gRPC server's own TLS ports; a plaintext URL is a Listener that hands
+// HTTP/2 connections to the gRPC server and raft streams to `raft_streams`
+// (HTTP/1.1 requests get 404).
 std::optional<StartError> StartPeerServer(const ServerConfig& config, PeerService* service,
-                                          Serving* serving) {
+                                          RaftStreamServer* raft_streams, Serving* serving) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(256 << 20);
   std::vector<int> ports(config.listen_peer_urls.size(), 0);
   for (size_t i = 0; i < config.listen_peer_urls.size(); ++i) {
-    std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-    if (IsTls(config.listen_peer_urls[i])) {
-      absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config.peer_tls);
-      if (!tls.ok()) return StartError{2, absl::StrCat("peer TLS: ", tls.status().message())};
-      credentials = *tls;
-    }
-    builder.AddListeningPort(*HostPort(config.listen_peer_urls[i]), credentials, &ports[i]);
+    if (!IsTls(config.listen_peer_urls[i])) continue;
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = ServerTls(config.peer_tls);
+    if (!tls.ok()) return StartError{2, absl::StrCat("peer TLS: ", tls.status().message())};
+    builder.AddListeningPort(*HostPort(config.listen_peer_urls[i]), *tls, &ports[i]);
   }
   builder.RegisterService(service);
   serving->peer_server = builder.BuildAndStart();
+  if (serving->peer_server == nullptr) {
+    return StartError{1, "cannot start the peers' gRPC server (is a peer port in use?)"};
+  }
+  serving->raft_streams = raft_streams;
   for (size_t i = 0; i < ports.size(); ++i) {
-    if (serving->peer_server == nullptr || ports[i] == 0) {
-      return StartError{1, absl::StrCat("cannot listen on ", config.listen_peer_urls[i],
+    const std::string& url = config.listen_peer_urls[i];
+    if (IsTls(url)) {
+      if (ports[i] == 0) {
+        return StartError{1, absl::StrCat("cannot listen on ", url, " (is the port in use?)")};
+      }
+      continue;
+    }
+    ListenerOptions options;
+    options.raft_stream = [raft_streams](int fd) { raft_streams->Serve(fd); };
+    absl::StatusOr<std::unique_ptr<Listener>> listener = Listener::Start(
+        *HostPort(url), serving->peer_server.get(),
+        [](const HttpRequest&) { return HttpResponse{404, "text/plain", {}, "not found\n"}; },
+        options);
+    if (!listener.ok()) {
+      return StartError{1, absl::StrCat("cannot listen on ", url, ": ", listener.status().message(),
                                         " (is the port in use?)")};
     }
+    serving->listeners.push_back(std::move(*listener));
   }
   return std::nullopt;
 }
@@ -532,7 +559,8 @@ int Run(int argc, char** argv) {
     return Fail(*e, &serving);
   }
   ApplyFlags(*config, &options);
-  Peers peers(options.member_id, options.cluster_id, addresses, *peer_dial);
+  Peers peers(options.member_id, options.cluster_id, addresses, *peer_dial,
+              /*raft_stream=*/!PeersUseTls(*config));
   absl::StatusOr<std::unique_ptr<MemberHost>> host = MemberHost::Start(options, &fs, &peers);
   if (!host.ok()) return Fail({1, absl::StrCat("cannot start: ", host.status().ToString())}, &serving);
   serving.peers = &peers;
@@ -558,7 +586,12 @@ int Run(int argc, char** argv) {
                                               2 * static_cast<uint64_t>(options.store.quota_bytes)));
   if (auto e = StartClientServer(*config, &services, &metrics, &serving)) return Fail(*e, &serving);
   if (auto e = StartListeners(*config, &metrics, &serving)) return Fail(*e, &serving);
-  if (auto e = StartPeerServer(*config, &peer_service, &serving)) return Fail(*e, &serving);
+  RaftStreamServer raft_streams(options.cluster_id, [host = host->get()](raftpb::Message message) {
+    host->Receive(std::move(message));
+  });
+  if (auto e = StartPeerServer(*config, &peer_service, &raft_streams, &serving)) {
+    return Fail(*e, &serving);
+  }
   Log("info", absl::StrCat("serving member ", absl::Hex(options.member_id), " (", config->name,
                            ") of cluster ", absl::Hex(options.cluster_id), " on ",
                            absl::StrJoin(config->listen_client_urls, ","), ", data in ",

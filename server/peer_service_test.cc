@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "server/member_host.h"
+#include "server/http.h"
 #include "server/peers.h"
+#include "server/raft_stream.h"
 #include "server/testing/single_member.h"
 #include "storage/posix_fs.h"
 
@@ -98,6 +100,74 @@ TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
   }
   EXPECT_TRUE(AwaitTerm(**host, term + 30)) << "term " << (*host)->term();
   server->Shutdown();
+  (*host)->Stop();
+}
+
+// A heartbeat from member 2 (not a member of the single-member cluster, so
+// it never answers) to member 1 at `term`.
+raftpb::Message HeartbeatTo1(uint64_t term) {
+  raftpb::Message m;
+  m.set_type(raftpb::MSG_HEARTBEAT);
+  m.set_from(2);
+  m.set_to(1);
+  m.set_term(term);
+  return m;
+}
+
+// Peers on plaintext use the raft stream where the peer port speaks it (a
+// Listener handing raft streams over, with no gRPC server behind it, so
+// nothing else could carry the message), and fall back to gRPC where it
+// does not (a gRPC-only port, as an older member's).
+TEST(PeerService, PeersUseTheRaftStreamWhereSpokenAndGrpcWhereNot) {
+  MemberHostOptions options = SingleMemberOptions("peer_raft_stream");
+  storage::PosixFs fs;
+  NoPeers no_peers;
+  auto host = MemberHost::Start(options, &fs, &no_peers);
+  ASSERT_TRUE(host.ok()) << host.status();
+  uint64_t term = (*host)->term();
+  for (int i = 0; i < 500 && term == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    term = (*host)->term();
+  }
+  ASSERT_GT(term, 0u) << "the single member never elected itself";
+
+  RaftStreamServer raft_streams(options.cluster_id, [h = host->get()](raftpb::Message m) {
+    h->Receive(std::move(m));
+  });
+  ListenerOptions listener_options;
+  listener_options.raft_stream = [&raft_streams](int fd) { raft_streams.Serve(fd); };
+  auto listener = Listener::Start(
+      "127.0.0.1:0", /*grpc_server=*/nullptr,
+      [](const HttpRequest&) { return HttpResponse{404, "text/plain", {}, ""}; }, listener_options);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  {
+    Peers peers(/*self=*/2, options.cluster_id,
+                {{1, "127.0.0.1:" + std::to_string((*listener)->port())}},
+                grpc::InsecureChannelCredentials(), /*raft_stream=*/true);
+    peers.Send(HeartbeatTo1(term + 10));
+    EXPECT_TRUE(AwaitTerm(**host, term + 10)) << "term " << (*host)->term();
+    peers.Stop();
+  }
+
+  PeerService service(host->get(), options.cluster_id);
+  int grpc_port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  {
+    Peers peers(/*self=*/2, options.cluster_id, {{1, "127.0.0.1:" + std::to_string(grpc_port)}},
+                grpc::InsecureChannelCredentials(), /*raft_stream=*/true);
+    // The first batch finds out the port does not speak the raft stream
+    // and goes over gRPC.
+    peers.Send(HeartbeatTo1(term + 20));
+    EXPECT_TRUE(AwaitTerm(**host, term + 20)) << "term " << (*host)->term();
+    peers.Stop();
+  }
+  server->Shutdown();
+  (*listener)->Stop();
+  raft_streams.Stop();
   (*host)->Stop();
 }
 

@@ -19,6 +19,14 @@ constexpr int64_t kRetryOpenMs = 1000;
 constexpr size_t kMaxQueuedMessages = 8192;
 constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
 constexpr auto kForwardTimeout = std::chrono::seconds(5);
+// How long a raft stream's dial waits to connect and for the peer's answer.
+constexpr int64_t kRaftStreamDialTimeoutMs = 1000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // One peer's stream of message batches: each batch read goes to the member,
 // then the next read starts; the reactor deletes itself when the call ends.
@@ -58,8 +66,11 @@ class BatchReader final : public grpc::ServerReadReactor<peerpb::Batch> {
 }  // namespace
 
 Peers::Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses,
-             std::shared_ptr<grpc::ChannelCredentials> credentials)
-    : self_(self), cluster_id_(cluster_id), credentials_(std::move(credentials)) {
+             std::shared_ptr<grpc::ChannelCredentials> credentials, bool raft_stream)
+    : self_(self),
+      cluster_id_(cluster_id),
+      credentials_(std::move(credentials)),
+      raft_stream_(raft_stream) {
   SetAddresses(addresses);
 }
 
@@ -104,9 +115,7 @@ std::shared_ptr<Peers::Link> Peers::LinkTo(uint64_t id, bool retry_now) {
   if (open != links_.end()) return open->second;
   auto wanted = wanted_.find(id);
   if (wanted == wanted_.end()) return nullptr;  // not a member we know
-  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now().time_since_epoch())
-                       .count();
+  int64_t now_ms = SteadyMs();
   auto retry = retry_open_at_ms_.find(id);
   if (!retry_now && retry != retry_open_at_ms_.end() && now_ms < retry->second) return nullptr;
   absl::StatusOr<std::shared_ptr<Link>> link = Open(id, wanted->second);
@@ -129,6 +138,7 @@ void Peers::Close(Link& link) {
   {
     std::lock_guard<std::mutex> lock(link.mu);
     link.stopping = true;
+    if (link.raft_stream != nullptr) link.raft_stream->Shutdown();
   }
   link.cv.notify_all();
   link.snapshot_cv.notify_all();
@@ -215,6 +225,17 @@ void Peers::RunSender(uint64_t to, Link* link) {
   std::unique_ptr<grpc::ClientContext> context;
   std::unique_ptr<grpc::ClientWriter<peerpb::Batch>> stream;
   peerpb::Ack ack;
+  std::unique_ptr<RaftStreamConnection> raft_stream;
+  // Until the peer shows it does not speak the raft stream (an older
+  // member); then gRPC for as long as this link lasts.
+  bool use_raft_stream = raft_stream_;
+  auto set_raft_stream = [&](std::unique_ptr<RaftStreamConnection> connection) {
+    std::lock_guard<std::mutex> lock(link->mu);
+    link->raft_stream = connection.get();
+    raft_stream = std::move(connection);
+    // Close may have run before the stream was there to shut down.
+    if (link->stopping && raft_stream != nullptr) raft_stream->Shutdown();
+  };
   for (;;) {
     peerpb::Batch batch;
     {
@@ -226,6 +247,32 @@ void Peers::RunSender(uint64_t to, Link* link) {
     }
     batch.set_from(self_);
     batch.set_cluster_id(cluster_id_);
+    if (use_raft_stream && raft_stream == nullptr) {
+      absl::StatusOr<std::unique_ptr<RaftStreamConnection>> dialed =
+          RaftStreamConnection::Dial(link->address, kRaftStreamDialTimeoutMs);
+      if (dialed.ok()) {
+        set_raft_stream(std::move(*dialed));
+      } else if (dialed.status().code() == absl::StatusCode::kUnimplemented) {
+        use_raft_stream = false;
+        if (uint64_t events = no_raft_stream_log_.Count(SteadyMs())) {
+          LogJson("info", absl::StrCat("peer ", absl::Hex(to), " (", link->address, "): ",
+                                       dialed.status().message(), "; using gRPC (", events,
+                                       " time(s))"));
+        }
+      } else {
+        // The peer is down or restarting: these messages are lost (Raft
+        // retries what matters), and the next batch dials again.
+        std::this_thread::sleep_for(kReconnectBackoff);
+        continue;
+      }
+    }
+    if (raft_stream != nullptr) {
+      if (!raft_stream->Write(batch).ok()) {
+        set_raft_stream(nullptr);
+        std::this_thread::sleep_for(kReconnectBackoff);
+      }
+      continue;
+    }
     if (stream == nullptr) {
       context = std::make_unique<grpc::ClientContext>();
       stream = link->stub->Stream(context.get(), &ack);
@@ -239,6 +286,7 @@ void Peers::RunSender(uint64_t to, Link* link) {
       std::this_thread::sleep_for(kReconnectBackoff);
     }
   }
+  set_raft_stream(nullptr);
   if (stream != nullptr) {
     stream->WritesDone();
     context->TryCancel();

@@ -1,5 +1,7 @@
-// The peer transport: Raft messages between the members of a cluster over
-// gRPC. One long-lived stream per peer, fed by a sender thread; each write
+// The peer transport: Raft messages between the members of a cluster, over
+// a raft stream of etc's own for plaintext peers (server/raft_stream.h) or
+// gRPC (TLS peers, and peers that do not speak it). One long-lived stream
+// per peer, fed by a sender thread; each write
 // carries every message queued at that moment (batching), a full queue
 // drops the oldest (Raft tolerates loss; memory does not grow), and a
 // broken connection is retried with backoff. Snapshot messages go on their
@@ -34,6 +36,7 @@
 #include "server/json_log.h"
 #include "server/member_host.h"
 #include "server/peerpb/peer.grpc.pb.h"
+#include "server/raft_stream.h"
 #include "storage/snapshotter.h"
 
 namespace etc::server {
@@ -41,9 +44,12 @@ namespace etc::server {
 class Peers : public member::Transport {
  public:
   // `addresses`: host:port of every other member's peer URL;
-  // `credentials`: how to connect (TLS for https:// peer URLs).
+  // `credentials`: how to connect (TLS for https:// peer URLs);
+  // `raft_stream`: send Raft messages over a raft stream (plaintext peers,
+  // server/raft_stream.h) rather than the gRPC stream, to each peer that
+  // speaks it.
   Peers(uint64_t self, uint64_t cluster_id, std::map<uint64_t, std::string> addresses,
-        std::shared_ptr<grpc::ChannelCredentials> credentials);
+        std::shared_ptr<grpc::ChannelCredentials> credentials, bool raft_stream = false);
   ~Peers() override;
 
   // Thread-safe; never blocks on the network. A MSG_SNAP (metadata only)
@@ -78,6 +84,9 @@ class Peers : public member::Transport {
     // kept: a newer snapshot supersedes an unsent older one).
     std::deque<raftpb::Message> snapshots;
     bool stopping = false;
+    // The sender's raft stream while it has one (Close shuts it down, so
+    // that a write blocked on the peer ends).
+    RaftStreamConnection* raft_stream = nullptr;
     std::thread sender;
     std::thread snapshot_sender;
   };
@@ -93,6 +102,8 @@ class Peers : public member::Transport {
   uint64_t self_;
   uint64_t cluster_id_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  bool raft_stream_;
+  RateLimitedLog no_raft_stream_log_{10'000};
   absl::Mutex mu_;
   // Every other member SetAddresses named, and the links open to them.
   std::map<uint64_t, std::string> wanted_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,296 @@
+#include "server/raft_stream.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/crc32c.h"
+
+namespace etc::server {
+namespace {
+
+// A write the peer does not take within this long fails (the sender then
+// reconnects): a peer that stopped reading must not hold the sender.
+constexpr int64_t kWriteTimeoutMs = 5000;
+
+void PutLittleEndian32(uint32_t value, char* out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint32_t GetLittleEndian32(const char* in) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  return value;
+}
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Reads exactly `size` bytes; false on end of stream or error.
+bool ReadFully(int fd, char* out, size_t size) {
+  while (size > 0) {
+    ssize_t n = recv(fd, out, size, 0);
+    if (n > 0) {
+      out += n;
+      size -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+  return true;
+}
+
+absl::Status WriteFully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return absl::DeadlineExceededError("the peer read nothing for 5 s");
+    }
+    return absl::UnavailableError(absl::StrCat("send: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EncodeRaftFrame(const peerpb::Batch& batch) {
+  std::string payload = batch.SerializeAsString();
+  std::string frame(kRaftFrameHeaderBytes, '\0');
+  PutLittleEndian32(static_cast<uint32_t>(payload.size()), frame.data());
+  PutLittleEndian32(base::Crc32c(payload), frame.data() + 4);
+  frame += payload;
+  return frame;
+}
+
+absl::StatusOr<RaftFrame> DecodeRaftFrame(std::string_view buffer) {
+  RaftFrame frame;
+  if (buffer.size() < kRaftFrameHeaderBytes) return frame;
+  size_t length = GetLittleEndian32(buffer.data());
+  if (length > kMaxRaftFrameBytes) {
+    return absl::DataLossError(absl::StrCat("a raft stream frame of ", length,
+                                            " bytes (at most ", kMaxRaftFrameBytes, ")"));
+  }
+  if (buffer.size() - kRaftFrameHeaderBytes < length) return frame;
+  std::string_view payload = buffer.substr(kRaftFrameHeaderBytes, length);
+  if (base::Crc32c(payload) != GetLittleEndian32(buffer.data() + 4)) {
+    return absl::DataLossError("a raft stream frame whose checksum does not match");
+  }
+  if (!frame.batch.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::DataLossError("a raft stream frame that is not a batch of messages");
+  }
+  frame.consumed = kRaftFrameHeaderBytes + length;
+  return frame;
+}
+
+RaftStreamServer::RaftStreamServer(uint64_t cluster_id,
+                                   std::function<void(raftpb::Message)> deliver)
+    : cluster_id_(cluster_id), deliver_(std::move(deliver)) {}
+
+RaftStreamServer::~RaftStreamServer() { Stop(); }
+
+void RaftStreamServer::Serve(int fd) {
+  std::vector<std::thread> ended;
+  {
+    absl::MutexLock lock(&mu_);
+    ended.swap(ended_);
+    if (stopped_) {
+      close(fd);
+    } else {
+      try {
+        std::thread thread([this, fd] { Run(fd); });
+        pthread_setname_np(thread.native_handle(), "etc-peer-recv");
+        threads_.emplace(fd, std::move(thread));
+      } catch (const std::system_error& e) {
+        // Out of threads: the sender finds the connection closed and tries
+        // again; Raft retries what was lost.
+        close(fd);
+      }
+    }
+  }
+  for (std::thread& thread : ended) thread.join();
+}
+
+void RaftStreamServer::Stop() {
+  std::map<int, std::thread> threads;
+  std::vector<std::thread> ended;
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    // Wakes each thread out of its read; it closes its descriptor itself.
+    for (auto& [fd, thread] : threads_) shutdown(fd, SHUT_RDWR);
+    threads.swap(threads_);
+    ended.swap(ended_);
+  }
+  for (auto& [fd, thread] : threads) thread.join();
+  for (std::thread& thread : ended) thread.join();
+}
+
+void RaftStreamServer::Run(int fd) {
+  char preface[kRaftStreamPreface.size()];
+  if (!ReadFully(fd, preface, sizeof(preface)) ||
+      std::string_view(preface, sizeof(preface)) != kRaftStreamPreface) {
+    Finished(fd);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!WriteFully(fd, std::string_view(&kRaftStreamAccepted, 1)).ok()) {
+    Finished(fd);
+    return;
+  }
+  absl::Status status = ReadFrames(fd);
+  if (!status.ok()) {
+    if (uint64_t events = refused_log_.Count(SteadyMs())) {
+      LogJson("warn", absl::StrCat("closed a peer's raft stream: ", status.message(), " (",
+                                   events, " time(s))"));
+    }
+  }
+  Finished(fd);
+}
+
+absl::Status RaftStreamServer::ReadFrames(int fd) {
+  std::string buffer;
+  size_t start = 0;  // where the next frame begins in buffer
+  char chunk[64 * 1024];
+  for (;;) {
+    absl::StatusOr<RaftFrame> frame = DecodeRaftFrame(std::string_view(buffer).substr(start));
+    if (!frame.ok()) return frame.status();
+    if (frame->consumed > 0) {
+      start += frame->consumed;
+      peerpb::Batch& batch = frame->batch;
+      if (batch.cluster_id() != cluster_id_) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("member ", absl::Hex(batch.from()), " belongs to another cluster (",
+                         absl::Hex(batch.cluster_id()), ", this is ", absl::Hex(cluster_id_), ")"));
+      }
+      for (raftpb::Message& message : *batch.mutable_messages()) {
+        if (message.from() != batch.from()) continue;  // only its own messages
+        deliver_(std::move(message));
+      }
+      continue;
+    }
+    // Incomplete: keep only its bytes, then read more.
+    buffer.erase(0, start);
+    start = 0;
+    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n > 0) {
+      buffer.append(chunk, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return absl::OkStatus();  // the sender closed it, or it broke
+  }
+}
+
+void RaftStreamServer::Finished(int fd) {
+  absl::MutexLock lock(&mu_);
+  close(fd);
+  auto it = threads_.find(fd);
+  if (it == threads_.end()) return;  // Stop took it and joins it
+  ended_.push_back(std::move(it->second));
+  threads_.erase(it);
+}
+
+absl::StatusOr<std::unique_ptr<RaftStreamConnection>> RaftStreamConnection::Dial(
+    const std::string& host_port, int64_t timeout_ms) {
+  size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError("address without a port");
+  std::string host = host_port.substr(0, colon);
+  std::string port = host_port.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", host_port, ": ", gai_strerror(rc)));
+  }
+  int fd = -1;
+  std::string error = "no address";
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    // Without blocking, so that an unreachable peer costs at most the
+    // timeout, not the kernel's minutes of SYN retries.
+    int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int ready;
+      do {
+        ready = poll(&p, 1, static_cast<int>(timeout_ms));
+      } while (ready < 0 && errno == EINTR);
+      int so_error = ETIMEDOUT;
+      socklen_t size = sizeof(so_error);
+      if (ready > 0) getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &size);
+      rc = so_error == 0 ? 0 : -1;
+      errno = so_error;
+    }
+    if (rc != 0) {
+      error = std::strerror(errno);
+      close(fd);
+      fd = -1;
+      continue;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  }
+  freeaddrinfo(found);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot connect to ", host_port, ": ", error));
+  std::unique_ptr<RaftStreamConnection> connection(new RaftStreamConnection(fd));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  timeval write_timeout{kWriteTimeoutMs / 1000, (kWriteTimeoutMs % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &write_timeout, sizeof(write_timeout));
+  if (absl::Status s = WriteFully(fd, kRaftStreamPreface); !s.ok()) return s;
+  pollfd p{fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&p, 1, static_cast<int>(timeout_ms));
+  } while (ready < 0 && errno == EINTR);
+  if (ready <= 0) {
+    return absl::UnimplementedError(
+        absl::StrCat(host_port, " did not answer the raft stream's preface"));
+  }
+  char answer = 0;
+  ssize_t n = recv(fd, &answer, 1, 0);
+  if (n != 1 || answer != kRaftStreamAccepted) {
+    return absl::UnimplementedError(
+        absl::StrCat(host_port, " does not speak the raft stream (an older member?)"));
+  }
+  return connection;
+}
+
+RaftStreamConnection::~RaftStreamConnection() { close(fd_); }
+
+absl::Status RaftStreamConnection::Write(const peerpb::Batch& batch) {
+  return WriteFully(fd_, EncodeRaftFrame(batch));
+}
+
+void RaftStreamConnection::Shutdown() { shutdown(fd_, SHUT_RDWR); }
+
+}  // namespace etc::server
