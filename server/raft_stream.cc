@@ -24,6 +24,10 @@ namespace {
 // A write the peer does not take within this long fails (the sender then
 // reconnects): a peer that stopped reading must not hold the sender.
 constexpr int64_t kWriteTimeoutMs = 5000;
+// Connections read at once. A cluster needs one per other member (two
+// while one reconnects); past this, the port is being flooded, and a new
+// connection is closed rather than given a thread.
+constexpr size_t kMaxConnections = 256;
 
 void PutLittleEndian32(uint32_t value, char* out) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
@@ -116,6 +120,12 @@ void RaftStreamServer::Serve(int fd) {
     ended.swap(ended_);
     if (stopped_) {
       close(fd);
+    } else if (threads_.size() >= kMaxConnections) {
+      close(fd);
+      if (uint64_t events = refused_log_.Count(SteadyMs())) {
+        LogJson("warn", absl::StrCat("closed a raft stream: ", kMaxConnections,
+                                     " are open already (", events, " time(s))"));
+      }
     } else {
       try {
         std::thread thread([this, fd] { Run(fd); });

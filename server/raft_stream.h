@@ -66,8 +66,8 @@ class RaftStreamServer {
   RaftStreamServer(const RaftStreamServer&) = delete;
   RaftStreamServer& operator=(const RaftStreamServer&) = delete;
 
-  // Takes `fd` (closed by this server). Thread-safe; after Stop it is
-  // closed at once.
+  // Takes `fd` (closed by this server). Thread-safe; after Stop, or with
+  // 256 connections open already, it is closed at once.
   void Serve(int fd);
   // Closes every connection and waits for their threads.
   void Stop();

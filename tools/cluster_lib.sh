@@ -22,7 +22,8 @@ prepare_load_run() {
   bazel build --config=opt //server:etc //client:etc-bench
   local bin
   bin="$(bazel info --config=opt bazel-bin)"
-  etc_server="$bin/server/etc"
+  # ETC_SERVER=<path> runs another etc binary (A/B pairs of a lever).
+  etc_server="${ETC_SERVER:-$bin/server/etc}"
   etcd_server=/usr/bin/etcd
   bench="$bin/client/etc-bench"
   work="$(mktemp -d)"
