@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/tcp_address.h"
 
 namespace etc::server {
 namespace {
@@ -351,26 +352,11 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& hos
                                                           grpc::Server* grpc_server,
                                                           AsyncHttpHandler handler,
                                                           ListenerOptions options) {
-  size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError("address without a port");
-  std::string host = host_port.substr(0, colon);
-  std::string port = host_port.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
-      rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", host_port, ": ",
-                                                   gai_strerror(rc)));
-  }
+  absl::StatusOr<TcpAddresses> found = ResolveTcp(host_port, /*passive=*/true);
+  if (!found.ok()) return found.status();
   std::unique_ptr<Listener> listener(new Listener());
   std::string last_error = "no address";
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+  for (addrinfo* a = found->get(); a != nullptr; a = a->ai_next) {
     int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
     int one = 1;
@@ -389,7 +375,6 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const std::string& hos
     listener->listen_fd_ = fd;
     break;
   }
-  freeaddrinfo(found);
   if (listener->listen_fd_ < 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", host_port, ": ", last_error));
   }

@@ -87,8 +87,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTls(const TlsFile
   return grpc::SslServerCredentials(options);
 }
 
-// How this member dials its peers: TLS with its peer certificate (peers
-// may require it) when the peer URLs are https://.
 // Whether members dial each other's peer ports with TLS (any https://
 // peer URL); without, Raft messages go over raft streams.
 bool PeersUseTls(const ServerConfig& config) {
@@ -100,6 +98,8 @@ bool PeersUseTls(const ServerConfig& config) {
   return tls;
 }
 
+// How this member dials its peers: TLS with its peer certificate (peers
+// may require it) when the peer URLs are https://.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> PeerDialTls(const ServerConfig& config) {
   if (!PeersUseTls(config)) return grpc::InsecureChannelCredentials();
   grpc::SslCredentialsOptions options;

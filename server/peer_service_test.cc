@@ -43,6 +43,14 @@ bool AwaitTerm(const MemberHost& host, uint64_t term) {
   return host.term() == term;
 }
 
+// The single member's term once it has elected itself (0: it never did).
+uint64_t AwaitFirstTerm(const MemberHost& host) {
+  for (int i = 0; i < 500 && host.term() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return host.term();
+}
+
 // Serves `service` on a loopback port, with a client stub for it.
 void Serve(PeerService* service, std::unique_ptr<grpc::Server>* server,
            std::unique_ptr<peerpb::Peer::Stub>* stub) {
@@ -61,11 +69,7 @@ TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
   NoPeers peers;
   auto host = MemberHost::Start(options, &fs, &peers);
   ASSERT_TRUE(host.ok()) << host.status();
-  uint64_t term = (*host)->term();
-  for (int i = 0; i < 500 && term == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    term = (*host)->term();
-  }
+  uint64_t term = AwaitFirstTerm(**host);
   ASSERT_GT(term, 0u) << "the single member never elected itself";
 
   PeerService service(host->get(), options.cluster_id);
@@ -103,17 +107,6 @@ TEST(PeerService, RefusesOtherClustersDropsForgedSendersAndDeliversTheRest) {
   (*host)->Stop();
 }
 
-// A heartbeat from member 2 (not a member of the single-member cluster, so
-// it never answers) to member 1 at `term`.
-raftpb::Message HeartbeatTo1(uint64_t term) {
-  raftpb::Message m;
-  m.set_type(raftpb::MSG_HEARTBEAT);
-  m.set_from(2);
-  m.set_to(1);
-  m.set_term(term);
-  return m;
-}
-
 // Peers on plaintext use the raft stream where the peer port speaks it (a
 // Listener handing raft streams over, with no gRPC server behind it, so
 // nothing else could carry the message), and fall back to gRPC where it
@@ -124,11 +117,7 @@ TEST(PeerService, PeersUseTheRaftStreamWhereSpokenAndGrpcWhereNot) {
   NoPeers no_peers;
   auto host = MemberHost::Start(options, &fs, &no_peers);
   ASSERT_TRUE(host.ok()) << host.status();
-  uint64_t term = (*host)->term();
-  for (int i = 0; i < 500 && term == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    term = (*host)->term();
-  }
+  uint64_t term = AwaitFirstTerm(**host);
   ASSERT_GT(term, 0u) << "the single member never elected itself";
 
   RaftStreamServer raft_streams(options.cluster_id, [h = host->get()](raftpb::Message m) {
@@ -144,7 +133,7 @@ TEST(PeerService, PeersUseTheRaftStreamWhereSpokenAndGrpcWhereNot) {
     Peers peers(/*self=*/2, options.cluster_id,
                 {{1, "127.0.0.1:" + std::to_string((*listener)->port())}},
                 grpc::InsecureChannelCredentials(), /*raft_stream=*/true);
-    peers.Send(HeartbeatTo1(term + 10));
+    peers.Send(HeartbeatBatch(options.cluster_id, 2, 2, term + 10).messages(0));
     EXPECT_TRUE(AwaitTerm(**host, term + 10)) << "term " << (*host)->term();
     peers.Stop();
   }
@@ -161,7 +150,7 @@ TEST(PeerService, PeersUseTheRaftStreamWhereSpokenAndGrpcWhereNot) {
                 grpc::InsecureChannelCredentials(), /*raft_stream=*/true);
     // The first batch finds out the port does not speak the raft stream
     // and goes over gRPC.
-    peers.Send(HeartbeatTo1(term + 20));
+    peers.Send(HeartbeatBatch(options.cluster_id, 2, 2, term + 20).messages(0));
     EXPECT_TRUE(AwaitTerm(**host, term + 20)) << "term " << (*host)->term();
     peers.Stop();
   }

@@ -17,6 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/crc32c.h"
+#include "base/little_endian.h"
+#include "server/tcp_address.h"
 
 namespace etc::server {
 namespace {
@@ -28,16 +30,7 @@ constexpr int64_t kWriteTimeoutMs = 5000;
 // while one reconnects); past this, the port is being flooded, and a new
 // connection is closed rather than given a thread.
 constexpr size_t kMaxConnections = 256;
-
-void PutLittleEndian32(uint32_t value, char* out) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
-}
-
-uint32_t GetLittleEndian32(const char* in) {
-  uint32_t value = 0;
-  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return value;
-}
+constexpr int64_t kPrefaceTimeoutMs = 5000;
 
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -81,8 +74,8 @@ absl::Status WriteFully(int fd, std::string_view data) {
 std::string EncodeRaftFrame(const peerpb::Batch& batch) {
   std::string payload = batch.SerializeAsString();
   std::string frame(kRaftFrameHeaderBytes, '\0');
-  PutLittleEndian32(static_cast<uint32_t>(payload.size()), frame.data());
-  PutLittleEndian32(base::Crc32c(payload), frame.data() + 4);
+  base::PutLittleEndian32(static_cast<uint32_t>(payload.size()), frame.data());
+  base::PutLittleEndian32(base::Crc32c(payload), frame.data() + 4);
   frame += payload;
   return frame;
 }
@@ -90,14 +83,14 @@ std::string EncodeRaftFrame(const peerpb::Batch& batch) {
 absl::StatusOr<RaftFrame> DecodeRaftFrame(std::string_view buffer) {
   RaftFrame frame;
   if (buffer.size() < kRaftFrameHeaderBytes) return frame;
-  size_t length = GetLittleEndian32(buffer.data());
+  size_t length = base::GetLittleEndian32(buffer.data());
   if (length > kMaxRaftFrameBytes) {
     return absl::DataLossError(absl::StrCat("a raft stream frame of ", length,
                                             " bytes (at most ", kMaxRaftFrameBytes, ")"));
   }
   if (buffer.size() - kRaftFrameHeaderBytes < length) return frame;
   std::string_view payload = buffer.substr(kRaftFrameHeaderBytes, length);
-  if (base::Crc32c(payload) != GetLittleEndian32(buffer.data() + 4)) {
+  if (base::Crc32c(payload) != base::GetLittleEndian32(buffer.data() + 4)) {
     return absl::DataLossError("a raft stream frame whose checksum does not match");
   }
   if (!frame.batch.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
@@ -157,12 +150,19 @@ void RaftStreamServer::Stop() {
 }
 
 void RaftStreamServer::Run(int fd) {
+  // A connection that never finishes its preface must not keep its thread:
+  // the read waits at most this long (afterwards a stream may be quiet for
+  // as long as its sender has nothing to say).
+  timeval preface_timeout{kPrefaceTimeoutMs / 1000, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &preface_timeout, sizeof(preface_timeout));
   char preface[kRaftStreamPreface.size()];
   if (!ReadFully(fd, preface, sizeof(preface)) ||
       std::string_view(preface, sizeof(preface)) != kRaftStreamPreface) {
     Finished(fd);
     return;
   }
+  timeval no_timeout{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &no_timeout, sizeof(no_timeout));
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (!WriteFully(fd, std::string_view(&kRaftStreamAccepted, 1)).ok()) {
@@ -224,23 +224,11 @@ void RaftStreamServer::Finished(int fd) {
 
 absl::StatusOr<std::unique_ptr<RaftStreamConnection>> RaftStreamConnection::Dial(
     const std::string& host_port, int64_t timeout_ms) {
-  size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError("address without a port");
-  std::string host = host_port.substr(0, colon);
-  std::string port = host_port.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve ", host_port, ": ", gai_strerror(rc)));
-  }
+  absl::StatusOr<TcpAddresses> found = ResolveTcp(host_port, /*passive=*/false);
+  if (!found.ok()) return absl::UnavailableError(found.status().message());
   int fd = -1;
   std::string error = "no address";
-  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+  for (addrinfo* a = found->get(); a != nullptr && fd < 0; a = a->ai_next) {
     fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
     if (fd < 0) {
       error = std::strerror(errno);
@@ -269,7 +257,6 @@ absl::StatusOr<std::unique_ptr<RaftStreamConnection>> RaftStreamConnection::Dial
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   }
-  freeaddrinfo(found);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot connect to ", host_port, ": ", error));
   std::unique_ptr<RaftStreamConnection> connection(new RaftStreamConnection(fd));
   int one = 1;

@@ -14,12 +14,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "base/crc32c.h"
+#include "base/little_endian.h"
 
 namespace etc::server {
 namespace {
@@ -57,7 +59,7 @@ TEST(RaftFrame, DecodesOnlyWholeFrames) {
   EXPECT_EQ(second->batch.from(), 3u);
 }
 
-TEST(RaftFrame, RefusesDamagedOversizedAndForeignFrames) {
+TEST(RaftFrame, RefusesDamagedOversizedAndUnparsableFrames) {
   std::string frame = EncodeRaftFrame(Batch(7, 2, {2}));
   for (size_t byte = kRaftFrameHeaderBytes; byte < frame.size(); byte += 7) {
     std::string flipped = frame;
@@ -66,16 +68,14 @@ TEST(RaftFrame, RefusesDamagedOversizedAndForeignFrames) {
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << byte;
   }
   std::string oversized = frame;
-  uint32_t length = static_cast<uint32_t>(kMaxRaftFrameBytes) + 1;
-  for (int i = 0; i < 4; ++i) oversized[i] = static_cast<char>((length >> (8 * i)) & 0xff);
+  base::PutLittleEndian32(static_cast<uint32_t>(kMaxRaftFrameBytes) + 1, oversized.data());
   EXPECT_EQ(DecodeRaftFrame(oversized).status().code(), absl::StatusCode::kDataLoss);
   // Intact (its checksum matches), but not a batch: field number 0 never
   // parses.
   std::string payload("\x00\x01", 2);
   std::string garbage(kRaftFrameHeaderBytes, '\0');
-  garbage[0] = static_cast<char>(payload.size());
-  uint32_t crc = base::Crc32c(payload);
-  for (int i = 0; i < 4; ++i) garbage[4 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  base::PutLittleEndian32(static_cast<uint32_t>(payload.size()), garbage.data());
+  base::PutLittleEndian32(base::Crc32c(payload), garbage.data() + 4);
   garbage += payload;
   absl::StatusOr<RaftFrame> decoded = DecodeRaftFrame(garbage);
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss);
@@ -105,6 +105,7 @@ class Port {
   int port_ = 0;
 };
 
+// What a RaftStreamServer delivered.
 struct Received {
   std::mutex mu;
   std::vector<raftpb::Message> messages;
@@ -112,7 +113,22 @@ struct Received {
     std::lock_guard<std::mutex> lock(mu);
     return messages.size();
   }
+  std::function<void(raftpb::Message)> Deliver() {
+    return [this](raftpb::Message m) {
+      std::lock_guard<std::mutex> lock(mu);
+      messages.push_back(std::move(m));
+    };
+  }
 };
+
+// Dials `port` and hands the connection it accepts to `server`.
+absl::StatusOr<std::unique_ptr<RaftStreamConnection>> Connect(Port& port,
+                                                              RaftStreamServer& server) {
+  std::thread acceptor([&] { server.Serve(port.Accept()); });
+  auto connection = RaftStreamConnection::Dial(port.address(), 1000);
+  acceptor.join();
+  return connection;
+}
 
 bool AwaitSize(Received& received, size_t size) {
   for (int i = 0; i < 500 && received.size() < size; ++i) {
@@ -124,14 +140,8 @@ bool AwaitSize(Received& received, size_t size) {
 TEST(RaftStream, CarriesBatchesAndDropsForgedSenders) {
   Port port;
   Received received;
-  RaftStreamServer server(/*cluster_id=*/7, [&](raftpb::Message m) {
-    std::lock_guard<std::mutex> lock(received.mu);
-    received.messages.push_back(std::move(m));
-  });
-  std::thread acceptor([&] { server.Serve(port.Accept()); });
-  absl::StatusOr<std::unique_ptr<RaftStreamConnection>> connection =
-      RaftStreamConnection::Dial(port.address(), 1000);
-  acceptor.join();
+  RaftStreamServer server(/*cluster_id=*/7, received.Deliver());
+  auto connection = Connect(port, server);
   ASSERT_TRUE(connection.ok()) << connection.status();
   // Member 2's batch with a message claiming to be from member 3: dropped.
   ASSERT_TRUE((*connection)->Write(Batch(7, 2, {2, 3, 2})).ok());
@@ -146,13 +156,8 @@ TEST(RaftStream, CarriesBatchesAndDropsForgedSenders) {
 TEST(RaftStream, RefusesAnotherClusterByClosing) {
   Port port;
   Received received;
-  RaftStreamServer server(/*cluster_id=*/7, [&](raftpb::Message m) {
-    std::lock_guard<std::mutex> lock(received.mu);
-    received.messages.push_back(std::move(m));
-  });
-  std::thread acceptor([&] { server.Serve(port.Accept()); });
-  auto connection = RaftStreamConnection::Dial(port.address(), 1000);
-  acceptor.join();
+  RaftStreamServer server(/*cluster_id=*/7, received.Deliver());
+  auto connection = Connect(port, server);
   ASSERT_TRUE(connection.ok()) << connection.status();
   ASSERT_TRUE((*connection)->Write(Batch(8, 2, {2})).ok());
   // The receiver closed the connection: writes soon fail.
@@ -192,17 +197,12 @@ TEST(RaftStream, TellsAnOlderPeerFromOneThatIsDown) {
 TEST(RaftStream, StopsWithConnectionsOpenAndRefusesNewOnes) {
   Port port;
   RaftStreamServer server(/*cluster_id=*/7, [](raftpb::Message) {});
-  std::thread acceptor([&] { server.Serve(port.Accept()); });
-  auto connection = RaftStreamConnection::Dial(port.address(), 1000);
-  acceptor.join();
+  auto connection = Connect(port, server);
   ASSERT_TRUE(connection.ok()) << connection.status();
   server.Stop();  // returns although the sender keeps its side open
   // A connection handed over after Stop is closed at once: the dial sees
   // it close without an answer.
-  std::thread late([&] { server.Serve(port.Accept()); });
-  auto refused = RaftStreamConnection::Dial(port.address(), 1000);
-  late.join();
-  EXPECT_FALSE(refused.ok());
+  EXPECT_FALSE(Connect(port, server).ok());
 }
 
 }  // namespace

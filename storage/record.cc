@@ -3,19 +3,10 @@
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
 #include "base/crc32c.h"
+#include "base/little_endian.h"
 
 namespace etc::storage {
 namespace {
-
-void PutU32(uint32_t value, char* out) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xFF);
-}
-
-uint32_t GetU32(const char* in) {
-  uint32_t value = 0;
-  for (int i = 0; i < 4; ++i) value |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  return value;
-}
 
 bool KnownType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kSegmentHeader) &&
@@ -36,10 +27,10 @@ void AppendRecord(RecordType type, std::string_view payload, std::string* out) {
   // length would not even fit its field.
   ETC_CHECK_LE(payload.size(), kMaxRecordPayloadBytes);
   char header[kRecordHeaderBytes];
-  PutU32(static_cast<uint32_t>(payload.size()), header);
+  base::PutLittleEndian32(static_cast<uint32_t>(payload.size()), header);
   header[4] = static_cast<char>(type);
-  PutU32(base::Crc32c(std::string_view(header, 5)), header + 5);
-  PutU32(base::Crc32c(payload), header + 9);
+  base::PutLittleEndian32(base::Crc32c(std::string_view(header, 5)), header + 5);
+  base::PutLittleEndian32(base::Crc32c(payload), header + 9);
   out->append(header, kRecordHeaderBytes);
   out->append(payload);
   out->push_back(kRecordEndMark);
@@ -71,9 +62,9 @@ DecodedRecord DecodeRecord(std::string_view data, size_t offset) {
     record.status = DecodedRecord::kZeros;
     return record;
   }
-  uint32_t length = GetU32(rest.data());
+  uint32_t length = base::GetLittleEndian32(rest.data());
   auto type = static_cast<uint8_t>(rest[4]);
-  if (GetU32(rest.data() + 5) != base::Crc32c(rest.substr(0, 5)) || !KnownType(type) ||
+  if (base::GetLittleEndian32(rest.data() + 5) != base::Crc32c(rest.substr(0, 5)) || !KnownType(type) ||
       length > kMaxRecordPayloadBytes) {
     record.status = DecodedRecord::kCorrupt;
     return record;
@@ -85,7 +76,7 @@ DecodedRecord DecodeRecord(std::string_view data, size_t offset) {
     return record;
   }
   std::string_view payload = rest.substr(kRecordHeaderBytes, length);
-  if (GetU32(rest.data() + 9) != base::Crc32c(payload) ||
+  if (base::GetLittleEndian32(rest.data() + 9) != base::Crc32c(payload) ||
       rest[kRecordHeaderBytes + length] != kRecordEndMark) {
     record.status = DecodedRecord::kCorrupt;
     return record;

@@ -326,7 +326,7 @@ MUTANTS = [
            ("//sim:testing_test", "//member:data_dir_log_store_test")),
     Mutant("checksum-ignored", "#12 ignore a checksum failure",
            "storage/record.cc",
-           "  if (GetU32(rest.data() + 9) != base::Crc32c(payload) ||",
+           "  if (base::GetLittleEndian32(rest.data() + 9) != base::Crc32c(payload) ||",
            "  if (false &&",
            ("//storage:record_test", "//storage:wal_test"), in_simulator=True),
     Mutant("snapshot-checksum-ignored", "#12 start from a snapshot file whose checksum fails",

@@ -17,7 +17,7 @@ if [ -n "${RUNFILES_DIR:-}" ] && [ -d "$RUNFILES_DIR/etc/sim/planted" ]; then
 elif [ -d "$0.runfiles/etc/sim/planted" ]; then
   here="$0.runfiles/etc/sim/planted"
 fi
-bugs=$(cd "$here" && ls | grep -v -e '\.' -e '_lib$' -e '_srcs$' -e '^run_planted_bugs' -e '^planted_bugs' | sort)
+bugs=$(cd "$here" && ls | grep -v -e '\.' -e '^run_planted_bugs' -e '^planted_bugs' | sort)
 survivors=0
 printf "%-34s %-8s %s\n" "planted bug" "seed" "caught by"
 for bug in $bugs; do
