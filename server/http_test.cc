@@ -601,9 +601,11 @@ TEST_F(HeldExchanges, AnAnswerRacingTheClientsHangupEndsTheExchangeOnce) {
 
 TEST_F(HeldExchanges, StopEndsWaitingExchangesWhichMayOutliveIt) {
   Start();
+  // One after the other: two connections' requests may reach the handler
+  // in either order, and `waiting` must be the long poll's.
   int waiting = Client("/wait");
-  Client("/watch");
   std::shared_ptr<HttpExchange> long_poll = Await(0);
+  Client("/watch");
   std::shared_ptr<HttpExchange> watch = Await(1);
   ASSERT_NE(long_poll, nullptr);
   ASSERT_NE(watch, nullptr);
