@@ -29,6 +29,12 @@ class Transport {
   // LogStore::LoadSnapshot, before it leaves, or drops the message if the
   // store no longer has that snapshot (the leader sends a newer one later).
   virtual void Send(raftpb::Message message) = 0;
+  // The messages one Ready lets go, in order. A transport may hand each
+  // peer's share to the network as one batch, with one wake of whatever
+  // sends it rather than one per message.
+  virtual void SendAll(std::vector<raftpb::Message> messages) {
+    for (raftpb::Message& message : messages) Send(std::move(message));
+  }
 };
 
 // One Ready's persistence obligations, applied in this order: the snapshot,

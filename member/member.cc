@@ -447,14 +447,12 @@ void Member::Pump() {
     // says it is durable (FinishReady runs from OnPersisted), except what
     // the core says may go first: a settled leader's appends, so that its
     // write and its followers' overlap.
+    std::vector<raftpb::Message> now;
     std::vector<raftpb::Message> later;
     for (raftpb::Message& message : ready.messages) {
-      if (ready.MayPrecedePersist(message)) {
-        transport_->Send(std::move(message));
-      } else {
-        later.push_back(std::move(message));
-      }
+      (ready.MayPrecedePersist(message) ? now : later).push_back(std::move(message));
     }
+    if (!now.empty()) transport_->SendAll(std::move(now));
     ready.messages = std::move(later);
     PersistRequest request;
     request.snapshot = ready.snapshot;
@@ -514,7 +512,7 @@ void Member::OnPersisted(uint64_t token) {
 
 void Member::FinishReady() {
   raft::Ready& ready = *in_flight_;
-  for (raftpb::Message& message : ready.messages) transport_->Send(std::move(message));
+  if (!ready.messages.empty()) transport_->SendAll(std::exchange(ready.messages, {}));
   if (ready.snapshot != nullptr) {
     // A snapshot being taken of the state this replaces is of no use.
     snapshot_in_progress_.reset();

@@ -586,9 +586,10 @@ int Run(int argc, char** argv) {
                                               2 * static_cast<uint64_t>(options.store.quota_bytes)));
   if (auto e = StartClientServer(*config, &services, &metrics, &serving)) return Fail(*e, &serving);
   if (auto e = StartListeners(*config, &metrics, &serving)) return Fail(*e, &serving);
-  RaftStreamServer raft_streams(options.cluster_id, [host = host->get()](raftpb::Message message) {
-    host->Receive(std::move(message));
-  });
+  RaftStreamServer raft_streams(options.cluster_id,
+                                [host = host->get()](std::vector<raftpb::Message> messages) {
+                                  host->Receive(std::move(messages));
+                                });
   if (auto e = StartPeerServer(*config, &peer_service, &raft_streams, &serving)) {
     return Fail(*e, &serving);
   }

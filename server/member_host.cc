@@ -312,9 +312,15 @@ void MemberHost::StartRead(kvpb::Request request, bool serializable, Done done) 
 }
 
 void MemberHost::Receive(raftpb::Message message) {
-  Post([message = std::move(message)](Context& context) {
+  std::vector<raftpb::Message> one;
+  one.push_back(std::move(message));
+  Receive(std::move(one));
+}
+
+void MemberHost::Receive(std::vector<raftpb::Message> messages) {
+  Post([messages = std::move(messages)](Context& context) {
     // A malformed message is the sender's problem: it is dropped.
-    (void)context.member().Receive(message);
+    for (const raftpb::Message& message : messages) (void)context.member().Receive(message);
   });
 }
 

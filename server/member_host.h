@@ -146,6 +146,8 @@ class MemberHost {
   void StartRead(kvpb::Request request, bool serializable, Done done);
   // A message from a peer.
   void Receive(raftpb::Message message);
+  // A peer's batch, stepped in order by one task.
+  void Receive(std::vector<raftpb::Message> messages);
   // Lease calls answered by this member's lessor, which is authoritative
   // only on the leader (member::KvMember). A new leader that cannot answer
   // for leases yet is asked again every tick, up to an election timeout.

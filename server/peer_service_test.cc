@@ -120,9 +120,10 @@ TEST(PeerService, PeersUseTheRaftStreamWhereSpokenAndGrpcWhereNot) {
   uint64_t term = AwaitFirstTerm(**host);
   ASSERT_GT(term, 0u) << "the single member never elected itself";
 
-  RaftStreamServer raft_streams(options.cluster_id, [h = host->get()](raftpb::Message m) {
-    h->Receive(std::move(m));
-  });
+  RaftStreamServer raft_streams(options.cluster_id,
+                                [h = host->get()](std::vector<raftpb::Message> m) {
+                                  h->Receive(std::move(m));
+                                });
   ListenerOptions listener_options;
   listener_options.raft_stream = [&raft_streams](int fd) { raft_streams.Serve(fd); };
   auto listener = Listener::Start(

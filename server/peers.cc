@@ -49,10 +49,8 @@ class BatchReader final : public grpc::ServerReadReactor<peerpb::Batch> {
                                        ", this is ", absl::Hex(cluster_id_), ")")));
       return;
     }
-    for (raftpb::Message& message : *batch_.mutable_messages()) {
-      if (message.from() != batch_.from()) continue;  // only its own messages
-      host_->Receive(std::move(message));
-    }
+    std::vector<raftpb::Message> messages = OwnMessages(&batch_);
+    if (!messages.empty()) host_->Receive(std::move(messages));
     batch_.Clear();
     StartRead(&batch_);
   }
@@ -78,6 +76,7 @@ Peers::~Peers() { Stop(); }
 
 absl::StatusOr<std::shared_ptr<Peers::Link>> Peers::Open(uint64_t id, const std::string& address) {
   auto link = std::make_shared<Link>();
+  link->id = id;
   link->address = address;
   Link* raw = link.get();
   // The threads first, so that a link that cannot have them never makes a
@@ -182,31 +181,46 @@ void Peers::Stop() {
 }
 
 void Peers::Send(raftpb::Message message) {
+  std::vector<raftpb::Message> one;
+  one.push_back(std::move(message));
+  SendAll(std::move(one));
+}
+
+void Peers::SendAll(std::vector<raftpb::Message> messages) {
+  // Each link's share is queued under one lock and wakes its sender once:
+  // a sender woken by the first of a Ready's messages to its peer would
+  // otherwise write that one alone and be woken again for the next.
+  std::vector<std::pair<std::shared_ptr<Link>, bool /*snapshot*/>> wake;
   std::shared_ptr<Link> link;
-  {
-    absl::MutexLock lock(&mu_);
-    link = LinkTo(message.to(), /*retry_now=*/false);
-    if (link == nullptr) return;  // not a member we know, or no link yet: dropped
-  }
-  bool snapshot = message.type() == raftpb::MSG_SNAP;
-  bool was_empty = false;
-  {
-    std::lock_guard<std::mutex> lock(link->mu);
-    if (snapshot) {
-      link->snapshots.clear();
-      link->snapshots.push_back(std::move(message));
-    } else {
-      was_empty = link->queue.empty();
-      if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
-      link->queue.push_back(std::move(message));
+  for (raftpb::Message& message : messages) {
+    if (link == nullptr || message.to() != link->id) {
+      absl::MutexLock lock(&mu_);
+      link = LinkTo(message.to(), /*retry_now=*/false);
+      if (link == nullptr) continue;  // not a member we know, or no link yet: dropped
     }
+    bool snapshot = message.type() == raftpb::MSG_SNAP;
+    bool was_empty = false;
+    {
+      std::lock_guard<std::mutex> lock(link->mu);
+      if (snapshot) {
+        link->snapshots.clear();
+        link->snapshots.push_back(std::move(message));
+      } else {
+        was_empty = link->queue.empty();
+        if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
+        link->queue.push_back(std::move(message));
+      }
+    }
+    // A non-empty queue means the sender was already to be woken and takes
+    // the whole queue when it runs: one wake per batch, not per message.
+    if (snapshot || was_empty) wake.emplace_back(link, snapshot);
   }
-  if (snapshot) {
-    link->snapshot_cv.notify_one();
-  } else if (was_empty) {
-    // A non-empty queue means the sender was already woken and takes the
-    // whole queue when it runs: one wake per batch, not per message.
-    link->cv.notify_one();
+  for (auto& [to, snapshot] : wake) {
+    if (snapshot) {
+      to->snapshot_cv.notify_one();
+    } else {
+      to->cv.notify_one();
+    }
   }
 }
 

@@ -55,6 +55,8 @@ class Peers : public member::Transport {
   // Thread-safe; never blocks on the network. A MSG_SNAP (metadata only)
   // goes to the snapshot sender, which reads the data with the loader.
   void Send(raftpb::Message message) override;
+  // Each peer's share is queued at once, with one wake of its sender.
+  void SendAll(std::vector<raftpb::Message> messages) override;
   // Where the snapshot sender gets snapshots' data (the member's store);
   // until it is set, snapshot messages are dropped.
   using SnapshotLoader = std::function<absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>>(
@@ -71,6 +73,7 @@ class Peers : public member::Transport {
 
  private:
   struct Link {
+    uint64_t id = 0;
     std::string address;
     std::shared_ptr<grpc::Channel> channel;
     std::shared_ptr<peerpb::Peer::Stub> stub;

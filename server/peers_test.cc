@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "server/testing/out_of_tasks.h"
+#include "server/testing/raft_stream_receiver.h"
 
 namespace etc::server {
 namespace {
@@ -51,6 +52,39 @@ int PeerAddedWhileOutOfThreads() {
 
 TEST(Peers, APeerAddedWhileOutOfThreadsIsLinkedLaterInsteadOfAbortingTheMember) {
   ExpectChildSucceeds("a peer added with no thread to spare", PeerAddedWhileOutOfThreads);
+}
+
+// A Ready's messages to two peers, interleaved: each peer's share leaves as
+// one batch, in order, and reaches that peer's member as one hand-off.
+TEST(Peers, EachPeersShareOfAReadyTravelsAsOneBatch) {
+  Port port2, port3;
+  Received received2, received3;
+  RaftStreamServer server2(/*cluster_id=*/7, received2.Deliver());
+  RaftStreamServer server3(/*cluster_id=*/7, received3.Deliver());
+  std::thread accept2([&] { server2.Serve(port2.Accept()); });
+  std::thread accept3([&] { server3.Serve(port3.Accept()); });
+  Peers peers(/*self=*/1, /*cluster_id=*/7, {{2, port2.address()}, {3, port3.address()}},
+              grpc::InsecureChannelCredentials(), /*raft_stream=*/true);
+  std::vector<raftpb::Message> ready;
+  for (uint64_t term = 1; term <= 3; ++term) {
+    for (uint64_t to : {2, 3}) {
+      ready.push_back(HeartbeatTo(to));
+      ready.back().set_term(term);
+    }
+  }
+  peers.SendAll(std::move(ready));
+  accept2.join();
+  accept3.join();
+  ASSERT_TRUE(AwaitSize(received2, 3));
+  ASSERT_TRUE(AwaitSize(received3, 3));
+  for (Received* received : {&received2, &received3}) {
+    std::lock_guard<std::mutex> lock(received->mu);
+    EXPECT_EQ(received->deliveries, std::vector<size_t>{3});
+    for (uint64_t i = 0; i < 3; ++i) EXPECT_EQ(received->messages[i].term(), i + 1);
+  }
+  peers.Stop();
+  server2.Stop();
+  server3.Stop();
 }
 
 }  // namespace

@@ -80,6 +80,15 @@ std::string EncodeRaftFrame(const peerpb::Batch& batch) {
   return frame;
 }
 
+std::vector<raftpb::Message> OwnMessages(peerpb::Batch* batch) {
+  std::vector<raftpb::Message> messages;
+  messages.reserve(batch->messages_size());
+  for (raftpb::Message& message : *batch->mutable_messages()) {
+    if (message.from() == batch->from()) messages.push_back(std::move(message));
+  }
+  return messages;
+}
+
 absl::StatusOr<RaftFrame> DecodeRaftFrame(std::string_view buffer) {
   RaftFrame frame;
   if (buffer.size() < kRaftFrameHeaderBytes) return frame;
@@ -101,7 +110,7 @@ absl::StatusOr<RaftFrame> DecodeRaftFrame(std::string_view buffer) {
 }
 
 RaftStreamServer::RaftStreamServer(uint64_t cluster_id,
-                                   std::function<void(raftpb::Message)> deliver)
+                                   Deliver deliver)
     : cluster_id_(cluster_id), deliver_(std::move(deliver)) {}
 
 RaftStreamServer::~RaftStreamServer() { Stop(); }
@@ -194,10 +203,8 @@ absl::Status RaftStreamServer::ReadFrames(int fd) {
             absl::StrCat("member ", absl::Hex(batch.from()), " belongs to another cluster (",
                          absl::Hex(batch.cluster_id()), ", this is ", absl::Hex(cluster_id_), ")"));
       }
-      for (raftpb::Message& message : *batch.mutable_messages()) {
-        if (message.from() != batch.from()) continue;  // only its own messages
-        deliver_(std::move(message));
-      }
+      std::vector<raftpb::Message> messages = OwnMessages(&batch);
+      if (!messages.empty()) deliver_(std::move(messages));
       continue;
     }
     // Incomplete: keep only its bytes, then read more.

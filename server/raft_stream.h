@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -46,6 +47,11 @@ inline constexpr size_t kRaftFrameHeaderBytes = 8;
 
 std::string EncodeRaftFrame(const peerpb::Batch& batch);
 
+// The messages of a received batch that its sender may send, moved out of
+// it: a member speaks only for itself, so a message naming another sender
+// is dropped (both the raft stream and the gRPC stream apply this).
+std::vector<raftpb::Message> OwnMessages(peerpb::Batch* batch);
+
 // The frame at the front of `buffer`: `consumed` is 0 while it is
 // incomplete. Errors (kDataLoss): too long, checksum, unparsable payload.
 struct RaftFrame {
@@ -58,9 +64,11 @@ absl::StatusOr<RaftFrame> DecodeRaftFrame(std::string_view buffer);
 // not yet read), one thread each.
 class RaftStreamServer {
  public:
-  // `deliver` gets each message of a batch from this cluster whose sender
-  // is the batch's; it runs on the connection's thread.
-  RaftStreamServer(uint64_t cluster_id, std::function<void(raftpb::Message)> deliver);
+  // `deliver` gets the messages of each batch from this cluster whose
+  // sender is the batch's, together and in order (one hand-off to the
+  // member per batch); it runs on the connection's thread.
+  using Deliver = std::function<void(std::vector<raftpb::Message>)>;
+  RaftStreamServer(uint64_t cluster_id, Deliver deliver);
   ~RaftStreamServer();
   RaftStreamServer(const RaftStreamServer&) = delete;
   RaftStreamServer& operator=(const RaftStreamServer&) = delete;
@@ -78,7 +86,7 @@ class RaftStreamServer {
   void Finished(int fd);
 
   uint64_t cluster_id_;
-  std::function<void(raftpb::Message)> deliver_;
+  Deliver deliver_;
   absl::Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::map<int, std::thread> threads_ ABSL_GUARDED_BY(mu_);

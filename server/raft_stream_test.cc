@@ -22,6 +22,7 @@
 
 #include "base/crc32c.h"
 #include "base/little_endian.h"
+#include "server/testing/raft_stream_receiver.h"
 
 namespace etc::server {
 namespace {
@@ -82,45 +83,6 @@ TEST(RaftFrame, RefusesDamagedOversizedAndUnparsableFrames) {
   EXPECT_NE(decoded.status().message().find("not a batch"), std::string::npos) << decoded.status();
 }
 
-// A loopback listening socket; Accept hands each connection to `serve`.
-class Port {
- public:
-  Port() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    EXPECT_EQ(listen(fd_, 16), 0);
-    socklen_t size = sizeof(address);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size);
-    port_ = ntohs(address.sin_port);
-  }
-  ~Port() { close(fd_); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  int Accept() { return accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC); }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
-// What a RaftStreamServer delivered.
-struct Received {
-  std::mutex mu;
-  std::vector<raftpb::Message> messages;
-  size_t size() {
-    std::lock_guard<std::mutex> lock(mu);
-    return messages.size();
-  }
-  std::function<void(raftpb::Message)> Deliver() {
-    return [this](raftpb::Message m) {
-      std::lock_guard<std::mutex> lock(mu);
-      messages.push_back(std::move(m));
-    };
-  }
-};
-
 // Dials `port` and hands the connection it accepts to `server`.
 absl::StatusOr<std::unique_ptr<RaftStreamConnection>> Connect(Port& port,
                                                               RaftStreamServer& server) {
@@ -128,13 +90,6 @@ absl::StatusOr<std::unique_ptr<RaftStreamConnection>> Connect(Port& port,
   auto connection = RaftStreamConnection::Dial(port.address(), 1000);
   acceptor.join();
   return connection;
-}
-
-bool AwaitSize(Received& received, size_t size) {
-  for (int i = 0; i < 500 && received.size() < size; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return received.size() == size;
 }
 
 TEST(RaftStream, CarriesBatchesAndDropsForgedSenders) {
@@ -151,6 +106,9 @@ TEST(RaftStream, CarriesBatchesAndDropsForgedSenders) {
   for (const raftpb::Message& m : received.messages) EXPECT_EQ(m.from(), 2u);
   EXPECT_EQ(received.messages[1].term(), 3u);  // the forged one (term 2) is gone
   EXPECT_EQ(received.messages[0].entries(0).data(), std::string(100, 'x'));
+  // Each batch reaches the member as one hand-off, its messages in order.
+  ASSERT_EQ(received.deliveries.size(), 101u);
+  EXPECT_EQ(received.deliveries[0], 2u);
 }
 
 TEST(RaftStream, RefusesAnotherClusterByClosing) {
@@ -196,7 +154,7 @@ TEST(RaftStream, TellsAnOlderPeerFromOneThatIsDown) {
 
 TEST(RaftStream, StopsWithConnectionsOpenAndRefusesNewOnes) {
   Port port;
-  RaftStreamServer server(/*cluster_id=*/7, [](raftpb::Message) {});
+  RaftStreamServer server(/*cluster_id=*/7, [](std::vector<raftpb::Message>) {});
   auto connection = Connect(port, server);
   ASSERT_TRUE(connection.ok()) << connection.status();
   server.Stop();  // returns although the sender keeps its side open
