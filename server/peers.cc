@@ -2,9 +2,11 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <system_error>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -187,41 +189,83 @@ void Peers::Send(raftpb::Message message) {
 }
 
 void Peers::SendAll(std::vector<raftpb::Message> messages) {
-  // Each link's share is queued under one lock and wakes its sender once:
-  // a sender woken by the first of a Ready's messages to its peer would
-  // otherwise write that one alone and be woken again for the next.
-  std::vector<std::pair<std::shared_ptr<Link>, bool /*snapshot*/>> wake;
-  std::shared_ptr<Link> link;
-  for (raftpb::Message& message : messages) {
-    if (link == nullptr || message.to() != link->id) {
-      absl::MutexLock lock(&mu_);
-      link = LinkTo(message.to(), /*retry_now=*/false);
-      if (link == nullptr) continue;  // not a member we know, or no link yet: dropped
+  // Each peer's share, in order (a Ready names few peers).
+  std::vector<std::pair<std::shared_ptr<Link>, std::vector<raftpb::Message>>> shares;
+  {
+    absl::MutexLock lock(&mu_);
+    for (raftpb::Message& message : messages) {
+      auto share = std::find_if(shares.begin(), shares.end(),
+                                [&](const auto& s) { return s.first->id == message.to(); });
+      if (share == shares.end()) {
+        std::shared_ptr<Link> link = LinkTo(message.to(), /*retry_now=*/false);
+        if (link == nullptr) continue;  // not a member we know, or no link yet: dropped
+        share = shares.emplace(shares.end(), std::move(link), std::vector<raftpb::Message>{});
+      }
+      share->second.push_back(std::move(message));
     }
-    bool snapshot = message.type() == raftpb::MSG_SNAP;
+  }
+  for (auto& [link, share] : shares) {
+    // Snapshots go to the snapshot sender; the newest supersedes the rest.
+    auto snapshot = std::stable_partition(share.begin(), share.end(), [](const auto& m) {
+      return m.type() != raftpb::MSG_SNAP;
+    });
+    if (snapshot != share.end()) {
+      {
+        std::lock_guard<std::mutex> lock(link->mu);
+        link->snapshots.clear();
+        link->snapshots.push_back(std::move(share.back()));
+      }
+      link->snapshot_cv.notify_one();
+      share.erase(snapshot, share.end());
+    }
+    if (share.empty() || WriteNow(*link, share)) continue;
     bool was_empty = false;
     {
       std::lock_guard<std::mutex> lock(link->mu);
-      if (snapshot) {
-        link->snapshots.clear();
-        link->snapshots.push_back(std::move(message));
-      } else {
-        was_empty = link->queue.empty();
+      was_empty = link->queue.empty();
+      for (raftpb::Message& message : share) {
         if (link->queue.size() >= kMaxQueuedMessages) link->queue.pop_front();
         link->queue.push_back(std::move(message));
       }
     }
-    // A non-empty queue means the sender was already to be woken and takes
-    // the whole queue when it runs: one wake per batch, not per message.
-    if (snapshot || was_empty) wake.emplace_back(link, snapshot);
+    // A non-empty queue means the sender was already woken and takes the
+    // whole queue when it runs: one wake per batch, not per message.
+    if (was_empty) link->cv.notify_one();
   }
-  for (auto& [to, snapshot] : wake) {
-    if (snapshot) {
-      to->snapshot_cv.notify_one();
-    } else {
-      to->cv.notify_one();
+}
+
+bool Peers::WriteNow(Link& link, std::vector<raftpb::Message>& messages) {
+  RaftStreamConnection* connection = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    if (link.raft_stream == nullptr || link.writing || link.stopping || link.raft_stream_failed ||
+        !link.queue.empty() || !link.unsent.empty()) {
+      return false;
     }
+    link.writing = true;
+    connection = link.raft_stream;
   }
+  peerpb::Batch batch;
+  batch.set_from(self_);
+  batch.set_cluster_id(cluster_id_);
+  for (raftpb::Message& message : messages) *batch.add_messages() = std::move(message);
+  std::string frame = EncodeRaftFrame(batch);
+  absl::StatusOr<size_t> written = connection->WriteNow(frame);
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(link.mu);
+    link.writing = false;
+    if (!written.ok()) {
+      // These messages are lost, as on any broken connection (Raft retries
+      // what matters); the sender dials again with the next batch.
+      link.raft_stream_failed = true;
+    } else if (*written < frame.size()) {
+      link.unsent = frame.substr(*written);
+    }
+    wake = link.raft_stream_failed || !link.unsent.empty() || !link.queue.empty() || link.stopping;
+  }
+  if (wake) link.cv.notify_one();
+  return true;
 }
 
 void Peers::set_snapshot_loader(SnapshotLoader loader) {
@@ -250,15 +294,14 @@ void Peers::RunSender(uint64_t to, Link* link) {
     // Close may have run before the stream was there to shut down.
     if (link->stopping && raft_stream != nullptr) raft_stream->Shutdown();
   };
-  for (;;) {
-    peerpb::Batch batch;
-    {
-      std::unique_lock<std::mutex> lock(link->mu);
-      link->cv.wait(lock, [&] { return link->stopping || !link->queue.empty(); });
-      if (link->stopping) break;
-      for (raftpb::Message& m : link->queue) *batch.add_messages() = std::move(m);
-      link->queue.clear();
+  // One round: what a caller's write left, then the queued batch. Runs
+  // while this thread is the link's writer.
+  auto send = [&](peerpb::Batch& batch, const std::string& unsent, bool failed) {
+    if (failed) set_raft_stream(nullptr);
+    if (!unsent.empty() && raft_stream != nullptr && !raft_stream->WriteBytes(unsent).ok()) {
+      set_raft_stream(nullptr);
     }
+    if (batch.messages_size() == 0) return;
     batch.set_from(self_);
     batch.set_cluster_id(cluster_id_);
     if (use_raft_stream && raft_stream == nullptr) {
@@ -277,7 +320,7 @@ void Peers::RunSender(uint64_t to, Link* link) {
         // The peer is down or restarting: these messages are lost (Raft
         // retries what matters), and the next batch dials again.
         std::this_thread::sleep_for(kReconnectBackoff);
-        continue;
+        return;
       }
     }
     if (raft_stream != nullptr) {
@@ -285,7 +328,7 @@ void Peers::RunSender(uint64_t to, Link* link) {
         set_raft_stream(nullptr);
         std::this_thread::sleep_for(kReconnectBackoff);
       }
-      continue;
+      return;
     }
     if (stream == nullptr) {
       context = std::make_unique<grpc::ClientContext>();
@@ -299,6 +342,32 @@ void Peers::RunSender(uint64_t to, Link* link) {
       context.reset();
       std::this_thread::sleep_for(kReconnectBackoff);
     }
+  };
+  for (;;) {
+    peerpb::Batch batch;
+    std::string unsent;
+    bool failed = false;
+    {
+      std::unique_lock<std::mutex> lock(link->mu);
+      link->cv.wait(lock, [&] {
+        return link->stopping || (!link->writing && (!link->queue.empty() || !link->unsent.empty() ||
+                                                     link->raft_stream_failed));
+      });
+      if (link->stopping) break;
+      link->writing = true;
+      unsent.swap(link->unsent);
+      failed = std::exchange(link->raft_stream_failed, false);
+      for (raftpb::Message& m : link->queue) *batch.add_messages() = std::move(m);
+      link->queue.clear();
+    }
+    send(batch, unsent, failed);
+    std::lock_guard<std::mutex> lock(link->mu);
+    link->writing = false;
+  }
+  {
+    // A caller may be writing to the stream: it is destroyed after.
+    std::unique_lock<std::mutex> lock(link->mu);
+    link->cv.wait(lock, [&] { return !link->writing; });
   }
   set_raft_stream(nullptr);
   if (stream != nullptr) {

@@ -55,7 +55,10 @@ class Peers : public member::Transport {
   // Thread-safe; never blocks on the network. A MSG_SNAP (metadata only)
   // goes to the snapshot sender, which reads the data with the loader.
   void Send(raftpb::Message message) override;
-  // Each peer's share is queued at once, with one wake of its sender.
+  // Each peer's share leaves as one batch: written from the calling thread
+  // when that peer's raft stream is idle (no thread to wake; what the
+  // socket does not take at once is left to the sender), otherwise queued
+  // with one wake of its sender.
   void SendAll(std::vector<raftpb::Message> messages) override;
   // Where the snapshot sender gets snapshots' data (the member's store);
   // until it is set, snapshot messages are dropped.
@@ -90,10 +93,23 @@ class Peers : public member::Transport {
     // The sender's raft stream while it has one (Close shuts it down, so
     // that a write blocked on the peer ends).
     RaftStreamConnection* raft_stream = nullptr;
+    // A thread is writing to raft_stream: the sender, or a caller of
+    // SendAll writing its batch itself (WriteNow). One at a time; the
+    // sender replaces or destroys the stream only while it is the writer.
+    bool writing = false;
+    // The rest of a frame a caller's write could not finish (the socket's
+    // buffer was full): the sender writes it before anything else.
+    std::string unsent;
+    // A caller's write found raft_stream broken: the sender drops it.
+    bool raft_stream_failed = false;
     std::thread sender;
     std::thread snapshot_sender;
   };
   void RunSender(uint64_t to, Link* link);
+  // Writes `messages` to the link's raft stream from the calling thread
+  // when the sender is idle with nothing queued; false (messages untouched)
+  // when they must be queued for the sender instead.
+  bool WriteNow(Link& link, std::vector<raftpb::Message>& messages);
   void RunSnapshotSender(Link* link);
   // kResourceExhausted if its threads cannot start.
   absl::StatusOr<std::shared_ptr<Link>> Open(uint64_t id, const std::string& address);

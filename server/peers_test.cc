@@ -1,6 +1,7 @@
 #include "server/peers.h"
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -85,6 +86,45 @@ TEST(Peers, EachPeersShareOfAReadyTravelsAsOneBatch) {
   peers.Stop();
   server2.Stop();
   server3.Stop();
+}
+
+// A peer that stops reading for a while: the socket's buffers fill, a
+// frame written from the caller's thread is left half sent for the sender
+// to finish, later batches queue behind it, and once the peer reads again
+// every message arrives, whole and in order.
+TEST(Peers, ABatchTheSocketTakesOnlyPartOfIsFinishedInOrder) {
+  Port port;
+  Received received;
+  std::mutex stall;
+  std::unique_lock<std::mutex> stalled(stall);
+  RaftStreamServer::Deliver deliver = received.Deliver();
+  RaftStreamServer server(/*cluster_id=*/7, [&](std::vector<raftpb::Message> batch) {
+    std::lock_guard<std::mutex> wait(stall);  // blocks the reader while stalled
+    deliver(std::move(batch));
+  });
+  std::thread accept([&] { server.Serve(port.Accept()); });
+  Peers peers(/*self=*/1, /*cluster_id=*/7, {{2, port.address()}},
+              grpc::InsecureChannelCredentials(), /*raft_stream=*/true);
+  constexpr uint64_t kBatches = 64;  // 16 MiB: more than loopback buffers
+  for (uint64_t term = 1; term <= kBatches; ++term) {
+    std::vector<raftpb::Message> ready;
+    ready.push_back(HeartbeatTo(2));
+    ready.back().set_term(term);
+    ready.back().set_context(std::string(256 << 10, static_cast<char>('a' + term % 26)));
+    peers.SendAll(std::move(ready));
+    if (term == 1) accept.join();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stalled.unlock();
+  ASSERT_TRUE(AwaitSize(received, kBatches));
+  std::lock_guard<std::mutex> lock(received.mu);
+  for (uint64_t i = 0; i < kBatches; ++i) {
+    EXPECT_EQ(received.messages[i].term(), i + 1);
+    EXPECT_EQ(received.messages[i].context(),
+              std::string(256 << 10, static_cast<char>('a' + (i + 1) % 26)));
+  }
+  peers.Stop();
+  server.Stop();
 }
 
 }  // namespace

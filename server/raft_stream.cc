@@ -295,6 +295,26 @@ absl::Status RaftStreamConnection::Write(const peerpb::Batch& batch) {
   return WriteFully(fd_, EncodeRaftFrame(batch));
 }
 
+absl::Status RaftStreamConnection::WriteBytes(std::string_view bytes) {
+  return WriteFully(fd_, bytes);
+}
+
+absl::StatusOr<size_t> RaftStreamConnection::WriteNow(std::string_view bytes) {
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = send(fd_, bytes.data() + written, bytes.size() - written,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return absl::UnavailableError(absl::StrCat("send: ", std::strerror(errno)));
+  }
+  return written;
+}
+
 void RaftStreamConnection::Shutdown() { shutdown(fd_, SHUT_RDWR); }
 
 }  // namespace etc::server

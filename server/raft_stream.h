@@ -111,6 +111,12 @@ class RaftStreamConnection {
   // The whole frame, or an error (the connection is then of no further
   // use). A peer that reads nothing for `timeout` fails it.
   absl::Status Write(const peerpb::Batch& batch);
+  // All of `bytes` (part of a frame), waiting as Write does.
+  absl::Status WriteBytes(std::string_view bytes);
+  // As much of `bytes` as the socket takes without waiting: how many bytes
+  // went (fewer, even 0, when its buffer is full), or an error (the
+  // connection is then of no further use).
+  absl::StatusOr<size_t> WriteNow(std::string_view bytes);
   // From any thread: a blocked Write fails at once.
   void Shutdown();
 
