@@ -132,7 +132,7 @@ absl::Status MemberHost::Open() {
     if (!dir.ok()) return dir.status();
     dir_ = std::move(*dir);
   }
-  log_store_ = std::make_unique<LogStoreThreads>(
+  log_store_ = std::make_unique<ServerLogStore>(
       dir_.get(),
       [this](uint64_t token) {
         Post([token](Context& context) { context.member().OnPersisted(token); });
@@ -266,7 +266,7 @@ void MemberHost::Stop() {
   // A snapshot still being taken is of no use now; its reader must not
   // outlive the host it posts to.
   if (runner_ != nullptr) runner_->Stop();
-  // Then the writer: what the member queued is written before it goes.
+  // Then the log store: what the member queued is written before it goes.
   if (log_store_ != nullptr) log_store_->Stop();
 }
 
@@ -498,6 +498,9 @@ void MemberHost::Loop() {
     }
     if (now >= next_tick_ms) next_tick_ms = now + options_.tick_ms;
     kv_member_->AfterStep();
+    // This step's writes, synced before the loop takes more work: what
+    // arrives meanwhile gathers into the next Ready (server_log_store.h).
+    log_store_->WriteAndSync();
     CheckRepair(member.node());
     removed_.store(member.ShouldShutDown());
     LogLeadership();

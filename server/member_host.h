@@ -39,7 +39,7 @@
 #include "member/kv_member.h"
 #include "member/member.h"
 #include "server/fork_runner.h"
-#include "server/log_store_threads.h"
+#include "server/server_log_store.h"
 #include "server/metrics.h"
 #include "server/timed_machine.h"
 #include "server/peerpb/peer.pb.h"
@@ -226,7 +226,7 @@ class MemberHost {
   storage::FileSystem* fs_;
   member::Transport* peers_;
   std::unique_ptr<storage::DataDir> dir_;
-  std::unique_ptr<LogStoreThreads> log_store_;
+  std::unique_ptr<ServerLogStore> log_store_;
   member::KvMachine machine_;
   // Where snapshots and whole-tree hashes run (a child process).
   std::unique_ptr<ForkRunner> runner_;

@@ -4,7 +4,7 @@
 # etcd) as bench-vs-etcd.sh does, runs one etc-bench workload, and prints
 # the voluntary and involuntary switches of the members' threads per
 # request, grouped by thread name (etc names its threads: etc-member,
-# etc-wal, etc-peer-send, ...; gRPC's and Go's threads keep theirs).
+# etc-peer-send, etc-peer-recv, ...; gRPC's and Go's threads keep theirs).
 #
 #   tools/switches-by-thread.sh                                  # etc, put, 64 clients
 #   tools/switches-by-thread.sh etcd --workload=range --clients=64 --connections=8 --fill=false

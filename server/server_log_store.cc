@@ -1,4 +1,4 @@
-#include "server/log_store_threads.h"
+#include "server/server_log_store.h"
 
 #include <pthread.h>
 
@@ -30,14 +30,20 @@ void StopOnDiskFailure(const absl::Status& status) {
   std::_Exit(1);
 }
 
-// How often a writer that found the disk full tries again.
-constexpr std::chrono::milliseconds kNoSpaceRetry{200};
+// How often a write that found the disk full is tried again.
+constexpr int64_t kNoSpaceRetryMs = 200;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
-LogStoreThreads::LogStoreThreads(storage::DataDir* dir,
-                                 std::function<void(uint64_t token)> persisted, Metrics* metrics,
-                                 uint64_t reserve_bytes)
+ServerLogStore::ServerLogStore(storage::DataDir* dir,
+                               std::function<void(uint64_t token)> persisted, Metrics* metrics,
+                               uint64_t reserve_bytes)
     : store_(dir, member::DataDirLogStore::Hooks{
                       .persisted = [persisted = std::move(persisted)](
                                        const member::PersistRequest&,
@@ -46,35 +52,33 @@ LogStoreThreads::LogStoreThreads(storage::DataDir* dir,
                   },
              member::DataDirLogStore::Options{.reserve_bytes = reserve_bytes}),
       metrics_(metrics) {
-  writer_ = std::thread([this] { Write(); });
   snapshotter_ = std::thread([this] { Snapshot(); });
   // Named, so that top -H and perf tell the member's threads apart.
-  pthread_setname_np(writer_.native_handle(), "etc-wal");
   pthread_setname_np(snapshotter_.native_handle(), "etc-snapshot");
 }
 
-void LogStoreThreads::Stop() {
+void ServerLogStore::Stop() {
+  if (!snapshotter_.joinable()) return;
+  WriteAndSync();
   store_.Close();
-  if (writer_.joinable()) writer_.join();
-  if (snapshotter_.joinable()) snapshotter_.join();
+  snapshotter_.join();
 }
 
-void LogStoreThreads::Write() {
-  while (store_.AwaitWrites()) {
-    store_.WriteQueued();
-    auto start = std::chrono::steady_clock::now();
-    member::DataDirLogStore::Synced synced = store_.SyncWritten();
-    if (synced.synced && metrics_ != nullptr) {
-      metrics_->wal_fsync_seconds.Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    // The disk is full: space comes back when someone frees it, not at
-    // once; meanwhile the member raised NOSPACE, so little is queued.
-    if (store_.out_of_space()) std::this_thread::sleep_for(kNoSpaceRetry);
+void ServerLogStore::WriteAndSync() {
+  if (store_.failed()) return;
+  if (store_.out_of_space() && SteadyMs() - out_of_space_at_ms_ < kNoSpaceRetryMs) return;
+  store_.WriteQueued();
+  if (store_.out_of_space()) out_of_space_at_ms_ = SteadyMs();
+  if (store_.unreported() == 0) return;
+  auto start = std::chrono::steady_clock::now();
+  member::DataDirLogStore::Synced synced = store_.SyncWritten();
+  if (synced.synced && metrics_ != nullptr) {
+    metrics_->wal_fsync_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 }
 
-void LogStoreThreads::Snapshot() {
+void ServerLogStore::Snapshot() {
   while (store_.AwaitSnapshotJob()) store_.RunSnapshotJob();
 }
 
