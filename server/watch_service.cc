@@ -47,11 +47,10 @@ class WatchStream final
     queue_.Push(std::move(responses), merge_limit);
     if (writing_ || queue_.empty()) return;
     writing_ = true;
-    writing_now_ = queue_.Pop();
-    writing_bytes_ = writing_now_.ByteSizeLong();
+    grpc::WriteOptions options = PopForWrite();
     lock.unlock();
     // No Finish while a write is out (writing_), so the stream lives.
-    StartWrite(&writing_now_);
+    StartWrite(&writing_now_, options);
   }
 
   void Blocked() override {
@@ -107,10 +106,9 @@ class WatchStream final
       queue_.Clear();
     }
     if (!queue_.empty()) {
-      writing_now_ = queue_.Pop();
-    writing_bytes_ = writing_now_.ByteSizeLong();
+      grpc::WriteOptions options = PopForWrite();
       lock.unlock();
-      StartWrite(&writing_now_);
+      StartWrite(&writing_now_, options);
       return;
     }
     writing_ = false;
@@ -126,6 +124,18 @@ class WatchStream final
       lock.unlock();
       host_->Post([](MemberHost::Context&) {});
     }
+  }
+
+  // The next response to write, and how: while more wait behind it, gRPC
+  // is told more follow (the buffer hint), so that the responses queued
+  // together (each watcher's own on a shared stream) leave in one send, not
+  // one send each. Called with mu_ held and the queue not empty.
+  grpc::WriteOptions PopForWrite() {
+    writing_now_ = queue_.Pop();
+    writing_bytes_ = writing_now_.ByteSizeLong();
+    grpc::WriteOptions options;
+    if (!queue_.empty()) options.set_buffer_hint();
+    return options;
   }
 
   void OnDone() override {

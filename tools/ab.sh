@@ -8,6 +8,8 @@
 #   cp bazel-bin/server/etc /tmp/etc-b   # after
 #   tools/ab.sh /tmp/etc-a /tmp/etc-b                  # 3 pairs, put, 64 clients, 60,000 each
 #   tools/ab.sh /tmp/etc-a /tmp/etc-b --pairs=5 --workload=range --fill=false
+#   AB_LOADGEN=go tools/ab.sh /tmp/etc-a /tmp/etc-b --workload=watch --clients=4 \
+#     --connections=4 --watchers=100 --total=3000   # measured with etcd-go-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ ! -x "$1" ] || [ ! -x "$2" ]; then
@@ -25,6 +27,10 @@ source tools/cluster_lib.sh
 measure_args tools/ab.sh etc --total=60000 "$@"
 prepare_load_run
 trap 'kill_cluster; rm -rf "$work"' EXIT
+# The measured run's load generator: etc-bench, or with AB_LOADGEN=go the
+# one on etcd's own Go client (same flags and result line).
+loadgen="$bench"
+[ "${AB_LOADGEN:-}" = go ] && loadgen=$(tools/etcd-go-bench.sh)
 printf '| pair | binary | ops/s | p99 ms | CPU µs/request | switches/request |\n|---|---|---|---|---|---|\n'
 for pair in $(seq 1 "$pairs"); do
   for side in 0 1; do
@@ -32,7 +38,7 @@ for pair in $(seq 1 "$pairs"); do
     "$bench" --endpoints="$endpoints" --workload=range --clients=1 --connections=1 --total=1 >/dev/null
     ticks_before=$(cpu_ticks)
     switches_before=$(context_switches)
-    line=$("$bench" --endpoints="$endpoints" "${flags[@]}" | grep '^{"workload"')
+    line=$("$loadgen" --endpoints="$endpoints" "${flags[@]}" | grep '^{"workload"')
     ticks_after=$(cpu_ticks)
     switches_after=$(context_switches)
     kill_cluster
