@@ -1,8 +1,8 @@
 // The member's LogStore over a data directory (storage::DataDir): the one
 // piece of logic both hosts run to decide what is written, synced and
 // reported durable when, and how a snapshot reaches its file. Only where
-// the I/O runs differs: the server calls the work methods from a writer
-// thread and a snapshot thread of its own; the simulator calls them from
+// the I/O runs differs: the server writes and syncs from the member's own
+// thread and runs snapshot jobs on a thread of their own; the simulator calls them from
 // events on virtual time, with the latencies and crashes it draws.
 //
 //   DataDirLogStore store(dir.get(), {.persisted = [](const PersistRequest&, uint64_t token) {

@@ -251,6 +251,7 @@ bool Peers::WriteNow(Link& link, std::vector<raftpb::Message>& messages) {
   for (raftpb::Message& message : messages) *batch.add_messages() = std::move(message);
   std::string frame = EncodeRaftFrame(batch);
   absl::StatusOr<size_t> written = connection->WriteNow(frame);
+  direct_writes_.fetch_add(1, std::memory_order_relaxed);
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(link.mu);
@@ -260,7 +261,9 @@ bool Peers::WriteNow(Link& link, std::vector<raftpb::Message>& messages) {
       // what matters); the sender dials again with the next batch.
       link.raft_stream_failed = true;
     } else if (*written < frame.size()) {
-      link.unsent = frame.substr(*written);
+      frame.erase(0, *written);
+      link.unsent = std::move(frame);
+      partial_writes_.fetch_add(1, std::memory_order_relaxed);
     }
     wake = link.raft_stream_failed || !link.unsent.empty() || !link.queue.empty() || link.stopping;
   }
@@ -300,6 +303,7 @@ void Peers::RunSender(uint64_t to, Link* link) {
     if (failed) set_raft_stream(nullptr);
     if (!unsent.empty() && raft_stream != nullptr && !raft_stream->WriteBytes(unsent).ok()) {
       set_raft_stream(nullptr);
+      std::this_thread::sleep_for(kReconnectBackoff);
     }
     if (batch.messages_size() == 0) return;
     batch.set_from(self_);

@@ -16,6 +16,7 @@
 #ifndef ETC_SERVER_PEERS_H_
 #define ETC_SERVER_PEERS_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -73,6 +74,11 @@ class Peers : public member::Transport {
   // nullptr for an unknown member.
   std::shared_ptr<peerpb::Peer::Stub> Stub(uint64_t id);
   void Stop();
+
+  // Batches the calling thread wrote to a raft stream itself, and those of
+  // them the socket took only part of (the sender finished them).
+  uint64_t direct_writes() const { return direct_writes_.load(std::memory_order_relaxed); }
+  uint64_t partial_writes() const { return partial_writes_.load(std::memory_order_relaxed); }
 
  private:
   struct Link {
@@ -134,6 +140,8 @@ class Peers : public member::Transport {
   // Closed links whose sender threads are joined at Stop (a sender may be
   // blocked on the network for a while; the caller must not wait for it).
   std::vector<std::shared_ptr<Link>> closed_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> direct_writes_{0};
+  std::atomic<uint64_t> partial_writes_{0};
 };
 
 // Receives other members' messages (and forwarded lease requests). The

@@ -67,9 +67,12 @@ void ServerLogStore::Stop() {
 void ServerLogStore::WriteAndSync() {
   if (store_.failed()) return;
   if (store_.out_of_space() && SteadyMs() - out_of_space_at_ms_ < kNoSpaceRetryMs) return;
-  store_.WriteQueued();
+  // Each call syncs and reports everything it wrote, so nothing written is
+  // left unreported between calls (and an idle step takes no lock the
+  // snapshot thread may hold).
+  size_t written = store_.WriteQueued();
   if (store_.out_of_space()) out_of_space_at_ms_ = SteadyMs();
-  if (store_.unreported() == 0) return;
+  if (written == 0) return;
   auto start = std::chrono::steady_clock::now();
   member::DataDirLogStore::Synced synced = store_.SyncWritten();
   if (synced.synced && metrics_ != nullptr) {

@@ -10,8 +10,14 @@
 // sync, requests and messages gather into the next Ready, which is the
 // batching that pays. A leader's appends leave before its own sync (they
 // may), so its write and its followers' still overlap. Snapshot files can
-// be hundreds of megabytes: the snapshot thread writes them, so that
-// neither the member nor the log waits for them.
+// be hundreds of megabytes: the snapshot thread writes the member's own, so
+// that neither the member nor the log waits for them. A snapshot a follower
+// receives from its leader is part of a Ready and is written here, on the
+// member thread, as etcd's raft loop saves it: that follower is silent
+// meanwhile (the leader's quorum does not need it; once it is done, the
+// leader's queued messages are stepped before the catch-up ticks, so it
+// does not time out on its leader). A slow sync delays a leader's
+// heartbeats as it does etcd's.
 //
 //   ServerLogStore store(dir, [&host](uint64_t token) { /* OnPersisted, posted */ }, metrics);
 //   Member::Start(..., &store.store(), ...);

@@ -101,6 +101,7 @@ class WatchStream final
 
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> lock(mu_);
+    first_write_done_ = true;
     if (!ok) {
       closed_ = true;  // the client is gone; the read side will notice
       queue_.Clear();
@@ -129,12 +130,15 @@ class WatchStream final
   // The next response to write, and how: while more wait behind it, gRPC
   // is told more follow (the buffer hint), so that the responses queued
   // together (each watcher's own on a shared stream) leave in one send, not
-  // one send each. Called with mu_ held and the queue not empty.
+  // one send each. Never on the stream's first write: that one carries the
+  // response headers, and gRPC's HTTP/2 server holds a hinted first message
+  // without completing it, so the stream would hang. Called with mu_ held
+  // and the queue not empty.
   grpc::WriteOptions PopForWrite() {
     writing_now_ = queue_.Pop();
     writing_bytes_ = writing_now_.ByteSizeLong();
     grpc::WriteOptions options;
-    if (!queue_.empty()) options.set_buffer_hint();
+    if (!queue_.empty() && first_write_done_) options.set_buffer_hint();
     return options;
   }
 
@@ -153,6 +157,8 @@ class WatchStream final
   // Its size, taken before gRPC has it.
   size_t writing_bytes_ = 0;
   bool writing_ = false;
+  // A write completed: the headers went with it (see PopForWrite).
+  bool first_write_done_ = false;
   bool blocked_ = false;
   bool closed_ = false;
   bool reads_done_ = false;

@@ -126,6 +126,8 @@ TEST_F(WatchServiceTest, ManyWatchersOnOneStreamEachSeeEveryRevisionInOrder) {
   constexpr int64_t kWatchers = 25;
   constexpr int64_t kPuts = 40;
   grpc::ClientContext context;
+  // A response held back for good fails the test rather than hanging it.
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   std::unique_ptr<Stream> stream = Open(&context);
   for (int64_t id = 1; id <= kWatchers; ++id) {
     ASSERT_TRUE(stream->Write(Create("/shared/", id)));
@@ -150,6 +152,28 @@ TEST_F(WatchServiceTest, ManyWatchersOnOneStreamEachSeeEveryRevisionInOrder) {
   for (int64_t r = 1; r <= kPuts; ++r) expected.push_back(r);
   ASSERT_EQ(seen.size(), static_cast<size_t>(kWatchers));
   for (const auto& [id, revisions] : seen) EXPECT_EQ(revisions, expected) << "watch " << id;
+  stream->WritesDone();
+  context.TryCancel();
+}
+
+// A watch from a past revision on a new stream: its created response is the
+// stream's first write, and the catch-up queues behind it; everything
+// arrives.
+TEST_F(WatchServiceTest, AWatchFromAPastRevisionGetsItsWholeCatchUpOnANewStream) {
+  for (int i = 1; i <= 60; ++i) Put("/past/" + std::to_string(i), std::string(2000, 'v'));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  std::unique_ptr<Stream> stream = Open(&context);
+  etcdserverpb::WatchRequest create = Create("/past/", 9);
+  create.mutable_create_request()->set_start_revision(1);
+  ASSERT_TRUE(stream->Write(create));
+  etcdserverpb::WatchResponse created;
+  ASSERT_TRUE(stream->Read(&created));
+  EXPECT_TRUE(created.created());
+  std::vector<int64_t> seen = ReadEvents(stream.get(), 9, 60);
+  std::vector<int64_t> expected;
+  for (int64_t r = 1; r <= 60; ++r) expected.push_back(r);
+  EXPECT_EQ(seen, expected);
   stream->WritesDone();
   context.TryCancel();
 }
