@@ -80,6 +80,13 @@ class WatchServiceTest : public ::testing::Test {
     return request;
   }
 
+  // 1, 2, ..., last.
+  static std::vector<int64_t> RevisionsThrough(int64_t last) {
+    std::vector<int64_t> revisions;
+    for (int64_t r = 1; r <= last; ++r) revisions.push_back(r);
+    return revisions;
+  }
+
   // Reads until `revisions` event revisions for watch `id` arrived.
   static std::vector<int64_t> ReadEvents(Stream* stream, int64_t id, size_t revisions) {
     std::vector<int64_t> seen;
@@ -111,9 +118,7 @@ TEST_F(WatchServiceTest, AWatcherSeesEveryRevisionOnceInOrderWithTheMembersHeade
   EXPECT_EQ(created.header().cluster_id(), 7u);
   for (int i = 1; i <= 50; ++i) Put("/a/" + std::to_string(i), "v");
   std::vector<int64_t> seen = ReadEvents(stream.get(), 3, 50);
-  std::vector<int64_t> expected;
-  for (int64_t r = 1; r <= 50; ++r) expected.push_back(r);
-  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(seen, RevisionsThrough(50));
   stream->WritesDone();
   context.TryCancel();
 }
@@ -148,10 +153,10 @@ TEST_F(WatchServiceTest, ManyWatchersOnOneStreamEachSeeEveryRevisionInOrder) {
     }
   }
   writer.join();
-  std::vector<int64_t> expected;
-  for (int64_t r = 1; r <= kPuts; ++r) expected.push_back(r);
   ASSERT_EQ(seen.size(), static_cast<size_t>(kWatchers));
-  for (const auto& [id, revisions] : seen) EXPECT_EQ(revisions, expected) << "watch " << id;
+  for (const auto& [id, revisions] : seen) {
+    EXPECT_EQ(revisions, RevisionsThrough(kPuts)) << "watch " << id;
+  }
   stream->WritesDone();
   context.TryCancel();
 }
@@ -171,9 +176,7 @@ TEST_F(WatchServiceTest, AWatchFromAPastRevisionGetsItsWholeCatchUpOnANewStream)
   ASSERT_TRUE(stream->Read(&created));
   EXPECT_TRUE(created.created());
   std::vector<int64_t> seen = ReadEvents(stream.get(), 9, 60);
-  std::vector<int64_t> expected;
-  for (int64_t r = 1; r <= 60; ++r) expected.push_back(r);
-  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(seen, RevisionsThrough(60));
   stream->WritesDone();
   context.TryCancel();
 }
