@@ -212,9 +212,10 @@ TEST_F(DataDirLogStoreTest, TheAwaitCallsEndOnceClosedAndDrained) {
   EXPECT_FALSE(store_->AwaitSnapshotJob());
 }
 
-// The server's arrangement: a writer thread and a snapshot thread, while
-// the member keeps persisting one request at a time (it waits for each to
-// be reported, as Member does) and saving snapshots.
+// Writes on one thread and snapshot jobs on another (the server writes on
+// its member thread, which also persists), while requests are persisted
+// one at a time (each waits to be reported, as Member does) and snapshots
+// saved.
 TEST_F(DataDirLogStoreTest, AWriterAndASnapshotThreadKeepEveryRule) {
   std::atomic<uint64_t> reported{0};
   DataDirLogStore::Hooks hooks;

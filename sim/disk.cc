@@ -23,8 +23,8 @@ raft::Ready AsReady(const member::PersistRequest& request) {
 }
 
 constexpr char kRoot[] = "data";
-// How often a write that found the disk full is tried again (the server's
-// writer thread waits as long).
+// How often a write that found the disk full is tried again (the server
+// waits as long: ServerLogStore).
 constexpr Micros kNoSpaceRetryUs = 200'000;
 
 storage::DataDirOptions DirOptions(const DiskOptions& options) {
@@ -233,7 +233,7 @@ void Disk::Complete(uint64_t generation) {
   if (store_->unreported() == 0) {
     // The oldest pending write found the disk full and waits in the store:
     // tried again now, and again later while there is no space (as the
-    // server's writer thread does).
+    // server does).
     store_->WriteQueued();
     if (store_->unreported() == 0) {
       ETC_CHECK(store_->out_of_space())
