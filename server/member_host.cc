@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "base/check.h"
+#include "base/steady_clock.h"
 #include "member/errors.h"
 #include "raft/conf_state.h"
 #include "server/identity.h"
@@ -21,11 +22,7 @@
 namespace etc::server {
 namespace {
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using base::SteadyMs;
 
 // The key tree's deadline status, as etcd's wire says it: etcd answers a
 // request that timed out (or met a stopping server) with UNAVAILABLE.

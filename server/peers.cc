@@ -10,10 +10,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "base/steady_clock.h"
 #include "server/grpc_status.h"
 
 namespace etc::server {
 namespace {
+
+using base::SteadyMs;
 
 // A link whose threads could not start is tried again after this.
 constexpr int64_t kRetryOpenMs = 1000;
@@ -23,12 +26,6 @@ constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
 constexpr auto kForwardTimeout = std::chrono::seconds(5);
 // How long a raft stream's dial waits to connect and for the peer's answer.
 constexpr int64_t kRaftStreamDialTimeoutMs = 1000;
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // One peer's stream of message batches: each batch read goes to the member,
 // then the next read starts; the reactor deletes itself when the call ends.

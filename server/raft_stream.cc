@@ -18,10 +18,13 @@
 #include "absl/strings/str_cat.h"
 #include "base/crc32c.h"
 #include "base/little_endian.h"
+#include "base/steady_clock.h"
 #include "server/tcp_address.h"
 
 namespace etc::server {
 namespace {
+
+using base::SteadyMs;
 
 // A write the peer does not take within this long fails (the sender then
 // reconnects): a peer that stopped reading must not hold the sender.
@@ -31,12 +34,6 @@ constexpr int64_t kWriteTimeoutMs = 5000;
 // connection is closed rather than given a thread.
 constexpr size_t kMaxConnections = 256;
 constexpr int64_t kPrefaceTimeoutMs = 5000;
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Reads exactly `size` bytes; false on end of stream or error.
 bool ReadFully(int fd, char* out, size_t size) {
@@ -53,19 +50,28 @@ bool ReadFully(int fd, char* out, size_t size) {
   return true;
 }
 
-absl::Status WriteFully(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+// Sends what the socket takes of `data`: all of it, or less once a send
+// would block (with MSG_DONTWAIT in `flags` at once, else after the
+// socket's send timeout); an error if the connection broke.
+absl::StatusOr<size_t> SendSome(int fd, std::string_view data, int flags) {
+  size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = send(fd, data.data() + written, data.size() - written, MSG_NOSIGNAL | flags);
     if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
+      written += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      return absl::DeadlineExceededError("the peer read nothing for 5 s");
-    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     return absl::UnavailableError(absl::StrCat("send: ", std::strerror(errno)));
   }
+  return written;
+}
+
+absl::Status WriteFully(int fd, std::string_view data) {
+  absl::StatusOr<size_t> written = SendSome(fd, data, 0);
+  if (!written.ok()) return written.status();
+  if (*written < data.size()) return absl::DeadlineExceededError("the peer read nothing for 5 s");
   return absl::OkStatus();
 }
 
@@ -300,19 +306,7 @@ absl::Status RaftStreamConnection::WriteBytes(std::string_view bytes) {
 }
 
 absl::StatusOr<size_t> RaftStreamConnection::WriteNow(std::string_view bytes) {
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = send(fd_, bytes.data() + written, bytes.size() - written,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      written += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    return absl::UnavailableError(absl::StrCat("send: ", std::strerror(errno)));
-  }
-  return written;
+  return SendSome(fd_, bytes, MSG_DONTWAIT);
 }
 
 void RaftStreamConnection::Shutdown() { shutdown(fd_, SHUT_RDWR); }

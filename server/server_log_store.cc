@@ -9,9 +9,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/steady_clock.h"
 
 namespace etc::server {
 namespace {
+
+using base::SteadyMs;
 
 // The data directory failed a write or an fsync. Going on would promise
 // what the disk may not hold (after a failed fsync the kernel may have
@@ -32,12 +35,6 @@ void StopOnDiskFailure(const absl::Status& status) {
 
 // How often a write that found the disk full is tried again.
 constexpr int64_t kNoSpaceRetryMs = 200;
-
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
