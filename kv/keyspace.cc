@@ -34,15 +34,26 @@ bool KeyRange::Contains(std::string_view k) const {
   return unbounded() || k < range_end;
 }
 
-mvccpb::KeyValue Keyspace::ToKeyValue(const std::string& key, const KeyVersion& version) {
+Keyspace::Keyspace(ValueStore* values)
+    : own_values_(values == nullptr ? std::make_unique<MemoryValueStore>() : nullptr),
+      values_(values == nullptr ? own_values_.get() : values) {}
+
+mvccpb::KeyValue Keyspace::ToKeyValue(const std::string& key, const KeyVersion& version,
+                                      bool with_value) const {
   mvccpb::KeyValue kv;
   kv.set_key(key);
   kv.set_create_revision(version.create_revision);
   kv.set_mod_revision(version.mod_revision);
   kv.set_version(version.version);
-  kv.set_value(version.value);
+  if (with_value && !version.value.empty()) values_->Read(version.value, kv.mutable_value());
   kv.set_lease(version.lease);
   return kv;
+}
+
+std::string Keyspace::ValueOf(const KeyVersion& version) const {
+  std::string value;
+  if (!version.value.empty()) values_->Read(version.value, &value);
+  return value;
 }
 
 const KeyVersion* Keyspace::Visible(const Versions& versions, Revision revision) {
@@ -54,7 +65,7 @@ const KeyVersion* Keyspace::Visible(const Versions& versions, Revision revision)
 }
 
 int64_t Keyspace::CostOf(const std::string& key, const KeyVersion& version) {
-  return static_cast<int64_t>(key.size() + version.value.size()) + kVersionOverheadBytes;
+  return static_cast<int64_t>(key.size() + version.value.size_bytes) + kVersionOverheadBytes;
 }
 
 uint64_t Keyspace::DigestOf(const std::string& key, const KeyVersion& version) {
@@ -65,7 +76,7 @@ uint64_t Keyspace::DigestOf(const std::string& key, const KeyVersion& version) {
                         version.lease};
   std::memcpy(fields, numbers, sizeof(fields));
   uint32_t head = base::Crc32cExtend(base::Crc32c(key), std::string_view(fields, sizeof(fields)));
-  uint64_t x = (static_cast<uint64_t>(head) << 32) | base::Crc32c(version.value);
+  uint64_t x = (static_cast<uint64_t>(head) << 32) | version.value.crc32c;
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
@@ -116,7 +127,7 @@ void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
 }
 
 std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_view value,
-                                              LeaseId lease, bool replace) {
+                                              LeaseId lease, bool replace, bool previous_value) {
   ETC_CHECK(writing_) << "Put outside BeginRevision/EndRevision";
   auto it = keys_.find(key);
   if (it == keys_.end()) it = keys_.emplace(std::string(key), Versions()).first;
@@ -124,11 +135,11 @@ std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_
   KeyVersion next;
   next.mod_revision = revision_ + 1;
   next.lease = lease;
-  next.value = std::string(value);
+  if (!value.empty()) next.value = values_->Write(value, base::Crc32c(value));
   const Versions& versions = it->second;
   if (!versions.empty() && !versions.back().tombstone()) {
     const KeyVersion& live = versions.back();
-    previous = ToKeyValue(it->first, live);
+    previous = ToKeyValue(it->first, live, previous_value);
     next.create_revision = replace ? revision_ + 1 : live.create_revision;
     next.version = replace ? 1 : live.version + 1;
   } else {
@@ -139,13 +150,13 @@ std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_
   return previous;
 }
 
-std::vector<mvccpb::KeyValue> Keyspace::DeleteRange(KeyRange range) {
+std::vector<mvccpb::KeyValue> Keyspace::DeleteRange(KeyRange range, bool with_values) {
   ETC_CHECK(writing_) << "DeleteRange outside BeginRevision/EndRevision";
   std::vector<mvccpb::KeyValue> deleted;
   auto visit = [&](KeyMap::iterator it) {
     const Versions& versions = it->second;
     if (versions.empty() || versions.back().tombstone()) return;
-    deleted.push_back(ToKeyValue(it->first, versions.back()));
+    deleted.push_back(ToKeyValue(it->first, versions.back(), with_values));
     KeyVersion tombstone;
     tombstone.mod_revision = revision_ + 1;
     AddVersion(it, std::move(tombstone));
@@ -181,7 +192,7 @@ absl::StatusOr<RangeResult> Keyspace::Range(KeyRange range, const RangeOptions& 
     ++result.count;
     if (options.count_only) return;
     if (options.limit > 0 && static_cast<int64_t>(result.kvs.size()) >= options.limit) return;
-    result.kvs.push_back(ToKeyValue(key, *version));
+    result.kvs.push_back(ToKeyValue(key, *version, !options.keys_only));
   };
   if (range.single_key()) {
     auto it = keys_.find(range.key);
@@ -208,12 +219,13 @@ bool Keyspace::AnyLive(KeyRange range, Revision revision) const {
   return false;
 }
 
-std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision revision) const {
+std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision revision,
+                                              bool with_value) const {
   auto it = keys_.find(key);
   if (it == keys_.end()) return std::nullopt;
   const KeyVersion* version = Visible(it->second, ReadRevision(revision));
   if (version == nullptr) return std::nullopt;
-  return ToKeyValue(it->first, *version);
+  return ToKeyValue(it->first, *version, with_value);
 }
 
 namespace {
@@ -339,12 +351,7 @@ absl::Status Keyspace::Compact(Revision revision) {
     }
     bool at_revision = first_kept < versions.size() && versions[first_kept].mod_revision == revision;
     if (first_kept > 0 && !at_revision && !versions[first_kept - 1].tombstone()) --first_kept;
-    for (size_t i = 0; i < first_kept; ++i) {
-      size_bytes_ -= CostOf(it->first, versions[i]);
-      digest_ -= DigestOf(it->first, versions[i]);
-      --versions_;
-    }
-    versions.erase(versions.begin(), versions.begin() + static_cast<ptrdiff_t>(first_kept));
+    DropOldest(it, first_kept);
     if (versions.empty()) {
       it = keys_.erase(it);
     } else {
@@ -355,8 +362,33 @@ absl::Status Keyspace::Compact(Revision revision) {
   // keys just erased).
   while (!changes_.empty() && changes_.front().revision < revision) changes_.pop_front();
   compact_revision_ = revision;
+  MoveValues();
   MarkAllUnchecked();
   return absl::OkStatus();
+}
+
+void Keyspace::DropOldest(KeyMap::iterator it, size_t count) {
+  Versions& versions = it->second;
+  for (size_t i = 0; i < count; ++i) {
+    size_bytes_ -= CostOf(it->first, versions[i]);
+    digest_ -= DigestOf(it->first, versions[i]);
+    --versions_;
+    if (!versions[i].value.empty()) values_->Release(versions[i].value);
+  }
+  versions.erase(versions.begin(), versions.begin() + static_cast<ptrdiff_t>(count));
+}
+
+void Keyspace::MoveValues() {
+  if (values_->WantsMoves()) {
+    for (auto& [key, versions] : keys_) {
+      for (KeyVersion& version : versions) {
+        if (!version.value.empty() && values_->ShouldMove(version.value)) {
+          version.value = values_->Move(version.value);
+        }
+      }
+    }
+  }
+  values_->MovesDone();
 }
 
 void Keyspace::ForEachVersion(
@@ -375,13 +407,20 @@ void Keyspace::ForEachLive(
 }
 
 absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
-                               std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys) {
+                               std::vector<std::pair<std::string, std::vector<StoredVersion>>> keys) {
   ETC_CHECK(!writing_);
+  ETC_CHECK(keys_.empty() && revision_ == 0) << "Restore into a keyspace in use";
   if (revision < 0 || compact_revision < 0 || compact_revision > revision) {
     return absl::DataLossError(absl::StrCat("keyspace snapshot: compact revision ",
                                             compact_revision, " past revision ", revision));
   }
   KeyMap restored;
+  // Values written so far: a refused snapshot releases them again.
+  std::vector<ValueRef> written;
+  auto refuse = [&](std::string message) {
+    for (const ValueRef& ref : written) values_->Release(ref);
+    return absl::DataLossError(std::move(message));
+  };
   std::vector<std::pair<Revision, const std::string*>> changes;
   size_t live = 0, versions_count = 0;
   int64_t size = 0;
@@ -389,22 +428,30 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
   const std::string* previous_key = nullptr;
   for (auto& [key, versions] : keys) {
     if (previous_key != nullptr && !(*previous_key < key)) {
-      return absl::DataLossError("keyspace snapshot: keys out of order");
+      return refuse("keyspace snapshot: keys out of order");
     }
-    if (versions.empty()) return absl::DataLossError("keyspace snapshot: key without versions");
+    if (versions.empty()) return refuse("keyspace snapshot: key without versions");
     auto it = restored.emplace_hint(restored.end(), key, Versions());
     previous_key = &it->first;
     Revision last = -1;
     for (size_t i = 0; i < versions.size(); ++i) {
-      KeyVersion& v = versions[i];
+      KeyVersion& v = versions[i].version;
+      const std::string& value = versions[i].value;
       if (v.mod_revision <= last || v.mod_revision <= 0 || v.mod_revision > revision) {
-        return absl::DataLossError(
+        return refuse(
             absl::StrCat("keyspace snapshot: bad revision ", v.mod_revision, " for a key"));
       }
-      if (v.tombstone() ? (v.create_revision != 0 || !v.value.empty() || v.lease != 0)
+      if (v.tombstone() ? (v.create_revision != 0 || !value.empty() || v.lease != 0)
                         : (v.create_revision <= 0 || v.create_revision > v.mod_revision ||
                            v.version <= 0)) {
-        return absl::DataLossError("keyspace snapshot: inconsistent version");
+        return refuse("keyspace snapshot: inconsistent version");
+      }
+      v.value = ValueRef{};
+      if (!value.empty()) {
+        v.value = values_->Write(value, base::Crc32c(value));
+        written.push_back(v.value);
+        // The snapshot's copy is not needed any more: hold one at a time.
+        std::string().swap(versions[i].value);
       }
       last = v.mod_revision;
       if (v.mod_revision >= compact_revision) changes.emplace_back(v.mod_revision, &it->first);
@@ -432,6 +479,8 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
 
 void Keyspace::Swap(Keyspace& other) {
   ETC_CHECK(!writing_ && !other.writing_);
+  // Refs name values in one store: both sides must share it.
+  ETC_CHECK(values_ == other.values_) << "swapping keyspaces with different value stores";
   keys_.swap(other.keys_);
   changes_.swap(other.changes_);
   std::swap(revision_, other.revision_);
@@ -442,6 +491,21 @@ void Keyspace::Swap(Keyspace& other) {
   std::swap(digest_, other.digest_);
   MarkAllUnchecked();
   other.MarkAllUnchecked();
+}
+
+void Keyspace::Clear() {
+  ETC_CHECK(!writing_);
+  for (auto it = keys_.begin(); it != keys_.end(); ++it) DropOldest(it, it->second.size());
+  values_->MovesDone();
+  keys_.clear();
+  changes_.clear();
+  revision_ = 0;
+  compact_revision_ = 0;
+  live_keys_ = 0;
+  ETC_CHECK_EQ(versions_, 0u);
+  ETC_CHECK_EQ(size_bytes_, 0);
+  digest_ = 0;
+  MarkAllUnchecked();
 }
 
 void Keyspace::KeyTotals::Add(const KeyTotals& other) {
@@ -504,6 +568,7 @@ Keyspace::KeyTotals Keyspace::CheckKey(const std::string& key, const Versions& v
     const KeyVersion& v = versions[i];
     ETC_CHECK_GT(v.mod_revision, last);
     ETC_CHECK_LE(v.mod_revision, revision_);
+    if (v.tombstone()) ETC_CHECK(v.value.empty()) << "a tombstone with a value";
     if (!v.tombstone()) {
       ETC_CHECK_LE(v.create_revision, v.mod_revision);
       bool continues = i > 0 && !versions[i - 1].tombstone();

@@ -19,6 +19,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kv/mvccpb/kv.pb.h"
+#include "kv/value_store.h"
 
 namespace etc::kv {
 
@@ -59,9 +61,16 @@ struct KeyVersion {
   // Puts since creation, from 1; 0 for a tombstone.
   int64_t version = 0;
   LeaseId lease = 0;
-  std::string value;
+  // Where the value is (in the keyspace's ValueStore); empty for a tombstone.
+  ValueRef value;
 
   bool tombstone() const { return version == 0; }
+};
+
+// A version with its value's bytes, as a snapshot carries it.
+struct StoredVersion {
+  KeyVersion version;  // its `value` ref is ignored: `value` is the value
+  std::string value;
 };
 
 struct RangeOptions {
@@ -71,6 +80,8 @@ struct RangeOptions {
   int64_t limit = 0;
   // Count only: return no key-values.
   bool count_only = false;
+  // Key-values without their values (nothing is read from the value store).
+  bool keys_only = false;
 };
 
 struct RangeResult {
@@ -106,7 +117,9 @@ struct Change {
 
 class Keyspace {
  public:
-  Keyspace() = default;
+  // Values go to `values` (not owned; it must outlive the keyspace), or,
+  // when null, to a MemoryValueStore of the keyspace's own.
+  explicit Keyspace(ValueStore* values = nullptr);
   Keyspace(const Keyspace&) = delete;
   Keyspace& operator=(const Keyspace&) = delete;
 
@@ -126,14 +139,18 @@ class Keyspace {
   // Whether the open revision has changed anything yet.
   bool changed() const { return changes_in_revision_ > 0; }
 
-  // Writes `value` to `key`; returns the previous live version, if any.
+  // Writes `value` to `key`; returns the previous live version, if any
+  // (without its value unless `previous_value`: reading it may cost a
+  // read from the value store's file).
   // The key must not have been written in this revision already (checked).
   // `replace` starts the key afresh (version 1, created now) even if it is
   // live: etcd v2's set replaces a node, so its createdIndex is new.
   std::optional<mvccpb::KeyValue> Put(std::string_view key, std::string_view value,
-                                      LeaseId lease, bool replace = false);
-  // Deletes every live key in the range; returns the deleted key-values.
-  std::vector<mvccpb::KeyValue> DeleteRange(KeyRange range);
+                                      LeaseId lease, bool replace = false,
+                                      bool previous_value = true);
+  // Deletes every live key in the range; returns the deleted key-values
+  // (with their values if `with_values`).
+  std::vector<mvccpb::KeyValue> DeleteRange(KeyRange range, bool with_values = true);
 
   // ---- reading ----
   // Errors: kOutOfRange with etcd's compacted / future-revision message.
@@ -141,8 +158,10 @@ class Keyspace {
   // Whether any key in the range is live at `revision` (0: latest); stops
   // at the first one (a directory's existence, without counting it).
   bool AnyLive(KeyRange range, Revision revision = 0) const;
-  // The live version of `key` at `revision` (0: latest).
-  std::optional<mvccpb::KeyValue> Get(std::string_view key, Revision revision = 0) const;
+  // The live version of `key` at `revision` (0: latest), with its value
+  // if `with_value`.
+  std::optional<mvccpb::KeyValue> Get(std::string_view key, Revision revision = 0,
+                                      bool with_value = true) const;
   // Immediate children of `directory` (see ChildPrefix) at `revision`,
   // sorted by name; with `after` non-empty, only those named after it (a
   // continuation). Costs the children returned (a subtree is skipped once
@@ -181,13 +200,18 @@ class Keyspace {
   void ForEachLive(const std::function<void(const std::string& key, const KeyVersion&)>&
                        visit) const;
   // Rebuilds from versions given in ForEachVersion's order (validated:
-  // keys ascending, revisions ascending and within the store's revision).
-  // Errors: kDataLoss naming what is inconsistent.
+  // keys ascending, revisions ascending and within the store's revision),
+  // writing their values to the value store. The keyspace must be empty.
+  // Errors: kDataLoss naming what is inconsistent (nothing is kept).
   absl::Status Restore(Revision revision, Revision compact_revision,
-                       std::vector<std::pair<std::string, std::vector<KeyVersion>>> keys);
-  // Exchanges the whole contents with `other` (pointers into either stay
-  // valid, now belonging to the other).
+                       std::vector<std::pair<std::string, std::vector<StoredVersion>>> keys);
+  // Exchanges the whole contents with `other`, which must write to the
+  // same value store (pointers into either stay valid, now belonging to
+  // the other).
   void Swap(Keyspace& other);
+  // Releases every value and forgets every key: an empty keyspace at
+  // revision 0.
+  void Clear();
   // Keys with a live version now.
   size_t live_keys() const { return live_keys_; }
   // Retained versions (live and tombstones) across all keys.
@@ -210,7 +234,13 @@ class Keyspace {
   // with a digest per version was a tenth of its time.
   void CheckInvariants() const;
 
-  static mvccpb::KeyValue ToKeyValue(const std::string& key, const KeyVersion& version);
+  // The key-value a read returns for `version` of `key` (its value read
+  // from the value store unless `with_value` is false).
+  mvccpb::KeyValue ToKeyValue(const std::string& key, const KeyVersion& version,
+                              bool with_value = true) const;
+  // The value's bytes.
+  std::string ValueOf(const KeyVersion& version) const;
+  ValueStore* value_store() const { return values_; }
 
  private:
   using Versions = absl::InlinedVector<KeyVersion, 1>;
@@ -245,6 +275,13 @@ class Keyspace {
     unchecked_keys_.clear();
   }
 
+  // Releases the values of versions[0, count) and erases them.
+  void DropOldest(KeyMap::iterator it, size_t count);
+  // After releases: moves the values the store wants moved.
+  void MoveValues();
+
+  std::unique_ptr<MemoryValueStore> own_values_;
+  ValueStore* values_;
   KeyMap keys_;
   std::deque<Change> changes_;
   Revision revision_ = 0;

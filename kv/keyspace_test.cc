@@ -25,11 +25,11 @@ Revision DeleteOne(Keyspace& keys, std::string_view key, std::string_view end = 
 }
 
 // Every version, grouped by key, as Restore takes them.
-std::vector<std::pair<std::string, std::vector<KeyVersion>>> Dump(const Keyspace& keys) {
-  std::vector<std::pair<std::string, std::vector<KeyVersion>>> dump;
+std::vector<std::pair<std::string, std::vector<StoredVersion>>> Dump(const Keyspace& keys) {
+  std::vector<std::pair<std::string, std::vector<StoredVersion>>> dump;
   keys.ForEachVersion([&](const std::string& key, const KeyVersion& v) {
     if (dump.empty() || dump.back().first != key) dump.push_back({key, {}});
-    dump.back().second.push_back(v);
+    dump.back().second.push_back(StoredVersion{v, keys.ValueOf(v)});
   });
   return dump;
 }
@@ -152,13 +152,13 @@ TEST(KeyspaceTest, VersionAtGivesEventAndPrevious) {
   DeleteOne(keys, "k");
   auto pair = keys.VersionAt("k", 2);
   ASSERT_NE(pair.current, nullptr);
-  EXPECT_EQ(pair.current->value, "2");
+  EXPECT_EQ(keys.ValueOf(*pair.current), "2");
   ASSERT_NE(pair.previous, nullptr);
-  EXPECT_EQ(pair.previous->value, "1");
+  EXPECT_EQ(keys.ValueOf(*pair.previous), "1");
   pair = keys.VersionAt("k", 3);
   ASSERT_NE(pair.current, nullptr);
   EXPECT_TRUE(pair.current->tombstone());
-  EXPECT_EQ(pair.previous->value, "2");
+  EXPECT_EQ(keys.ValueOf(*pair.previous), "2");
   EXPECT_EQ(keys.VersionAt("k", 4).current, nullptr);
 }
 
@@ -210,7 +210,7 @@ TEST(KeyspaceTest, RestoreRoundTrip) {
   DeleteOne(keys, "a");
   PutOne(keys, "a", "2", 5);
   ASSERT_TRUE(keys.Compact(2).ok());
-  std::vector<std::pair<std::string, std::vector<KeyVersion>>> dump = Dump(keys);
+  std::vector<std::pair<std::string, std::vector<StoredVersion>>> dump = Dump(keys);
   Keyspace restored;
   ASSERT_TRUE(restored.Restore(keys.revision(), keys.compact_revision(), dump).ok());
   restored.CheckInvariants();
@@ -222,7 +222,7 @@ TEST(KeyspaceTest, RestoreRoundTrip) {
   std::swap(bad[0], bad[1]);
   EXPECT_EQ(Keyspace().Restore(4, 2, bad).code(), absl::StatusCode::kDataLoss);
   bad = dump;
-  bad[0].second[0].mod_revision = 9;
+  bad[0].second[0].version.mod_revision = 9;
   EXPECT_EQ(Keyspace().Restore(4, 2, bad).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(Keyspace().Restore(1, 2, {}).code(), absl::StatusCode::kDataLoss);
 }
@@ -260,7 +260,7 @@ TEST(KeyspaceTest, APageOfAListingStopsOnlyWhenItsChildrenAreComplete) {
 RC_GTEST_PROP(KeyspaceProperty, IncrementalChecksAgreeWithAFullWalk, ()) {
   const auto key = rc::gen::element<std::string>("a", "b", "c", "/d/e", "/d/f");
   Keyspace keys;
-  Keyspace spare;
+  Keyspace spare(keys.value_store());
   const int steps = *rc::gen::inRange(1, 60);
   for (int step = 0; step < steps; ++step) {
     switch (*rc::gen::inRange(0, 8)) {
@@ -283,7 +283,7 @@ RC_GTEST_PROP(KeyspaceProperty, IncrementalChecksAgreeWithAFullWalk, ()) {
   }
   keys.CheckInvariants();
   spare.CheckInvariants();
-  std::vector<std::pair<std::string, std::vector<KeyVersion>>> dump = Dump(keys);
+  std::vector<std::pair<std::string, std::vector<StoredVersion>>> dump = Dump(keys);
   Keyspace restored;
   RC_ASSERT(restored.Restore(keys.revision(), keys.compact_revision(), dump).ok());
   restored.CheckInvariants();

@@ -26,7 +26,10 @@ std::pair<std::string, std::string> SubtreeRange(std::string_view path) {
 }
 
 Store::Store(StoreOptions options)
-    : options_(options), watches_(&keys_, options.watch), tokens_(options.auth_token_ttl_ms) {}
+    : options_(options),
+      keys_(options.values),
+      watches_(&keys_, options.watch),
+      tokens_(options.auth_token_ttl_ms) {}
 
 void Store::StampHeader(kvpb::Response* response, const kvpb::Request& request) const {
   // Every result message has the header as its field 1, and its field in
@@ -92,9 +95,10 @@ uint32_t Store::HashKV(Revision revision) const {
     if (v.mod_revision > upto) return;
     record.clear();
     absl::StrAppend(&record, key.size(), ":", key, "|", v.mod_revision, "|", v.create_revision,
-                    "|", v.version, "|", v.lease, "|", v.value.size(), ":");
+                    "|", v.version, "|", v.lease, "|", v.value.size_bytes, ":");
     crc = base::Crc32cExtend(crc, record);
-    crc = base::Crc32cExtend(crc, v.value);
+    // The bytes themselves, read back (a check of the value store too).
+    crc = base::Crc32cExtend(crc, keys_.ValueOf(v));
   });
   return crc;
 }
@@ -129,7 +133,7 @@ void Store::CheckInvariants() const {
   size_t attached = 0;
   for (const auto& [id, lease] : leases_.leases()) {
     for (const std::string& key : lease.keys) {
-      std::optional<mvccpb::KeyValue> kv = keys_.Get(key);
+      std::optional<mvccpb::KeyValue> kv = keys_.Get(key, 0, /*with_value=*/false);
       ETC_CHECK(kv.has_value() && kv->lease() == id)
           << "lease " << id << " lists a key that is gone or has another lease";
       ++attached;

@@ -67,6 +67,9 @@ struct StoreOptions {
   // --auth-token-ttl: a token unused this long is dropped (etcd: 300 s).
   int64_t auth_token_ttl_ms = kDefaultAuthTokenTtlMs;
   WatchLimits watch;
+  // Where the key tree keeps its values (not owned; it must outlive the
+  // store). Null: in memory, in the store's own MemoryValueStore.
+  ValueStore* values = nullptr;
 };
 
 class Store {

@@ -131,6 +131,8 @@ absl::StatusOr<etcdserverpb::RangeResponse> Store::DoRange(
   RangeOptions options;
   options.revision = std::max<Revision>(r.revision(), 0);
   options.count_only = r.count_only();
+  // Values are not read when none is returned (unless they are sorted on).
+  options.keys_only = r.keys_only() && r.sort_target() != etcdserverpb::RangeRequest::VALUE;
   // With sorting or revision filters, everything is fetched and trimmed
   // afterwards (etcd); otherwise one more than the limit tells `more`.
   bool fetch_all = r.sort_order() != etcdserverpb::RangeRequest::NONE ||

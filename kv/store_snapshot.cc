@@ -41,16 +41,16 @@ absl::Status ParseSnapshot(std::string_view data, kvpb::Snapshot* snapshot) {
 // Fills `keys` from the snapshot's versions, moving the keys and values out
 // of `snapshot` rather than copying them (they are most of its size).
 absl::Status RestoreKeyspace(kvpb::Snapshot* snapshot, Keyspace* keys) {
-  std::vector<std::pair<std::string, std::vector<KeyVersion>>> versions_by_key;
+  std::vector<std::pair<std::string, std::vector<StoredVersion>>> versions_by_key;
   versions_by_key.reserve(static_cast<size_t>(snapshot->keys_size()));
   for (kvpb::Snapshot::Key& key : *snapshot->mutable_keys()) {
-    std::vector<KeyVersion> versions;
+    std::vector<StoredVersion> versions;
     for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
-      KeyVersion v;
-      v.mod_revision = kv.mod_revision();
-      v.create_revision = kv.create_revision();
-      v.version = kv.version();
-      v.lease = kv.lease();
+      StoredVersion v;
+      v.version.mod_revision = kv.mod_revision();
+      v.version.create_revision = kv.create_revision();
+      v.version.version = kv.version();
+      v.version.lease = kv.lease();
       v.value = std::move(*kv.mutable_value());
       versions.push_back(std::move(v));
     }
@@ -67,7 +67,8 @@ absl::Status RestoreLeases(const kvpb::Snapshot& snapshot, const Keyspace& keys,
   std::vector<std::pair<LeaseId, int64_t>> ttls;
   for (const auto& lease : snapshot.leases()) ttls.emplace_back(lease.id(), lease.ttl_seconds());
   if (absl::Status s = leases->Restore(ttls, snapshot.lease_id_counter()); !s.ok()) return s;
-  absl::StatusOr<RangeResult> live = keys.Range(KeyRange{"", std::string(1, '\0')}, RangeOptions{});
+  absl::StatusOr<RangeResult> live =
+      keys.Range(KeyRange{"", std::string(1, '\0')}, RangeOptions{.keys_only = true});
   if (!live.ok()) return absl::DataLossError("key tree snapshot: unreadable keyspace");
   for (const mvccpb::KeyValue& kv : live->kvs) {
     if (kv.lease() == 0) continue;
@@ -126,6 +127,7 @@ std::string Store::Snapshot() const {
     alarm->set_alarm(static_cast<etcdserverpb::AlarmType>(type));
   }
 
+  const ValueStore* values = keys_.value_store();
   std::string out;
   out.reserve(SnapshotBytesHint());
   {
@@ -156,7 +158,7 @@ std::string Store::Snapshot() const {
       kv->set_create_revision(version.create_revision);
       kv->set_version(version.version);
       kv->set_lease(version.lease);
-      kv->set_value(version.value);
+      if (!version.value.empty()) values->Read(version.value, kv->mutable_value());
     });
     flush();
     tail.SerializeToCodedStream(&coded);
@@ -167,8 +169,14 @@ std::string Store::Snapshot() const {
 absl::Status Store::Restore(std::string_view data) {
   kvpb::Snapshot snapshot;
   if (absl::Status s = ParseSnapshot(data, &snapshot); !s.ok()) return s;
-  // Build everything aside, then swap: a bad snapshot changes nothing.
-  Keyspace restored_keys;
+  // Build everything aside, then swap: a bad snapshot changes nothing. The
+  // aside keyspace writes to the same value store; whichever tree it ends
+  // up holding (the refused one, or the one replaced) releases its values.
+  Keyspace restored_keys(keys_.value_store());
+  struct ReleaseValues {
+    Keyspace* keys;
+    ~ReleaseValues() { keys->Clear(); }
+  } release_aside{&restored_keys};
   if (absl::Status s = RestoreKeyspace(&snapshot, &restored_keys); !s.ok()) return s;
   LeaseTable restored_leases;
   if (absl::Status s = RestoreLeases(snapshot, restored_keys, &restored_leases); !s.ok()) {

@@ -120,7 +120,8 @@ bool Store::EvaluateCompares(const TxnRequest& r) const {
 }
 
 bool Store::CompareHolds(const Compare& c) const {
-  absl::StatusOr<RangeResult> result = keys_.Range(RangeOf(c.key(), c.range_end()), {});
+  absl::StatusOr<RangeResult> result = keys_.Range(
+      RangeOf(c.key(), c.range_end()), RangeOptions{.keys_only = c.target() != Compare::VALUE});
   if (!result.ok()) return false;
   auto holds = [&](const mvccpb::KeyValue& kv) {
     int64_t order = 0;

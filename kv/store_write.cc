@@ -140,7 +140,7 @@ absl::Status Store::ApplyDelete(const kvpb::Request& request, const AuthInfo& wh
 
 absl::Status Store::CheckPutState(const etcdserverpb::PutRequest& r) const {
   if (r.ignore_value() || r.ignore_lease()) {
-    if (!keys_.Get(r.key()).has_value()) return KeyNotFoundError();
+    if (!keys_.Get(r.key(), 0, /*with_value=*/false).has_value()) return KeyNotFoundError();
   }
   if (r.lease() != 0 && leases_.Find(r.lease()) == nullptr) return LeaseNotFoundError();
   return absl::OkStatus();
@@ -149,14 +149,15 @@ absl::Status Store::CheckPutState(const etcdserverpb::PutRequest& r) const {
 absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRequest& r,
                                                        bool replace) {
   if (absl::Status s = CheckPutState(r); !s.ok()) return s;
-  std::optional<mvccpb::KeyValue> current = keys_.Get(r.key());
+  std::optional<mvccpb::KeyValue> current = keys_.Get(r.key(), 0, /*with_value=*/r.ignore_value());
   std::string_view value = r.value();
   LeaseId lease = r.lease();
   if (r.ignore_value()) value = current->value();
   if (r.ignore_lease()) lease = current->lease();
   // Copy: `value` may point into the version about to be superseded.
   std::string value_copy(value);
-  std::optional<mvccpb::KeyValue> previous = keys_.Put(r.key(), value_copy, lease, replace);
+  std::optional<mvccpb::KeyValue> previous =
+      keys_.Put(r.key(), value_copy, lease, replace, /*previous_value=*/r.prev_kv());
   if (previous.has_value() && previous->lease() != 0 && previous->lease() != lease) {
     leases_.Detach(previous->lease(), r.key());
   }
@@ -168,7 +169,8 @@ absl::StatusOr<etcdserverpb::PutResponse> Store::DoPut(const etcdserverpb::PutRe
 
 absl::StatusOr<etcdserverpb::DeleteRangeResponse> Store::DoDeleteRange(
     const etcdserverpb::DeleteRangeRequest& r) {
-  std::vector<mvccpb::KeyValue> deleted = keys_.DeleteRange(RangeOf(r.key(), r.range_end()));
+  std::vector<mvccpb::KeyValue> deleted =
+      keys_.DeleteRange(RangeOf(r.key(), r.range_end()), /*with_values=*/r.prev_kv());
   etcdserverpb::DeleteRangeResponse response;
   response.set_deleted(static_cast<int64_t>(deleted.size()));
   for (mvccpb::KeyValue& kv : deleted) {

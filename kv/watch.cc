@@ -83,20 +83,27 @@ bool WatchHub::Wants(const Watcher& watcher, const Change& change,
   return pair.current->tombstone() ? !watcher.no_delete : !watcher.no_put;
 }
 
-mvccpb::Event WatchHub::MakeEvent(const Watcher& watcher, const std::string& key,
-                                  const Keyspace::VersionPair& pair) const {
+const mvccpb::KeyValue& WatchHub::ChangeKvs::Current() {
+  if (!current.has_value()) current = keys->ToKeyValue(*key, *pair.current);
+  return *current;
+}
+
+const mvccpb::KeyValue& WatchHub::ChangeKvs::Previous() {
+  if (!previous.has_value()) previous = keys->ToKeyValue(*key, *pair.previous);
+  return *previous;
+}
+
+mvccpb::Event WatchHub::MakeEvent(const Watcher& watcher, ChangeKvs& kvs) const {
   mvccpb::Event event;
-  if (pair.current->tombstone()) {
+  if (kvs.pair.current->tombstone()) {
     event.set_type(mvccpb::Event::DELETE);
-    event.mutable_kv()->set_key(key);
-    event.mutable_kv()->set_mod_revision(pair.current->mod_revision);
+    event.mutable_kv()->set_key(*kvs.key);
+    event.mutable_kv()->set_mod_revision(kvs.pair.current->mod_revision);
   } else {
     event.set_type(mvccpb::Event::PUT);
-    *event.mutable_kv() = Keyspace::ToKeyValue(key, *pair.current);
+    *event.mutable_kv() = kvs.Current();
   }
-  if (watcher.prev_kv && pair.previous != nullptr) {
-    *event.mutable_prev_kv() = Keyspace::ToKeyValue(key, *pair.previous);
-  }
+  if (watcher.prev_kv && kvs.pair.previous != nullptr) *event.mutable_prev_kv() = kvs.Previous();
   return event;
 }
 
@@ -117,22 +124,22 @@ void WatchHub::Notify() {
   notified_through_ = now;
   // Events per synced watcher, gathered over the new revisions.
   std::map<WatcherId, std::vector<mvccpb::Event>> batches;
-  auto consider = [&](WatcherId id, const Change& change, const Keyspace::VersionPair& pair) {
+  auto consider = [&](WatcherId id, const Change& change, ChangeKvs& kvs) {
     auto it = watchers_.find(id);
     if (it == watchers_.end()) return;
     const Watcher& watcher = it->second;
     if (!watcher.synced || watcher.canceled || change.revision < watcher.next_revision) return;
-    if (!Wants(watcher, change, pair)) return;
-    batches[id].push_back(MakeEvent(watcher, *change.key, pair));
+    if (!Wants(watcher, change, kvs.pair)) return;
+    batches[id].push_back(MakeEvent(watcher, kvs));
   };
   if (from < keys_->compact_revision()) from = keys_->compact_revision();
   for (auto change = keys_->ChangesFrom(from); change != keys_->changes_end(); ++change) {
-    Keyspace::VersionPair pair = keys_->VersionAt(*change->key, change->revision);
+    ChangeKvs kvs{keys_, change->key, keys_->VersionAt(*change->key, change->revision)};
     auto by_key = key_watchers_.find(*change->key);
     if (by_key != key_watchers_.end()) {
-      for (WatcherId id : by_key->second) consider(id, *change, pair);
+      for (WatcherId id : by_key->second) consider(id, *change, kvs);
     }
-    for (WatcherId id : range_watchers_) consider(id, *change, pair);
+    for (WatcherId id : range_watchers_) consider(id, *change, kvs);
   }
   for (auto& [id, watcher] : watchers_) {
     if (!watcher.synced || watcher.canceled) continue;
@@ -203,9 +210,9 @@ void WatchHub::CatchUp(Watcher& watcher) {
       break;
     }
     reading = change->revision;
-    Keyspace::VersionPair pair = keys_->VersionAt(*change->key, change->revision);
-    if (Wants(watcher, *change, pair)) {
-      events.push_back(MakeEvent(watcher, *change->key, pair));
+    ChangeKvs kvs{keys_, change->key, keys_->VersionAt(*change->key, change->revision)};
+    if (Wants(watcher, *change, kvs.pair)) {
+      events.push_back(MakeEvent(watcher, kvs));
       events_bytes += events.back().ByteSizeLong();
     }
   }

@@ -124,8 +124,18 @@ class WatchHub {
   };
 
   bool Wants(const Watcher& watcher, const Change& change, const Keyspace::VersionPair& pair) const;
-  mvccpb::Event MakeEvent(const Watcher& watcher, const std::string& key,
-                          const Keyspace::VersionPair& pair) const;
+  // One change's key-values, read from the keyspace (its value store may
+  // be a file) at most once however many watchers take them.
+  struct ChangeKvs {
+    const Keyspace* keys;
+    const std::string* key;
+    Keyspace::VersionPair pair;
+    std::optional<mvccpb::KeyValue> current;
+    std::optional<mvccpb::KeyValue> previous;
+    const mvccpb::KeyValue& Current();
+    const mvccpb::KeyValue& Previous();
+  };
+  mvccpb::Event MakeEvent(const Watcher& watcher, ChangeKvs& kvs) const;
   void Enqueue(Watcher& watcher, etcdserverpb::WatchResponse response, size_t events);
   // Whether the watcher's queue has room for more (live or from history).
   bool HasRoom(const Watcher& watcher) const {

@@ -63,8 +63,10 @@ void WatchWorkload::OnApply(Process& process) {
       Change change;
       change.key = *it->key;
       change.deleted = pair.current->tombstone();
-      change.value = pair.current->value;
-      if (pair.previous != nullptr && !pair.previous->tombstone()) change.previous = pair.previous->value;
+      change.value = keys.ValueOf(*pair.current);
+      if (pair.previous != nullptr && !pair.previous->tombstone()) {
+        change.previous = keys.ValueOf(*pair.previous);
+      }
       changes.push_back(std::move(change));
     }
   }
