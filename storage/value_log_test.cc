@@ -1,0 +1,193 @@
+#include "storage/value_log.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/crc32c.h"
+#include "gtest/gtest.h"
+#include "rapidcheck.h"
+#include "rapidcheck/gtest.h"
+#include "storage/memory_fs.h"
+
+namespace etc::storage {
+namespace {
+
+constexpr char kDir[] = "data/member/values";
+
+struct Stored {
+  uint64_t location;
+  std::string value;
+};
+
+Stored Append(ValueLog& log, std::string value) {
+  uint64_t location = log.Append(value, base::Crc32c(value));
+  return Stored{location, std::move(value)};
+}
+
+absl::StatusOr<std::string> Read(const ValueLog& log, const Stored& stored) {
+  std::string out;
+  absl::Status s = log.Read(stored.location, static_cast<uint32_t>(stored.value.size()),
+                            base::Crc32c(stored.value), &out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+std::unique_ptr<ValueLog> Make(MemoryFs& fs, ValueLogOptions options) {
+  absl::StatusOr<std::unique_ptr<ValueLog>> log = ValueLog::Create(&fs, kDir, options);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return std::move(*log);
+}
+
+TEST(ValueLog, ReadsFromTheBufferTheFileAndEverySegment) {
+  MemoryFs fs;
+  auto log = Make(fs, {.segment_bytes = 200, .write_buffer_bytes = 64});
+  std::vector<Stored> stored;
+  for (int i = 0; i < 40; ++i) {
+    stored.push_back(Append(*log, std::string(10 + i % 7, static_cast<char>('a' + i % 26))));
+  }
+  stored.push_back(Append(*log, "in the buffer"));
+  EXPECT_GT(log->segments(), 3u);
+  EXPECT_GT(log->unwritten_bytes(), 0u);
+  for (const Stored& s : stored) EXPECT_EQ(Read(*log, s).value(), s.value);
+  // Every record is in a file but the buffer's.
+  uint64_t in_files = 0;
+  std::vector<std::string> names = fs.List(kDir).value();
+  for (const std::string& name : names) {
+    in_files += fs.Contents(std::string(kDir) + "/" + name).size();
+  }
+  EXPECT_EQ(in_files + log->unwritten_bytes(), log->total_bytes());
+}
+
+TEST(ValueLog, CreateClearsWhatAnEarlierRunLeft) {
+  MemoryFs fs;
+  {
+    auto log = Make(fs, {.segment_bytes = 100, .write_buffer_bytes = 1});
+    for (int i = 0; i < 20; ++i) Append(*log, "value");
+  }
+  EXPECT_GT(fs.List(kDir)->size(), 1u);
+  auto log = Make(fs, {});
+  EXPECT_EQ(fs.List(kDir)->size(), 1u);
+  EXPECT_EQ(log->total_bytes(), 0u);
+}
+
+TEST(ValueLog, DamageIsFoundNotServed) {
+  MemoryFs fs;
+  auto log = Make(fs, {.write_buffer_bytes = 1});
+  Stored a = Append(*log, "the first value");
+  Stored b = Append(*log, "the second value");
+  std::string file = std::string(kDir) + "/" + fs.List(kDir)->at(0);
+  // A bit in b's value.
+  fs.FlipBit(file, (b.location + 8 + 3) * 8);
+  EXPECT_EQ(Read(*log, a).value(), a.value);
+  EXPECT_EQ(Read(*log, b).status().code(), absl::StatusCode::kDataLoss);
+  // A ref that does not match its record (a misplaced read).
+  std::string out;
+  EXPECT_EQ(log->Read(a.location, 3, base::Crc32c("the"), &out).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(log->Read(a.location + (uint64_t{7} << 40), 3, 0, &out).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(log->Read(b.location + 100, 3, 0, &out).code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(ValueLog, AFullDiskKeepsValuesInMemoryUntilTheyFit) {
+  MemoryFs fs;
+  auto log = Make(fs, {.segment_bytes = 1000, .write_buffer_bytes = 32});
+  Stored before = Append(*log, std::string(40, 'x'));
+  fs.set_capacity_bytes(fs.used_bytes());
+  std::vector<Stored> stored;
+  for (int i = 0; i < 60; ++i) stored.push_back(Append(*log, std::string(40, static_cast<char>('a' + i % 26))));
+  EXPECT_TRUE(IsNoSpace(log->write_error())) << log->write_error();
+  EXPECT_GT(log->unwritten_bytes(), 1000u) << "the segment could not be sealed";
+  for (const Stored& s : stored) EXPECT_EQ(Read(*log, s).value(), s.value);
+  fs.set_capacity_bytes(UINT64_MAX);
+  stored.push_back(Append(*log, std::string(40, 'z')));
+  stored.push_back(Append(*log, std::string(40, 'z')));
+  EXPECT_TRUE(log->write_error().ok());
+  EXPECT_LT(log->unwritten_bytes(), 100u);
+  EXPECT_EQ(Read(*log, before).value(), before.value);
+  for (const Stored& s : stored) EXPECT_EQ(Read(*log, s).value(), s.value);
+}
+
+TEST(ValueLog, MostlyReleasedSegmentsAreEvacuatedAndRemoved) {
+  MemoryFs fs;
+  auto log = Make(fs, {.segment_bytes = 100, .write_buffer_bytes = 1});
+  std::vector<Stored> stored;
+  for (int i = 0; i < 30; ++i) stored.push_back(Append(*log, std::string(12, static_cast<char>('a' + i))));
+  size_t segments = log->segments();
+  ASSERT_GT(segments, 4u);
+  // The first segment keeps one of its values; the second none.
+  uint64_t first = stored[0].location >> 40;
+  std::vector<Stored> kept;
+  for (const Stored& s : stored) {
+    uint64_t segment = s.location >> 40;
+    if ((segment == first && &s != &stored[0]) || segment == first + 1) {
+      log->Release(s.location, static_cast<uint32_t>(s.value.size()));
+    } else {
+      kept.push_back(s);
+    }
+  }
+  ASSERT_TRUE(log->WantsMoves());
+  for (Stored& s : kept) {
+    EXPECT_EQ(log->ShouldMove(s.location), (s.location >> 40) == first);
+    if (!log->ShouldMove(s.location)) continue;
+    Stored moved = Append(*log, s.value);
+    log->Release(s.location, static_cast<uint32_t>(s.value.size()));
+    s = moved;
+  }
+  log->MovesDone();
+  // Both are gone (the moved value may have started a new segment).
+  EXPECT_LE(log->segments(), segments);
+  std::string out;
+  EXPECT_EQ(log->Read(stored[0].location, 12, base::Crc32c(stored[0].value), &out).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(fs.List(kDir)->size(), log->segments());
+  EXPECT_FALSE(log->WantsMoves());
+  for (const Stored& s : kept) EXPECT_EQ(Read(*log, s).value(), s.value);
+}
+
+// Any mix of appends, releases and evacuations: every value not released
+// reads back, the live bytes are those of the values held, and no segment
+// with nothing live outlives an evacuation.
+RC_GTEST_PROP(ValueLogProperty, HeldValuesReadBack, ()) {
+  MemoryFs fs;
+  ValueLogOptions options;
+  options.segment_bytes = *rc::gen::inRange<uint64_t>(16, 400);
+  options.write_buffer_bytes = *rc::gen::inRange<size_t>(1, 200);
+  auto log = ValueLog::Create(&fs, kDir, options).value();
+  std::vector<Stored> held;
+  const int steps = *rc::gen::inRange(1, 200);
+  for (int step = 0; step < steps; ++step) {
+    int what = *rc::gen::inRange(0, 10);
+    if (what < 6 || held.empty()) {
+      held.push_back(Append(*log, *rc::gen::nonEmpty(rc::gen::container<std::string>(
+                                      *rc::gen::inRange(1, 40), rc::gen::character<char>()))));
+    } else if (what < 9) {
+      size_t i = *rc::gen::inRange<size_t>(0, held.size());
+      log->Release(held[i].location, static_cast<uint32_t>(held[i].value.size()));
+      held.erase(held.begin() + static_cast<ptrdiff_t>(i));
+    } else {
+      if (log->WantsMoves()) {
+        for (Stored& s : held) {
+          if (!log->ShouldMove(s.location)) continue;
+          Stored moved = Append(*log, s.value);
+          log->Release(s.location, static_cast<uint32_t>(s.value.size()));
+          s = moved;
+        }
+      }
+      log->MovesDone();
+      std::map<uint64_t, bool> segment_used;
+      for (const Stored& s : held) segment_used[s.location >> 40] = true;
+      // Only the newest segment may be empty.
+      RC_ASSERT(log->segments() <= segment_used.size() + 1);
+    }
+    uint64_t live = 0;
+    for (const Stored& s : held) live += 8 + s.value.size();
+    RC_ASSERT(log->live_bytes() == live);
+  }
+  for (const Stored& s : held) RC_ASSERT(Read(*log, s).value() == s.value);
+}
+
+}  // namespace
+}  // namespace etc::storage
