@@ -54,6 +54,9 @@ const std::map<std::string, std::string>& KnownFlags() {
       {"repair-damaged-data",
        "repair a damaged log or snapshot from the leader instead of refusing to start "
        "(true/false, default true)"},
+      {"values-in-memory",
+       "keep values in the heap instead of the value log under <data-dir>/member/values "
+       "(true/false, default false)"},
   };
   return *flags;
 }
@@ -62,7 +65,7 @@ const std::map<std::string, std::string>& KnownFlags() {
 // means --enable-v2=true); only "--flag=false" turns one off.
 bool IsBoolFlag(const std::string& name) {
   return name == "enable-v2" || name == "client-cert-auth" || name == "peer-client-cert-auth" ||
-         name == "repair-damaged-data";
+         name == "repair-damaged-data" || name == "values-in-memory";
 }
 
 absl::StatusOr<int64_t> Int(const std::string& flag, const std::string& value, int64_t min) {
@@ -249,7 +252,8 @@ absl::Status ReadValues(const std::map<std::string, std::string>& values, Server
            {"client-cert-auth", &config->client_tls.client_cert_auth},
            {"peer-client-cert-auth", &config->peer_tls.client_cert_auth},
            {"enable-v2", &config->enable_v2},
-           {"repair-damaged-data", &config->repair_damaged_data}}) {
+           {"repair-damaged-data", &config->repair_damaged_data},
+           {"values-in-memory", &config->values_in_memory}}) {
     if (auto v = get(flag)) {
       if (*v != "true" && *v != "false") {
         return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", *v, ": expected true or false"));

@@ -62,6 +62,10 @@ struct ServerConfig {
   // what is intact and fetches the rest from the leader instead of
   // refusing to start (etcd refuses; see docs/ARCHITECTURE.md).
   bool repair_damaged_data = true;
+  // --values-in-memory: the key tree keeps values in the heap rather than
+  // in the value log (etc's own flag; for comparisons, and for trees small
+  // enough that memory does not matter).
+  bool values_in_memory = false;
 
   uint64_t member_id = 0;
   uint64_t cluster_id = 0;

@@ -333,6 +333,7 @@ void ApplyFlags(const ServerConfig& config, MemberHostOptions* options) {
   options->election_ticks = config.election_timeout_ms / config.heartbeat_interval_ms;
   options->snapshot_count = config.snapshot_count;
   options->storage.repair_damage = config.repair_damaged_data;
+  options->values_in_memory = config.values_in_memory;
   if (config.quota_backend_bytes > 0) options->store.quota_bytes = config.quota_backend_bytes;
   options->store.max_request_bytes = config.max_request_bytes;
   options->store.max_txn_ops = config.max_txn_ops;

@@ -96,7 +96,7 @@ std::vector<uint64_t> Membership::Ids() const {
 
 MemberHost::MemberHost(MemberHostOptions options, storage::FileSystem* fs,
                        member::Transport* peers)
-    : options_(std::move(options)), fs_(fs), peers_(peers), machine_(options_.store) {}
+    : options_(std::move(options)), fs_(fs), peers_(peers) {}
 
 absl::StatusOr<std::unique_ptr<MemberHost>> MemberHost::Start(MemberHostOptions options,
                                                               storage::FileSystem* fs,
@@ -159,13 +159,29 @@ absl::Status MemberHost::Open() {
   runner_ = std::make_unique<ForkRunner>([this](std::function<void()> task) {
     Post([task = std::move(task)](Context&) { task(); });
   });
-  machine_.set_background_runner(runner_.get());
+  kv::StoreOptions store_options = options_.store;
+  if (!options_.values_in_memory) {
+    // Rebuilt from the snapshot and the log at every start (value_log.h).
+    absl::StatusOr<std::unique_ptr<storage::ValueLog>> log =
+        storage::ValueLog::Create(fs_, options_.data_dir + "/member/values");
+    if (!log.ok()) return log.status();
+    values_ = std::make_unique<member::FileValueStore>(std::move(*log), [](const absl::Status& s) {
+      std::fprintf(stderr,
+                   "{\"level\":\"fatal\",\"msg\":\"a value cannot be read back: %s; exiting (a "
+                   "restart rebuilds the value log from the snapshot and the log)\"}\n",
+                   std::string(s.message()).c_str());
+      std::_Exit(1);
+    });
+    store_options.values = values_.get();
+  }
+  machine_ = std::make_unique<member::KvMachine>(store_options);
+  machine_->set_background_runner(runner_.get());
   if (options_.metrics != nullptr) {
-    timed_machine_ = std::make_unique<TimedMachine>(&machine_, options_.metrics);
+    timed_machine_ = std::make_unique<TimedMachine>(machine_.get(), options_.metrics);
   }
   clock_ = std::make_unique<SteadyClock>();
   absl::StatusOr<std::unique_ptr<member::KvMember>> member = member::KvMember::Start(
-      KvOptions(), config, dir_->TakeRecovered(), peers_, &log_store_->store(), &machine_,
+      KvOptions(), config, dir_->TakeRecovered(), peers_, &log_store_->store(), machine_.get(),
       clock_.get(), timed_machine_.get());
   if (!member.ok()) {
     return absl::DataLossError(absl::StrCat("cannot start the member from ", options_.data_dir,
@@ -273,7 +289,7 @@ absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> MemberHost::LoadSnapshot
 }
 
 void MemberHost::SnapshotKeyTree(std::function<void(absl::StatusOr<std::string>)> done) {
-  Post([this, done = std::move(done)](Context&) mutable { machine_.SnapshotAsync(std::move(done)); });
+  Post([this, done = std::move(done)](Context&) mutable { machine_->SnapshotAsync(std::move(done)); });
 }
 
 void MemberHost::Post(Task task) {
@@ -464,9 +480,9 @@ void MemberHost::UpdateMetrics() {
   metrics->proposals_applied.store(member.applied_index());
   metrics->proposals_pending.store(static_cast<int64_t>(member.pending_requests()));
   metrics->raft_term.store(raft.term());
-  metrics->db_size_bytes.store(machine_.store().keyspace().size_bytes());
-  metrics->keys.store(static_cast<int64_t>(machine_.store().keyspace().live_keys()));
-  metrics->watchers.store(static_cast<int64_t>(machine_.store().watches().watchers()));
+  metrics->db_size_bytes.store(machine_->store().keyspace().size_bytes());
+  metrics->keys.store(static_cast<int64_t>(machine_->store().keyspace().live_keys()));
+  metrics->watchers.store(static_cast<int64_t>(machine_->store().watches().watchers()));
 }
 
 void MemberHost::Loop() {

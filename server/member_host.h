@@ -34,6 +34,7 @@
 #include "kv/kvpb/kvpb.pb.h"
 #include "kv/store.h"
 #include "member/errors.h"
+#include "member/file_value_store.h"
 #include "member/interfaces.h"
 #include "member/kv_machine.h"
 #include "member/kv_member.h"
@@ -58,6 +59,8 @@ struct MemberHostOptions {
   uint64_t snapshot_count = 100000;  // --snapshot-count (etcd 3.4's default)
   kv::StoreOptions store;
   storage::DataDirOptions storage;
+  // Values in the heap instead of the value log (<data_dir>/member/values).
+  bool values_in_memory = false;
   // A new cluster's initial members' attributes (the bootstrap snapshot).
   std::map<uint64_t, peerpb::MemberAttributes> initial_attributes;
   // This member's name and client URLs, published through the log once it
@@ -107,7 +110,7 @@ class MemberHost {
   // What a task posted to the member thread may use.
   class Context {
    public:
-    kv::Store& store() { return host_->machine_.store(); }
+    kv::Store& store() { return host_->machine_->store(); }
     member::Member& member() { return host_->kv_member_->member(); }
     member::KvMember& kv() { return *host_->kv_member_; }
     MemberHost& host() { return *host_; }
@@ -227,7 +230,9 @@ class MemberHost {
   member::Transport* peers_;
   std::unique_ptr<storage::DataDir> dir_;
   std::unique_ptr<ServerLogStore> log_store_;
-  member::KvMachine machine_;
+  // The key tree's values (null with values_in_memory), then the tree.
+  std::unique_ptr<member::FileValueStore> values_;
+  std::unique_ptr<member::KvMachine> machine_;
   // Where snapshots and whole-tree hashes run (a child process).
   std::unique_ptr<ForkRunner> runner_;
   // With metrics: the machine as the member applies through it.

@@ -76,6 +76,9 @@ class Disk : public member::LogStore {
   // damaged data), or kInternal if recovery came back without something
   // that was reported durable (a storage bug, never a right answer).
   absl::StatusOr<raft::DurableState> Recover();
+  // The member's file system: its data directory, and the value log the
+  // key tree keeps beside it.
+  storage::MemoryFs* fs() { return &fs_; }
   // What was reported durable: the promise checker's view of the disk.
   const raft::MemoryStorage& durable() const { return durable_; }
   void set_options(DiskOptions options) { options_ = options; }

@@ -159,7 +159,23 @@ void World::StartMember(Process& process) {
         });
       },
       &snapshot_random_);
-  process.machine = std::make_unique<member::KvMachine>(kv::StoreOptions());
+  // The server's value log on the simulated disk, rebuilt at every start
+  // as the server's is; small segments and buffer, so that segments fill,
+  // move and go within a run and most reads come from the file.
+  absl::StatusOr<std::unique_ptr<storage::ValueLog>> value_log = storage::ValueLog::Create(
+      process.disk->fs(), "data/member/values",
+      {.segment_bytes = 8 * 1024, .write_buffer_bytes = 256});
+  if (!value_log.ok()) {
+    Fail("durability", absl::StrCat("member ", process.id, " cannot make its value log: ",
+                                    value_log.status().ToString()));
+    process.crashed = true;
+    return;
+  }
+  process.machine.reset();
+  process.values = std::make_unique<member::FileValueStore>(std::move(*value_log), nullptr);
+  kv::StoreOptions store_options;
+  store_options.values = process.values.get();
+  process.machine = std::make_unique<member::KvMachine>(store_options);
   process.machine->set_background_runner(process.runner.get());
   process.machine->set_apply_observer(
       [this, &process](uint64_t index, const kvpb::Request& request,
@@ -343,6 +359,7 @@ void World::Crash(Process& process) {
   // A crash answers nobody: the member and its waiting requests vanish.
   process.kv.reset();
   process.machine.reset();
+  process.values.reset();
   process.runner.reset();
   process.disk->Crash();
   process.crashed = true;

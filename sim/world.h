@@ -24,6 +24,7 @@
 
 #include "kv/kvpb/kvpb.pb.h"
 #include "member/clock.h"
+#include "member/file_value_store.h"
 #include "member/kv_machine.h"
 #include "member/kv_member.h"
 #include "sim/checkers.h"
@@ -127,6 +128,8 @@ struct Process {
   std::unique_ptr<Disk> disk;
   std::unique_ptr<SimClock> clock;
   std::unique_ptr<SimBackgroundRunner> runner;
+  // The key tree's values, in a value log on the member's disk.
+  std::unique_ptr<member::FileValueStore> values;
   std::unique_ptr<member::KvMachine> machine;
   std::unique_ptr<member::KvMember> kv;
   std::unique_ptr<SimTransport> transport;
