@@ -228,6 +228,11 @@ std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision rev
   return ToKeyValue(it->first, *version, with_value);
 }
 
+const KeyVersion* Keyspace::Find(std::string_view key, Revision revision) const {
+  auto it = keys_.find(key);
+  return it == keys_.end() ? nullptr : Visible(it->second, ReadRevision(revision));
+}
+
 namespace {
 
 // Whether a listing that reached the key `rest` (relative to the
@@ -250,7 +255,8 @@ bool NamesThroughAreComplete(std::string_view last, std::string_view rest) {
 }  // namespace
 
 absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revision revision,
-                                                int64_t limit, std::string_view after) const {
+                                                int64_t limit, std::string_view after,
+                                                bool with_values) const {
   if (absl::Status status = CheckReadable(revision); !status.ok()) return status;
   if (limit < 0) return absl::InvalidArgumentError("etcdserver: negative limit");
   DirectoryListing listing;
@@ -280,7 +286,7 @@ absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revi
       if (!rest.empty() && version != nullptr && named_after(rest)) {
         DirectoryEntry& entry = children[std::string(rest)];
         entry.name = std::string(rest);
-        entry.kv = ToKeyValue(it->first, *version);
+        entry.kv = ToKeyValue(it->first, *version, with_values);
       }
       ++it;
       continue;

@@ -165,9 +165,14 @@ class Keyspace {
   // Immediate children of `directory` (see ChildPrefix) at `revision`,
   // sorted by name; with `after` non-empty, only those named after it (a
   // continuation). Costs the children returned (a subtree is skipped once
-  // one live key shows it exists), not the keys below them.
+  // one live key shows it exists), not the keys below them. Children that
+  // are keys come with their values only if `with_values`.
   absl::StatusOr<DirectoryListing> List(std::string_view directory, Revision revision,
-                                        int64_t limit, std::string_view after = {}) const;
+                                        int64_t limit, std::string_view after = {},
+                                        bool with_values = true) const;
+  // The live version of `key` at `revision` (0: latest), or null: what Get
+  // reads, without building a key-value (a value's size is its ref's).
+  const KeyVersion* Find(std::string_view key, Revision revision = 0) const;
   // Checks a read revision: 0 or within [compact_revision, revision()].
   absl::Status CheckReadable(Revision revision) const;
 

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/check.h"
 #include "kv/store.h"
 #include "kv/store_internal.h"
 
@@ -23,7 +24,7 @@ absl::Status Store::QueryList(const kvpb::Request& request, const AuthInfo& who,
 
 absl::StatusOr<kvpb::ListResponse> Store::DoList(const kvpb::ListRequest& r) const {
   absl::StatusOr<DirectoryListing> listing =
-      keys_.List(r.path(), r.revision(), r.limit(), r.after());
+      keys_.List(r.path(), r.revision(), r.limit(), r.after(), /*with_values=*/!r.keys_only());
   if (!listing.ok()) return listing.status();
   kvpb::ListResponse response;
   *response.mutable_header() = Header();
@@ -36,11 +37,10 @@ absl::StatusOr<kvpb::ListResponse> Store::DoList(const kvpb::ListRequest& r) con
     out->set_is_dir(entry.is_dir);
     if (entry.kv.has_value()) {
       *out->mutable_kv() = std::move(*entry.kv);
-      if (r.keys_only()) out->mutable_kv()->clear_value();
     }
     if (r.child_counts() && entry.is_dir) {
       absl::StatusOr<DirectoryListing> below =
-          keys_.List(absl::StrCat(prefix, entry.name), r.revision(), 0);
+          keys_.List(absl::StrCat(prefix, entry.name), r.revision(), 0, {}, /*with_values=*/false);
       if (!below.ok()) return below.status();
       out->set_child_count(static_cast<int64_t>(below->entries.size()));
     }
@@ -65,27 +65,30 @@ absl::StatusOr<kvpb::StatResponse> Store::DoStat(const kvpb::StatRequest& r) con
   if (absl::Status s = keys_.CheckReadable(r.revision()); !s.ok()) return s;
   kvpb::StatResponse response;
   *response.mutable_header() = Header();
-  if (std::optional<mvccpb::KeyValue> kv = keys_.Get(r.path(), r.revision()); kv.has_value()) {
+  if (const KeyVersion* version = keys_.Find(r.path(), r.revision()); version != nullptr) {
     response.set_is_key(true);
-    response.set_value_bytes(static_cast<int64_t>(kv->value().size()));
-    kv->clear_value();
-    *response.mutable_kv() = std::move(*kv);
+    response.set_value_bytes(version->value.size_bytes);
+    *response.mutable_kv() = *keys_.Get(r.path(), r.revision(), /*with_value=*/false);
   }
   auto [key, end] = SubtreeRange(r.path());
   if (!keys_.AnyLive(RangeOf(key, end), r.revision())) return response;
   response.set_is_dir(true);
-  absl::StatusOr<DirectoryListing> children = keys_.List(r.path(), r.revision(), 0);
+  absl::StatusOr<DirectoryListing> children =
+      keys_.List(r.path(), r.revision(), 0, {}, /*with_values=*/false);
   if (!children.ok()) return children.status();
   response.set_child_count(static_cast<int64_t>(children->entries.size()));
   if (!r.subtree()) return response;
   absl::StatusOr<RangeResult> below =
-      keys_.Range(RangeOf(key, end), RangeOptions{.revision = r.revision()});
+      keys_.Range(RangeOf(key, end), RangeOptions{.revision = r.revision(), .keys_only = true});
   if (!below.ok()) return below.status();
   response.set_subtree_keys(below->count);
   int64_t bytes = 0;
   int64_t newest = 0;
   for (const mvccpb::KeyValue& kv : below->kvs) {
-    bytes += static_cast<int64_t>(kv.key().size() + kv.value().size());
+    // The value's size is its ref's: nothing is read.
+    const KeyVersion* version = keys_.Find(kv.key(), r.revision());
+    ETC_CHECK(version != nullptr);
+    bytes += static_cast<int64_t>(kv.key().size() + version->value.size_bytes);
     newest = std::max(newest, kv.mod_revision());
   }
   response.set_subtree_bytes(bytes);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "base/check.h"
 #include "kv/response_status.h"
 #include "kv/store_internal.h"
 
@@ -143,6 +144,11 @@ absl::StatusOr<etcdserverpb::RangeResponse> Store::DoRange(
     // A limit of INT64_MAX is no limit (and must not overflow).
     options.limit = r.limit() < std::numeric_limits<int64_t>::max() ? r.limit() + 1 : r.limit();
   }
+  // Everything fetched, most of it dropped: values are read afterwards for
+  // what is kept (unless sorted on).
+  bool values_after = fetch_all && !options.keys_only &&
+                      r.sort_target() != etcdserverpb::RangeRequest::VALUE;
+  if (values_after) options.keys_only = true;
   absl::StatusOr<RangeResult> result = keys_.Range(RangeOf(r.key(), r.range_end()), options);
   if (!result.ok()) return result.status();
   etcdserverpb::RangeResponse response;
@@ -163,6 +169,12 @@ absl::StatusOr<etcdserverpb::RangeResponse> Store::DoRange(
   }
   if (r.keys_only()) {
     for (mvccpb::KeyValue& kv : *kvs) kv.clear_value();
+  } else if (values_after) {
+    for (mvccpb::KeyValue& kv : *kvs) {
+      const KeyVersion* version = keys_.Find(kv.key(), options.revision);
+      ETC_CHECK(version != nullptr && version->mod_revision == kv.mod_revision());
+      *kv.mutable_value() = keys_.ValueOf(*version);
+    }
   }
   return response;
 }

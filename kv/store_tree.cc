@@ -33,12 +33,13 @@ struct NodeState {
   bool is_dir() const { return !file.has_value() && (marker.has_value() || has_children); }
 };
 
-NodeState StateOf(const Keyspace& keys, const std::string& path, Revision revision) {
+NodeState StateOf(const Keyspace& keys, const std::string& path, Revision revision,
+                  bool with_values = true) {
   NodeState state;
   std::string marker = DirMarker(path);
   if (path != "/") {
-    state.file = keys.Get(path, revision);
-    state.marker = keys.Get(marker, revision);
+    state.file = keys.Get(path, revision, with_values);
+    state.marker = keys.Get(marker, revision, with_values);
   }
   std::string below = marker + '\0';
   std::string end = PrefixEnd(marker);
@@ -55,7 +56,7 @@ struct Refusal {
 // "not a directory", with the file as the cause.
 std::optional<Refusal> FileAbove(const Keyspace& keys, const std::string& path, Revision revision) {
   for (const std::string& ancestor : TreeAncestors(path)) {
-    if (keys.Get(ancestor, revision).has_value()) return Refusal{kTreeNotDir, ancestor};
+    if (keys.Find(ancestor, revision) != nullptr) return Refusal{kTreeNotDir, ancestor};
   }
   return std::nullopt;
 }
@@ -63,7 +64,9 @@ std::optional<Refusal> FileAbove(const Keyspace& keys, const std::string& path, 
 // ... and "key not found" names the first component that does not exist.
 Refusal NotFound(const Keyspace& keys, const std::string& path, Revision revision) {
   for (const std::string& ancestor : TreeAncestors(path)) {
-    if (!StateOf(keys, ancestor, revision).exists()) return Refusal{kTreeKeyNotFound, ancestor};
+    if (!StateOf(keys, ancestor, revision, /*with_values=*/false).exists()) {
+      return Refusal{kTreeKeyNotFound, ancestor};
+    }
   }
   return Refusal{kTreeKeyNotFound, path};
 }

@@ -130,8 +130,8 @@ class WatchHub {
     const Keyspace* keys;
     const std::string* key;
     Keyspace::VersionPair pair;
-    std::optional<mvccpb::KeyValue> current;
-    std::optional<mvccpb::KeyValue> previous;
+    std::optional<mvccpb::KeyValue> current = std::nullopt;
+    std::optional<mvccpb::KeyValue> previous = std::nullopt;
     const mvccpb::KeyValue& Current();
     const mvccpb::KeyValue& Previous();
   };

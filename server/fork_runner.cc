@@ -108,6 +108,9 @@ void ForkRunner::Read(Job& job) {
                                  MsSince(job.started), " ms (child process ", pid,
                                  "; the fork paused the member ", fork_us, " us)"));
   }
+  if (result.status().code() == absl::StatusCode::kDataLoss && on_child_found_damage_) {
+    post_(on_child_found_damage_);
+  }
   post_([done = std::move(job.done), result = std::move(result)]() mutable {
     done(std::move(result));
   });
@@ -144,6 +147,9 @@ absl::StatusOr<std::string> ForkRunner::Collect(int fd, pid_t pid, size_t size_h
   close(fd);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitFoundDamage) {
+    return absl::DataLossError("background work: the child process found damaged data");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError("background work: the child process failed");

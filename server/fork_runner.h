@@ -45,7 +45,14 @@ class ForkRunner : public member::BackgroundRunner {
  public:
   // How a result reaches the member thread.
   using Post = std::function<void(std::function<void()> task)>;
-  explicit ForkRunner(Post post) : post_(std::move(post)) {}
+  explicit ForkRunner(Post post, std::function<void()> on_child_found_damage = nullptr)
+      : post_(std::move(post)), on_child_found_damage_(std::move(on_child_found_damage)) {}
+  // The status a child leaves with when the work found the member's data
+  // damaged (a value that fails its checksum): not a failure a retry could
+  // cure. The runner then posts `on_child_found_damage` (the server stops
+  // the member, as it does when it finds the damage itself) and the work
+  // fails with kDataLoss.
+  static constexpr int kExitFoundDamage = 3;
   ~ForkRunner() override { Stop(); }
   ForkRunner(const ForkRunner&) = delete;
   ForkRunner& operator=(const ForkRunner&) = delete;
@@ -83,6 +90,7 @@ class ForkRunner : public member::BackgroundRunner {
   void JoinReaders(bool all);
 
   Post post_;
+  std::function<void()> on_child_found_damage_;
   std::vector<Reader> readers_;  // member thread only
   RateLimitedLog refused_log_{10'000};
 };

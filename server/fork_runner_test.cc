@@ -78,12 +78,29 @@ TEST(ForkRunner, AChildThatDiesIsAnErrorNotAShortResult) {
       []() -> std::string {
         // Dies having written nothing: an empty result must not pass for
         // a snapshot of an empty tree.
-        _exit(3);
+        _exit(5);
       },
       0, [&result](absl::StatusOr<std::string> r) { result = std::move(r); });
   member.RunOne();
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->status().code(), absl::StatusCode::kInternal);
+}
+
+// A child that found the member's data damaged (a value that fails its
+// checksum) says so with its exit status: the member hears of it before
+// the work fails, with kDataLoss, so it can stop rather than retry for ever.
+TEST(ForkRunner, AChildThatFoundDamageTellsTheMember) {
+  FakeMemberThread member;
+  std::vector<std::string> heard;
+  ForkRunner runner([&member](std::function<void()> task) { member.Post(std::move(task)); },
+                    [&heard] { heard.push_back("damage"); });
+  runner.Run([]() -> std::string { _exit(ForkRunner::kExitFoundDamage); }, 0,
+             [&heard](absl::StatusOr<std::string> r) {
+               heard.push_back(r.ok() ? "ok" : std::string(absl::StatusCodeToString(r.status().code())));
+             });
+  member.RunOne();
+  member.RunOne();
+  EXPECT_EQ(heard, (std::vector<std::string>{"damage", "DATA_LOSS"}));
 }
 
 TEST(ForkRunner, SeveralRunsEachGetTheirOwnResult) {

@@ -1,6 +1,7 @@
 #include "server/member_host.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -156,22 +157,34 @@ absl::Status MemberHost::Open() {
   config.incarnation = incarnation_;
   config.snapshot_every_entries = options_.snapshot_count;
   config.catch_up_entries = std::min<uint64_t>(5000, options_.snapshot_count);
-  runner_ = std::make_unique<ForkRunner>([this](std::function<void()> task) {
-    Post([task = std::move(task)](Context&) { task(); });
-  });
+  runner_ = std::make_unique<ForkRunner>(
+      [this](std::function<void()> task) { Post([task = std::move(task)](Context&) { task(); }); },
+      [] {
+        // The child logged what it found; the member must not go on with
+        // a value it cannot read (its snapshots would fail for ever).
+        std::fprintf(stderr,
+                     "{\"level\":\"fatal\",\"msg\":\"a snapshot or hash found a value that "
+                     "cannot be read back; exiting (a restart rebuilds the value log)\"}\n");
+        std::_Exit(1);
+      });
   kv::StoreOptions store_options = options_.store;
   if (!options_.values_in_memory) {
     // Rebuilt from the snapshot and the log at every start (value_log.h).
     absl::StatusOr<std::unique_ptr<storage::ValueLog>> log =
         storage::ValueLog::Create(fs_, options_.data_dir + "/member/values");
     if (!log.ok()) return log.status();
-    values_ = std::make_unique<member::FileValueStore>(std::move(*log), [](const absl::Status& s) {
-      std::fprintf(stderr,
-                   "{\"level\":\"fatal\",\"msg\":\"a value cannot be read back: %s; exiting (a "
-                   "restart rebuilds the value log from the snapshot and the log)\"}\n",
-                   std::string(s.message()).c_str());
-      std::_Exit(1);
-    });
+    pid_t member_pid = getpid();
+    values_ = std::make_unique<member::FileValueStore>(
+        std::move(*log), [member_pid](const absl::Status& s) {
+          bool child = getpid() != member_pid;  // a snapshot's or hash's (fork_runner.h)
+          std::fprintf(stderr,
+                       "{\"level\":\"fatal\",\"msg\":\"a value cannot be read back: %s; %s\"}\n",
+                       std::string(s.message()).c_str(),
+                       child ? "the snapshot or hash stops, and the member with it"
+                             : "exiting (a restart rebuilds the value log from the snapshot and the "
+                               "log)");
+          std::_Exit(child ? ForkRunner::kExitFoundDamage : 1);
+        });
     store_options.values = values_.get();
   }
   machine_ = std::make_unique<member::KvMachine>(store_options);

@@ -4,8 +4,9 @@ keeps its values in <data-dir>/member/values; a value damaged in a member's
 running log (bytes flipped in its segment file) is never served: the member
 exits with status 1 and a fatal line naming the checksum mismatch, and once
 restarted it rebuilds the log from its snapshot and WAL and serves every
-acknowledged value, hashing as the others do. --values-in-memory keeps the
-values in the heap and serves the same.
+acknowledged value, hashing as the others do. The same when a snapshot's
+child process finds the damaged value: the member stops too. With
+--values-in-memory the values stay in the heap and it serves the same.
 
     value_log_test.py <etc binary>
 """
@@ -97,6 +98,22 @@ def body(work):
     same_hashes(cluster)
     written['/k-after'] = 'after'
     check_true('a write through vl1', until(lambda: http_put(cluster, 1, '/k-after', 'after')))
+
+    section('a damaged value only a snapshot reads: the snapshot\'s child finds it, vl0 stops')
+    check_true('the byte flipped', flip_in_value(segments(work, 'vl0')[0], value_of(20)))
+    since = log_size(work, 'vl0')
+    http_call(cluster, 0, '/v3/maintenance/defragment', {})  # starts a snapshot
+    check_true('vl0 exits', until(lambda: exited(0), timeout=20))
+    check('with status 1', 1, e2e_lib.procs[0].poll())
+    text = log_text(work, 'vl0', since)
+    check_true('logging the mismatch the child found, and that the member stops',
+               'value log: checksum mismatch' in text and
+               'a snapshot or hash found a value that cannot be read back; exiting' in text,
+               text[-1500:])
+    cluster.start(0)
+    check_true('restarted, vl0 holds every acknowledged value',
+               until(lambda: local_keys(cluster, 0) == written, timeout=30, quiet=True))
+    same_hashes(cluster)
 
     section('--values-in-memory serves the same')
     stop(2)

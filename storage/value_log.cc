@@ -48,6 +48,7 @@ std::string ValueLog::PathOf(uint64_t segment) const {
 
 absl::Status ValueLog::OpenSegment(uint64_t number) {
   ETC_CHECK(buffer_.empty()) << "a new segment before the last one is in its file";
+  ETC_CHECK_LT(number, uint64_t{1} << (64 - kOffsetBits)) << "value log segment numbers ran out";
   absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(PathOf(number), {.create = true});
   if (!file.ok()) return file.status();
   // A file of this name can only be left from an earlier run of this log.
@@ -62,17 +63,21 @@ uint64_t ValueLog::Append(std::string_view value, uint32_t crc32c) {
   ETC_CHECK_LE(value.size(), UINT32_MAX);
   uint64_t record = RecordBytes(static_cast<uint32_t>(value.size()));
   auto newest = std::prev(segments_.end());
+  // After a failed write, sealing (which writes the buffer) waits for the
+  // buffer to grow by another write's worth, as Flush's retries do.
   if (newest->second.size_bytes > 0 &&
-      newest->second.size_bytes + record > options_.segment_bytes) {
+      newest->second.size_bytes + record > options_.segment_bytes &&
+      (write_error_.ok() || buffer_.size() >= flush_at_bytes_)) {
     // Seal it: its records must all be in its file before the next
     // segment's buffer starts. If they cannot be (a full disk), it grows
-    // on; sealing is tried again at the next append.
+    // on; sealing is tried again a buffer later.
     Flush();
     if (buffer_.empty()) {
       if (absl::Status s = OpenSegment(newest->first + 1); s.ok()) {
         newest = std::prev(segments_.end());
       } else {
         write_error_ = s;
+        flush_at_bytes_ = options_.write_buffer_bytes;
         segments_.erase(newest->first + 1);
       }
     }
