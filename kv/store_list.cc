@@ -68,7 +68,7 @@ absl::StatusOr<kvpb::StatResponse> Store::DoStat(const kvpb::StatRequest& r) con
   if (const KeyVersion* version = keys_.Find(r.path(), r.revision()); version != nullptr) {
     response.set_is_key(true);
     response.set_value_bytes(version->value.size_bytes);
-    *response.mutable_kv() = *keys_.Get(r.path(), r.revision(), /*with_value=*/false);
+    *response.mutable_kv() = keys_.ToKeyValue(r.path(), *version, /*with_value=*/false);
   }
   auto [key, end] = SubtreeRange(r.path());
   if (!keys_.AnyLive(RangeOf(key, end), r.revision())) return response;
