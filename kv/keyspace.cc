@@ -414,6 +414,18 @@ void Keyspace::ForEachLive(
 
 absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
                                std::vector<std::pair<std::string, std::vector<StoredVersion>>> keys) {
+  size_t next_key = 0;
+  return RestoreFrom(revision, compact_revision, [&](StoredKey* out) -> absl::StatusOr<bool> {
+    if (next_key == keys.size()) return false;
+    out->key = std::move(keys[next_key].first);
+    out->versions = std::move(keys[next_key].second);
+    ++next_key;
+    return true;
+  });
+}
+
+absl::Status Keyspace::RestoreFrom(Revision revision, Revision compact_revision,
+                                   const RestoreSource& next) {
   ETC_CHECK(!writing_);
   ETC_CHECK(keys_.empty() && revision_ == 0) << "Restore into a keyspace in use";
   if (revision < 0 || compact_revision < 0 || compact_revision > revision) {
@@ -432,12 +444,21 @@ absl::Status Keyspace::Restore(Revision revision, Revision compact_revision,
   int64_t size = 0;
   uint64_t digest = 0;
   const std::string* previous_key = nullptr;
-  for (auto& [key, versions] : keys) {
+  // One key at a time: a large snapshot's values are written to the value
+  // store as they are read, never all held at once.
+  StoredKey stored;
+  while (true) {
+    stored.versions.clear();
+    absl::StatusOr<bool> more = next(&stored);
+    if (!more.ok()) return refuse(std::string(more.status().message()));
+    if (!*more) break;
+    const std::string& key = stored.key;
+    std::vector<StoredVersion>& versions = stored.versions;
     if (previous_key != nullptr && !(*previous_key < key)) {
       return refuse("keyspace snapshot: keys out of order");
     }
     if (versions.empty()) return refuse("keyspace snapshot: key without versions");
-    auto it = restored.emplace_hint(restored.end(), key, Versions());
+    auto it = restored.emplace_hint(restored.end(), std::move(stored.key), Versions());
     previous_key = &it->first;
     Revision last = -1;
     for (size_t i = 0; i < versions.size(); ++i) {

@@ -210,6 +210,16 @@ class Keyspace {
   // Errors: kDataLoss naming what is inconsistent (nothing is kept).
   absl::Status Restore(Revision revision, Revision compact_revision,
                        std::vector<std::pair<std::string, std::vector<StoredVersion>>> keys);
+  // The same, with the keys read one at a time from `next` (which returns
+  // false after the last, or an error that Restore returns as kDataLoss):
+  // a snapshot larger than memory would hold twice is restored as it is read.
+  struct StoredKey {
+    std::string key;
+    std::vector<StoredVersion> versions;
+  };
+  using RestoreSource = std::function<absl::StatusOr<bool>(StoredKey* key)>;
+  absl::Status RestoreFrom(Revision revision, Revision compact_revision,
+                           const RestoreSource& next);
   // Exchanges the whole contents with `other`, which must write to the
   // same value store (pointers into either stay valid, now belonging to
   // the other).

@@ -39,11 +39,13 @@
 
 namespace etc::kv {
 
-// The largest quota: a key tree of this size (plus a write) serializes to a
-// snapshot that a snapshot file can hold (storage::kMaxSnapshotPayloadBytes,
-// 2 GiB: snapshots are about 1.25 times size_bytes). etcd's default, 2 GiB,
-// would let the key tree outgrow its own snapshots.
-inline constexpr int64_t kMaxQuotaBytes = int64_t{3} << 29;  // 1.5 GiB
+// The default quota, etcd's: 2 GiB.
+inline constexpr int64_t kDefaultQuotaBytes = int64_t{2} << 30;
+// The largest quota: etcd's largest recommended, 8 GiB. A key tree of this
+// size serializes to a snapshot of about 10 GiB, which snapshot files, the
+// transfer to a new member and Restore all take (they read snapshots past
+// protobuf's 2 GiB message limit field by field: base/wire_fields.h).
+inline constexpr int64_t kMaxQuotaBytes = int64_t{8} << 30;
 
 // The largest --max-request-bytes: a request travels in one log entry, which
 // must fit one WAL record (storage::kMaxRecordPayloadBytes, 64 MiB, the
@@ -54,9 +56,8 @@ inline constexpr int64_t kMaxRequestBytesLimit = int64_t{32} << 20;  // 32 MiB
 struct StoreOptions {
   // --quota-backend-bytes: the size (Keyspace::size_bytes, i.e. retained
   // keys and values plus a fixed cost per version) past which writes are
-  // refused and the NOSPACE alarm raised. At most kMaxQuotaBytes, the
-  // default.
-  int64_t quota_bytes = kMaxQuotaBytes;
+  // refused and the NOSPACE alarm raised. At most kMaxQuotaBytes.
+  int64_t quota_bytes = kDefaultQuotaBytes;
   // --max-request-bytes (etcd: 1.5 MiB).
   int64_t max_request_bytes = 1536 * 1024;
   // --max-txn-ops (etcd: 128).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/wire_fields.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -22,13 +23,24 @@ constexpr uint32_t kSnapshotFormat = 1;
 // Restore's steps, each filling one part of the state aside from the
 // snapshot. Each checks what it reads: errors are kDataLoss.
 
-// Parses `data` into `snapshot`; empty data is a new cluster's bootstrap
-// snapshot, the empty state.
-absl::Status ParseSnapshot(std::string_view data, kvpb::Snapshot* snapshot) {
+// Reads `data`'s fields other than the keys into `snapshot` (the keys are
+// most of its size and are read one at a time by RestoreKeyspace); empty
+// data is a new cluster's bootstrap snapshot, the empty state. The
+// snapshot is read field by field (base/wire_fields.h), so it may be larger
+// than the 2 GiB protobuf parses in one message.
+absl::Status ParseSnapshotHead(std::string_view data, kvpb::Snapshot* snapshot) {
+  std::string rest;
+  absl::Status walked = base::ForEachWireField(data, [&](const base::WireField& field) {
+    if (field.number != kvpb::Snapshot::kKeysFieldNumber) rest.append(field.whole);
+    return true;
+  });
+  if (!walked.ok()) {
+    return absl::DataLossError(absl::StrCat("key tree snapshot does not parse: ", walked.message()));
+  }
   if (data.empty()) {
     snapshot->set_format(kSnapshotFormat);
     snapshot->set_auth_revision(1);
-  } else if (!snapshot->ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+  } else if (!snapshot->ParseFromString(rest)) {
     return absl::DataLossError("key tree snapshot does not parse");
   }
   if (snapshot->format() != kSnapshotFormat) {
@@ -38,26 +50,46 @@ absl::Status ParseSnapshot(std::string_view data, kvpb::Snapshot* snapshot) {
   return absl::OkStatus();
 }
 
-// Fills `keys` from the snapshot's versions, moving the keys and values out
-// of `snapshot` rather than copying them (they are most of its size).
-absl::Status RestoreKeyspace(kvpb::Snapshot* snapshot, Keyspace* keys) {
-  std::vector<std::pair<std::string, std::vector<StoredVersion>>> versions_by_key;
-  versions_by_key.reserve(static_cast<size_t>(snapshot->keys_size()));
-  for (kvpb::Snapshot::Key& key : *snapshot->mutable_keys()) {
-    std::vector<StoredVersion> versions;
-    for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
-      StoredVersion v;
-      v.version.mod_revision = kv.mod_revision();
-      v.version.create_revision = kv.create_revision();
-      v.version.version = kv.version();
-      v.version.lease = kv.lease();
-      v.value = std::move(*kv.mutable_value());
-      versions.push_back(std::move(v));
-    }
-    versions_by_key.emplace_back(std::move(*key.mutable_key()), std::move(versions));
-  }
-  return keys->Restore(snapshot->revision(), snapshot->compact_revision(),
-                       std::move(versions_by_key));
+// Fills `keys` from the snapshot's keys, parsed one at a time from `data`
+// and moved into the keyspace as they are (their values are most of it).
+absl::Status RestoreKeyspace(std::string_view data, const kvpb::Snapshot& head, Keyspace* keys) {
+  std::string_view unread = data;
+  kvpb::Snapshot::Key key;
+  return keys->RestoreFrom(
+      head.revision(), head.compact_revision(),
+      [&](Keyspace::StoredKey* out) -> absl::StatusOr<bool> {
+        // The next keys field; the others were read by ParseSnapshotHead.
+        std::string_view payload;
+        bool is_message = true;
+        size_t consumed = 0;
+        absl::Status walked = base::ForEachWireField(unread, [&](const base::WireField& field) {
+          consumed += field.whole.size();
+          if (field.number != kvpb::Snapshot::kKeysFieldNumber) return true;
+          payload = field.payload;
+          is_message = field.type == base::WireType::kLengthDelimited;
+          if (!is_message) payload = field.whole;  // found, and refused below
+          return false;
+        });
+        if (!walked.ok()) return walked;
+        unread.remove_prefix(consumed);
+        if (payload.data() == nullptr) return false;
+        if (!is_message ||
+            !key.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+          return absl::DataLossError("key tree snapshot: a key does not parse");
+        }
+        out->key = std::move(*key.mutable_key());
+        out->versions.reserve(static_cast<size_t>(key.versions_size()));
+        for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
+          StoredVersion v;
+          v.version.mod_revision = kv.mod_revision();
+          v.version.create_revision = kv.create_revision();
+          v.version.version = kv.version();
+          v.version.lease = kv.lease();
+          v.value = std::move(*kv.mutable_value());
+          out->versions.push_back(std::move(v));
+        }
+        return true;
+      });
 }
 
 // Fills `leases` from the snapshot and attaches each live key of `keys` to
@@ -168,7 +200,7 @@ std::string Store::Snapshot() const {
 
 absl::Status Store::Restore(std::string_view data) {
   kvpb::Snapshot snapshot;
-  if (absl::Status s = ParseSnapshot(data, &snapshot); !s.ok()) return s;
+  if (absl::Status s = ParseSnapshotHead(data, &snapshot); !s.ok()) return s;
   // Build everything aside, then swap: a bad snapshot changes nothing. The
   // aside keyspace writes to the same value store; whichever tree it ends
   // up holding (the refused one, or the one replaced) releases its values.
@@ -177,7 +209,7 @@ absl::Status Store::Restore(std::string_view data) {
     Keyspace* keys;
     ~ReleaseValues() { keys->Clear(); }
   } release_aside{&restored_keys};
-  if (absl::Status s = RestoreKeyspace(&snapshot, &restored_keys); !s.ok()) return s;
+  if (absl::Status s = RestoreKeyspace(data, snapshot, &restored_keys); !s.ok()) return s;
   LeaseTable restored_leases;
   if (absl::Status s = RestoreLeases(snapshot, restored_keys, &restored_leases); !s.ok()) {
     return s;

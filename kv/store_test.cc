@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_join.h"
+#include "base/wire_fields.h"
 #include "gtest/gtest.h"
 #include "kv/errors.h"
 #include "kv/response_status.h"
@@ -1698,6 +1700,40 @@ TEST(SnapshotTest, RestoredStoreRevokesLeasedKeysAndDrawsTheSameIds) {
   restored.CheckInvariants();
 }
 
+TEST(SnapshotTest, RestoreReadsTheFieldsInAnyOrder) {
+  // Restore reads a snapshot field by field (so that it may pass protobuf's
+  // 2 GiB message limit), keys one at a time after the rest: wherever the
+  // keys stand among the other fields, it restores what parsing the whole
+  // message would.
+  Store original;
+  Populate(original);
+  const std::string snapshot = original.Snapshot();
+  std::vector<std::string> keys, others;
+  ASSERT_TRUE(base::ForEachWireField(snapshot, [&](const base::WireField& f) {
+                (f.number == kvpb::Snapshot::kKeysFieldNumber ? keys : others)
+                    .emplace_back(f.whole);
+                return true;
+              }).ok());
+  ASSERT_GT(keys.size(), 1u);
+  ASSERT_GT(others.size(), 3u);
+  std::string keys_first = absl::StrJoin(keys, "") + absl::StrJoin(others, "");
+  std::string reversed_others = absl::StrJoin(keys, "");
+  for (auto it = others.rbegin(); it != others.rend(); ++it) reversed_others = *it + reversed_others;
+  std::string interleaved;
+  for (size_t i = 0; i < std::max(keys.size(), others.size()); ++i) {
+    if (i < others.size()) interleaved += others[i];
+    if (i < keys.size()) interleaved += keys[i];
+  }
+  for (const std::string& data : {keys_first, reversed_others, interleaved}) {
+    ASSERT_FALSE(data == snapshot);
+    Store restored;
+    ASSERT_EQ(restored.Restore(data), absl::OkStatus());
+    restored.CheckInvariants();
+    EXPECT_TRUE(restored.Snapshot() == snapshot);
+    EXPECT_EQ(restored.Hash(), original.Hash());
+  }
+}
+
 class BadSnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -1743,6 +1779,19 @@ TEST_F(BadSnapshotTest, TruncatedSnapshotFailsWithDataLoss) {
   size_t at = good_.find("two again");
   ASSERT_NE(at, std::string::npos);
   ExpectDataLossAndNoChange(good_.substr(0, at + 4));
+}
+
+TEST_F(BadSnapshotTest, AMalformedKeyFieldFailsWithDataLoss) {
+  // The keys are parsed one at a time as Restore reaches them: a bad one
+  // after good ones still leaves nothing behind.
+  std::string bad_key_message = good_ + base::LengthDelimitedFieldHead(
+                                            kvpb::Snapshot::kKeysFieldNumber, 2) + "\xff\xff";
+  ExpectDataLossAndNoChange(bad_key_message);
+  // A keys field that is not a message at all (a varint).
+  ExpectDataLossAndNoChange(good_ + std::string("\x20\x01", 2));
+  // A keys field cut short (it announces more than follows).
+  ExpectDataLossAndNoChange(good_ + base::LengthDelimitedFieldHead(4, 1 << 20) + "0123456789");
+  EXPECT_EQ(target_.Restore(good_), absl::OkStatus());
 }
 
 TEST_F(BadSnapshotTest, InconsistentSnapshotFailsWithDataLoss) {

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/check.h"
+#include "base/wire_fields.h"
 #include "raft/conf_state.h"
 
 namespace etc::member {
@@ -127,12 +128,44 @@ void Member::CompleteRestoredRequests() {
   }
 }
 
-absl::Status Member::RestoreSnapshot(const std::string& data) {
-  memberpb::MemberSnapshot snapshot;
-  // An empty snapshot (a new cluster's bootstrap) is an empty state.
-  if (!data.empty() && !snapshot.ParseFromString(data)) {
+namespace {
+
+// A member snapshot's bytes: a memberpb.MemberSnapshot, written and read
+// with its application state (field 1, nearly all of it) apart, in place:
+// never copied into or out of a message, and free of protobuf's 2 GiB
+// message limit (base/wire_fields.h). The bytes are what serializing the
+// whole message gives.
+std::string EncodeMemberSnapshot(const memberpb::MemberSnapshot& rest,
+                                 std::string_view application) {
+  std::string head = application.empty()
+                         ? std::string()
+                         : base::LengthDelimitedFieldHead(
+                               memberpb::MemberSnapshot::kApplicationFieldNumber, application.size());
+  std::string tail = rest.SerializeAsString();
+  std::string out;
+  out.reserve(head.size() + application.size() + tail.size());
+  out.append(head).append(application).append(tail);
+  return out;
+}
+
+// An empty snapshot (a new cluster's bootstrap) is an empty state.
+absl::Status DecodeMemberSnapshot(std::string_view data, memberpb::MemberSnapshot* rest,
+                                  std::string_view* application) {
+  absl::StatusOr<base::WireSplit> split =
+      base::SplitWireField(data, memberpb::MemberSnapshot::kApplicationFieldNumber);
+  if (!split.ok() || !rest->ParseFromString(split->rest)) {
     return absl::DataLossError("member snapshot does not parse");
   }
+  *application = split->field;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Member::RestoreSnapshot(const std::string& data) {
+  memberpb::MemberSnapshot snapshot;
+  std::string_view application;
+  if (absl::Status s = DecodeMemberSnapshot(data, &snapshot, &application); !s.ok()) return s;
   removed_ = std::set<raft::NodeId>(snapshot.removed_members().begin(),
                                     snapshot.removed_members().end());
   // Removals the snapshot records were applied at or before its index.
@@ -149,19 +182,18 @@ absl::Status Member::RestoreSnapshot(const std::string& data) {
     attributes_[attributes.member_id()] = attributes.data();
   }
   ++membership_version_;
-  return machine_->Restore(snapshot.application());
+  return machine_->Restore(application);
 }
 
 std::string Member::BootstrapData(const std::map<raft::NodeId, std::string>& attributes,
-                                  std::string application) {
+                                  std::string_view application) {
   memberpb::MemberSnapshot data;
-  data.set_application(std::move(application));
   for (const auto& [member_id, bytes] : attributes) {
     memberpb::MemberAttributes* out = data.add_attributes();
     out->set_member_id(member_id);
     out->set_data(bytes);
   }
-  return data.SerializeAsString();
+  return EncodeMemberSnapshot(data, application);
 }
 
 absl::Status Member::Receive(const raftpb::Message& message) {
@@ -199,10 +231,9 @@ absl::Status Member::Receive(const raftpb::Message& message) {
 
 absl::Status Member::CheckSnapshotData(const std::string& data) const {
   memberpb::MemberSnapshot snapshot;
-  if (!data.empty() && !snapshot.ParseFromString(data)) {
-    return absl::DataLossError("member snapshot does not parse");
-  }
-  return machine_->CheckSnapshot(snapshot.application());
+  std::string_view application;
+  if (absl::Status s = DecodeMemberSnapshot(data, &snapshot, &application); !s.ok()) return s;
+  return machine_->CheckSnapshot(application);
 }
 
 bool Member::IsVoter() const {
@@ -704,9 +735,8 @@ void Member::FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> app
     snapshot_retry_index_ = applied_index_ + std::max<uint64_t>(1, config_.snapshot_every_entries / 10);
     return;
   }
-  progress.member_data.set_application(std::move(*application));
-  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
-      node_.CreateSnapshot(progress.index, progress.member_data.SerializeAsString());
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot = node_.CreateSnapshot(
+      progress.index, EncodeMemberSnapshot(progress.member_data, *application));
   // Refused when a configuration change was applied after its index, or a
   // leader's snapshot replaced it meanwhile: a later one will do.
   if (!snapshot.ok()) return;

@@ -117,7 +117,7 @@ class Member {
   // (empty: the empty state; else a StateMachine::Snapshot, to start a new
   // cluster from a backup).
   static std::string BootstrapData(const std::map<raft::NodeId, std::string>& attributes,
-                                   std::string application = "");
+                                   std::string_view application = {});
   const raft::Node& node() const { return node_; }
   raft::NodeId id() const { return config_.raft.id; }
   uint64_t applied_index() const { return applied_index_; }

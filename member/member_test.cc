@@ -890,3 +890,23 @@ TEST(Member, AttributesAreReplicatedWithTheConfiguration) {
 
 }  // namespace
 }  // namespace etc::member
+
+namespace etc::member {
+namespace {
+
+TEST(MemberSnapshot, IsTheMessageSerializedWithItsApplicationStateWrittenApart) {
+  // The application state is written apart (it may pass protobuf's 2 GiB
+  // message limit), into exactly the bytes serializing the message gives.
+  for (std::string application : {std::string(), std::string("state"), std::string(200000, 's')}) {
+    std::string data = Member::BootstrapData({{1, "one"}, {2, "two"}}, application);
+    memberpb::MemberSnapshot parsed;
+    ASSERT_TRUE(parsed.ParseFromString(data));
+    EXPECT_EQ(parsed.application(), application);
+    ASSERT_EQ(parsed.attributes_size(), 2);
+    EXPECT_EQ(parsed.attributes(1).data(), "two");
+    EXPECT_TRUE(parsed.SerializeAsString() == data) << application.size();
+  }
+}
+
+}  // namespace
+}  // namespace etc::member

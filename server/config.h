@@ -46,7 +46,7 @@ struct ServerConfig {
   int64_t heartbeat_interval_ms = 100;
   int64_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 100000;  // etcd 3.4's default
-  int64_t quota_backend_bytes = 0;  // 0: kv::kMaxQuotaBytes (1.5 GiB; etcd: 2 GiB)
+  int64_t quota_backend_bytes = 0;  // 0: kv::kDefaultQuotaBytes (2 GiB, as etcd)
   int64_t max_request_bytes = 1536 * 1024;
   int max_txn_ops = 128;
   int64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;

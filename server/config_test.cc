@@ -77,8 +77,8 @@ TEST(ConfigTest, BadFlagsAreClearErrors) {
   expect_error({"--initial-cluster=other=http://x:1"}, "no member named \"default\"");
   expect_error({"--initial-cluster=default=http://elsewhere:2380"}, "initial-advertise-peer-urls");
   expect_error({"--name"}, "needs a value");
-  // A key tree past 1.5 GiB would outgrow its own snapshot files.
-  expect_error({"--quota-backend-bytes=2147483648"}, "at most 1610612736");
+  // etcd's largest recommended quota, 8 GiB, is ours too.
+  expect_error({"--quota-backend-bytes=8589934593"}, "at most 8589934592");
   // A request past 32 MiB would not fit the log record that carries it.
   expect_error({"--max-request-bytes=33554433"}, "at most 33554432");
   expect_error({"stray"}, "unexpected argument");

@@ -153,10 +153,10 @@ TEST(DataDirTest, ASnapshotFileWrittenBesideTheLogSurvivesACrashBeforeItIsRecord
 }
 
 TEST(DataDirTest, ASnapshotLargerThanAFileCanHoldIsRefusedBeforeAnythingIsWritten) {
-  // The reader parses a snapshot file as one protobuf message (at most
-  // 2 GiB): a larger file would be written and synced, then refused at the
-  // next start. The limit is an option so that the test need not hold
-  // 2 GiB; the default is kMaxSnapshotPayloadBytes.
+  // The reader refuses a snapshot file past its limit: a larger file would
+  // be written and synced, then refused at the next start. The limit is an
+  // option so that the test need not hold gigabytes; the default is
+  // kMaxSnapshotPayloadBytes.
   MemoryFs fs;
   DataDirOptions options;
   options.max_snapshot_bytes = 1000;
@@ -170,7 +170,8 @@ TEST(DataDirTest, ASnapshotLargerThanAFileCanHoldIsRefusedBeforeAnythingIsWritte
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
   EXPECT_EQ(fs.List("data/member/snap").value(), files_before.value());
   EXPECT_TRUE((*dir)->WriteSnapshotFile(S(3, 1, std::string(500, 'x'))).ok());
-  EXPECT_LE(kMaxSnapshotPayloadBytes, uint64_t{INT32_MAX});
+  // Past protobuf's 2 GiB message limit (the data is read apart).
+  EXPECT_GT(kMaxSnapshotPayloadBytes, uint64_t{INT32_MAX});
 }
 
 TEST(DataDirTest, AReadyWithAnEntryTheLogCannotHoldIsRefusedBeforeItsSnapshotIsSaved) {

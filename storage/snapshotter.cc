@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/crc32c.h"
+#include "base/wire_fields.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -75,29 +76,47 @@ std::string EncodeSnapshotFile(const raftpb::Snapshot& snapshot) {
   return out;
 }
 
-absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string_view bytes) {
-  if (bytes.size() < kHeaderBytes || bytes.substr(0, kMagicBytes) != kMagic) {
+absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string bytes) {
+  std::string_view view = bytes;
+  if (view.size() < kHeaderBytes || view.substr(0, kMagicBytes) != kMagic) {
     return absl::DataLossError("not a snapshot file (bad magic or too short)");
   }
   uint64_t length = 0;
   for (int i = 0; i < 8; ++i) {
-    length |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[kMagicBytes + i])) << (8 * i);
+    length |= static_cast<uint64_t>(static_cast<unsigned char>(view[kMagicBytes + i])) << (8 * i);
   }
   uint32_t crc = 0;
   for (int i = 0; i < 4; ++i) {
-    crc |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[kMagicBytes + 8 + i])) << (8 * i);
+    crc |= static_cast<uint32_t>(static_cast<unsigned char>(view[kMagicBytes + 8 + i])) << (8 * i);
   }
-  if (length != bytes.size() - kHeaderBytes) {
-    return absl::DataLossError(absl::StrCat("snapshot file holds ", bytes.size() - kHeaderBytes,
+  if (length != view.size() - kHeaderBytes) {
+    return absl::DataLossError(absl::StrCat("snapshot file holds ", view.size() - kHeaderBytes,
                                             " bytes of payload, its header says ", length));
   }
-  std::string_view payload = bytes.substr(kHeaderBytes);
+  std::string_view payload = view.substr(kHeaderBytes);
   if (base::Crc32c(payload) != crc) return absl::DataLossError("snapshot checksum does not match");
+  if (payload.size() > kMaxSnapshotPayloadBytes) {
+    return absl::DataLossError(absl::StrCat("snapshot payload of ", payload.size(),
+                                            " bytes is larger than a snapshot file holds"));
+  }
+  // The metadata parses as a message; the data (which may pass protobuf's
+  // 2 GiB) is taken from where it is (base/wire_fields.h).
+  absl::StatusOr<base::WireSplit> split =
+      base::SplitWireField(payload, raftpb::Snapshot::kDataFieldNumber);
   raftpb::Snapshot snapshot;
-  if (payload.size() > kMaxSnapshotPayloadBytes ||
-      !snapshot.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+  if (!split.ok() || !snapshot.ParseFromString(split->rest)) {
     return absl::DataLossError("snapshot payload does not parse");
   }
+  // Moved within the file's bytes to their start, rather than copied: a
+  // second copy of a large snapshot would double what a restart holds.
+  size_t data_bytes = split->field.size();
+  if (data_bytes == 0) {
+    bytes.clear();
+  } else {
+    bytes.erase(0, static_cast<size_t>(split->field.data() - bytes.data()));
+    bytes.resize(data_bytes);
+  }
+  snapshot.set_data(std::move(bytes));
   return snapshot;
 }
 
@@ -200,7 +219,7 @@ absl::StatusOr<raftpb::Snapshot> Snapshotter::Read(const std::string& name) cons
   if (!file.ok()) return file.status();
   absl::StatusOr<std::string> bytes = ReadAll(**file);
   if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<raftpb::Snapshot> snapshot = DecodeSnapshotFile(*bytes);
+  absl::StatusOr<raftpb::Snapshot> snapshot = DecodeSnapshotFile(std::move(*bytes));
   if (!snapshot.ok()) {
     return absl::DataLossError(absl::StrCat("snapshot file ", path, ": ", snapshot.status().message()));
   }

@@ -26,14 +26,17 @@
 
 namespace etc::storage {
 
-// Decodes a snapshot file's bytes. Errors: kDataLoss saying what is wrong.
-absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string_view bytes);
+// Decodes a snapshot file's bytes (taken, so that the data moves into the
+// snapshot without a copy). Errors: kDataLoss saying what is wrong.
+absl::StatusOr<raftpb::Snapshot> DecodeSnapshotFile(std::string bytes);
 std::string EncodeSnapshotFile(const raftpb::Snapshot& snapshot);
 
-// The largest snapshot payload a file may hold: what protobuf parses in
-// one message (its sizes are ints). Save refuses a larger one rather than
-// write a file that no recovery could read.
-inline constexpr uint64_t kMaxSnapshotPayloadBytes = (uint64_t{1} << 31) - 1;
+// The largest snapshot payload a file may hold: 32 GiB, well past what a
+// key tree at the largest quota (kv::kMaxQuotaBytes, 8 GiB) writes. The
+// payload is a serialized raftpb.Snapshot, read with its data field apart
+// (base/wire_fields.h), so protobuf's 2 GiB message limit does not apply.
+// Save refuses a larger one rather than write a file no recovery would read.
+inline constexpr uint64_t kMaxSnapshotPayloadBytes = uint64_t{1} << 35;
 
 class Snapshotter {
  public:

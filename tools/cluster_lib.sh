@@ -61,10 +61,8 @@ start_cluster() {  # start_cluster <binary> <name> [more flags for every member.
   endpoints=""
   client_urls=()
   # Room for a whole run without compaction: etcd's bolt file grows with
-  # every revision; etc accepts at most 1.5 GiB (what a snapshot file can
-  # hold), which its accounting of the same load stays well below.
+  # every revision. 8 GiB, the largest either accepts.
   local quota=8589934592
-  [[ "$name" == etc ]] && quota=1610612736
   cluster_dir=$dir
   cluster_urls=$cluster
   member_args=()

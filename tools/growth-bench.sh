@@ -97,7 +97,6 @@ measure() {  # measure <server> <size>
   start=$(now_ms)
   cell[$server/$size/restart]=$(time_until_served "${endpoints##*,}" "$last" "$start" 600)
   local quota=8589934592
-  [[ "$server" == etc ]] && quota=1610612736
   add_member "$binary" --quota-backend-bytes=$quota
   start=$(now_ms)
   cell[$server/$size/new_member]=$(time_until_served "$new_endpoint" "$last" "$start" 600)
