@@ -48,6 +48,7 @@ kill_cluster() {
 }
 
 cluster_starts=0
+cluster_members=${cluster_members:-3}  # members start_cluster starts
 start_cluster() {  # start_cluster <binary> <name> [more flags for every member...]
   local binary=$1 name=$2 cluster="" i dir
   shift 2
@@ -56,8 +57,8 @@ start_cluster() {  # start_cluster <binary> <name> [more flags for every member.
   cluster_starts=$(( cluster_starts + 1 ))
   dir="$work/$name.$cluster_starts"
   mkdir -p "$dir"
-  for i in 1 2 3; do client[$i]=$(free_port); peer[$i]=$(free_port); done
-  for i in 1 2 3; do cluster+="${cluster:+,}m$i=http://127.0.0.1:${peer[$i]}"; done
+  for i in $(seq 1 "$cluster_members"); do client[$i]=$(free_port); peer[$i]=$(free_port); done
+  for i in $(seq 1 "$cluster_members"); do cluster+="${cluster:+,}m$i=http://127.0.0.1:${peer[$i]}"; done
   endpoints=""
   client_urls=()
   # Room for a whole run without compaction: etcd's bolt file grows with
@@ -66,7 +67,7 @@ start_cluster() {  # start_cluster <binary> <name> [more flags for every member.
   cluster_dir=$dir
   cluster_urls=$cluster
   member_args=()
-  for i in 1 2 3; do
+  for i in $(seq 1 "$cluster_members"); do
     member_args[$i]="$(printf '%q ' "$binary" --name "m$i" --data-dir "$dir/m$i" \
       --listen-client-urls "http://127.0.0.1:${client[$i]}" --advertise-client-urls "http://127.0.0.1:${client[$i]}" \
       --listen-peer-urls "http://127.0.0.1:${peer[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peer[$i]}" \

@@ -17,10 +17,13 @@
 #   compaction            etcdctl compact of the whole history, physical
 #   defragment            etcdctl defrag of one member
 # A size a server cannot hold (its load fails) says so in its column.
+# --members=1 measures single-member clusters (restart: that member; new
+# member: a second one): three members of either at 10,000,000 keys do not
+# fit a 24 GiB machine (etcd holds about 6 GB per member there).
 # Prints the table; --write adds it to docs/benchmarks.md.
 #
 #   tools/growth-bench.sh                               # 100,000 and 1,000,000 keys
-#   tools/growth-bench.sh --sizes=100000,1000000,10000000 --write
+#   tools/growth-bench.sh --sizes=10000000 --members=1 --servers="etc etcd" --write
 #   tools/growth-bench.sh --sizes=20000 --servers=etc   # a quick look
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +34,9 @@ for arg in "$@"; do
   case "$arg" in
     --sizes=*) sizes="${arg#--sizes=}" ;;
     --servers=*) servers="${arg#--servers=}" ;;
+    --members=*) cluster_members="${arg#--members=}" ;;
     --write) write=true ;;
-    *) echo "usage: tools/growth-bench.sh [--sizes=N,M,...] [--servers=\"etcd etc\"] [--write]" >&2; exit 2 ;;
+    *) echo "usage: tools/growth-bench.sh [--sizes=N,M,...] [--servers=\"etcd etc\"] [--members=N] [--write]" >&2; exit 2 ;;
   esac
 done
 source tools/cluster_lib.sh
@@ -83,7 +87,7 @@ measure() {  # measure <server> <size>
   fi
   cell[$server/$size/load]=$(python3 -c 'import sys; print("%.0f" % (int(sys.argv[1]) / ((int(sys.argv[3]) - int(sys.argv[2])) / 1000)))' \
     "$size" "$start" "$(now_ms)")
-  cell[$server/$size/rss]=$(( $(settled_rss_kib) / 3 / 1024 ))
+  cell[$server/$size/rss]=$(( $(settled_rss_kib) / cluster_members / 1024 ))
   # What the load left running in the background (a snapshot being
   # written, compaction of the log) would otherwise land in the p99.
   wait_idle
@@ -93,7 +97,7 @@ measure() {  # measure <server> <size>
   line=$("$tree_bench" "$first_endpoint" list-dir /growth/dir 1000 20 | grep '^{"list_dir"')
   cell[$server/$size/list]=$(field median_ms "$line")
   last=$(key_of $(( size - 1 )))
-  restart_member 3
+  restart_member "$cluster_members"
   start=$(now_ms)
   cell[$server/$size/restart]=$(time_until_served "${endpoints##*,}" "$last" "$start" 600)
   local quota=8589934592
@@ -140,7 +144,7 @@ $write || exit 0
 {
   echo "## $(date -u +%Y-%m-%d): how cost grows, \`tools/growth-bench.sh $*\`"
   echo
-  echo "Machine: $machine. Both clusters: 3 members on loopback, default flags (fsync on), etcd $("$etcd_server" --version | head -1 | awk '{print $3}')."
+  echo "Machine: $machine. Both clusters: $cluster_members member(s) on loopback, default flags (fsync on), etcd $("$etcd_server" --version | head -1 | awk '{print $3}')."
   echo
   echo "$table"
   echo
