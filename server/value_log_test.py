@@ -102,7 +102,12 @@ def body(work):
     section('a damaged value only a snapshot reads: the snapshot\'s child finds it, vl0 stops')
     check_true('the byte flipped', flip_in_value(segments(work, 'vl0')[0], value_of(20)))
     since = log_size(work, 'vl0')
-    http_call(cluster, 0, '/v3/maintenance/defragment', {})  # starts a snapshot
+    try:
+        # Starts a snapshot. Its child may find the damage and the member
+        # stop before the answer leaves: a dropped connection is no failure.
+        http_call(cluster, 0, '/v3/maintenance/defragment', {})
+    except Exception as e:
+        log('defragment: %s (the member stopping)' % e)
     check_true('vl0 exits', until(lambda: exited(0), timeout=20))
     check('with status 1', 1, e2e_lib.procs[0].poll())
     text = log_text(work, 'vl0', since)
