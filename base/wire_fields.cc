@@ -35,7 +35,8 @@ absl::Status ForEachWireField(std::string_view message,
   while (at < message.size()) {
     size_t start = at;
     uint64_t tag = 0;
-    if (!ReadVarint(message, &at, &tag)) {
+    // A tag is a 32-bit varint: protobuf reads at most 5 bytes of it.
+    if (!ReadVarint(message, &at, &tag) || at - start > 5) {
       return absl::DataLossError(absl::StrCat("malformed field tag at byte ", start));
     }
     uint64_t number = tag >> 3;

@@ -145,6 +145,9 @@ TEST(WireFieldsTest, RefusesMalformedMessages) {
   EXPECT_EQ(walk(std::string_view("\x0b", 1)), absl::StatusCode::kDataLoss);       // a group
   EXPECT_EQ(walk(std::string_view("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f", 11)),
             absl::StatusCode::kDataLoss);  // an 11-byte varint
+  // A tag padded past 5 bytes (protobuf's parser refuses it too).
+  EXPECT_EQ(walk(std::string_view("\x88\x80\x80\x80\x80\x00\x01", 7)), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(walk(std::string_view("\x88\x80\x80\x80\x00\x01", 6)), absl::StatusCode::kOk);
   EXPECT_EQ(walk(""), absl::StatusCode::kOk);
   // A length past 2 GiB reads as a length (then as cut short here).
   std::string huge = LengthDelimitedFieldHead(1, uint64_t{5} << 30) + "x";

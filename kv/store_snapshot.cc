@@ -2,6 +2,7 @@
 // and restored from such bytes whole or not at all.
 #include "kv/store.h"
 
+#include <limits>
 #include <set>
 #include <string>
 #include <string_view>
@@ -50,11 +51,52 @@ absl::Status ParseSnapshotHead(std::string_view data, kvpb::Snapshot* snapshot) 
   return absl::OkStatus();
 }
 
+// Reads one kvpb.Snapshot.Key from its bytes, field by field (a key's
+// versions may together pass protobuf's 2 GiB message limit; each version
+// is small). Unknown fields are skipped, as protobuf's parser does; a known
+// field with the wrong wire type is refused.
+absl::Status ParseKey(std::string_view bytes, Keyspace::StoredKey* out) {
+  out->key.clear();
+  out->versions.clear();
+  mvccpb::KeyValue kv;
+  bool well_formed = true;
+  absl::Status walked = base::ForEachWireField(bytes, [&](const base::WireField& field) {
+    if (field.number != kvpb::Snapshot::Key::kKeyFieldNumber &&
+        field.number != kvpb::Snapshot::Key::kVersionsFieldNumber) {
+      return true;
+    }
+    if (field.type != base::WireType::kLengthDelimited) {
+      well_formed = false;
+      return false;
+    }
+    if (field.number == kvpb::Snapshot::Key::kKeyFieldNumber) {
+      out->key.assign(field.payload);
+      return true;
+    }
+    if (field.payload.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+        !kv.ParseFromArray(field.payload.data(), static_cast<int>(field.payload.size()))) {
+      well_formed = false;
+      return false;
+    }
+    StoredVersion v;
+    v.version.mod_revision = kv.mod_revision();
+    v.version.create_revision = kv.create_revision();
+    v.version.version = kv.version();
+    v.version.lease = kv.lease();
+    v.value = std::move(*kv.mutable_value());
+    out->versions.push_back(std::move(v));
+    return true;
+  });
+  if (!walked.ok() || !well_formed) {
+    return absl::DataLossError("key tree snapshot: a key does not parse");
+  }
+  return absl::OkStatus();
+}
+
 // Fills `keys` from the snapshot's keys, parsed one at a time from `data`
 // and moved into the keyspace as they are (their values are most of it).
 absl::Status RestoreKeyspace(std::string_view data, const kvpb::Snapshot& head, Keyspace* keys) {
   std::string_view unread = data;
-  kvpb::Snapshot::Key key;
   return keys->RestoreFrom(
       head.revision(), head.compact_revision(),
       [&](Keyspace::StoredKey* out) -> absl::StatusOr<bool> {
@@ -73,21 +115,8 @@ absl::Status RestoreKeyspace(std::string_view data, const kvpb::Snapshot& head, 
         if (!walked.ok()) return walked;
         unread.remove_prefix(consumed);
         if (payload.data() == nullptr) return false;
-        if (!is_message ||
-            !key.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-          return absl::DataLossError("key tree snapshot: a key does not parse");
-        }
-        out->key = std::move(*key.mutable_key());
-        out->versions.reserve(static_cast<size_t>(key.versions_size()));
-        for (mvccpb::KeyValue& kv : *key.mutable_versions()) {
-          StoredVersion v;
-          v.version.mod_revision = kv.mod_revision();
-          v.version.create_revision = kv.create_revision();
-          v.version.version = kv.version();
-          v.version.lease = kv.lease();
-          v.value = std::move(*kv.mutable_value());
-          out->versions.push_back(std::move(v));
-        }
+        if (!is_message) return absl::DataLossError("key tree snapshot: a key does not parse");
+        if (absl::Status s = ParseKey(payload, out); !s.ok()) return s;
         return true;
       });
 }
@@ -173,9 +202,15 @@ std::string Store::Snapshot() const {
     bool open = false;
     auto flush = [&] {
       if (!open) return;
-      key.ByteSizeLong();  // WriteMessage writes the cached sizes
-      google::protobuf::internal::WireFormatLite::WriteMessage(
-          kvpb::Snapshot::kKeysFieldNumber, key, &coded);
+      // The length written from ByteSizeLong's 64-bit result, not from the
+      // message's cached size (an int): one key's versions may pass 2 GiB.
+      // The versions inside are written with their own cached sizes.
+      size_t key_bytes = key.ByteSizeLong();
+      coded.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
+          kvpb::Snapshot::kKeysFieldNumber,
+          google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+      coded.WriteVarint64(key_bytes);
+      key.SerializeWithCachedSizes(&coded);
       key.Clear();
       open = false;
     };

@@ -1724,7 +1724,22 @@ TEST(SnapshotTest, RestoreReadsTheFieldsInAnyOrder) {
     if (i < others.size()) interleaved += others[i];
     if (i < keys.size()) interleaved += keys[i];
   }
-  for (const std::string& data : {keys_first, reversed_others, interleaved}) {
+  // A key with a field this version does not know (skipped, as protobuf
+  // skips it), and its name given twice (the last one counts).
+  std::string_view first_key_payload;
+  ASSERT_TRUE(base::ForEachWireField(keys[0], [&](const base::WireField& f) {
+                first_key_payload = f.payload;
+                return true;
+              }).ok());
+  std::string extended_payload = std::string("\x0a\x03old", 5) + std::string(first_key_payload) +
+                                 std::string("\x38\x01", 2);
+  std::string with_unknown = others[0] +
+                             base::LengthDelimitedFieldHead(kvpb::Snapshot::kKeysFieldNumber,
+                                                            extended_payload.size()) +
+                             extended_payload;
+  for (size_t i = 1; i < keys.size(); ++i) with_unknown += keys[i];
+  for (size_t i = 1; i < others.size(); ++i) with_unknown += others[i];
+  for (const std::string& data : {keys_first, reversed_others, interleaved, with_unknown}) {
     ASSERT_FALSE(data == snapshot);
     Store restored;
     ASSERT_EQ(restored.Restore(data), absl::OkStatus());
@@ -1787,7 +1802,9 @@ TEST_F(BadSnapshotTest, AMalformedKeyFieldFailsWithDataLoss) {
   std::string bad_key_message = good_ + base::LengthDelimitedFieldHead(
                                             kvpb::Snapshot::kKeysFieldNumber, 2) + "\xff\xff";
   ExpectDataLossAndNoChange(bad_key_message);
-  // A keys field that is not a message at all (a varint).
+  // A keys field that is not a message at all (a varint). Stricter than
+  // protobuf, which would keep it as an unknown field: our writer never
+  // writes one, so it can only be damage.
   ExpectDataLossAndNoChange(good_ + std::string("\x20\x01", 2));
   // A keys field cut short (it announces more than follows).
   ExpectDataLossAndNoChange(good_ + base::LengthDelimitedFieldHead(4, 1 << 20) + "0123456789");

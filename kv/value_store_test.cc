@@ -129,6 +129,29 @@ TEST(KeyspaceValues, RefusedRestoreKeepsNothing) {
   EXPECT_EQ(keys.Get("a")->value(), "one");
 }
 
+TEST(KeyspaceValues, ASourceThatFailsMidwayKeepsNothing) {
+  // RestoreFrom writes each key's values as it reads the key: an error from
+  // the source after some keys (a key of a snapshot that does not parse)
+  // releases what was written.
+  CountingStore store;
+  Keyspace keys(&store);
+  int read = 0;
+  absl::Status refused = keys.RestoreFrom(5, 0, [&](Keyspace::StoredKey* out) -> absl::StatusOr<bool> {
+    if (++read == 4) return absl::DataLossError("the fourth key does not parse");
+    out->key = std::string(1, static_cast<char>('a' + read));
+    out->versions.push_back(StoredVersion{
+        KeyVersion{.mod_revision = read, .create_revision = read, .version = 1, .value = {}},
+        "value"});
+    return true;
+  });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDataLoss) << refused;
+  EXPECT_NE(refused.message().find("the fourth key does not parse"), std::string::npos) << refused;
+  EXPECT_EQ(read, 4);
+  EXPECT_EQ(store.values(), 0u);
+  EXPECT_EQ(keys.revision(), 0);
+  keys.CheckInvariants();
+}
+
 // Through any mix of writes, deletions and compactions, some of which move
 // every value: the store holds exactly the retained versions' values, and
 // every retained version reads back what was written.
