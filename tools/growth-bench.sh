@@ -87,10 +87,12 @@ measure() {  # measure <server> <size>
   fi
   cell[$server/$size/load]=$(python3 -c 'import sys; print("%.0f" % (int(sys.argv[1]) / ((int(sys.argv[3]) - int(sys.argv[2])) / 1000)))' \
     "$size" "$start" "$(now_ms)")
-  cell[$server/$size/rss]=$(( $(settled_rss_kib) / cluster_members / 1024 ))
   # What the load left running in the background (a snapshot being
-  # written, compaction of the log) would otherwise land in the p99.
+  # written, compaction of the log) would otherwise land in the p99, and
+  # in the memory figure: at 10M keys etc's member holds the 3 GB snapshot
+  # its child sends it for a minute after the load.
   wait_idle
+  cell[$server/$size/rss]=$(( $(settled_rss_kib) / cluster_members / 1024 ))
   line=$("$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --total=20000 \
     --key-space="$size" --key-size=32 --value-size=256 --target=leader | grep '^{"workload"')
   cell[$server/$size/p99]=$(field p99_ms "$line")
