@@ -3,6 +3,7 @@
 #include "kv/store.h"
 
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -101,22 +102,21 @@ absl::Status RestoreKeyspace(std::string_view data, const kvpb::Snapshot& head, 
       head.revision(), head.compact_revision(),
       [&](Keyspace::StoredKey* out) -> absl::StatusOr<bool> {
         // The next keys field; the others were read by ParseSnapshotHead.
-        std::string_view payload;
-        bool is_message = true;
+        std::optional<base::WireField> key;
         size_t consumed = 0;
         absl::Status walked = base::ForEachWireField(unread, [&](const base::WireField& field) {
           consumed += field.whole.size();
           if (field.number != kvpb::Snapshot::kKeysFieldNumber) return true;
-          payload = field.payload;
-          is_message = field.type == base::WireType::kLengthDelimited;
-          if (!is_message) payload = field.whole;  // found, and refused below
+          key = field;
           return false;
         });
         if (!walked.ok()) return walked;
         unread.remove_prefix(consumed);
-        if (payload.data() == nullptr) return false;
-        if (!is_message) return absl::DataLossError("key tree snapshot: a key does not parse");
-        if (absl::Status s = ParseKey(payload, out); !s.ok()) return s;
+        if (!key.has_value()) return false;
+        if (key->type != base::WireType::kLengthDelimited) {
+          return absl::DataLossError("key tree snapshot: a key does not parse");
+        }
+        if (absl::Status s = ParseKey(key->payload, out); !s.ok()) return s;
         return true;
       });
 }

@@ -7,9 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "base/crc32c.h"
 #include "base/wire_fields.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "google/protobuf/wire_format_lite.h"
 
 namespace etc::storage {
 namespace {
@@ -43,15 +40,10 @@ struct FilePieces {
 FilePieces PiecesOf(const raftpb::Snapshot& snapshot) {
   FilePieces pieces;
   pieces.data = snapshot.data();
-  std::string data_prefix;
-  if (!snapshot.data().empty()) {
-    google::protobuf::io::StringOutputStream stream(&data_prefix);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.WriteTag(google::protobuf::internal::WireFormatLite::MakeTag(
-        raftpb::Snapshot::kDataFieldNumber,
-        google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-    coded.WriteVarint64(snapshot.data().size());
-  }
+  std::string data_prefix =
+      snapshot.data().empty()
+          ? std::string()
+          : base::LengthDelimitedFieldHead(raftpb::Snapshot::kDataFieldNumber, snapshot.data().size());
   raftpb::Snapshot without_data;
   *without_data.mutable_metadata() = snapshot.metadata();
   pieces.tail = without_data.SerializeAsString();
