@@ -190,7 +190,12 @@ void DataDirLogStore::WriteSnapshot(const raftpb::Snapshot& snapshot) {
     absl::MutexLock snapshot_lock(&snapshot_mu_);
     // The file first, without the log's lock: writing hundreds of
     // megabytes must not hold up the log.
-    status = dir_->WriteSnapshotFile(snapshot);
+    auto write = [&] { status = dir_->WriteSnapshotFile(snapshot); };
+    if (options_.run_snapshot_file_write) {
+      options_.run_snapshot_file_write(write);
+    } else {
+      write();
+    }
     if (status.ok()) {
       absl::MutexLock lock(&dir_mu_);
       status = dir_->RecordSnapshot(snapshot.metadata());

@@ -90,6 +90,11 @@ class DataDirLogStore : public LogStore {
     // Hosts pass one WAL segment; 0: only a write that found the disk full
     // counts.
     uint64_t reserve_bytes = 0;
+    // Runs the writing of the member's own snapshot files (the copying of
+    // its bytes into the file; not the log's record of it, which takes
+    // the log's lock). The server runs it at idle priority
+    // (server/idle_priority.h); unset: on the snapshot thread itself.
+    std::function<void(const std::function<void()>& write)> run_snapshot_file_write = nullptr;
   };
 
   // `dir` must outlive the store. Nothing runs until the host calls the

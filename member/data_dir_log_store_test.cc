@@ -65,7 +65,7 @@ class Fixture : public ::testing::Test {
     };
     hooks.log_compacted = [this](uint64_t index) { compacted_.push_back(index); };
     hooks.failed = [this](const absl::Status& status) { failures_.push_back(status); };
-    store_ = std::make_unique<DataDirLogStore>(dir_.get(), hooks);
+    store_ = std::make_unique<DataDirLogStore>(dir_.get(), hooks, options_);
   }
 
   // Power loss, then recovery with the real code: what came back.
@@ -78,6 +78,7 @@ class Fixture : public ::testing::Test {
   }
 
   storage::MemoryFs fs_;
+  DataDirLogStore::Options options_;
   std::unique_ptr<storage::DataDir> dir_;
   std::unique_ptr<DataDirLogStore> store_;
   std::vector<uint64_t> reported_;
@@ -169,6 +170,44 @@ TEST_F(DataDirLogStoreTest, ASnapshotIsServedFromMemoryUntilItsFileIsInPlace) {
   raft::DurableState recovered = CrashAndRecover();
   EXPECT_EQ(recovered.snapshot.metadata().index(), 9u);
   EXPECT_EQ(recovered.snapshot.data(), "the state at 9");
+}
+
+TEST_F(DataDirLogStoreTest, TheSnapshotFileIsWrittenWhereTheHostSaysAndTheLogStaysWritable) {
+  // The server writes the file at idle priority on another thread; only
+  // the copying goes there, never the log's lock (an idle thread holding
+  // it would hold up every write).
+  int runs = 0;
+  bool file_before = true, file_after = false, saved_after = true;
+  options_.run_snapshot_file_write = [&](const std::function<void()>& write) {
+    ++runs;
+    raftpb::SnapshotMetadata metadata = Snapshot(9, "")->metadata();
+    file_before = dir_->LoadSnapshot(metadata).ok();
+    write();
+    file_after = dir_->LoadSnapshot(metadata).ok();
+    saved_after = !saved_.empty();
+    // The log takes writes meanwhile: this would deadlock if the log's
+    // lock were held around the write.
+    store_->Persist(Request(10, 10), 2);
+    store_->WriteQueued();
+    store_->SyncWritten();
+  };
+  Open();
+  store_->Persist(Request(2, 9), 1);
+  store_->WriteQueued();
+  store_->SyncWritten();
+  store_->SaveSnapshot(Snapshot(9, "the state at 9"));
+  ASSERT_TRUE(store_->RunSnapshotJob());
+  EXPECT_EQ(runs, 1);
+  EXPECT_FALSE(file_before);
+  EXPECT_TRUE(file_after);
+  EXPECT_FALSE(saved_after) << "recorded in the log after the write, outside it";
+  EXPECT_EQ(saved_, (std::vector<uint64_t>{9}));
+  EXPECT_EQ(reported_, (std::vector<uint64_t>{1, 2}));
+  EXPECT_TRUE(failures_.empty());
+  raft::DurableState recovered = CrashAndRecover();
+  EXPECT_EQ(recovered.snapshot.metadata().index(), 9u);
+  EXPECT_EQ(recovered.snapshot.data(), "the state at 9");
+  EXPECT_EQ(recovered.entries.back().index(), 10u);
 }
 
 TEST_F(DataDirLogStoreTest, ACrashBeforeTheSnapshotJobRanKeepsTheWholeLog) {

@@ -119,12 +119,22 @@ class StateMachine {
   virtual void QueryAsync(std::string_view query, QueryDone done) { done(Query(query)); }
   virtual std::string Snapshot() const = 0;
   // Takes a snapshot of the state as it is now, possibly in the background
-  // while later commands are applied: `done` gets what Snapshot() returns
-  // now, or why it could not be taken. It runs on the thread that drives
-  // the member (a host taking it elsewhere posts the result there), or not
-  // at all if the member is gone by then. The default takes it at once.
+  // while later commands are applied: `done` gets `finish` applied to what
+  // Snapshot() returns now (unset: the snapshot itself), or why it could
+  // not be taken. `finish` runs where the snapshot is taken (in the
+  // server, a child process), so that wrapping hundreds of megabytes costs
+  // the member's thread nothing: it may use only what it captured. `done`
+  // runs on the thread that drives the member (a host taking it elsewhere
+  // posts the result there), or not at all if the member is gone by then.
+  // The default takes it at once.
+  using SnapshotFinish = std::function<std::string(std::string snapshot)>;
   using SnapshotDone = std::function<void(absl::StatusOr<std::string>)>;
-  virtual void SnapshotAsync(SnapshotDone done) { done(Snapshot()); }
+  virtual void SnapshotAsync(SnapshotFinish finish, SnapshotDone done) {
+    done(WrapSnapshot(finish, Snapshot()));
+  }
+  static std::string WrapSnapshot(const SnapshotFinish& finish, std::string snapshot) {
+    return finish ? finish(std::move(snapshot)) : std::move(snapshot);
+  }
   // Replaces the whole state; a malformed snapshot is an error.
   virtual absl::Status Restore(std::string_view data) = 0;
   // Whether Restore would accept `data`, changing nothing: a snapshot from a

@@ -66,12 +66,13 @@ void KvMachine::QueryAsync(std::string_view query, QueryDone done) {
                /*size_hint_bytes=*/0, std::move(done));
 }
 
-void KvMachine::SnapshotAsync(SnapshotDone done) {
+void KvMachine::SnapshotAsync(SnapshotFinish finish, SnapshotDone done) {
   if (runner_ == nullptr) {
-    done(Snapshot());
+    done(WrapSnapshot(finish, Snapshot()));
     return;
   }
-  runner_->Run([this] { return Snapshot(); }, store_.SnapshotBytesHint(), std::move(done));
+  runner_->Run([this, finish = std::move(finish)] { return WrapSnapshot(finish, Snapshot()); },
+               store_.SnapshotBytesHint(), std::move(done));
 }
 
 }  // namespace etc::member

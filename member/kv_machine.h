@@ -34,7 +34,7 @@ class KvMachine : public StateMachine {
   void QueryAsync(std::string_view query, QueryDone done) override;
   std::string Snapshot() const override { return store_.Snapshot(); }
   // On the background runner, if there is one; else at once.
-  void SnapshotAsync(SnapshotDone done) override;
+  void SnapshotAsync(SnapshotFinish finish, SnapshotDone done) override;
   absl::Status Restore(std::string_view data) override { return store_.Restore(data); }
   // Restores into a scratch key tree (the same validation, at the cost of
   // a second copy while it runs: snapshots from peers are rare).

@@ -704,7 +704,7 @@ void Member::TakeSnapshot() {
   if (snapshot_in_progress_.has_value()) return;
   SnapshotInProgress progress;
   progress.index = applied_index_;
-  memberpb::MemberSnapshot& data = progress.member_data;
+  memberpb::MemberSnapshot data;
   for (raft::NodeId removed : removed_) data.add_removed_members(removed);
   for (const auto& [member_id, bytes] : attributes_) {
     memberpb::MemberAttributes* out = data.add_attributes();
@@ -721,22 +721,30 @@ void Member::TakeSnapshot() {
   snapshot_in_progress_ = std::move(progress);
   uint64_t generation = ++snapshot_generation_;
   // May call back at once (then the snapshot is done when this returns).
-  machine_->SnapshotAsync([this, generation](absl::StatusOr<std::string> application) {
-    FinishSnapshot(generation, std::move(application));
-  });
+  // The member's part is wrapped around the application's where that is
+  // taken (a child process in the server): a copy of the whole snapshot
+  // made here would pause the member for as long as copying hundreds of
+  // megabytes takes.
+  machine_->SnapshotAsync(
+      [data = std::move(data)](std::string application) {
+        return EncodeMemberSnapshot(data, application);
+      },
+      [this, generation](absl::StatusOr<std::string> snapshot) {
+        FinishSnapshot(generation, std::move(snapshot));
+      });
 }
 
-void Member::FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> application) {
+void Member::FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> snapshot_data) {
   if (generation != snapshot_generation_ || !snapshot_in_progress_.has_value()) return;
   SnapshotInProgress progress = std::move(*snapshot_in_progress_);
   snapshot_in_progress_.reset();
-  if (!application.ok()) {
+  if (!snapshot_data.ok()) {
     // Not fatal: the log keeps growing until a later try succeeds.
     snapshot_retry_index_ = applied_index_ + std::max<uint64_t>(1, config_.snapshot_every_entries / 10);
     return;
   }
-  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot = node_.CreateSnapshot(
-      progress.index, EncodeMemberSnapshot(progress.member_data, *application));
+  absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> snapshot =
+      node_.CreateSnapshot(progress.index, std::move(*snapshot_data));
   // Refused when a configuration change was applied after its index, or a
   // leader's snapshot replaced it meanwhile: a later one will do.
   if (!snapshot.ok()) return;

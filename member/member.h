@@ -162,7 +162,7 @@ class Member {
   // Starts a snapshot at the applied index (StateMachine::SnapshotAsync);
   // FinishSnapshot makes it the Raft snapshot once the data is there.
   void TakeSnapshot();
-  void FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> application);
+  void FinishSnapshot(uint64_t generation, absl::StatusOr<std::string> snapshot_data);
   // Compacts the log a step further toward compact_goal_.
   void CompactSome();
   // Restores the state machine and the removed members from snapshot data.
@@ -238,7 +238,6 @@ class Member {
   // part of it as of that index (the state machine's part comes later).
   struct SnapshotInProgress {
     uint64_t index = 0;
-    memberpb::MemberSnapshot member_data;
   };
   std::optional<SnapshotInProgress> snapshot_in_progress_;
   // Tells a finishing snapshot whether it is still the one in progress

@@ -62,18 +62,20 @@ class KvMachine : public StateMachine {
   }
   // With `background_snapshots`, SnapshotAsync keeps the snapshot of the
   // state at the call and hands it over only when the test says so.
-  void SnapshotAsync(SnapshotDone done) override {
+  void SnapshotAsync(SnapshotFinish finish, SnapshotDone done) override {
     if (!background_snapshots) {
-      done(Snapshot());
+      done(WrapSnapshot(finish, Snapshot()));
       return;
     }
-    pending_snapshots.push_back({Snapshot(), std::move(done)});
+    pending_snapshots.push_back({Snapshot(), std::move(finish), std::move(done)});
     snapshot_began_at = last_applied;
   }
   void FinishSnapshots() {
     auto pending = std::move(pending_snapshots);
     pending_snapshots.clear();
-    for (auto& [data, done] : pending) done(std::move(data));
+    for (PendingSnapshot& snapshot : pending) {
+      snapshot.done(WrapSnapshot(snapshot.finish, std::move(snapshot.data)));
+    }
   }
 
   std::map<std::string, std::string> values;
@@ -81,7 +83,13 @@ class KvMachine : public StateMachine {
   bool background_snapshots = false;
   uint64_t last_applied = 0;
   uint64_t snapshot_began_at = 0;
-  std::vector<std::pair<std::string, SnapshotDone>> pending_snapshots;
+  // The state as of each snapshot's call, wrapped only as it is handed over.
+  struct PendingSnapshot {
+    std::string data;
+    SnapshotFinish finish;
+    SnapshotDone done;
+  };
+  std::vector<PendingSnapshot> pending_snapshots;
 };
 
 struct Host {
@@ -494,7 +502,7 @@ TEST(Member, ABackgroundSnapshotIsOfTheIndexItBeganAt) {
   ASSERT_TRUE(leader.member->snapshot_in_progress());
   ASSERT_EQ(leader.machine.pending_snapshots.size(), 1u);
   uint64_t began_at = leader.machine.snapshot_began_at;
-  std::string state_then = leader.machine.pending_snapshots[0].first;
+  std::string state_then = leader.machine.pending_snapshots[0].data;
   // The member goes on applying while it is taken; one at a time.
   for (int i = 3; i < 7; ++i) write(i);
   EXPECT_EQ(leader.machine.pending_snapshots.size(), 1u);

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/idle_priority.h"
 
 namespace etc::server {
 namespace {
@@ -68,8 +68,7 @@ void ForkRunner::Run(std::function<std::string()> compute, size_t size_hint_byte
     // at about the same index, and three serializations at once must not
     // starve the requests.
     close(fds[0]);
-    sched_param idle{};
-    if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0) (void)nice(19);
+    LowerToIdlePriority();
     WriteAllAndExit(fds[1], compute());
   }
   int fork_error = errno;
@@ -102,7 +101,10 @@ void ForkRunner::Read(Job& job) {
     job.finished.store(true);
     return;
   }
-  absl::StatusOr<std::string> result = Collect(job.read_fd, pid, job.size_hint_bytes);
+  // The copying (and the fresh pages it fills) at idle priority, as the
+  // child computes; the result is posted from here, at this thread's own.
+  absl::StatusOr<std::string> result = absl::UnknownError("not collected");
+  RunAtIdlePriority([&] { result = Collect(job.read_fd, pid, job.size_hint_bytes); });
   if (result.ok()) {
     LogJson("info", absl::StrCat("background work on the key tree: ", result->size(), " bytes in ",
                                  MsSince(job.started), " ms (child process ", pid,

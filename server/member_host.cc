@@ -302,7 +302,7 @@ absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> MemberHost::LoadSnapshot
 }
 
 void MemberHost::SnapshotKeyTree(std::function<void(absl::StatusOr<std::string>)> done) {
-  Post([this, done = std::move(done)](Context&) mutable { machine_->SnapshotAsync(std::move(done)); });
+  Post([this, done = std::move(done)](Context&) mutable { machine_->SnapshotAsync(nullptr, std::move(done)); });
 }
 
 void MemberHost::Post(Task task) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/steady_clock.h"
+#include "server/idle_priority.h"
 
 namespace etc::server {
 namespace {
@@ -47,7 +48,13 @@ ServerLogStore::ServerLogStore(storage::DataDir* dir,
                                        uint64_t token) { persisted(token); },
                       .failed = &StopOnDiskFailure,
                   },
-             member::DataDirLogStore::Options{.reserve_bytes = reserve_bytes}),
+             member::DataDirLogStore::Options{
+                 .reserve_bytes = reserve_bytes,
+                 // Copying hundreds of megabytes into the page cache takes
+                 // only the CPU requests leave; the record in the log that
+                 // follows runs at this thread's own priority.
+                 .run_snapshot_file_write = RunAtIdlePriority,
+             }),
       metrics_(metrics) {
   snapshotter_ = std::thread([this] { Snapshot(); });
   // Named, so that top -H and perf tell the member's threads apart.

@@ -34,7 +34,9 @@ class TimedMachine : public member::StateMachine {
     machine_->QueryAsync(query, std::move(done));
   }
   std::string Snapshot() const override { return machine_->Snapshot(); }
-  void SnapshotAsync(SnapshotDone done) override { machine_->SnapshotAsync(std::move(done)); }
+  void SnapshotAsync(SnapshotFinish finish, SnapshotDone done) override {
+    machine_->SnapshotAsync(std::move(finish), std::move(done));
+  }
   absl::Status Restore(std::string_view data) override { return machine_->Restore(data); }
   absl::Status CheckSnapshot(std::string_view data) const override {
     return machine_->CheckSnapshot(data);
