@@ -114,6 +114,9 @@ class WatchHub {
     bool synced = false;
     bool canceled = false;
     std::deque<etcdserverpb::WatchResponse> queue;
+    // The response Notify is building for the revisions it reads (events
+    // written into it in place, none copied); empty between calls.
+    std::optional<etcdserverpb::WatchResponse> building;
     size_t queued_events = 0;
     size_t queued_bytes = 0;
     // CheckInvariants' record of the newest revision in the queue, as of
@@ -135,7 +138,8 @@ class WatchHub {
     const mvccpb::KeyValue& Current();
     const mvccpb::KeyValue& Previous();
   };
-  mvccpb::Event MakeEvent(const Watcher& watcher, ChangeKvs& kvs) const;
+  // Writes the change's event for the watcher into `event`.
+  void MakeEvent(const Watcher& watcher, ChangeKvs& kvs, mvccpb::Event* event) const;
   void Enqueue(Watcher& watcher, etcdserverpb::WatchResponse response, size_t events);
   // Whether the watcher's queue has room for more (live or from history).
   bool HasRoom(const Watcher& watcher) const {
