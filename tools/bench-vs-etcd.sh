@@ -88,6 +88,10 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   # of the history the rows above wrote (the same for both servers).
   "$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --total="$keys" \
     --sequential-keys=true --key-space="$keys" --key-size=32 --value-size=256 --target=leader >/dev/null
+  # Once the members are idle (no snapshot child, no snapshot being
+  # written), as growth-bench measures: the memory the keys hold, not a
+  # snapshot's copies caught in flight (docs/benchmarks.md has those peaks).
+  wait_idle
   memory[$server]=$(( $(settled_rss_kib) / 3 ))
   echo "  resident memory per member after $keys keys: $(( memory[$server] / 1024 )) MiB"
   kill_cluster
