@@ -302,7 +302,11 @@ absl::StatusOr<std::shared_ptr<const raftpb::Snapshot>> MemberHost::LoadSnapshot
 }
 
 void MemberHost::SnapshotKeyTree(std::function<void(absl::StatusOr<std::string>)> done) {
-  Post([this, done = std::move(done)](Context&) mutable { machine_->SnapshotAsync(nullptr, std::move(done)); });
+  // The key tree's snapshot as it is (a client's Snapshot RPC): nothing
+  // wrapped around it.
+  Post([this, done = std::move(done)](Context&) mutable {
+    machine_->SnapshotAsync(/*finish=*/nullptr, std::move(done));
+  });
 }
 
 void MemberHost::Post(Task task) {
