@@ -27,6 +27,13 @@
 
 namespace etc::storage {
 
+// A file's bytes mapped read-only (see File::MapReadOnly).
+class FileView {
+ public:
+  virtual ~FileView() = default;
+  virtual std::string_view bytes() const = 0;
+};
+
 class File {
  public:
   virtual ~File() = default;
@@ -36,6 +43,12 @@ class File {
   virtual absl::Status WriteAt(uint64_t offset, std::string_view data) = 0;
   // Reads up to `length` bytes at `offset` (fewer at the end of the file).
   virtual absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const = 0;
+  // The file's first `length` bytes, readable without a call per read (a
+  // memory map), for a file nobody writes or truncates any more: the view
+  // stays valid while it lives, even once the file is closed or removed.
+  // Errors: the file is shorter than `length` (kOutOfRange), or the map
+  // failed (then Read still works).
+  virtual absl::StatusOr<std::unique_ptr<FileView>> MapReadOnly(uint64_t length) const = 0;
   virtual absl::StatusOr<uint64_t> Size() const = 0;
   virtual absl::Status Truncate(uint64_t size) = 0;
   // Extends the file with zeros to at least `size` bytes, reserving the

@@ -6,6 +6,15 @@
 
 namespace etc::storage {
 
+class CopiedView : public FileView {
+ public:
+  explicit CopiedView(std::string bytes) : bytes_(std::move(bytes)) {}
+  std::string_view bytes() const override { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
 class MemoryFile : public File {
  public:
   MemoryFile(MemoryFs* fs, std::shared_ptr<MemoryFs::Inode> inode)
@@ -36,6 +45,16 @@ class MemoryFile : public File {
     const std::string& bytes = inode_->current;
     if (offset >= bytes.size()) return std::string();
     return bytes.substr(offset, length);
+  }
+  // A copy: a crash replaces the inode's bytes, which must not pull them
+  // from under a view that outlives it (as a real map outlives its file).
+  absl::StatusOr<std::unique_ptr<FileView>> MapReadOnly(uint64_t length) const override {
+    const std::string& bytes = inode_->current;
+    if (bytes.size() < length) {
+      return absl::OutOfRangeError(absl::StrCat("mapping ", length, " bytes of a ", bytes.size(),
+                                                "-byte file"));
+    }
+    return std::make_unique<CopiedView>(bytes.substr(0, length));
   }
   absl::StatusOr<uint64_t> Size() const override { return inode_->current.size(); }
   absl::Status Truncate(uint64_t size) override {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -34,6 +35,26 @@ absl::Status Errno(std::string_view what, const std::string& path) {
       return absl::InternalError(message);
   }
 }
+
+// A MAP_SHARED read-only map: the page cache's own pages, so reading a
+// value costs a copy, not a system call, and a forked snapshot writer
+// inherits it. A read error of the disk under a mapped page is a SIGBUS,
+// not a status; the value log, the only user, is derived state that a
+// restart rebuilds.
+class MappedView : public FileView {
+ public:
+  MappedView(void* address, uint64_t length) : address_(address), length_(length) {}
+  ~MappedView() override {
+    if (length_ > 0) ::munmap(address_, length_);
+  }
+  std::string_view bytes() const override {
+    return std::string_view(static_cast<const char*>(address_), length_);
+  }
+
+ private:
+  void* address_;
+  uint64_t length_;
+};
 
 class PosixFile : public File {
  public:
@@ -71,6 +92,19 @@ class PosixFile : public File {
     }
     out.resize(done);
     return out;
+  }
+  absl::StatusOr<std::unique_ptr<FileView>> MapReadOnly(uint64_t length) const override {
+    absl::StatusOr<uint64_t> size = Size();
+    if (!size.ok()) return size.status();
+    // Pages past the end of the file would fault (SIGBUS) when read.
+    if (*size < length) {
+      return absl::OutOfRangeError(
+          absl::StrCat("mapping ", length, " bytes of ", path_, ", which has ", *size));
+    }
+    if (length == 0) return std::make_unique<MappedView>(nullptr, 0);
+    void* address = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
+    if (address == MAP_FAILED) return Errno("mapping", path_);
+    return std::make_unique<MappedView>(address, length);
   }
   absl::StatusOr<uint64_t> Size() const override {
     struct stat st;

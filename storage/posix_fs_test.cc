@@ -47,6 +47,39 @@ TEST(PosixFsTest, FilesDirectoriesAndRenames) {
   EXPECT_FALSE(fs.Exists(JoinPath(dir, "b")));
 }
 
+TEST(PosixFsTest, AMapReadsThePageCacheAndOutlivesTheFile) {
+  PosixFs fs;
+  std::string dir = TempDir("maps");
+  ASSERT_TRUE(fs.MakeDir(dir).ok());
+  std::string path = JoinPath(dir, "sealed");
+  auto file = fs.Open(path, {.create = true});
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::string bytes(10000, 'x');
+  bytes.replace(8190, 5, "pages");
+  ASSERT_TRUE((*file)->Append(bytes).ok());
+  auto view = (*file)->MapReadOnly(bytes.size());
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ((*view)->bytes(), bytes);
+  // A write through another descriptor is in the same page cache.
+  auto other = fs.Open(path, {});
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->WriteAt(8190, "PAGES").ok());
+  EXPECT_EQ((*view)->bytes().substr(8190, 5), "PAGES");
+  // Past the file's end would fault: refused.
+  EXPECT_EQ((*file)->MapReadOnly(bytes.size() + 1).status().code(),
+            absl::StatusCode::kOutOfRange);
+  auto empty = (*file)->MapReadOnly(0);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE((*empty)->bytes().empty());
+  // Closed and removed, the map still reads (a value log segment removed
+  // while a snapshot child reads it).
+  file->reset();
+  other->reset();
+  ASSERT_TRUE(fs.Remove(path).ok());
+  EXPECT_EQ((*view)->bytes().substr(0, 3), "xxx");
+  EXPECT_EQ((*view)->bytes().size(), bytes.size());
+}
+
 TEST(PosixFsTest, DataDirRoundTripAndLock) {
   PosixFs fs;
   std::string root = TempDir("member-data");

@@ -129,8 +129,12 @@ absl::Status ValueLog::Read(uint64_t location, uint32_t size, uint32_t crc32c,
   }
   std::string read;
   std::string_view record;
-  if (std::next(it) == segments_.end() && offset >= written_bytes_) {
+  bool newest = std::next(it) == segments_.end();
+  const FileView* view = newest ? nullptr : ViewOf(it->second);
+  if (newest && offset >= written_bytes_) {
     record = std::string_view(buffer_).substr(offset - written_bytes_, record_bytes);
+  } else if (view != nullptr) {
+    record = view->bytes().substr(offset, record_bytes);
   } else {
     absl::StatusOr<std::string> bytes = it->second.file->Read(offset, record_bytes);
     if (!bytes.ok()) return bytes.status();
@@ -149,6 +153,16 @@ absl::Status ValueLog::Read(uint64_t location, uint32_t size, uint32_t crc32c,
   }
   out->append(value);
   return absl::OkStatus();
+}
+
+const FileView* ValueLog::ViewOf(const Segment& segment) const {
+  if (!segment.map_tried) {
+    segment.map_tried = true;
+    // Sealed: every record is in the file (Append flushes before sealing).
+    absl::StatusOr<std::unique_ptr<FileView>> view = segment.file->MapReadOnly(segment.size_bytes);
+    if (view.ok()) segment.view = std::move(*view);
+  }
+  return segment.view.get();
 }
 
 void ValueLog::Release(uint64_t location, uint32_t size) {

@@ -27,9 +27,15 @@
 // it holds, and those in such segments are appended anew); a segment with
 // nothing live is removed.
 //
+// Reads: a sealed segment (never written again) is mapped at its first
+// read (File::MapReadOnly), so that reading a value is a copy out of the
+// page cache, not a system call: a snapshot reads every value, and one
+// pread per value was most of its cost. The newest segment is read with
+// pread (its unwritten tail from the buffer).
+//
 // Single-threaded: the member's thread uses it (and a forked snapshot
-// child reads from its own copy, whose files stay readable even once
-// removed here).
+// child reads from its own copy, whose files and maps stay readable even
+// once removed here).
 #ifndef ETC_STORAGE_VALUE_LOG_H_
 #define ETC_STORAGE_VALUE_LOG_H_
 
@@ -101,6 +107,10 @@ class ValueLog {
     uint64_t live_bytes = 0;
     // Evacuated at this compaction.
     bool moving = false;
+    // Once sealed and read: its bytes mapped (null if mapping failed;
+    // reads then use the file).
+    mutable std::unique_ptr<FileView> view;
+    mutable bool map_tried = false;
   };
 
   ValueLog(FileSystem* fs, std::string dir, ValueLogOptions options)
@@ -110,6 +120,9 @@ class ValueLog {
   absl::Status OpenSegment(uint64_t number);
   // Writes the buffer to the newest segment's file.
   void Flush();
+  // A sealed segment's bytes, mapped at the first call; null if they
+  // cannot be.
+  const FileView* ViewOf(const Segment& segment) const;
 
   FileSystem* fs_;
   std::string dir_;

@@ -10,6 +10,8 @@
 #   tools/ab.sh /tmp/etc-a /tmp/etc-b --pairs=5 --workload=range --fill=false
 #   AB_LOADGEN=go tools/ab.sh /tmp/etc-a /tmp/etc-b --workload=watch --clients=4 \
 #     --connections=4 --watchers=100 --total=3000   # measured with etcd-go-bench
+#   AB_HISTORY=300000 ...   # each cluster first takes that many puts (etc-bench's
+#                           # default put), then goes idle, before the measured run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ ! -x "$1" ] || [ ! -x "$2" ]; then
@@ -36,6 +38,11 @@ for pair in $(seq 1 "$pairs"); do
   for side in 0 1; do
     start_cluster "${binaries[$side]}" etc
     "$bench" --endpoints="$endpoints" --workload=range --clients=1 --connections=1 --total=1 >/dev/null
+    if [ "${AB_HISTORY:-0}" -gt 0 ]; then
+      "$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --target=leader \
+        --total="$AB_HISTORY" >/dev/null
+      wait_idle
+    fi
     ticks_before=$(cpu_ticks)
     switches_before=$(context_switches)
     line=$("$loadgen" --endpoints="$endpoints" "${flags[@]}" | grep '^{"workload"')

@@ -39,6 +39,9 @@ class DyingFs : public FileSystem {
     absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const override {
       return file_->Read(offset, length);
     }
+    absl::StatusOr<std::unique_ptr<FileView>> MapReadOnly(uint64_t length) const override {
+      return file_->MapReadOnly(length);
+    }
     absl::StatusOr<uint64_t> Size() const override { return file_->Size(); }
     absl::Status Truncate(uint64_t size) override {
       return fs_->Alive() ? file_->Truncate(size) : Dead();
