@@ -66,6 +66,13 @@ struct OpenOptions {
   bool create = false;
   // Fail with kAlreadyExists if it exists.
   bool exclusive = false;
+  // A file written front to back with Append and not read back soon (a
+  // snapshot file): the file system may write it past its page cache
+  // (O_DIRECT), which costs a fraction of the CPU of copying it into the
+  // cache. Appended bytes then reach the file by the next call that is not
+  // an Append (Sync included), or when the file is closed. The simulated
+  // disk ignores it.
+  bool uncached_appends = false;
 };
 
 // Holds an exclusive lock on a data directory until destroyed.

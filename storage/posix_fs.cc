@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +57,19 @@ class MappedView : public FileView {
   uint64_t length_;
 };
 
+absl::Status WriteAll(int fd, const std::string& path, uint64_t offset, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t written = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return Errno("writing", path);
+    }
+    data.remove_prefix(static_cast<size_t>(written));
+    offset += static_cast<uint64_t>(written);
+  }
+  return absl::OkStatus();
+}
+
 class PosixFile : public File {
  public:
   PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -67,16 +81,7 @@ class PosixFile : public File {
     return WriteAt(*size, data);
   }
   absl::Status WriteAt(uint64_t offset, std::string_view data) override {
-    while (!data.empty()) {
-      ssize_t written = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        return Errno("writing", path_);
-      }
-      data.remove_prefix(static_cast<size_t>(written));
-      offset += static_cast<uint64_t>(written);
-    }
-    return absl::OkStatus();
+    return WriteAll(fd_, path_, offset, data);
   }
   absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const override {
     std::string out(length, '\0');
@@ -137,6 +142,10 @@ class PosixFile : public File {
     return absl::OkStatus();
   }
 
+ protected:
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
  private:
   int fd_;
   std::string path_;
@@ -154,6 +163,152 @@ class PosixLock : public Lock {
   int fd_;
 };
 
+// OpenOptions::uncached_appends: appends collect in an aligned buffer that
+// goes to the file a megabyte at a time with O_DIRECT (the kernel moves it
+// to the disk without copying it into the page cache). The buffer always
+// starts at a block-aligned offset of the file: any other call first
+// writes the whole blocks held the same way and the last partial block
+// through the cache, and keeps that block, so that later appends go on
+// from an aligned offset (the direct write of a block supersedes the
+// cached copy; the kernel keeps the two coherent). Where O_DIRECT is
+// refused (tmpfs, some file systems), or the file did not start at an
+// aligned size, every write goes through the cache as in PosixFile.
+class UncachedAppendFile : public PosixFile {
+ public:
+  UncachedAppendFile(int fd, std::string path) : PosixFile(fd, std::move(path)) {}
+  ~UncachedAppendFile() override {
+    // Nobody to tell of an error here: callers that care call Sync.
+    WriteHeld().IgnoreError();
+    std::free(held_);
+  }
+
+  absl::Status Append(std::string_view data) override {
+    if (!Start()) return PosixFile::Append(data);
+    while (!data.empty()) {
+      size_t n = std::min(data.size(), kChunkBytes - held_bytes_);
+      std::memcpy(held_ + held_bytes_, data.data(), n);
+      held_bytes_ += n;
+      data.remove_prefix(n);
+      if (held_bytes_ == kChunkBytes) {
+        if (absl::Status s = WriteHeld(); !s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status WriteAt(uint64_t offset, std::string_view data) override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    return PosixFile::WriteAt(offset, data);
+  }
+  absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    return PosixFile::Read(offset, length);
+  }
+  absl::StatusOr<std::unique_ptr<FileView>> MapReadOnly(uint64_t length) const override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    return PosixFile::MapReadOnly(length);
+  }
+  absl::StatusOr<uint64_t> Size() const override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    return PosixFile::Size();
+  }
+  absl::Status Truncate(uint64_t size) override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    Stop();
+    return PosixFile::Truncate(size);
+  }
+  absl::Status Allocate(uint64_t size) override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    Stop();
+    return PosixFile::Allocate(size);
+  }
+  absl::Status Sync() override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    return PosixFile::Sync();
+  }
+  absl::Status DataSync() override {
+    if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    return PosixFile::DataSync();
+  }
+
+ private:
+  // O_DIRECT wants the buffer, the offset and the length aligned to the
+  // device's logical block (512 or 4096 bytes).
+  static constexpr size_t kBlockBytes = 4096;
+  static constexpr size_t kChunkBytes = size_t{1} << 20;
+
+  // Whether appends go through the buffer; decided at the first append
+  // (after the caller's Truncate(0), say).
+  bool Start() {
+    if (state_ == State::kUnknown) {
+      absl::StatusOr<uint64_t> size = PosixFile::Size();
+      void* buffer = nullptr;
+      if (size.ok() && *size % kBlockBytes == 0 &&
+          ::posix_memalign(&buffer, kBlockBytes, kChunkBytes) == 0) {
+        held_ = static_cast<char*>(buffer);
+        held_offset_ = *size;
+        state_ = State::kHolding;
+      } else {
+        state_ = State::kCached;
+      }
+    }
+    return state_ == State::kHolding;
+  }
+  // Writes what is held (see the class comment). Const because reads
+  // call it too: the held bytes are the file's as far as callers know.
+  absl::Status WriteHeld() const {
+    if (state_ != State::kHolding || held_bytes_ == 0) return absl::OkStatus();
+    size_t whole = held_bytes_ / kBlockBytes * kBlockBytes;
+    if (whole > 0) {
+      if (absl::Status s = WriteDirect(std::string_view(held_, whole)); !s.ok()) return s;
+    }
+    size_t tail = held_bytes_ - whole;
+    if (tail > 0) {
+      if (absl::Status s = WriteAll(fd(), path(), held_offset_ + whole, std::string_view(held_ + whole, tail));
+          !s.ok()) {
+        return s;
+      }
+    }
+    // The partial block stays held, at the front, for the next appends.
+    std::memmove(held_, held_ + whole, tail);
+    held_offset_ += whole;
+    held_bytes_ = tail;
+    return absl::OkStatus();
+  }
+  // `bytes` (whole blocks of held_) at held_offset_, past the cache if the
+  // file system allows it, else through it.
+  absl::Status WriteDirect(std::string_view bytes) const {
+    int flags = ::fcntl(fd(), F_GETFL);
+    if (direct_allowed_ && flags >= 0 && ::fcntl(fd(), F_SETFL, flags | O_DIRECT) == 0) {
+      absl::Status status = WriteAll(fd(), path(), held_offset_, bytes);
+      int error = errno;
+      ::fcntl(fd(), F_SETFL, flags);
+      // Some file systems take the flag and refuse the write (EINVAL):
+      // through the cache from then on. (A short write's unaligned rest
+      // is refused the same way; written again whole, it is correct.)
+      if (status.ok() || error != EINVAL) return status;
+    }
+    direct_allowed_ = false;
+    return WriteAll(fd(), path(), held_offset_, bytes);
+  }
+  // Back to plain writes (a Truncate or Allocate moves the end elsewhere).
+  void Stop() {
+    held_bytes_ = 0;
+    state_ = State::kUnknown;
+    std::free(held_);
+    held_ = nullptr;
+  }
+
+  enum class State { kUnknown, kHolding, kCached };
+  State state_ = State::kUnknown;
+  // kChunkBytes, block-aligned; its first held_bytes_ are the file's from
+  // held_offset_ (a multiple of kBlockBytes) on.
+  mutable char* held_ = nullptr;
+  mutable size_t held_bytes_ = 0;
+  mutable uint64_t held_offset_ = 0;
+  // Cleared once the file system refuses O_DIRECT.
+  mutable bool direct_allowed_ = true;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<File>> PosixFs::Open(const std::string& path, OpenOptions options) {
@@ -162,6 +317,7 @@ absl::StatusOr<std::unique_ptr<File>> PosixFs::Open(const std::string& path, Ope
   if (options.exclusive) flags |= O_EXCL;
   int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) return Errno("opening", path);
+  if (options.uncached_appends) return std::unique_ptr<File>(new UncachedAppendFile(fd, path));
   return std::unique_ptr<File>(new PosixFile(fd, path));
 }
 

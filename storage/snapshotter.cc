@@ -158,7 +158,11 @@ absl::Status Snapshotter::Save(const raftpb::Snapshot& snapshot) {
   // caller may try again once there is space; the log keeps every entry
   // since the last snapshot meanwhile).
   auto write_temp = [&]() -> absl::Status {
-    absl::StatusOr<std::unique_ptr<File>> file = fs_->Open(temp, {.create = true});
+    // Past the page cache where the disk allows: copying hundreds of
+    // megabytes into the cache cost more CPU than the rest of a snapshot,
+    // and nothing reads the file back soon (a restart, a repair).
+    absl::StatusOr<std::unique_ptr<File>> file =
+        fs_->Open(temp, {.create = true, .uncached_appends = true});
     if (!file.ok()) return file.status();
     if (absl::Status s = (*file)->Truncate(0); !s.ok()) return s;
     // Synced as it goes, a few megabytes at a time: a large file written
