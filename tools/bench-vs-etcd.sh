@@ -53,6 +53,11 @@ run_with() {  # run_with <load generator> <server name> <row name> <flags...>
   before=$(cpu_ticks)
   switches_before=$(context_switches)
   line=$("${loadgen_binary[$loadgen]}" --endpoints="$endpoints" "$@" | grep '^{"workload"')
+  # What the row's writes set going in the background (etc's snapshot of
+  # them, in a forked child at idle priority) finishes before the next row
+  # starts, and its CPU is this row's: a row is measured apart from the
+  # one before it, and pays for what it causes.
+  wait_idle
   after=$(cpu_ticks)
   switches_after=$(context_switches)
   result["$server/$row"]="$line"
@@ -145,7 +150,7 @@ fi
   echo
   echo "$table"
   echo
-  echo "CPU µs/req: user and system CPU of the three members together over the run, per request: what the servers would spend per request on any machine, whatever the load generator beside them costs. Switches/req: voluntary and involuntary context switches of the three members' threads together, per request (watch: per event delivered). Requests that failed: ${errors:-none}."
+  echo "CPU µs/req: user and system CPU of the three members together over the run and until they are idle after it (etc's snapshot of the row's writes included; each row starts on idle members), per request: what the servers would spend per request on any machine, whatever the load generator beside them costs. Switches/req: voluntary and involuntary context switches of the three members' threads together, per request (watch: per event delivered). Requests that failed: ${errors:-none}."
   echo
   echo "![put throughput against concurrent clients]($(basename "$chart"))"
   echo
