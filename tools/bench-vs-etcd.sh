@@ -84,13 +84,10 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
     run_with "$loadgen" "$server" "txn (compare-and-put)" --workload=txn --clients=64 --connections=8 --total="$requests" --target=leader
     run_with "$loadgen" "$server" "watch delivery" --workload=watch --clients=4 --connections=4 --watchers=100 --total=$(( requests / 20 ))
   done
-  # Throughput against concurrency, for the chart.
-  for clients in "${sweep[@]}"; do
-    run "$server" "put, sweep $clients" --workload=put --clients="$clients" \
-      --connections=$(( clients < 16 ? clients : 16 )) --duration="$sweep_duration" --target=leader
-  done
   # Memory after loading keys (32 B keys, 256 B values), per member, on top
-  # of the history the rows above wrote (the same for both servers).
+  # of the history the request rows above wrote: the same for both servers,
+  # since each row writes a fixed count (the sweep below runs for a fixed
+  # time, so a faster server would write more history there).
   "$bench" --endpoints="$endpoints" --workload=put --clients=64 --connections=8 --total="$keys" \
     --sequential-keys=true --key-space="$keys" --key-size=32 --value-size=256 --target=leader >/dev/null
   # Once the members are idle (no snapshot child, no snapshot being
@@ -99,6 +96,11 @@ for server in ${BENCH_SERVERS:-etcd etc}; do
   wait_idle
   memory[$server]=$(( $(settled_rss_kib) / 3 ))
   echo "  resident memory per member after $keys keys: $(( memory[$server] / 1024 )) MiB"
+  # Throughput against concurrency, for the chart.
+  for clients in "${sweep[@]}"; do
+    run "$server" "put, sweep $clients" --workload=put --clients="$clients" \
+      --connections=$(( clients < 16 ? clients : 16 )) --duration="$sweep_duration" --target=leader
+  done
   kill_cluster
 done
 
