@@ -70,8 +70,8 @@ struct OpenOptions {
   // snapshot file): the file system may write it past its page cache
   // (O_DIRECT), which costs a fraction of the CPU of copying it into the
   // cache. Appended bytes then reach the file by the next call that is not
-  // an Append (Sync included), or when the file is closed. The simulated
-  // disk ignores it.
+  // an Append (Sync included), or when the file is closed; such a file is
+  // for one thread at a time. The simulated disk ignores it.
   bool uncached_appends = false;
 };
 

@@ -171,8 +171,10 @@ class PosixLock : public Lock {
 // through the cache, and keeps that block, so that later appends go on
 // from an aligned offset (the direct write of a block supersedes the
 // cached copy; the kernel keeps the two coherent). Where O_DIRECT is
-// refused (tmpfs, some file systems), or the file did not start at an
-// aligned size, every write goes through the cache as in PosixFile.
+// refused (some file systems, tmpfs before Linux 6.6), or the file did not
+// start at an aligned size, every write goes through the cache as in
+// PosixFile. One thread at a time, unlike PosixFile: even its reads may
+// write what is held.
 class UncachedAppendFile : public PosixFile {
  public:
   UncachedAppendFile(int fd, std::string path) : PosixFile(fd, std::move(path)) {}
@@ -197,6 +199,9 @@ class UncachedAppendFile : public PosixFile {
   }
   absl::Status WriteAt(uint64_t offset, std::string_view data) override {
     if (absl::Status s = WriteHeld(); !s.ok()) return s;
+    // It may write inside the held block or move the end: the held copy
+    // would be stale.
+    Stop();
     return PosixFile::WriteAt(offset, data);
   }
   absl::StatusOr<std::string> Read(uint64_t offset, uint64_t length) const override {
@@ -263,8 +268,8 @@ class UncachedAppendFile : public PosixFile {
     }
     size_t tail = held_bytes_ - whole;
     if (tail > 0) {
-      if (absl::Status s = WriteAll(fd(), path(), held_offset_ + whole, std::string_view(held_ + whole, tail));
-          !s.ok()) {
+      std::string_view partial(held_ + whole, tail);
+      if (absl::Status s = WriteAll(fd(), path(), held_offset_ + whole, partial); !s.ok()) {
         return s;
       }
     }
@@ -279,13 +284,31 @@ class UncachedAppendFile : public PosixFile {
   absl::Status WriteDirect(std::string_view bytes) const {
     int flags = ::fcntl(fd(), F_GETFL);
     if (direct_allowed_ && flags >= 0 && ::fcntl(fd(), F_SETFL, flags | O_DIRECT) == 0) {
-      absl::Status status = WriteAll(fd(), path(), held_offset_, bytes);
-      int error = errno;
-      ::fcntl(fd(), F_SETFL, flags);
-      // Some file systems take the flag and refuse the write (EINVAL):
-      // through the cache from then on. (A short write's unaligned rest
-      // is refused the same way; written again whole, it is correct.)
-      if (status.ok() || error != EINVAL) return status;
+      uint64_t offset = held_offset_;
+      std::string_view rest = bytes;
+      int error = 0;
+      while (!rest.empty()) {
+        ssize_t written = ::pwrite(fd(), rest.data(), rest.size(), static_cast<off_t>(offset));
+        if (written < 0) {
+          if (errno == EINTR) continue;
+          error = errno;
+          break;
+        }
+        rest.remove_prefix(static_cast<size_t>(written));
+        offset += static_cast<uint64_t>(written);
+      }
+      if (::fcntl(fd(), F_SETFL, flags) != 0) {
+        direct_allowed_ = false;
+        return Errno("clearing O_DIRECT on", path());
+      }
+      if (error == 0) return absl::OkStatus();
+      // Some file systems take the flag and refuse the write (EINVAL); a
+      // short write's unaligned rest is refused the same way. Written
+      // again whole through the cache, the bytes are the same.
+      if (error != EINVAL) {
+        errno = error;
+        return Errno("writing", path());
+      }
     }
     direct_allowed_ = false;
     return WriteAll(fd(), path(), held_offset_, bytes);

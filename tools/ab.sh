@@ -25,6 +25,10 @@ if [ $# -gt 0 ] && [[ "$1" == --pairs=* ]]; then
   pairs="${1#--pairs=}"
   shift
 fi
+if ! [[ "${AB_HISTORY:-0}" =~ ^[0-9]+$ ]]; then
+  echo "tools/ab.sh: AB_HISTORY must be a number of puts, not '$AB_HISTORY'" >&2
+  exit 2
+fi
 source tools/cluster_lib.sh
 measure_args tools/ab.sh etc --total=60000 "$@"
 prepare_load_run
