@@ -57,11 +57,15 @@ class MappedView : public FileView {
   uint64_t length_;
 };
 
-absl::Status WriteAll(int fd, const std::string& path, uint64_t offset, std::string_view data) {
+// `failed_errno`, if given, gets the failed write's errno (the status's
+// message was built after it).
+absl::Status WriteAll(int fd, const std::string& path, uint64_t offset, std::string_view data,
+                      int* failed_errno = nullptr) {
   while (!data.empty()) {
     ssize_t written = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
     if (written < 0) {
       if (errno == EINTR) continue;
+      if (failed_errno != nullptr) *failed_errno = errno;
       return Errno("writing", path);
     }
     data.remove_prefix(static_cast<size_t>(written));
@@ -284,36 +288,22 @@ class UncachedAppendFile : public PosixFile {
   absl::Status WriteDirect(std::string_view bytes) const {
     int flags = ::fcntl(fd(), F_GETFL);
     if (direct_allowed_ && flags >= 0 && ::fcntl(fd(), F_SETFL, flags | O_DIRECT) == 0) {
-      uint64_t offset = held_offset_;
-      std::string_view rest = bytes;
       int error = 0;
-      while (!rest.empty()) {
-        ssize_t written = ::pwrite(fd(), rest.data(), rest.size(), static_cast<off_t>(offset));
-        if (written < 0) {
-          if (errno == EINTR) continue;
-          error = errno;
-          break;
-        }
-        rest.remove_prefix(static_cast<size_t>(written));
-        offset += static_cast<uint64_t>(written);
-      }
+      absl::Status status = WriteAll(fd(), path(), held_offset_, bytes, &error);
       if (::fcntl(fd(), F_SETFL, flags) != 0) {
         direct_allowed_ = false;
         return Errno("clearing O_DIRECT on", path());
       }
-      if (error == 0) return absl::OkStatus();
       // Some file systems take the flag and refuse the write (EINVAL); a
       // short write's unaligned rest is refused the same way. Written
       // again whole through the cache, the bytes are the same.
-      if (error != EINVAL) {
-        errno = error;
-        return Errno("writing", path());
-      }
+      if (status.ok() || error != EINVAL) return status;
     }
     direct_allowed_ = false;
     return WriteAll(fd(), path(), held_offset_, bytes);
   }
-  // Back to plain writes (a Truncate or Allocate moves the end elsewhere).
+  // Back to deciding at the next append (a Truncate, Allocate or WriteAt
+  // may move the end or change held bytes).
   void Stop() {
     held_bytes_ = 0;
     state_ = State::kUnknown;
