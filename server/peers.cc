@@ -269,6 +269,19 @@ bool Peers::WriteNow(Link& link, std::vector<raftpb::Message>& messages) {
   return true;
 }
 
+bool Peers::StreamIdle(uint64_t id) {
+  std::shared_ptr<Link> link;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = links_.find(id);
+    if (it == links_.end()) return false;
+    link = it->second;
+  }
+  std::lock_guard<std::mutex> lock(link->mu);
+  return link->raft_stream != nullptr && !link->writing && !link->stopping &&
+         !link->raft_stream_failed && link->queue.empty() && link->unsent.empty();
+}
+
 void Peers::set_snapshot_loader(SnapshotLoader loader) {
   absl::MutexLock lock(&mu_);
   snapshot_loader_ = std::move(loader);

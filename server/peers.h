@@ -79,6 +79,10 @@ class Peers : public member::Transport {
   // them the socket took only part of (the sender finished them).
   uint64_t direct_writes() const { return direct_writes_.load(std::memory_order_relaxed); }
   uint64_t partial_writes() const { return partial_writes_.load(std::memory_order_relaxed); }
+  // Whether the next batch to `id` would be written by the caller: its raft
+  // stream is open and no thread is writing to it or has anything queued.
+  // (The peer may hold a batch before its sender has let go of the stream.)
+  bool StreamIdle(uint64_t id);
 
  private:
   struct Link {

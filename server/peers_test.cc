@@ -80,6 +80,11 @@ TEST(Peers, EachPeersShareOfAReadyTravelsAsOneBatch) {
   accept3.join();
   ASSERT_TRUE(AwaitSize(received2, 3));
   ASSERT_TRUE(AwaitSize(received3, 3));
+  // A peer can hold the batch before the sender has let go of its stream.
+  for (int i = 0; i < 500 && !(peers.StreamIdle(2) && peers.StreamIdle(3)); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(peers.StreamIdle(2) && peers.StreamIdle(3));
   // Again, with both streams open and idle: now written by this thread.
   ready.clear();
   for (uint64_t term = 4; term <= 6; ++term) {
@@ -126,6 +131,10 @@ TEST(Peers, ABatchTheSocketTakesOnlyPartOfIsFinishedInOrder) {
   peers.SendAll(std::move(first));
   accept.join();
   ASSERT_TRUE(AwaitSize(received, 1));
+  for (int i = 0; i < 500 && !peers.StreamIdle(2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(peers.StreamIdle(2));
   std::unique_lock<std::mutex> stalled(stall);
   // 40 MiB: more than a loopback connection's buffers can hold (on this
   // project's machines at most 4 MiB sending and 32 MiB receiving).
