@@ -34,14 +34,27 @@ bool KeyRange::Contains(std::string_view k) const {
   return unbounded() || k < range_end;
 }
 
+void KeyEntry::Free::operator()(KeyEntry* entry) const {
+  entry->~KeyEntry();
+  ::operator delete(entry);
+}
+
+KeyEntry::Ptr KeyEntry::New(std::string_view key) {
+  ETC_CHECK_LT(key.size(), uint64_t{1} << 32) << "a key of 4 GiB or more";
+  void* memory = ::operator new(sizeof(KeyEntry) + key.size());
+  KeyEntry* entry = new (memory) KeyEntry(static_cast<uint32_t>(key.size()));
+  if (!key.empty()) std::memcpy(entry + 1, key.data(), key.size());
+  return Ptr(entry);
+}
+
 Keyspace::Keyspace(ValueStore* values)
     : own_values_(values == nullptr ? std::make_unique<MemoryValueStore>() : nullptr),
       values_(values == nullptr ? own_values_.get() : values) {}
 
-mvccpb::KeyValue Keyspace::ToKeyValue(const std::string& key, const KeyVersion& version,
+mvccpb::KeyValue Keyspace::ToKeyValue(std::string_view key, const KeyVersion& version,
                                       bool with_value) const {
   mvccpb::KeyValue kv;
-  kv.set_key(key);
+  kv.set_key(key.data(), key.size());
   kv.set_create_revision(version.create_revision);
   kv.set_mod_revision(version.mod_revision);
   kv.set_version(version.version);
@@ -64,11 +77,11 @@ const KeyVersion* Keyspace::Visible(const Versions& versions, Revision revision)
   return nullptr;
 }
 
-int64_t Keyspace::CostOf(const std::string& key, const KeyVersion& version) {
+int64_t Keyspace::CostOf(std::string_view key, const KeyVersion& version) {
   return static_cast<int64_t>(key.size() + version.value.size_bytes) + kVersionOverheadBytes;
 }
 
-uint64_t Keyspace::DigestOf(const std::string& key, const KeyVersion& version) {
+uint64_t Keyspace::DigestOf(std::string_view key, const KeyVersion& version) {
   // CRC-32C of the key with the version's numbers, and of the value; then
   // splitmix64's finalizer, so that summing digests stays collision-poor.
   char fields[4 * sizeof(int64_t)];
@@ -97,12 +110,12 @@ Revision Keyspace::EndRevision() {
   return revision_;
 }
 
-void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
-  Versions& versions = it->second;
+void Keyspace::AddVersion(KeyEntry& entry, KeyVersion version) {
+  Versions& versions = entry.versions;
   ETC_CHECK(versions.empty() || versions.back().mod_revision < version.mod_revision)
       << "key written twice in revision " << version.mod_revision;
-  size_bytes_ += CostOf(it->first, version);
-  digest_ += DigestOf(it->first, version);
+  size_bytes_ += CostOf(entry.key(), version);
+  digest_ += DigestOf(entry.key(), version);
   ++versions_;
   bool was_live = !versions.empty() && !versions.back().tombstone();
   if (was_live != !version.tombstone()) {
@@ -117,12 +130,12 @@ void Keyspace::AddVersion(KeyMap::iterator it, KeyVersion version) {
   // within a bound: past it, the next check walks everything.
   if (!check_all_) {
     if (unchecked_keys_.size() < kUncheckedKeysMax) {
-      unchecked_keys_.push_back(&it->first);
+      unchecked_keys_.push_back(&entry);
     } else {
       MarkAllUnchecked();
     }
   }
-  changes_.push_back(Change{revision_ + 1, &it->first});
+  changes_.push_back(Change{revision_ + 1, &entry});
   ++changes_in_revision_;
 }
 
@@ -130,45 +143,46 @@ std::optional<mvccpb::KeyValue> Keyspace::Put(std::string_view key, std::string_
                                               LeaseId lease, bool replace, bool previous_value) {
   ETC_CHECK(writing_) << "Put outside BeginRevision/EndRevision";
   auto it = keys_.find(key);
-  if (it == keys_.end()) it = keys_.emplace(std::string(key), Versions()).first;
+  if (it == keys_.end()) it = keys_.insert(KeyEntry::New(key)).first;
+  KeyEntry& entry = **it;
   std::optional<mvccpb::KeyValue> previous;
   KeyVersion next;
   next.mod_revision = revision_ + 1;
   next.lease = lease;
   if (!value.empty()) next.value = values_->Write(value, base::Crc32c(value));
-  const Versions& versions = it->second;
+  const Versions& versions = entry.versions;
   if (!versions.empty() && !versions.back().tombstone()) {
     const KeyVersion& live = versions.back();
-    previous = ToKeyValue(it->first, live, previous_value);
+    previous = ToKeyValue(entry.key(), live, previous_value);
     next.create_revision = replace ? revision_ + 1 : live.create_revision;
     next.version = replace ? 1 : live.version + 1;
   } else {
     next.create_revision = revision_ + 1;
     next.version = 1;
   }
-  AddVersion(it, std::move(next));
+  AddVersion(entry, std::move(next));
   return previous;
 }
 
 std::vector<mvccpb::KeyValue> Keyspace::DeleteRange(KeyRange range, bool with_values) {
   ETC_CHECK(writing_) << "DeleteRange outside BeginRevision/EndRevision";
   std::vector<mvccpb::KeyValue> deleted;
-  auto visit = [&](KeyMap::iterator it) {
-    const Versions& versions = it->second;
+  auto visit = [&](KeyEntry& entry) {
+    const Versions& versions = entry.versions;
     if (versions.empty() || versions.back().tombstone()) return;
-    deleted.push_back(ToKeyValue(it->first, versions.back(), with_values));
+    deleted.push_back(ToKeyValue(entry.key(), versions.back(), with_values));
     KeyVersion tombstone;
     tombstone.mod_revision = revision_ + 1;
-    AddVersion(it, std::move(tombstone));
+    AddVersion(entry, std::move(tombstone));
   };
   if (range.single_key()) {
     auto it = keys_.find(range.key);
-    if (it != keys_.end()) visit(it);
+    if (it != keys_.end()) visit(**it);
     return deleted;
   }
   for (auto it = keys_.lower_bound(range.key);
-       it != keys_.end() && (range.unbounded() || it->first < range.range_end); ++it) {
-    visit(it);
+       it != keys_.end() && (range.unbounded() || (*it)->key() < range.range_end); ++it) {
+    visit(**it);
   }
   return deleted;
 }
@@ -186,22 +200,22 @@ absl::StatusOr<RangeResult> Keyspace::Range(KeyRange range, const RangeOptions& 
   RangeResult result;
   result.revision = options.revision == 0 ? revision_ : options.revision;
   Revision at = ReadRevision(options.revision);
-  auto visit = [&](const std::string& key, const Versions& versions) {
-    const KeyVersion* version = Visible(versions, at);
+  auto visit = [&](const KeyEntry& entry) {
+    const KeyVersion* version = Visible(entry.versions, at);
     if (version == nullptr) return;
     ++result.count;
     if (options.count_only) return;
     if (options.limit > 0 && static_cast<int64_t>(result.kvs.size()) >= options.limit) return;
-    result.kvs.push_back(ToKeyValue(key, *version, !options.keys_only));
+    result.kvs.push_back(ToKeyValue(entry.key(), *version, !options.keys_only));
   };
   if (range.single_key()) {
     auto it = keys_.find(range.key);
-    if (it != keys_.end()) visit(it->first, it->second);
+    if (it != keys_.end()) visit(**it);
     return result;
   }
   for (auto it = keys_.lower_bound(range.key);
-       it != keys_.end() && (range.unbounded() || it->first < range.range_end); ++it) {
-    visit(it->first, it->second);
+       it != keys_.end() && (range.unbounded() || (*it)->key() < range.range_end); ++it) {
+    visit(**it);
   }
   return result;
 }
@@ -210,11 +224,11 @@ bool Keyspace::AnyLive(KeyRange range, Revision revision) const {
   Revision at = ReadRevision(revision);
   if (range.single_key()) {
     auto it = keys_.find(range.key);
-    return it != keys_.end() && Visible(it->second, at) != nullptr;
+    return it != keys_.end() && Visible((*it)->versions, at) != nullptr;
   }
   for (auto it = keys_.lower_bound(range.key);
-       it != keys_.end() && (range.unbounded() || it->first < range.range_end); ++it) {
-    if (Visible(it->second, at) != nullptr) return true;
+       it != keys_.end() && (range.unbounded() || (*it)->key() < range.range_end); ++it) {
+    if (Visible((*it)->versions, at) != nullptr) return true;
   }
   return false;
 }
@@ -223,14 +237,14 @@ std::optional<mvccpb::KeyValue> Keyspace::Get(std::string_view key, Revision rev
                                               bool with_value) const {
   auto it = keys_.find(key);
   if (it == keys_.end()) return std::nullopt;
-  const KeyVersion* version = Visible(it->second, ReadRevision(revision));
+  const KeyVersion* version = Visible((*it)->versions, ReadRevision(revision));
   if (version == nullptr) return std::nullopt;
-  return ToKeyValue(it->first, *version, with_value);
+  return ToKeyValue((*it)->key(), *version, with_value);
 }
 
 const KeyVersion* Keyspace::Find(std::string_view key, Revision revision) const {
   auto it = keys_.find(key);
-  return it == keys_.end() ? nullptr : Visible(it->second, ReadRevision(revision));
+  return it == keys_.end() ? nullptr : Visible((*it)->versions, ReadRevision(revision));
 }
 
 namespace {
@@ -270,8 +284,9 @@ absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revi
   std::map<std::string, DirectoryEntry> children;
   auto named_after = [&](std::string_view name) { return after.empty() || name > after; };
   auto it = keys_.lower_bound(prefix + std::string(after));
-  while (it != keys_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix) {
-    std::string_view rest = std::string_view(it->first).substr(prefix.size());
+  while (it != keys_.end() && (*it)->key().substr(0, prefix.size()) == prefix) {
+    const KeyEntry& entry = **it;
+    std::string_view rest = entry.key().substr(prefix.size());
     // One child past the limit says there are more; stop as soon as the
     // children through the limit are complete.
     if (limit > 0 && static_cast<int64_t>(children.size()) > limit &&
@@ -282,11 +297,11 @@ absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revi
     if (slash == std::string_view::npos) {
       // A key directly in the directory (or, when rest is empty, the key
       // naming the directory itself, which is not a child).
-      const KeyVersion* version = Visible(it->second, at);
+      const KeyVersion* version = Visible(entry.versions, at);
       if (!rest.empty() && version != nullptr && named_after(rest)) {
-        DirectoryEntry& entry = children[std::string(rest)];
-        entry.name = std::string(rest);
-        entry.kv = ToKeyValue(it->first, *version, with_values);
+        DirectoryEntry& child = children[std::string(rest)];
+        child.name = std::string(rest);
+        child.kv = ToKeyValue(entry.key(), *version, with_values);
       }
       ++it;
       continue;
@@ -300,17 +315,17 @@ absl::StatusOr<DirectoryListing> Keyspace::List(std::string_view directory, Revi
       continue;
     }
     bool live = false;
-    for (; it != keys_.end() && it->first < subtree_end; ++it) {
-      if (Visible(it->second, at) != nullptr) {
+    for (; it != keys_.end() && (*it)->key() < subtree_end; ++it) {
+      if (Visible((*it)->versions, at) != nullptr) {
         live = true;
         it = keys_.lower_bound(subtree_end);
         break;
       }
     }
     if (live) {
-      DirectoryEntry& entry = children[name];
-      entry.name = name;
-      entry.is_dir = true;
+      DirectoryEntry& child = children[name];
+      child.name = name;
+      child.is_dir = true;
     }
   }
   for (auto& [name, entry] : children) {
@@ -330,11 +345,16 @@ std::deque<Change>::const_iterator Keyspace::ChangesFrom(Revision from) const {
                           [](const Change& change, Revision r) { return change.revision < r; });
 }
 
-Keyspace::VersionPair Keyspace::VersionAt(const std::string& key, Revision revision) const {
-  VersionPair pair;
+Keyspace::VersionPair Keyspace::VersionAt(std::string_view key, Revision revision) const {
   auto it = keys_.find(key);
-  if (it == keys_.end()) return pair;
-  const Versions& versions = it->second;
+  if (it == keys_.end()) return VersionPair();
+  return VersionAt(Change{revision, it->get()});
+}
+
+Keyspace::VersionPair Keyspace::VersionAt(const Change& change) {
+  VersionPair pair;
+  const Versions& versions = change.entry->versions;
+  Revision revision = change.revision;
   auto at = std::lower_bound(versions.begin(), versions.end(), revision,
                              [](const KeyVersion& v, Revision r) { return v.mod_revision < r; });
   if (at == versions.end() || at->mod_revision != revision) return pair;
@@ -348,7 +368,7 @@ absl::Status Keyspace::Compact(Revision revision) {
   if (revision <= compact_revision_) return CompactedError();
   if (revision > revision_) return FutureRevisionError();
   for (auto it = keys_.begin(); it != keys_.end();) {
-    Versions& versions = it->second;
+    Versions& versions = (*it)->versions;
     // Keep every version at `revision` or later, and the one before that a
     // read at `revision` still sees (unless a deletion hides it).
     size_t first_kept = 0;
@@ -357,7 +377,7 @@ absl::Status Keyspace::Compact(Revision revision) {
     }
     bool at_revision = first_kept < versions.size() && versions[first_kept].mod_revision == revision;
     if (first_kept > 0 && !at_revision && !versions[first_kept - 1].tombstone()) --first_kept;
-    DropOldest(it, first_kept);
+    DropOldest(**it, first_kept);
     if (versions.empty()) {
       it = keys_.erase(it);
     } else {
@@ -373,11 +393,11 @@ absl::Status Keyspace::Compact(Revision revision) {
   return absl::OkStatus();
 }
 
-void Keyspace::DropOldest(KeyMap::iterator it, size_t count) {
-  Versions& versions = it->second;
+void Keyspace::DropOldest(KeyEntry& entry, size_t count) {
+  Versions& versions = entry.versions;
   for (size_t i = 0; i < count; ++i) {
-    size_bytes_ -= CostOf(it->first, versions[i]);
-    digest_ -= DigestOf(it->first, versions[i]);
+    size_bytes_ -= CostOf(entry.key(), versions[i]);
+    digest_ -= DigestOf(entry.key(), versions[i]);
     --versions_;
     if (!versions[i].value.empty()) values_->Release(versions[i].value);
   }
@@ -386,8 +406,8 @@ void Keyspace::DropOldest(KeyMap::iterator it, size_t count) {
 
 void Keyspace::MoveValues() {
   if (values_->WantsMoves()) {
-    for (auto& [key, versions] : keys_) {
-      for (KeyVersion& version : versions) {
+    for (const KeyEntry::Ptr& entry : keys_) {
+      for (KeyVersion& version : entry->versions) {
         if (!version.value.empty() && values_->ShouldMove(version.value)) {
           version.value = values_->Move(version.value);
         }
@@ -398,17 +418,19 @@ void Keyspace::MoveValues() {
 }
 
 void Keyspace::ForEachVersion(
-    const std::function<void(const std::string&, const KeyVersion&)>& visit) const {
-  for (const auto& [key, versions] : keys_) {
-    for (const KeyVersion& version : versions) visit(key, version);
+    const std::function<void(std::string_view, const KeyVersion&)>& visit) const {
+  for (const KeyEntry::Ptr& entry : keys_) {
+    for (const KeyVersion& version : entry->versions) visit(entry->key(), version);
   }
 }
 
 void Keyspace::ForEachLive(
-    const std::function<void(const std::string&, const KeyVersion&)>& visit) const {
+    const std::function<void(std::string_view, const KeyVersion&)>& visit) const {
   Revision at = ReadRevision(0);
-  for (const auto& [key, versions] : keys_) {
-    if (const KeyVersion* version = Visible(versions, at); version != nullptr) visit(key, *version);
+  for (const KeyEntry::Ptr& entry : keys_) {
+    if (const KeyVersion* version = Visible(entry->versions, at); version != nullptr) {
+      visit(entry->key(), *version);
+    }
   }
 }
 
@@ -439,11 +461,11 @@ absl::Status Keyspace::RestoreFrom(Revision revision, Revision compact_revision,
     for (const ValueRef& ref : written) values_->Release(ref);
     return absl::DataLossError(std::move(message));
   };
-  std::vector<std::pair<Revision, const std::string*>> changes;
+  std::vector<std::pair<Revision, const KeyEntry*>> changes;
   size_t live = 0, versions_count = 0;
   int64_t size = 0;
   uint64_t digest = 0;
-  const std::string* previous_key = nullptr;
+  const KeyEntry* previous_key = nullptr;
   // One key at a time: a large snapshot's values are written to the value
   // store as they are read, never all held at once.
   StoredKey stored;
@@ -454,12 +476,12 @@ absl::Status Keyspace::RestoreFrom(Revision revision, Revision compact_revision,
     if (!*more) break;
     const std::string& key = stored.key;
     std::vector<StoredVersion>& versions = stored.versions;
-    if (previous_key != nullptr && !(*previous_key < key)) {
+    if (previous_key != nullptr && !(previous_key->key() < key)) {
       return refuse("keyspace snapshot: keys out of order");
     }
     if (versions.empty()) return refuse("keyspace snapshot: key without versions");
-    auto it = restored.emplace_hint(restored.end(), std::move(stored.key), Versions());
-    previous_key = &it->first;
+    KeyEntry& entry = **restored.insert(restored.end(), KeyEntry::New(key));
+    previous_key = &entry;
     Revision last = -1;
     for (size_t i = 0; i < versions.size(); ++i) {
       KeyVersion& v = versions[i].version;
@@ -481,13 +503,13 @@ absl::Status Keyspace::RestoreFrom(Revision revision, Revision compact_revision,
         std::string().swap(versions[i].value);
       }
       last = v.mod_revision;
-      if (v.mod_revision >= compact_revision) changes.emplace_back(v.mod_revision, &it->first);
-      size += CostOf(it->first, v);
-      digest += DigestOf(it->first, v);
+      if (v.mod_revision >= compact_revision) changes.emplace_back(v.mod_revision, &entry);
+      size += CostOf(entry.key(), v);
+      digest += DigestOf(entry.key(), v);
       ++versions_count;
-      it->second.push_back(std::move(v));
+      entry.versions.push_back(std::move(v));
     }
-    if (!it->second.back().tombstone()) ++live;
+    if (!entry.versions.back().tombstone()) ++live;
   }
   std::stable_sort(changes.begin(), changes.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -522,7 +544,7 @@ void Keyspace::Swap(Keyspace& other) {
 
 void Keyspace::Clear() {
   ETC_CHECK(!writing_);
-  for (auto it = keys_.begin(); it != keys_.end(); ++it) DropOldest(it, it->second.size());
+  for (const KeyEntry::Ptr& entry : keys_) DropOldest(*entry, entry->versions.size());
   values_->MovesDone();
   keys_.clear();
   changes_.clear();
@@ -556,19 +578,19 @@ void Keyspace::CheckInvariants() const {
       compact_revision_ != checked_compact_revision_) {
     checked_keys_.clear();
     checked_totals_ = KeyTotals();
-    for (const auto& [key, versions] : keys_) {
-      KeyTotals totals = CheckKey(key, versions);
-      checked_keys_[&key] = totals;
+    for (const KeyEntry::Ptr& entry : keys_) {
+      KeyTotals totals = CheckKey(*entry);
+      checked_keys_[entry.get()] = totals;
       checked_totals_.Add(totals);
     }
     changes_checked_ = 0;
   } else {
-    for (const std::string* key : unchecked_keys_) {
-      auto it = keys_.find(*key);
-      ETC_CHECK(it != keys_.end() && &it->first == key) << "a written key left the map";
-      KeyTotals& checked = checked_keys_[key];
+    for (const KeyEntry* entry : unchecked_keys_) {
+      auto it = keys_.find(entry->key());
+      ETC_CHECK(it != keys_.end() && it->get() == entry) << "a written key left the map";
+      KeyTotals& checked = checked_keys_[entry];
       checked_totals_.Subtract(checked);
-      checked = CheckKey(*key, it->second);
+      checked = CheckKey(*entry);
       checked_totals_.Add(checked);
     }
   }
@@ -587,7 +609,9 @@ void Keyspace::CheckInvariants() const {
   checked_compact_revision_ = compact_revision_;
 }
 
-Keyspace::KeyTotals Keyspace::CheckKey(const std::string& key, const Versions& versions) const {
+Keyspace::KeyTotals Keyspace::CheckKey(const KeyEntry& entry) const {
+  std::string_view key = entry.key();
+  const Versions& versions = entry.versions;
   KeyTotals totals;
   ETC_CHECK(!versions.empty()) << "key without versions";
   Revision last = 0;

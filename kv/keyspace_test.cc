@@ -27,8 +27,8 @@ Revision DeleteOne(Keyspace& keys, std::string_view key, std::string_view end = 
 // Every version, grouped by key, as Restore takes them.
 std::vector<std::pair<std::string, std::vector<StoredVersion>>> Dump(const Keyspace& keys) {
   std::vector<std::pair<std::string, std::vector<StoredVersion>>> dump;
-  keys.ForEachVersion([&](const std::string& key, const KeyVersion& v) {
-    if (dump.empty() || dump.back().first != key) dump.push_back({key, {}});
+  keys.ForEachVersion([&](std::string_view key, const KeyVersion& v) {
+    if (dump.empty() || dump.back().first != key) dump.push_back({std::string(key), {}});
     dump.back().second.push_back(StoredVersion{v, keys.ValueOf(v)});
   });
   return dump;
@@ -139,7 +139,7 @@ TEST(KeyspaceTest, CompactionKeepsWhatLaterReadsSee) {
   EXPECT_EQ(keys.versions(), 2u);
   auto changes = keys.ChangesFrom(6);
   ASSERT_NE(changes, keys.changes_end());
-  EXPECT_EQ(*changes->key, "at");
+  EXPECT_EQ(changes->key(), "at");
   EXPECT_EQ(changes->revision, 6);
   EXPECT_EQ(keys.Get("live", 6)->value(), "2");
   EXPECT_FALSE(keys.Get("at", 6).has_value());
@@ -160,6 +160,49 @@ TEST(KeyspaceTest, VersionAtGivesEventAndPrevious) {
   EXPECT_TRUE(pair.current->tombstone());
   EXPECT_EQ(keys.ValueOf(*pair.previous), "2");
   EXPECT_EQ(keys.VersionAt("k", 4).current, nullptr);
+}
+
+// Keys live in a b-tree whose slots move as it grows and shrinks; a change
+// (and a watcher reading it later) must still name its key and versions.
+TEST(KeyspaceTest, ChangesNameTheirKeysWhileTheTreeReorganizes) {
+  Keyspace keys;
+  std::vector<std::string> written;
+  // Out of key order, with keys longer and shorter than a string's inline
+  // buffer and the empty key's neighbour "\x01".
+  for (int i = 0; i < 5000; ++i) {
+    int k = (i * 7919) % 5000;
+    written.push_back(k % 3 == 0 ? std::string(1 + k % 40, static_cast<char>('a' + k % 26)) +
+                                       std::to_string(k)
+                                 : std::to_string(k));
+    if (k == 1) written.back() = std::string(1, '\x01');
+    PutOne(keys, written.back(), "v" + std::to_string(i));
+  }
+  // Half deleted and the history compacted past them: the b-tree shrinks.
+  for (int i = 0; i < 5000; i += 2) DeleteOne(keys, written[i]);
+  Revision compact_at = keys.revision() - 100;
+  ASSERT_TRUE(keys.Compact(compact_at).ok());
+  keys.CheckInvariants();
+  size_t seen = 0;
+  for (auto change = keys.ChangesFrom(compact_at); change != keys.changes_end(); ++change) {
+    // Revisions from the compaction point on are the deletions of
+    // written[4798], written[4800], ..., written[4998], in order.
+    size_t i = 4798 + 2 * (change->revision - compact_at);
+    ASSERT_LT(i, written.size());
+    EXPECT_EQ(change->key(), written[i]);
+    Keyspace::VersionPair pair = Keyspace::VersionAt(*change);
+    ASSERT_NE(pair.current, nullptr);
+    EXPECT_TRUE(pair.current->tombstone());
+    if (change->revision == compact_at) {
+      // The put before the deletion at the compaction point is compacted.
+      EXPECT_EQ(pair.previous, nullptr);
+    } else {
+      ASSERT_NE(pair.previous, nullptr);
+      EXPECT_EQ(keys.ValueOf(*pair.previous), "v" + std::to_string(i));
+    }
+    ++seen;
+  }
+  EXPECT_EQ(seen, 101u);
+  EXPECT_EQ(keys.live_keys(), 2500u);
 }
 
 TEST(KeyspaceTest, DirectoryListing) {

@@ -91,11 +91,12 @@ uint32_t Store::HashKV(Revision revision) const {
   Revision upto = revision == 0 ? keys_.revision() : revision;
   uint32_t crc = 0;
   std::string record;
-  keys_.ForEachVersion([&](const std::string& key, const KeyVersion& v) {
+  keys_.ForEachVersion([&](std::string_view key, const KeyVersion& v) {
     if (v.mod_revision > upto) return;
     record.clear();
-    absl::StrAppend(&record, key.size(), ":", key, "|", v.mod_revision, "|", v.create_revision,
-                    "|", v.version, "|", v.lease, "|", v.value.size_bytes, ":");
+    absl::StrAppend(&record, key.size(), ":", absl::string_view(key.data(), key.size()), "|",
+                    v.mod_revision, "|", v.create_revision, "|", v.version, "|", v.lease, "|",
+                    v.value.size_bytes, ":");
     crc = base::Crc32cExtend(crc, record);
     // The bytes themselves, read back (a check of the value store too).
     crc = base::Crc32cExtend(crc, keys_.ValueOf(v));
@@ -142,7 +143,7 @@ void Store::CheckInvariants() const {
   size_t with_lease = 0;
   // Every live key, without a KeyValue copy of each (this runs after every
   // apply in the simulator).
-  keys_.ForEachLive([&](const std::string& key, const KeyVersion& version) {
+  keys_.ForEachLive([&](std::string_view key, const KeyVersion& version) {
     if (version.lease == 0) return;
     ++with_lease;
     ETC_CHECK(leases_.Find(version.lease) != nullptr) << "a key has a lease that does not exist";

@@ -214,10 +214,10 @@ std::string Store::Snapshot() const {
       key.Clear();
       open = false;
     };
-    keys_.ForEachVersion([&](const std::string& name, const KeyVersion& version) {
+    keys_.ForEachVersion([&](std::string_view name, const KeyVersion& version) {
       if (open && key.key() != name) flush();
       if (!open) {
-        key.set_key(name);
+        key.set_key(name.data(), name.size());
         open = true;
       }
       mvccpb::KeyValue* kv = key.add_versions();

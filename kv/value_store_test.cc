@@ -54,7 +54,7 @@ class CountingStore : public ValueStore {
 
 size_t StoredVersions(const Keyspace& keys) {
   size_t stored = 0;
-  keys.ForEachVersion([&](const std::string&, const KeyVersion& v) {
+  keys.ForEachVersion([&](std::string_view, const KeyVersion& v) {
     if (!v.value.empty()) ++stored;
   });
   return stored;
@@ -189,9 +189,9 @@ RC_GTEST_PROP(KeyspaceValues, StoreHoldsExactlyTheRetainedValues, ()) {
     RC_ASSERT(store.values() == StoredVersions(keys));
   }
   keys.CheckInvariants();
-  keys.ForEachVersion([&](const std::string& k, const KeyVersion& v) {
+  keys.ForEachVersion([&](std::string_view k, const KeyVersion& v) {
     if (v.tombstone()) return;
-    RC_ASSERT(keys.ValueOf(v) == written.at({k, v.mod_revision}));
+    RC_ASSERT(keys.ValueOf(v) == written.at({std::string(k), v.mod_revision}));
   });
 }
 

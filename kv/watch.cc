@@ -79,24 +79,24 @@ void WatchHub::Unindex(const Watcher& watcher) {
 bool WatchHub::Wants(const Watcher& watcher, const Change& change,
                      const Keyspace::VersionPair& pair) const {
   if (pair.current == nullptr) return false;
-  if (!watcher.range().Contains(*change.key)) return false;
+  if (!watcher.range().Contains(change.key())) return false;
   return pair.current->tombstone() ? !watcher.no_delete : !watcher.no_put;
 }
 
 const mvccpb::KeyValue& WatchHub::ChangeKvs::Current() {
-  if (!current.has_value()) current = keys->ToKeyValue(*key, *pair.current);
+  if (!current.has_value()) current = keys->ToKeyValue(key, *pair.current);
   return *current;
 }
 
 const mvccpb::KeyValue& WatchHub::ChangeKvs::Previous() {
-  if (!previous.has_value()) previous = keys->ToKeyValue(*key, *pair.previous);
+  if (!previous.has_value()) previous = keys->ToKeyValue(key, *pair.previous);
   return *previous;
 }
 
 void WatchHub::MakeEvent(const Watcher& watcher, ChangeKvs& kvs, mvccpb::Event* event) const {
   if (kvs.pair.current->tombstone()) {
     event->set_type(mvccpb::Event::DELETE);
-    event->mutable_kv()->set_key(*kvs.key);
+    event->mutable_kv()->set_key(kvs.key.data(), kvs.key.size());
     event->mutable_kv()->set_mod_revision(kvs.pair.current->mod_revision);
   } else {
     event->set_type(mvccpb::Event::PUT);
@@ -134,8 +134,8 @@ void WatchHub::Notify() {
   };
   if (from < keys_->compact_revision()) from = keys_->compact_revision();
   for (auto change = keys_->ChangesFrom(from); change != keys_->changes_end(); ++change) {
-    ChangeKvs kvs{keys_, change->key, keys_->VersionAt(*change->key, change->revision)};
-    auto by_key = key_watchers_.find(*change->key);
+    ChangeKvs kvs{keys_, change->key(), Keyspace::VersionAt(*change)};
+    auto by_key = key_watchers_.find(change->key());
     if (by_key != key_watchers_.end()) {
       for (WatcherId id : by_key->second) consider(id, *change, kvs);
     }
@@ -210,7 +210,7 @@ void WatchHub::CatchUp(Watcher& watcher) {
       break;
     }
     reading = change->revision;
-    ChangeKvs kvs{keys_, change->key, keys_->VersionAt(*change->key, change->revision)};
+    ChangeKvs kvs{keys_, change->key(), Keyspace::VersionAt(*change)};
     if (Wants(watcher, *change, kvs.pair)) {
       mvccpb::Event* event = response.add_events();
       MakeEvent(watcher, kvs, event);

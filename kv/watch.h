@@ -131,7 +131,7 @@ class WatchHub {
   // be a file) at most once however many watchers take them.
   struct ChangeKvs {
     const Keyspace* keys;
-    const std::string* key;
+    std::string_view key;
     Keyspace::VersionPair pair;
     std::optional<mvccpb::KeyValue> current = std::nullopt;
     std::optional<mvccpb::KeyValue> previous = std::nullopt;
@@ -159,7 +159,12 @@ class WatchHub {
   Revision notified_through_ = 0;
   std::map<WatcherId, Watcher> watchers_;
   // Synced watchers by what they watch: single keys by key, ranges listed.
-  std::unordered_map<std::string, std::set<WatcherId>> key_watchers_;
+  // Looked up by a change's key without copying it.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+  };
+  std::unordered_map<std::string, std::set<WatcherId>, KeyHash, std::equal_to<>> key_watchers_;
   std::set<WatcherId> range_watchers_;
   std::set<WatcherId> ready_;
   size_t queued_bytes_ = 0;

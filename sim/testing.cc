@@ -106,7 +106,7 @@ void Cluster::Impl::ObserveLeaseDeletes(Process& process, uint64_t index,
   if (keys.revision() <= before) return;  // it deleted nothing
   std::vector<std::string> deleted;
   for (auto change = keys.ChangesFrom(before + 1); change != keys.changes_end(); ++change) {
-    deleted.push_back(*change->key);
+    deleted.emplace_back(change->key());
   }
   history.LeaseDeleted(deleted);
 }

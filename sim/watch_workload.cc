@@ -58,10 +58,10 @@ void WatchWorkload::OnApply(Process& process) {
     std::vector<Change>& changes = revisions_[revision];
     for (auto it = keys.ChangesFrom(revision); it != keys.changes_end() && it->revision == revision;
          ++it) {
-      kv::Keyspace::VersionPair pair = keys.VersionAt(*it->key, revision);
+      kv::Keyspace::VersionPair pair = kv::Keyspace::VersionAt(*it);
       ETC_CHECK(pair.current != nullptr);
       Change change;
-      change.key = *it->key;
+      change.key = std::string(it->key());
       change.deleted = pair.current->tombstone();
       change.value = keys.ValueOf(*pair.current);
       if (pair.previous != nullptr && !pair.previous->tombstone()) {
