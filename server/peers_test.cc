@@ -22,6 +22,21 @@ raftpb::Message HeartbeatTo(uint64_t to) {
   return message;
 }
 
+// Waits up to 5 s until the raft streams to `ids` are open and idle (the
+// next batch to them is written by the caller).
+bool AwaitStreamsIdle(Peers& peers, std::initializer_list<uint64_t> ids) {
+  auto idle = [&] {
+    for (uint64_t id : ids) {
+      if (!peers.StreamIdle(id)) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 500 && !idle(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return idle();
+}
+
 // A membership change names a new peer while no thread can start (a task
 // limit): the member goes on without a link to it (messages to it are
 // dropped, as the network may drop them) and opens the link once threads
@@ -81,10 +96,7 @@ TEST(Peers, EachPeersShareOfAReadyTravelsAsOneBatch) {
   ASSERT_TRUE(AwaitSize(received2, 3));
   ASSERT_TRUE(AwaitSize(received3, 3));
   // A peer can hold the batch before the sender has let go of its stream.
-  for (int i = 0; i < 500 && !(peers.StreamIdle(2) && peers.StreamIdle(3)); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(peers.StreamIdle(2) && peers.StreamIdle(3));
+  ASSERT_TRUE(AwaitStreamsIdle(peers, {2, 3}));
   // Again, with both streams open and idle: now written by this thread.
   ready.clear();
   for (uint64_t term = 4; term <= 6; ++term) {
@@ -131,10 +143,7 @@ TEST(Peers, ABatchTheSocketTakesOnlyPartOfIsFinishedInOrder) {
   peers.SendAll(std::move(first));
   accept.join();
   ASSERT_TRUE(AwaitSize(received, 1));
-  for (int i = 0; i < 500 && !peers.StreamIdle(2); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(peers.StreamIdle(2));
+  ASSERT_TRUE(AwaitStreamsIdle(peers, {2}));
   std::unique_lock<std::mutex> stalled(stall);
   // 40 MiB: more than a loopback connection's buffers can hold (on this
   // project's machines at most 4 MiB sending and 32 MiB receiving).
